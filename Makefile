@@ -1,0 +1,21 @@
+# The two entry points a new machine needs (see README.md).
+.PHONY: setup demo test bench clean
+
+VENV := .venv
+DEMO_DIR ?= demo
+DEMO_IMAGES ?= 1000
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/semcurate demo --out $(DEMO_DIR) --images $(DEMO_IMAGES)
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+bench: setup
+	$(VENV)/bin/python bench/ingest.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,23 @@
+"""Database: SQLAlchemy models, session handling and Alembic migrations.
+
+The database is the interface between stages: every stage reads what the one
+before it wrote and writes one new kind of thing.  Open it with
+:func:`semcurate.db.open_database`, which brings the schema to the newest
+Alembic revision before returning.
+"""
+
+from semcurate.db.models import Base, File, Image, IngestRun, Label, LabelDataset
+from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgrade
+
+__all__ = [
+    "Base",
+    "DEFAULT_URL",
+    "File",
+    "Image",
+    "IngestRun",
+    "Label",
+    "LabelDataset",
+    "database_url",
+    "open_database",
+    "upgrade",
+]

@@ -1,0 +1,156 @@
+"""SQLAlchemy ORM models for the curated repository.
+
+Identity follows the design card: an image is identified by the MD5 of its
+TIFF bytes, or of its JPG bytes for images that exist only as JPG.  Files are
+many-to-one onto images, and every file ever seen keeps a row with its path,
+size, format, status and a human-readable reason, so nothing is lost silently.
+
+The schema itself is owned by the Alembic migrations in ``migrations/``; these
+classes must stay in step with the newest revision (a test checks that
+``alembic check`` finds no difference).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-naive UTC now, as stored in every ``*_at`` column."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every semcurate table."""
+
+
+class IngestRun(Base):
+    """One invocation of ``semcurate ingest``: what was walked, where it went, what it found."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_root: Mapped[str] = mapped_column(Text)
+    store: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    summary_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Image(Base):
+    """A unique image in the flat store, ``<md5>.tif`` and/or ``<md5>.jpg``.
+
+    ``md5`` is the MD5 of the TIFF bytes (or of the JPG bytes when
+    ``jpg_only``); ``jpg_md5`` is the MD5 of the JPG in the store, unique so
+    that TIFF and JPG stand in a one-to-one relation as in the thesis.
+    ``width``/``height`` are in pixels; ``phash`` is a 64-bit perceptual hash
+    (16 hex digits) used to group near-duplicates, which are recorded, never
+    deleted.
+    """
+
+    __tablename__ = "images"
+
+    md5: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_format: Mapped[str] = mapped_column(String(8))
+    jpg_md5: Mapped[str] = mapped_column(String(32), unique=True)
+    jpg_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    pages: Mapped[int] = mapped_column(Integer, default=1)
+    phash: Mapped[str] = mapped_column(String(16), index=True)
+    near_duplicate_group: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    conversion_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class File(Base):
+    """Every file seen under a source root, whatever became of it.
+
+    ``status`` is one of ``pending`` (hashed, not yet classified), ``image``
+    (the file an image was admitted from), ``duplicate`` (another file of an
+    admitted image; ``relation`` says how: ``exact``, ``jpg_rendition`` or
+    ``metadata_variant``), ``corrupt``, ``unsupported``, ``unreadable`` or
+    ``rejected`` (over the pixel limit).  ``reason`` says why in words.
+    ``size`` is in bytes and ``mtime_ns`` in nanoseconds since the epoch; both
+    let a re-run skip files it has already hashed.
+    """
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_root: Mapped[str] = mapped_column(Text)
+    relpath: Mapped[str] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    extension: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8), index=True)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    relation: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    image_md5: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("images.md5"), nullable=True, index=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("source_root", "relpath", name="uq_files_path"),)
+
+
+class LabelDataset(Base):
+    """A labelled-dataset folder imported by ``semcurate labels import`` (thesis Table 2.2)."""
+
+    __tablename__ = "label_datasets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    directory: Mapped[str] = mapped_column(Text)
+    n_files: Mapped[int] = mapped_column(Integer)
+    n_unique: Mapped[int] = mapped_column(Integer)
+    n_matched: Mapped[int] = mapped_column(Integer)
+    n_matched_reencoded: Mapped[int] = mapped_column(Integer)
+    n_unmatched: Mapped[int] = mapped_column(Integer)
+    n_conflicting: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Label(Base):
+    """One labelled file of a dataset, matched to an image where possible.
+
+    ``category_path`` is the folder path below the dataset root, e.g.
+    ``Nanowires/Forest/crust``; ``category`` is its first component.
+    ``match`` says how the file was tied to an image: ``jpg_md5`` (same bytes
+    as a JPG we hold), ``reencoded`` (a TIFF re-encoded with the file's own
+    JPEG tables reproduced it byte for byte) or ``none`` (``image_md5`` null).
+    """
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(ForeignKey("label_datasets.name", ondelete="CASCADE"))
+    relpath: Mapped[str] = mapped_column(Text)
+    file_md5: Mapped[str] = mapped_column(String(32))
+    category_path: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    image_md5: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("images.md5"), nullable=True, index=True
+    )
+    match: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        UniqueConstraint("dataset", "relpath", name="uq_labels_dataset_relpath"),
+        Index("ix_labels_dataset_image", "dataset", "image_md5"),
+    )

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for semcurate: the system OCR engine and a virtual
+# environment in .venv/ with the package installed in editable mode.
+# Idempotent: a second run only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+if [ -z "$PYTHON" ]; then
+  echo "semcurate needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 2
+fi
+
+# Tesseract is the OCR engine the scale-bar reader calls. Install it with
+# apt-get when it is missing and we are allowed to (root, or password-less sudo).
+if ! command -v tesseract >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
+  if [ "$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing tesseract-ocr with apt-get"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tesseract-ocr >/dev/null
+  else
+    echo "warning: tesseract is missing and cannot be installed here; install tesseract-ocr yourself" >&2
+  fi
+fi
+
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi

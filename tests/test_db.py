@@ -1,0 +1,43 @@
+"""The schema comes from Alembic, matches the models, and SQLite runs in WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from semcurate.db import Base, open_database
+from semcurate.db.session import make_engine
+
+
+def test_migrations_create_exactly_the_models(db_url):
+    open_database(db_url)
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    assert set(inspect(engine).get_table_names()) >= {"files", "images", "labels", "alembic_version"}
+
+
+def test_sqlite_is_in_wal_mode(db_url, tmp_path):
+    sessions = open_database(db_url)
+    with sessions() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    raw = sqlite3.connect(tmp_path / "test.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_open_is_idempotent(db_url):
+    open_database(db_url)
+    sessions = open_database(db_url)
+    with sessions() as session:
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_missing_database_folder_is_a_clear_error(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        open_database(f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}")
