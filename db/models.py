@@ -57,8 +57,10 @@ class Image(Base):
     ``jpg_only``); ``jpg_md5`` is the MD5 of the JPG in the store, unique so
     that TIFF and JPG stand in a one-to-one relation as in the thesis.
     ``width``/``height`` are in pixels; ``phash`` is a 64-bit perceptual hash
-    (16 hex digits) used to group near-duplicates, which are recorded, never
-    deleted.
+    (16 hex digits) used to find near-duplicates, which are recorded, never
+    deleted: every member of a near-duplicate group has
+    ``near_duplicate_group`` set to the md5 of one member, fixed when the
+    group forms (so the id is stable across runs); other images have null.
     """
 
     __tablename__ = "images"
@@ -72,7 +74,7 @@ class Image(Base):
     mode: Mapped[str] = mapped_column(String(16))
     pages: Mapped[int] = mapped_column(Integer, default=1)
     phash: Mapped[str] = mapped_column(String(16), index=True)
-    near_duplicate_group: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    near_duplicate_group: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     conversion_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -83,8 +85,9 @@ class File(Base):
     ``status`` is one of ``pending`` (hashed, not yet classified), ``image``
     (the file an image was admitted from), ``duplicate`` (another file of an
     admitted image; ``relation`` says how: ``exact``, ``jpg_rendition`` or
-    ``metadata_variant``), ``corrupt``, ``unsupported``, ``unreadable`` or
-    ``rejected`` (over the pixel limit).  ``reason`` says why in words.
+    ``metadata_variant``), ``corrupt``, ``unsupported``, ``unreadable``,
+    ``rejected`` (over the pixel limit) or ``skipped`` (a folder symlink
+    already walked, a device or pipe).  ``reason`` says why in words.
     ``size`` is in bytes and ``mtime_ns`` in nanoseconds since the epoch; both
     let a re-run skip files it has already hashed.
     """

@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('mode', sa.String(length=16), nullable=False),
     sa.Column('pages', sa.Integer(), nullable=False),
     sa.Column('phash', sa.String(length=16), nullable=False),
-    sa.Column('near_duplicate_group', sa.Integer(), nullable=True),
+    sa.Column('near_duplicate_group', sa.String(length=32), nullable=True),
     sa.Column('conversion_note', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('md5'),

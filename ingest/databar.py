@@ -1,0 +1,564 @@
+"""Burn an SEM data bar (the stripe with the scale marker) under a specimen image.
+
+Real SEM images carry their scale only as pixels: a stripe ("data bar") at the
+bottom of the image holds a scale segment with its length written next to it
+("200 nm"), and usually other acquisition fields (high voltage, working
+distance, magnification, horizontal field width, detector, date, time).  The
+demo corpus needs such images with a *known* answer so that the scale-bar
+reader can be tested and scored; this module draws them and returns the truth.
+
+Two pure steps, no file I/O:
+
+* :func:`random_data_bar_spec` draws a :class:`DataBarSpec`: everything random
+  about one data bar (scale value, segment length in px, stripe height and
+  colours, segment style, label side, block placement, font size, the other
+  fields and where they go).
+* :func:`burn_data_bar` draws that spec under a specimen array and returns the
+  full image with a :class:`DataBarTruth`.
+
+Conventions
+-----------
+* The scale values and their frequencies follow the thesis' Table 2.4
+  (images_flat column): :data:`SCALE_CHOICES`.
+* ``nm_per_px = value_in_nm / bar_px`` exactly: the bar length is an integer
+  number of pixels and the segment is drawn exactly that long.
+* **Segment length** (``bar_px``) is, for every style, the number of image
+  columns the segment graphic covers, end to end: columns ``x0 .. x1 - 1``
+  with ``x1 - x0 == bar_px``.  Per style:
+
+  - ``line``: a horizontal bar ``thickness`` px tall; its first and last
+    columns are the ends.
+  - ``bracket``: ``|—|``; the ends are the *outer* edges of the two end ticks
+    (the ticks lie inside the segment).
+  - ``rectangle``: a filled box; its left and right edges are the ends.
+  - ``ruler``: a horizontal line with major end ticks and minor ticks between;
+    the ends are the outer edges of the end ticks, as for ``bracket``.
+
+  The truth's ``segment`` is ``(x0, x1, y)`` with ``x1`` exclusive and ``y`` the
+  middle row of the horizontal stroke (of the box, for ``rectangle``).
+* The other fields are consistent with the scale: the horizontal field width
+  is ``HFW = width_px * nm_per_px`` and the magnification follows the
+  "Polaroid" convention still printed by Zeiss and FEI instruments,
+  ``Mag = 127 mm / HFW`` (a 4x5 inch Polaroid print is 127 mm wide).
+  High voltage, working distance, detector, date and time are random.
+* Micrometres are written ``µm`` or, in about a quarter of the bars, ``um``
+  (:attr:`DataBarSpec.micro_text`).  The embedded Pillow font (Aileron) has no
+  ``µ`` glyph, so ``µ`` is drawn as a ``u`` with a descender added to its left
+  stem; the image therefore looks right and does not depend on system fonts.
+* Text uses ``PIL.ImageFont.load_default(size=font_size)``; ``font_size`` is
+  about 1.6-2.4 % of the image width (17-25 px at 1024 px wide, cap height
+  12-18 px), large enough for Tesseract.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+NM_PER_UNIT = {"mm": 1_000_000, "µm": 1_000, "nm": 1}
+
+#: ``(value, unit, weight)``: the 19 scales of thesis Table 2.4, weighted by
+#: how many images of images_flat show them.
+SCALE_CHOICES: tuple[tuple[int, str, int], ...] = (
+    (1, "mm", 163),
+    (300, "µm", 8),
+    (200, "µm", 3265),
+    (100, "µm", 5941),
+    (30, "µm", 60),
+    (20, "µm", 9475),
+    (10, "µm", 14729),
+    (3, "µm", 69),
+    (2, "µm", 22575),
+    (1, "µm", 30107),
+    (300, "nm", 187),
+    (200, "nm", 37052),
+    (100, "nm", 16531),
+    (30, "nm", 20),
+    (20, "nm", 2423),
+    (10, "nm", 62),
+    (4, "nm", 6),
+    (2, "nm", 6),
+    (1, "nm", 69),
+)
+
+SEGMENT_STYLES = ("line", "bracket", "rectangle", "ruler")
+LABEL_POSITIONS = ("above", "below", "left", "right")
+BLOCK_ANCHORS = ("left", "middle", "right")
+#: Share of images drawn without any stripe (the thesis found ~2.8 % of
+#: images where no stripe was detected, most of them having none).
+NO_STRIPE_PROBABILITY = 0.03
+#: Width of the "Polaroid" print the magnification refers to, in nm.
+POLAROID_WIDTH_NM = 127e6
+
+_SCALE_WEIGHTS = np.array([weight for _value, _unit, weight in SCALE_CHOICES], dtype=np.float64)
+_SCALE_PROBABILITIES = _SCALE_WEIGHTS / _SCALE_WEIGHTS.sum()
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DETECTORS = ("InLens", "SE2", "ETD", "TLD", "BSD", "CBS", "ESB")
+_FIRST_DAY = datetime.date(2008, 1, 1).toordinal()
+_LAST_DAY = datetime.date(2020, 12, 31).toordinal()
+
+
+@dataclass(frozen=True)
+class TextCell:
+    """One piece of text in the stripe: ``text`` whose top-left (ascender line) is at ``(x, y)`` px, stripe coordinates."""
+
+    text: str
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class DataBarSpec:
+    """Everything random about one data bar; :func:`burn_data_bar` only draws it.
+
+    Lengths are in px; positions are in stripe coordinates (origin at the
+    stripe's top-left corner).  ``width`` x ``height`` is the size of the
+    *whole* image, stripe included; the specimen area is ``width`` x
+    :attr:`specimen_height`.
+    """
+
+    width: int
+    height: int
+    scale_value: int
+    scale_unit: str  # canonical: 'mm', 'µm' or 'nm'
+    micro_text: str  # how 'µm' is written on this bar: 'µm' or 'um'
+    bar_px: int
+    position: str  # 'bottom' (stripe appended under the specimen) or 'none'
+    stripe_height: int
+    polarity: str  # 'dark' (dark stripe, light text) or 'light'
+    stripe_grey: int
+    text_grey: int
+    top_rule: bool  # a 1-2 px line in the text colour along the stripe's top edge
+    font_size: int
+    antialiased: bool
+    segment_style: str
+    segment_thickness: int
+    tick_height: int  # end-tick height for 'bracket'/'ruler', box height for 'rectangle'
+    ruler_divisions: int
+    label_position: str
+    block_anchor: str
+    segment_x0: int
+    segment_y: int  # middle row of the segment's horizontal stroke
+    label: TextCell
+    vendor_style: str  # 'zeiss' ('EHT = 5.00 kV'), 'fei' (name row over value row), 'plain' ('HV: 5.00 kV')
+    field_names: tuple[str, ...]  # which fields appear: subset of HV, WD, Mag, HFW, Det, Date, Time
+    field_cells: tuple[TextCell, ...]
+    hv_kv: float
+    wd_mm: float
+    detector: str
+    acquired: datetime.datetime
+
+    @property
+    def nm_per_px(self) -> float:
+        """Pixel size in nm: the scale value in nm divided by the segment length in px."""
+        return self.scale_value * NM_PER_UNIT[self.scale_unit] / self.bar_px
+
+    @property
+    def hfw_nm(self) -> float:
+        """Horizontal field width in nm: image width (px) times the pixel size (nm)."""
+        return self.width * self.nm_per_px
+
+    @property
+    def magnification(self) -> float:
+        """Polaroid-convention magnification, ``127 mm / HFW``."""
+        return POLAROID_WIDTH_NM / self.hfw_nm
+
+    @property
+    def has_stripe(self) -> bool:
+        return self.position != "none"
+
+    @property
+    def specimen_height(self) -> int:
+        """Height in px of the specimen area above the stripe (the whole height when there is no stripe)."""
+        return self.height - self.stripe_height if self.has_stripe else self.height
+
+    @property
+    def label_text(self) -> str:
+        return self.label.text
+
+
+@dataclass(frozen=True)
+class DataBarTruth:
+    """What :func:`burn_data_bar` drew, in full-image pixel coordinates (boxes are ``(x0, y0, x1, y1)``, ends exclusive).
+
+    ``value``/``unit``/``bar_px``/``nm_per_px`` are the image's true scale even
+    when ``has_stripe`` is false; ``stripe_box``, ``segment`` and
+    ``label_box`` are then ``None`` because nothing was drawn.
+    """
+
+    value: int
+    unit: str
+    bar_px: int
+    nm_per_px: float
+    has_stripe: bool
+    stripe_box: tuple[int, int, int, int] | None
+    segment: tuple[int, int, int] | None  # (x0, x1, y): x1 exclusive, x1 - x0 == bar_px
+    style: str
+    label_position: str
+    label_text: str
+    label_box: tuple[int, int, int, int] | None
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _glyph_text(text: str) -> str:
+    """The text as the font sees it: ``µ`` is drawn as ``u`` plus a descender."""
+    return text.replace("µ", "u")
+
+
+@cache
+def _micro_stroke(size: int) -> tuple[int, int, int]:
+    """``(left, width, depth)`` in px of the descender that turns this font's ``u`` into ``µ``.
+
+    ``left`` is the stem's offset from the pen position, ``depth`` how far the
+    stroke reaches below the baseline.
+    """
+    font = _font(size)
+    _left, top, _right, bottom = font.getbbox("u", anchor="ls")
+    image = Image.new("L", (size * 2, size * 2), 0)
+    ImageDraw.Draw(image).text((0, size), "u", font=font, fill=255, anchor="ls")
+    middle_row = np.asarray(image)[size + (top + bottom) // 2] > 127
+    stem_left = int(np.argmax(middle_row))
+    stem_width = int(np.argmin(middle_row[stem_left:]))
+    return stem_left, max(1, stem_width), max(2, round(0.24 * size))
+
+
+def _text_width(text: str, size: int) -> int:
+    return int(np.ceil(_font(size).getlength(_glyph_text(text))))
+
+
+def _line_height(size: int) -> int:
+    ascent, descent = _font(size).getmetrics()
+    return ascent + descent
+
+
+def _draw_text(draw: ImageDraw.ImageDraw, cell: TextCell, size: int, fill: int, origin_y: int = 0) -> tuple[int, int, int, int]:
+    """Draw a cell (``µ`` synthesised) and return its ink box ``(x0, y0, x1, y1)``, ends exclusive."""
+    font = _font(size)
+    ascent, _descent = font.getmetrics()
+    x, y = cell.x, cell.y + origin_y
+    boxes = []
+    for index, run in enumerate(cell.text.split("µ")):
+        if index:
+            stem_left, stem_width, depth = _micro_stroke(size)
+            draw.text((x, y), "u", font=font, fill=fill, anchor="la")
+            boxes.append(draw.textbbox((x, y), "u", font=font, anchor="la"))
+            stroke = (x + stem_left, y + ascent - 1, x + stem_left + stem_width - 1, y + ascent + depth - 1)
+            draw.rectangle(stroke, fill=fill)
+            boxes.append((stroke[0], stroke[1], stroke[2] + 1, stroke[3] + 1))
+            x += font.getlength("u")
+        if run:
+            draw.text((x, y), run, font=font, fill=fill, anchor="la")
+            boxes.append(draw.textbbox((x, y), run, font=font, anchor="la"))
+            x += font.getlength(run)
+    return (
+        int(min(box[0] for box in boxes)),
+        int(min(box[1] for box in boxes)),
+        int(max(box[2] for box in boxes)),
+        int(max(box[3] for box in boxes)),
+    )
+
+
+def _format_length(nm: float, micro_text: str) -> str:
+    """A length in nm written with 4 significant digits in mm, µm or nm (``'198.0 µm'``)."""
+    for unit, factor in (("mm", 1e6), (micro_text, 1e3), ("nm", 1.0)):
+        if nm >= factor or unit == "nm":
+            value = nm / factor
+            decimals = max(0, 3 - int(np.floor(np.log10(max(value, 1e-9)))))
+            return f"{value:.{decimals}f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _format_magnification(magnification: float, vendor_style: str) -> str:
+    if vendor_style == "fei":
+        return f"{round(magnification):,}".replace(",", " ") + " x"
+    if magnification >= 1000:
+        return f"{magnification / 1000:.2f} K X"
+    return f"{magnification:.0f} X"
+
+
+def _field_values(spec_values: dict, vendor_style: str, micro_text: str) -> dict[str, str]:
+    acquired: datetime.datetime = spec_values["acquired"]
+    date_text = (
+        f"{acquired.day} {_MONTHS[acquired.month - 1]} {acquired.year}"
+        if vendor_style == "zeiss"
+        else acquired.strftime("%d/%m/%Y")
+    )
+    return {
+        "HV": f"{spec_values['hv_kv']:.2f} kV",
+        "WD": f"{spec_values['wd_mm']:.1f} mm",
+        "Mag": _format_magnification(spec_values["magnification"], vendor_style),
+        "HFW": _format_length(spec_values["hfw_nm"], micro_text),
+        "Det": spec_values["detector"],
+        "Date": date_text,
+        "Time": acquired.strftime("%H:%M:%S"),
+    }
+
+
+_FIELD_TITLES = {
+    "zeiss": {"HV": "EHT", "WD": "WD", "Mag": "Mag", "HFW": "Width", "Det": "Signal A", "Date": "Date", "Time": "Time"},
+    "fei": {"HV": "HV", "WD": "WD", "Mag": "mag", "HFW": "HFW", "Det": "det", "Date": "date", "Time": "time"},
+    "plain": {"HV": "HV", "WD": "WD", "Mag": "Mag", "HFW": "HFW", "Det": "Det", "Date": "Date", "Time": "Time"},
+}
+
+
+def _field_columns(names: tuple[str, ...], values: dict[str, str], vendor_style: str) -> list[tuple[str, ...]]:
+    """Group the fields into columns of at most two rows of text."""
+    titles = _FIELD_TITLES[vendor_style]
+    if vendor_style == "fei":
+        return [(titles[name], values[name]) for name in names]
+    separator = " = " if vendor_style == "zeiss" else ": "
+    texts = [f"{titles[name]}{separator}{values[name]}" for name in names]
+    return [tuple(texts[i : i + 2]) for i in range(0, len(texts), 2)]
+
+
+def _segment_graphic_height(style: str, thickness: int, tick_height: int) -> int:
+    return thickness if style == "line" else tick_height
+
+
+def random_data_bar_spec(rng: np.random.Generator, width: int, height: int) -> DataBarSpec:
+    """Draw a random, self-consistent data bar for a ``width`` x ``height`` px image (stripe included).
+
+    The scale follows :data:`SCALE_CHOICES`; the segment is 8-35 % of the
+    width; the stripe is 5-10 % of the height, taller when its text needs it.
+    About 3 % of specs have ``position='none'`` (no stripe at all).
+    """
+    index = int(rng.choice(len(SCALE_CHOICES), p=_SCALE_PROBABILITIES))
+    scale_value, scale_unit, _weight = SCALE_CHOICES[index]
+    micro_text = "um" if rng.random() < 0.25 else "µm"
+    bar_px = int(round(rng.uniform(0.08, 0.35) * width))
+    position = "none" if rng.random() < NO_STRIPE_PROBABILITY else "bottom"
+    polarity = "dark" if rng.random() < 0.7 else "light"
+    dark, light = int(rng.integers(0, 40)), int(rng.integers(215, 256))
+    stripe_grey, text_grey = (dark, light) if polarity == "dark" else (light, dark)
+    top_rule = bool(rng.random() < 0.3)
+    font_size = max(6, int(round(rng.uniform(0.016, 0.024) * width)))
+    antialiased = bool(rng.random() < 0.7)
+    segment_style = SEGMENT_STYLES[int(rng.integers(len(SEGMENT_STYLES)))]
+    segment_thickness = max(1, int(round(rng.uniform(0.1, 0.25) * font_size)))
+    tick_height = max(3, int(round(rng.uniform(0.45, 0.8) * font_size)))
+    ruler_divisions = int(rng.choice([2, 4, 5, 10]))
+    label_position = LABEL_POSITIONS[int(rng.choice(4, p=[0.55, 0.15, 0.1, 0.2]))]
+    block_anchor = BLOCK_ANCHORS[int(rng.choice(3, p=[0.6, 0.15, 0.25]))]
+    vendor_style = ("zeiss", "fei", "plain")[int(rng.integers(3))]
+    unit_text = micro_text if scale_unit == "µm" else scale_unit
+    label_text = f"{scale_value}{' ' if rng.random() < 0.8 else ''}{unit_text}"
+
+    field_order = ("HV", "WD", "Mag", "HFW", "Det", "Date", "Time")
+    keep = rng.random(len(field_order)) < rng.uniform(0.3, 1.0)
+    field_names = tuple(name for name, kept in zip(field_order, keep) if kept)
+    if rng.random() < 0.3:
+        field_names = tuple(field_names[i] for i in rng.permutation(len(field_names)))
+    day = int(rng.integers(_FIRST_DAY, _LAST_DAY + 1))
+    acquired = datetime.datetime.combine(
+        datetime.date.fromordinal(day), datetime.time(int(rng.integers(7, 22)), int(rng.integers(60)), int(rng.integers(60)))
+    )
+    hv_kv = float(rng.choice([0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0]))
+    wd_mm = float(np.round(rng.uniform(2.0, 15.0), 1))
+    detector = _DETECTORS[int(rng.integers(len(_DETECTORS)))]
+    nm_per_px = scale_value * NM_PER_UNIT[scale_unit] / bar_px
+    values = _field_values(
+        {
+            "acquired": acquired,
+            "hv_kv": hv_kv,
+            "wd_mm": wd_mm,
+            "detector": detector,
+            "hfw_nm": width * nm_per_px,
+            "magnification": POLAROID_WIDTH_NM / (width * nm_per_px),
+        },
+        vendor_style,
+        micro_text,
+    )
+
+    # Stripe height: 5-10 % of the image, or what two rows of text need.
+    line_height = _line_height(font_size)
+    pad = max(2, font_size // 4)
+    gap = max(2, font_size // 4)
+    label_width = _text_width(label_text, font_size)
+    graphic_height = _segment_graphic_height(segment_style, segment_thickness, tick_height)
+    if label_position in ("above", "below"):
+        block_width = max(bar_px, label_width)
+        block_height = line_height + gap + graphic_height
+    else:
+        block_width = bar_px + gap + label_width
+        block_height = max(line_height, graphic_height)
+    fields_height = 2 * line_height + gap if field_names else 0
+    needed = max(block_height, fields_height) + 2 * pad
+    stripe_height = max(needed, int(round(rng.uniform(0.05, 0.10) * height)))
+
+    # Scale block: horizontal placement from the anchor, vertically centred.
+    margin = max(3, int(round(0.015 * width)))
+    if block_anchor == "left":
+        block_x0 = margin
+    elif block_anchor == "right":
+        block_x0 = width - margin - block_width
+    else:
+        block_x0 = (width - block_width) // 2
+    block_y0 = (stripe_height - block_height) // 2
+    if label_position == "above":
+        segment_x0 = block_x0 + (block_width - bar_px) // 2
+        label = TextCell(label_text, segment_x0 + (bar_px - label_width) // 2, block_y0)
+        graphic_y0 = block_y0 + line_height + gap
+    elif label_position == "below":
+        segment_x0 = block_x0 + (block_width - bar_px) // 2
+        graphic_y0 = block_y0
+        label = TextCell(label_text, segment_x0 + (bar_px - label_width) // 2, block_y0 + graphic_height + gap)
+    elif label_position == "left":
+        segment_x0 = block_x0 + label_width + gap
+        graphic_y0 = block_y0 + (block_height - graphic_height) // 2
+        label = TextCell(label_text, block_x0, block_y0 + (block_height - line_height) // 2)
+    else:
+        segment_x0 = block_x0
+        graphic_y0 = block_y0 + (block_height - graphic_height) // 2
+        label = TextCell(label_text, block_x0 + bar_px + gap, block_y0 + (block_height - line_height) // 2)
+    segment_y = graphic_y0 + graphic_height // 2
+
+    # Other fields: columns packed into the free space left and right of the block.
+    intervals = [(margin, block_x0 - 2 * margin), (block_x0 + block_width + 2 * margin, width - margin)]
+    rows_y = (stripe_height - fields_height) // 2
+    cells: list[TextCell] = []
+    placed_names: list[str] = []
+    columns = _field_columns(field_names, values, vendor_style)
+    names_per_column = [(name,) for name in field_names] if vendor_style == "fei" else [
+        tuple(field_names[i : i + 2]) for i in range(0, len(field_names), 2)
+    ]
+    column_index = 0
+    for start, stop in intervals:
+        chosen = []
+        used = 0
+        while column_index < len(columns):
+            column_width = max(_text_width(text, font_size) for text in columns[column_index])
+            if used + column_width + (font_size if chosen else 0) > stop - start:
+                break
+            used += column_width + (font_size if chosen else 0)
+            chosen.append((columns[column_index], column_width, names_per_column[column_index]))
+            column_index += 1
+        if not chosen:
+            continue
+        spare = (stop - start) - used
+        spacing = font_size + (spare // len(chosen) if len(chosen) > 1 else 0)
+        x = start + (spare // 2 if len(chosen) == 1 else 0)
+        for texts, column_width, names in chosen:
+            for row, text in enumerate(texts):
+                cells.append(TextCell(text, int(x), int(rows_y + row * (line_height + gap))))
+            placed_names.extend(names)
+            x += column_width + spacing
+
+    return DataBarSpec(
+        width=width,
+        height=height,
+        scale_value=scale_value,
+        scale_unit=scale_unit,
+        micro_text=micro_text,
+        bar_px=bar_px,
+        position=position,
+        stripe_height=stripe_height,
+        polarity=polarity,
+        stripe_grey=stripe_grey,
+        text_grey=text_grey,
+        top_rule=top_rule,
+        font_size=font_size,
+        antialiased=antialiased,
+        segment_style=segment_style,
+        segment_thickness=segment_thickness,
+        tick_height=tick_height,
+        ruler_divisions=ruler_divisions,
+        label_position=label_position,
+        block_anchor=block_anchor,
+        segment_x0=segment_x0,
+        segment_y=segment_y,
+        label=label,
+        vendor_style=vendor_style,
+        field_names=tuple(placed_names),
+        field_cells=tuple(cells),
+        hv_kv=hv_kv,
+        wd_mm=wd_mm,
+        detector=detector,
+        acquired=acquired,
+    )
+
+
+def _draw_segment(draw: ImageDraw.ImageDraw, spec: DataBarSpec) -> None:
+    """Draw the segment so that it covers exactly columns ``segment_x0 .. segment_x0 + bar_px - 1``."""
+    x0, x1 = spec.segment_x0, spec.segment_x0 + spec.bar_px - 1  # inclusive ends, as PIL draws them
+    y, t, fill = spec.segment_y, spec.segment_thickness, spec.text_grey
+    stroke_top = y - t // 2
+    if spec.segment_style == "rectangle":
+        half = spec.tick_height // 2
+        draw.rectangle((x0, y - half, x1, y - half + spec.tick_height - 1), fill=fill)
+        return
+    draw.rectangle((x0, stroke_top, x1, stroke_top + t - 1), fill=fill)
+    if spec.segment_style == "line":
+        return
+    tick_top = y - spec.tick_height // 2
+    tick_bottom = tick_top + spec.tick_height - 1
+    draw.rectangle((x0, tick_top, x0 + t - 1, tick_bottom), fill=fill)
+    draw.rectangle((x1 - t + 1, tick_top, x1, tick_bottom), fill=fill)
+    if spec.segment_style == "ruler":
+        minor_top = stroke_top - max(1, spec.tick_height // 4)
+        for division in range(1, spec.ruler_divisions):
+            x = x0 + round(division * (spec.bar_px - t) / spec.ruler_divisions)
+            draw.rectangle((x, minor_top, x + t - 1, stroke_top + t - 1), fill=fill)
+
+
+def burn_data_bar(specimen: np.ndarray, spec: DataBarSpec) -> tuple[np.ndarray, DataBarTruth]:
+    """Append the data bar of ``spec`` under ``specimen`` and return the full image and its truth.
+
+    ``specimen`` is a ``uint8`` array of shape ``(spec.specimen_height, spec.width)``.
+    The result has shape ``(spec.height, spec.width)``; with
+    ``spec.position == 'none'`` it is the specimen itself, unchanged.
+    """
+    if specimen.dtype != np.uint8 or specimen.shape != (spec.specimen_height, spec.width):
+        raise ValueError(
+            f"specimen must be uint8 of shape {(spec.specimen_height, spec.width)}, "
+            f"got {specimen.dtype} {specimen.shape}"
+        )
+    if not spec.has_stripe:
+        truth = DataBarTruth(
+            value=spec.scale_value,
+            unit=spec.scale_unit,
+            bar_px=spec.bar_px,
+            nm_per_px=spec.nm_per_px,
+            has_stripe=False,
+            stripe_box=None,
+            segment=None,
+            style=spec.segment_style,
+            label_position=spec.label_position,
+            label_text=spec.label_text,
+            label_box=None,
+        )
+        return specimen, truth
+
+    stripe = Image.new("L", (spec.width, spec.stripe_height), spec.stripe_grey)
+    draw = ImageDraw.Draw(stripe)
+    draw.fontmode = "L" if spec.antialiased else "1"
+    if spec.top_rule:
+        draw.rectangle((0, 0, spec.width - 1, max(1, spec.font_size // 12) - 1), fill=spec.text_grey)
+    for cell in spec.field_cells:
+        _draw_text(draw, cell, spec.font_size, spec.text_grey)
+    _draw_segment(draw, spec)
+    label_x0, label_y0, label_x1, label_y1 = _draw_text(draw, spec.label, spec.font_size, spec.text_grey)
+
+    top = spec.specimen_height
+    image = np.vstack([specimen, np.asarray(stripe)])
+    truth = DataBarTruth(
+        value=spec.scale_value,
+        unit=spec.scale_unit,
+        bar_px=spec.bar_px,
+        nm_per_px=spec.nm_per_px,
+        has_stripe=True,
+        stripe_box=(0, top, spec.width, top + spec.stripe_height),
+        segment=(spec.segment_x0, spec.segment_x0 + spec.bar_px, top + spec.segment_y),
+        style=spec.segment_style,
+        label_position=spec.label_position,
+        label_text=spec.label_text,
+        label_box=(label_x0, top + label_y0, label_x1, top + label_y1),
+    )
+    return image, truth

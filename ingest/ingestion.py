@@ -1,0 +1,589 @@
+"""Ingestion shell: walk a source tree, hash, classify, admit into the flat store.
+
+Thesis section 2.1, step by step, with every file accounted for:
+
+1. **Inventory.**  Walk the source (read-only, loops skipped), stat every
+   file, MD5 the new or changed ones in parallel, and record each with its
+   format (:mod:`semcurate.ingest.formats`).  Files whose format is not
+   ingested, zero-byte files and files whose content contradicts their image
+   extension are settled here.
+2. **TIFFs.**  One decode per unique TIFF MD5: the bytes are copied to
+   ``STORE/<md5>.tif`` and converted to ``STORE/<md5>.jpg``
+   (:mod:`semcurate.ingest.convert`).  When the converted JPG equals one we
+   already hold, the TIFFs differ only in metadata: the thesis kept one of
+   each such pair, and so do we (the first admitted); the other becomes a
+   ``metadata_variant`` duplicate, reported as a JPG collision.
+3. **JPGs.**  A JPG identical to a store JPG, or reproduced by re-encoding a
+   TIFF of the same picture (:mod:`semcurate.ingest.rendition`), is a
+   ``jpg_rendition`` duplicate; any other decodable JPG is admitted as a
+   JPG-only image under its own MD5 and flagged.
+4. **Near-duplicates.**  Images of the same size whose perceptual hashes
+   differ in at most :data:`NEAR_DUPLICATE_BITS` bits and whose pixels agree
+   within :data:`NEAR_DUPLICATE_TOLERANCE` grey levels are grouped, never
+   deleted.
+
+Resumable and idempotent: file rows are committed in batches, a file whose
+size and mtime are unchanged is not hashed again, and only ``pending`` files
+are classified, so a re-run after SIGKILL finishes the job and a re-run after
+success does no new work.  The store is written atomically
+(:class:`semcurate.ingest.store.FlatStore`).  Work runs in ``workers``
+processes; only this process writes to the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from semcurate.db.models import File, Image as ImageRow, IngestRun, utcnow
+from semcurate.ingest.convert import encode_jpeg
+from semcurate.ingest.formats import (
+    INGESTED_FORMATS,
+    JPG,
+    SIGNATURE_BYTES,
+    TIFF,
+    detect_format,
+    format_from_content,
+    format_from_extension,
+)
+from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image, hamming, perceptual_hash
+from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition, mean_abs_difference
+from semcurate.ingest.store import FlatStore, StoreError
+from semcurate.ingest.walk import walk_tree
+
+#: Perceptual hashes of near-duplicates differ in at most this many of 64 bits.
+NEAR_DUPLICATE_BITS = 3
+#: ... and their store JPGs in at most this mean absolute grey-level difference.
+NEAR_DUPLICATE_TOLERANCE = 1.0
+#: Rows written per database transaction (the most work a SIGKILL can undo).
+BATCH_SIZE = 200
+
+Reporter = Callable[[str, int], Callable[[int], None]]
+
+
+def silent_reporter(_phase: str, _total: int) -> Callable[[int], None]:
+    """A progress reporter that reports nothing."""
+    return lambda _advance=1: None
+
+
+class IngestError(Exception):
+    """A problem with the source or the store that stops the run before it starts."""
+
+
+@dataclass(frozen=True)
+class HashResult:
+    """MD5 and leading bytes of one file, or the reason it could not be read."""
+
+    relpath: str
+    md5: str | None
+    head: bytes
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a worker made of one unique TIFF or JPG (staged paths are in the store's ``.incoming``)."""
+
+    md5: str
+    problem: ImageProblem | None = None
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    pages: int = 1
+    note: str | None = None
+    phash: str = ""
+    jpg_md5: str = ""
+    staged_tif: Path | None = None
+    staged_jpg: Path | None = None
+    rendition_of: str | None = None
+    rendition_how: str | None = None
+    rendition_difference: float = 0.0
+    changed: bool = False
+
+
+# --------------------------------------------------------------------------- workers
+# Module-level functions so that they pickle into worker processes.
+
+
+def hash_file(path: Path, relpath: str) -> HashResult:
+    """MD5 of a file's bytes (read in 1 MiB chunks) and its first bytes."""
+    digest = hashlib.md5()
+    head = b""
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                if len(head) < SIGNATURE_BYTES:
+                    head += chunk[: SIGNATURE_BYTES - len(head)]
+                digest.update(chunk)
+    except OSError as error:
+        return HashResult(relpath, None, b"", f"cannot read: {error.strerror or error}")
+    return HashResult(relpath, digest.hexdigest(), head, None)
+
+
+def _read_verified(path: Path, md5: str) -> bytes | None:
+    """The file's bytes, or ``None`` when they no longer hash to ``md5``."""
+    data = path.read_bytes()
+    return data if hashlib.md5(data).hexdigest() == md5 else None
+
+
+def prepare_tiff(task: tuple[str, Path, Path, int]) -> Admission:
+    """Decode one unique TIFF, stage its copy and its JPG conversion."""
+    md5, path, store_root, max_pixels = task
+    try:
+        data = _read_verified(path, md5)
+    except OSError as error:
+        return Admission(md5, ImageProblem("unreadable", f"cannot read: {error.strerror or error}"))
+    if data is None:
+        return Admission(md5, changed=True)
+    try:
+        decoded = decode_image(data, max_pixels)
+    except ImageProblem as problem:
+        return Admission(md5, problem)
+    jpg = encode_jpeg(decoded.display)
+    store = FlatStore(store_root)
+    return Admission(
+        md5,
+        width=decoded.width,
+        height=decoded.height,
+        mode=decoded.mode,
+        pages=decoded.pages,
+        note=decoded.note,
+        phash=perceptual_hash(decoded.display),
+        jpg_md5=hashlib.md5(jpg).hexdigest(),
+        staged_tif=store.stage(data, md5, "tif"),
+        staged_jpg=store.stage(jpg, md5, "jpg"),
+    )
+
+
+_JPG_CANDIDATES: CandidateIndex | None = None
+
+
+def _install_candidates(index: CandidateIndex) -> None:
+    global _JPG_CANDIDATES
+    _JPG_CANDIDATES = index
+
+
+def prepare_jpg(task: tuple[str, Path, Path, int]) -> Admission:
+    """Decode one unique JPG; find the TIFF it renders, or stage it as a JPG-only image."""
+    md5, path, store_root, max_pixels = task
+    try:
+        data = _read_verified(path, md5)
+    except OSError as error:
+        return Admission(md5, ImageProblem("unreadable", f"cannot read: {error.strerror or error}"))
+    if data is None:
+        return Admission(md5, changed=True)
+    try:
+        decoded = decode_image(data, max_pixels)
+    except ImageProblem as problem:
+        return Admission(md5, problem)
+    store = FlatStore(store_root)
+    phash = perceptual_hash(decoded.display)
+    candidates = _JPG_CANDIDATES.near(decoded.width, decoded.height, phash) if _JPG_CANDIDATES else []
+    if candidates:
+        match = match_rendition(
+            decoded.source,
+            md5,
+            candidates,
+            lambda candidate: decode_image(store.path(candidate, "tif").read_bytes(), max_pixels).display,
+        )
+        if match is not None:
+            return Admission(
+                md5,
+                rendition_of=match.md5,
+                rendition_how=match.how,
+                rendition_difference=match.mean_abs_difference,
+            )
+    return Admission(
+        md5,
+        width=decoded.width,
+        height=decoded.height,
+        mode=decoded.mode,
+        pages=decoded.pages,
+        note=decoded.note,
+        phash=phash,
+        jpg_md5=md5,
+        staged_jpg=store.stage(data, md5, "jpg"),
+    )
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _parallel_map(function, items: list, workers: int, initializer=None, initargs=()) -> Iterator:
+    """Ordered map over ``items`` in ``workers`` processes (in this process when 1)."""
+    if workers <= 1 or len(items) <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(function, items)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool:
+        yield from pool.map(function, items, chunksize=max(1, min(16, len(items) // (workers * 8))))
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _extension(relpath: str) -> str:
+    name = relpath.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot:].lower()[:16] if dot > 0 else ""
+
+
+def _settle_without_decoding(result: HashResult, size: int) -> tuple[str, str, str | None]:
+    """Format, status and reason of a freshly hashed file, deciding what needs no decoding."""
+    declared = format_from_extension(result.relpath)
+    if result.error:
+        return declared, "unreadable", result.error
+    content = format_from_content(result.head)
+    fmt = detect_format(result.head, result.relpath)
+    if size == 0:
+        return fmt, "corrupt", "zero-byte file"
+    if content is None:
+        if declared in INGESTED_FORMATS:
+            return fmt, "corrupt", f"named {_extension(result.relpath)} but the content is not {declared} (starts with {result.head[:8]!r})"
+        return fmt, "unsupported", f"{fmt} files are not ingested (only TIFF and JPG)"
+    if content not in INGESTED_FORMATS:
+        if declared != content and declared != "OTHER":
+            return fmt, "unsupported", f"{content} content named {_extension(result.relpath)}: {content} files are not ingested"
+        return fmt, "unsupported", f"{content} files are not ingested (only TIFF and JPG)"
+    if declared != content:
+        return fmt, "pending", f"named {_extension(result.relpath)} but the content is {content}"
+    return fmt, "pending", None
+
+
+class Ingestion:
+    """One ingestion of ``source`` into ``store`` recorded through ``sessions``."""
+
+    def __init__(
+        self,
+        source: Path,
+        store: Path,
+        sessions: sessionmaker,
+        *,
+        workers: int = 1,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        reporter: Reporter = silent_reporter,
+    ):
+        source, store = Path(source), Path(store)
+        if not source.is_dir():
+            raise IngestError(f"source {source} does not exist or is not a folder")
+        self.source_root = str(source.resolve())
+        store_resolved = store.resolve()
+        if store_resolved == Path(self.source_root) or Path(self.source_root) in store_resolved.parents:
+            raise IngestError(f"store {store} is inside the source {source}, which must stay read-only")
+        self.store = FlatStore(store_resolved)
+        self.sessions = sessions
+        self.workers = max(1, workers)
+        self.max_pixels = max_pixels
+        self.reporter = reporter
+        self.images_new = 0
+
+    # -- helpers over the database
+    def _abs(self, relpath: str) -> Path:
+        return Path(self.source_root) / relpath
+
+    def _pending(self, session: Session, fmt: str) -> dict[str, list[File]]:
+        rows = session.scalars(
+            select(File)
+            .where(File.source_root == self.source_root, File.status == "pending", File.format == fmt)
+            .order_by(File.relpath)
+        ).all()
+        groups: dict[str, list[File]] = defaultdict(list)
+        for row in rows:
+            groups[row.md5].append(row)
+        return groups
+
+    def _bad_md5s(self, session: Session) -> dict[str, tuple[str, str, str]]:
+        """Status, reason and path of files already found corrupt or rejected, by MD5."""
+        rows = session.execute(
+            select(File.md5, File.status, File.reason, File.relpath).where(
+                File.status.in_(("corrupt", "rejected")), File.md5.is_not(None), File.size > 0
+            )
+        )
+        return {md5: (status, reason, relpath) for md5, status, reason, relpath in rows}
+
+    @staticmethod
+    def _settle(rows: list[File], status: str, reason: str | None, relation=None, image_md5=None, run_id=None):
+        for row in rows:
+            inventory_note = row.reason if row.status == "pending" else None
+            row.status, row.relation, row.image_md5, row.run_id = status, relation, image_md5, run_id
+            row.reason = "; ".join(filter(None, [reason, inventory_note])) or None
+
+    # -- phase 1
+    def inventory(self, run_id: int) -> int:
+        """Walk, stat, hash new or changed files, settle what needs no decoding. Returns files seen."""
+        with self.sessions() as session:
+            known = {
+                relpath: (file_id, size, mtime_ns, md5)
+                for file_id, relpath, size, mtime_ns, md5 in session.execute(
+                    select(File.id, File.relpath, File.size, File.mtime_ns, File.md5).where(
+                        File.source_root == self.source_root
+                    )
+                )
+            }
+        seen = 0
+        to_hash: list[tuple[str, int, int]] = []
+        problems = []
+        for entry in walk_tree(Path(self.source_root)):
+            seen += 1
+            if entry.problem:
+                problems.append(entry)
+                continue
+            previous = known.get(entry.relpath)
+            if previous is None or previous[1] != entry.size or previous[2] != entry.mtime_ns or previous[3] is None:
+                to_hash.append((entry.relpath, entry.size, entry.mtime_ns))
+        with self.sessions.begin() as session:
+            for entry in problems:
+                self._upsert(session, known, entry.relpath, {
+                    "size": None, "mtime_ns": None, "md5": None,
+                    "extension": "" if entry.is_folder else _extension(entry.relpath),
+                    "format": "FOLDER" if entry.is_folder else format_from_extension(entry.relpath),
+                    "status": "skipped" if "not followed" in entry.problem or "skipped" in entry.problem else "unreadable",
+                    "relation": None, "image_md5": None, "reason": entry.problem, "run_id": run_id,
+                })
+        sizes = {relpath: (size, mtime_ns) for relpath, size, mtime_ns in to_hash}
+        advance = self.reporter("hashing", len(to_hash))
+        results = _parallel_map(_hash_task, [(self._abs(relpath), relpath) for relpath, _, _ in to_hash], self.workers)
+        for batch in _batched(results, BATCH_SIZE):
+            with self.sessions.begin() as session:
+                for result in batch:
+                    size, mtime_ns = sizes[result.relpath]
+                    fmt, status, reason = _settle_without_decoding(result, size)
+                    self._upsert(session, known, result.relpath, {
+                        "size": size, "mtime_ns": mtime_ns, "md5": result.md5,
+                        "extension": _extension(result.relpath), "format": fmt, "status": status,
+                        "relation": None, "image_md5": None, "reason": reason, "run_id": run_id,
+                    })
+            advance(len(batch))
+        return seen
+
+    def _upsert(self, session: Session, known: dict, relpath: str, values: dict) -> None:
+        previous = known.get(relpath)
+        if previous is None:
+            session.execute(insert(File), [{"source_root": self.source_root, "relpath": relpath, **values}])
+        else:
+            session.execute(update(File), [{"id": previous[0], "updated_at": utcnow(), **values}])
+
+    # -- phases 2 and 3
+    def admit(self, fmt: str, run_id: int) -> None:
+        """Classify pending files of one format, decoding each unique content once."""
+        with self.sessions() as session:
+            groups = self._pending(session, fmt)
+            bad = self._bad_md5s(session)
+            known_images = set(session.scalars(select(ImageRow.md5)))
+            known_jpg = dict(session.execute(select(ImageRow.jpg_md5, ImageRow.md5)).all())
+            index = CandidateIndex(
+                Candidate(md5, width, height, phash)
+                for md5, width, height, phash in session.execute(
+                    select(ImageRow.md5, ImageRow.width, ImageRow.height, ImageRow.phash).where(
+                        ImageRow.source_format == TIFF
+                    )
+                )
+            ) if fmt == JPG else None
+        with self.sessions.begin() as session:
+            tasks = []
+            for md5, rows in groups.items():
+                session.add_all(rows)
+                if fmt == JPG and md5 in known_jpg:
+                    self._settle(rows, "duplicate", f"same bytes as the store JPG of image {known_jpg[md5]}",
+                                 "jpg_rendition", known_jpg[md5], run_id)
+                elif md5 in known_images:
+                    self._settle(rows, "duplicate", f"same bytes as admitted image {md5}", "exact", md5, run_id)
+                elif md5 in bad:
+                    status, reason, relpath = bad[md5]
+                    self._settle(rows, status, f"same bytes as {relpath}: {reason}", run_id=run_id)
+                else:
+                    tasks.append((md5, self._abs(rows[0].relpath), self.store.root, self.max_pixels))
+        advance = self.reporter(f"admitting {fmt}", len(tasks))
+        worker = prepare_tiff if fmt == TIFF else prepare_jpg
+        results = _parallel_map(worker, tasks, self.workers, _install_candidates, (index,)) if fmt == JPG \
+            else _parallel_map(worker, tasks, self.workers)
+        for batch in _batched(results, BATCH_SIZE):
+            with self.sessions.begin() as session:
+                for admission in batch:
+                    self._record(session, admission, groups[admission.md5], known_jpg, fmt, run_id)
+            advance(len(batch))
+
+    def _record(self, session: Session, admission: Admission, rows: list[File], known_jpg: dict, fmt: str, run_id: int):
+        session.add_all(rows)
+        if admission.changed:
+            for row in rows:
+                row.reason = "changed while ingesting: re-run to pick up the new content"
+            return
+        if admission.problem is not None:
+            self._settle(rows, admission.problem.status, admission.problem.reason, run_id=run_id)
+            return
+        if admission.rendition_of is not None:
+            self._settle(
+                rows, "duplicate",
+                f"JPG rendition of TIFF image {admission.rendition_of} "
+                f"({admission.rendition_how}; mean |Δ| = {admission.rendition_difference:.2f} grey levels)",
+                "jpg_rendition", admission.rendition_of, run_id,
+            )
+            return
+        if admission.jpg_md5 in known_jpg:
+            twin = known_jpg[admission.jpg_md5]
+            for staged in (admission.staged_tif, admission.staged_jpg):
+                if staged is not None:
+                    self.store.discard(staged)
+            self._settle(
+                rows, "duplicate",
+                f"same pixels as image {twin}: the TIFFs differ only in metadata and convert to the same JPG "
+                "(JPG collision, kept the first as the thesis did)",
+                "metadata_variant", twin, run_id,
+            )
+            return
+        if admission.staged_tif is not None:
+            self.store.commit(admission.staged_tif, admission.md5, "tif")
+        self.store.commit(admission.staged_jpg, admission.md5, "jpg")
+        session.add(ImageRow(
+            md5=admission.md5, source_format=fmt, jpg_md5=admission.jpg_md5, jpg_only=fmt == JPG,
+            width=admission.width, height=admission.height, mode=admission.mode, pages=admission.pages,
+            phash=admission.phash, conversion_note=admission.note,
+        ))
+        session.flush()  # the image row must exist before file rows point at it
+        known_jpg[admission.jpg_md5] = admission.md5
+        self.images_new += 1
+        first, *others = rows
+        self._settle([first], "image", "JPG only: no TIFF of this image was found" if fmt == JPG else None,
+                     image_md5=admission.md5, run_id=run_id)
+        self._settle(others, "duplicate", f"same bytes as {first.relpath}", "exact", admission.md5, run_id)
+
+    # -- phase 4
+    def group_near_duplicates(self) -> None:
+        """Group same-size images with close perceptual hashes and near-identical pixels."""
+        with self.sessions() as session:
+            images = session.execute(
+                select(ImageRow.md5, ImageRow.width, ImageRow.height, ImageRow.phash, ImageRow.near_duplicate_group)
+            ).all()
+        group_of = {md5: group for md5, _, _, _, group in images}
+        # Pigeonhole: two 64-bit hashes within 3 bits agree on at least one of four 16-bit blocks.
+        buckets: dict[tuple, list] = defaultdict(list)
+        for md5, width, height, phash, _ in images:
+            for block in range(4):
+                buckets[(width, height, block, phash[4 * block: 4 * block + 4])].append((md5, phash))
+        pairs = set()
+        for members in buckets.values():
+            for i, (md5_a, hash_a) in enumerate(members):
+                for md5_b, hash_b in members[i + 1:]:
+                    same_group = group_of[md5_a] is not None and group_of[md5_a] == group_of[md5_b]
+                    if not same_group and hamming(hash_a, hash_b) <= NEAR_DUPLICATE_BITS:
+                        pairs.add((min(md5_a, md5_b), max(md5_a, md5_b)))
+        parent = {md5: group_of[md5] or md5 for md5 in group_of}
+
+        def root(md5: str) -> str:
+            while parent[md5] != md5:
+                parent[md5] = parent[parent[md5]]
+                md5 = parent[md5]
+            return md5
+
+        existing_groups = {group for group in group_of.values() if group}
+        for group in existing_groups:
+            parent.setdefault(group, group)
+        advance = self.reporter("near-duplicates", len(pairs))
+        for md5_a, md5_b in sorted(pairs):
+            difference = mean_abs_difference(
+                Image.open(self.store.path(md5_a, "jpg")), Image.open(self.store.path(md5_b, "jpg"))
+            )
+            if difference <= NEAR_DUPLICATE_TOLERANCE:
+                root_a, root_b = root(md5_a), root(md5_b)
+                if root_a != root_b:
+                    # Keep an existing group's id; otherwise the smaller md5 names the new group.
+                    keep = min((r for r in (root_a, root_b) if r in existing_groups), default=min(root_a, root_b))
+                    parent[root_a] = parent[root_b] = keep
+            advance(1)
+        members = defaultdict(list)
+        for md5 in group_of:
+            members[root(md5)].append(md5)
+        updates = [
+            {"md5": md5, "near_duplicate_group": group}
+            for group, group_members in members.items() if len(group_members) > 1
+            for md5 in group_members if group_of[md5] != group
+        ]
+        if updates:
+            with self.sessions.begin() as session:
+                session.execute(update(ImageRow), updates)
+
+    # -- summary
+    def summary(self, files_seen: int) -> dict:
+        with self.sessions() as session:
+            in_root = File.source_root == self.source_root
+            statuses = dict(session.execute(select(File.status, func.count()).where(in_root).group_by(File.status)).all())
+            by_format = dict(session.execute(select(File.format, func.count()).where(in_root).group_by(File.format)).all())
+            relations = dict(session.execute(
+                select(File.relation, func.count()).where(in_root, File.status == "duplicate").group_by(File.relation)
+            ).all())
+            return {
+                "source": self.source_root,
+                "store": str(self.store.root),
+                "files_seen": files_seen,
+                "images_new": self.images_new,
+                "images_total": session.scalar(select(func.count()).select_from(ImageRow)),
+                "duplicates": statuses.get("duplicate", 0),
+                "exact_duplicates": relations.get("exact", 0),
+                "jpg_renditions": relations.get("jpg_rendition", 0),
+                "jpg_collisions": relations.get("metadata_variant", 0),
+                "corrupt": statuses.get("corrupt", 0),
+                "unsupported": statuses.get("unsupported", 0),
+                "unreadable": statuses.get("unreadable", 0),
+                "rejected": statuses.get("rejected", 0),
+                "skipped": statuses.get("skipped", 0),
+                "pending": statuses.get("pending", 0),
+                "jpg_only": session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.jpg_only)),
+                "near_duplicate_groups": session.scalar(
+                    select(func.count(func.distinct(ImageRow.near_duplicate_group)))
+                ),
+                "by_format": dict(sorted(by_format.items())),
+            }
+
+    def run(self) -> dict:
+        """Run every phase and return the summary (also stored on the run's row)."""
+        try:
+            self.store.prepare()
+        except StoreError as error:
+            raise IngestError(str(error)) from None
+        with self.sessions.begin() as session:
+            ingest_run = IngestRun(source_root=self.source_root, store=str(self.store.root))
+            session.add(ingest_run)
+            session.flush()
+            run_id = ingest_run.id
+        files_seen = self.inventory(run_id)
+        self.admit(TIFF, run_id)
+        self.admit(JPG, run_id)
+        self.group_near_duplicates()
+        summary = self.summary(files_seen)
+        with self.sessions.begin() as session:
+            session.execute(
+                update(IngestRun).where(IngestRun.id == run_id).values(
+                    finished_at=utcnow(), summary_json=json.dumps(summary)
+                )
+            )
+        return summary
+
+
+def _hash_task(task: tuple[Path, str]) -> HashResult:
+    return hash_file(*task)
+
+
+def ingest(source: Path, store: Path, sessions: sessionmaker, **options) -> dict:
+    """Ingest ``source`` into ``store``; see :class:`Ingestion` for the options."""
+    return Ingestion(source, store, sessions, **options).run()
+
+

@@ -1,0 +1,101 @@
+"""Tying a JPG to the TIFF it was made from.
+
+The thesis found that "converting the images from TIFF to JPG using various
+compression methods, it was possible to replicate almost every JPG from a
+TIFF file".  We do that exactly: a candidate TIFF (same size, close
+perceptual hash) is re-encoded with the JPG's own quantisation tables and
+chroma subsampling (:func:`semcurate.ingest.convert.reencode_like`); equal
+bytes prove the JPG is a rendition of that TIFF.  When no candidate
+reproduces the bytes (a JPG written by other software), a candidate whose
+pixels differ from the JPG's by at most :data:`PIXEL_TOLERANCE` grey levels
+on average is accepted as a rendition too, and the match says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from semcurate.ingest.convert import reencode_like
+from semcurate.ingest.images import hamming
+
+#: Candidates must be within this many bits of the JPG's perceptual hash.
+MAX_HASH_DISTANCE = 10
+#: Mean absolute difference, in 8-bit grey levels, under which pixels are "the same picture".
+PIXEL_TOLERANCE = 2.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An admitted image a JPG may be a rendition of (size in px, phash as hex)."""
+
+    md5: str
+    width: int
+    height: int
+    phash: str
+
+
+@dataclass(frozen=True)
+class RenditionMatch:
+    """``how`` is ``reencoded`` (bytes reproduced) or ``pixels`` (within tolerance)."""
+
+    md5: str
+    how: str
+    mean_abs_difference: float
+
+
+class CandidateIndex:
+    """Admitted images grouped by pixel size, for fast candidate look-up."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()):
+        self._by_size: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
+        for candidate in candidates:
+            self.add(candidate)
+
+    def add(self, candidate: Candidate) -> None:
+        self._by_size[(candidate.width, candidate.height)].append(candidate)
+
+    def near(self, width: int, height: int, phash: str, max_distance: int = MAX_HASH_DISTANCE) -> list[Candidate]:
+        """Candidates of the same size within ``max_distance`` bits, closest first."""
+        scored = [
+            (hamming(phash, candidate.phash), candidate.md5, candidate)
+            for candidate in self._by_size.get((width, height), ())
+        ]
+        return [candidate for distance, _, candidate in sorted(scored) if distance <= max_distance]
+
+
+def mean_abs_difference(image_a: Image.Image, image_b: Image.Image) -> float:
+    """Mean absolute grey-level difference of two same-size images (compared as grey)."""
+    a = np.asarray(image_a.convert("L"), dtype=np.int16)
+    b = np.asarray(image_b.convert("L"), dtype=np.int16)
+    return float(np.abs(a - b).mean())
+
+
+def match_rendition(
+    jpeg: Image.Image,
+    jpeg_md5: str,
+    candidates: list[Candidate],
+    load_display: Callable[[str], Image.Image],
+) -> RenditionMatch | None:
+    """Find the candidate ``jpeg`` was made from, or ``None``.
+
+    ``jpeg`` is the opened (loaded) JPG, ``jpeg_md5`` the MD5 of its bytes,
+    ``load_display(md5)`` returns a candidate's 8-bit display image.  Exact
+    re-encodings are tried for all candidates before any pixel comparison, so
+    a near-duplicate never steals the rendition of its twin.
+    """
+    displays = {candidate.md5: load_display(candidate.md5) for candidate in candidates}
+    for md5, display in displays.items():
+        if hashlib.md5(reencode_like(display, jpeg)).hexdigest() == jpeg_md5:
+            return RenditionMatch(md5, "reencoded", mean_abs_difference(display, jpeg))
+    best: RenditionMatch | None = None
+    for md5, display in displays.items():
+        difference = mean_abs_difference(display, jpeg)
+        if difference <= PIXEL_TOLERANCE and (best is None or difference < best.mean_abs_difference):
+            best = RenditionMatch(md5, "pixels", difference)
+    return best

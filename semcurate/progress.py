@@ -1,0 +1,43 @@
+"""Progress bars and summary tables for the command line (rich, on stderr)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+stderr_console = Console(stderr=True)
+
+
+@contextmanager
+def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Yield a ``reporter(phase, total)`` that opens a bar and returns its ``advance(n)``."""
+    progress = Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console,
+        disable=not enabled,
+    )
+    with progress:
+        def reporter(phase: str, total: int) -> Callable[[int], None]:
+            task = progress.add_task(phase, total=total)
+            return lambda advance=1: progress.advance(task, advance)
+
+        yield reporter
+
+
+def print_table(title: str, rows: Mapping[str, object] | list[tuple], columns: tuple[str, ...] = ("", "")) -> None:
+    """Print a two-or-more column table to stdout."""
+    table = Table(title=title, title_justify="left")
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 else "right")
+    items = rows.items() if isinstance(rows, Mapping) else rows
+    for row in items:
+        table.add_row(*(str(cell) for cell in row))
+    Console().print(table)
