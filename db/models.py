@@ -135,9 +135,10 @@ class Label(Base):
 
     ``category_path`` is the folder path below the dataset root, e.g.
     ``Nanowires/Forest/crust``; ``category`` is its first component.
-    ``match`` says how the file was tied to an image: ``jpg_md5`` (same bytes
-    as a JPG we hold), ``reencoded`` (a TIFF re-encoded with the file's own
-    JPEG tables reproduced it byte for byte) or ``none`` (``image_md5`` null).
+    ``match`` says how the file was tied to an image: ``md5`` (same bytes as
+    a JPG we hold or saw in a source tree), ``reencoded`` (a TIFF re-encoded
+    with the file's own JPEG tables reproduced it byte for byte), ``pixels``
+    (a TIFF's pixels agree within tolerance) or ``none`` (``image_md5`` null).
     """
 
     __tablename__ = "labels"

@@ -34,17 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
-from semcurate.db.models import File, Image as ImageRow, IngestRun, utcnow
+from semcurate.db.models import File, IngestRun, utcnow
+from semcurate.db.models import Image as ImageRow
 from semcurate.ingest.convert import encode_jpeg
 from semcurate.ingest.formats import (
     INGESTED_FORMATS,
@@ -56,9 +53,12 @@ from semcurate.ingest.formats import (
     format_from_extension,
 )
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image, hamming, perceptual_hash
+from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition, mean_abs_difference
 from semcurate.ingest.store import FlatStore, StoreError
 from semcurate.ingest.walk import walk_tree
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 #: Perceptual hashes of near-duplicates differ in at most this many of 64 bits.
 NEAR_DUPLICATE_BITS = 3
@@ -218,28 +218,6 @@ def prepare_jpg(task: tuple[str, Path, Path, int]) -> Admission:
 # --------------------------------------------------------------------------- the run
 
 
-def _parallel_map(function, items: list, workers: int, initializer=None, initargs=()) -> Iterator:
-    """Ordered map over ``items`` in ``workers`` processes (in this process when 1)."""
-    if workers <= 1 or len(items) <= 1:
-        if initializer is not None:
-            initializer(*initargs)
-        yield from map(function, items)
-        return
-    with ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool:
-        yield from pool.map(function, items, chunksize=max(1, min(16, len(items) // (workers * 8))))
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _extension(relpath: str) -> str:
     name = relpath.rsplit("/", 1)[-1]
     dot = name.rfind(".")
@@ -360,8 +338,8 @@ class Ingestion:
                 })
         sizes = {relpath: (size, mtime_ns) for relpath, size, mtime_ns in to_hash}
         advance = self.reporter("hashing", len(to_hash))
-        results = _parallel_map(_hash_task, [(self._abs(relpath), relpath) for relpath, _, _ in to_hash], self.workers)
-        for batch in _batched(results, BATCH_SIZE):
+        results = parallel_map(_hash_task, [(self._abs(relpath), relpath) for relpath, _, _ in to_hash], self.workers)
+        for batch in batched(results, BATCH_SIZE):
             with self.sessions.begin() as session:
                 for result in batch:
                     size, mtime_ns = sizes[result.relpath]
@@ -413,9 +391,9 @@ class Ingestion:
                     tasks.append((md5, self._abs(rows[0].relpath), self.store.root, self.max_pixels))
         advance = self.reporter(f"admitting {fmt}", len(tasks))
         worker = prepare_tiff if fmt == TIFF else prepare_jpg
-        results = _parallel_map(worker, tasks, self.workers, _install_candidates, (index,)) if fmt == JPG \
-            else _parallel_map(worker, tasks, self.workers)
-        for batch in _batched(results, BATCH_SIZE):
+        results = parallel_map(worker, tasks, self.workers, _install_candidates, (index,)) if fmt == JPG \
+            else parallel_map(worker, tasks, self.workers)
+        for batch in batched(results, BATCH_SIZE):
             with self.sessions.begin() as session:
                 for admission in batch:
                     self._record(session, admission, groups[admission.md5], known_jpg, fmt, run_id)

@@ -76,6 +76,84 @@ def ingest(
     print_table("files by format (thesis Table 2.1)", by_format, ("format", "files"))
 
 
+labels_app = typer.Typer(help="Labelled datasets: import, list, statistics (thesis §2.2).", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+
+def latest_store(sessions) -> Path | None:
+    """The store of the most recent ingest run, if any."""
+    from sqlalchemy import select
+
+    from semcurate.db import IngestRun
+
+    with sessions() as session:
+        store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
+    return Path(store) if store else None
+
+
+@labels_app.command("import")
+def labels_import(
+    directory: Path = typer.Argument(..., help="Dataset folder laid out as CATEGORY[/SUB/...]/file.jpg."),
+    name: str = typer.Option(..., "--name", help="Dataset name, e.g. SEM_Dataset; re-importing a name replaces it."),
+    store: Path | None = typer.Option(None, "--store", help="Flat store holding the TIFFs; default: the last ingest's."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes for re-encoding matches."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    db: str | None = DbOption,
+) -> None:
+    """Match a labelled dataset to the ingested images by MD5, then by re-encoding TIFFs (thesis Table 2.2)."""
+    from semcurate.ingest.labels import LabelImportError, import_labels
+
+    sessions = sessions_for(db)
+    store = store or latest_store(sessions)
+    if store is None:
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store")
+    try:
+        with progress_reporter(enabled=not as_json) as reporter:
+            summary = import_labels(directory, name, sessions, store, workers=workers, reporter=reporter)
+    except LabelImportError as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    skipped = summary.pop("skipped")
+    print_table(f"labels imported: {name}", summary)
+    for reason in skipped[:20]:
+        typer.echo(f"skipped {reason}")
+    if len(skipped) > 20:
+        typer.echo(f"... and {len(skipped) - 20} more skipped")
+
+
+@labels_app.command("list")
+def labels_list(db: str | None = DbOption) -> None:
+    """Every imported dataset with its matching counts (thesis Table 2.2)."""
+    from semcurate.ingest.labels import dataset_table
+
+    rows = dataset_table(sessions_for(db))
+    if not rows:
+        fail("no labelled dataset imported yet: run `semcurate labels import DIR --name NAME`", 1)
+    columns = tuple(rows[0])
+    print_table("labelled datasets (thesis Table 2.2)", [tuple(row.values()) for row in rows], columns)
+
+
+@labels_app.command("stats")
+def labels_stats(
+    dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset."),
+    depth: int = typer.Option(1, "--depth", min=1, help="Label levels to keep (1: the 10 categories)."),
+    db: str | None = DbOption,
+) -> None:
+    """Distinct matched images per category, per dataset (thesis Fig. 2.3)."""
+    from semcurate.ingest.labels import category_distribution
+
+    distribution = category_distribution(sessions_for(db), dataset, depth)
+    if not distribution:
+        fail("no matched labels to count: import a dataset first (`semcurate labels import`)", 1)
+    names = list(distribution)
+    labels = sorted({label for counts in distribution.values() for label in counts})
+    rows = [(label, *(distribution[name].get(label, 0) for name in names)) for label in labels]
+    rows.append(("total", *(sum(distribution[name].values()) for name in names)))
+    print_table("images per category", rows, ("category", *names))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
