@@ -6,10 +6,9 @@ import sqlite3
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
-
 from semcurate.db import Base, open_database
 from semcurate.db.session import make_engine
+from sqlalchemy import inspect, text
 
 
 def test_migrations_create_exactly_the_models(db_url):
