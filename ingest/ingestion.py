@@ -309,9 +309,9 @@ class Ingestion:
         """Walk, stat, hash new or changed files, settle what needs no decoding. Returns files seen."""
         with self.sessions() as session:
             known = {
-                relpath: (file_id, size, mtime_ns, md5)
-                for file_id, relpath, size, mtime_ns, md5 in session.execute(
-                    select(File.id, File.relpath, File.size, File.mtime_ns, File.md5).where(
+                row.relpath: row
+                for row in session.execute(
+                    select(File.id, File.relpath, File.size, File.mtime_ns, File.md5, File.reason).where(
                         File.source_root == self.source_root
                     )
                 )
@@ -325,10 +325,12 @@ class Ingestion:
                 problems.append(entry)
                 continue
             previous = known.get(entry.relpath)
-            if previous is None or previous[1] != entry.size or previous[2] != entry.mtime_ns or previous[3] is None:
+            if previous is None or (previous.size, previous.mtime_ns) != (entry.size, entry.mtime_ns) or not previous.md5:
                 to_hash.append((entry.relpath, entry.size, entry.mtime_ns))
         with self.sessions.begin() as session:
             for entry in problems:
+                if entry.relpath in known and known[entry.relpath].reason == entry.problem:
+                    continue  # already recorded with this reason
                 self._upsert(session, known, entry.relpath, {
                     "size": None, "mtime_ns": None, "md5": None,
                     "extension": "" if entry.is_folder else _extension(entry.relpath),
@@ -357,7 +359,7 @@ class Ingestion:
         if previous is None:
             session.execute(insert(File), [{"source_root": self.source_root, "relpath": relpath, **values}])
         else:
-            session.execute(update(File), [{"id": previous[0], "updated_at": utcnow(), **values}])
+            session.execute(update(File), [{"id": previous.id, "updated_at": utcnow(), **values}])
 
     # -- phases 2 and 3
     def admit(self, fmt: str, run_id: int) -> None:
