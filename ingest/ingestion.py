@@ -64,7 +64,8 @@ from sqlalchemy.orm import Session, sessionmaker
 NEAR_DUPLICATE_BITS = 3
 #: ... and their store JPGs in at most this mean absolute grey-level difference.
 NEAR_DUPLICATE_TOLERANCE = 1.0
-#: Rows written per database transaction (the most work a SIGKILL can undo).
+#: Most rows written per database transaction; a transaction also closes after a second,
+#: so a SIGKILL undoes at most that much finished work.
 BATCH_SIZE = 200
 
 Reporter = Callable[[str, int], Callable[[int], None]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -23,13 +25,19 @@ def parallel_map(function: Callable, items: list, workers: int, initializer=None
         yield from pool.map(function, items, chunksize=chunksize)
 
 
-def batched(items: Iterable, size: int) -> Iterator[list]:
-    """Consecutive lists of up to ``size`` items."""
-    batch = []
+def batched(items: Iterable, size: int, max_seconds: float = 1.0) -> Iterator[list]:
+    """Consecutive lists of up to ``size`` items, cut early once ``max_seconds`` have passed.
+
+    Each list becomes one database transaction, so the time bound caps how
+    much finished work a crash can lose when items are slow to produce.
+    """
+    batch: list = []
+    started = time.monotonic()
     for item in items:
         batch.append(item)
-        if len(batch) == size:
+        if len(batch) == size or time.monotonic() - started >= max_seconds:
             yield batch
             batch = []
+            started = time.monotonic()
     if batch:
         yield batch
