@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -545,11 +546,19 @@ class Ingestion:
             session.add(ingest_run)
             session.flush()
             run_id = ingest_run.id
+        timings = {}
+        started = time.perf_counter()
         files_seen = self.inventory(run_id)
-        self.admit(TIFF, run_id)
-        self.admit(JPG, run_id)
+        timings["inventory"] = time.perf_counter() - started
+        for fmt, phase in ((TIFF, "tiff"), (JPG, "jpg")):
+            started = time.perf_counter()
+            self.admit(fmt, run_id)
+            timings[phase] = time.perf_counter() - started
+        started = time.perf_counter()
         self.group_near_duplicates()
+        timings["near_duplicates"] = time.perf_counter() - started
         summary = self.summary(files_seen)
+        summary["seconds"] = {phase: round(seconds, 3) for phase, seconds in timings.items()}
         with self.sessions.begin() as session:
             session.execute(
                 update(IngestRun).where(IngestRun.id == run_id).values(

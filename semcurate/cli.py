@@ -72,7 +72,9 @@ def ingest(
         typer.echo(json.dumps(summary))
         return
     by_format = summary.pop("by_format")
+    seconds = summary.pop("seconds")
     print_table("ingest summary", summary)
+    print_table("seconds per phase", seconds, ("phase", "s"))
     print_table("files by format (thesis Table 2.1)", by_format, ("format", "files"))
 
 
@@ -152,6 +154,54 @@ def labels_stats(
     rows = [(label, *(distribution[name].get(label, 0) for name in names)) for label in labels]
     rows.append(("total", *(sum(distribution[name].values()) for name in names)))
     print_table("images per category", rows, ("category", *names))
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Path = typer.Argument(..., help="Folder to write the demo repository into (must not hold one already)."),
+    images: int = typer.Option(1000, "--images", min=1, help="Distinct images to draw."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes the same bytes."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Processes; default: every core."),
+    size_scale: float = typer.Option(1.0, "--size-scale", min=0.05, help="Multiply image sizes (1.0: mostly 1024×768)."),
+) -> None:
+    """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
+    from semcurate.demo import default_workers
+    from semcurate.ingest.demo_corpus import write_demo_corpus
+
+    with progress_reporter() as reporter:
+        advance = reporter("drawing corpus", images)
+        done = [0]
+
+        def progress(count: int) -> None:
+            advance(min(count, images) - done[0])
+            done[0] = min(count, images)
+
+        try:
+            summary = write_demo_corpus(out, images, seed=seed, workers=workers or default_workers(),
+                                        progress=progress, size_scale=size_scale)
+        except ValueError as error:
+            fail(str(error))
+    counts = vars(summary)
+    by_format = counts.pop("files_per_format")
+    print_table(f"demo corpus written to {out}", counts)
+    print_table("files by format", by_format, ("format", "files"))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo"), "--out", help="Folder for the corpus, store and database."),
+    images: int = typer.Option(1000, "--images", min=1, help="Distinct images in the generated corpus."),
+    seed: int = typer.Option(0, "--seed", help="Corpus seed."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Processes; default: every core."),
+) -> None:
+    """Run every stage end to end on a generated demo corpus; re-running skips finished work."""
+    from semcurate.demo import default_workers, run_demo
+
+    with progress_reporter() as reporter:
+        run_demo(out, images, seed, workers or default_workers(), reporter, typer.echo)
+    database = (out / "semcurate.db").resolve()
+    typer.echo(f"\nresults: database {database}, flat store {(out / 'store').resolve()}")
+    typer.echo(f"explore: semcurate labels list --db sqlite:///{database}")
 
 
 def main() -> None:
