@@ -80,7 +80,8 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
         raise ImageProblem(
             "rejected",
             f"{width}×{height} = {width * height / 1e6:.1f} Mpx exceeds the limit of "
-            f"{max_pixels / 1e6:.1f} Mpx (decompression-bomb guard; raise --max-pixels to admit it)",
+            f"{max_pixels / 1e6:.1f} Mpx (decompression-bomb guard: raise --max-pixels and re-run "
+            "with --retry-failed to admit it)",
         )
     pages = getattr(image, "n_frames", 1)
     try:

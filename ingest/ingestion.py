@@ -237,11 +237,13 @@ def _settle_without_decoding(result: HashResult, size: int) -> tuple[str, str, s
         return fmt, "corrupt", "zero-byte file"
     if content is None:
         if declared in INGESTED_FORMATS:
-            return fmt, "corrupt", f"named {_extension(result.relpath)} but the content is not {declared} (starts with {result.head[:8]!r})"
+            named, start = _extension(result.relpath), result.head[:8]
+            return fmt, "corrupt", f"named {named} but the content is not {declared} (starts {start!r})"
         return fmt, "unsupported", f"{fmt} files are not ingested (only TIFF and JPG)"
     if content not in INGESTED_FORMATS:
-        if declared != content and declared != "OTHER":
-            return fmt, "unsupported", f"{content} content named {_extension(result.relpath)}: {content} files are not ingested"
+        if declared not in (content, "OTHER"):
+            named = _extension(result.relpath)
+            return fmt, "unsupported", f"{content} content named {named}: {content} files are not ingested"
         return fmt, "unsupported", f"{content} files are not ingested (only TIFF and JPG)"
     if declared != content:
         return fmt, "pending", f"named {_extension(result.relpath)} but the content is {content}"
@@ -259,6 +261,7 @@ class Ingestion:
         *,
         workers: int = 1,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        retry_failed: bool = False,
         reporter: Reporter = silent_reporter,
     ):
         source, store = Path(source), Path(store)
@@ -272,6 +275,7 @@ class Ingestion:
         self.sessions = sessions
         self.workers = max(1, workers)
         self.max_pixels = max_pixels
+        self.retry_failed = retry_failed
         self.reporter = reporter
         self.images_new = 0
 
@@ -309,6 +313,13 @@ class Ingestion:
     # -- phase 1
     def inventory(self, run_id: int) -> int:
         """Walk, stat, hash new or changed files, settle what needs no decoding. Returns files seen."""
+        if self.retry_failed:
+            with self.sessions.begin() as session:
+                session.execute(
+                    update(File)
+                    .where(File.source_root == self.source_root, File.status.in_(("corrupt", "rejected", "unreadable")))
+                    .values(md5=None)
+                )
         with self.sessions() as session:
             known = {
                 row.relpath: row
@@ -327,7 +338,8 @@ class Ingestion:
                 problems.append(entry)
                 continue
             previous = known.get(entry.relpath)
-            if previous is None or (previous.size, previous.mtime_ns) != (entry.size, entry.mtime_ns) or not previous.md5:
+            unchanged = previous is not None and (previous.size, previous.mtime_ns) == (entry.size, entry.mtime_ns)
+            if not unchanged or not previous.md5:
                 to_hash.append((entry.relpath, entry.size, entry.mtime_ns))
         with self.sessions.begin() as session:
             for entry in problems:
@@ -337,7 +349,7 @@ class Ingestion:
                     "size": None, "mtime_ns": None, "md5": None,
                     "extension": "" if entry.is_folder else _extension(entry.relpath),
                     "format": "FOLDER" if entry.is_folder else format_from_extension(entry.relpath),
-                    "status": "skipped" if "not followed" in entry.problem or "skipped" in entry.problem else "unreadable",
+                    "status": entry.status,
                     "relation": None, "image_md5": None, "reason": entry.problem, "run_id": run_id,
                 })
         sizes = {relpath: (size, mtime_ns) for relpath, size, mtime_ns in to_hash}
@@ -507,8 +519,11 @@ class Ingestion:
     def summary(self, files_seen: int) -> dict:
         with self.sessions() as session:
             in_root = File.source_root == self.source_root
-            statuses = dict(session.execute(select(File.status, func.count()).where(in_root).group_by(File.status)).all())
-            by_format = dict(session.execute(select(File.format, func.count()).where(in_root).group_by(File.format)).all())
+
+            def count_by(column) -> dict:
+                return dict(session.execute(select(column, func.count()).where(in_root).group_by(column)).all())
+
+            statuses, by_format = count_by(File.status), count_by(File.format)
             relations = dict(session.execute(
                 select(File.relation, func.count()).where(in_root, File.status == "duplicate").group_by(File.relation)
             ).all())

@@ -24,8 +24,10 @@ class WalkEntry:
 
     ``relpath`` uses ``/`` separators relative to the root.  For files,
     ``size`` is in bytes and ``mtime_ns`` in nanoseconds; ``problem`` is
-    ``None``.  Skipped places have ``problem`` set to a human-readable reason
-    and ``is_folder`` telling whether a folder was skipped.
+    ``None``.  Places the walk could not or would not enter have ``problem``
+    set to a human-readable reason, ``is_folder`` telling whether a folder
+    was skipped, and ``status``: ``unreadable`` (permissions, broken links)
+    or ``skipped`` (loops, devices, pipes).
     """
 
     relpath: str
@@ -33,6 +35,7 @@ class WalkEntry:
     mtime_ns: int | None = None
     problem: str | None = None
     is_folder: bool = False
+    status: str = "unreadable"
 
 
 def walk_tree(root: Path) -> Iterator[WalkEntry]:
@@ -64,6 +67,7 @@ def walk_tree(root: Path) -> Iterator[WalkEntry]:
                         relpath,
                         problem="symlink to a folder already walked (loop or alias): not followed",
                         is_folder=True,
+                        status="skipped",
                     )
                     continue
                 visited.add(key)
@@ -71,5 +75,5 @@ def walk_tree(root: Path) -> Iterator[WalkEntry]:
             elif stat.S_ISREG(info.st_mode):
                 yield WalkEntry(relpath, size=info.st_size, mtime_ns=info.st_mtime_ns)
             else:
-                yield WalkEntry(relpath, problem="not a regular file (device, socket or pipe): skipped")
+                yield WalkEntry(relpath, problem="not a regular file (device, socket or pipe)", status="skipped")
         stack.extend(reversed(subfolders))

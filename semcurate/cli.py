@@ -51,10 +51,16 @@ def db_upgrade(db: str | None = DbOption) -> None:
 @app.command()
 def ingest(
     source: Path = typer.Argument(..., help="Root of the source tree; read, never written."),
-    store: Path = typer.Option(..., "--store", help="Flat store folder for <md5>.tif and <md5>.jpg (created if missing)."),
+    store: Path = typer.Option(
+        ..., "--store", help="Flat store folder for <md5>.tif and <md5>.jpg (created if missing)."
+    ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes for hashing and conversion."),
     max_pixels: int = typer.Option(
-        100_000_000, "--max-pixels", min=1, help="Largest width × height admitted, in pixels (decompression-bomb guard)."
+        100_000_000, "--max-pixels", min=1,
+        help="Largest width × height admitted, in pixels (decompression-bomb guard).",
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Look again at files recorded as corrupt, rejected or unreadable."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     db: str | None = DbOption,
@@ -65,7 +71,10 @@ def ingest(
     sessions = sessions_for(db)
     try:
         with progress_reporter(enabled=not as_json) as reporter:
-            summary = Ingestion(source, store, sessions, workers=workers, max_pixels=max_pixels, reporter=reporter).run()
+            summary = Ingestion(
+                source, store, sessions, workers=workers, max_pixels=max_pixels, retry_failed=retry_failed,
+                reporter=reporter,
+            ).run()
     except IngestError as error:
         fail(str(error))
     if as_json:
@@ -97,7 +106,9 @@ def latest_store(sessions) -> Path | None:
 def labels_import(
     directory: Path = typer.Argument(..., help="Dataset folder laid out as CATEGORY[/SUB/...]/file.jpg."),
     name: str = typer.Option(..., "--name", help="Dataset name, e.g. SEM_Dataset; re-importing a name replaces it."),
-    store: Path | None = typer.Option(None, "--store", help="Flat store holding the TIFFs; default: the last ingest's."),
+    store: Path | None = typer.Option(
+        None, "--store", help="Flat store holding the TIFFs; default: the last ingest's."
+    ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes for re-encoding matches."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     db: str | None = DbOption,
@@ -162,7 +173,9 @@ def demo_data(
     images: int = typer.Option(1000, "--images", min=1, help="Distinct images to draw."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes the same bytes."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Processes; default: every core."),
-    size_scale: float = typer.Option(1.0, "--size-scale", min=0.05, help="Multiply image sizes (1.0: mostly 1024×768)."),
+    size_scale: float = typer.Option(
+        1.0, "--size-scale", min=0.05, help="Multiply image sizes (1.0: mostly 1024×768)."
+    ),
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
     from semcurate.demo import default_workers

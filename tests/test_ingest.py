@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from sqlalchemy import select
-
-from semcurate.db import File, Image as ImageRow
+from semcurate.db import File
+from semcurate.db import Image as ImageRow
 from semcurate.ingest import ingestion
 from semcurate.ingest.ingestion import IngestError, ingest
+from sqlalchemy import select
 
 RNG = np.random.default_rng(7)
 
@@ -66,7 +66,7 @@ def messy_tree(tmp_path) -> Path:
     (src / "odd" / "truncated.jpg").write_bytes(jpg.getvalue()[: len(jpg.getvalue()) // 2])
     (src / "odd" / "empty.tif").write_bytes(b"")
     (src / "odd" / "notes.tif").write_text("this is a text file, not a TIFF")
-    (src / "odd" / "report.tif").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF")
+    (src / "odd" / "report.tif").write_bytes(b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF")
     (src / "odd" / "bomb.tif").write_bytes(huge_tiff_header(50_000, 50_000))
     wrong = io.BytesIO()
     Image.fromarray(noise()).save(wrong, format="JPEG", quality=90)
@@ -129,6 +129,18 @@ def test_every_bad_input_gets_a_status_and_a_reason(messy_tree, tmp_path, sessio
     assert "loop" in rows["loop"].reason
     assert all(row.reason for row in rows.values() if row.status not in ("image",) and row.relation != "exact")
     assert summary["images_total"] == 7 and summary["jpg_only"] == 2 and summary["pending"] == 0
+
+
+def test_rejected_bomb_is_admitted_after_raising_the_limit(tmp_path, sessions):
+    src = tmp_path / "src"
+    src.mkdir()
+    tifffile.imwrite(src / "wide.tif", noise(40, 50))
+    first = ingest(src, tmp_path / "store", sessions, max_pixels=1000)
+    unchanged = ingest(src, tmp_path / "store", sessions, max_pixels=10_000)
+    retried = ingest(src, tmp_path / "store", sessions, max_pixels=10_000, retry_failed=True)
+    assert (first["rejected"], first["images_total"]) == (1, 0)
+    assert (unchanged["rejected"], unchanged["images_total"]) == (1, 0)
+    assert (retried["rejected"], retried["images_new"]) == (0, 1)
 
 
 def test_conversion_of_unusual_modes(messy_tree, tmp_path, sessions):
