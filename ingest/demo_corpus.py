@@ -1,0 +1,840 @@
+"""Generate the embedded demo repository: a messy SEM source tree with known answers.
+
+The thesis' source folder ``new_dati_SEM/`` is a jumble of nested folders with
+odd names holding TIFFs, their JPG exports, exact duplicates, TIFFs differing
+only in metadata, near-duplicates, corrupt files and a few unsupported
+formats, and the published labelled datasets (SEM_Dataset, Hierarchical,
+Majority) hold JPGs that must be tied back to those images.  This module
+writes a small repository of that shape from synthetic specimens
+(:func:`semcurate.ingest.specimens.draw_specimen`) with burnt-in data bars
+(:mod:`semcurate.ingest.databar`), together with ``ground_truth.csv`` saying
+what every file really is, so that every ingest step can be run and scored.
+
+Layout under ``out``::
+
+    new_dati_SEM/...                       the jumble (TIFF, JPG, corrupt, PDF, BMP, DM3, DJVU)
+    datasets/SEM_Dataset/<Category>/*.jpg  ~50 % of images, ~10 % of them re-encoded at quality 75
+    datasets/Hierarchical/<leaf path>/*.jpg  ~6 % of images
+    datasets/Majority/<Category>/*.jpg     ~40 % of images, some also under the conflicting category
+    ground_truth.csv                       one row per written file (see :data:`GROUND_TRUTH_COLUMNS`)
+
+``ground_truth.csv`` columns (booleans are ``true``/``false``, missing values empty):
+
+``path``
+    file path relative to ``out``, ``/``-separated.
+``image_id``
+    the image the file belongs to (``img00042``); empty for corrupt and
+    unsupported files.  Labelled JPGs of images that exist nowhere in
+    ``new_dati_SEM`` have ids ``ext00000``... and are not counted as images.
+``kind``
+    ``original`` (an image's TIFF, or the JPG of a JPG-only image),
+    ``jpg-pair`` (the JPG exported next to a TIFF), ``duplicate`` (byte copy
+    of another file of ``new_dati_SEM``), ``metadata-variant`` (same pixels as
+    the original TIFF, other tags), ``near-duplicate`` (a distinct image whose
+    pixels differ from ``near_duplicate_of`` in 20-50 pixels by exactly 1; its
+    TIFF, and its JPG pair when it has one, have this kind), ``corrupt``,
+    ``unsupported``, ``labelled`` (a file under ``datasets/``).
+``format``
+    ``TIFF``, ``JPG``, ``PDF``, ``BMP``, ``DM3``, ``DJVU`` or ``TEXT``; for a
+    corrupt file, the format its name claims (``TEXT`` for text named ``.tif``).
+``category``, ``subcategory_path``
+    the image's true top category and leaf path.
+``scale_value``, ``scale_unit``, ``bar_px``
+    what the data bar shows (unit ``mm``/``µm``/``nm``; segment length in px);
+    empty when the image has no stripe.
+``nm_per_px``
+    the true pixel size in nm (``scale_value`` in nm divided by ``bar_px``),
+    set even when no stripe shows it.
+``has_stripe``, ``stripe_box``
+    whether a data bar is drawn and its box ``"x0 y0 x1 y1"`` (px, ends exclusive).
+``segment``, ``segment_style``, ``label_text``, ``label_box``
+    the scale segment ``"x0 x1 y"`` (``x1 - x0 == bar_px``), its style, the
+    label text as drawn (``um`` or ``µm``) and its ink box ``"x0 y0 x1 y1"``.
+``width``, ``height``
+    the image size in px, stripe included.
+``jpg_only``
+    true for images that exist only as JPG (no TIFF anywhere).
+``fei_metadata``
+    true for TIFF files carrying FEI INI metadata (tag 34682) with
+    ``[Scan] PixelWidth = nm_per_px * 1e-9`` metres.
+``near_duplicate_of``
+    for near-duplicates, the id of the image they were made from.
+``dataset``, ``label_path``
+    for labelled files: ``SEM_Dataset``/``Hierarchical``/``Majority`` and the
+    category path that dataset assigns (may disagree with ``category`` for
+    the Majority conflicts between Patterned_surface and MEMS_devices_and_electrodes).
+``expected_match``
+    for labelled files: ``jpg_md5`` (byte copy of a JPG in ``new_dati_SEM`` or
+    equal to ``encode_jpeg`` of a TIFF there), ``reencoded`` (Pillow JPG at
+    quality 75: match by re-encoding the TIFF with this JPG's tables) or
+    ``none`` (the image is not in ``new_dati_SEM``).
+
+Determinism: the layout, duplication and encoding decisions come from one
+master generator; each image's pixels come from its own generator
+(``np.random.SeedSequence(seed)`` spawned per image), so the files are the
+same bytes whatever the number of ``workers``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import struct
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from semcurate.ingest.convert import encode_jpeg
+from semcurate.ingest.databar import DataBarSpec, DataBarTruth, burn_data_bar, random_data_bar_spec
+from semcurate.ingest.specimens import draw_specimen
+from semcurate.ingest.taxonomy import leaf_paths
+
+SOURCE_DIR = "new_dati_SEM"
+DATASETS_DIR = "datasets"
+GROUND_TRUTH_FILE = "ground_truth.csv"
+
+#: ``(width, height, share)`` of the drawn images, in px.
+IMAGE_SIZES: tuple[tuple[int, int, float], ...] = (
+    (1024, 768, 0.80),
+    (1280, 960, 0.05),
+    (2048, 1536, 0.03),
+    (800, 600, 0.05),
+    (640, 480, 0.04),
+    (512, 384, 0.03),
+)
+
+GROUND_TRUTH_COLUMNS = (
+    "path",
+    "image_id",
+    "kind",
+    "format",
+    "category",
+    "subcategory_path",
+    "scale_value",
+    "scale_unit",
+    "bar_px",
+    "nm_per_px",
+    "has_stripe",
+    "stripe_box",
+    "segment",
+    "segment_style",
+    "label_text",
+    "label_box",
+    "width",
+    "height",
+    "jpg_only",
+    "fei_metadata",
+    "near_duplicate_of",
+    "dataset",
+    "label_path",
+    "expected_match",
+)
+
+#: The two categories whose Majority labels conflict (thesis section 2.2).
+CONFLICTING_CATEGORIES = ("Patterned_surface", "MEMS_devices_and_electrodes")
+
+_FOLDER_WORDS = (
+    "Übersicht",
+    "campioni ç",
+    "sample #3",
+    "misure (old)",
+    "copy of run2",
+    "New Folder",
+    "SEM dati",
+    "nanowires",
+    "wafer 7",
+    "prove",
+    "Bilder",
+    "tesi",
+    "da sistemare",
+    "FIB-SEM",
+    "images (2)",
+    "Ordner #12",
+    "risultati finali",
+    "test",
+    "José",
+    "zzz_vecchio",
+    "export",
+    "señal SE2",
+)
+_FOLDER_PEOPLE = ("mario", "Giulia R", "lab_FBK", "AB", "dr. Rossi", "Chen", "marco.b", "Élodie")
+_FILE_PREFIXES = ("img", "sample", "S", "scan", "Image", "campione", "wire", "pos", "area")
+_TIFF_SUFFIXES = (".tif", ".tif", ".tif", ".tiff", ".TIF")
+_JPG_SUFFIXES = (".jpg", ".jpg", ".jpg", ".JPG", ".jpeg")
+_TIFF_SOFTWARE = ("SmartSEM", "xT microscope Control", "Quanta", "")
+_VARIANT_SOFTWARE = ("Adobe Photoshop CS6 (Windows)", "ImageJ", "GIMP 2.10", "Microsoft Windows Photo Viewer")
+
+
+@dataclass
+class CorpusSummary:
+    """Counts of what :func:`write_demo_corpus` wrote.
+
+    ``n_images`` counts the distinct images of ``new_dati_SEM`` (near-duplicates
+    included); ``n_duplicate_files`` counts the files that add no image there
+    (``duplicate`` + ``metadata-variant`` + ``jpg-pair``).
+    """
+
+    n_images: int
+    n_files: int
+    n_duplicate_files: int
+    n_corrupt: int
+    n_unsupported: int
+    n_jpg_only: int
+    n_near_duplicate_pairs: int
+    n_labelled: int
+    files_per_format: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _FilePlan:
+    """One file an image task writes.
+
+    ``product`` names the bytes: ``tiff`` (with the image's tags),
+    ``tiff-variant`` (same pixels, other tags), ``pair`` (the JPG pair),
+    ``store`` (``encode_jpeg``), ``q75`` (Pillow quality 75), ``jpg-only``
+    (the JPG of a JPG-only image).  ``truncate`` cuts the bytes to that
+    fraction (corrupt files).  ``of_near`` selects the task's near-duplicate.
+    """
+
+    path: str
+    product: str
+    kind: str
+    of_near: bool = False
+    truncate: float | None = None
+    dataset: str = ""
+    label_path: str = ""
+    expected_match: str = ""
+
+
+@dataclass
+class _ImageTask:
+    """Everything a worker needs to draw one image (and its near-duplicate) and write its files."""
+
+    image_id: str
+    seed: np.random.SeedSequence
+    leaf: str
+    width: int
+    height: int
+    jpg_only: bool = False
+    fei: bool = False
+    pair_quality: int | None = None  # None: the pair is encode_jpeg; else Pillow at this quality
+    jpg_only_quality: int = 90
+    near_id: str = ""
+    near_seed: np.random.SeedSequence | None = None
+    files: list[_FilePlan] = field(default_factory=list)
+
+
+def _how_many(total: int, fraction: float, minimum_from: int = 20) -> int:
+    """``round(total * fraction)``, at least 1 once ``total`` reaches ``minimum_from``."""
+    count = int(round(total * fraction))
+    return max(count, 1) if total >= minimum_from else count
+
+
+class _Namer:
+    """Hands out unique, odd-looking file and folder names under ``new_dati_SEM``."""
+
+    def __init__(self, rng: np.random.Generator, n_images: int) -> None:
+        self.rng = rng
+        self.used: set[str] = set()
+        self.folders: list[str] = []
+        self.siblings: dict[str, str] = {}
+        parents = [SOURCE_DIR]
+        for _ in range(max(6, n_images // 12)):
+            parent = parents[int(rng.integers(len(parents)))]
+            folder = self._unique(f"{parent}/{self._folder_name()}")
+            self.folders.append(folder)
+            if folder.count("/") < 4:
+                parents.append(folder)
+
+    def pick(self, choices: tuple[str, ...]) -> str:
+        return choices[int(self.rng.integers(len(choices)))]
+
+    def _folder_name(self) -> str:
+        style = self.rng.random()
+        if style < 0.35:
+            return self.pick(_FOLDER_WORDS)
+        if style < 0.6:
+            return self.pick(_FOLDER_PEOPLE)
+        if style < 0.8:
+            year, month, day = (
+                2008 + int(self.rng.integers(13)),
+                1 + int(self.rng.integers(12)),
+                1 + int(self.rng.integers(28)),
+            )
+            return (
+                f"{year}-{month:02d}-{day:02d}"
+                if self.rng.random() < 0.5
+                else f"{day:02d}.{month:02d}.{year % 100:02d}"
+            )
+        return f"{self.pick(_FOLDER_PEOPLE)} {self.pick(_FOLDER_WORDS)}"
+
+    def _unique(self, path: str) -> str:
+        path = unicodedata.normalize("NFC", path)
+        candidate, copy = path, 1
+        while candidate.casefold() in self.used:
+            copy += 1
+            stem, dot, suffix = path.rpartition(".") if "." in path.rsplit("/", 1)[-1] else (path, "", "")
+            candidate = f"{stem} ({copy}){dot}{suffix}"
+        self.used.add(candidate.casefold())
+        return candidate
+
+    def folder(self, avoid: str = "") -> str:
+        choices = [folder for folder in self.folders if folder != avoid] or self.folders
+        return choices[int(self.rng.integers(len(choices)))]
+
+    def sibling(self, folder: str) -> str:
+        """The folder next to ``folder`` that holds its JPG exports (``<name> jpg`` in the same parent)."""
+        if folder not in self.siblings:
+            self.siblings[folder] = self._unique(f"{folder} {self.pick(('jpg', 'JPG export', 'jpeg'))}")
+        return self.siblings[folder]
+
+    def stem(self) -> str:
+        prefix = self.pick(_FILE_PREFIXES)
+        number = int(self.rng.integers(1, 1000))
+        separator = self.pick(("_", "", " ", "-"))
+        stem = f"{prefix}{separator}{number:03d}"
+        if self.rng.random() < 0.1:
+            stem += self.pick((" (1)", " copy", "_bis", " - Copia"))
+        return stem
+
+    def file(self, folder: str, suffix: str, stem: str | None = None) -> str:
+        return self._unique(f"{folder}/{stem or self.stem()}{suffix}")
+
+    def label_file(self, folder: str) -> str:
+        return self._unique(f"{folder}/{int(self.rng.integers(16**8)):08x}.jpg")
+
+
+def _draw_image(
+    task_seed: np.random.SeedSequence, leaf: str, width: int, height: int
+) -> tuple[np.ndarray, DataBarSpec, DataBarTruth]:
+    """The pixels of one image: a specimen of ``leaf`` with a data bar, ``(height, width)`` uint8."""
+    rng = np.random.default_rng(task_seed)
+    spec = random_data_bar_spec(rng, width, height)
+    specimen = np.asarray(draw_specimen(leaf, rng, spec.specimen_height, width), dtype=np.uint8)
+    pixels, truth = burn_data_bar(specimen, spec)
+    return pixels, spec, truth
+
+
+def _nudge_pixels(pixels: np.ndarray, rng: np.random.Generator, specimen_height: int, count: int) -> np.ndarray:
+    """A copy of ``pixels`` with ``count`` distinct specimen pixels changed by +1 or -1 (staying in 0..255)."""
+    nudged = pixels.copy()
+    flat = rng.choice(specimen_height * pixels.shape[1], size=count, replace=False)
+    rows, columns = np.divmod(flat, pixels.shape[1])
+    steps = rng.choice(np.array([-1, 1]), size=count)
+    values = nudged[rows, columns].astype(np.int16)
+    steps[values == 0] = 1
+    steps[values == 255] = -1
+    nudged[rows, columns] = (values + steps).astype(np.uint8)
+    return nudged
+
+
+def _fei_text(spec: DataBarSpec, truth: DataBarTruth) -> str:
+    """FEI Helios-style INI metadata consistent with the data bar (lengths in metres, HV in volts)."""
+    pixel_m = truth.nm_per_px * 1e-9
+    acquired = spec.acquired
+    return (
+        "[User]\r\n"
+        f"Date={acquired.strftime('%m/%d/%Y')}\r\n"
+        f"Time={acquired.strftime('%I:%M:%S %p')}\r\n"
+        "User=supervisor\r\n"
+        "[System]\r\nType=DualBeam\r\nDnumber=D8439\r\nSoftware=4.2.2.1898\r\nSource=FEG\r\n"
+        "[Beam]\r\n"
+        f"HV={spec.hv_kv * 1000:g}\r\n"
+        "Beam=EBeam\r\nScan=EScan\r\n"
+        "[EBeam]\r\n"
+        f"HV={spec.hv_kv * 1000:g}\r\n"
+        f"WD={spec.wd_mm * 1e-3!r}\r\n"
+        "BeamCurrent=1.3e-10\r\n"
+        "[Scan]\r\n"
+        "InternalScan=true\r\n"
+        "Dwelltime=3e-06\r\n"
+        f"PixelWidth={pixel_m!r}\r\n"
+        f"PixelHeight={pixel_m!r}\r\n"
+        f"HorFieldsize={spec.width * pixel_m!r}\r\n"
+        f"VerFieldsize={spec.specimen_height * pixel_m!r}\r\n"
+        "[Image]\r\n"
+        f"ResolutionX={spec.width}\r\n"
+        f"ResolutionY={spec.specimen_height}\r\n"
+        "[Detectors]\r\n"
+        f"Name={spec.detector}\r\n"
+    )
+
+
+def _tiff_bytes(
+    pixels: np.ndarray, *, software: str, datetime_text: str | None, description: str | None, fei_text: str | None
+) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        pixels,
+        photometric="minisblack",
+        metadata=None,
+        software=software,
+        datetime=datetime_text,
+        description=description,
+        extratags=[(34682, "s", 0, fei_text, True)] if fei_text else (),
+    )
+    return buffer.getvalue()
+
+
+def _pillow_jpeg(pixels: np.ndarray, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _format_box(box: Iterable[int] | None) -> str:
+    return "" if box is None else " ".join(str(int(value)) for value in box)
+
+
+def _image_columns(task: _ImageTask, truth: DataBarTruth, image_id: str, near_of: str) -> dict[str, object]:
+    shown = truth.has_stripe
+    return {
+        "image_id": image_id,
+        "category": task.leaf.split("/", 1)[0],
+        "subcategory_path": task.leaf,
+        "scale_value": truth.value if shown else "",
+        "scale_unit": truth.unit if shown else "",
+        "bar_px": truth.bar_px if shown else "",
+        "nm_per_px": repr(truth.nm_per_px),
+        "has_stripe": shown,
+        "stripe_box": _format_box(truth.stripe_box),
+        "segment": _format_box(truth.segment),
+        "segment_style": truth.style if shown else "",
+        "label_text": truth.label_text if shown else "",
+        "label_box": _format_box(truth.label_box),
+        "width": task.width,
+        "height": task.height,
+        "jpg_only": task.jpg_only,
+        "near_duplicate_of": near_of,
+    }
+
+
+def _write(out: Path, relative: str, data: bytes) -> None:
+    path = out / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
+    """Draw the task's image (and near-duplicate), write its planned files, return their ground-truth rows."""
+    pixels, spec, truth = _draw_image(task.seed, task.leaf, task.width, task.height)
+    software = _TIFF_SOFTWARE[int(spec.acquired.toordinal()) % len(_TIFF_SOFTWARE)]
+    datetime_text = spec.acquired.strftime("%Y:%m:%d %H:%M:%S")
+    fei_text = _fei_text(spec, truth) if task.fei else None
+
+    def products_of(image: np.ndarray, with_fei: bool) -> dict[str, Callable[[], bytes]]:
+        return {
+            "tiff": lambda: _tiff_bytes(
+                image,
+                software=software,
+                datetime_text=datetime_text,
+                description=None,
+                fei_text=fei_text if with_fei else None,
+            ),
+            "tiff-variant": lambda: _tiff_bytes(
+                image,
+                software=_VARIANT_SOFTWARE[int(spec.acquired.day) % len(_VARIANT_SOFTWARE)],
+                datetime_text=(spec.acquired + datetime.timedelta(days=400)).strftime("%Y:%m:%d %H:%M:%S"),
+                description=f"{task.leaf.rsplit('/', 1)[-1]} re-saved",
+                fei_text=fei_text if with_fei else None,
+            ),
+            "pair": lambda: (
+                encode_jpeg(Image.fromarray(image, mode="L"))
+                if task.pair_quality is None
+                else _pillow_jpeg(image, task.pair_quality)
+            ),
+            "store": lambda: encode_jpeg(Image.fromarray(image, mode="L")),
+            "q75": lambda: _pillow_jpeg(image, 75),
+            "jpg-only": lambda: _pillow_jpeg(image, task.jpg_only_quality),
+        }
+
+    makers = {False: products_of(pixels, task.fei)}
+    if task.near_seed is not None:
+        near_rng = np.random.default_rng(task.near_seed)
+        original_jpeg = encode_jpeg(Image.fromarray(pixels, mode="L"))
+        for count in range(int(near_rng.integers(20, 41)), 51, 5):
+            near_pixels = _nudge_pixels(pixels, near_rng, spec.specimen_height, count)
+            if encode_jpeg(Image.fromarray(near_pixels, mode="L")) != original_jpeg:
+                break
+        else:
+            raise RuntimeError(f"near-duplicate of {task.image_id} encodes to the same JPG")
+        makers[True] = products_of(near_pixels, False)
+        makers[True]["pair"] = makers[True]["store"]
+
+    cache: dict[tuple[bool, str], bytes] = {}
+    rows = []
+    for plan in task.files:
+        key = (plan.of_near, plan.product)
+        if key not in cache:
+            cache[key] = makers[plan.of_near][plan.product]()
+        data = cache[key]
+        corrupt = plan.truncate is not None
+        if corrupt:
+            data = data[: int(len(data) * plan.truncate)]
+        _write(out, plan.path, data)
+        is_tiff = plan.product.startswith("tiff")
+        row = {
+            "path": plan.path,
+            **(
+                {}
+                if corrupt
+                else _image_columns(
+                    task, truth, task.near_id if plan.of_near else task.image_id, task.image_id if plan.of_near else ""
+                )
+            ),
+            "kind": plan.kind,
+            "format": "TIFF" if is_tiff else "JPG",
+            "fei_metadata": is_tiff and not corrupt and task.fei and not plan.of_near,
+            "dataset": plan.dataset,
+            "label_path": plan.label_path,
+            "expected_match": plan.expected_match,
+        }
+        rows.append(row)
+    return rows
+
+
+def _scaled_sizes(size_scale: float) -> tuple[list[tuple[int, int]], np.ndarray]:
+    sizes = [(max(64, int(round(w * size_scale))), max(48, int(round(h * size_scale)))) for w, h, _ in IMAGE_SIZES]
+    shares = np.array([share for _w, _h, share in IMAGE_SIZES])
+    return sizes, shares / shares.sum()
+
+
+def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask], list[tuple[str, bytes, dict]]]:
+    """Decide every file of the corpus: image tasks for the workers, small extra files for the parent."""
+    master_seed, image_seeds_root = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(master_seed)
+    namer = _Namer(rng, n_images)
+    leaves = leaf_paths()
+    sizes, size_shares = _scaled_sizes(size_scale)
+
+    n_near = _how_many(n_images, 0.02)
+    n_base = n_images - n_near
+    image_seeds = image_seeds_root.spawn(n_images + max(1, n_images // 50))
+    order = rng.permutation(n_base)
+    n_tiff_only, n_jpg_only = _how_many(n_base, 0.08, 10), _how_many(n_base, 0.08, 10)
+    tiff_only = set(order[:n_tiff_only].tolist())
+    jpg_only = set(order[n_tiff_only : n_tiff_only + n_jpg_only].tolist())
+
+    tasks: list[_ImageTask] = []
+    for index in range(n_base):
+        width, height = sizes[int(rng.choice(len(sizes), p=size_shares))]
+        task = _ImageTask(
+            image_id=f"img{index:05d}",
+            seed=image_seeds[index],
+            leaf=leaves[int(rng.integers(len(leaves)))],
+            width=width,
+            height=height,
+            jpg_only=index in jpg_only,
+        )
+        folder = namer.folder()
+        stem = namer.stem()
+        if task.jpg_only:
+            task.jpg_only_quality = int(rng.integers(80, 96))
+            task.files.append(_FilePlan(namer.file(folder, namer.pick(_JPG_SUFFIXES), stem), "jpg-only", "original"))
+        else:
+            task.files.append(_FilePlan(namer.file(folder, namer.pick(_TIFF_SUFFIXES), stem), "tiff", "original"))
+            if index not in tiff_only:
+                task.pair_quality = None if rng.random() < 0.75 else int(rng.integers(75, 91))
+                pair_folder = folder if rng.random() < 0.6 else namer.sibling(folder)
+                task.files.append(
+                    _FilePlan(namer.file(pair_folder, namer.pick(_JPG_SUFFIXES), stem), "pair", "jpg-pair")
+                )
+        tasks.append(task)
+
+    tiff_tasks = [task for task in tasks if not task.jpg_only]
+    for task in _sample(rng, tiff_tasks, _how_many(len(tiff_tasks), 0.30, 4)):
+        task.fei = True
+    for task in _sample(rng, tiff_tasks, _how_many(len(tiff_tasks), 0.04)):
+        task.files.append(
+            _FilePlan(namer.file(namer.folder(), namer.pick(_TIFF_SUFFIXES)), "tiff-variant", "metadata-variant")
+        )
+    for offset, task in enumerate(_sample(rng, tiff_tasks, n_near)):
+        task.near_id = f"img{n_base + offset:05d}"
+        task.near_seed = image_seeds[n_base + offset]
+        folder = namer.folder()
+        stem = namer.stem()
+        task.files.append(
+            _FilePlan(namer.file(folder, namer.pick(_TIFF_SUFFIXES), stem), "tiff", "near-duplicate", of_near=True)
+        )
+        if rng.random() < 0.5:
+            task.files.append(_FilePlan(namer.file(folder, ".jpg", stem), "pair", "near-duplicate", of_near=True))
+
+    # Exact duplicates: 1-3 byte copies of an image's TIFF or JPG elsewhere.
+    for task in _sample(rng, tasks, _how_many(len(tasks), 0.10)):
+        sources = [plan for plan in task.files if plan.kind in ("original", "jpg-pair")]
+        for _ in range(int(rng.integers(1, 4))):
+            source = sources[int(rng.integers(len(sources)))]
+            suffix = "." + source.path.rsplit(".", 1)[-1]
+            folder = namer.folder(avoid=source.path.rsplit("/", 1)[0])
+            task.files.append(_FilePlan(namer.file(folder, suffix), source.product, "duplicate"))
+
+    # Corrupt files made from real images' bytes.
+    n_corrupt_each = _how_many(n_images, 0.01)
+    for task in _sample(rng, tiff_tasks, n_corrupt_each):
+        task.files.append(
+            _FilePlan(namer.file(namer.folder(), ".tif"), "tiff", "corrupt", truncate=float(rng.uniform(0.4, 0.7)))
+        )
+    jpg_tasks = [task for task in tasks if any(plan.product in ("pair", "jpg-only") for plan in task.files)]
+    for task in _sample(rng, jpg_tasks, n_corrupt_each):
+        product = "jpg-only" if task.jpg_only else "pair"
+        task.files.append(
+            _FilePlan(namer.file(namer.folder(), ".jpg"), product, "corrupt", truncate=float(rng.uniform(0.4, 0.7)))
+        )
+
+    extra_files = _plan_small_files(rng, namer, n_images, n_corrupt_each)
+    tasks.extend(_plan_labels(rng, namer, tasks, sizes, size_shares, image_seeds[n_images:]))
+    return tasks, extra_files
+
+
+def _sample(rng: np.random.Generator, items: list, count: int) -> list:
+    count = min(count, len(items))
+    return [items[i] for i in sorted(rng.choice(len(items), size=count, replace=False).tolist())]
+
+
+def _minimal_pdf() -> bytes:
+    """A valid one-page PDF 1.4 with a correct cross-reference table."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >>",
+    ]
+    body = b"%PDF-1.4\n"
+    offsets = []
+    for number, content in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += f"{number} 0 obj\n".encode() + content + b"\nendobj\n"
+    xref = len(body)
+    body += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    body += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    body += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return body
+
+
+def _dm3_bytes(rng: np.random.Generator) -> bytes:
+    """Bytes opening like a Gatan DM3 file: big-endian version 3, root length, little-endian flag, then a tag group."""
+    payload = rng.integers(0, 256, size=512, dtype=np.uint8).tobytes()
+    return struct.pack(">III", 3, len(payload) + 6, 1) + b"\x00\x01" + struct.pack(">I", 0) + payload
+
+
+def _djvu_bytes(rng: np.random.Generator) -> bytes:
+    chunk = b"INFO" + struct.pack(">I", 10) + struct.pack(">HHBBHBB", 64, 48, 24, 0, 300, 22, 0)
+    body = b"DJVU" + chunk + rng.integers(0, 256, size=256, dtype=np.uint8).tobytes()
+    return b"AT&TFORM" + struct.pack(">I", len(body)) + body
+
+
+def _bmp_bytes(rng: np.random.Generator) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size=(48, 64), dtype=np.uint8), mode="L").save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+def _plan_small_files(
+    rng: np.random.Generator, namer: _Namer, n_images: int, n_corrupt_each: int
+) -> list[tuple[str, bytes, dict]]:
+    """Zero-byte and text-as-TIFF corrupt files and the unsupported formats: ``(path, bytes, row)``."""
+    files = []
+    for _ in range(max(1, n_corrupt_each)):
+        suffix = ".tif" if rng.random() < 0.5 else ".jpg"
+        files.append(
+            (
+                namer.file(namer.folder(), suffix),
+                b"",
+                {"kind": "corrupt", "format": "TIFF" if suffix == ".tif" else "JPG"},
+            )
+        )
+        text = b"Scan log\nsample: wafer 7\noperator: mario\nnot an image\n"
+        files.append((namer.file(namer.folder(), ".tif"), text, {"kind": "corrupt", "format": "TEXT"}))
+    unsupported = [
+        ("PDF", ".pdf", max(1, n_images // 400), lambda: _minimal_pdf()),
+        ("BMP", ".bmp", max(1, n_images // 400), lambda: _bmp_bytes(rng)),
+        ("DM3", ".dm3", 1 + n_images // 2000, lambda: _dm3_bytes(rng)),
+        ("DJVU", ".djvu", 1 if n_images >= 200 else 0, lambda: _djvu_bytes(rng)),
+    ]
+    for file_format, suffix, count, make in unsupported:
+        for _ in range(count):
+            files.append((namer.file(namer.folder(), suffix), make(), {"kind": "unsupported", "format": file_format}))
+    return files
+
+
+def _label_source(task: _ImageTask, of_near: bool, rng: np.random.Generator, reencode_share: float) -> tuple[str, str]:
+    """``(product, expected_match)`` of a labelled copy of ``task``'s image, or of its near-duplicate."""
+    if task.jpg_only:
+        return "jpg-only", "jpg_md5"
+    has_pair = any(plan.product == "pair" and plan.of_near == of_near for plan in task.files)
+    if rng.random() < reencode_share:
+        pair_is_q75 = has_pair and not of_near and task.pair_quality == 75
+        return ("pair", "jpg_md5") if pair_is_q75 else ("q75", "reencoded")
+    return ("pair" if has_pair else "store"), "jpg_md5"
+
+
+def _plan_labels(
+    rng: np.random.Generator,
+    namer: _Namer,
+    tasks: list[_ImageTask],
+    sizes: list[tuple[int, int]],
+    size_shares: np.ndarray,
+    spare_seeds: list[np.random.SeedSequence],
+) -> list[_ImageTask]:
+    """Add the labelled dataset files to the tasks; return the extra tasks of images found only in SEM_Dataset."""
+
+    def label(task: _ImageTask, of_near: bool, dataset: str, label_path: str, product: str, expected: str) -> None:
+        path = namer.label_file(f"{DATASETS_DIR}/{dataset}/{label_path}")
+        task.files.append(
+            _FilePlan(
+                path,
+                product,
+                "labelled",
+                of_near=of_near,
+                dataset=dataset,
+                label_path=label_path,
+                expected_match=expected,
+            )
+        )
+
+    # Every image of new_dati_SEM as (task, of_near): the task's own image or its near-duplicate.
+    images = [(task, False) for task in tasks] + [(task, True) for task in tasks if task.near_id]
+
+    def chosen(share: float) -> list[tuple[_ImageTask, bool]]:
+        return _sample(rng, images, _how_many(len(images), share))
+
+    for task, of_near in chosen(0.50):
+        category = task.leaf.split("/", 1)[0]
+        product, expected = _label_source(task, of_near, rng, reencode_share=0.10)
+        for _copy in range(2 if rng.random() < 0.02 else 1):
+            label(task, of_near, "SEM_Dataset", category, product, expected)
+    for task, of_near in chosen(0.06):
+        label(task, of_near, "Hierarchical", task.leaf, *_label_source(task, of_near, rng, reencode_share=0.0))
+    majority = chosen(0.40)
+    conflicting = [i for i, (task, _) in enumerate(majority) if task.leaf.split("/", 1)[0] in CONFLICTING_CATEGORIES]
+    conflicts = set(_sample(rng, conflicting, _how_many(len(majority), 0.15, 1)))
+    for position, (task, of_near) in enumerate(majority):
+        category = task.leaf.split("/", 1)[0]
+        product, expected = _label_source(task, of_near, rng, reencode_share=0.0)
+        label(task, of_near, "Majority", category, product, expected)
+        if position in conflicts:
+            other = CONFLICTING_CATEGORIES[1 - CONFLICTING_CATEGORIES.index(category)]
+            label(task, of_near, "Majority", other, product, expected)
+
+    external = []
+    n_sem = sum(1 for task in tasks for plan in task.files if plan.dataset == "SEM_Dataset")
+    leaves = leaf_paths()
+    for index in range(_how_many(n_sem, 0.01, 10)):
+        width, height = sizes[int(rng.choice(len(sizes), p=size_shares))]
+        leaf = leaves[int(rng.integers(len(leaves)))]
+        task = _ImageTask(image_id=f"ext{index:05d}", seed=spare_seeds[index], leaf=leaf, width=width, height=height)
+        label(task, False, "SEM_Dataset", leaf.split("/", 1)[0], "store", "none")
+        external.append(task)
+    return external
+
+
+def _ensure_fresh(out: Path) -> None:
+    for name in (SOURCE_DIR, DATASETS_DIR):
+        folder = out / name
+        if folder.exists() and any(folder.iterdir()):
+            raise ValueError(f"{folder} already exists and is not empty; write the demo corpus into a new folder")
+
+
+def _csv_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def write_demo_corpus(
+    out: Path,
+    n_images: int,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    size_scale: float = 1.0,
+) -> CorpusSummary:
+    """Write a demo SEM repository with ``n_images`` distinct images under ``out`` and return its counts.
+
+    Parameters
+    ----------
+    out : Path
+        Folder to write into (created if missing).  Nothing is written outside
+        it.  Refused (``ValueError``) when ``out/new_dati_SEM`` or
+        ``out/datasets`` already holds files, so corpora never mix.
+    n_images : int
+        Distinct images in ``new_dati_SEM``, near-duplicates included.
+    seed : int
+        Seed of everything; the same seed gives the same bytes.
+    workers : int, optional
+        Processes drawing and writing images (default ``os.cpu_count()``);
+        the output does not depend on it.
+    progress : callable, optional
+        Called after each drawn image with the number of images (near-duplicates
+        and dataset-only images included) written so far.
+    size_scale : float
+        Multiplies every image size (px); 1.0 gives the real sizes
+        (mostly 1024 x 768), 0.25 gives small images for tests.
+
+    Returns
+    -------
+    CorpusSummary
+    """
+    if n_images < 1:
+        raise ValueError(f"n_images must be at least 1, got {n_images}")
+    out = Path(out)
+    _ensure_fresh(out)
+    tasks, extra_files = _plan(n_images, seed, size_scale)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows: list[dict[str, object]] = []
+    done = 0
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        results = (_run_image_task(out, task) for task in tasks)
+        executor = None
+    else:
+        executor = ProcessPoolExecutor(max_workers=workers)
+        results = executor.map(_run_image_task, [out] * len(tasks), tasks, chunksize=4)
+    try:
+        for task, task_rows in zip(tasks, results, strict=True):
+            rows.extend(task_rows)
+            done += 1 + bool(task.near_id)
+            if progress is not None:
+                progress(done)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+    for relative, data, columns in extra_files:
+        _write(out, relative, data)
+        rows.append({"path": relative, **columns})
+
+    rows.sort(key=lambda row: str(row["path"]))
+    with (out / GROUND_TRUTH_FILE).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=GROUND_TRUTH_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: _csv_value(row.get(column)) for column in GROUND_TRUTH_COLUMNS})
+    return _summarise(rows)
+
+
+def _summarise(rows: list[dict[str, object]]) -> CorpusSummary:
+    kinds = Counter(str(row["kind"]) for row in rows)
+    source_rows = [row for row in rows if row["kind"] != "labelled"]
+    image_ids = {row["image_id"] for row in source_rows if row.get("image_id")}
+    return CorpusSummary(
+        n_images=len(image_ids),
+        n_files=len(rows),
+        n_duplicate_files=kinds["duplicate"] + kinds["metadata-variant"] + kinds["jpg-pair"],
+        n_corrupt=kinds["corrupt"],
+        n_unsupported=kinds["unsupported"],
+        n_jpg_only=sum(1 for row in source_rows if row["kind"] == "original" and row.get("jpg_only")),
+        n_near_duplicate_pairs=len({row["image_id"] for row in source_rows if row["kind"] == "near-duplicate"}),
+        n_labelled=kinds["labelled"],
+        files_per_format=dict(sorted(Counter(str(row["format"]) for row in rows).items())),
+    )

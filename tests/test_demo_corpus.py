@@ -1,0 +1,300 @@
+"""The demo repository generator, checked from the files it writes rather than from its own code."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from semcurate.ingest.convert import encode_jpeg, reencode_like
+from semcurate.ingest.demo_corpus import CONFLICTING_CATEGORIES, write_demo_corpus
+from semcurate.ingest.taxonomy import leaf_paths, top_categories
+
+N_IMAGES = 60
+SEED = 11
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus")
+    reported = []
+    summary = write_demo_corpus(out, N_IMAGES, seed=SEED, workers=2, size_scale=0.25, progress=reported.append)
+    with (out / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return out, summary, rows, reported
+
+
+def _by_kind(rows, kind):
+    return [row for row in rows if row["kind"] == kind]
+
+
+def _originals(rows):
+    """image_id -> the original TIFF row (TIFF images) or original JPG row (JPG-only images)."""
+    return {
+        row["image_id"]: row
+        for row in rows
+        if row["kind"] in ("original", "near-duplicate")
+        and row["format"] in ("TIFF", "JPG")
+        and (row["format"] == "TIFF" or row["jpg_only"] == "true")
+    }
+
+
+def test_every_file_on_disk_has_exactly_one_row(corpus):
+    out, _summary, rows, _reported = corpus
+    on_disk = {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()} - {"ground_truth.csv"}
+    paths = [row["path"] for row in rows]
+    assert len(paths) == len(set(paths))
+    assert set(paths) == on_disk
+    assert all(not path.startswith("/") and ".." not in path.split("/") for path in paths)
+
+
+def test_source_tree_is_a_jumble(corpus):
+    out, _summary, rows, _reported = corpus
+    folders = {row["path"].rsplit("/", 1)[0] for row in rows if row["path"].startswith("new_dati_SEM/")}
+    assert len(folders) >= 6
+    assert max(folder.count("/") for folder in folders) >= 2
+    assert any(not folder.isascii() or " " in folder or "#" in folder or "(" in folder for folder in folders)
+
+
+def test_summary_counts_match_ground_truth(corpus):
+    _out, summary, rows, reported = corpus
+    kinds = Counter(row["kind"] for row in rows)
+    source = [row for row in rows if row["kind"] != "labelled"]
+    assert summary.n_files == len(rows)
+    assert summary.n_images == N_IMAGES == len({row["image_id"] for row in source if row["image_id"]})
+    assert summary.n_duplicate_files == kinds["duplicate"] + kinds["metadata-variant"] + kinds["jpg-pair"]
+    assert summary.n_corrupt == kinds["corrupt"] >= 4
+    assert summary.n_unsupported == kinds["unsupported"] >= 3
+    assert summary.n_jpg_only == sum(row["kind"] == "original" and row["jpg_only"] == "true" for row in rows) >= 1
+    assert summary.n_near_duplicate_pairs == len({row["image_id"] for row in _by_kind(rows, "near-duplicate")}) >= 1
+    assert summary.files_per_format == dict(Counter(row["format"] for row in rows))
+    assert {"TIFF", "JPG", "PDF", "BMP", "DM3", "TEXT"} <= set(summary.files_per_format)
+    assert reported[-1] >= N_IMAGES and reported == sorted(reported)
+
+
+def test_duplicates_are_byte_identical_to_a_file_of_their_image(corpus):
+    out, _summary, rows, _reported = corpus
+    md5_by_image = defaultdict(set)
+    for row in rows:
+        if row["kind"] in ("original", "jpg-pair"):
+            md5_by_image[row["image_id"]].add(_md5(out / row["path"]))
+    duplicates = _by_kind(rows, "duplicate")
+    assert duplicates
+    for row in duplicates:
+        assert _md5(out / row["path"]) in md5_by_image[row["image_id"]], row["path"]
+
+
+def test_jpg_pairs_match_their_tiff_by_store_encoding_or_own_tables(corpus):
+    out, _summary, rows, _reported = corpus
+    tiffs = _originals(rows)
+    ways = Counter()
+    for row in _by_kind(rows, "jpg-pair"):
+        tiff = Image.fromarray(_pixels(out / tiffs[row["image_id"]]["path"]))
+        data = (out / row["path"]).read_bytes()
+        if encode_jpeg(tiff) == data:
+            ways["store"] += 1
+        else:
+            with Image.open(io.BytesIO(data)) as reference:
+                assert reencode_like(tiff, reference) == data, row["path"]
+            ways["own tables"] += 1
+    assert ways["store"] > ways["own tables"] >= 1
+
+
+def test_jpg_only_images_have_no_tiff(corpus):
+    _out, _summary, rows, _reported = corpus
+    jpg_only = {row["image_id"] for row in rows if row["kind"] == "original" and row["jpg_only"] == "true"}
+    assert jpg_only
+    assert not any(row["image_id"] in jpg_only and row["format"] == "TIFF" for row in rows)
+    assert not any(row["near_duplicate_of"] in jpg_only for row in rows)
+
+
+def test_metadata_variants_share_pixels_but_not_bytes(corpus):
+    out, _summary, rows, _reported = corpus
+    tiffs = _originals(rows)
+    variants = _by_kind(rows, "metadata-variant")
+    assert variants
+    for row in variants:
+        original = out / tiffs[row["image_id"]]["path"]
+        assert np.array_equal(tifffile.imread(out / row["path"]), tifffile.imread(original))
+        assert _md5(out / row["path"]) != _md5(original)
+        assert encode_jpeg(Image.fromarray(tifffile.imread(out / row["path"]))) == encode_jpeg(
+            Image.fromarray(tifffile.imread(original))
+        )
+
+
+def test_near_duplicates_differ_in_a_few_pixels_by_one(corpus):
+    out, _summary, rows, _reported = corpus
+    tiffs = _originals(rows)
+    near = [row for row in _by_kind(rows, "near-duplicate") if row["format"] == "TIFF"]
+    assert near
+    for row in near:
+        assert row["image_id"] != row["near_duplicate_of"]
+        mine = tifffile.imread(out / row["path"]).astype(int)
+        theirs = tifffile.imread(out / tiffs[row["near_duplicate_of"]]["path"]).astype(int)
+        difference = mine - theirs
+        assert 1 <= np.count_nonzero(difference) <= 50
+        assert set(np.unique(np.abs(difference))) == {0, 1}
+        assert encode_jpeg(Image.fromarray(mine.astype(np.uint8))) != encode_jpeg(
+            Image.fromarray(theirs.astype(np.uint8))
+        )
+
+
+def test_corrupt_files_do_not_decode(corpus):
+    out, _summary, rows, _reported = corpus
+    corrupt = _by_kind(rows, "corrupt")
+    assert {row["format"] for row in corrupt} == {"TIFF", "JPG", "TEXT"}
+    assert any((out / row["path"]).stat().st_size == 0 for row in corrupt)
+    for row in corrupt:
+        assert row["image_id"] == ""
+        with pytest.raises(OSError), Image.open(out / row["path"]) as image:
+            image.load()
+
+
+def test_unsupported_files_have_their_formats_signatures(corpus):
+    out, _summary, rows, _reported = corpus
+    signatures = {"PDF": b"%PDF-1.4", "BMP": b"BM", "DM3": b"\x00\x00\x00\x03", "DJVU": b"AT&TFORM"}
+    for row in _by_kind(rows, "unsupported"):
+        assert (out / row["path"]).read_bytes().startswith(signatures[row["format"]])
+        if row["format"] == "BMP":
+            with Image.open(out / row["path"]) as image:
+                assert image.format == "BMP"
+
+
+def test_fei_metadata_states_the_true_pixel_size(corpus):
+    out, _summary, rows, _reported = corpus
+    tiff_rows = [row for row in rows if row["format"] == "TIFF" and row["kind"] != "corrupt"]
+    fei_rows = [row for row in tiff_rows if row["fei_metadata"] == "true"]
+    assert fei_rows and len(fei_rows) < len(tiff_rows)
+    for row in tiff_rows:
+        with tifffile.TiffFile(out / row["path"]) as tif:
+            if row["fei_metadata"] == "true":
+                pixel_width_m = tif.fei_metadata["Scan"]["PixelWidth"]
+                assert pixel_width_m == pytest.approx(float(row["nm_per_px"]) * 1e-9, rel=1e-9)
+            else:
+                assert not tif.is_fei
+
+
+def test_scale_truth_is_consistent_and_the_stripe_is_where_it_says(corpus):
+    out, _summary, rows, _reported = corpus
+    unit_nm = {"mm": 1e6, "µm": 1e3, "nm": 1.0}
+    checked = 0
+    for row in _originals(rows).values():
+        pixels = _pixels(out / row["path"])
+        assert pixels.shape == (int(row["height"]), int(row["width"]))
+        if row["has_stripe"] != "true":
+            assert row["stripe_box"] == "" and row["scale_value"] == ""
+            continue
+        assert int(row["bar_px"]) * float(row["nm_per_px"]) == pytest.approx(
+            int(row["scale_value"]) * unit_nm[row["scale_unit"]], rel=1e-12
+        )
+        x0, y0, x1, y1 = map(int, row["stripe_box"].split())
+        assert (x0, x1, y1) == (0, pixels.shape[1], pixels.shape[0])
+        if row["format"] != "TIFF":
+            continue
+        stripe = pixels[y0:y1]
+        background = np.bincount(stripe.ravel(), minlength=256).argmax()
+        assert np.mean(stripe == background) > 0.5
+        assert np.mean(pixels[y0 - 1] == background) < 0.5  # the specimen row above is not stripe
+        sx0, sx1, sy = map(int, row["segment"].split())
+        assert sx1 - sx0 == int(row["bar_px"])
+        assert (pixels[sy, sx0:sx1] != background).all()
+        checked += 1
+    assert checked >= 20
+
+
+def test_labelled_files_sit_under_their_label_and_match_as_stated(corpus):
+    out, _summary, rows, _reported = corpus
+    tiffs = _originals(rows)
+    source_jpg_md5 = {
+        _md5(out / row["path"]) for row in rows if row["format"] == "JPG" and row["kind"] not in ("labelled", "corrupt")
+    }
+    store_md5 = {
+        hashlib.md5(encode_jpeg(Image.fromarray(tifffile.imread(out / row["path"])))).hexdigest()
+        for row in tiffs.values()
+        if row["format"] == "TIFF"
+    }
+    labelled = _by_kind(rows, "labelled")
+    datasets = Counter(row["dataset"] for row in labelled)
+    assert set(datasets) == {"SEM_Dataset", "Hierarchical", "Majority"}
+    expectations = Counter(row["expected_match"] for row in labelled)
+    assert expectations["jpg_md5"] > expectations["reencoded"] >= 1 and expectations["none"] >= 1
+    for row in labelled:
+        path = Path(row["path"])
+        assert row["path"] == f"datasets/{row['dataset']}/{row['label_path']}/{path.name}"
+        if row["dataset"] == "Hierarchical":
+            assert row["label_path"] in leaf_paths()
+        else:
+            assert row["label_path"] in top_categories()
+        if row["label_path"] != row["category"] and row["dataset"] != "Hierarchical":
+            assert row["dataset"] == "Majority" and {row["label_path"], row["category"]} == set(CONFLICTING_CATEGORIES)
+        digest = _md5(out / row["path"])
+        matched = digest in source_jpg_md5 or digest in store_md5
+        if row["expected_match"] == "jpg_md5":
+            assert matched, row["path"]
+        elif row["expected_match"] == "reencoded":
+            assert not matched
+            tiff = Image.fromarray(tifffile.imread(out / tiffs[row["image_id"]]["path"]))
+            with Image.open(out / row["path"]) as reference:
+                assert reencode_like(tiff, reference) == (out / row["path"]).read_bytes()
+        else:
+            assert not matched and row["image_id"] not in tiffs
+
+
+def test_majority_conflicts_are_byte_copies_under_the_other_category(corpus):
+    out, _summary, rows, _reported = corpus
+    majority = [row for row in rows if row["dataset"] == "Majority"]
+    conflicts = [row for row in majority if row["label_path"] != row["category"]]
+    assert conflicts
+    for row in conflicts:
+        twins = [
+            other
+            for other in majority
+            if other["image_id"] == row["image_id"] and other["label_path"] == row["category"]
+        ]
+        assert twins and _md5(out / twins[0]["path"]) == _md5(out / row["path"])
+
+
+def test_output_does_not_depend_on_the_number_of_workers(corpus, tmp_path):
+    out, _summary, _rows, _reported = corpus
+    write_demo_corpus(tmp_path, N_IMAGES, seed=SEED, workers=1, size_scale=0.25)
+
+    def digests(root: Path) -> dict[str, str]:
+        return {path.relative_to(root).as_posix(): _md5(path) for path in root.rglob("*") if path.is_file()}
+
+    assert digests(tmp_path) == digests(out)
+
+
+def test_refuses_to_mix_corpora(tmp_path):
+    (tmp_path / "new_dati_SEM").mkdir()
+    (tmp_path / "new_dati_SEM" / "old.tif").write_bytes(b"x")
+    with pytest.raises(ValueError, match="not empty"):
+        write_demo_corpus(tmp_path, 5, size_scale=0.25, workers=1)
+
+
+def test_different_seeds_give_different_corpora(tmp_path):
+    first = write_demo_corpus(tmp_path / "a", 8, seed=1, workers=1, size_scale=0.25)
+    second = write_demo_corpus(tmp_path / "b", 8, seed=2, workers=1, size_scale=0.25)
+    md5s = []
+    for name in ("a", "b"):
+        with (tmp_path / name / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
+            md5s.append(
+                {_md5(tmp_path / name / row["path"]) for row in csv.DictReader(handle) if row["kind"] == "original"}
+            )
+    assert first.n_images == second.n_images == 8
+    assert len(md5s[0]) == 8 and not md5s[0] & md5s[1]
