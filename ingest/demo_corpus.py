@@ -32,7 +32,7 @@ Layout under ``out``::
     of another file of ``new_dati_SEM``), ``metadata-variant`` (same pixels as
     the original TIFF, other tags), ``near-duplicate`` (a distinct image whose
     pixels differ from ``near_duplicate_of`` in 20-50 pixels by exactly 1; its
-    TIFF, and its JPG pair when it has one, have this kind), ``corrupt``,
+    TIFF has this kind, its JPG pair when it has one is a ``jpg-pair``), ``corrupt``,
     ``unsupported``, ``labelled`` (a file under ``datasets/``).
 ``format``
     ``TIFF``, ``JPG``, ``PDF``, ``BMP``, ``DM3``, ``DJVU`` or ``TEXT``; for a
@@ -567,7 +567,7 @@ def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask]
             _FilePlan(namer.file(folder, namer.pick(_TIFF_SUFFIXES), stem), "tiff", "near-duplicate", of_near=True)
         )
         if rng.random() < 0.5:
-            task.files.append(_FilePlan(namer.file(folder, ".jpg", stem), "pair", "near-duplicate", of_near=True))
+            task.files.append(_FilePlan(namer.file(folder, ".jpg", stem), "pair", "jpg-pair", of_near=True))
 
     # Exact duplicates: 1-3 byte copies of an image's TIFF or JPG elsewhere.
     for task in _sample(rng, tasks, _how_many(len(tasks), 0.10)):
