@@ -202,7 +202,9 @@ def dataset_table(sessions: sessionmaker) -> list[dict]:
         ]
 
 
-def category_distribution(sessions: sessionmaker, dataset: str | None = None, depth: int = 1) -> dict[str, dict[str, int]]:
+def category_distribution(
+    sessions: sessionmaker, dataset: str | None = None, depth: int = 1
+) -> dict[str, dict[str, int]]:
     """Distinct matched images per label (cut to ``depth`` levels), per dataset (thesis Fig. 2.3)."""
     query = select(Label.dataset, Label.category_path, Label.image_md5).where(Label.image_md5.is_not(None))
     if dataset is not None:

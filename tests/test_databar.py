@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from semcurate.ingest.databar import (
     NM_PER_UNIT,
     SCALE_CHOICES,

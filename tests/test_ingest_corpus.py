@@ -6,12 +6,11 @@ import csv
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import select
-
 from semcurate.db import File, Image, Label, open_database
 from semcurate.ingest.demo_corpus import write_demo_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
+from sqlalchemy import select
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +100,9 @@ def test_near_duplicates_share_a_group_with_their_original(corpus):
 
 def test_labels_match_as_the_ground_truth_expects(corpus):
     mapping = identity_map(corpus)
-    truth = {(row["dataset"], row["path"].split("/", 2)[2]): row for row in corpus["truth"] if row["kind"] == "labelled"}
+    truth = {
+        (row["dataset"], row["path"].split("/", 2)[2]): row for row in corpus["truth"] if row["kind"] == "labelled"
+    }
     how = {"jpg_md5": "md5", "reencoded": "reencoded", "none": "none"}
     assert len(corpus["labels"]) == len(truth)
     for label in corpus["labels"]:
