@@ -15,6 +15,7 @@ test: setup
 	$(VENV)/bin/python -m pytest -q
 
 bench: setup
+	$(VENV)/bin/python bench/demo_corpus.py
 	$(VENV)/bin/python bench/ingest.py
 
 clean:

@@ -95,9 +95,19 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
     return DecodedImage(image, display, width, height, image.mode, pages, note)
 
 
+#: Images are box-reduced until their short side is under twice this (px) before hashing.
+PHASH_WORKING_SIZE = 128
+
+
 def perceptual_hash(image: Image.Image) -> str:
-    """64-bit DCT perceptual hash (imagehash.phash) as 16 hex digits."""
-    return str(imagehash.phash(image))
+    """64-bit DCT perceptual hash (imagehash.phash) as 16 hex digits.
+
+    The image is first box-reduced by an integer factor to a short side of
+    128-255 px: phash only looks at a 32 × 32 thumbnail, and resampling a
+    full 1024 × 768 frame with Lanczos costs 10 ms against under 1 ms this way.
+    """
+    factor = max(1, min(image.size) // PHASH_WORKING_SIZE)
+    return str(imagehash.phash(image.reduce(factor) if factor > 1 else image))
 
 
 def hamming(hash_a: str, hash_b: str) -> int:

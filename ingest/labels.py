@@ -148,7 +148,7 @@ def import_labels(
     for file in files:
         first_path.setdefault(file.md5, directory / file.relpath)
     tasks = [(path, md5) for md5, path in first_path.items() if md5 not in matches]
-    advance = reporter("matching", len(tasks)) if reporter else (lambda _n=1: None)
+    advance = reporter(f"matching {name}", len(tasks)) if reporter and tasks else (lambda _n=1: None)
     for md5, image_md5, how in parallel_map(match_by_reencoding, tasks, workers, _install, (index, Path(store))):
         matches[md5] = (image_md5, how)
         advance(1)
