@@ -26,6 +26,8 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Cal
     )
     with progress:
         def reporter(phase: str, total: int) -> Callable[[int], None]:
+            if total == 0:
+                return lambda advance=1: None  # nothing to do: no bar
             task = progress.add_task(phase, total=total)
             return lambda advance=1: progress.advance(task, advance)
 
