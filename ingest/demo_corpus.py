@@ -736,7 +736,8 @@ def _plan_labels(
     return external
 
 
-def _ensure_fresh(out: Path) -> None:
+def ensure_fresh(out: Path) -> None:
+    """Raise ``ValueError`` when ``out`` already holds a corpus, so corpora never mix."""
     for name in (SOURCE_DIR, DATASETS_DIR):
         folder = out / name
         if folder.exists() and any(folder.iterdir()):
@@ -786,7 +787,7 @@ def write_demo_corpus(
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images}")
     out = Path(out)
-    _ensure_fresh(out)
+    ensure_fresh(out)
     tasks, extra_files = _plan(n_images, seed, size_scale)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -179,8 +179,12 @@ def demo_data(
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
     from semcurate.demo import default_workers
-    from semcurate.ingest.demo_corpus import write_demo_corpus
+    from semcurate.ingest.demo_corpus import ensure_fresh, write_demo_corpus
 
+    try:
+        ensure_fresh(out)
+    except ValueError as error:
+        fail(str(error))
     with progress_reporter() as reporter:
         advance = reporter("drawing corpus", images)
         done = [0]
@@ -189,11 +193,8 @@ def demo_data(
             advance(min(count, images) - done[0])
             done[0] = min(count, images)
 
-        try:
-            summary = write_demo_corpus(out, images, seed=seed, workers=workers or default_workers(),
-                                        progress=progress, size_scale=size_scale)
-        except ValueError as error:
-            fail(str(error))
+        summary = write_demo_corpus(out, images, seed=seed, workers=workers or default_workers(),
+                                    progress=progress, size_scale=size_scale)
     counts = vars(summary)
     by_format = counts.pop("files_per_format")
     print_table(f"demo corpus written to {out}", counts)

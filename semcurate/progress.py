@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -35,11 +36,12 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Cal
 
 
 def print_table(title: str, rows: Mapping[str, object] | list[tuple], columns: tuple[str, ...] = ("", "")) -> None:
-    """Print a two-or-more column table to stdout."""
+    """Print a two-or-more column table to stdout; cells are wrapped, never cut short."""
     table = Table(title=title, title_justify="left")
     for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
     items = rows.items() if isinstance(rows, Mapping) else rows
     for row in items:
         table.add_row(*(str(cell) for cell in row))
-    Console().print(table)
+    # Piped output (scripts, logs) gets a wide page instead of rich's 80 columns.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
