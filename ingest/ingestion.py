@@ -53,7 +53,14 @@ from semcurate.ingest.formats import (
     format_from_content,
     format_from_extension,
 )
-from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image, hamming, perceptual_hash
+from semcurate.ingest.images import (
+    DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    ImageProblem,
+    decode_image,
+    hamming,
+    perceptual_hash,
+)
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition, mean_abs_difference
 from semcurate.ingest.store import FlatStore, StoreError
@@ -131,34 +138,42 @@ def hash_file(path: Path, relpath: str) -> HashResult:
     return HashResult(relpath, digest.hexdigest(), head, None)
 
 
-def _read_verified(path: Path, md5: str) -> bytes | None:
-    """The file's bytes, or ``None`` when they no longer hash to ``md5``."""
-    data = path.read_bytes()
-    return data if hashlib.md5(data).hexdigest() == md5 else None
+def _load(md5: str, path: Path, max_pixels: int) -> tuple[bytes, DecodedImage] | Admission:
+    """A task file's bytes and decoded image, or the :class:`Admission` that says why not.
+
+    The bytes are hashed again: a file that changed since the inventory must
+    not be stored under its old MD5.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return Admission(md5, ImageProblem("unreadable", f"cannot read: {error.strerror or error}"))
+    if hashlib.md5(data).hexdigest() != md5:
+        return Admission(md5, changed=True)
+    try:
+        return data, decode_image(data, max_pixels)
+    except ImageProblem as problem:
+        return Admission(md5, problem)
+
+
+def _described(decoded: DecodedImage) -> dict:
+    """The :class:`Admission` fields that describe a decoded image."""
+    return {"width": decoded.width, "height": decoded.height, "mode": decoded.mode, "pages": decoded.pages,
+            "note": decoded.note}
 
 
 def prepare_tiff(task: tuple[str, Path, Path, int]) -> Admission:
     """Decode one unique TIFF, stage its copy and its JPG conversion."""
     md5, path, store_root, max_pixels = task
-    try:
-        data = _read_verified(path, md5)
-    except OSError as error:
-        return Admission(md5, ImageProblem("unreadable", f"cannot read: {error.strerror or error}"))
-    if data is None:
-        return Admission(md5, changed=True)
-    try:
-        decoded = decode_image(data, max_pixels)
-    except ImageProblem as problem:
-        return Admission(md5, problem)
+    loaded = _load(md5, path, max_pixels)
+    if isinstance(loaded, Admission):
+        return loaded
+    data, decoded = loaded
     jpg = encode_jpeg(decoded.display)
     store = FlatStore(store_root)
     return Admission(
         md5,
-        width=decoded.width,
-        height=decoded.height,
-        mode=decoded.mode,
-        pages=decoded.pages,
-        note=decoded.note,
+        **_described(decoded),
         phash=perceptual_hash(decoded.display),
         jpg_md5=hashlib.md5(jpg).hexdigest(),
         staged_tif=store.stage(data, md5, "tif"),
@@ -177,16 +192,10 @@ def _install_candidates(index: CandidateIndex) -> None:
 def prepare_jpg(task: tuple[str, Path, Path, int]) -> Admission:
     """Decode one unique JPG; find the TIFF it renders, or stage it as a JPG-only image."""
     md5, path, store_root, max_pixels = task
-    try:
-        data = _read_verified(path, md5)
-    except OSError as error:
-        return Admission(md5, ImageProblem("unreadable", f"cannot read: {error.strerror or error}"))
-    if data is None:
-        return Admission(md5, changed=True)
-    try:
-        decoded = decode_image(data, max_pixels)
-    except ImageProblem as problem:
-        return Admission(md5, problem)
+    loaded = _load(md5, path, max_pixels)
+    if isinstance(loaded, Admission):
+        return loaded
+    data, decoded = loaded
     store = FlatStore(store_root)
     phash = perceptual_hash(decoded.display)
     candidates = _JPG_CANDIDATES.near(decoded.width, decoded.height, phash) if _JPG_CANDIDATES else []
@@ -206,11 +215,7 @@ def prepare_jpg(task: tuple[str, Path, Path, int]) -> Admission:
             )
     return Admission(
         md5,
-        width=decoded.width,
-        height=decoded.height,
-        mode=decoded.mode,
-        pages=decoded.pages,
-        note=decoded.note,
+        **_described(decoded),
         phash=phash,
         jpg_md5=md5,
         staged_jpg=store.stage(data, md5, "jpg"),

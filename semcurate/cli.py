@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from semcurate.db import database_url, open_database, upgrade
-from semcurate.progress import print_table, progress_reporter
+from semcurate.progress import from_running_total, print_table, progress_reporter
 
 app = typer.Typer(
     help="Curate a repository of SEM images into a tree of sub-categories.",
@@ -186,13 +186,7 @@ def demo_data(
     except ValueError as error:
         fail(str(error))
     with progress_reporter() as reporter:
-        advance = reporter("drawing corpus", images)
-        done = [0]
-
-        def progress(count: int) -> None:
-            advance(min(count, images) - done[0])
-            done[0] = min(count, images)
-
+        progress = from_running_total(reporter("drawing corpus", images), images)
         summary = write_demo_corpus(out, images, seed=seed, workers=workers or default_workers(),
                                     progress=progress, size_scale=size_scale)
     counts = vars(summary)

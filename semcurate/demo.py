@@ -23,6 +23,7 @@ from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.demo_corpus import GROUND_TRUTH_FILE, write_demo_corpus
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
+from semcurate.progress import from_running_total
 
 #: The labelled-dataset folders the demo corpus carries, in import order.
 DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
@@ -45,13 +46,7 @@ def run_demo(
     if (corpus / GROUND_TRUTH_FILE).exists():
         say(f"demo corpus: already at {corpus}")
     else:
-        advance = reporter("drawing corpus", n_images)
-        done = [0]
-
-        def progress(count: int) -> None:
-            advance(min(count, n_images) - done[0])
-            done[0] = min(count, n_images)
-
+        progress = from_running_total(reporter("drawing corpus", n_images), n_images)
         summary = write_demo_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
         results["corpus"] = vars(summary)
         say(f"demo corpus: {summary.n_images} images in {summary.n_files} files at {corpus}")

@@ -35,6 +35,19 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Cal
         yield reporter
 
 
+def from_running_total(advance: Callable[[int], None], limit: int) -> Callable[[int], None]:
+    """Turn a callback fed running totals (capped at ``limit``) into increments for ``advance``."""
+    done = 0
+
+    def report(total: int) -> None:
+        nonlocal done
+        total = min(total, limit)
+        advance(total - done)
+        done = total
+
+    return report
+
+
 def print_table(title: str, rows: Mapping[str, object] | list[tuple], columns: tuple[str, ...] = ("", "")) -> None:
     """Print a two-or-more column table to stdout; cells are wrapped, never cut short."""
     table = Table(title=title, title_justify="left")
