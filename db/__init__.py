@@ -6,7 +6,17 @@ before it wrote and writes one new kind of thing.  Open it with
 Alembic revision before returning.
 """
 
-from semcurate.db.models import Base, File, Image, IngestRun, Label, LabelDataset
+from semcurate.db.models import (
+    Base,
+    File,
+    Image,
+    IngestRun,
+    Label,
+    LabelDataset,
+    ScaleReading,
+    Subset,
+    SubsetMember,
+)
 from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgrade
 
 __all__ = [
@@ -17,6 +27,9 @@ __all__ = [
     "IngestRun",
     "Label",
     "LabelDataset",
+    "ScaleReading",
+    "Subset",
+    "SubsetMember",
     "database_url",
     "open_database",
     "upgrade",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -158,3 +159,71 @@ class Label(Base):
         UniqueConstraint("dataset", "relpath", name="uq_labels_dataset_relpath"),
         Index("ix_labels_dataset_image", "dataset", "image_md5"),
     )
+
+
+class ScaleReading(Base):
+    """The scale of one image, read from its data bar and/or its vendor TIFF metadata (thesis §2.3).
+
+    ``status`` is ``ok`` or why there is no scale: ``no_stripe``,
+    ``multiple_stripes``, ``no_segment``, ``multiple_segments``,
+    ``unreadable`` (no plausible value could be read; the reader abstains
+    rather than guess), ``conflict`` (the bar and the metadata or the other
+    fields of the stripe disagree) or ``error`` (the image could not be
+    decoded).  ``value``/``unit`` are the bar's label (``unit`` in
+    ``nm``/``µm``/``mm``), ``bar_px`` the segment length in px (sub-pixel),
+    ``nm_per_px`` the pixel size in nm.  ``source`` is ``ocr``, ``metadata``
+    or ``both`` (agreeing within 2 %).  Both sources' pixel sizes are kept,
+    with their relative ``disagreement``; ``flagged`` marks disagreements
+    above 2 %.  The stripe box (px, ends exclusive) lets later stages crop the
+    data bar away before computing features.
+    """
+
+    __tablename__ = "scale_readings"
+
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    bar_px: Mapped[float | None] = mapped_column(Float, nullable=True)
+    nm_per_px: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ocr_nm_per_px: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metadata_nm_per_px: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metadata_vendor: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    disagreement: Mapped[float | None] = mapped_column(Float, nullable=True)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    stripe_x0: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stripe_y0: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stripe_x1: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stripe_y1: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    label_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reader_version: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_scale_readings_value_unit", "value", "unit"),)
+
+
+class Subset(Base):
+    """A named set of images that later stages take as input, e.g. the thesis' ``1u-2u``.
+
+    ``criteria`` is the JSON of how it was made (for provenance); members are
+    fixed when the subset is created.
+    """
+
+    __tablename__ = "subsets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    criteria: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SubsetMember(Base):
+    """Membership of an image in a subset."""
+
+    __tablename__ = "subset_members"
+
+    subset: Mapped[str] = mapped_column(ForeignKey("subsets.name", ondelete="CASCADE"), primary_key=True)
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True)

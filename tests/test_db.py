@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from semcurate.db import Base, open_database
-from semcurate.db.session import make_engine
+from semcurate.db.session import alembic_config, make_engine, upgrade
 from sqlalchemy import inspect, text
 
 
@@ -28,11 +30,20 @@ def test_sqlite_is_in_wal_mode(db_url, tmp_path):
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_open_is_idempotent(db_url):
+def test_open_is_idempotent_and_at_head(db_url):
     open_database(db_url)
     sessions = open_database(db_url)
+    head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
     with sessions() as session:
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+
+
+def test_every_revision_downgrades_and_upgrades_again(db_url):
+    upgrade(db_url)
+    command.downgrade(alembic_config(db_url), "base")
+    assert "files" not in inspect(make_engine(db_url)).get_table_names()
+    upgrade(db_url)
+    assert {"files", "scale_readings", "subsets"} <= set(inspect(make_engine(db_url)).get_table_names())
 
 
 def test_missing_database_folder_is_a_clear_error(tmp_path):
