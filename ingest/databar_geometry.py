@@ -266,6 +266,8 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
         if inner.sum() < 6:
             continue
         ys, xs = np.nonzero(inner)
+        if xs.max() - xs.min() + 1 > 0.6 * mask.shape[1] or ys.max() - ys.min() + 1 <= 2:
+            continue  # a rule along the stripe, not text
         boxes.append((x0 + cols.start + int(xs.min()), y0 + rows.start + int(ys.min()),
                       x0 + cols.start + int(xs.max()) + 1, y0 + rows.start + int(ys.max()) + 1))
     return sorted(boxes, key=lambda box: (box[1], box[0]))

@@ -92,6 +92,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image
+
 from semcurate.ingest.convert import encode_jpeg
 from semcurate.ingest.databar import DataBarSpec, DataBarTruth, burn_data_bar, random_data_bar_spec
 from semcurate.ingest.specimens import draw_specimen

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import imagehash
 from PIL import Image, UnidentifiedImageError
+
 from semcurate.ingest.convert import to_display
 
 #: Default limit on width × height in pixels before decoding (a decompression-bomb guard).

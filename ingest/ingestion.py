@@ -41,6 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
 from semcurate.db.models import File, IngestRun, utcnow
 from semcurate.db.models import Image as ImageRow
 from semcurate.ingest.convert import encode_jpeg
@@ -65,8 +68,6 @@ from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition, mean_abs_difference
 from semcurate.ingest.store import FlatStore, StoreError
 from semcurate.ingest.walk import walk_tree
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 #: Perceptual hashes of near-duplicates differ in at most this many of 64 bits.
 NEAR_DUPLICATE_BITS = 3

@@ -26,6 +26,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import sessionmaker
+
 from semcurate.db.models import File, Label, LabelDataset
 from semcurate.db.models import Image as ImageRow
 from semcurate.ingest.formats import INGESTED_FORMATS, JPG, TIFF, detect_format
@@ -33,8 +36,6 @@ from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_ima
 from semcurate.ingest.parallel import parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition
 from semcurate.ingest.walk import walk_tree
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import sessionmaker
 
 
 class LabelImportError(Exception):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
 from semcurate.ingest.convert import reencode_like
 from semcurate.ingest.images import hamming
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage, special
+
 from semcurate.ingest.taxonomy import leaf_paths
 
 MIN_SIDE = 16

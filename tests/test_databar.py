@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+
 from semcurate.ingest.databar import (
     NM_PER_UNIT,
     SCALE_CHOICES,

@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from semcurate.ingest.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
 from semcurate.ingest.databar_geometry import (
     GeometryProblem,

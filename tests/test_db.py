@@ -8,9 +8,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
 from semcurate.db import Base, open_database
 from semcurate.db.session import alembic_config, make_engine, upgrade
-from sqlalchemy import inspect, text
 
 
 def test_migrations_create_exactly_the_models(db_url):

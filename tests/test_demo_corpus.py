@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+
 from semcurate.ingest.convert import encode_jpeg, reencode_like
 from semcurate.ingest.demo_corpus import CONFLICTING_CATEGORIES, write_demo_corpus
 from semcurate.ingest.taxonomy import leaf_paths, top_categories

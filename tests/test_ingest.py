@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from sqlalchemy import select
+
 from semcurate.db import File
 from semcurate.db import Image as ImageRow
 from semcurate.ingest import ingestion
 from semcurate.ingest.ingestion import IngestError, ingest
-from sqlalchemy import select
 
 RNG = np.random.default_rng(7)
 

@@ -6,11 +6,12 @@ import csv
 from collections import defaultdict
 
 import pytest
+from sqlalchemy import select
+
 from semcurate.db import File, Image, Label, open_database
 from semcurate.ingest.demo_corpus import write_demo_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
-from sqlalchemy import select
 
 
 @pytest.fixture(scope="module")

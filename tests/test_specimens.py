@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from semcurate.ingest.specimens import draw_specimen
 from semcurate.ingest.taxonomy import leaf_paths
 

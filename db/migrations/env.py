@@ -1,6 +1,7 @@
 """Alembic environment: runs migrations online against the configured URL."""
 
 from alembic import context
+
 from semcurate.db.models import Base
 from semcurate.db.session import make_engine
 
