@@ -42,12 +42,11 @@ Conventions
   ``Mag = 127 mm / HFW`` (a 4x5 inch Polaroid print is 127 mm wide).
   High voltage, working distance, detector, date and time are random.
 * Micrometres are written ``µm`` or, in about a quarter of the bars, ``um``
-  (:attr:`DataBarSpec.micro_text`).  The embedded Pillow font (Aileron) has no
-  ``µ`` glyph, so ``µ`` is drawn as a ``u`` with a descender added to its left
-  stem; the image therefore looks right and does not depend on system fonts.
-* Text uses ``PIL.ImageFont.load_default(size=font_size)``; ``font_size`` is
-  about 1.6-2.4 % of the image width (17-25 px at 1024 px wide, cap height
-  12-18 px), large enough for Tesseract.
+  (:attr:`DataBarSpec.micro_text`).
+* Text is set in DejaVu Sans, a sans face like the Arial/Tahoma of instrument
+  software, with a real ``µ`` glyph; the file comes with matplotlib, so no
+  system font is needed.  ``font_size`` is about 1.6-2.4 % of the image width
+  (17-25 px at 1024 px wide, cap height 12-18 px), large enough for Tesseract.
 """
 
 from __future__ import annotations
@@ -55,7 +54,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -213,29 +214,8 @@ class DataBarTruth:
 
 @cache
 def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
-
-
-def _glyph_text(text: str) -> str:
-    """The text as the font sees it: ``µ`` is drawn as ``u`` plus a descender."""
-    return text.replace("µ", "u")
-
-
-@cache
-def _micro_stroke(size: int) -> tuple[int, int, int]:
-    """``(left, width, depth)`` in px of the descender that turns this font's ``u`` into ``µ``.
-
-    ``left`` is the stem's offset from the pen position, ``depth`` how far the
-    stroke reaches below the baseline.
-    """
-    font = _font(size)
-    _left, top, _right, bottom = font.getbbox("u", anchor="ls")
-    image = Image.new("L", (size * 2, size * 2), 0)
-    ImageDraw.Draw(image).text((0, size), "u", font=font, fill=255, anchor="ls")
-    middle_row = np.asarray(image)[size + (top + bottom) // 2] > 127
-    stem_left = int(np.argmax(middle_row))
-    stem_width = int(np.argmin(middle_row[stem_left:]))
-    return stem_left, max(1, stem_width), max(2, round(0.24 * size))
+    """DejaVu Sans at ``size`` px, from the copy matplotlib ships (so no system font is needed)."""
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
 
 
 @cache
@@ -245,7 +225,7 @@ def _advance(character: str, size: int) -> float:
 
 def _text_width(text: str, size: int) -> int:
     """Advance width of ``text`` in px: the sum of its characters' advances (the basic layout does no kerning)."""
-    return int(np.ceil(sum(_advance(character, size) for character in _glyph_text(text))))
+    return int(np.ceil(sum(_advance(character, size) for character in text)))
 
 
 def _line_height(size: int) -> int:
@@ -256,30 +236,11 @@ def _line_height(size: int) -> int:
 def _draw_text(
     draw: ImageDraw.ImageDraw, cell: TextCell, size: int, fill: int, origin_y: int = 0
 ) -> tuple[int, int, int, int]:
-    """Draw a cell (``µ`` synthesised) and return its ink box ``(x0, y0, x1, y1)``, ends exclusive."""
-    font = _font(size)
-    ascent, _descent = font.getmetrics()
-    x, y = cell.x, cell.y + origin_y
-    boxes = []
-    for index, run in enumerate(cell.text.split("µ")):
-        if index:
-            stem_left, stem_width, depth = _micro_stroke(size)
-            draw.text((x, y), "u", font=font, fill=fill, anchor="la")
-            boxes.append(draw.textbbox((x, y), "u", font=font, anchor="la"))
-            stroke = (x + stem_left, y + ascent - 1, x + stem_left + stem_width - 1, y + ascent + depth - 1)
-            draw.rectangle(stroke, fill=fill)
-            boxes.append((stroke[0], stroke[1], stroke[2] + 1, stroke[3] + 1))
-            x += font.getlength("u")
-        if run:
-            draw.text((x, y), run, font=font, fill=fill, anchor="la")
-            boxes.append(draw.textbbox((x, y), run, font=font, anchor="la"))
-            x += font.getlength(run)
-    return (
-        int(min(box[0] for box in boxes)),
-        int(min(box[1] for box in boxes)),
-        int(max(box[2] for box in boxes)),
-        int(max(box[3] for box in boxes)),
-    )
+    """Draw a cell and return its ink box ``(x0, y0, x1, y1)``, ends exclusive."""
+    position = (cell.x, cell.y + origin_y)
+    draw.text(position, cell.text, font=_font(size), fill=fill, anchor="la")
+    x0, y0, x1, y1 = draw.textbbox(position, cell.text, font=_font(size), anchor="la")
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def _format_length(nm: float, micro_text: str) -> str:
