@@ -1,0 +1,205 @@
+"""The OCR engine on scale labels burnt by the demo corpus' own data-bar code, with both backends.
+
+The labels are real data bars from :mod:`semcurate.ingest.databar` (Pillow's
+Aileron, ``µ`` drawn as ``u`` plus a descender, font 16-25 px, both
+polarities), cropped at their ink box plus 2 px of stripe.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from semcurate.ingest.databar import burn_data_bar, random_data_bar_spec
+from semcurate.ingest.ocr import (
+    OcrEngine,
+    OcrText,
+    OcrUnavailable,
+    find_tessdata,
+    get_engine,
+    otsu_threshold,
+    prepare_crop,
+)
+from semcurate.ingest.scale_text import Length, parse_length
+
+LABEL_COUNT = 60
+
+
+def _label_crops(count: int, seed: int, margin: int = 2):
+    """``count`` scale-label crops from random data bars: ``(grey crop, dark_text, true Length, spec)``."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    while len(crops) < count:
+        spec = random_data_bar_spec(rng, 1024, 768)
+        if not spec.has_stripe:
+            continue
+        specimen = rng.integers(60, 200, (spec.specimen_height, spec.width), dtype=np.uint8)
+        image, truth = burn_data_bar(specimen, spec)
+        x0, y0, x1, y1 = truth.label_box
+        _sx0, stripe_top, _sx1, stripe_bottom = truth.stripe_box
+        crop = image[max(stripe_top, y0 - margin) : min(stripe_bottom, y1 + margin), max(0, x0 - margin) : x1 + margin]
+        crops.append((crop, spec.polarity == "light", Length(truth.value, truth.unit), spec))
+    return crops
+
+
+@pytest.fixture(scope="module")
+def labels():
+    return _label_crops(LABEL_COUNT, seed=2024)
+
+
+@pytest.fixture(scope="module")
+def tesserocr_engine():
+    with OcrEngine(backend="tesserocr") as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def pytesseract_engine():
+    with OcrEngine(backend="pytesseract") as engine:
+        yield engine
+
+
+def test_labels_cover_both_polarities_and_font_sizes(labels):
+    assert {spec.polarity for *_, spec in labels} == {"dark", "light"}
+    sizes = [spec.font_size for *_, spec in labels]
+    assert min(sizes) <= 18 and max(sizes) >= 24
+    assert {length.unit for _crop, _dark, length, _spec in labels} == {"nm", "µm"}
+
+
+def test_both_backends_start_and_auto_prefers_tesserocr(tesserocr_engine, pytesseract_engine):
+    assert tesserocr_engine.backend_name == "tesserocr"
+    assert pytesseract_engine.backend_name == "pytesseract"
+    with OcrEngine() as engine:
+        assert engine.backend_name == "tesserocr"
+
+
+def _accuracy(labels, texts):
+    parsed = [parse_length(text.text) for text in texts]
+    right = sum(got == want for got, (_crop, _dark, want, _spec) in zip(parsed, labels))
+    wrong = sum(got is not None and got != want for got, (_crop, _dark, want, _spec) in zip(parsed, labels))
+    return right / len(labels), wrong
+
+
+def test_end_to_end_tesserocr_reads_scale_labels(labels, tesserocr_engine):
+    texts = [tesserocr_engine.read_line(prepare_crop(crop, dark_text=dark)) for crop, dark, _length, _spec in labels]
+    accuracy, wrong = _accuracy(labels, texts)
+    assert accuracy >= 0.95
+    assert wrong <= 1  # a wrong value is worse than none: almost every failure must be a refusal
+    assert all(0 <= text.confidence <= 100 for text in texts if text.text)
+
+
+def test_end_to_end_pytesseract_batch_reads_scale_labels(labels, pytesseract_engine):
+    texts = pytesseract_engine.read_lines([prepare_crop(crop, dark_text=dark) for crop, dark, _length, _spec in labels])
+    assert len(texts) == len(labels)
+    accuracy, wrong = _accuracy(labels, texts)
+    assert accuracy >= 0.95
+    assert wrong <= 1
+
+
+def test_pytesseract_batch_matches_single_lines(labels, pytesseract_engine):
+    crops = [prepare_crop(crop, dark_text=dark) for crop, dark, _length, _spec in labels[:4]]
+    batch = pytesseract_engine.read_lines(crops)
+    single = [pytesseract_engine.read_line(crop) for crop in crops]
+    assert len(batch) == len(single) == 4
+    assert sum(parse_length(a.text) == parse_length(b.text) for a, b in zip(batch, single)) >= 3
+    assert pytesseract_engine.read_lines([]) == []
+
+
+def test_tesserocr_read_lines_equals_read_line(labels, tesserocr_engine):
+    crops = [prepare_crop(crop, dark_text=dark) for crop, dark, _length, _spec in labels[:5]]
+    assert tesserocr_engine.read_lines(crops) == [tesserocr_engine.read_line(crop) for crop in crops]
+
+
+def test_whitelist_applies_to_one_call_only(labels, tesserocr_engine):
+    crop, dark, length, _spec = next(item for item in labels if item[2] == Length(200, "nm"))
+    image = prepare_crop(crop, dark_text=dark)
+    assert tesserocr_engine.read_line(image, whitelist="0123456789").text == "200"
+    assert parse_length(tesserocr_engine.read_line(image).text) == length
+
+
+@pytest.mark.parametrize("backend", ["tesserocr", "pytesseract"])
+def test_blank_crops_read_as_empty(backend, labels, request):
+    engine = request.getfixturevalue(f"{backend}_engine")
+    blank = np.full((40, 120), 255, dtype=np.uint8)
+    assert engine.read_line(blank) == OcrText("", -1.0)
+    crop, dark, length, _spec = labels[1]
+    texts = engine.read_lines([blank, prepare_crop(crop, dark_text=dark), Image.fromarray(blank)])
+    assert texts[0] == texts[2] == OcrText("", -1.0)
+    assert parse_length(texts[1].text) == length
+
+
+def test_closed_engine_refuses_work():
+    engine = OcrEngine(backend="tesserocr")
+    engine.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.read_line(np.full((40, 120), 255, dtype=np.uint8))
+
+
+def test_get_engine_is_one_per_process():
+    assert get_engine() is get_engine()
+    assert get_engine().backend_name == "tesserocr"
+
+
+def test_missing_model_says_what_to_install():
+    with pytest.raises(OcrUnavailable, match="apt-get install tesseract-ocr"):
+        OcrEngine(lang="qqq")
+    with pytest.raises(ValueError, match="backend"):
+        OcrEngine(backend="easyocr")
+
+
+def test_missing_program_makes_pytesseract_unavailable(monkeypatch):
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    with pytest.raises(OcrUnavailable, match="not on PATH"):
+        OcrEngine(backend="pytesseract")
+
+
+def test_find_tessdata_prefers_the_environment(monkeypatch, tmp_path):
+    (tmp_path / "tessdata").mkdir()
+    (tmp_path / "tessdata" / "eng.traineddata").write_bytes(b"")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
+    assert find_tessdata("eng") == str(tmp_path / "tessdata")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path / "nowhere"))
+    found = find_tessdata("eng")
+    assert found is not None and os.path.isfile(os.path.join(found, "eng.traineddata"))
+    assert find_tessdata("qqq") is None
+
+
+def test_pytesseract_calls_limit_openmp_threads(labels, pytesseract_engine, monkeypatch):
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    crop, dark, length, _spec = labels[0]
+    assert parse_length(pytesseract_engine.read_line(prepare_crop(crop, dark_text=dark)).text) == length
+    assert os.environ["OMP_THREAD_LIMIT"] == "1"
+
+
+def test_otsu_threshold_splits_two_levels():
+    grey = np.array([[20] * 30 + [200] * 70], dtype=np.uint8)
+    assert 20 <= otsu_threshold(grey) < 200
+    assert otsu_threshold(np.full((5, 5), 77, dtype=np.uint8)) == 77
+
+
+def test_prepare_crop_makes_dark_text_on_white_with_margin():
+    dark_on_light = np.full((20, 50), 230, dtype=np.uint8)
+    dark_on_light[5:15, 10:40] = 25
+    image = prepare_crop(dark_on_light, scale=2.0)
+    assert isinstance(image, Image.Image) and image.mode == "L"
+    margin = 20  # half the upscaled height (40 px)
+    assert image.size == (100 + 2 * margin, 40 + 2 * margin)
+    pixels = np.asarray(image)
+    assert (pixels[:margin] == 255).all() and (pixels[:, :margin] == 255).all()
+    assert pixels[margin + 20, margin + 50] == 0  # inside the text block: black
+    assert pixels[margin + 2, margin + 2] == 255  # the stripe: white
+
+    light_on_dark = 255 - dark_on_light
+    assert np.array_equal(np.asarray(prepare_crop(light_on_dark, dark_text=False)), pixels)
+    binary = np.asarray(prepare_crop(dark_on_light, binarize=True))
+    assert set(np.unique(binary)) <= {0, 255}
+
+
+def test_prepare_crop_refuses_non_images():
+    with pytest.raises(ValueError, match="2-D"):
+        prepare_crop(np.zeros((3, 4, 3), dtype=np.uint8))
