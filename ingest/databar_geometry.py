@@ -170,7 +170,8 @@ def _stripes_of_colour(grey: np.ndarray, top: int, colour: float, tolerance: flo
     background = np.abs(region.astype(np.int16) - colour) <= tolerance
     row_is_stripe = background.mean(axis=1) >= ROW_BACKGROUND_FRACTION
     stripes = []
-    for start, end in _runs(row_is_stripe, max_gap=max(1, height // 200)):
+    # Rows crossed by a tall marker or dense text may dip below the background fraction: bridge them.
+    for start, end in _runs(row_is_stripe, max_gap=max(2, height // 80)):
         covered = background[start:end].any(axis=0)
         span = np.flatnonzero(covered)
         if end - start < max(4, height // 100) or end - start > MAX_STRIPE_FRACTION * height or span.size == 0:
@@ -223,7 +224,7 @@ def find_segment(grey: np.ndarray, stripe: Stripe) -> Segment | GeometryProblem:
     coverage = np.clip(contrast[row] / max(level, 1e-6), 0.0, 1.0)
     left = _half_crossing(coverage, cols.start, step=-1)
     right = _half_crossing(coverage, cols.stop - 1, step=1)
-    return Segment((x0 + cols.start, y0 + rows.start, x0 + cols.stop, y0 + rows.stop), y0 + row, right - left)
+    return Segment((x0 + cols.start, y0 + rows.start, x0 + cols.stop, y0 + rows.stop), y0 + row, float(right - left))
 
 
 def _half_crossing(coverage: np.ndarray, end: int, step: int) -> float:
@@ -246,17 +247,23 @@ def _half_crossing(coverage: np.ndarray, end: int, step: int) -> float:
 
 def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> list[tuple[int, int, int, int]]:
     """Word or phrase boxes of the stripe's text (the segment excluded), top to bottom, left to right."""
-    _, mask, _ = foreground(grey, stripe)
+    contrast, _, full = foreground(grey, stripe)
+    # A lower threshold than the segment's keeps thin anti-aliased strokes of small text whole.
+    mask = contrast >= max(MIN_CONTRAST / 2, 0.35 * full)
     x0, y0, _, _ = stripe.box
     if segment is not None:
         sx0, sy0, sx1, sy1 = segment.box
-        mask = mask.copy()
-        mask[sy0 - y0: sy1 - y0, sx0 - x0: sx1 - x0] = False
+        mask[max(0, sy0 - y0 - 1): sy1 - y0 + 1, max(0, sx0 - x0 - 1): sx1 - x0 + 1] = False
     if not mask.any():
         return []
-    glyph_heights = [slices[0].stop - slices[0].start for slices in ndimage.find_objects(ndimage.label(mask)[0])]
-    # Digits and capitals are the tall glyphs; specks and lower-case letters pull a median down.
-    char_height = float(np.percentile(glyph_heights, 75)) if glyph_heights else 8.0
+    labels, _ = ndimage.label(mask)
+    glyph_heights = [
+        slices[0].stop - slices[0].start
+        for index, slices in enumerate(ndimage.find_objects(labels), start=1)
+        if (labels[slices] == index).sum() >= 4
+    ]
+    # Digits and capitals are the tall glyphs; specks, dots and lower-case letters are shorter.
+    char_height = float(np.percentile(glyph_heights, 90)) if glyph_heights else 8.0
     reach = max(2, int(round(0.6 * char_height)))
     joined = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * reach + 1), dtype=bool))
     labels, _ = ndimage.label(joined)

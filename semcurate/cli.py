@@ -167,6 +167,160 @@ def labels_stats(
     print_table("images per category", rows, ("category", *names))
 
 
+scale_app = typer.Typer(
+    help="Scale of each image from its data bar (Tesseract OCR) and vendor TIFF metadata (thesis §2.3).",
+    invoke_without_command=True,
+)
+app.add_typer(scale_app, name="scale")
+subset_app = typer.Typer(help="Named image subsets that later stages take as input.", no_args_is_help=True)
+app.add_typer(subset_app, name="subset")
+
+READING_KEYS = ("path", "status", "value", "unit", "bar_px", "nm_per_px", "source")
+
+
+@scale_app.callback()
+def scale_all(
+    ctx: typer.Context,
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes, each with its own OCR engine."),
+    store: Path | None = typer.Option(None, "--store", help="Flat store of the images; default: the last ingest's."),
+    reread: bool = typer.Option(False, "--reread", help="Read images that already have a reading again."),
+    db: str | None = DbOption,
+) -> None:
+    """Read the scale of every ingested image that has none yet (resumable); print the status summary.
+
+    Units: bar_px in pixels, nm_per_px in nanometres per pixel.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from semcurate.ingest.ocr import OcrUnavailable
+    from semcurate.ingest.scales import ScaleError, read_scales
+
+    sessions = sessions_for(db)
+    store = store or latest_store(sessions)
+    if store is None:
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first")
+    try:
+        with progress_reporter() as reporter:
+            summary = read_scales(sessions, store, workers=workers, reread=reread, reporter=reporter)
+    except (ScaleError, OcrUnavailable) as error:
+        fail(str(error))
+    print_table(f"scale readings ({summary['read']} read now)", summary["by_status"], ("status", "images"))
+    print_table("scale source", summary["by_source"], ("source", "images"))
+    typer.echo(f"flagged bar/metadata disagreements above 2%: {summary['flagged_disagreements']}")
+
+
+def _cell(value) -> str:
+    """A table cell: blank for None, 4 significant digits for floats."""
+    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@scale_app.command("read")
+def scale_read(
+    paths: list[Path] = typer.Argument(..., help="TIFF or JPG files."),
+    source: str = typer.Option("auto", "--source", help="auto (bar and metadata), ocr, or metadata."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line: " + ", ".join(READING_KEYS)),
+) -> None:
+    """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel."""
+    from semcurate.ingest.ocr import OcrUnavailable, get_engine
+    from semcurate.ingest.scale_reader import read_scale_bytes
+
+    if source not in ("auto", "ocr", "metadata"):
+        fail(f"--source must be auto, ocr or metadata, not {source!r}")
+    try:
+        engine = None if source == "metadata" else get_engine()
+    except OcrUnavailable as error:
+        fail(str(error))
+    rows = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            row = {"path": str(path), "status": "error", "value": None, "unit": None, "bar_px": None,
+                   "nm_per_px": None, "source": None}
+            typer.echo(f"error: cannot read {path}: {error.strerror}", err=True)
+        else:
+            reading = read_scale_bytes(data, engine=engine, source=source)
+            row = {"path": str(path), **{key: getattr(reading, key) for key in READING_KEYS[1:]}}
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            rows.append(tuple(_cell(row[key]) for key in READING_KEYS))
+    if not as_json:
+        print_table("scale readings", rows, READING_KEYS)
+
+
+@scale_app.command("validate")
+def scale_validate(
+    truth: Path = typer.Argument(..., help="CSV with path, value, unit (a demo ground_truth.csv works too)."),
+    as_json: bool = typer.Option(False, "--json"),
+    db: str | None = DbOption,
+) -> None:
+    """Compare the stored readings with hand-written truth (thesis Table 2.3)."""
+    from semcurate.ingest.scales import ScaleError, validate
+
+    try:
+        result = validate(sessions_for(db), truth)
+    except ScaleError as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    rows = [(category, cell["images"], f"{cell['percent']:.1f}%") for category, cell in result["table"].items()]
+    print_table(f"validation against {truth} ({result['total']} images)", rows, ("outcome", "images", "share"))
+    for path, expected, read in result["wrong"][:20]:
+        typer.echo(f"wrong: {path}: expected {expected}, read {read}")
+    if result["unmatched_paths"]:
+        unmatched = result["unmatched_paths"]
+        typer.echo(f"{len(unmatched)} paths name no ingested image, e.g. {unmatched[0]}")
+
+
+@scale_app.command("histogram")
+def scale_histogram(
+    by_label: str | None = typer.Option(None, "--by-label", help="Split the counts by this dataset's categories."),
+    db: str | None = DbOption,
+) -> None:
+    """Images per scale read from the data bar, largest first (thesis Table 2.4)."""
+    from semcurate.ingest.scales import ScaleError, histogram
+
+    try:
+        columns, table = histogram(sessions_for(db), by_label)
+    except ScaleError as error:
+        fail(str(error))
+    if not table:
+        fail("no scale readings yet: run `semcurate scale`", 1)
+    rows = [(key, *(counts[column] for column in columns)) for key, counts in table]
+    rows.append(("total", *(sum(counts[column] for _, counts in table) for column in columns)))
+    print_table("images per scale", rows, ("scale", *columns))
+
+
+@subset_app.command("create")
+def subset_create(
+    name: str = typer.Argument(..., help="Subset name, e.g. 1u-2u."),
+    scales: list[str] = typer.Option(..., "--scale", help="A bar value to include, e.g. 1um; repeat for more."),
+    replace: bool = typer.Option(False, "--replace", help="Rebuild the subset if it exists."),
+    db: str | None = DbOption,
+) -> None:
+    """Fix a named subset of the images whose data bar reads one of the given scales."""
+    from semcurate.ingest.scales import ScaleError, create_subset
+
+    try:
+        result = create_subset(sessions_for(db), name, scales, replace=replace)
+    except ScaleError as error:
+        fail(str(error))
+    typer.echo(f"subset {name}: {result['size']} images at {', '.join(result['scales'])}")
+
+
+@subset_app.command("list")
+def subset_list(db: str | None = DbOption) -> None:
+    """Every subset with its size and how it was made."""
+    from semcurate.ingest.scales import list_subsets
+
+    rows = list_subsets(sessions_for(db))
+    if not rows:
+        fail("no subsets yet: `semcurate subset create NAME --scale 1um --scale 2um`", 1)
+    print_table("subsets", [tuple(row.values()) for row in rows], tuple(rows[0]))
+
+
 @app.command("demo-data")
 def demo_data(
     out: Path = typer.Argument(..., help="Folder to write the demo repository into (must not hold one already)."),
