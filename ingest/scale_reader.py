@@ -132,8 +132,14 @@ def _named_width_fields(boxes: list[tuple], texts: list[str]) -> list[Length]:
     return named
 
 
-def _judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str], named: list[Length]):
-    """``(problem or None, evidence)`` for a bar reading against physics and the other fields."""
+def judge(
+    nm_per_px: float, width_px: int, label: Length, other_texts: list[str], named: list[Length]
+) -> tuple[str | None, list[str]]:
+    """``(problem or None, evidence)`` for a bar reading against physics and the stripe's other fields.
+
+    ``other_texts`` are the OCR texts of the stripe's other boxes, ``named``
+    the lengths the stripe names as its field width.
+    """
     field_nm = nm_per_px * width_px
     low, high = FIELD_WIDTH_RANGE_NM
     if not low <= field_nm <= high:
@@ -211,7 +217,7 @@ def _read_text(grey: np.ndarray, stripe: Stripe, segment: Segment, engine: OcrEn
     nm_per_px = label.nm / segment.length_px
     others = [text for box, text in text_of.items() if box != label_box]
     named = _named_width_fields([box for box in boxes if box != label_box], others)
-    problem, evidence = _judge(nm_per_px, grey.shape[1], label, others, named)
+    problem, evidence = judge(nm_per_px, grey.shape[1], label, others, named)
     if problem:
         return ScaleReading("unreadable", **base, label_text=text_of[label_box], reason=problem)
     return ScaleReading("ok", label.value, label.unit, segment.length_px, nm_per_px, "ocr", ocr_nm_per_px=nm_per_px,

@@ -204,7 +204,8 @@ def scale_all(
             summary = read_scales(sessions, store, workers=workers, reread=reread, reporter=reporter)
     except (ScaleError, OcrUnavailable) as error:
         fail(str(error))
-    print_table(f"scale readings ({summary['read']} read now)", summary["by_status"], ("status", "images"))
+    typer.echo(f"read {summary['read']} images now; {summary['images_without_reading']} still without a reading")
+    print_table("scale readings", summary["by_status"], ("status", "images"))
     print_table("scale source", summary["by_source"], ("source", "images"))
     typer.echo(f"flagged bar/metadata disagreements above 2%: {summary['flagged_disagreements']}")
 

@@ -1,10 +1,14 @@
-"""Shared fixtures: a fresh database per test, in a temporary folder."""
+"""Shared fixtures: a fresh database per test, and data bars burned with known truth."""
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
 from semcurate.db import open_database
+from semcurate.ingest.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
 
 
 @pytest.fixture
@@ -17,3 +21,28 @@ def db_url(tmp_path) -> str:
 def sessions(db_url):
     """A session factory over the migrated test database."""
     return open_database(db_url)
+
+
+def specimen(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A smooth random relief with noise, roughly like an SEM frame."""
+    coarse = rng.random((height // 16 + 2, width // 16 + 2))
+    relief = np.kron(coarse, np.ones((16, 16)))[:height, :width] * 150 + 50
+    return np.clip(relief + rng.normal(0, 6, (height, width)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def bars():
+    """Burned bars until every (style, polarity, label side) has appeared at least twice."""
+    rng = np.random.default_rng(2024)
+    wanted = {key: 2 for key in itertools.product(SEGMENT_STYLES, ("dark", "light"), LABEL_POSITIONS)}
+    found = []
+    while any(wanted.values()):
+        width, height = [(1024, 768), (800, 600), (1280, 960), (640, 480)][len(found) % 4]
+        spec = random_data_bar_spec(rng, width, height)
+        key = (spec.segment_style, spec.polarity, spec.label_position)
+        if not spec.has_stripe or wanted[key] == 0:
+            continue
+        wanted[key] -= 1
+        image, truth = burn_data_bar(specimen(rng, spec.specimen_height, width), spec)
+        found.append((key, image, truth))
+    return found

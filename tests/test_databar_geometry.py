@@ -8,12 +8,11 @@ status instead of an exception.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
+from conftest import specimen
 
-from semcurate.ingest.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
+from semcurate.ingest.databar import burn_data_bar, random_data_bar_spec
 from semcurate.ingest.databar_geometry import (
     GeometryProblem,
     Stripe,
@@ -24,36 +23,11 @@ from semcurate.ingest.databar_geometry import (
 )
 
 
-def specimen(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A smooth random relief with noise, roughly like an SEM frame."""
-    coarse = rng.random((height // 16 + 2, width // 16 + 2))
-    relief = np.kron(coarse, np.ones((16, 16)))[:height, :width] * 150 + 50
-    return np.clip(relief + rng.normal(0, 6, (height, width)), 0, 255).astype(np.uint8)
-
-
 def overlap(a, b) -> float:
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
     return ix * iy / union
-
-
-@pytest.fixture(scope="module")
-def bars():
-    """Burned bars until every (style, polarity, label side) has appeared at least twice."""
-    rng = np.random.default_rng(2024)
-    wanted = {key: 2 for key in itertools.product(SEGMENT_STYLES, ("dark", "light"), LABEL_POSITIONS)}
-    found = []
-    while any(wanted.values()):
-        width, height = [(1024, 768), (800, 600), (1280, 960), (640, 480)][len(found) % 4]
-        spec = random_data_bar_spec(rng, width, height)
-        key = (spec.segment_style, spec.polarity, spec.label_position)
-        if not spec.has_stripe or wanted[key] == 0:
-            continue
-        wanted[key] -= 1
-        image, truth = burn_data_bar(specimen(rng, spec.specimen_height, width), spec)
-        found.append((key, image, truth))
-    return found
 
 
 def test_every_layout_is_found_and_measured(bars):
