@@ -365,6 +365,7 @@ def demo(
     database = (out / "semcurate.db").resolve()
     typer.echo(f"\nresults: database {database}, flat store {(out / 'store').resolve()}")
     typer.echo(f"explore: semcurate labels list --db sqlite:///{database}")
+    typer.echo(f"         semcurate scale histogram --by-label SEM_Dataset --db sqlite:///{database}")
 
 
 def main() -> None:

@@ -6,7 +6,8 @@
     DIR/corpus/datasets/       SEM_Dataset, Hierarchical, Majority label folders
     DIR/corpus/ground_truth.csv
     DIR/store/                 the flat store           (semcurate ingest)
-    DIR/semcurate.db           the database
+    DIR/semcurate.db           the database: files, images, labels (semcurate labels import),
+                               scale readings (semcurate scale) and the 1u-2u subset
 
 Each stage skips work already done, so a second run is fast.
 """
@@ -23,6 +24,7 @@ from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.demo_corpus import GROUND_TRUTH_FILE, write_demo_corpus
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
+from semcurate.ingest.scales import create_subset, read_scales, validate
 from semcurate.progress import from_running_total
 
 #: The labelled-dataset folders the demo corpus carries, in import order.
@@ -65,6 +67,15 @@ def run_demo(
         results[f"labels:{name}"] = summary
         say(f"labels {name}: {summary['n_matched']} of {summary['n_unique']} unique files matched, "
             f"{summary['n_conflicting']} conflicting")
+
+    results["scale"] = read_scales(sessions, store, workers=workers, reporter=reporter)
+    say(f"scale: read {results['scale']['read']} images now; by status {results['scale']['by_status']}")
+    validation = validate(sessions, corpus / GROUND_TRUTH_FILE)
+    results["scale_validation"] = validation
+    shares = ", ".join(f"{name} {cell['percent']:.1f}%" for name, cell in validation["table"].items() if cell["images"])
+    say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
+    results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
+    say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
     return results
 
 
