@@ -17,6 +17,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/python bench/demo_corpus.py
 	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/scale.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
