@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from semcurate.db import database_url, open_database, upgrade
-from semcurate.progress import from_running_total, print_table, progress_reporter
+from semcurate.progress import from_running_total, print_records, print_table, progress_reporter
 
 app = typer.Typer(
     help="Curate a repository of SEM images into a tree of sub-categories.",
@@ -144,8 +144,7 @@ def labels_list(db: str | None = DbOption) -> None:
     rows = dataset_table(sessions_for(db))
     if not rows:
         fail("no labelled dataset imported yet: run `semcurate labels import DIR --name NAME`", 1)
-    columns = tuple(rows[0])
-    print_table("labelled datasets (thesis Table 2.2)", [tuple(row.values()) for row in rows], columns)
+    print_records("labelled datasets (thesis Table 2.2)", rows)
 
 
 @labels_app.command("stats")
@@ -319,7 +318,7 @@ def subset_list(db: str | None = DbOption) -> None:
     rows = list_subsets(sessions_for(db))
     if not rows:
         fail("no subsets yet: `semcurate subset create NAME --scale 1um --scale 2um`", 1)
-    print_table("subsets", [tuple(row.values()) for row in rows], tuple(rows[0]))
+    print_records("subsets", rows)
 
 
 @app.command("demo-data")

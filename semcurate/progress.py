@@ -48,6 +48,11 @@ def from_running_total(advance: Callable[[int], None], limit: int) -> Callable[[
     return report
 
 
+def print_records(title: str, records: list[dict]) -> None:
+    """Print dictionaries that share their keys as a table, one row each, the keys as columns."""
+    print_table(title, [tuple(record.values()) for record in records], tuple(records[0]))
+
+
 def print_table(title: str, rows: Mapping[str, object] | list[tuple], columns: tuple[str, ...] = ("", "")) -> None:
     """Print a two-or-more column table to stdout; cells are wrapped, never cut short."""
     table = Table(title=title, title_justify="left")
