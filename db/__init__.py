@@ -8,6 +8,7 @@ Alembic revision before returning.
 
 from semcurate.db.models import (
     Base,
+    FeatureSet,
     File,
     Image,
     IngestRun,
@@ -22,6 +23,7 @@ from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgra
 __all__ = [
     "Base",
     "DEFAULT_URL",
+    "FeatureSet",
     "File",
     "Image",
     "IngestRun",

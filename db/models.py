@@ -227,3 +227,30 @@ class SubsetMember(Base):
 
     subset: Mapped[str] = mapped_column(ForeignKey("subsets.name", ondelete="CASCADE"), primary_key=True)
     image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True)
+
+
+class FeatureSet(Base):
+    """Metadata of one feature set; its rows (one per image md5) live in an HDF5 feature store.
+
+    ``name`` reads like ``inception_v3.imagenet.pool`` or ``classic``, with
+    derived sets (autoencoder codes, PCA) named after their parent plus a
+    suffix (``….ae13``).  ``weights_digest`` is the SHA-256 of the weights
+    file used (or the name of the weights when there is no file), so numbers
+    can be traced to exactly the model that made them.  ``dimension`` is the
+    length of each row; ``n_rows`` how many images have one.
+    """
+
+    __tablename__ = "feature_sets"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    extractor: Mapped[str] = mapped_column(String(64))
+    weights: Mapped[str] = mapped_column(Text)
+    weights_digest: Mapped[str] = mapped_column(String(64))
+    layer: Mapped[str] = mapped_column(String(64))
+    dimension: Mapped[int] = mapped_column(Integer)
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    store_path: Mapped[str] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    parameters: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

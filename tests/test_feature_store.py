@@ -1,0 +1,51 @@
+"""The HDF5 feature store: append, resume, read in order, refuse bad rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semcurate.features.store import FeatureStore, FeatureStoreError
+
+
+def md5s(n: int, start: int = 0) -> list[str]:
+    return [f"{index:032x}" for index in range(start, start + n)]
+
+
+def test_append_then_read_back_in_any_order(tmp_path):
+    store = FeatureStore(tmp_path / "f.h5")
+    rng = np.random.default_rng(0)
+    first, second = rng.random((5, 7)), rng.random((3, 7))
+    assert store.append("set", md5s(5), first) == 5
+    assert store.append("set", md5s(3, 5), second) == 8
+    names, values = store.read("set")
+    assert names == md5s(8) and np.allclose(values, np.vstack([first, second]).astype(np.float32))
+    wanted = [md5s(8)[6], md5s(8)[1]]
+    names, values = store.read("set", wanted)
+    assert names == wanted and np.allclose(values, np.vstack([second[1], first[1]]).astype(np.float32))
+    assert store.dimension("set") == 7 and store.names() == ["set"]
+
+
+def test_bad_rows_are_refused_with_a_reason(tmp_path):
+    store = FeatureStore(tmp_path / "f.h5")
+    store.append("set", md5s(2), np.zeros((2, 4)))
+    with pytest.raises(FeatureStoreError, match="dimension 4"):
+        store.append("set", md5s(1, 2), np.zeros((1, 5)))
+    with pytest.raises(FeatureStoreError, match="non-finite"):
+        store.append("set", md5s(1, 2), np.array([[0, np.nan, 0, 0]]))
+    with pytest.raises(FeatureStoreError, match="shape"):
+        store.append("set", md5s(2, 2), np.zeros((3, 4)))
+    with pytest.raises(FeatureStoreError, match="no row"):
+        store.read("set", md5s(1, 40))
+    with pytest.raises(FeatureStoreError, match="no feature set"):
+        store.read("other")
+    assert store.md5s("set") == md5s(2)
+
+
+def test_replace_and_delete(tmp_path):
+    store = FeatureStore(tmp_path / "f.h5")
+    store.append("set", md5s(4), np.ones((4, 2)))
+    store.replace("set", md5s(2), np.zeros((2, 3)))
+    assert store.dimension("set") == 3 and store.md5s("set") == md5s(2)
+    store.delete("set")
+    assert store.names() == [] and store.md5s("set") == []
