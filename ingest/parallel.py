@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+
+#: ``prctl`` option that delivers a signal to a process when its parent exits (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(initializer, initargs) -> None:
+    """Worker start-up: ask Linux to kill this worker when its parent dies, then run ``initializer``.
+
+    Without this, a parent killed with SIGKILL leaves its pool's workers
+    waiting for work forever.  Elsewhere only the initializer runs.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def parallel_map(function: Callable, items: list, workers: int, initializer=None, initargs=()) -> Iterator:
@@ -20,7 +43,8 @@ def parallel_map(function: Callable, items: list, workers: int, initializer=None
         yield from map(function, items)
         return
     chunksize = max(1, min(16, len(items) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers, initializer=initializer, initargs=initargs) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
+                             initargs=(initializer, initargs)) as pool:
         yield from pool.map(function, items, chunksize=chunksize)
 
 

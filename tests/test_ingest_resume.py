@@ -78,6 +78,9 @@ def test_sigkill_then_rerun_accounts_for_every_file_once(tmp_path):
     victim.wait()
     killed_at = count_images(db)
     assert 0 < killed_at < n_images
+    time.sleep(0.5)
+    survivors = subprocess.run(["pgrep", "-f", str(store)], capture_output=True, text=True).stdout.split()
+    assert survivors == [], "worker processes outlived their killed parent"
 
     subprocess.run(ingest_command(src, store, db), check=True, capture_output=True)
     files, stored = final_state(db, store)
