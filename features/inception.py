@@ -77,7 +77,6 @@ class InceptionV3Extractor:
     input_size = (INPUT_SIDE, INPUT_SIDE)
 
     def __init__(self, *, weights: str | Path = "imagenet", random_state: int = 0):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
         import keras
 
         self.weights = str(weights)

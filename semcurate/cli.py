@@ -321,6 +321,131 @@ def subset_list(db: str | None = DbOption) -> None:
     print_records("subsets", rows)
 
 
+features_app = typer.Typer(help="Feature sets: CNN activations or the weight-free descriptor (thesis ch. 3).",
+                           no_args_is_help=True)
+app.add_typer(features_app, name="features")
+FeatureStoreOption = typer.Option(Path("features.h5"), "--feature-store",
+                                  help="HDF5 file holding the feature rows (created if missing).")
+
+
+@features_app.command("extract")
+def features_extract(
+    extractor: str = typer.Option(..., "--extractor", help="classic (weight-free) or inception_v3."),
+    weights: str = typer.Option("imagenet", "--weights", help="inception_v3 weights: imagenet, none, or a file."),
+    subset: str | None = typer.Option(None, "--subset", help="Only the images of this subset (default: all)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per batch."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes for the classic descriptor."),
+    store: Path | None = typer.Option(None, "--store", help="Flat store of the images; default: the last ingest's."),
+    feature_store: Path = FeatureStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """Compute one feature row per image (data bar cropped away); resumable: only missing rows are computed."""
+    from semcurate.features.extract import ExtractionError, create_extractor, extract
+    from semcurate.features.inception import WeightsUnavailable
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    sessions = sessions_for(db)
+    store = store or latest_store(sessions)
+    if store is None:
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first")
+    try:
+        model = create_extractor(extractor, weights)
+        with progress_reporter() as reporter:
+            result = extract(sessions, store, FeatureStore(feature_store), model, subset=subset,
+                             batch_size=batch_size, workers=workers, reporter=reporter)
+    except (ExtractionError, WeightsUnavailable, FeatureStoreError) as error:
+        fail(str(error))
+    typer.echo(f"extracted {result['extracted']} images now")
+    print_table("feature sets", result["feature_sets"], ("feature set", "rows"))
+
+
+@features_app.command("list")
+def features_list(db: str | None = DbOption) -> None:
+    """Every feature set: extractor, weights digest, layer, dimension, rows, store file."""
+    from sqlalchemy import select
+
+    from semcurate.db import FeatureSet
+
+    with sessions_for(db)() as session:
+        rows = [
+            {"name": row.name, "extractor": row.extractor, "weights": row.weights,
+             "digest": row.weights_digest[:12], "layer": row.layer, "dimension": row.dimension,
+             "rows": row.n_rows, "parent": row.parent or "", "store": row.store_path}
+            for row in session.scalars(select(FeatureSet).order_by(FeatureSet.name))
+        ]
+    if not rows:
+        fail("no feature sets yet: `semcurate features extract --extractor classic`", 1)
+    print_records("feature sets", rows)
+
+
+@app.command("reduce")
+def reduce_command(
+    feature_set: str = typer.Argument(..., help="Feature set to reduce, e.g. inception_v3.imagenet.pool."),
+    method: str = typer.Option("ae", "--method", help="ae (tied autoencoder, §3.2) or pca (Fig. 3.2)."),
+    code_size: str = typer.Option("auto", "--code-size", help="Code length, or auto: the 2-NN ID plateau rounded up."),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset."),
+    grid: bool = typer.Option(False, "--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search."),
+    h1: int = typer.Option(400, "--h1", min=1, help="Autoencoder outer hidden layer width."),
+    h2: int = typer.Option(100, "--h2", min=1, help="Autoencoder middle hidden layer width."),
+    tying: str = typer.Option("outer", "--tying", help="Tied pairs: none, outer, middle, inner, all, or a+b."),
+    epochs: int = typer.Option(50, "--epochs", min=1, help="Epochs of global training."),
+    out: Path = typer.Option(Path("results/reduce"), "--out", help="Folder for the model, plots and numbers."),
+    feature_store: Path = FeatureStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """Reduce a feature set to a short code with the tied autoencoder or PCA; store it as a new feature set."""
+    from semcurate.features.analysis import StudyError, _rows, reduce_feature_set
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    sessions, store = sessions_for(db), FeatureStore(feature_store)
+    try:
+        if code_size == "auto":
+            from semcurate.features.intrinsic_dimension import id_scan, suggest_code_size
+
+            size = suggest_code_size(id_scan(_rows(sessions, store, feature_set, subset)[1], random_state=0))
+            typer.echo(f"code size from the 2-NN intrinsic dimension plateau: {size}")
+        elif code_size.isdigit():
+            size = int(code_size)
+        else:
+            fail(f"--code-size must be a whole number or auto, not {code_size!r}")
+        result = reduce_feature_set(sessions, store, feature_set, method, size, out, subset=subset,
+                                    hidden=(h1, h2), tying=tying, epochs=epochs, grid=grid)
+    except (StudyError, FeatureStoreError, ValueError) as error:
+        fail(str(error))
+    if "grid" in result:
+        columns = ("architecture", "n_parameters", "train_mse", "heldout_mse")
+        print_table("grid search (thesis Table 3.3)", [tuple(row[key] for key in columns) for row in result["grid"]],
+                    columns)
+    summary = {key: value for key, value in result.items() if key != "grid"}
+    print_table(f"stored {result['feature_set']}", summary)
+
+
+@app.command("distances")
+def distances_command(
+    feature_sets: list[str] = typer.Argument(..., help="Feature sets to compare, e.g. a set and its reduction."),
+    dataset: str = typer.Option(..., "--dataset", help="Labelled dataset giving the categories, e.g. SEM_Dataset."),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset, e.g. 1u-2u."),
+    per_category: int | None = typer.Option(
+        None, "--per-category", min=1, help="Images per category (default: the thesis' Table 3.4 counts)."
+    ),
+    out: Path = typer.Option(Path("results/distances"), "--out", help="Folder for distances.png and .json."),
+    feature_store: Path = FeatureStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """Distance heatmaps of a category-balanced labelled sample against d_disc, with correlation indices (§3.4)."""
+    from semcurate.features.analysis import StudyError, distance_study
+    from semcurate.features.store import FeatureStore
+
+    try:
+        result = distance_study(sessions_for(db), FeatureStore(feature_store), feature_sets, dataset, out,
+                                subset=subset, per_category=per_category)
+    except StudyError as error:
+        fail(str(error))
+    correlations = {name: f"{value:.3f}" for name, value in result["correlation_with_d_disc"].items()}
+    print_table(f"correlation with d_disc ({result['sample_size']} images)", correlations, ("feature set", "r"))
+    typer.echo(f"heatmaps: {out / 'distances.png'}")
+
+
 @app.command("demo-data")
 def demo_data(
     out: Path = typer.Argument(..., help="Folder to write the demo repository into (must not hold one already)."),

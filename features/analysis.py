@@ -1,0 +1,182 @@
+"""Shell for the feature studies: loads feature sets and labels, writes figures and numbers.
+
+Each study writes its PNG figures and a JSON file of its numbers into an
+output folder (the HTML report of issue 6 reads them back).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from semcurate.db.models import Label, SubsetMember
+from semcurate.features import distances
+from semcurate.features.store import FeatureStore
+
+
+class StudyError(Exception):
+    """A study that cannot run on what is stored (one clear line)."""
+
+
+def labelled_images(sessions: sessionmaker, dataset: str, subset: str | None) -> dict[str, str]:
+    """Top category of every matched image of ``dataset`` (in ``subset`` if given); conflicting images are left out."""
+    with sessions() as session:
+        query = select(Label.image_md5, Label.category).where(Label.dataset == dataset, Label.image_md5.is_not(None))
+        if subset is not None:
+            query = query.join(SubsetMember, SubsetMember.image_md5 == Label.image_md5).where(
+                SubsetMember.subset == subset
+            )
+        rows = session.execute(query).all()
+    if not rows:
+        raise StudyError(f"no matched labels of dataset {dataset!r}" + (f" in subset {subset!r}" if subset else ""))
+    categories: dict[str, set] = {}
+    for md5, category in rows:
+        categories.setdefault(md5, set()).add(category)
+    return {md5: next(iter(found)) for md5, found in categories.items() if len(found) == 1}
+
+
+def distance_study(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    feature_sets: list[str],
+    dataset: str,
+    out_dir: Path,
+    *,
+    subset: str | None = None,
+    per_category: int | None = None,
+    random_state: int = 0,
+) -> dict:
+    """Heatmaps and correlation indices of ``feature_sets`` against ``d_disc`` on one balanced sample."""
+    labels = labelled_images(sessions, dataset, subset)
+    for name in feature_sets:
+        stored = set(feature_store.md5s(name))
+        if not stored:
+            raise StudyError(f"no feature set {name!r} in {feature_store.path}")
+        labels = {md5: category for md5, category in labels.items() if md5 in stored}
+    sample = distances.balanced_sample(labels, per_category, random_state)
+    if len(sample) < 3 or len({category for _, category in sample}) < 2:
+        raise StudyError("the labelled sample needs at least 3 images in 2 categories with rows in every feature set")
+    md5s, categories = [md5 for md5, _ in sample], [category for _, category in sample]
+    panels = [(name, feature_store.read(name, md5s)[1]) for name in feature_sets]
+    result = {
+        "dataset": dataset, "subset": subset, "sample_size": len(sample),
+        "per_category": {category: categories.count(category) for category in sorted(set(categories))},
+        "correlation_with_d_disc": {name: distances.correlation_index(values, categories) for name, values in panels},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    distances.heatmaps(panels, categories).savefig(out_dir / "distances.png", dpi=110)
+    (out_dir / "distances.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def _rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, subset: str | None):
+    """md5s and values of feature set ``name``, restricted to ``subset`` when given."""
+    md5s, values = feature_store.read(name)
+    if subset is not None:
+        with sessions() as session:
+            members = set(session.scalars(select(SubsetMember.image_md5).where(SubsetMember.subset == subset)))
+        if not members:
+            raise StudyError(f"subset {subset!r} has no images (see `semcurate subset list`)")
+        keep = [index for index, md5 in enumerate(md5s) if md5 in members]
+        md5s, values = [md5s[index] for index in keep], values[keep]
+    if len(md5s) < 3:
+        raise StudyError(f"{name}: {len(md5s)} rows; at least 3 are needed")
+    return md5s, values
+
+
+def _register(sessions, feature_store: FeatureStore, name: str, parent: str, layer: str, dimension: int,
+              parameters: dict) -> None:
+    from semcurate.db.models import FeatureSet
+
+    with sessions.begin() as session:
+        source = session.get(FeatureSet, parent)
+        row = session.get(FeatureSet, name) or FeatureSet(name=name)
+        row.extractor = source.extractor if source else "derived"
+        row.weights = source.weights if source else "derived"
+        row.weights_digest = source.weights_digest if source else "derived"
+        row.layer, row.dimension, row.parent = layer, dimension, parent
+        row.n_rows, row.store_path = len(feature_store.md5s(name)), str(feature_store.path.resolve())
+        row.parameters = json.dumps(parameters)
+        session.add(row)
+
+
+def reduce_feature_set(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    name: str,
+    method: str,
+    code_size: int,
+    out_dir: Path,
+    *,
+    subset: str | None = None,
+    hidden: tuple[int, int] = (400, 100),
+    tying: str = "outer",
+    epochs: int = 50,
+    grid: bool = False,
+    random_state: int = 0,
+) -> dict:
+    """Reduce feature set ``name`` to ``code_size`` with PCA or the tied autoencoder; store the codes as a new set.
+
+    The new set is ``<name>.pca<K>`` or ``<name>.ae<K>``.  With ``grid`` the
+    autoencoder's hidden sizes and tying come from the grid search of thesis
+    §3.2.4 (h1 200-600, h2 50-200, tying none/outer), scored by reconstruction
+    MSE on a held-out 10 %.  Figures and numbers go to ``out_dir``.
+    """
+    md5s, values = _rows(sessions, feature_store, name, subset)
+    if not 1 <= code_size < values.shape[1]:
+        raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result: dict = {"parent": name, "method": method, "code_size": code_size, "rows": len(md5s)}
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=min(values.shape), random_state=random_state).fit(values)
+        codes = pca.transform(values)[:, :code_size]
+        ratios = pca.explained_variance_ratio_
+        result["explained_variance"] = float(ratios[:code_size].sum())
+        scree_figure(ratios, code_size).savefig(out_dir / f"{name}.pca_scree.png", dpi=110)
+        new_name, layer = f"{name}.pca{code_size}", "pca"
+    elif method == "ae":
+        from semcurate.features.autoencoder import TiedAutoencoder, grid_search
+
+        if grid:
+            rows = grid_search(values, (200, 400, 600), (50, 100, 200), ("none", "outer"), code_size,
+                               phases=(("g", epochs),), random_state=random_state)
+            result["grid"] = rows
+            hidden, tying = (rows[0]["h1"], rows[0]["h2"]), rows[0]["tying"]
+        model = TiedAutoencoder(n_hidden=(*hidden, code_size), tying=tying, phases=(("g", epochs),),
+                                validation_fraction=0.1, random_state=random_state).fit(values)
+        codes = model.transform(values)
+        result.update(hidden=list(hidden), tying=tying, reconstruction_mse=float(-model.score(values)),
+                      n_parameters=int(model.n_parameters_))
+        new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
+        model.save(out_dir / f"{new_name}.model")
+    else:
+        raise StudyError(f"unknown method {method!r}: ae or pca")
+    feature_store.replace(new_name, md5s, codes)
+    _register(sessions, feature_store, new_name, name, layer, code_size,
+              {key: value for key, value in result.items() if key != "grid"})
+    result["feature_set"] = new_name
+    (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def scree_figure(ratios, code_size: int):
+    """Explained variance per component and cumulative (thesis Fig. 3.2), the chosen size marked."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.6), layout="constrained")
+    axis = figure.subplots()
+    components = np.arange(1, len(ratios) + 1)
+    axis.bar(components, ratios, color="tab:blue", label="per component")
+    axis.plot(components, np.cumsum(ratios), color="tab:orange", label="cumulative")
+    axis.axvline(code_size + 0.5, color="tab:red", linestyle="--", label=f"code size {code_size}")
+    axis.set_xlabel("principal component")
+    axis.set_ylabel("explained variance ratio")
+    axis.set_xlim(0.5, min(len(ratios), 4 * code_size) + 0.5)
+    axis.legend()
+    return figure

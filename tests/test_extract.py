@@ -1,0 +1,93 @@
+"""Feature extraction from the store: data bar cropped, resumable, feature-set metadata recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from semcurate.db import FeatureSet, Image, ScaleReading, open_database
+from semcurate.features.extract import (
+    ExtractionError,
+    create_extractor,
+    extract,
+    image_tasks,
+    load_specimen,
+    prefetched,
+)
+from semcurate.features.store import FeatureStore
+from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.ingest.ingestion import ingest
+from semcurate.ingest.scales import create_subset, read_scales
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    root = tmp_path_factory.mktemp("extract")
+    write_demo_corpus(root / "corpus", 12, seed=4, workers=2, size_scale=0.5)
+    sessions = open_database(f"sqlite:///{root / 'db.sqlite'}")
+    ingest(root / "corpus" / "new_dati_SEM", root / "store", sessions, workers=2)
+    read_scales(sessions, root / "store", workers=2)
+    return root, sessions
+
+
+def test_data_bar_is_cropped_away(repository):
+    root, sessions = repository
+    tasks = image_tasks(sessions, root / "store", None)
+    with sessions() as session:
+        stripes = dict(session.execute(select(ScaleReading.image_md5, ScaleReading.stripe_y0)).all())
+        heights = dict(session.execute(select(Image.md5, Image.height)).all())
+    for task in tasks:
+        specimen = load_specimen(task)
+        assert specimen.ndim == 2 and specimen.dtype == np.uint8
+        assert specimen.shape[0] == (stripes[task.md5] or heights[task.md5])
+    assert any(stripes.values())
+
+
+def test_extraction_is_resumable_and_recorded(repository, tmp_path):
+    root, sessions = repository
+    store = FeatureStore(tmp_path / "features.h5")
+    first = extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5, workers=2)
+    assert first == {"extracted": 12, "feature_sets": {"classic": 12}}
+    again = extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5)
+    assert again["extracted"] == 0
+    md5s, values = store.read("classic")
+    assert sorted(md5s) == sorted(task.md5 for task in image_tasks(sessions, root / "store", None))
+    assert np.isfinite(values).all()
+    with sessions() as session:
+        row = session.get(FeatureSet, "classic")
+    assert (row.n_rows, row.dimension) == (12, values.shape[1])
+
+
+def test_cnn_outputs_go_to_named_sets_for_a_subset(repository, tmp_path):
+    root, sessions = repository
+    create_subset(sessions, "some", ["1 µm", "2 µm", "200 nm", "100 nm", "10 µm", "20 µm"], replace=True)
+    store = FeatureStore(tmp_path / "features.h5")
+    result = extract(sessions, root / "store", store, create_extractor("inception_v3", "none"), subset="some",
+                     batch_size=4)
+    sizes = set(result["feature_sets"].values())
+    assert set(result["feature_sets"]) == {"inception_v3.random.pool", "inception_v3.random.logits"}
+    assert len(sizes) == 1 and 0 < sizes.pop() < 12
+    assert store.dimension("inception_v3.random.pool") == 2048
+
+
+def test_bad_requests_are_clear_errors(repository, tmp_path):
+    root, sessions = repository
+    with pytest.raises(ExtractionError, match="unknown extractor"):
+        create_extractor("vgg")
+    with pytest.raises(ExtractionError, match="no subset"):
+        image_tasks(sessions, root / "store", "missing")
+    create_subset(sessions, "empty", ["300 mm"], replace=True)
+    with pytest.raises(ExtractionError, match="no images"):
+        image_tasks(sessions, root / "store", "empty")
+
+
+def test_prefetching_keeps_order_and_passes_errors_on():
+    assert list(prefetched(iter(range(10)))) == list(range(10))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetched(failing()))
