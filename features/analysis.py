@@ -115,6 +115,7 @@ def reduce_feature_set(
     hidden: tuple[int, int] = (400, 100),
     tying: str = "outer",
     epochs: int = 50,
+    batch_size: int = 300,
     grid: bool = False,
     random_state: int = 0,
 ) -> dict:
@@ -144,14 +145,15 @@ def reduce_feature_set(
 
         if grid:
             rows = grid_search(values, (200, 400, 600), (50, 100, 200), ("none", "outer"), code_size,
-                               phases=(("g", epochs),), random_state=random_state)
+                               phases=(("g", epochs),), estimator_params={"batch_size": batch_size},
+                               random_state=random_state)
             result["grid"] = rows
             hidden, tying = (rows[0]["h1"], rows[0]["h2"]), rows[0]["tying"]
         model = TiedAutoencoder(n_hidden=(*hidden, code_size), tying=tying, phases=(("g", epochs),),
-                                validation_fraction=0.1, random_state=random_state).fit(values)
+                                batch_size=batch_size, validation_fraction=0.1, random_state=random_state).fit(values)
         codes = model.transform(values)
-        result.update(hidden=list(hidden), tying=tying, reconstruction_mse=float(-model.score(values)),
-                      n_parameters=int(model.n_parameters_))
+        result.update(hidden=list(hidden), tying=tying, epochs=epochs, batch_size=batch_size,
+                      reconstruction_mse=float(-model.score(values)), n_parameters=int(model.n_parameters_))
         new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
         model.save(out_dir / f"{new_name}.model")
     else:

@@ -389,6 +389,7 @@ def reduce_command(
     h2: int = typer.Option(100, "--h2", min=1, help="Autoencoder middle hidden layer width."),
     tying: str = typer.Option("outer", "--tying", help="Tied pairs: none, outer, middle, inner, all, or a+b."),
     epochs: int = typer.Option(50, "--epochs", min=1, help="Epochs of global training."),
+    batch_size: int = typer.Option(300, "--batch-size", min=1, help="Autoencoder mini-batch (thesis: 300)."),
     out: Path = typer.Option(Path("results/reduce"), "--out", help="Folder for the model, plots and numbers."),
     feature_store: Path = FeatureStoreOption,
     db: str | None = DbOption,
@@ -409,7 +410,7 @@ def reduce_command(
         else:
             fail(f"--code-size must be a whole number or auto, not {code_size!r}")
         result = reduce_feature_set(sessions, store, feature_set, method, size, out, subset=subset,
-                                    hidden=(h1, h2), tying=tying, epochs=epochs, grid=grid)
+                                    hidden=(h1, h2), tying=tying, epochs=epochs, batch_size=batch_size, grid=grid)
     except (StudyError, FeatureStoreError, ValueError) as error:
         fail(str(error))
     if "grid" in result:

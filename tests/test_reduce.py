@@ -1,0 +1,57 @@
+"""Reducing a stored feature set: PCA and autoencoder codes become child feature sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semcurate.db import FeatureSet
+from semcurate.features.analysis import StudyError, reduce_feature_set
+from semcurate.features.store import FeatureStore
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """A 200 × 20 feature set lying near a 3-D plane."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 20)) + 0.01 * rng.normal(size=(200, 20))
+    store = FeatureStore(tmp_path / "f.h5")
+    store.append("base", [f"{index:032x}" for index in range(200)], values)
+    return store, values
+
+
+def test_pca_codes_are_stored_with_their_parent(sessions, stored, tmp_path):
+    store, values = stored
+    result = reduce_feature_set(sessions, store, "base", "pca", 3, tmp_path / "out")
+    assert result["feature_set"] == "base.pca3" and result["explained_variance"] > 0.99
+    md5s, codes = store.read("base.pca3")
+    assert codes.shape == (200, 3) and md5s == store.md5s("base")
+    centred = values - values.mean(axis=0)
+    assert np.allclose(np.abs(np.linalg.svd(centred, full_matrices=False)[2][:3] @ centred.T),
+                       np.abs(codes.T), atol=1e-3)
+    assert (tmp_path / "out" / "base.pca_scree.png").exists()
+    with sessions() as session:
+        row = session.get(FeatureSet, "base.pca3")
+    assert (row.parent, row.dimension, row.n_rows) == ("base", 3, 200)
+
+
+def test_autoencoder_codes_reconstruct_better_than_the_mean(sessions, stored, tmp_path):
+    store, values = stored
+    result = reduce_feature_set(sessions, store, "base", "ae", 3, tmp_path / "out", hidden=(32, 16), epochs=40,
+                                batch_size=20)
+    assert store.dimension("base.ae3") == 3
+    assert result["reconstruction_mse"] < 0.5 * values.var(axis=0).mean()
+    assert (tmp_path / "out" / "base.ae3.model").is_dir()
+
+
+def test_bad_requests_are_clear(sessions, stored, tmp_path):
+    store, _ = stored
+    with pytest.raises(StudyError, match="code size"):
+        reduce_feature_set(sessions, store, "base", "pca", 20, tmp_path)
+    with pytest.raises(StudyError, match="unknown method"):
+        reduce_feature_set(sessions, store, "base", "tsne", 2, tmp_path)
+    with pytest.raises(StudyError, match="no images"):
+        reduce_feature_set(sessions, store, "base", "pca", 2, tmp_path, subset="nothing")
+    store.append("tiny", [f"{index:032x}" for index in range(2)], np.ones((2, 4)))
+    with pytest.raises(StudyError, match="at least 3"):
+        reduce_feature_set(sessions, store, "tiny", "pca", 2, tmp_path)
