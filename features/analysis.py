@@ -182,3 +182,40 @@ def scree_figure(ratios, code_size: int):
     axis.set_xlim(0.5, min(len(ratios), 4 * code_size) + 0.5)
     axis.legend()
     return figure
+
+
+def id_study(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    name: str,
+    out_dir: Path,
+    *,
+    subset: str | None = None,
+    repeats: int = 5,
+    random_state: int = 0,
+) -> dict:
+    """2-NN intrinsic dimension of a feature set: estimates at several fractions, the sample-size scan,
+    the suggested code size, and the fit (Fig. 3.6) and scan (Fig. 3.7) plots in ``out_dir``."""
+    from semcurate.features.intrinsic_dimension import (
+        TwoNN,
+        estimates_at,
+        id_scan,
+        plot_fit,
+        plot_scan,
+        suggest_code_size,
+    )
+
+    _md5s, values = _rows(sessions, feature_store, name, subset)
+    scan = id_scan(values, repeats=repeats, random_state=random_state)
+    result = {
+        "feature_set": name, "subset": subset, "rows": len(values),
+        "estimates": {str(fraction): value for fraction, value in estimates_at(values).items()},
+        "scan": {"sizes": [int(size) for size in scan.sizes], "means": [float(mean) for mean in scan.means],
+                 "stds": [float(std) for std in scan.stds]},
+        "suggested_code_size": int(suggest_code_size(scan)),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_fit(TwoNN(fraction=0.9).fit(values)).savefig(out_dir / f"{name}.id_fit.png", dpi=110)
+    plot_scan(scan).savefig(out_dir / f"{name}.id_scan.png", dpi=110)
+    (out_dir / f"{name}.id.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result

@@ -378,6 +378,34 @@ def features_list(db: str | None = DbOption) -> None:
     print_records("feature sets", rows)
 
 
+@app.command("id")
+def id_command(
+    feature_set: str = typer.Argument(..., help="Feature set, e.g. inception_v3.imagenet.pool."),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Random subsamples per size in the scan."),
+    out: Path = typer.Option(Path("results/id"), "--out", help="Folder for the fit and scan plots and numbers."),
+    feature_store: Path = FeatureStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """2-NN intrinsic dimension (§3.3): estimates at fractions 1.0/0.9/0.7/0.5, sample-size scan, code size."""
+    from semcurate.features.analysis import StudyError, id_study
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    try:
+        result = id_study(sessions_for(db), FeatureStore(feature_store), feature_set, out, subset=subset,
+                          repeats=repeats)
+    except (StudyError, FeatureStoreError, ValueError) as error:
+        fail(str(error))
+    estimates = {f"fraction {fraction}": f"{value:.2f}" for fraction, value in result["estimates"].items()}
+    print_table(f"2-NN intrinsic dimension of {feature_set} ({result['rows']} rows)", estimates,
+                ("fit over", "dimension"))
+    scan = [(size, f"{mean:.2f}", f"{std:.2f}") for size, mean, std in
+            zip(result["scan"]["sizes"], result["scan"]["means"], result["scan"]["stds"])]
+    print_table("sample-size scan (Fig. 3.7)", scan, ("sample size", "mean", "std"))
+    typer.echo(f"suggested code size (plateau, rounded up): {result['suggested_code_size']}")
+    typer.echo(f"plots: {out / (feature_set + '.id_fit.png')}, {out / (feature_set + '.id_scan.png')}")
+
+
 @app.command("reduce")
 def reduce_command(
     feature_set: str = typer.Argument(..., help="Feature set to reduce, e.g. inception_v3.imagenet.pool."),
