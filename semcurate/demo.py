@@ -7,7 +7,10 @@
     DIR/corpus/ground_truth.csv
     DIR/store/                 the flat store           (semcurate ingest)
     DIR/semcurate.db           the database: files, images, labels (semcurate labels import),
-                               scale readings (semcurate scale) and the 1u-2u subset
+                               scale readings (semcurate scale), the 1u-2u subset, feature sets
+    DIR/features.h5            feature rows: the weight-free descriptor (features extract) and
+                               its autoencoder codes (reduce, code size from the 2-NN ID)
+    DIR/results/               ID fit and scan plots, distance heatmaps, their numbers
 
 Each stage skips work already done, so a second run is fast.
 """
@@ -76,6 +79,36 @@ def run_demo(
     say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
     results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
     say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
+    results.update(run_feature_stages(sessions, store, out, workers, reporter, say))
+    return results
+
+
+def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter, say) -> dict:
+    """Weight-free features, their intrinsic dimension, autoencoder codes and the distance study."""
+    from semcurate.features.analysis import distance_study, id_study, reduce_feature_set
+    from semcurate.features.extract import create_extractor, extract
+    from semcurate.features.store import FeatureStore
+
+    feature_store = FeatureStore(out / "features.h5")
+    results = {"features": extract(sessions, store, feature_store, create_extractor("classic"), workers=workers,
+                                   reporter=reporter)}
+    say(f"features: classic descriptor for {results['features']['feature_sets']['classic']} images "
+        f"({results['features']['extracted']} new) in {feature_store.path}")
+    results["id"] = id_study(sessions, feature_store, "classic", out / "results" / "id")
+    code_size = results["id"]["suggested_code_size"]
+    say(f"intrinsic dimension of classic: {results['id']['estimates']['0.9']:.1f} (fit over 90 %), "
+        f"code size {code_size}")
+    reduced = f"classic.ae{code_size}"
+    if reduced not in feature_store.names():
+        results["reduce"] = reduce_feature_set(sessions, feature_store, "classic", "ae", code_size,
+                                               out / "results" / "reduce", hidden=(128, 64), epochs=60,
+                                               batch_size=64)
+        say(f"reduce: {reduced}, reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
+    results["distances"] = distance_study(sessions, feature_store, ["classic", reduced], "SEM_Dataset",
+                                          out / "results" / "distances", per_category=20)
+    correlations = ", ".join(f"{name} {value:.2f}"
+                             for name, value in results["distances"]["correlation_with_d_disc"].items())
+    say(f"distances: correlation with the label distance: {correlations}")
     return results
 
 
