@@ -18,6 +18,7 @@ bench: setup
 	$(VENV)/bin/python bench/demo_corpus.py
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/scale.py
+	$(VENV)/bin/python bench/intrinsic_dimension.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
