@@ -12,8 +12,10 @@ Two outputs per image:
 Weights are ``"imagenet"`` (Keras downloads and caches them; on a machine
 without network the download fails and :class:`WeightsUnavailable` says where
 to put the file), ``"none"`` (random initialisation from ``random_state``, for
-tests and machines without weights), or the path of a local weights file
-(``.h5``/``.weights.h5`` for the full ImageNet-shaped model).
+tests and machines without weights), the path of a local weights file
+(``.h5``/``.weights.h5`` for the full ImageNet-shaped model), or a ``.keras``
+checkpoint written by ``semcurate finetune`` (its ``avg_pool`` layer and its
+``predictions`` head, at the checkpoint's own input size).
 
 Grey images are replicated to three channels, resized to 299 × 299 px
 (bilinear) and scaled to [-1, 1] as Inception expects
@@ -53,11 +55,11 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def to_inception_input(grey_images: list[np.ndarray]) -> np.ndarray:
-    """``(n, 299, 299, 3)`` float32 in [-1, 1] from 2-D uint8 grey images of any size."""
-    batch = np.empty((len(grey_images), INPUT_SIDE, INPUT_SIDE, 3), dtype=np.float32)
+def to_inception_input(grey_images: list[np.ndarray], side: int = INPUT_SIDE) -> np.ndarray:
+    """``(n, side, side, 3)`` float32 in [-1, 1] from 2-D uint8 grey images of any size."""
+    batch = np.empty((len(grey_images), side, side, 3), dtype=np.float32)
     for index, grey in enumerate(grey_images):
-        resized = Image.fromarray(grey).resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR)
+        resized = Image.fromarray(grey).resize((side, side), Image.Resampling.BILINEAR)
         batch[index] = np.asarray(resized, dtype=np.float32)[..., None]
     return batch / 127.5 - 1.0  # keras.applications.inception_v3.preprocess_input, without the import
 
@@ -74,7 +76,6 @@ class InceptionV3Extractor:
     """
 
     name = "inception_v3"
-    input_size = (INPUT_SIDE, INPUT_SIDE)
 
     def __init__(self, *, weights: str | Path = "imagenet", random_state: int = 0):
         import keras
@@ -91,11 +92,18 @@ class InceptionV3Extractor:
             if not path.is_file():
                 raise WeightsUnavailable(f"weights file {path} does not exist")
             self.weights_digest = file_digest(path)
-            self.weights_tag, source = f"w{self.weights_digest[:8]}", str(path)
+            finetuned = path.suffix == ".keras"
+            self.weights_tag = f"{'ft' if finetuned else 'w'}{self.weights_digest[:8]}"
+            source = str(path)
         try:
-            model = keras.applications.InceptionV3(weights=source, include_top=True)
+            if source is not None and source.endswith(".keras"):
+                model = keras.saving.load_model(source, compile=False)  # a `semcurate finetune` checkpoint
+            else:
+                model = keras.applications.InceptionV3(weights=source, include_top=True)
         except Exception as error:  # Keras raises bare Exception/OSError/ValueError kinds for fetch and file errors
             raise WeightsUnavailable(self._advice(error)) from None
+        self.side = int(model.input_shape[1])
+        self.input_size = (self.side, self.side)
         if source == "imagenet":
             cached = keras_home() / "models" / IMAGENET_WEIGHTS_FILE
             self.weights_digest = file_digest(cached) if cached.is_file() else self.weights_digest
@@ -118,4 +126,4 @@ class InceptionV3Extractor:
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Outputs for 2-D uint8 grey images of any size."""
-        return self.predict(to_inception_input(grey_images))
+        return self.predict(to_inception_input(grey_images, self.side))

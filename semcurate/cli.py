@@ -378,6 +378,52 @@ def features_list(db: str | None = DbOption) -> None:
     print_records("feature sets", rows)
 
 
+@app.command("finetune")
+def finetune_command(
+    labels: str = typer.Option(..., "--labels", help="Labelled dataset whose top categories are the classes."),
+    mode: str = typer.Option("transfer", "--mode", help="transfer (new top, frozen base) or finetune (all layers)."),
+    epochs: int = typer.Option(5, "--epochs", min=1),
+    image_size: int = typer.Option(299, "--image-size", min=75, help="Input side in px (Inception-V3: 75 or more)."),
+    weights: str = typer.Option("imagenet", "--weights", help="Base weights: imagenet, none, or a no-top file."),
+    subset: str | None = typer.Option(None, "--subset", help="Only labelled images of this subset."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    out: Path | None = typer.Option(None, "--out", help="Checkpoint file (.keras); default checkpoints/…"),
+    store: Path | None = typer.Option(None, "--store", help="Flat store of the images; default: the last ingest's."),
+    db: str | None = DbOption,
+) -> None:
+    """Train Inception-V3 on the labelled categories (80/10/10 split); the checkpoint serves as --weights."""
+    import numpy as np
+    from PIL import Image
+
+    from semcurate.features.analysis import StudyError, labelled_images
+    from semcurate.features.extract import ExtractionError, image_tasks, load_specimen
+    from semcurate.features.finetune import finetune, save_checkpoint
+    from semcurate.features.inception import WeightsUnavailable
+
+    sessions = sessions_for(db)
+    store = store or latest_store(sessions)
+    if store is None:
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first")
+    out = out or Path("checkpoints") / f"inception_v3.{labels}.{mode}.keras"
+    try:
+        categories = labelled_images(sessions, labels, subset)
+        tasks = [task for task in image_tasks(sessions, store, subset) if task.md5 in categories]
+        images = [np.asarray(Image.fromarray(load_specimen(task)).resize((image_size, image_size),
+                                                                         Image.Resampling.BILINEAR))
+                  for task in tasks]  # resized once here, so a large set fits in memory
+        model, report = finetune(images, [categories[task.md5] for task in tasks], mode=mode, weights=weights,
+                                 epochs=epochs, image_size=image_size, batch_size=batch_size)
+    except (StudyError, ExtractionError, WeightsUnavailable, ValueError) as error:
+        fail(str(error))
+    path = save_checkpoint(model, out)
+    typer.echo(f"split {report.split_sizes}; test accuracy {report.test_accuracy:.3f}")
+    print_table("test accuracy per class", {name: f"{value:.3f}" for name, value in
+                                            report.per_class_accuracy.items()}, ("class", "accuracy"))
+    print_table("confusion matrix (rows: true class)",
+                [(name, *row) for name, row in zip(report.classes, report.confusion)], ("", *report.classes))
+    typer.echo(f"checkpoint {path}: use it with `semcurate features extract --extractor inception_v3 --weights {path}`")
+
+
 @app.command("id")
 def id_command(
     feature_set: str = typer.Argument(..., help="Feature set, e.g. inception_v3.imagenet.pool."),

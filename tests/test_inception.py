@@ -56,6 +56,8 @@ def test_unreachable_imagenet_weights_say_where_to_put_the_file(tmp_path, monkey
         raise Exception("URL fetch failure: no network")
 
     monkeypatch.setattr(keras.utils, "get_file", no_network)
+    # keras.applications calls the implementation module's get_file, not the public alias
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_network)
     with pytest.raises(WeightsUnavailable, match="inception_v3_weights_tf_dim_ordering_tf_kernels.h5"):
         InceptionV3Extractor(weights="imagenet")
 
