@@ -158,9 +158,10 @@ def extract(
     if extractor.name == "classic":
         results = parallel_map(classic_batch, batches, workers)
     else:
-        loaded = prefetched(([task.md5 for task in batch], [load_specimen(task) for task in batch])
-                            for batch in batches)
-        results = ((md5s, extractor.transform(images)) for md5s, images in loaded)
+        # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.
+        prepared = prefetched(([task.md5 for task in batch], extractor.prepare([load_specimen(task) for task in batch]))
+                              for batch in batches)
+        results = ((md5s, extractor.predict(inputs)) for md5s, inputs in prepared)
     for md5s, outputs in results:
         for output, values in outputs.items():
             feature_store.append(names[output], md5s, values)

@@ -124,6 +124,10 @@ class InceptionV3Extractor:
         pool = np.asarray(self._pool_model.predict_on_batch(batch), dtype=np.float32)
         return {"pool": pool, "logits": (pool @ self._kernel + self._bias).astype(np.float32)}
 
+    def prepare(self, grey_images: list[np.ndarray]) -> np.ndarray:
+        """The network's input batch for 2-D uint8 grey images of any size (no TensorFlow involved)."""
+        return to_inception_input(grey_images, self.side)
+
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Outputs for 2-D uint8 grey images of any size."""
-        return self.predict(to_inception_input(grey_images, self.side))
+        return self.predict(self.prepare(grey_images))
