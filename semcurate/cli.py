@@ -91,15 +91,19 @@ labels_app = typer.Typer(help="Labelled datasets: import, list, statistics (thes
 app.add_typer(labels_app, name="labels")
 
 
-def latest_store(sessions) -> Path | None:
-    """The store of the most recent ingest run, if any."""
+def store_or_latest(sessions, store: Path | None) -> Path:
+    """``store`` if given, else the store of the most recent ingest run; one error line when there is none."""
     from sqlalchemy import select
 
     from semcurate.db import IngestRun
 
+    if store is not None:
+        return store
     with sessions() as session:
-        store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
-    return Path(store) if store else None
+        latest = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
+    if latest is None:
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store")
+    return Path(latest)
 
 
 @labels_app.command("import")
@@ -117,9 +121,7 @@ def labels_import(
     from semcurate.ingest.labels import LabelImportError, import_labels
 
     sessions = sessions_for(db)
-    store = store or latest_store(sessions)
-    if store is None:
-        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store")
+    store = store_or_latest(sessions, store)
     try:
         with progress_reporter(enabled=not as_json) as reporter:
             summary = import_labels(directory, name, sessions, store, workers=workers, reporter=reporter)
@@ -195,9 +197,7 @@ def scale_all(
     from semcurate.ingest.scales import ScaleError, read_scales
 
     sessions = sessions_for(db)
-    store = store or latest_store(sessions)
-    if store is None:
-        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first")
+    store = store_or_latest(sessions, store)
     try:
         with progress_reporter() as reporter:
             summary = read_scales(sessions, store, workers=workers, reread=reread, reporter=reporter)
@@ -345,9 +345,7 @@ def features_extract(
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
     sessions = sessions_for(db)
-    store = store or latest_store(sessions)
-    if store is None:
-        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first")
+    store = store_or_latest(sessions, store)
     try:
         model = create_extractor(extractor, weights)
         with progress_reporter() as reporter:
@@ -401,9 +399,7 @@ def finetune_command(
     from semcurate.features.inception import WeightsUnavailable
 
     sessions = sessions_for(db)
-    store = store or latest_store(sessions)
-    if store is None:
-        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first")
+    store = store_or_latest(sessions, store)
     out = out or Path("checkpoints") / f"inception_v3.{labels}.{mode}.keras"
     try:
         categories = labelled_images(sessions, labels, subset)
