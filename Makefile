@@ -19,6 +19,8 @@ bench: setup
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/scale.py
 	$(VENV)/bin/python bench/intrinsic_dimension.py
+	$(VENV)/bin/python bench/classic_descriptor.py
+	$(VENV)/bin/python bench/features.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
