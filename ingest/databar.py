@@ -528,21 +528,12 @@ def burn_data_bar(specimen: np.ndarray, spec: DataBarSpec) -> tuple[np.ndarray, 
             f"specimen must be uint8 of shape {(spec.specimen_height, spec.width)}, "
             f"got {specimen.dtype} {specimen.shape}"
         )
+    scale = {
+        "value": spec.scale_value, "unit": spec.scale_unit, "bar_px": spec.bar_px, "nm_per_px": spec.nm_per_px,
+        "style": spec.segment_style, "label_position": spec.label_position, "label_text": spec.label_text,
+    }
     if not spec.has_stripe:
-        truth = DataBarTruth(
-            value=spec.scale_value,
-            unit=spec.scale_unit,
-            bar_px=spec.bar_px,
-            nm_per_px=spec.nm_per_px,
-            has_stripe=False,
-            stripe_box=None,
-            segment=None,
-            style=spec.segment_style,
-            label_position=spec.label_position,
-            label_text=spec.label_text,
-            label_box=None,
-        )
-        return specimen, truth
+        return specimen, DataBarTruth(**scale, has_stripe=False, stripe_box=None, segment=None, label_box=None)
 
     stripe = Image.new("L", (spec.width, spec.stripe_height), spec.stripe_grey)
     draw = ImageDraw.Draw(stripe)
@@ -557,16 +548,10 @@ def burn_data_bar(specimen: np.ndarray, spec: DataBarSpec) -> tuple[np.ndarray, 
     top = spec.specimen_height
     image = np.vstack([specimen, np.asarray(stripe)])
     truth = DataBarTruth(
-        value=spec.scale_value,
-        unit=spec.scale_unit,
-        bar_px=spec.bar_px,
-        nm_per_px=spec.nm_per_px,
+        **scale,
         has_stripe=True,
         stripe_box=(0, top, spec.width, top + spec.stripe_height),
         segment=(spec.segment_x0, spec.segment_x0 + spec.bar_px, top + spec.segment_y),
-        style=spec.segment_style,
-        label_position=spec.label_position,
-        label_text=spec.label_text,
         label_box=(label_x0, top + label_y0, label_x1, top + label_y1),
     )
     return image, truth
