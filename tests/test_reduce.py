@@ -55,3 +55,16 @@ def test_bad_requests_are_clear(sessions, stored, tmp_path):
     store.append("tiny", [f"{index:032x}" for index in range(2)], np.ones((2, 4)))
     with pytest.raises(StudyError, match="at least 3"):
         reduce_feature_set(sessions, store, "tiny", "pca", 2, tmp_path)
+
+
+def test_grid_search_picks_the_best_held_out_configuration(sessions, stored, tmp_path):
+    store, _ = stored
+    result = reduce_feature_set(sessions, store, "base", "ae", 3, tmp_path / "out", epochs=1, batch_size=50, grid=True)
+    grid = result["grid"]
+    assert len(grid) == 3 * 3 * 2  # h1 in 200/400/600, h2 in 50/100/200, tying none/outer (thesis §3.2.4)
+    assert {(row["h1"], row["h2"]) for row in grid} == {(h1, h2) for h1 in (200, 400, 600) for h2 in (50, 100, 200)}
+    assert {"architecture", "n_parameters", "train_mse", "heldout_mse"} <= set(grid[0])  # the printed columns
+    held_out = [row["heldout_mse"] for row in grid]
+    assert held_out == sorted(held_out)
+    assert (result["hidden"], result["tying"]) == ([grid[0]["h1"], grid[0]["h2"]], grid[0]["tying"])
+    assert store.dimension("base.ae3") == 3
