@@ -72,8 +72,8 @@ def distance_study(
     return result
 
 
-def _rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, subset: str | None):
-    """md5s and values of feature set ``name``, restricted to ``subset`` when given."""
+def feature_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, subset: str | None):
+    """md5s and values of feature set ``name``, restricted to ``subset`` when given (at least 3 rows)."""
     md5s, values = feature_store.read(name)
     if subset is not None:
         with sessions() as session:
@@ -126,7 +126,7 @@ def reduce_feature_set(
     §3.2.4 (h1 200-600, h2 50-200, tying none/outer), scored by reconstruction
     MSE on a held-out 10 %.  Figures and numbers go to ``out_dir``.
     """
-    md5s, values = _rows(sessions, feature_store, name, subset)
+    md5s, values = feature_rows(sessions, feature_store, name, subset)
     if not 1 <= code_size < values.shape[1]:
         raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ def id_study(
         suggest_code_size,
     )
 
-    _md5s, values = _rows(sessions, feature_store, name, subset)
+    _md5s, values = feature_rows(sessions, feature_store, name, subset)
     scan = id_scan(values, repeats=repeats, random_state=random_state)
     result = {
         "feature_set": name, "subset": subset, "rows": len(values),

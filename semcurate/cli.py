@@ -465,7 +465,7 @@ def reduce_command(
     db: str | None = DbOption,
 ) -> None:
     """Reduce a feature set to a short code with the tied autoencoder or PCA; store it as a new feature set."""
-    from semcurate.features.analysis import StudyError, _rows, reduce_feature_set
+    from semcurate.features.analysis import StudyError, feature_rows, reduce_feature_set
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
     sessions, store = sessions_for(db), FeatureStore(feature_store)
@@ -473,7 +473,7 @@ def reduce_command(
         if code_size == "auto":
             from semcurate.features.intrinsic_dimension import id_scan, suggest_code_size
 
-            size = suggest_code_size(id_scan(_rows(sessions, store, feature_set, subset)[1], random_state=0))
+            size = suggest_code_size(id_scan(feature_rows(sessions, store, feature_set, subset)[1], random_state=0))
             typer.echo(f"code size from the 2-NN intrinsic dimension plateau: {size}")
         elif code_size.isdigit():
             size = int(code_size)
