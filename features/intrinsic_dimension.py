@@ -223,6 +223,16 @@ def _two_nearest(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distances[:, 0], distances[:, 1]
 
 
+def dimension_from_ratios(sorted_mu: np.ndarray, fraction: float) -> float:
+    """The 2-NN estimate from ascending ratios ``mu = r2 / r1``: slope through the origin over the first ``fraction``.
+
+    For callers that already hold each point's two nearest distances (Density
+    Peaks' kNN search), so the neighbours need not be searched again.
+    """
+    n_kept = _n_kept(sorted_mu.size, fraction)
+    return _slope(np.log(sorted_mu[:n_kept]), -np.log1p(-np.arange(n_kept) / sorted_mu.size))
+
+
 def _n_kept(n_points: int, fraction: float) -> int:
     """``floor(n_points * fraction)``; the 1e-9 absorbs binary rounding (0.29 * 100 keeps 29, not 28)."""
     n_kept = math.floor(n_points * fraction + 1e-9)
