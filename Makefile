@@ -21,6 +21,7 @@ bench: setup
 	$(VENV)/bin/python bench/intrinsic_dimension.py
 	$(VENV)/bin/python bench/classic_descriptor.py
 	$(VENV)/bin/python bench/features.py
+	$(VENV)/bin/python bench/clustering.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -8,6 +8,7 @@ Alembic revision before returning.
 
 from semcurate.db.models import (
     Base,
+    Clustering,
     FeatureSet,
     File,
     Image,
@@ -17,11 +18,15 @@ from semcurate.db.models import (
     ScaleReading,
     Subset,
     SubsetMember,
+    Tree,
+    TreeMember,
+    TreeNode,
 )
 from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgrade
 
 __all__ = [
     "Base",
+    "Clustering",
     "DEFAULT_URL",
     "FeatureSet",
     "File",
@@ -32,6 +37,9 @@ __all__ = [
     "ScaleReading",
     "Subset",
     "SubsetMember",
+    "Tree",
+    "TreeMember",
+    "TreeNode",
     "database_url",
     "open_database",
     "upgrade",

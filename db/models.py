@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -254,3 +255,96 @@ class FeatureSet(Base):
     parameters: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Clustering(Base):
+    """One clustering run of a feature set: a merge tree (linkage) or labels for each k.
+
+    ``kind`` is ``hierarchy`` for the agglomerative methods and Density Peaks,
+    whose SciPy-format linkage matrix over ``n_points`` images lets any k be cut
+    instantly later, and ``partitions`` for the flat methods (k-means, Gaussian
+    mixtures, HDBSCAN, spectral), stored as one label row per k. The arrays live
+    in the HDF5 cluster store at ``store_path`` under group ``store_key``;
+    ``parameters`` is the JSON of every parameter used; ``seconds`` the wall time
+    of the clustering itself.
+    """
+
+    __tablename__ = "clusterings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature_set: Mapped[str] = mapped_column(String(128), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    subset: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    n_points: Mapped[int] = mapped_column(Integer)
+    k_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    parameters: Mapped[str] = mapped_column(Text)
+    store_path: Mapped[str] = mapped_column(Text)
+    store_key: Mapped[str] = mapped_column(String(64))
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Tree(Base):
+    """A sub-category tree (thesis chapter 5): each top category clustered on its own, recursively.
+
+    ``labels_dataset`` gave the top categories; images without a label were
+    placed by a classifier trained on the labelled ones, whose held-out
+    accuracy is ``classifier_accuracy`` (None when every image was labelled).
+    ``rule`` says how the number of children of a node was chosen.
+    """
+
+    __tablename__ = "trees"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature_set: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str] = mapped_column(String(32))
+    subset: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    labels_dataset: Mapped[str] = mapped_column(String(128))
+    depth: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[str] = mapped_column(Text)
+    n_images: Mapped[int] = mapped_column(Integer)
+    n_labelled: Mapped[int] = mapped_column(Integer)
+    classifier_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TreeNode(Base):
+    """A node of a sub-category tree: a top category (depth 1) or one of its sub-clusters.
+
+    ``path`` addresses the node in the tree (``Nanowires``, ``Nanowires.2``,
+    ``Nanowires.2.1``); ``name`` is the human name an editor gives it
+    (``semcurate tree rename``). ``representative_md5`` is the medoid image,
+    ``mean_image`` a PNG of the members' mean grey image (HyperSpy's cluster
+    signals). ``split_rule``/``split_scores`` record how the number of children
+    was chosen (JSON of score per k), empty for leaves.
+    """
+
+    __tablename__ = "tree_nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tree_nodes.id", ondelete="CASCADE"), nullable=True)
+    path: Mapped[str] = mapped_column(String(255))
+    depth: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    representative_md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mean_image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    split_rule: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    split_scores: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (UniqueConstraint("tree_id", "path"),)
+
+
+class TreeMember(Base):
+    """An image in a tree node; ``assigned_by`` is ``label`` or ``classifier`` (how it got its top category)."""
+
+    __tablename__ = "tree_members"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("tree_nodes.id", ondelete="CASCADE"), primary_key=True)
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True, index=True)
+    assigned_by: Mapped[str] = mapped_column(String(16))

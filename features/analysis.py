@@ -81,6 +81,9 @@ def feature_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str,
         if not members:
             raise StudyError(f"subset {subset!r} has no images (see `semcurate subset list`)")
         keep = [index for index, md5 in enumerate(md5s) if md5 in members]
+        if not keep:
+            raise StudyError(f"none of the {len(members)} images of subset {subset!r} has a row in {name}; "
+                             f"run `semcurate features extract --subset {subset}` first")
         md5s, values = [md5s[index] for index in keep], values[keep]
     if len(md5s) < 3:
         raise StudyError(f"{name}: {len(md5s)} rows; at least 3 are needed")

@@ -517,6 +517,257 @@ def distances_command(
     typer.echo(f"heatmaps: {out / 'distances.png'}")
 
 
+ClusterStoreOption = typer.Option(Path("clusterings.h5"), "--cluster-store",
+                                  help="HDF5 file of linkage matrices and partitions (created if missing).")
+
+
+def parse_parameters(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as a dict; values read as JSON (numbers, true/false) where they parse, else strings."""
+    parameters = {}
+    for pair in pairs:
+        key, separator, text = pair.partition("=")
+        if not separator or not key:
+            fail(f"--param takes KEY=VALUE, e.g. n_neighbors=30; got {pair!r}")
+        try:
+            parameters[key] = json.loads(text)
+        except json.JSONDecodeError:
+            parameters[key] = text
+    return parameters
+
+
+@app.command("cluster")
+def cluster_command(
+    feature_set: str | None = typer.Argument(None, help="Feature set to cluster, e.g. classic.ae8."),
+    method: str = typer.Option(
+        "ward", "--method",
+        help="ward, centroid, complete, single, average (dendrograms, §4.1), density-peaks (§4.2), "
+             "kmeans, gmm, hdbscan or spectral.",
+    ),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset, e.g. 1u-2u."),
+    k_max: int = typer.Option(
+        30, "--k-max", min=1,
+        help="Largest k summarised; flat methods are fitted for every k in 2..K (trees give any k later).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random state of the randomised methods."),
+    param: list[str] = typer.Option([], "--param", help="Method parameter KEY=VALUE (repeatable), "
+                                                        "e.g. n_neighbors=30 for density-peaks."),
+    list_stored: bool = typer.Option(False, "--list", help="List the stored clusterings and exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    feature_store: Path = FeatureStoreOption,
+    cluster_store: Path = ClusterStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """Cluster a feature set and store the tree (any k is cut later) or the partitions, with every parameter."""
+    from semcurate.clustering.runs import METHODS, ClusteringError, cluster_feature_set, list_clusterings
+    from semcurate.clustering.store import ClusterStore
+    from semcurate.features.store import FeatureStore
+
+    sessions = sessions_for(db)
+    if list_stored:
+        stored = list_clusterings(sessions)
+        if stored:
+            print_records("stored clusterings", stored)
+        else:
+            typer.echo("no clusterings stored yet")
+        return
+    if feature_set is None:
+        fail("name the feature set to cluster (see `semcurate features list`), or pass --list")
+    if method not in METHODS:
+        fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    parameters = parse_parameters(param)
+    try:
+        with progress_reporter(enabled=not as_json) as reporter:
+            # Flat methods report one step per k; a linkage or Density Peaks is one call with nothing to count.
+            fits = max(k_max - 1, 1) if method in ("kmeans", "gmm", "spectral") else 0
+            advance = reporter(f"{method} fits", fits)
+            summary = cluster_feature_set(
+                sessions, FeatureStore(feature_store), ClusterStore(cluster_store), feature_set, method,
+                subset=subset, k_max=k_max, random_state=seed, parameters=parameters, progress=advance,
+            )
+    except (ClusteringError, ValueError, MemoryError) as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        print_table(f"clustering {summary['clustering_id']} stored in {cluster_store}", summary)
+
+
+@app.command("n-clusters")
+def n_clusters_command(
+    feature_set: str = typer.Argument(..., help="Feature set, e.g. classic.ae8."),
+    criterion: str = typer.Option("silhouette", "--criterion", help="elbow, silhouette or gap (as HyperSpy's "
+                                                                    "estimate_number_of_clusters)."),
+    method: str = typer.Option("kmeans", "--method", help="kmeans, gmm, spectral, a linkage (ward, ...) or "
+                                                          "density-peaks."),
+    k_min: int = typer.Option(2, "--k-min", min=1, help="Smallest k tried (gap may start at 1)."),
+    k_max: int = typer.Option(12, "--k-max", min=2, help="Largest k tried."),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset."),
+    seed: int = typer.Option(0, "--seed", help="Random state."),
+    out: Path = typer.Option(Path("results/n_clusters"), "--out", help="Folder for the plot and the numbers."),
+    feature_store: Path = FeatureStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """Estimate the number of clusters of a feature set; writes the score curve (PNG) and its numbers (JSON)."""
+    from semcurate.clustering.n_clusters import estimate_n_clusters
+    from semcurate.features.analysis import StudyError, feature_rows
+    from semcurate.features.store import FeatureStore
+
+    sessions = sessions_for(db)
+    try:
+        _, values = feature_rows(sessions, FeatureStore(feature_store), feature_set, subset)
+        estimate = estimate_n_clusters(values, criterion, range(k_min, k_max + 1), algorithm=method,
+                                       random_state=seed, sample_size=min(len(values), 5000))
+    except (StudyError, ValueError, MemoryError) as error:
+        fail(str(error))
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{feature_set}.{method}.{criterion}"
+    estimate.plot().savefig(out / f"{stem}.png", dpi=110)
+    (out / f"{stem}.json").write_text(json.dumps(estimate.as_dict(), indent=2) + "\n", encoding="utf-8")
+    print_table(f"{criterion} of {method} on {feature_set}: best k = {estimate.best_k}",
+                [(k, f"{score:.4g}") for k, score in zip(estimate.ks, estimate.scores)], ("k", criterion))
+    typer.echo(f"plot and numbers in {out}")
+
+
+tree_app = typer.Typer(help="The sub-category tree: build it, browse it, name its nodes.", no_args_is_help=True)
+app.add_typer(tree_app, name="tree")
+TreeOption = typer.Option(None, "--tree", help="Tree id (see `semcurate tree list`); default the newest.")
+
+
+def open_tree(db: str | None, tree_id: int | None, store: Path | None = None):
+    """The stored tree, or one error line."""
+    from semcurate.clustering.browse import Tree, TreeError
+
+    try:
+        return Tree.open(sessions_for(db), tree_id, store)
+    except TreeError as error:
+        fail(str(error))
+
+
+@tree_app.command("build")
+def tree_build(
+    feature_set: str = typer.Argument(..., help="Feature set whose rows are clustered, e.g. classic.ae8."),
+    method: str = typer.Option("ward", "--method", help="Clustering method of `semcurate cluster`."),
+    labels: str = typer.Option("SEM_Dataset", "--labels", help="Labelled dataset giving the top categories."),
+    depth: int = typer.Option(2, "--depth", min=1, help="Levels of sub-categories below each category."),
+    rule: str = typer.Option(
+        "silhouette", "--rule",
+        help="How many children a node gets: silhouette (default: bounded, works for every method), gap "
+             "(may decline to split), dendrogram-gap (monotone linkages only).",
+    ),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset."),
+    max_children: int = typer.Option(8, "--max-children", min=2, help="Most children a node may get."),
+    min_size: int = typer.Option(10, "--min-size", min=1, help="Fewest images a sub-category may hold."),
+    seed: int = typer.Option(0, "--seed", help="Random state (classifier split, sampling, flat methods)."),
+    store: Path | None = typer.Option(None, "--store", help="Flat store for mean images (default: last ingest's)."),
+    feature_store: Path = FeatureStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """Split every top category into sub-categories, recursively, and store the tree (thesis chapter 5)."""
+    from semcurate.clustering.runs import ClusteringError
+    from semcurate.clustering.subcategories import build_tree
+    from semcurate.features.store import FeatureStore
+
+    sessions = sessions_for(db)
+    image_store = store_or_latest(sessions, store)
+    try:
+        with progress_reporter() as reporter:
+            summary = build_tree(sessions, FeatureStore(feature_store), image_store, feature_set, method, labels,
+                                 depth=depth, rule=rule, subset=subset, max_children=max_children,
+                                 min_size=min_size, random_state=seed, reporter=reporter)
+    except (ClusteringError, ValueError, MemoryError) as error:
+        fail(str(error))
+    print_table(f"tree {summary['tree_id']} stored", summary)
+
+
+@tree_app.command("list")
+def tree_list(db: str | None = DbOption) -> None:
+    """Every stored tree, newest first."""
+    from semcurate.clustering.browse import list_trees
+
+    trees = list_trees(sessions_for(db))
+    if trees:
+        print_records("sub-category trees", trees)
+    else:
+        typer.echo("no tree stored yet: run `semcurate tree build FEATURE_SET`")
+
+
+@tree_app.command("show")
+def tree_show(
+    node: str | None = typer.Argument(None, help="Node path (Nanowires.2), name or id; default every category."),
+    depth: int | None = typer.Option(None, "--depth", min=0, help="Levels shown below the node; default all."),
+    tree_id: int | None = TreeOption,
+    store: Path | None = typer.Option(None, "--store", help="Flat store for image paths (default: last ingest's)."),
+    db: str | None = DbOption,
+) -> None:
+    """Print the tree indented, with sizes and the representative (medoid) image of every node."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id, store)
+    try:
+        typer.echo(tree.show(node, depth))
+    except TreeError as error:
+        fail(str(error))
+
+
+@tree_app.command("images")
+def tree_images(
+    node: str = typer.Argument(..., help="Node path (Nanowires.2), name or id."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Print at most this many."),
+    tree_id: int | None = TreeOption,
+    store: Path | None = typer.Option(None, "--store", help="Flat store for image paths (default: last ingest's)."),
+    db: str | None = DbOption,
+) -> None:
+    """Print the image files of a node, its representative first."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id, store)
+    try:
+        for path in tree.images(node, limit):
+            typer.echo(str(path))
+    except TreeError as error:
+        fail(str(error))
+
+
+@tree_app.command("export")
+def tree_export(
+    fmt: str = typer.Option("json", "--format", help="json (nested nodes) or newick."),
+    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    tree_id: int | None = TreeOption,
+    db: str | None = DbOption,
+) -> None:
+    """Export the tree as JSON or Newick."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id)
+    try:
+        text = tree.export(fmt)
+    except TreeError as error:
+        fail(str(error))
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"tree {tree.id} written to {out} ({fmt})")
+
+
+@tree_app.command("rename")
+def tree_rename(
+    node: str = typer.Argument(..., help="Node path (Nanowires.2), current name or id."),
+    name: str = typer.Argument(..., help="The new human name (empty to clear it)."),
+    tree_id: int | None = TreeOption,
+    db: str | None = DbOption,
+) -> None:
+    """Give a node a human name; `tree show` and exports use it from then on."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id)
+    try:
+        renamed = tree.rename(node, name)
+    except TreeError as error:
+        fail(str(error))
+    typer.echo(f"{renamed.path} is now {renamed.title!r}")
+
+
 @app.command("demo-data")
 def demo_data(
     out: Path = typer.Argument(..., help="Folder to write the demo repository into (must not hold one already)."),
@@ -561,6 +812,7 @@ def demo(
     typer.echo(f"\nresults: database {database}, flat store {(out / 'store').resolve()}")
     typer.echo(f"explore: semcurate labels list --db sqlite:///{database}")
     typer.echo(f"         semcurate scale histogram --by-label SEM_Dataset --db sqlite:///{database}")
+    typer.echo(f"         semcurate tree show --depth 1 --db sqlite:///{database}")
 
 
 def main() -> None:

@@ -10,7 +10,11 @@
                                scale readings (semcurate scale), the 1u-2u subset, feature sets
     DIR/features.h5            feature rows: the weight-free descriptor (features extract) and
                                its autoencoder codes (reduce, code size from the 2-NN ID)
+    DIR/clusterings.h5         merge trees of the five thesis algorithms (semcurate cluster)
     DIR/results/               ID fit and scan plots, distance heatmaps, their numbers
+
+The database also holds the sub-category tree (semcurate tree build), browsable
+with ``semcurate tree show --db sqlite:///DIR/semcurate.db``.
 
 Each stage skips work already done, so a second run is fast.
 """
@@ -80,6 +84,7 @@ def run_demo(
     results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
     say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
     results.update(run_feature_stages(sessions, store, out, workers, reporter, say))
+    results.update(run_clustering_stages(sessions, store, out, results["reduced_feature_set"], reporter, say))
     return results
 
 
@@ -104,11 +109,50 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
                                                out / "results" / "reduce", hidden=(128, 64), epochs=60,
                                                batch_size=64)
         say(f"reduce: {reduced}, reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
+    results["reduced_feature_set"] = reduced
     results["distances"] = distance_study(sessions, feature_store, ["classic", reduced], "SEM_Dataset",
                                           out / "results" / "distances", per_category=20)
     correlations = ", ".join(f"{name} {value:.2f}"
                              for name, value in results["distances"]["correlation_with_d_disc"].items())
     say(f"distances: correlation with the label distance: {correlations}")
+    return results
+
+
+#: The thesis' five algorithms (§4.1, §4.2), as `semcurate cluster --method` names them.
+THESIS_METHODS = ("ward", "centroid", "complete", "single", "density-peaks")
+
+
+def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, reporter, say) -> dict:
+    """The five thesis algorithms on the reduced codes, then the sub-category tree (Ward, silhouette rule)."""
+    from semcurate.clustering.runs import cluster_feature_set
+    from semcurate.clustering.store import ClusterStore
+    from semcurate.clustering.subcategories import build_tree
+    from semcurate.db import Clustering, Tree
+    from semcurate.features.store import FeatureStore
+
+    feature_store, cluster_store = FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5")
+    with sessions() as session:
+        done = set(session.scalars(select(Clustering.method).where(Clustering.feature_set == feature_set)))
+        tree_id = session.scalar(select(Tree.id).where(Tree.feature_set == feature_set, Tree.method == "ward"))
+    results = {}
+    for method in THESIS_METHODS:
+        if method in done:
+            say(f"cluster {method}: already stored for {feature_set}")
+            continue
+        summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method)
+        results[f"cluster:{method}"] = summary
+        say(f"cluster {method}: {summary['points']} images in {summary['seconds']:.2f} s "
+            f"(clustering {summary['clustering_id']})")
+    if tree_id is not None:
+        say(f"tree: already built (tree {tree_id}); see `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
+        return results
+    results["tree"] = build_tree(sessions, feature_store, store, feature_set, "ward", "SEM_Dataset", depth=2,
+                                 min_size=5, reporter=reporter)
+    accuracy = results["tree"]["classifier_heldout_accuracy"]
+    say(f"tree {results['tree']['tree_id']}: {results['tree']['categories']} categories, "
+        f"{results['tree']['nodes']} nodes; {results['tree']['classified']} unlabelled images placed by a classifier"
+        f" ({accuracy if accuracy is None else f'{accuracy:.0%}'} held-out accuracy); "
+        f"browse with `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
     return results
 
 

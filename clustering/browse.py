@@ -1,0 +1,226 @@
+"""Browse a stored sub-category tree: the queries behind ``semcurate tree show|images|export|rename``.
+
+>>> from semcurate import Tree
+>>> tree = Tree.open("sqlite:///semcurate.db")          # the newest tree
+>>> print(tree.show("Nanowires", depth=1))
+>>> tree.children("Nanowires")                         # [Node(path='Nanowires.1', ...), ...]
+>>> tree.images("Nanowires.2", limit=5)                 # [Path('store/<md5>.jpg'), ...]
+>>> tree.rename("Nanowires.2", "vertical arrays")
+>>> tree.export("newick")
+
+Nodes are addressed by path (``Nanowires``, ``Nanowires.2``, ``Nanowires.2.1``),
+by their editable name, or by database id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from semcurate.db import open_database
+from semcurate.db.models import Image, IngestRun, TreeMember, TreeNode
+from semcurate.db.models import Tree as TreeRow
+
+
+class TreeError(LookupError):
+    """A tree or node that does not exist (one clear line)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node as researchers see it: where it is, what it is called, how big, what it looks like."""
+
+    id: int
+    path: str
+    name: str | None
+    depth: int
+    category: str
+    size: int
+    representative: Path | None
+    n_children: int
+
+    @property
+    def title(self) -> str:
+        """The human name when one was given, else the path."""
+        return self.name or self.path
+
+
+class Tree:
+    """One stored sub-category tree, read from the database (each query opens its own session)."""
+
+    def __init__(self, sessions: sessionmaker, tree_id: int, image_store: Path | None):
+        self._sessions, self.id, self.image_store = sessions, tree_id, image_store
+        with sessions() as session:
+            row = session.get(TreeRow, tree_id)
+            if row is None:
+                raise TreeError(f"no tree with id {tree_id}; see `semcurate tree list`")
+            self.feature_set, self.method, self.rule, self.depth = row.feature_set, row.method, row.rule, row.depth
+            self.labels_dataset, self.classifier_accuracy = row.labels_dataset, row.classifier_accuracy
+            self.n_images, self.created_at = row.n_images, row.created_at
+
+    @classmethod
+    def open(cls, db: str | sessionmaker | None = None, tree_id: int | None = None,
+             image_store: Path | None = None) -> Tree:
+        """Tree ``tree_id`` (default: the newest) of database ``db`` (URL, session factory, or the default URL).
+
+        ``image_store`` (default: the store of the newest ingest run) turns
+        representative md5s into file paths.
+        """
+        sessions = db if isinstance(db, sessionmaker) else open_database(db)
+        with sessions() as session:
+            if tree_id is None:
+                tree_id = session.scalar(select(TreeRow.id).order_by(TreeRow.id.desc()).limit(1))
+                if tree_id is None:
+                    raise TreeError("no sub-category tree is stored yet; run `semcurate tree build FEATURE_SET`")
+            if image_store is None:
+                latest = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
+                image_store = Path(latest) if latest else None
+        return cls(sessions, tree_id, image_store)
+
+    def image_path(self, md5: str) -> Path | None:
+        """Where the JPG rendition of image ``md5`` is in the flat store (None when no store is known)."""
+        return self.image_store / f"{md5}.jpg" if self.image_store else None
+
+    def _node(self, row: TreeNode, n_children: int) -> Node:
+        representative = self.image_path(row.representative_md5) if row.representative_md5 else None
+        return Node(row.id, row.path, row.name, row.depth, row.category, row.size, representative, n_children)
+
+    def _nodes(self, session, rows) -> list[Node]:
+        ids = [row.id for row in rows]
+        counts = dict(session.execute(select(TreeNode.parent_id, func.count()).where(TreeNode.parent_id.in_(ids))
+                                      .group_by(TreeNode.parent_id)).all())
+        return [self._node(row, counts.get(row.id, 0)) for row in rows]
+
+    def _row(self, session, address: str | int) -> TreeNode:
+        query = select(TreeNode).where(TreeNode.tree_id == self.id)
+        text = str(address)
+        matches = session.scalars(query.where(TreeNode.path == text)).all() or \
+            session.scalars(query.where(TreeNode.name == text)).all()
+        if not matches and re.fullmatch(r"\d+", text):
+            matches = session.scalars(query.where(TreeNode.id == int(text))).all()
+        if not matches:
+            raise TreeError(f"no node {text!r} in tree {self.id}; give a path like Nanowires.2, a name, or an id")
+        if len(matches) > 1:
+            raise TreeError(f"{len(matches)} nodes are named {text!r}; use a path: "
+                            + ", ".join(row.path for row in matches))
+        return matches[0]
+
+    def node(self, address: str | int) -> Node:
+        """The node at ``address`` (path, name or id)."""
+        with self._sessions() as session:
+            return self._nodes(session, [self._row(session, address)])[0]
+
+    def roots(self) -> list[Node]:
+        """The top categories, largest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(TreeNode).where(TreeNode.tree_id == self.id, TreeNode.parent_id.is_(None))
+                                   .order_by(TreeNode.position)).all()
+            return self._nodes(session, rows)
+
+    def children(self, address: str | int | None = None) -> list[Node]:
+        """Children of the node at ``address``, largest first (the roots when None)."""
+        if address is None:
+            return self.roots()
+        with self._sessions() as session:
+            parent = self._row(session, address)
+            rows = session.scalars(select(TreeNode).where(TreeNode.parent_id == parent.id)
+                                   .order_by(TreeNode.position)).all()
+            return self._nodes(session, rows)
+
+    def images(self, address: str | int, limit: int | None = None) -> list[Path | str]:
+        """Image files of a node's members (md5s when no store is known), representative first, then by md5."""
+        with self._sessions() as session:
+            row = self._row(session, address)
+            query = select(TreeMember.image_md5).where(TreeMember.node_id == row.id).order_by(TreeMember.image_md5)
+            md5s = list(session.scalars(query))
+            first = row.representative_md5
+        md5s = ([first] if first in md5s else []) + [md5 for md5 in md5s if md5 != first]
+        md5s = md5s[:limit] if limit is not None else md5s
+        return [self.image_path(md5) or md5 for md5 in md5s]
+
+    def categories_of(self, md5: str) -> list[Node]:
+        """Every node that holds image ``md5``, from its top category down (where does my image sit?)."""
+        with self._sessions() as session:
+            rows = session.scalars(select(TreeNode).join(TreeMember, TreeMember.node_id == TreeNode.id).where(
+                TreeNode.tree_id == self.id, TreeMember.image_md5 == md5).order_by(TreeNode.depth)).all()
+            if not rows and session.get(Image, md5) is None:
+                raise TreeError(f"no image with md5 {md5}")
+            return self._nodes(session, rows)
+
+    def rename(self, address: str | int, name: str) -> Node:
+        """Give the node at ``address`` a human name (an empty name clears it)."""
+        with self._sessions.begin() as session:
+            row = self._row(session, address)
+            row.name = name.strip() or None
+        return self.node(row.id)
+
+    def walk(self, address: str | int | None = None, depth: int | None = None):
+        """``Node`` of ``address`` (or every root) and its descendants to ``depth`` levels below, depth first."""
+        starts = self.roots() if address is None else [self.node(address)]
+        for start in starts:
+            yield from self._walk(start, depth)
+
+    def _walk(self, node: Node, depth: int | None):
+        yield node
+        if depth is None or depth > 0:
+            for child in self.children(node.id):
+                yield from self._walk(child, None if depth is None else depth - 1)
+
+    def show(self, address: str | int | None = None, depth: int | None = None) -> str:
+        """Indented text of the tree under ``address``: title, size, representative image path."""
+        nodes = list(self.walk(address, depth))
+        top = min((node.depth for node in nodes), default=1)
+        lines = []
+        for node in nodes:
+            title = f"{node.path} “{node.name}”" if node.name else node.path
+            lines.append(f"{'  ' * (node.depth - top)}{title}  ({node.size} images)  {node.representative or ''}"
+                         .rstrip())
+        return "\n".join(lines)
+
+    def as_dict(self, address: str | int | None = None) -> dict:
+        """The tree (or the subtree at ``address``) as nested dictionaries, for JSON."""
+        def nested(node: Node) -> dict:
+            return {"path": node.path, "name": node.name, "category": node.category, "size": node.size,
+                    "representative": str(node.representative) if node.representative else None,
+                    "children": [nested(child) for child in self.children(node.id)]}
+
+        roots = self.roots() if address is None else [self.node(address)]
+        return {"tree_id": self.id, "feature_set": self.feature_set, "method": self.method, "rule": self.rule,
+                "labels_dataset": self.labels_dataset, "classifier_accuracy": self.classifier_accuracy,
+                "nodes": [nested(root) for root in roots]}
+
+    def export(self, fmt: str = "json", address: str | int | None = None) -> str:
+        """The tree as JSON text or as a Newick string (labels are titles with sizes, quoted per the standard)."""
+        if fmt == "json":
+            return json.dumps(self.as_dict(address), indent=2, ensure_ascii=False)
+        if fmt == "newick":
+            def newick(node: dict) -> str:
+                inner = ",".join(newick(child) for child in node["children"])
+                label = newick_label(f"{node['name'] or node['path']} [{node['size']}]")
+                return f"({inner}){label}" if inner else label
+
+            tops = self.as_dict(address)["nodes"]
+            return f"({','.join(newick(node) for node in tops)})tree_{self.id};"
+        raise TreeError(f"unknown export format {fmt!r}; choose json or newick")
+
+
+def newick_label(text: str) -> str:
+    """``text`` as a Newick label: single-quoted (quotes doubled) when it holds characters Newick reserves."""
+    if re.search(r"[\s(),:;\[\]']", text):
+        return "'" + text.replace("'", "''") + "'"
+    return text
+
+
+def list_trees(sessions: sessionmaker) -> list[dict]:
+    """Every stored tree, newest first."""
+    with sessions() as session:
+        rows = session.scalars(select(TreeRow).order_by(TreeRow.id.desc())).all()
+        return [{"id": row.id, "feature_set": row.feature_set, "method": row.method, "rule": row.rule,
+                 "depth": row.depth, "images": row.n_images, "labelled": row.n_labelled,
+                 "classifier_accuracy": row.classifier_accuracy, "created": f"{row.created_at:%Y-%m-%d %H:%M}"}
+                for row in rows]

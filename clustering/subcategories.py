@@ -1,0 +1,195 @@
+"""Shell for ``semcurate tree build``: categories from labels (or a classifier), a tree per category, stored.
+
+Steps: read a feature set's rows; give every image a top category — its
+label in ``labels_dataset`` where it has one, otherwise the prediction of a
+logistic-regression classifier trained on the labelled rows (its accuracy on
+a stratified 20 % held out is recorded); split each category with
+:func:`semcurate.clustering.tree.split`; store nodes, members, medoid
+representatives and mean images in the database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from semcurate.clustering.runs import METHODS, ClusteringError
+from semcurate.clustering.tree import SPLIT_RULES, Branch, split
+from semcurate.db.models import Image, ScaleReading, Tree, TreeMember, TreeNode
+from semcurate.features.analysis import StudyError, feature_rows, labelled_images
+from semcurate.features.store import FeatureStore
+
+#: Size (width, height) in pixels of the stored mean images.
+MEAN_IMAGE_SIZE = (160, 120)
+#: Members averaged into a node's mean image: the ones with the smallest md5, a uniform random sample that
+#: is shared between a node and its children, so each thumbnail is decoded once.
+MEAN_IMAGE_SAMPLE = 32
+
+
+def classify_unlabelled(labelled_values: np.ndarray, categories: list[str], unlabelled_values: np.ndarray, *,
+                        random_state: int = 0) -> tuple[list[str], float | None]:
+    """Predicted category of each unlabelled row, and the classifier's held-out accuracy (None if untestable).
+
+    A standardised multinomial logistic regression, trained on a stratified
+    80 % of the labelled rows for the accuracy, then on all of them for the
+    predictions. The accuracy is None when a category has fewer than 2
+    labelled rows (no stratified split exists).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def classifier():
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+    if len(set(categories)) < 2:
+        return [categories[0]] * len(unlabelled_values), None
+    counts = np.unique(categories, return_counts=True)[1]
+    accuracy = None
+    if counts.min() >= 2 and len(categories) >= 5 * len(counts):
+        train_x, test_x, train_y, test_y = train_test_split(labelled_values, categories, test_size=0.2,
+                                                            stratify=categories, random_state=random_state)
+        accuracy = float(classifier().fit(train_x, train_y).score(test_x, test_y))
+    if len(unlabelled_values) == 0:
+        return [], accuracy
+    return list(classifier().fit(labelled_values, categories).predict(unlabelled_values)), accuracy
+
+
+def thumbnail(path: Path, specimen_rows: int | None) -> np.ndarray:
+    """Grey ``MEAN_IMAGE_SIZE`` float thumbnail of an image's specimen (data bar cut away), decoded small."""
+    with PILImage.open(path) as image:
+        full_height = image.height
+        image.draft("L", (MEAN_IMAGE_SIZE[0] * 2, MEAN_IMAGE_SIZE[1] * 2))
+        grey = image.convert("L")
+        if specimen_rows:
+            grey = grey.crop((0, 0, grey.width, max(1, round(specimen_rows * grey.height / full_height))))
+        return np.asarray(grey.resize(MEAN_IMAGE_SIZE, PILImage.Resampling.BILINEAR), dtype=np.float32)
+
+
+class MeanImages:
+    """Mean grey images of tree nodes, decoding each sampled member once."""
+
+    def __init__(self, sessions: sessionmaker, image_store: Path):
+        with sessions() as session:
+            rows = session.execute(select(Image.md5, ScaleReading.stripe_y0).outerjoin(
+                ScaleReading, ScaleReading.image_md5 == Image.md5)).all()
+        self._where = {md5: (image_store / f"{md5}.jpg", stripe_top) for md5, stripe_top in rows}
+        self._cache: dict[str, np.ndarray | None] = {}
+
+    def png(self, md5s: list[str]) -> bytes | None:
+        """PNG of the mean thumbnail of (a sample of) ``md5s``; None when none of them can be read."""
+        thumbnails = [self._thumbnail(md5) for md5 in sorted(md5s)[:MEAN_IMAGE_SAMPLE]]
+        thumbnails = [item for item in thumbnails if item is not None]
+        if not thumbnails:
+            return None
+        mean = np.clip(np.mean(thumbnails, axis=0), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        PILImage.fromarray(mean).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _thumbnail(self, md5: str) -> np.ndarray | None:
+        if md5 not in self._cache:
+            path, stripe_top = self._where.get(md5, (None, None))
+            try:
+                self._cache[md5] = thumbnail(path, stripe_top) if path is not None else None
+            except OSError:  # a store file gone missing or unreadable: the mean is over the others
+                self._cache[md5] = None
+        return self._cache[md5]
+
+
+def build_tree(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    image_store: Path,
+    feature_set: str,
+    method: str,
+    labels_dataset: str,
+    *,
+    depth: int = 2,
+    rule: str = "silhouette",
+    subset: str | None = None,
+    max_children: int = 8,
+    min_size: int = 10,
+    random_state: int = 0,
+    reporter: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> dict:
+    """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id."""
+    if method not in METHODS:
+        raise ClusteringError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
+    if rule not in SPLIT_RULES:
+        raise ClusteringError(f"unknown rule {rule!r}; choose one of {', '.join(SPLIT_RULES)}")
+    if depth < 1:
+        raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
+    if feature_set not in feature_store.names():
+        raise ClusteringError(f"no feature set {feature_set!r} in {feature_store.path} (see `semcurate features list`)")
+    try:
+        md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
+        labels = labelled_images(sessions, labels_dataset, None)
+    except StudyError as error:
+        raise ClusteringError(str(error)) from None
+    labelled = [index for index, md5 in enumerate(md5s) if md5 in labels]
+    if not labelled:
+        raise ClusteringError(f"none of the {len(md5s)} images of {feature_set} carries a {labels_dataset} label")
+    unlabelled = [index for index, md5 in enumerate(md5s) if md5 not in labels]
+    predicted, accuracy = classify_unlabelled(values[labelled], [labels[md5s[index]] for index in labelled],
+                                              values[unlabelled], random_state=random_state)
+    category = {md5s[index]: labels[md5s[index]] for index in labelled}
+    category.update({md5s[index]: name for index, name in zip(unlabelled, predicted)})
+    assigned_by = {md5: ("label" if md5 in labels else "classifier") for md5 in md5s}
+
+    names = sorted(set(category.values()))
+    advance = reporter("categories", len(names)) if reporter else None
+    branches: dict[str, Branch] = {}
+    for name in names:
+        rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
+        branches[name] = split(values[rows], method, depth, rule=rule, max_children=max_children, min_size=min_size,
+                               random_state=random_state, members=rows)
+        if advance:
+            advance(1)
+
+    parameters = {"max_children": max_children, "min_size": min_size, "random_state": random_state}
+    tree_id = store_tree(sessions, MeanImages(sessions, Path(image_store)), md5s, branches, assigned_by,
+                         Tree(feature_set=feature_set, method=method, subset=subset, labels_dataset=labels_dataset,
+                              depth=depth, rule=rule, parameters=json.dumps(parameters), n_images=len(md5s),
+                              n_labelled=len(labelled), classifier_accuracy=accuracy))
+    n_nodes = sum(1 for branch in branches.values() for _ in branch.walk())
+    n_leaves = sum(1 for branch in branches.values() for _, node in branch.walk() if not node.children)
+    return {"tree_id": tree_id, "feature_set": feature_set, "method": method, "rule": rule, "depth": depth,
+            "images": len(md5s), "labelled": len(labelled), "classified": len(unlabelled),
+            "classifier_heldout_accuracy": None if accuracy is None else round(accuracy, 3),
+            "categories": len(names), "nodes": n_nodes, "leaves": n_leaves}
+
+
+def store_tree(sessions: sessionmaker, mean_images: MeanImages, md5s: list[str], branches: dict[str, Branch],
+               assigned_by: dict[str, str], tree: Tree) -> int:
+    """Write ``tree`` with one node per branch (paths like ``Nanowires.2.1``) and its members; return its id."""
+    with sessions.begin() as session:
+        session.add(tree)
+        session.flush()
+        for position, (name, root) in enumerate(sorted(branches.items(), key=lambda item: -len(item[1].members))):
+            node_ids: dict[tuple[int, ...], int] = {}
+            for path, branch in root.walk():
+                members = [md5s[index] for index in branch.members]
+                node = TreeNode(
+                    tree_id=tree.id, parent_id=node_ids.get(path[:-1]) if path else None,
+                    path=".".join([name, *map(str, path)]), depth=1 + len(path),
+                    position=path[-1] if path else position + 1, category=name, size=len(members),
+                    representative_md5=md5s[branch.representative], mean_image=mean_images.png(members),
+                    split_rule=branch.split_rule if branch.children else None,
+                    split_scores=json.dumps({str(k): score for k, score in branch.split_scores.items()})
+                    if branch.split_scores else None,
+                )
+                session.add(node)
+                session.flush()
+                node_ids[path] = node.id
+                session.add_all(TreeMember(node_id=node.id, image_md5=md5, assigned_by=assigned_by[md5])
+                                for md5 in members)
+        return tree.id

@@ -1,0 +1,199 @@
+"""Clustering and the sub-category tree on the demo corpus: recovery of the generated sub-categories, storage,
+the ``cluster`` and ``tree`` commands and the ``semcurate.Tree`` API."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import normalized_mutual_info_score
+from sqlalchemy import func, select
+
+import semcurate
+from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
+from semcurate.clustering.store import ClusterStore
+from semcurate.clustering.subcategories import build_tree
+from semcurate.db import Clustering, Subset, SubsetMember, TreeMember, TreeNode, open_database
+from semcurate.features.extract import create_extractor, extract
+from semcurate.features.store import FeatureStore
+from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.ingest.ingestion import ingest
+from semcurate.ingest.labels import import_labels
+from semcurate.ingest.scales import create_subset
+
+N_IMAGES = 360
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    """A demo corpus ingested, SEM_Dataset labels imported, classic features extracted; and the truth by md5."""
+    root = tmp_path_factory.mktemp("subcategories")
+    corpus = root / "corpus"
+    write_demo_corpus(corpus, N_IMAGES, seed=11, workers=2, size_scale=0.5)
+    db_url = f"sqlite:///{root / 'db.sqlite'}"
+    sessions = open_database(db_url)
+    ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
+    import_labels(corpus / "datasets" / "SEM_Dataset", "SEM_Dataset", sessions, root / "store", workers=2)
+    extract(sessions, root / "store", FeatureStore(root / "features.h5"), create_extractor("classic"), workers=2)
+    truth = {}
+    with open(corpus / "ground_truth.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["kind"] in ("original", "metadata-variant", "near-duplicate"):
+                digest = hashlib.md5((corpus / row["path"]).read_bytes()).hexdigest()
+                truth[digest] = row["subcategory_path"]
+    return root, db_url, sessions, truth
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True)
+
+
+def test_tree_recovers_the_generated_subcategories_better_than_random(repository):
+    root, _, sessions, truth = repository
+    summary = build_tree(sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward",
+                         "SEM_Dataset", depth=1, min_size=5)
+    assert summary["labelled"] + summary["classified"] == summary["images"]
+    assert summary["classified"] > 0 and 0.3 < summary["classifier_heldout_accuracy"] <= 1.0
+    tree = semcurate.Tree.open(sessions, summary["tree_id"], root / "store")
+    rng = np.random.default_rng(0)
+    observed, expected = [], []
+    for category in tree.roots():
+        members, found = [], []
+        for number, child in enumerate(tree.children(category.path)):
+            for path in tree.images(child.path):
+                md5 = Path(path).stem
+                if md5 in truth and truth[md5].split("/")[0] == category.category:
+                    members.append("/".join(truth[md5].split("/")[:2]))
+                    found.append(number)
+        if len(set(members)) < 2 or len(set(found)) < 2:
+            continue
+        observed.append(normalized_mutual_info_score(members, found, average_method="geometric"))
+        shuffled = [normalized_mutual_info_score(members, rng.permutation(found), average_method="geometric")
+                    for _ in range(50)]
+        expected.append(np.mean(shuffled))
+    assert len(observed) >= 4, "several categories should be split and have generated sub-categories"
+    assert np.mean(observed) > np.mean(expected) + 0.15, (observed, expected)
+
+
+def test_tree_nodes_partition_their_parents_and_hold_a_representative_and_a_mean_image(repository):
+    root, _, sessions, _ = repository
+    summary = build_tree(sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "kmeans",
+                         "SEM_Dataset", depth=2, min_size=5)
+    tree = semcurate.Tree.open(sessions, summary["tree_id"], root / "store")
+    assert sum(node.size for node in tree.roots()) == summary["images"]
+    with sessions() as session:
+        nodes = session.scalars(select(TreeNode).where(TreeNode.tree_id == summary["tree_id"])).all()
+        members = {node.id: set(session.scalars(select(TreeMember.image_md5).where(TreeMember.node_id == node.id)))
+                   for node in nodes}
+        for node in nodes:
+            assert len(members[node.id]) == node.size and node.representative_md5 in members[node.id]
+            assert node.mean_image.startswith(b"\x89PNG")
+            children = [child for child in nodes if child.parent_id == node.id]
+            if children:
+                assert set().union(*(members[child.id] for child in children)) == members[node.id]
+                assert sum(child.size for child in children) == node.size
+    some_md5 = next(iter(members[nodes[-1].id]))
+    chain = tree.categories_of(some_md5)
+    assert [node.depth for node in chain] == list(range(1, len(chain) + 1))
+
+
+def test_clusterings_are_stored_and_cut_at_any_k_later(repository):
+    root, _, sessions, _ = repository
+    store, clusters = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
+    summary = cluster_feature_set(sessions, store, clusters, "classic", "ward", k_max=12)
+    row, result = load_clustering(sessions, summary["clustering_id"])
+    assert row.kind == "hierarchy" and result.linkage.shape == (row.n_points - 1, 4)
+    assert sorted(result.md5s) == sorted(store.md5s("classic"))
+    assert len(np.unique(result.labels_for(37))) == 37
+    again = cluster_feature_set(sessions, store, clusters, "classic", "ward", k_max=12)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Clustering).where(Clustering.method == "ward")) == 1
+    assert clusters.keys().count(row.store_key) == 0 and again["clustering_id"] != row.id
+
+    flat = cluster_feature_set(sessions, store, clusters, "classic", "kmeans", k_max=4, random_state=3)
+    row, result = load_clustering(sessions, flat["clustering_id"])
+    assert row.kind == "partitions" and sorted(result.labels_by_k) == [2, 3, 4]
+    assert json.loads(row.parameters) == {"k_max": 4, "random_state": 3}
+
+
+def test_clustering_bad_requests_get_one_clear_error(repository):
+    root, _, sessions, _ = repository
+    store, clusters = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
+    with pytest.raises(ClusteringError, match="unknown clustering method 'dbscan'"):
+        cluster_feature_set(sessions, store, clusters, "classic", "dbscan")
+    with pytest.raises(ClusteringError, match="no feature set 'inception'"):
+        cluster_feature_set(sessions, store, clusters, "inception", "ward")
+    with pytest.raises(ClusteringError, match=r"k_max = 100000 but there are \d+ points"):
+        cluster_feature_set(sessions, store, clusters, "classic", "kmeans", k_max=100_000)
+    create_subset(sessions, "nothing-at-1-mm", ["1 mm"], replace=True)
+    with pytest.raises(ClusteringError, match="subset 'nothing-at-1-mm' has no images"):
+        cluster_feature_set(sessions, store, clusters, "classic", "ward", subset="nothing-at-1-mm")
+    md5s = store.md5s("classic")
+    store.append("classic.first5", md5s[:5], store.read("classic", md5s[:5])[1])
+    with sessions.begin() as session:
+        session.add(Subset(name="last-ten", criteria="{}", size=10))
+        session.add_all(SubsetMember(subset="last-ten", image_md5=md5) for md5 in md5s[-10:])
+    with pytest.raises(ClusteringError, match="none of the 10 images of subset 'last-ten' has a row in classic.first5"):
+        cluster_feature_set(sessions, store, clusters, "classic.first5", "ward", subset="last-ten")
+    with pytest.raises(ClusteringError, match="ward linkage takes no parameters"):
+        cluster_feature_set(sessions, store, clusters, "classic", "ward", parameters={"n_neighbors": 3})
+
+
+def test_cluster_and_tree_commands(repository):
+    root, db_url, _, _ = repository
+    common = ("--db", db_url, "--feature-store", str(root / "features.h5"))
+    clustered = cli("cluster", "classic", "--method", "density-peaks", "--param", "n_neighbors=12", "--json",
+                    "--cluster-store", str(root / "clusterings.h5"), *common)
+    assert clustered.returncode == 0, clustered.stderr
+    assert json.loads(clustered.stdout)["kind"] == "hierarchy"
+    listed = cli("cluster", "--list", "--db", db_url)
+    assert "density-peaks" in listed.stdout and '"n_neighbors": 12' in listed.stdout
+
+    built = cli("tree", "build", "classic", "--method", "ward", "--depth", "2", "--min-size", "5",
+                "--store", str(root / "store"), *common)
+    assert built.returncode == 0, built.stderr
+    tree_id = re.search(r"tree (\d+) stored", built.stdout).group(1)
+    shown = cli("tree", "show", "--tree", tree_id, "--db", db_url)
+    assert shown.returncode == 0, shown.stderr
+    first_line = shown.stdout.splitlines()[0]
+    category, size = re.match(r"(\w+)  \((\d+) images\)  (\S+\.jpg)$", first_line).group(1, 2)
+    assert Path(first_line.split()[-1]).is_file()
+
+    children = cli("tree", "show", category, "--depth", "1", "--tree", tree_id, "--db", db_url).stdout.splitlines()
+    assert children[0].startswith(category)
+    assert sum(int(re.search(r"\((\d+) images\)", line).group(1)) for line in children[1:]) == int(size)
+
+    images = cli("tree", "images", f"{category}.1", "--limit", "3", "--tree", tree_id, "--db", db_url)
+    paths = images.stdout.split()
+    assert len(paths) == 3 and all(Path(path).is_file() for path in paths)
+
+    renamed = cli("tree", "rename", f"{category}.1", "large flat areas", "--tree", tree_id, "--db", db_url)
+    assert renamed.returncode == 0, renamed.stderr
+    assert "“large flat areas”" in cli("tree", "show", category, "--tree", tree_id, "--db", db_url).stdout
+
+    exported = json.loads(cli("tree", "export", "--format", "json", "--tree", tree_id, "--db", db_url).stdout)
+    assert sum(node["size"] for node in exported["nodes"]) == json.loads(clustered.stdout)["points"]
+    newick = cli("tree", "export", "--format", "newick", "--tree", tree_id, "--db", db_url).stdout.strip()
+    assert newick.endswith(";") and newick.count("(") == newick.count(")")
+    assert "'large flat areas [" in newick
+
+    estimated = cli("n-clusters", "classic", "--criterion", "silhouette", "--k-max", "5", "--out",
+                    str(root / "n_clusters"), *common)
+    assert estimated.returncode == 0, estimated.stderr
+    numbers = json.loads((root / "n_clusters" / "classic.kmeans.silhouette.json").read_text())
+    assert numbers["ks"] == [2, 3, 4, 5]
+    assert numbers["best_k"] == numbers["ks"][int(np.argmax(numbers["scores"]))]
+    assert (root / "n_clusters" / "classic.kmeans.silhouette.png").stat().st_size > 0
+
+    missing = cli("tree", "show", "Nowhere.9", "--tree", tree_id, "--db", db_url)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no node 'Nowhere.9'")
+    assert missing.stderr.count("\n") == 1
+    unknown = cli("cluster", "classic", "--method", "dbscan", *common)
+    assert unknown.returncode == 2 and "unknown method 'dbscan'" in unknown.stderr
