@@ -25,14 +25,23 @@ def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Cal
         console=stderr_console,
         disable=not enabled,
     )
-    with progress:
-        def reporter(phase: str, total: int) -> Callable[[int], None]:
-            if total == 0:
-                return lambda advance=1: None  # nothing to do: no bar
-            task = progress.add_task(phase, total=total)
-            return lambda advance=1: progress.advance(task, advance)
+    started = False
 
+    def reporter(phase: str, total: int) -> Callable[[int], None]:
+        nonlocal started
+        if total == 0:
+            return lambda advance=1: None  # nothing to do: no bar
+        if not started:  # the display starts with the first bar, so a command that fails first prints only its error
+            progress.start()
+            started = True
+        task = progress.add_task(phase, total=total)
+        return lambda advance=1: progress.advance(task, advance)
+
+    try:
         yield reporter
+    finally:
+        if started:
+            progress.stop()
 
 
 def from_running_total(advance: Callable[[int], None], limit: int) -> Callable[[int], None]:
