@@ -1,4 +1,9 @@
-"""Evaluation: NMI curves with reference curves, tree scores, the HTML report.
+"""Evaluation (thesis §4.3-4.4): NMI curves with reference curves, tree scores, Fig. 4.1, the HTML report.
 
-Arrives with issue 6; the package exists now so the install layout is final.
+Core: :mod:`~semcurate.evaluation.scores` (``nmi``, ``nmi_curve``,
+``reference_curves``, ``dendrogram_purity``, ``hierarchy_purity``,
+``leaf_nmi``) and :mod:`~semcurate.evaluation.compare2d` (the five algorithms
+on synthetic 2-D data). Shells: :mod:`~semcurate.evaluation.evaluate`
+(``semcurate evaluate``) and :mod:`~semcurate.evaluation.report`
+(``semcurate report``).
 """
