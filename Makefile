@@ -22,6 +22,7 @@ bench: setup
 	$(VENV)/bin/python bench/classic_descriptor.py
 	$(VENV)/bin/python bench/features.py
 	$(VENV)/bin/python bench/clustering.py
+	$(VENV)/bin/python bench/evaluation.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -253,6 +253,8 @@ def scale_read(
 def scale_validate(
     truth: Path = typer.Argument(..., help="CSV with path, value, unit (a demo ground_truth.csv works too)."),
     as_json: bool = typer.Option(False, "--json"),
+    out: Path | None = typer.Option(None, "--out", help="Also write validation.json into this folder (the report "
+                                                        "reads results/scale/)."),
     db: str | None = DbOption,
 ) -> None:
     """Compare the stored readings with hand-written truth (thesis Table 2.3)."""
@@ -262,6 +264,10 @@ def scale_validate(
         result = validate(sessions_for(db), truth)
     except ScaleError as error:
         fail(str(error))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "validation.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",
+                                             encoding="utf-8")
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return
@@ -768,6 +774,93 @@ def tree_rename(
     typer.echo(f"{renamed.path} is now {renamed.title!r}")
 
 
+@app.command("evaluate")
+def evaluate_command(
+    feature_sets: list[str] = typer.Option(..., "--feature-sets", help="Feature sets, one frame each: "
+                                                                       "--feature-sets A B ..."),
+    methods: list[str] = typer.Option(
+        ["ward", "centroid", "complete", "single", "density-peaks"], "--methods",
+        help="Clustering methods, one curve each (--methods ward single ...); clustered first where nothing "
+             "is stored.",
+    ),
+    dataset: str = typer.Option("SEM_Dataset", "--dataset", help="Labelled dataset whose top categories are the "
+                                                                 "truth (only labelled images are scored)."),
+    hierarchy: str | None = typer.Option(None, "--hierarchy", help="Labelled dataset with sub-category paths "
+                                                                   "(e.g. Hierarchical) to score the stored tree."),
+    subset: str | None = typer.Option(None, "--subset", help="Only images of this subset, e.g. 1u-2u."),
+    k_max: int = typer.Option(500, "--k-max", min=2, help="Largest number of clusters scored."),
+    out: Path = typer.Option(Path("results/evaluate"), "--out", help="Folder for nmi_grid.png/.json and "
+                                                                       "tree_scores.json."),
+    feature_store: Path = FeatureStoreOption,
+    cluster_store: Path = ClusterStoreOption,
+    db: str | None = DbOption,
+) -> None:
+    """NMI against the labels as a function of k, with the reference curves (thesis Figs 4.4, 4.5)."""
+    from semcurate.clustering.store import ClusterStore
+    from semcurate.evaluation.evaluate import EvaluationError, evaluate, tree_scores
+    from semcurate.features.store import FeatureStore
+
+    sessions = sessions_for(db)
+    try:
+        with progress_reporter() as reporter:
+            result = evaluate(sessions, FeatureStore(feature_store), ClusterStore(cluster_store), feature_sets,
+                              methods, dataset, out, subset=subset, k_max=k_max, reporter=reporter)
+        if hierarchy is not None:
+            scored = tree_scores(sessions, hierarchy)
+            (out / "tree_scores.json").write_text(json.dumps(scored, indent=2) + "\n", encoding="utf-8")
+    except EvaluationError as error:
+        fail(str(error))
+    print_records(f"NMI against {dataset}: best k per feature set and method", result["best"])
+    if hierarchy is not None:
+        print_table(f"tree {scored['tree_id']} against {hierarchy} ({scored['labelled_images']} labelled images)",
+                    {"leaf NMI": round(scored["leaf_nmi"], 3), "tree purity": round(scored["purity"], 3),
+                     **{f"NMI of {name}'s children": round(cell["nmi"], 3)
+                        for name, cell in scored["per_category"].items()}})
+    typer.echo(f"figure and numbers in {out}")
+
+
+@app.command("compare-2d")
+def compare_2d_command(
+    n_samples: int = typer.Option(3000, "--points", min=30, help="Points per synthetic dataset (thesis: 3,000)."),
+    seed: int = typer.Option(0, "--seed", help="Random state of the datasets."),
+    out: Path = typer.Option(Path("results/compare2d"), "--out", help="Folder for compare2d.png and .json."),
+) -> None:
+    """Thesis Fig. 4.1: the five algorithms on scikit-learn's synthetic 2-D datasets, with running times."""
+    from semcurate.evaluation.compare2d import as_records, compare_2d, figure_2d
+
+    with progress_reporter() as reporter:
+        result = compare_2d(n_samples=n_samples, random_state=seed, progress=reporter("clusterings", 30))
+    records = as_records(result)
+    out.mkdir(parents=True, exist_ok=True)
+    figure_2d(result).savefig(out / "compare2d.png", dpi=90)
+    (out / "compare2d.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    print_records(f"five algorithms on {n_samples} points per dataset",
+                  [{**record, "seconds": round(record["seconds"], 3),
+                    "ari": None if record["ari"] is None else round(record["ari"], 3)} for record in records])
+    typer.echo(f"figure and numbers in {out}")
+
+
+@app.command("report")
+def report_command(
+    out: Path = typer.Argument(Path("report.html"), help="The HTML file to write (self-contained)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Folder the studies wrote their PNG and JSON "
+                                                                     "into."),
+    store: Path | None = typer.Option(None, "--store", help="Flat store for thumbnails (default: last ingest's)."),
+    db: str | None = DbOption,
+) -> None:
+    """Write one self-contained HTML report of every table and figure the database and results support."""
+    from semcurate.evaluation.report import ReportError, write_report
+
+    try:
+        summary = write_report(sessions_for(db), results, out, store)
+    except ReportError as error:
+        fail(str(error))
+    typer.echo(f"report written to {summary['path']} ({summary['bytes'] / 1e6:.1f} MB): "
+               f"{len(summary['present'])} sections")
+    for line in summary["missing"].values():
+        typer.echo(f"  missing: {line}")
+
+
 @app.command("demo-data")
 def demo_data(
     out: Path = typer.Argument(..., help="Folder to write the demo repository into (must not hold one already)."),
@@ -807,14 +900,37 @@ def demo(
     from semcurate.demo import default_workers, run_demo
 
     with progress_reporter() as reporter:
-        run_demo(out, images, seed, workers or default_workers(), reporter, typer.echo)
+        results = run_demo(out, images, seed, workers or default_workers(), reporter, typer.echo)
+    print_table("wall time per stage", {stage: f"{seconds:.1f} s" for stage, seconds in results["timings"].items()})
     database = (out / "semcurate.db").resolve()
-    typer.echo(f"\nresults: database {database}, flat store {(out / 'store').resolve()}")
+    typer.echo(f"\nreport: {(out / 'report.html').resolve()} (open it in any browser)")
+    typer.echo(f"results: database {database}, flat store {(out / 'store').resolve()}")
     typer.echo(f"explore: semcurate labels list --db sqlite:///{database}")
     typer.echo(f"         semcurate scale histogram --by-label SEM_Dataset --db sqlite:///{database}")
     typer.echo(f"         semcurate tree show --depth 1 --db sqlite:///{database}")
 
 
+#: Options that take several values in a row (``--methods ward single``), as the thesis' figures list them.
+MULTI_VALUE_OPTIONS = ("--feature-sets", "--methods")
+
+
+def spread_multi_value_options(argv: list[str]) -> list[str]:
+    """``--methods ward single`` as ``--methods ward --methods single`` (Click options take one value each)."""
+    spread, option = [], None
+    for token in argv:
+        if token in MULTI_VALUE_OPTIONS:
+            option = token
+            continue
+        if option is not None and not token.startswith("-"):
+            spread += [option, token]
+            continue
+        option = None
+        spread.append(token)
+    return spread
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    app(args=spread_multi_value_options(sys.argv[1:]))

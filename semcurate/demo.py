@@ -11,7 +11,9 @@
     DIR/features.h5            feature rows: the weight-free descriptor (features extract) and
                                its autoencoder codes (reduce, code size from the 2-NN ID)
     DIR/clusterings.h5         merge trees of the five thesis algorithms (semcurate cluster)
-    DIR/results/               ID fit and scan plots, distance heatmaps, their numbers
+    DIR/results/               ID fit and scan plots, distance heatmaps, NMI curves (evaluate), the
+                               2-D comparison (compare-2d), stage timings; their numbers as JSON
+    DIR/report.html            every table and figure in one self-contained file (semcurate report)
 
 The database also holds the sub-category tree (semcurate tree build), browsable
 with ``semcurate tree show --db sqlite:///DIR/semcurate.db``.
@@ -21,8 +23,11 @@ Each stage skips work already done, so a second run is fast.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import select
@@ -38,6 +43,21 @@ from semcurate.progress import from_running_total
 DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 
 
+class StageClock:
+    """Wall seconds per demo stage, for the summary and ``bench/evaluation.py``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - started, 2)
+
+
 def run_demo(
     out: Path,
     n_images: int,
@@ -46,72 +66,101 @@ def run_demo(
     reporter: Callable[[str, int], Callable[[int], None]],
     say: Callable[[str], None],
 ) -> dict:
-    """Run every stage on the demo corpus under ``out``; return each stage's summary."""
+    """Run every stage on the demo corpus under ``out``; return each stage's summary and ``timings`` (seconds)."""
     out = Path(out).resolve()
     corpus, store = out / "corpus", out / "store"
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
+    clock = StageClock()
 
-    if (corpus / GROUND_TRUTH_FILE).exists():
-        say(f"demo corpus: already at {corpus}")
-    else:
-        progress = from_running_total(reporter("drawing corpus", n_images), n_images)
-        summary = write_demo_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
-        results["corpus"] = vars(summary)
-        say(f"demo corpus: {summary.n_images} images in {summary.n_files} files at {corpus}")
+    with clock("corpus"):
+        if (corpus / GROUND_TRUTH_FILE).exists():
+            say(f"demo corpus: already at {corpus}")
+        else:
+            progress = from_running_total(reporter("drawing corpus", n_images), n_images)
+            summary = write_demo_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
+            results["corpus"] = vars(summary)
+            say(f"demo corpus: {summary.n_images} images in {summary.n_files} files at {corpus}")
 
     sessions = open_database(f"sqlite:///{out / 'semcurate.db'}")
-    results["ingest"] = Ingestion(corpus / "new_dati_SEM", store, sessions, workers=workers, reporter=reporter).run()
+    with clock("ingest"):
+        results["ingest"] = Ingestion(corpus / "new_dati_SEM", store, sessions, workers=workers,
+                                      reporter=reporter).run()
     say(f"ingest: {results['ingest']['images_total']} images ({results['ingest']['images_new']} new) in {store}")
 
-    with sessions() as session:
-        imported = set(session.scalars(select(LabelDataset.name)))
-    for name in DEMO_DATASETS:
-        if name in imported:
-            say(f"labels {name}: already imported")
-            continue
-        summary = import_labels(corpus / "datasets" / name, name, sessions, store, workers=workers, reporter=reporter)
-        results[f"labels:{name}"] = summary
-        say(f"labels {name}: {summary['n_matched']} of {summary['n_unique']} unique files matched, "
-            f"{summary['n_conflicting']} conflicting")
+    with clock("labels"):
+        with sessions() as session:
+            imported = set(session.scalars(select(LabelDataset.name)))
+        for name in DEMO_DATASETS:
+            if name in imported:
+                say(f"labels {name}: already imported")
+                continue
+            summary = import_labels(corpus / "datasets" / name, name, sessions, store, workers=workers,
+                                    reporter=reporter)
+            results[f"labels:{name}"] = summary
+            say(f"labels {name}: {summary['n_matched']} of {summary['n_unique']} unique files matched, "
+                f"{summary['n_conflicting']} conflicting")
 
-    results["scale"] = read_scales(sessions, store, workers=workers, reporter=reporter)
-    say(f"scale: read {results['scale']['read']} images now; by status {results['scale']['by_status']}")
-    validation = validate(sessions, corpus / GROUND_TRUTH_FILE)
-    results["scale_validation"] = validation
-    shares = ", ".join(f"{name} {cell['percent']:.1f}%" for name, cell in validation["table"].items() if cell["images"])
-    say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
-    results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
-    say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
-    results.update(run_feature_stages(sessions, store, out, workers, reporter, say))
-    results.update(run_clustering_stages(sessions, store, out, results["reduced_feature_set"], reporter, say))
+    with clock("scale"):
+        results["scale"] = read_scales(sessions, store, workers=workers, reporter=reporter)
+        say(f"scale: read {results['scale']['read']} images now; by status {results['scale']['by_status']}")
+        validation = validate(sessions, corpus / GROUND_TRUTH_FILE)
+        results["scale_validation"] = validation
+        (out / "results" / "scale").mkdir(parents=True, exist_ok=True)
+        (out / "results" / "scale" / "validation.json").write_text(
+            json.dumps(validation, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        shares = ", ".join(f"{name} {cell['percent']:.1f}%" for name, cell in validation["table"].items()
+                           if cell["images"])
+        say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
+        results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
+        say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
+    results.update(run_feature_stages(sessions, store, out, workers, reporter, say, clock))
+    results.update(run_clustering_stages(sessions, store, out, results["reduced_feature_set"], reporter, say, clock))
+    feature_sets = ["classic", results["reduced_feature_set"], *results["cnn_feature_sets"]]
+    results.update(run_evaluation_stages(sessions, store, out, feature_sets, reporter, say, clock))
+    results["timings"] = clock.seconds
+    (out / "results" / "demo_timings.json").write_text(json.dumps(clock.seconds, indent=1) + "\n", encoding="utf-8")
     return results
 
 
-def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter, say) -> dict:
-    """Weight-free features, their intrinsic dimension, autoencoder codes and the distance study."""
+def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter, say, clock: StageClock) -> dict:
+    """Weight-free features (and Inception-V3 when its ImageNet weights are on this machine), the intrinsic
+    dimension, autoencoder codes and the distance study."""
     from semcurate.features.analysis import distance_study, id_study, reduce_feature_set
     from semcurate.features.extract import create_extractor, extract
+    from semcurate.features.inception import IMAGENET_WEIGHTS_FILE, keras_home
     from semcurate.features.store import FeatureStore
 
     feature_store = FeatureStore(out / "features.h5")
-    results = {"features": extract(sessions, store, feature_store, create_extractor("classic"), workers=workers,
-                                   reporter=reporter)}
-    say(f"features: classic descriptor for {results['features']['feature_sets']['classic']} images "
-        f"({results['features']['extracted']} new) in {feature_store.path}")
-    results["id"] = id_study(sessions, feature_store, "classic", out / "results" / "id")
+    with clock("features"):
+        results = {"features": extract(sessions, store, feature_store, create_extractor("classic"), workers=workers,
+                                       reporter=reporter), "cnn_feature_sets": []}
+        say(f"features: classic descriptor for {results['features']['feature_sets']['classic']} images "
+            f"({results['features']['extracted']} new) in {feature_store.path}")
+        if (keras_home() / "models" / IMAGENET_WEIGHTS_FILE).exists():
+            cnn = extract(sessions, store, feature_store, create_extractor("inception_v3", "imagenet"),
+                          workers=workers, reporter=reporter)
+            results["cnn_feature_sets"] = sorted(name for name in cnn["feature_sets"] if name.endswith(".pool"))
+            say(f"features: Inception-V3 (ImageNet) {', '.join(sorted(cnn['feature_sets']))}")
+        else:
+            say(f"features: no Inception-V3 ({IMAGENET_WEIGHTS_FILE} is not in {keras_home() / 'models'}; "
+                "the weight-free descriptor stands in)")
+    with clock("intrinsic dimension"):
+        results["id"] = id_study(sessions, feature_store, "classic", out / "results" / "id")
     code_size = results["id"]["suggested_code_size"]
     say(f"intrinsic dimension of classic: {results['id']['estimates']['0.9']:.1f} (fit over 90 %), "
         f"code size {code_size}")
     reduced = f"classic.ae{code_size}"
-    if reduced not in feature_store.names():
-        results["reduce"] = reduce_feature_set(sessions, feature_store, "classic", "ae", code_size,
-                                               out / "results" / "reduce", hidden=(128, 64), epochs=60,
-                                               batch_size=64)
-        say(f"reduce: {reduced}, reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
+    with clock("reduce"):
+        if reduced not in feature_store.names():
+            results["reduce"] = reduce_feature_set(sessions, feature_store, "classic", "ae", code_size,
+                                                   out / "results" / "reduce", hidden=(128, 64), epochs=60,
+                                                   batch_size=64)
+            say(f"reduce: {reduced}, reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
     results["reduced_feature_set"] = reduced
-    results["distances"] = distance_study(sessions, feature_store, ["classic", reduced], "SEM_Dataset",
-                                          out / "results" / "distances", per_category=20)
+    with clock("distances"):
+        results["distances"] = distance_study(sessions, feature_store, ["classic", reduced], "SEM_Dataset",
+                                              out / "results" / "distances", per_category=20)
     correlations = ", ".join(f"{name} {value:.2f}"
                              for name, value in results["distances"]["correlation_with_d_disc"].items())
     say(f"distances: correlation with the label distance: {correlations}")
@@ -122,7 +171,8 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
 THESIS_METHODS = ("ward", "centroid", "complete", "single", "density-peaks")
 
 
-def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, reporter, say) -> dict:
+def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, reporter, say,
+                          clock: StageClock) -> dict:
     """The five thesis algorithms on the reduced codes, then the sub-category tree (Ward, silhouette rule)."""
     from semcurate.clustering.runs import cluster_feature_set
     from semcurate.clustering.store import ClusterStore
@@ -139,21 +189,61 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, re
         if method in done:
             say(f"cluster {method}: already stored for {feature_set}")
             continue
-        summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method)
+        with clock("cluster"):
+            summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method)
         results[f"cluster:{method}"] = summary
         say(f"cluster {method}: {summary['points']} images in {summary['seconds']:.2f} s "
             f"(clustering {summary['clustering_id']})")
     if tree_id is not None:
         say(f"tree: already built (tree {tree_id}); see `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
         return results
-    results["tree"] = build_tree(sessions, feature_store, store, feature_set, "ward", "SEM_Dataset", depth=2,
-                                 min_size=5, reporter=reporter)
+    with clock("tree"):
+        results["tree"] = build_tree(sessions, feature_store, store, feature_set, "ward", "SEM_Dataset", depth=2,
+                                     min_size=5, reporter=reporter)
     accuracy = results["tree"]["classifier_heldout_accuracy"]
     say(f"tree {results['tree']['tree_id']}: {results['tree']['categories']} categories, "
         f"{results['tree']['nodes']} nodes; {results['tree']['classified']} unlabelled images placed by a classifier"
         f" ({accuracy if accuracy is None else f'{accuracy:.0%}'} held-out accuracy); "
         f"browse with `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
     return results
+
+
+def run_evaluation_stages(sessions, store: Path, out: Path, feature_sets: list[str], reporter, say,
+                          clock: StageClock) -> dict:
+    """NMI curves of the five algorithms per feature set (Fig. 4.5), tree scores, Fig. 4.1, the HTML report."""
+    from semcurate.clustering.store import ClusterStore
+    from semcurate.evaluation.compare2d import as_records, compare_2d, figure_2d
+    from semcurate.evaluation.evaluate import evaluate, tree_scores
+    from semcurate.evaluation.report import write_report
+    from semcurate.features.store import FeatureStore
+
+    results_dir = out / "results"
+    with clock("evaluate"):
+        evaluation = evaluate(sessions, FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5"),
+                              feature_sets, list(THESIS_METHODS), "SEM_Dataset", results_dir / "evaluate",
+                              reporter=reporter)
+        scored = tree_scores(sessions, "Hierarchical")
+        (results_dir / "evaluate" / "tree_scores.json").write_text(json.dumps(scored, indent=2) + "\n",
+                                                                   encoding="utf-8")
+    best = max(evaluation["best"], key=lambda row: row["nmi"])
+    say(f"evaluate: best NMI against SEM_Dataset {best['nmi']:.3f} ({best['method']} on {best['feature_set']}, "
+        f"k = {best['k']}); tree leaves against Hierarchical: NMI {scored['leaf_nmi']:.3f}, "
+        f"purity {scored['purity']:.3f}")
+    compare_dir = results_dir / "compare2d"
+    with clock("compare-2d"):
+        if (compare_dir / "compare2d.json").exists():
+            say("compare-2d: already drawn")
+        else:
+            compared = compare_2d(progress=reporter("2-D comparison", 30))
+            compare_dir.mkdir(parents=True, exist_ok=True)
+            figure_2d(compared).savefig(compare_dir / "compare2d.png", dpi=90)
+            (compare_dir / "compare2d.json").write_text(json.dumps(as_records(compared), indent=2) + "\n",
+                                                        encoding="utf-8")
+            say(f"compare-2d: five algorithms on six 2-D datasets in {compare_dir}")
+    with clock("report"):
+        report = write_report(sessions, results_dir, out / "report.html", store)
+    say(f"report: {report['path']}")
+    return {"evaluate": evaluation["best"], "tree_scores": scored, "report": report}
 
 
 def default_workers() -> int:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import itertools
 
 import numpy as np
 import pytest
 
 from semcurate.db import open_database
+from semcurate.features.extract import create_extractor, extract
+from semcurate.features.store import FeatureStore
 from semcurate.ingest.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
+from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.ingest.ingestion import ingest
+from semcurate.ingest.labels import import_labels
 
 
 @pytest.fixture
@@ -46,3 +53,29 @@ def bars():
         image, truth = burn_data_bar(specimen(rng, spec.specimen_height, width), spec)
         found.append((key, image, truth))
     return found
+
+
+@pytest.fixture(scope="session")
+def demo_repository(tmp_path_factory):
+    """360 demo images ingested, SEM_Dataset and Hierarchical labels imported, classic features extracted.
+
+    Returns ``(root, db_url, sessions, truth)`` with ``truth`` the generated sub-category path of each image md5
+    (computed from the corpus files, independently of the code under test). Shared by the clustering and
+    evaluation tests; tests may add rows but must not remove what is here.
+    """
+    root = tmp_path_factory.mktemp("subcategories")
+    corpus = root / "corpus"
+    write_demo_corpus(corpus, 360, seed=11, workers=2, size_scale=0.5)
+    db_url = f"sqlite:///{root / 'db.sqlite'}"
+    sessions = open_database(db_url)
+    ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
+    for dataset in ("SEM_Dataset", "Hierarchical"):
+        import_labels(corpus / "datasets" / dataset, dataset, sessions, root / "store", workers=2)
+    extract(sessions, root / "store", FeatureStore(root / "features.h5"), create_extractor("classic"), workers=2)
+    truth = {}
+    with open(corpus / "ground_truth.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["kind"] in ("original", "metadata-variant", "near-duplicate"):
+                digest = hashlib.md5((corpus / row["path"]).read_bytes()).hexdigest()
+                truth[digest] = row["subcategory_path"]
+    return root, db_url, sessions, truth

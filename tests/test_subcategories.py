@@ -3,8 +3,6 @@ the ``cluster`` and ``tree`` commands and the ``semcurate.Tree`` API."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import re
 import subprocess
@@ -20,43 +18,17 @@ import semcurate
 from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
 from semcurate.clustering.subcategories import build_tree
-from semcurate.db import Clustering, Subset, SubsetMember, TreeMember, TreeNode, open_database
-from semcurate.features.extract import create_extractor, extract
+from semcurate.db import Clustering, Subset, SubsetMember, TreeMember, TreeNode
 from semcurate.features.store import FeatureStore
-from semcurate.ingest.demo_corpus import write_demo_corpus
-from semcurate.ingest.ingestion import ingest
-from semcurate.ingest.labels import import_labels
 from semcurate.ingest.scales import create_subset
-
-N_IMAGES = 360
-
-
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    """A demo corpus ingested, SEM_Dataset labels imported, classic features extracted; and the truth by md5."""
-    root = tmp_path_factory.mktemp("subcategories")
-    corpus = root / "corpus"
-    write_demo_corpus(corpus, N_IMAGES, seed=11, workers=2, size_scale=0.5)
-    db_url = f"sqlite:///{root / 'db.sqlite'}"
-    sessions = open_database(db_url)
-    ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
-    import_labels(corpus / "datasets" / "SEM_Dataset", "SEM_Dataset", sessions, root / "store", workers=2)
-    extract(sessions, root / "store", FeatureStore(root / "features.h5"), create_extractor("classic"), workers=2)
-    truth = {}
-    with open(corpus / "ground_truth.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["kind"] in ("original", "metadata-variant", "near-duplicate"):
-                digest = hashlib.md5((corpus / row["path"]).read_bytes()).hexdigest()
-                truth[digest] = row["subcategory_path"]
-    return root, db_url, sessions, truth
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True)
 
 
-def test_tree_recovers_the_generated_subcategories_better_than_random(repository):
-    root, _, sessions, truth = repository
+def test_tree_recovers_the_generated_subcategories_better_than_random(demo_repository):
+    root, _, sessions, truth = demo_repository
     summary = build_tree(sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward",
                          "SEM_Dataset", depth=1, min_size=5)
     assert summary["labelled"] + summary["classified"] == summary["images"]
@@ -82,8 +54,8 @@ def test_tree_recovers_the_generated_subcategories_better_than_random(repository
     assert np.mean(observed) > np.mean(expected) + 0.15, (observed, expected)
 
 
-def test_tree_nodes_partition_their_parents_and_hold_a_representative_and_a_mean_image(repository):
-    root, _, sessions, _ = repository
+def test_tree_nodes_partition_their_parents_and_hold_a_representative_and_a_mean_image(demo_repository):
+    root, _, sessions, _ = demo_repository
     summary = build_tree(sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "kmeans",
                          "SEM_Dataset", depth=2, min_size=5)
     tree = semcurate.Tree.open(sessions, summary["tree_id"], root / "store")
@@ -104,8 +76,8 @@ def test_tree_nodes_partition_their_parents_and_hold_a_representative_and_a_mean
     assert [node.depth for node in chain] == list(range(1, len(chain) + 1))
 
 
-def test_clusterings_are_stored_and_cut_at_any_k_later(repository):
-    root, _, sessions, _ = repository
+def test_clusterings_are_stored_and_cut_at_any_k_later(demo_repository):
+    root, _, sessions, _ = demo_repository
     store, clusters = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
     summary = cluster_feature_set(sessions, store, clusters, "classic", "ward", k_max=12)
     row, result = load_clustering(sessions, summary["clustering_id"])
@@ -114,7 +86,9 @@ def test_clusterings_are_stored_and_cut_at_any_k_later(repository):
     assert len(np.unique(result.labels_for(37))) == 37
     again = cluster_feature_set(sessions, store, clusters, "classic", "ward", k_max=12)
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Clustering).where(Clustering.method == "ward")) == 1
+        same = select(func.count()).select_from(Clustering).where(Clustering.method == "ward",
+                                                                  Clustering.parameters == row.parameters)
+        assert session.scalar(same) == 1
     assert clusters.keys().count(row.store_key) == 0 and again["clustering_id"] != row.id
 
     flat = cluster_feature_set(sessions, store, clusters, "classic", "kmeans", k_max=4, random_state=3)
@@ -123,8 +97,8 @@ def test_clusterings_are_stored_and_cut_at_any_k_later(repository):
     assert json.loads(row.parameters) == {"k_max": 4, "random_state": 3}
 
 
-def test_clustering_bad_requests_get_one_clear_error(repository):
-    root, _, sessions, _ = repository
+def test_clustering_bad_requests_get_one_clear_error(demo_repository):
+    root, _, sessions, _ = demo_repository
     store, clusters = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
     with pytest.raises(ClusteringError, match="unknown clustering method 'dbscan'"):
         cluster_feature_set(sessions, store, clusters, "classic", "dbscan")
@@ -146,8 +120,8 @@ def test_clustering_bad_requests_get_one_clear_error(repository):
         cluster_feature_set(sessions, store, clusters, "classic", "ward", parameters={"n_neighbors": 3})
 
 
-def test_cluster_and_tree_commands(repository):
-    root, db_url, _, _ = repository
+def test_cluster_and_tree_commands(demo_repository):
+    root, db_url, _, _ = demo_repository
     common = ("--db", db_url, "--feature-store", str(root / "features.h5"))
     clustered = cli("cluster", "classic", "--method", "density-peaks", "--param", "n_neighbors=12", "--json",
                     "--cluster-store", str(root / "clusterings.h5"), *common)

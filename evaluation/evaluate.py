@@ -1,0 +1,205 @@
+"""Shell for ``semcurate evaluate``: NMI curves of stored clusterings against labels, reference curves, tree scores.
+
+For every feature set × method it reads the stored clustering (running
+``semcurate cluster`` first when none is stored, so a re-run only adds what is
+missing), scores it against the top categories of a labelled dataset at
+every k (:func:`~semcurate.evaluation.scores.nmi_curve`, one pass over the
+merges for trees) and draws the thesis' Fig. 4.5: one frame per feature set,
+one curve per algorithm, the reference curves of Fig. 4.4 behind them. The
+stored sub-category tree is scored against the Hierarchical labels.
+Numbers go to ``OUT/nmi_grid.json`` and ``OUT/tree_scores.json``, the figure
+to ``OUT/nmi_grid.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
+from semcurate.clustering.store import ClusterStore
+from semcurate.db.models import Label, Tree, TreeMember, TreeNode
+from semcurate.evaluation import scores
+from semcurate.features.analysis import StudyError, labelled_images
+from semcurate.features.store import FeatureStore
+
+#: Colours of the thesis' Fig. 4.5 where it names them (single brown, complete cyan, Ward red, Density Peaks pink,
+#: centroid red in the text's first row; here a distinct purple), and neutral ones for the other methods.
+METHOD_COLOURS = {"single": "tab:brown", "complete": "tab:cyan", "ward": "tab:red", "density-peaks": "tab:pink",
+                  "centroid": "tab:purple", "average": "tab:olive", "kmeans": "tab:gray", "gmm": "black",
+                  "spectral": "tab:blue", "hdbscan": "tab:green"}
+
+
+class EvaluationError(Exception):
+    """An evaluation that cannot run on what is stored (one clear line)."""
+
+
+def truth_for(md5s: list[str], categories: dict[str, str]) -> np.ndarray:
+    """The category of each md5 as an object array, None where the image carries no label."""
+    return np.array([categories.get(md5) for md5 in md5s], dtype=object)
+
+
+def evaluate(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    cluster_store: ClusterStore,
+    feature_sets: list[str],
+    methods: list[str],
+    dataset: str,
+    out: Path,
+    *,
+    subset: str | None = None,
+    k_max: int = 500,
+    reporter: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> dict:
+    """NMI curves for every feature set × method, reference curves per feature set, the Fig. 4.5 grid."""
+    try:
+        categories = labelled_images(sessions, dataset, subset)
+    except StudyError as error:
+        raise EvaluationError(str(error)) from None
+    advance = reporter("NMI curves", len(feature_sets) * len(methods)) if reporter else None
+    frames = []
+    for feature_set in feature_sets:
+        frame = {"feature_set": feature_set, "curves": {}, "dendrogram_purity": {}}
+        for method in methods:
+            row, stored = stored_or_new(sessions, feature_store, cluster_store, feature_set, method, subset, k_max)
+            truth = truth_for(stored.md5s, categories)
+            if not any(label is not None for label in truth):
+                raise EvaluationError(f"none of the {len(stored.md5s)} images of {feature_set} carries a "
+                                      f"{dataset} label")
+            if stored.linkage is not None:
+                ks = list(range(2, min(k_max, len(stored.md5s)) + 1))
+                curve = scores.nmi_curve(stored.linkage, truth, ks)
+                frame["dendrogram_purity"][method] = scores.dendrogram_purity(stored.linkage, truth)
+            else:
+                ks = [k for k in stored.available_ks() if k <= k_max]
+                curve = scores.nmi_curve({k: stored.labels_by_k[k] for k in ks}, truth, ks)
+            frame["curves"][method] = {"clustering_id": row.id, "ks": ks, "nmi": [float(value) for value in curve]}
+            frame.setdefault("n_points", len(stored.md5s))
+            frame.setdefault("n_labelled", int(sum(label is not None for label in truth)))
+            frame.setdefault("truth", truth)
+            if advance:
+                advance(1)
+        truth = frame.pop("truth")
+        ks = list(range(2, min(k_max, frame["n_labelled"]) + 1))
+        references = scores.reference_curves(truth, ks)
+        frame["references"] = {key: [float(value) for value in values] for key, values in references.items()}
+        frames.append(frame)
+
+    best = [{"feature_set": frame["feature_set"], "method": method,
+             "k": curve["ks"][int(np.argmax(curve["nmi"]))], "nmi": round(max(curve["nmi"]), 4),
+             "nmi_at_10": round(curve["nmi"][curve["ks"].index(10)], 4) if 10 in curve["ks"] else None,
+             "dendrogram_purity": frame["dendrogram_purity"].get(method)}
+            for frame in frames for method, curve in frame["curves"].items()]
+    result = {"dataset": dataset, "subset": subset, "k_max": k_max, "frames": frames, "best": best}
+    out.mkdir(parents=True, exist_ok=True)
+    nmi_grid_figure(frames, dataset).savefig(out / "nmi_grid.png", dpi=110)
+    (out / "nmi_grid.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+def stored_or_new(sessions, feature_store, cluster_store, feature_set, method, subset, k_max):
+    """The newest stored clustering of ``feature_set`` by ``method`` on ``subset``, clustering it first if none."""
+    try:
+        return load_clustering(sessions, feature_set=feature_set, method=method, subset=subset)
+    except ClusteringError:
+        pass
+    try:
+        summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method, subset=subset,
+                                      k_max=min(k_max, 30) if method in ("kmeans", "gmm", "spectral") else k_max)
+    except (ClusteringError, ValueError, MemoryError) as error:
+        raise EvaluationError(f"{feature_set} × {method}: {error}") from None
+    return load_clustering(sessions, summary["clustering_id"])
+
+
+def nmi_grid_figure(frames: list[dict], dataset: str) -> Figure:
+    """Fig. 4.5: one frame per feature set, NMI against k per algorithm over the Fig. 4.4 reference curves."""
+    columns = min(2, len(frames))
+    rows = -(-len(frames) // columns)
+    figure = Figure(figsize=(6.2 * columns, 4.2 * rows), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    for ax, frame in zip(axes, frames):
+        references = frame["references"]
+        ks = references["ks"]
+        mean, spread = np.array(references["uniform_mean"]), np.array(references["uniform_std"])
+        ax.plot(ks, references["ideal"], color="tab:orange", lw=1, label="ideal refinement")
+        ax.plot(ks, mean, color="tab:green", lw=1, label="uniform random")
+        ax.fill_between(ks, mean - spread, mean + spread, color="tab:green", alpha=0.2, lw=0)
+        ax.plot(ks, references["orthogonal"], color="tab:blue", lw=1, ls="--", label="orthogonal")
+        for method, curve in frame["curves"].items():
+            marker = "o" if len(curve["ks"]) < 40 else None
+            ax.plot(curve["ks"], curve["nmi"], color=METHOD_COLOURS.get(method), lw=1.6, marker=marker, ms=3,
+                    label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("k, number of clusters")
+        ax.set_ylabel(f"NMI against {dataset}")
+        ax.set_title(f"{frame['feature_set']} ({frame['n_points']} images, {frame['n_labelled']} labelled)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="upper right")
+    for ax in axes[len(frames):]:
+        ax.set_visible(False)
+    return figure
+
+
+def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | None = None) -> dict:
+    """Scores of a stored sub-category tree against hierarchical labels (paths like ``Nanowires/vertical``).
+
+    Per category: NMI of its children against the sub-category (second path level) of the labelled images
+    in it. Overall: NMI of the leaves against the full label path, and the tree's purity (Heller &
+    Ghahramani's dendrogram purity generalised to any tree) against the full label path.
+    """
+    with sessions() as session:
+        tree_id = tree_id or session.scalar(select(Tree.id).order_by(Tree.id.desc()).limit(1))
+        if tree_id is None:
+            raise EvaluationError("no sub-category tree is stored; run `semcurate tree build FEATURE_SET`")
+        truth = {}
+        for md5, path in session.execute(select(Label.image_md5, Label.category_path).where(
+                Label.dataset == hierarchy_dataset, Label.image_md5.is_not(None))):
+            truth.setdefault(md5, set()).add(path)
+        truth = {md5: next(iter(paths)) for md5, paths in truth.items() if len(paths) == 1}
+        if not truth:
+            raise EvaluationError(f"no matched labels of dataset {hierarchy_dataset!r}")
+        nodes = {row.id: row for row in session.scalars(select(TreeNode).where(TreeNode.tree_id == tree_id))}
+        leaf_of: dict[str, str] = {}
+        children_of: dict[int, list[int]] = {}
+        for node in nodes.values():
+            if node.parent_id is not None:
+                children_of.setdefault(node.parent_id, []).append(node.id)
+        leaves = [node_id for node_id in nodes if node_id not in children_of]
+        members = session.execute(select(TreeMember.node_id, TreeMember.image_md5).where(
+            TreeMember.node_id.in_(leaves))).all()
+        for node_id, md5 in members:
+            leaf_of[md5] = nodes[node_id].path
+        child_of: dict[str, dict[str, str]] = {}
+        for node_id, node in nodes.items():
+            if node.depth == 2:
+                for (md5,) in session.execute(select(TreeMember.image_md5).where(TreeMember.node_id == node_id)):
+                    child_of.setdefault(node.category, {})[md5] = node.path
+    labelled = [md5 for md5 in leaf_of if md5 in truth]
+    if not labelled:
+        raise EvaluationError(f"none of the tree's images carries a {hierarchy_dataset} label")
+    per_category = {}
+    for category, children in sorted(child_of.items()):
+        inside = [md5 for md5 in children if md5 in truth and truth[md5].split("/")[0] == category]
+        if len({truth[md5] for md5 in inside}) >= 2:
+            per_category[category] = {
+                "labelled": len(inside), "children": len(set(children.values())),
+                "subcategories": len({"/".join(truth[md5].split("/")[:2]) for md5 in inside}),
+                "nmi": scores.nmi(np.array(["/".join(truth[md5].split("/")[:2]) for md5 in inside], dtype=object),
+                                  np.array([children[md5] for md5 in inside], dtype=object)),
+            }
+    leaf_labels = np.array([leaf_of[md5] for md5 in labelled], dtype=object)
+    truth_labels = np.array([truth[md5] for md5 in labelled], dtype=object)
+    paths = [tuple(leaf_of[md5].split(".")) for md5 in labelled]
+    return {
+        "tree_id": tree_id, "dataset": hierarchy_dataset, "labelled_images": len(labelled),
+        "leaf_nmi": scores.nmi(truth_labels, leaf_labels),
+        "purity": scores.hierarchy_purity(paths, truth_labels),
+        "per_category": per_category,
+    }
