@@ -153,10 +153,12 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
     reduced = f"classic.ae{code_size}"
     with clock("reduce"):
         if reduced not in feature_store.names():
+            # The architecture comes from the §3.2.4 grid search (Table 3.3 in the report), 30 epochs each.
             results["reduce"] = reduce_feature_set(sessions, feature_store, "classic", "ae", code_size,
-                                                   out / "results" / "reduce", hidden=(128, 64), epochs=60,
+                                                   out / "results" / "reduce", grid=True, epochs=30,
                                                    batch_size=64)
-            say(f"reduce: {reduced}, reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
+            say(f"reduce: {reduced} (h1, h2 = {results['reduce']['hidden']}, tying {results['reduce']['tying']} "
+                f"from the grid search), reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
     results["reduced_feature_set"] = reduced
     with clock("distances"):
         results["distances"] = distance_study(sessions, feature_store, ["classic", reduced], "SEM_Dataset",
