@@ -105,7 +105,11 @@ def evaluate(
 
 
 def stored_or_new(sessions, feature_store, cluster_store, feature_set, method, subset, k_max):
-    """The newest stored clustering of ``feature_set`` by ``method`` on ``subset``, clustering it first if none."""
+    """The newest stored clustering of ``feature_set`` by ``method`` on ``subset``, clustering it first if none.
+
+    A new flat clustering (k-means, GMM, spectral) is fitted for k = 2..30 at most, one fit per k; a tree
+    gives every k up to ``k_max`` from one run.
+    """
     try:
         return load_clustering(sessions, feature_set=feature_set, method=method, subset=subset)
     except ClusteringError:
