@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from semcurate.db import open_database
 from semcurate.features.extract import create_extractor, extract
@@ -16,6 +17,13 @@ from semcurate.ingest.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_
 from semcurate.ingest.demo_corpus import write_demo_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """BLAS/OpenMP on one thread for a module of small fits: worker threads spin badly on a busy machine."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from sklearn.cluster import HDBSCAN, KMeans, SpectralClustering
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from semcurate.clustering.flat import (
     FLAT_METHODS,
@@ -19,12 +18,7 @@ from semcurate.clustering.flat import (
     make_flat_estimator,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small fits run fastest on one thread; OpenMP workers spin badly on a busy machine."""
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

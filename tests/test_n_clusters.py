@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
-from threadpoolctl import threadpool_limits
 
 from semcurate.clustering.flat import make_flat_estimator
 from semcurate.clustering.n_clusters import (
@@ -24,12 +23,7 @@ from semcurate.clustering.n_clusters import (
     within_cluster_sum_of_squares,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small fits run fastest on one thread; OpenMP workers spin badly on a busy machine."""
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
