@@ -20,17 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.agglomerative import LINKAGE_METHODS, check_observations, linkage
+from semcurate.clustering.flat import FLAT_METHODS, cluster_labels_per_k
+from semcurate.clustering.n_clusters import TREE_ALGORITHMS
 from semcurate.clustering.store import ClusterStore, StoredClustering
 from semcurate.db.models import Clustering
 from semcurate.features.analysis import StudyError, feature_rows
 from semcurate.features.store import FeatureStore
 
-DENSITY_PEAKS = "density-peaks"
-#: Methods whose result is a merge tree (any k can be cut later).
-HIERARCHY_METHODS = LINKAGE_METHODS + (DENSITY_PEAKS,)
-#: Methods fitted once per k (HDBSCAN once, choosing its own k).
-PARTITION_METHODS = ("kmeans", "gmm", "hdbscan", "spectral")
-METHODS = HIERARCHY_METHODS + PARTITION_METHODS
+#: Methods whose result is a merge tree (any k can be cut later), then those fitted once per k (HDBSCAN once,
+#: choosing its own k).
+METHODS = TREE_ALGORITHMS + FLAT_METHODS
 
 
 class ClusteringError(Exception):
@@ -48,8 +47,6 @@ def cluster_points(values: np.ndarray, method: str, *, k_max: int, random_state:
 
     Raises ``ValueError`` (from the core) for bad values and ``ClusteringError`` for a bad method or k.
     """
-    from semcurate.clustering.flat import cluster_labels_per_k
-
     check_method(method)
     values = check_observations(values)
     n_points = len(values)
@@ -59,7 +56,7 @@ def cluster_points(values: np.ndarray, method: str, *, k_max: int, random_state:
         if parameters:
             raise ClusteringError(f"{method} linkage takes no parameters; got {', '.join(parameters)}")
         return StoredClustering([], linkage=linkage(values, method))
-    if method == DENSITY_PEAKS:
+    if method == "density-peaks":
         from semcurate.clustering.density_peaks import DensityPeaks
 
         model = DensityPeaks(n_clusters=min(k_max, n_points), **{"n_jobs": -1, **parameters}).fit(values)

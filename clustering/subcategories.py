@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.clustering.runs import METHODS, ClusteringError
+from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.tree import SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, Tree, TreeMember, TreeNode
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
@@ -122,8 +122,7 @@ def build_tree(
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id."""
-    if method not in METHODS:
-        raise ClusteringError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
+    check_method(method)
     if rule not in SPLIT_RULES:
         raise ClusteringError(f"unknown rule {rule!r}; choose one of {', '.join(SPLIT_RULES)}")
     if depth < 1:

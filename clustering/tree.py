@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from semcurate.clustering.agglomerative import LINKAGE_METHODS, check_observations, linkage
+from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
 
 SPLIT_RULES = ("silhouette", "gap", "dendrogram-gap")
@@ -92,14 +92,10 @@ def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0
 def candidate_partitions(values: np.ndarray, method: str, ks: range, *, random_state: int = 0):
     """``(partitions by k, linkage matrix or None)``: hierarchies are built once and cut; flat methods fit per k."""
     from semcurate.clustering.flat import cluster_labels_per_k
+    from semcurate.clustering.n_clusters import TREE_ALGORITHMS, merge_tree
 
-    if method in LINKAGE_METHODS or method == "density-peaks":
-        if method in LINKAGE_METHODS:
-            tree = linkage(values, method)
-        else:
-            from semcurate.clustering.density_peaks import DensityPeaks
-
-            tree = DensityPeaks(n_jobs=-1).fit(values).linkage_
+    if method in TREE_ALGORITHMS:
+        tree = merge_tree(values, method)
         cutter = Cutter(tree)
         return {k: cutter.labels(k) for k in ks}, tree
     if method == "hdbscan":

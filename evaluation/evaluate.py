@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from semcurate.clustering.flat import K_METHODS
 from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
 from semcurate.db.models import Label, Tree, TreeMember, TreeNode
@@ -116,7 +117,7 @@ def stored_or_new(sessions, feature_store, cluster_store, feature_set, method, s
         pass
     try:
         summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method, subset=subset,
-                                      k_max=min(k_max, 30) if method in ("kmeans", "gmm", "spectral") else k_max)
+                                      k_max=min(k_max, 30) if method in K_METHODS else k_max)
     except (ClusteringError, ValueError, MemoryError) as error:
         raise EvaluationError(f"{feature_set} × {method}: {error}") from None
     return load_clustering(sessions, summary["clustering_id"])

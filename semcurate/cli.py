@@ -564,6 +564,7 @@ def cluster_command(
     db: str | None = DbOption,
 ) -> None:
     """Cluster a feature set and store the tree (any k is cut later) or the partitions, with every parameter."""
+    from semcurate.clustering.flat import K_METHODS
     from semcurate.clustering.runs import METHODS, ClusteringError, cluster_feature_set, list_clusterings
     from semcurate.clustering.store import ClusterStore
     from semcurate.features.store import FeatureStore
@@ -584,7 +585,7 @@ def cluster_command(
     try:
         with progress_reporter(enabled=not as_json) as reporter:
             # Flat methods report one step per k; a linkage or Density Peaks is one call with nothing to count.
-            fits = max(k_max - 1, 1) if method in ("kmeans", "gmm", "spectral") else 0
+            fits = max(k_max - 1, 1) if method in K_METHODS else 0
             advance = reporter(f"{method} fits", fits)
             summary = cluster_feature_set(
                 sessions, FeatureStore(feature_store), ClusterStore(cluster_store), feature_set, method,
