@@ -35,7 +35,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from semcurate.features.classic import ClassicDescriptor
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.images import decode_image
 
 HERE = Path(__file__).resolve().parent
@@ -133,7 +133,7 @@ def main() -> None:
     if corpus is None:
         workdir = Path(tempfile.mkdtemp(prefix="semcurate-bench-classic-"))
         corpus = workdir / "corpus"
-        write_demo_corpus(corpus, args.images, seed=0, workers=2)
+        make_sem_corpus(corpus, args.images, seed=0, workers=2)
     try:
         full, cropped, categories, leaves = load_originals(corpus)
     finally:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.demo_corpus import make_sem_corpus
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +31,7 @@ def main() -> None:
     for workers in args.workers:
         workdir = Path(tempfile.mkdtemp(prefix="semcurate-bench-corpus-"))
         started = time.perf_counter()
-        summary = write_demo_corpus(workdir / "corpus", args.images, seed=0, workers=workers)
+        summary = make_sem_corpus(workdir / "corpus", args.images, seed=0, workers=workers)
         wall = time.perf_counter() - started
         size_mb = sum(path.stat().st_size for path in (workdir / "corpus").rglob("*") if path.is_file()) / 1e6
         runs.append({

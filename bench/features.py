@@ -51,9 +51,9 @@ from semcurate.db import open_database
 from semcurate.features.extract import create_extractor, extract, image_tasks, load_specimen
 from semcurate.features.inception import to_inception_input
 from semcurate.features.store import FeatureStore
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.ingestion import ingest
-from semcurate.ingest.scales import read_scales
+from semcurate.ingest.scale_database import read_scales
 
 HERE = Path(__file__).resolve().parent
 PIPELINE_TARGET = 0.9  # extract / bare predict
@@ -65,7 +65,7 @@ def build_repository(corpus: Path | None, workdir: Path, n_images: int):
     """Ingest (generating the corpus first if needed) and read scales; return the session factory and the store."""
     if corpus is None:
         corpus = workdir / "corpus"
-        write_demo_corpus(corpus, n_images, seed=0, workers=2)
+        make_sem_corpus(corpus, n_images, seed=0, workers=2)
     store = workdir / "store"
     sessions = open_database(f"sqlite:///{workdir / 'bench.db'}")
     ingest(corpus / "new_dati_SEM", store, sessions, workers=2)

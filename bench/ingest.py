@@ -65,14 +65,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "ingest.json")
     args = parser.parse_args()
 
-    from semcurate.ingest.demo_corpus import write_demo_corpus
+    from semcurate.datasets.demo_corpus import make_sem_corpus
 
     workdir = Path(tempfile.mkdtemp(prefix="semcurate-bench-ingest-"))
     corpus = args.corpus or workdir / "corpus"
     generation_s = None
     if not (corpus / "ground_truth.csv").exists():
         started = time.perf_counter()
-        write_demo_corpus(corpus, args.images, seed=0, workers=max(args.workers))
+        make_sem_corpus(corpus, args.images, seed=0, workers=max(args.workers))
         generation_s = round(time.perf_counter() - started, 1)
     runs = [ingest_once(corpus, workdir, workers) for workers in args.workers]
     baseline = runs[0]["wall_s"]

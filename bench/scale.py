@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from semcurate.db import open_database
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.images import decode_image
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.ocr import OcrEngine
-from semcurate.ingest.scale_reader import read_bar, read_scale_bytes
-from semcurate.ingest.scales import read_scales, validate
+from semcurate.ingest.scale_bar import read_bar, read_scale_bytes
+from semcurate.ingest.scale_database import read_scales, validate
 
 HERE = Path(__file__).resolve().parent
 
@@ -185,7 +185,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="semcurate-bench-scale-"))
     corpus = args.corpus or workdir / "corpus"
     if not (corpus / "ground_truth.csv").exists():
-        write_demo_corpus(corpus, args.images, seed=0, workers=max(args.workers))
+        make_sem_corpus(corpus, args.images, seed=0, workers=max(args.workers))
     runs = [pipeline_run(corpus, workdir, workers) for workers in args.workers]
     quality = accuracy(runs[-1]["sessions"], corpus)
     baseline = runs[0]["ingest_s"] + runs[0]["scale_s"]

@@ -5,9 +5,9 @@ Cores (pure numpy/scikit-learn): :mod:`~semcurate.clustering.agglomerative`
 (cut any tree into exactly k clusters), :mod:`~semcurate.clustering.density_peaks`
 (``DensityPeaks``), :mod:`~semcurate.clustering.flat` (k-means++, Gaussian
 mixtures, HDBSCAN, spectral), :mod:`~semcurate.clustering.n_clusters`
-(``estimate_n_clusters``), :mod:`~semcurate.clustering.tree` (recursive
+(``estimate_n_clusters``), :mod:`~semcurate.clustering.splitting` (recursive
 sub-category splitting). Shells: :mod:`~semcurate.clustering.runs`
-(``semcurate cluster``), :mod:`~semcurate.clustering.subcategories`
+(``semcurate cluster``), :mod:`~semcurate.clustering.tree_building`
 (``semcurate tree build``), :mod:`~semcurate.clustering.browse`
 (``semcurate.Tree``).
 """

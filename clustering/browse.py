@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.db import open_database
-from semcurate.db.models import Image, IngestRun, TreeMember, TreeNode
-from semcurate.db.models import Tree as TreeRow
+from semcurate.db.models import Image, IngestRun, TreeMemberRow, TreeNodeRow
+from semcurate.db.models import TreeRow
 
 
 class TreeError(LookupError):
@@ -86,23 +86,23 @@ class Tree:
         """Where the JPG rendition of image ``md5`` is in the flat store (None when no store is known)."""
         return self.image_store / f"{md5}.jpg" if self.image_store else None
 
-    def _node(self, row: TreeNode, n_children: int) -> Node:
+    def _node(self, row: TreeNodeRow, n_children: int) -> Node:
         representative = self.image_path(row.representative_md5) if row.representative_md5 else None
         return Node(row.id, row.path, row.name, row.depth, row.category, row.size, representative, n_children)
 
     def _nodes(self, session, rows) -> list[Node]:
         ids = [row.id for row in rows]
-        counts = dict(session.execute(select(TreeNode.parent_id, func.count()).where(TreeNode.parent_id.in_(ids))
-                                      .group_by(TreeNode.parent_id)).all())
+        counts = dict(session.execute(select(TreeNodeRow.parent_id, func.count()).where(TreeNodeRow.parent_id.in_(ids))
+                                      .group_by(TreeNodeRow.parent_id)).all())
         return [self._node(row, counts.get(row.id, 0)) for row in rows]
 
-    def _row(self, session, address: str | int) -> TreeNode:
-        query = select(TreeNode).where(TreeNode.tree_id == self.id)
+    def _row(self, session, address: str | int) -> TreeNodeRow:
+        query = select(TreeNodeRow).where(TreeNodeRow.tree_id == self.id)
         text = str(address)
-        matches = session.scalars(query.where(TreeNode.path == text)).all() or \
-            session.scalars(query.where(TreeNode.name == text)).all()
+        matches = session.scalars(query.where(TreeNodeRow.path == text)).all() or \
+            session.scalars(query.where(TreeNodeRow.name == text)).all()
         if not matches and re.fullmatch(r"\d+", text):
-            matches = session.scalars(query.where(TreeNode.id == int(text))).all()
+            matches = session.scalars(query.where(TreeNodeRow.id == int(text))).all()
         if not matches:
             raise TreeError(f"no node {text!r} in tree {self.id}; give a path like Nanowires.2, a name, or an id")
         if len(matches) > 1:
@@ -118,8 +118,8 @@ class Tree:
     def roots(self) -> list[Node]:
         """The top categories, largest first."""
         with self._sessions() as session:
-            rows = session.scalars(select(TreeNode).where(TreeNode.tree_id == self.id, TreeNode.parent_id.is_(None))
-                                   .order_by(TreeNode.position)).all()
+            rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == self.id, TreeNodeRow.parent_id.is_(None))
+                                   .order_by(TreeNodeRow.position)).all()
             return self._nodes(session, rows)
 
     def children(self, address: str | int | None = None) -> list[Node]:
@@ -128,15 +128,15 @@ class Tree:
             return self.roots()
         with self._sessions() as session:
             parent = self._row(session, address)
-            rows = session.scalars(select(TreeNode).where(TreeNode.parent_id == parent.id)
-                                   .order_by(TreeNode.position)).all()
+            rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.parent_id == parent.id)
+                                   .order_by(TreeNodeRow.position)).all()
             return self._nodes(session, rows)
 
     def images(self, address: str | int, limit: int | None = None) -> list[Path | str]:
         """Image files of a node's members (md5s when no store is known), representative first, then by md5."""
         with self._sessions() as session:
             row = self._row(session, address)
-            query = select(TreeMember.image_md5).where(TreeMember.node_id == row.id).order_by(TreeMember.image_md5)
+            query = select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == row.id).order_by(TreeMemberRow.image_md5)
             md5s = list(session.scalars(query))
             first = row.representative_md5
         md5s = ([first] if first in md5s else []) + [md5 for md5 in md5s if md5 != first]
@@ -146,8 +146,8 @@ class Tree:
     def categories_of(self, md5: str) -> list[Node]:
         """Every node that holds image ``md5``, from its top category down (where does my image sit?)."""
         with self._sessions() as session:
-            rows = session.scalars(select(TreeNode).join(TreeMember, TreeMember.node_id == TreeNode.id).where(
-                TreeNode.tree_id == self.id, TreeMember.image_md5 == md5).order_by(TreeNode.depth)).all()
+            rows = session.scalars(select(TreeNodeRow).join(TreeMemberRow, TreeMemberRow.node_id == TreeNodeRow.id).where(
+                TreeNodeRow.tree_id == self.id, TreeMemberRow.image_md5 == md5).order_by(TreeNodeRow.depth)).all()
             if not rows and session.get(Image, md5) is None:
                 raise TreeError(f"no image with md5 {md5}")
             return self._nodes(session, rows)

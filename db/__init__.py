@@ -18,9 +18,9 @@ from semcurate.db.models import (
     ScaleReading,
     Subset,
     SubsetMember,
-    Tree,
-    TreeMember,
-    TreeNode,
+    TreeRow,
+    TreeMemberRow,
+    TreeNodeRow,
 )
 from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgrade
 
@@ -37,9 +37,9 @@ __all__ = [
     "ScaleReading",
     "Subset",
     "SubsetMember",
-    "Tree",
-    "TreeMember",
-    "TreeNode",
+    "TreeRow",
+    "TreeMemberRow",
+    "TreeNodeRow",
     "database_url",
     "open_database",
     "upgrade",

@@ -285,7 +285,7 @@ class Clustering(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Tree(Base):
+class TreeRow(Base):
     """A sub-category tree (thesis chapter 5): each top category clustered on its own, recursively.
 
     ``labels_dataset`` gave the top categories; images without a label were
@@ -310,7 +310,7 @@ class Tree(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class TreeNode(Base):
+class TreeNodeRow(Base):
     """A node of a sub-category tree: a top category (depth 1) or one of its sub-clusters.
 
     ``path`` addresses the node in the tree (``Nanowires``, ``Nanowires.2``,
@@ -340,7 +340,7 @@ class TreeNode(Base):
     __table_args__ = (UniqueConstraint("tree_id", "path"),)
 
 
-class TreeMember(Base):
+class TreeMemberRow(Base):
     """An image in a tree node; ``assigned_by`` is ``label`` or ``classifier`` (how it got its top category)."""
 
     __tablename__ = "tree_members"

@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.clustering.flat import K_METHODS
 from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
-from semcurate.db.models import Label, Tree, TreeMember, TreeNode
+from semcurate.db.models import Label, TreeRow, TreeMemberRow, TreeNodeRow
 from semcurate.evaluation import scores
 from semcurate.features.analysis import StudyError, labelled_images
 from semcurate.features.store import FeatureStore
@@ -160,7 +160,7 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
     Ghahramani's dendrogram purity generalised to any tree) against the full label path.
     """
     with sessions() as session:
-        tree_id = tree_id or session.scalar(select(Tree.id).order_by(Tree.id.desc()).limit(1))
+        tree_id = tree_id or session.scalar(select(TreeRow.id).order_by(TreeRow.id.desc()).limit(1))
         if tree_id is None:
             raise EvaluationError("no sub-category tree is stored; run `semcurate tree build FEATURE_SET`")
         truth = {}
@@ -170,21 +170,21 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
         truth = {md5: next(iter(paths)) for md5, paths in truth.items() if len(paths) == 1}
         if not truth:
             raise EvaluationError(f"no matched labels of dataset {hierarchy_dataset!r}")
-        nodes = {row.id: row for row in session.scalars(select(TreeNode).where(TreeNode.tree_id == tree_id))}
+        nodes = {row.id: row for row in session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == tree_id))}
         leaf_of: dict[str, str] = {}
         children_of: dict[int, list[int]] = {}
         for node in nodes.values():
             if node.parent_id is not None:
                 children_of.setdefault(node.parent_id, []).append(node.id)
         leaves = [node_id for node_id in nodes if node_id not in children_of]
-        members = session.execute(select(TreeMember.node_id, TreeMember.image_md5).where(
-            TreeMember.node_id.in_(leaves))).all()
+        members = session.execute(select(TreeMemberRow.node_id, TreeMemberRow.image_md5).where(
+            TreeMemberRow.node_id.in_(leaves))).all()
         for node_id, md5 in members:
             leaf_of[md5] = nodes[node_id].path
         child_of: dict[str, dict[str, str]] = {}
         for node_id, node in nodes.items():
             if node.depth == 2:
-                for (md5,) in session.execute(select(TreeMember.image_md5).where(TreeMember.node_id == node_id)):
+                for (md5,) in session.execute(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node_id)):
                     child_of.setdefault(node.category, {})[md5] = node.path
     labelled = [md5 for md5 in leaf_of if md5 in truth]
     if not labelled:

@@ -45,8 +45,8 @@ from semcurate.db.models import (
     ScaleReading,
     Subset,
     SubsetMember,
-    Tree,
-    TreeNode,
+    TreeRow,
+    TreeNodeRow,
 )
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -239,7 +239,7 @@ def _histogram_dataset(sessions: sessionmaker) -> str | None:
     with sessions() as session:
         matched = dict(session.execute(select(Label.dataset, func.count(func.distinct(Label.image_md5))).where(
             Label.image_md5.is_not(None)).group_by(Label.dataset)).all())
-        newest = session.scalar(select(Tree.labels_dataset).order_by(Tree.id.desc()).limit(1))
+        newest = session.scalar(select(TreeRow.labels_dataset).order_by(TreeRow.id.desc()).limit(1))
     if newest in matched:
         return newest
     return max(sorted(matched), key=lambda name: matched[name]) if matched else None
@@ -247,7 +247,7 @@ def _histogram_dataset(sessions: sessionmaker) -> str | None:
 
 def scale_histogram_section(sessions: sessionmaker) -> dict:
     """Table 2.4: images per scale read from the data bar, per top category of a labelled dataset when there is one."""
-    from semcurate.ingest.scales import ScaleError, histogram
+    from semcurate.ingest.scale_database import ScaleError, histogram
 
     dataset = _histogram_dataset(sessions)
     try:
@@ -322,7 +322,7 @@ def subsets_section(sessions: sessionmaker) -> dict:
     return _present({"tables": tables})
 
 
-def _node_tree(rows: list[TreeNode], image_store: Path | None, thumbnails: dict) -> list[dict]:
+def _node_tree(rows: list[TreeNodeRow], image_store: Path | None, thumbnails: dict) -> list[dict]:
     """Nested dicts of the nodes of one tree, children in stored order (largest first)."""
     children: dict = defaultdict(list)
     for row in sorted(rows, key=lambda row: (row.depth, row.position, row.path)):
@@ -336,7 +336,7 @@ def _node_tree(rows: list[TreeNode], image_store: Path | None, thumbnails: dict)
             thumbnails[md5] = _figure(data, md5) if data else None
         return thumbnails[md5]
 
-    def nested(row: TreeNode) -> dict:
+    def nested(row: TreeNodeRow) -> dict:
         scores = json.loads(row.split_scores) if row.split_scores else {}
         mean = _small_png(row.mean_image)
         return {"path": row.path, "name": row.name, "category": row.category, "depth": row.depth, "size": row.size,
@@ -379,8 +379,8 @@ def tree_section(sessions: sessionmaker, image_store: Path | None, results_dir: 
     thumbnails: dict = {}
     trees = []
     with sessions() as session:
-        for tree in session.scalars(select(Tree).order_by(Tree.id.desc())).all():
-            rows = session.scalars(select(TreeNode).where(TreeNode.tree_id == tree.id)).all()
+        for tree in session.scalars(select(TreeRow).order_by(Tree.id.desc())).all():
+            rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == tree.id)).all()
             nodes = _node_tree(rows, store, thumbnails)
             trees.append({"id": tree.id, "feature_set": tree.feature_set, "method": tree.method, "rule": tree.rule,
                           "depth": tree.depth, "subset": tree.subset, "labels_dataset": tree.labels_dataset,
@@ -425,7 +425,7 @@ def provenance_section(sessions: sessionmaker, results_dir: Path, image_store: P
 
 
 def scale_validation_section(results_dir: Path) -> dict:
-    """Table 2.3 from ``scale/validation.json``, the dict of :func:`semcurate.ingest.scales.validate`."""
+    """Table 2.3 from ``scale/validation.json``, the dict of :func:`semcurate.ingest.scale_database.validate`."""
     path = results_dir / "scale" / "validation.json"
     command = f"semcurate scale validate TRUTH.csv --out {path.parent}"
     if not path.is_file():

@@ -27,7 +27,7 @@ Notes
   with :func:`prepare_crop`, which yields what Tesseract reads best (dark text,
   white background, a white margin, text 30-50 px tall).
 * The ``eng`` model has no ``µ``: it reads it as ``u``, ``p``, ``y`` or similar;
-  :mod:`semcurate.ingest.scale_text` maps those back.
+  :mod:`semcurate.ingest.length_text` maps those back.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def prepare_crop(
     -----
     Measured on 1 600 scale labels of the demo corpus (Aileron, 16-25 px,
     both polarities, cropped 2 px around the ink) read by tesserocr and
-    :func:`semcurate.ingest.scale_text.parse_length`: the default (x2, grey
+    :func:`semcurate.ingest.length_text.parse_length`: the default (x2, grey
     edges kept) reads 98.3 % right, 0.25 % wrong values, the rest refused;
     x3 reads 97.1 % right, 0.6 % wrong; hard binarisation at x2 reads 95.6 %
     right with 1.9 % wrong values, mostly Aileron's flagged "1" read as "7"

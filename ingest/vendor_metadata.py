@@ -4,7 +4,7 @@ Zeiss SmartSEM writes a text block into private tag 34118 (``CZ_SEM``) and
 FEI/Thermo Fisher writes INI text into tags 34680 (``FEI_SFEG``) or 34682
 (``FEI_HELIOS``).  Both state the pixel size exactly, so when present they are
 a second, independent reading of the scale next to the one read from the
-burnt-in data bar (:mod:`semcurate.ingest.databar`); :func:`disagreement`
+burnt-in data bar (:mod:`semcurate.datasets.databar`); :func:`disagreement`
 compares the two and :data:`DISAGREEMENT_THRESHOLD` says when to flag them.
 
 Units: everything returned is in nanometres (``nm_per_px``, ``hfw_nm``);

@@ -194,7 +194,7 @@ def scale_all(
     if ctx.invoked_subcommand is not None:
         return
     from semcurate.ingest.ocr import OcrUnavailable
-    from semcurate.ingest.scales import ScaleError, read_scales
+    from semcurate.ingest.scale_database import ScaleError, read_scales
 
     sessions = sessions_for(db)
     store = store_or_latest(sessions, store)
@@ -222,7 +222,7 @@ def scale_read(
 ) -> None:
     """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel."""
     from semcurate.ingest.ocr import OcrUnavailable, get_engine
-    from semcurate.ingest.scale_reader import read_scale_bytes
+    from semcurate.ingest.scale_bar import read_scale_bytes
 
     if source not in ("auto", "ocr", "metadata"):
         fail(f"--source must be auto, ocr or metadata, not {source!r}")
@@ -258,7 +258,7 @@ def scale_validate(
     db: str | None = DbOption,
 ) -> None:
     """Compare the stored readings with hand-written truth (thesis Table 2.3)."""
-    from semcurate.ingest.scales import ScaleError, validate
+    from semcurate.ingest.scale_database import ScaleError, validate
 
     try:
         result = validate(sessions_for(db), truth)
@@ -286,7 +286,7 @@ def scale_histogram(
     db: str | None = DbOption,
 ) -> None:
     """Images per scale read from the data bar, largest first (thesis Table 2.4)."""
-    from semcurate.ingest.scales import ScaleError, histogram
+    from semcurate.ingest.scale_database import ScaleError, histogram
 
     try:
         columns, table = histogram(sessions_for(db), by_label)
@@ -307,7 +307,7 @@ def subset_create(
     db: str | None = DbOption,
 ) -> None:
     """Fix a named subset of the images whose data bar reads one of the given scales."""
-    from semcurate.ingest.scales import ScaleError, create_subset
+    from semcurate.ingest.scale_database import ScaleError, create_subset
 
     try:
         result = create_subset(sessions_for(db), name, scales, replace=replace)
@@ -319,7 +319,7 @@ def subset_create(
 @subset_app.command("list")
 def subset_list(db: str | None = DbOption) -> None:
     """Every subset with its size and how it was made."""
-    from semcurate.ingest.scales import list_subsets
+    from semcurate.ingest.scale_database import list_subsets
 
     rows = list_subsets(sessions_for(db))
     if not rows:
@@ -671,7 +671,7 @@ def tree_build(
 ) -> None:
     """Split every top category into sub-categories, recursively, and store the tree (thesis chapter 5)."""
     from semcurate.clustering.runs import ClusteringError
-    from semcurate.clustering.subcategories import build_tree
+    from semcurate.clustering.tree_building import build_tree
     from semcurate.features.store import FeatureStore
 
     sessions = sessions_for(db)
@@ -874,7 +874,7 @@ def demo_data(
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
     from semcurate.demo import default_workers
-    from semcurate.ingest.demo_corpus import ensure_fresh, write_demo_corpus
+    from semcurate.datasets.demo_corpus import ensure_fresh, make_sem_corpus
 
     try:
         ensure_fresh(out)
@@ -882,7 +882,7 @@ def demo_data(
         fail(str(error))
     with progress_reporter() as reporter:
         progress = from_running_total(reporter("drawing corpus", images), images)
-        summary = write_demo_corpus(out, images, seed=seed, workers=workers or default_workers(),
+        summary = make_sem_corpus(out, images, seed=seed, workers=workers or default_workers(),
                                     progress=progress, size_scale=size_scale)
     counts = vars(summary)
     by_format = counts.pop("files_per_format")

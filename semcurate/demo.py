@@ -33,10 +33,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from semcurate.db import LabelDataset, open_database
-from semcurate.ingest.demo_corpus import GROUND_TRUTH_FILE, write_demo_corpus
+from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, make_sem_corpus
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
-from semcurate.ingest.scales import create_subset, read_scales, validate
+from semcurate.ingest.scale_database import create_subset, read_scales, validate
 from semcurate.progress import from_running_total
 
 #: The labelled-dataset folders the demo corpus carries, in import order.
@@ -78,7 +78,7 @@ def run_demo(
             say(f"demo corpus: already at {corpus}")
         else:
             progress = from_running_total(reporter("drawing corpus", n_images), n_images)
-            summary = write_demo_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
+            summary = make_sem_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
             results["corpus"] = vars(summary)
             say(f"demo corpus: {summary.n_images} images in {summary.n_files} files at {corpus}")
 
@@ -178,7 +178,7 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, re
     """The five thesis algorithms on the reduced codes, then the sub-category tree (Ward, silhouette rule)."""
     from semcurate.clustering.runs import cluster_feature_set
     from semcurate.clustering.store import ClusterStore
-    from semcurate.clustering.subcategories import build_tree
+    from semcurate.clustering.tree_building import build_tree
     from semcurate.db import Clustering, Tree
     from semcurate.features.store import FeatureStore
 

@@ -13,8 +13,8 @@ from threadpoolctl import threadpool_limits
 from semcurate.db import open_database
 from semcurate.features.extract import create_extractor, extract
 from semcurate.features.store import FeatureStore
-from semcurate.ingest.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
 
@@ -73,7 +73,7 @@ def demo_repository(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("subcategories")
     corpus = root / "corpus"
-    write_demo_corpus(corpus, 360, seed=11, workers=2, size_scale=0.5)
+    make_sem_corpus(corpus, 360, seed=11, workers=2, size_scale=0.5)
     db_url = f"sqlite:///{root / 'db.sqlite'}"
     sessions = open_database(db_url)
     ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from semcurate.ingest.databar import (
+from semcurate.datasets.databar import (
     NM_PER_UNIT,
     SCALE_CHOICES,
     burn_data_bar,

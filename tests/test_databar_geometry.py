@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import specimen
 
-from semcurate.ingest.databar import burn_data_bar, random_data_bar_spec
+from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
 from semcurate.ingest.databar_geometry import (
     GeometryProblem,
     Stripe,

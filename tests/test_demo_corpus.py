@@ -14,8 +14,8 @@ import tifffile
 from PIL import Image
 
 from semcurate.ingest.convert import encode_jpeg, reencode_like
-from semcurate.ingest.demo_corpus import CONFLICTING_CATEGORIES, write_demo_corpus
-from semcurate.ingest.taxonomy import leaf_paths, top_categories
+from semcurate.datasets.demo_corpus import CONFLICTING_CATEGORIES, make_sem_corpus
+from semcurate.datasets.taxonomy import leaf_paths, top_categories
 
 N_IMAGES = 60
 SEED = 11
@@ -34,7 +34,7 @@ def _pixels(path: Path) -> np.ndarray:
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus")
     reported = []
-    summary = write_demo_corpus(out, N_IMAGES, seed=SEED, workers=2, size_scale=0.25, progress=reported.append)
+    summary = make_sem_corpus(out, N_IMAGES, seed=SEED, workers=2, size_scale=0.25, progress=reported.append)
     with (out / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return out, summary, rows, reported
@@ -272,7 +272,7 @@ def test_majority_conflicts_are_byte_copies_under_the_other_category(corpus):
 
 def test_output_does_not_depend_on_the_number_of_workers(corpus, tmp_path):
     out, _summary, _rows, _reported = corpus
-    write_demo_corpus(tmp_path, N_IMAGES, seed=SEED, workers=1, size_scale=0.25)
+    make_sem_corpus(tmp_path, N_IMAGES, seed=SEED, workers=1, size_scale=0.25)
 
     def digests(root: Path) -> dict[str, str]:
         return {path.relative_to(root).as_posix(): _md5(path) for path in root.rglob("*") if path.is_file()}
@@ -284,12 +284,12 @@ def test_refuses_to_mix_corpora(tmp_path):
     (tmp_path / "new_dati_SEM").mkdir()
     (tmp_path / "new_dati_SEM" / "old.tif").write_bytes(b"x")
     with pytest.raises(ValueError, match="not empty"):
-        write_demo_corpus(tmp_path, 5, size_scale=0.25, workers=1)
+        make_sem_corpus(tmp_path, 5, size_scale=0.25, workers=1)
 
 
 def test_different_seeds_give_different_corpora(tmp_path):
-    first = write_demo_corpus(tmp_path / "a", 8, seed=1, workers=1, size_scale=0.25)
-    second = write_demo_corpus(tmp_path / "b", 8, seed=2, workers=1, size_scale=0.25)
+    first = make_sem_corpus(tmp_path / "a", 8, seed=1, workers=1, size_scale=0.25)
+    second = make_sem_corpus(tmp_path / "b", 8, seed=2, workers=1, size_scale=0.25)
     md5s = []
     for name in ("a", "b"):
         with (tmp_path / name / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.runs import load_clustering
 from semcurate.clustering.store import ClusterStore
-from semcurate.clustering.subcategories import build_tree
+from semcurate.clustering.tree_building import build_tree
 from semcurate.db import Clustering, Label, TreeMember, TreeNode
 from semcurate.evaluation.evaluate import EvaluationError, evaluate, tree_scores
 from semcurate.features.analysis import labelled_images

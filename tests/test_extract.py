@@ -16,15 +16,15 @@ from semcurate.features.extract import (
     prefetched,
 )
 from semcurate.features.store import FeatureStore
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.ingestion import ingest
-from semcurate.ingest.scales import create_subset, read_scales
+from semcurate.ingest.scale_database import create_subset, read_scales
 
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("extract")
-    write_demo_corpus(root / "corpus", 12, seed=4, workers=2, size_scale=0.5)
+    make_sem_corpus(root / "corpus", 12, seed=4, workers=2, size_scale=0.5)
     sessions = open_database(f"sqlite:///{root / 'db.sqlite'}")
     ingest(root / "corpus" / "new_dati_SEM", root / "store", sessions, workers=2)
     read_scales(sessions, root / "store", workers=2)

@@ -15,7 +15,7 @@ from semcurate.features.finetune import (
     stratified_split,
 )
 from semcurate.features.inception import WeightsUnavailable, to_inception_input
-from semcurate.ingest.specimens import draw_specimen
+from semcurate.datasets.specimens import draw_specimen
 
 LEAVES = ["Patterned_surface/line_array", "Particles/dispersed", "Porous_Sponge"]
 SIDE = 75  # InceptionV3's smallest input

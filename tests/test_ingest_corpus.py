@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from semcurate.db import File, Image, Label, open_database
-from semcurate.ingest.demo_corpus import write_demo_corpus
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
 
@@ -18,7 +18,7 @@ from semcurate.ingest.labels import import_labels
 def corpus(tmp_path_factory):
     """An 80-image corpus at quarter size, ingested with 2 workers, all three datasets imported."""
     root = tmp_path_factory.mktemp("corpus")
-    write_demo_corpus(root / "corpus", 80, seed=11, workers=2, size_scale=0.25)
+    make_sem_corpus(root / "corpus", 80, seed=11, workers=2, size_scale=0.25)
     sessions = open_database(f"sqlite:///{root / 'db.sqlite'}")
     summary = ingest(root / "corpus" / "new_dati_SEM", root / "store", sessions, workers=2)
     imports = {

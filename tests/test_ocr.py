@@ -1,6 +1,6 @@
 """The OCR engine on scale labels burnt by the demo corpus' own data-bar code, with both backends.
 
-The labels are real data bars from :mod:`semcurate.ingest.databar` (Pillow's
+The labels are real data bars from :mod:`semcurate.datasets.databar` (Pillow's
 Aileron, ``µ`` drawn as ``u`` plus a descender, font 16-25 px, both
 polarities), cropped at their ink box plus 2 px of stripe.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semcurate.ingest.databar import burn_data_bar, random_data_bar_spec
+from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
 from semcurate.ingest.ocr import (
     OcrEngine,
     OcrText,
@@ -23,7 +23,7 @@ from semcurate.ingest.ocr import (
     otsu_threshold,
     prepare_crop,
 )
-from semcurate.ingest.scale_text import Length, parse_length
+from semcurate.ingest.length_text import Length, parse_length
 
 LABEL_COUNT = 60
 

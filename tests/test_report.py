@@ -30,7 +30,7 @@ from semcurate.db.models import (
     TreeNode,
 )
 from semcurate.evaluation.report import THUMBNAIL_WIDTH, collect, render, write_report
-from semcurate.ingest.scales import scale_key
+from semcurate.ingest.scale_database import scale_key
 
 #: (format, status, relation) of every file the fixture inserts.
 FILES = [("tiff", "image", None)] * 4 + [("jpg", "image", None)] + [("jpg", "duplicate", "jpg_rendition")] * 3 \

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semcurate.ingest.specimens import draw_specimen
-from semcurate.ingest.taxonomy import leaf_paths
+from semcurate.datasets.specimens import draw_specimen
+from semcurate.datasets.taxonomy import leaf_paths
 
 LEAVES = leaf_paths()
 

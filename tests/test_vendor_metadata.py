@@ -14,7 +14,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from semcurate.ingest.demo_corpus import GROUND_TRUTH_FILE, write_demo_corpus
+from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, make_sem_corpus
 from semcurate.ingest.vendor_metadata import (
     DISAGREEMENT_THRESHOLD,
     MetadataScale,
@@ -186,7 +186,7 @@ def test_missing_path_raises(tmp_path):
 
 
 def test_demo_corpus_fei_tiffs_read_back_their_pixel_size(tmp_path):
-    write_demo_corpus(tmp_path, 20, seed=3, workers=1, size_scale=0.25)
+    make_sem_corpus(tmp_path, 20, seed=3, workers=1, size_scale=0.25)
     with (tmp_path / GROUND_TRUTH_FILE).open(encoding="utf-8", newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["format"] == "TIFF" and row["kind"] != "corrupt"]
     fei_rows = [row for row in rows if row["fei_metadata"] == "true"]

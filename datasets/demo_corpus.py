@@ -6,8 +6,8 @@ only in metadata, near-duplicates, corrupt files and a few unsupported
 formats, and the published labelled datasets (SEM_Dataset, Hierarchical,
 Majority) hold JPGs that must be tied back to those images.  This module
 writes a small repository of that shape from synthetic specimens
-(:func:`semcurate.ingest.specimens.draw_specimen`) with burnt-in data bars
-(:mod:`semcurate.ingest.databar`), together with ``ground_truth.csv`` saying
+(:func:`semcurate.datasets.specimens.draw_specimen`) with burnt-in data bars
+(:mod:`semcurate.datasets.databar`), together with ``ground_truth.csv`` saying
 what every file really is, so that every ingest step can be run and scored.
 
 Layout under ``out``::
@@ -94,9 +94,9 @@ import tifffile
 from PIL import Image
 
 from semcurate.ingest.convert import encode_jpeg
-from semcurate.ingest.databar import DataBarSpec, DataBarTruth, burn_data_bar, random_data_bar_spec
-from semcurate.ingest.specimens import draw_specimen
-from semcurate.ingest.taxonomy import leaf_paths
+from semcurate.datasets.databar import DataBarSpec, DataBarTruth, burn_data_bar, random_data_bar_spec
+from semcurate.datasets.specimens import draw_specimen
+from semcurate.datasets.taxonomy import leaf_paths
 
 SOURCE_DIR = "new_dati_SEM"
 DATASETS_DIR = "datasets"
@@ -176,7 +176,7 @@ _VARIANT_SOFTWARE = ("Adobe Photoshop CS6 (Windows)", "ImageJ", "GIMP 2.10", "Mi
 
 @dataclass
 class CorpusSummary:
-    """Counts of what :func:`write_demo_corpus` wrote.
+    """Counts of what :func:`make_sem_corpus` wrote.
 
     ``n_images`` counts the distinct images of ``new_dati_SEM`` (near-duplicates
     included); ``n_duplicate_files`` counts the files that add no image there
@@ -751,7 +751,7 @@ def _csv_value(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def write_demo_corpus(
+def make_sem_corpus(
     out: Path,
     n_images: int,
     seed: int = 0,

@@ -16,7 +16,7 @@ from importlib import resources
 @cache
 def hierarchical_tree() -> dict:
     """The nested ``{name: {child: ...}}`` category tree, without its ``_about`` note."""
-    text = resources.files("semcurate.ingest").joinpath("data/hierarchical_tree.json").read_text()
+    text = resources.files("semcurate.datasets").joinpath("data/hierarchical_tree.json").read_text()
     return {key: value for key, value in json.loads(text).items() if not key.startswith("_")}
 
 

@@ -7,7 +7,7 @@ is passed in).  :func:`read_scale` runs
    text boxes, the boxes that may hold the segment's value);
 2. one batched OCR call over the candidate label boxes and every other text
    box of the stripe (:mod:`semcurate.ingest.ocr`);
-3. parsing (:mod:`semcurate.ingest.scale_text`): the nearest candidate that
+3. parsing (:mod:`semcurate.ingest.length_text`): the nearest candidate that
    reads as exactly one length is the label;
 4. plausibility, because a wrong scale is far worse than none:
 
@@ -49,7 +49,7 @@ from semcurate.ingest.databar_geometry import (
 )
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image
 from semcurate.ingest.ocr import OcrEngine, prepare_crop
-from semcurate.ingest.scale_text import Length, find_lengths, parse_fields, parse_length, parse_magnification
+from semcurate.ingest.length_text import Length, find_lengths, parse_fields, parse_length, parse_magnification
 from semcurate.ingest.vendor_metadata import (
     DISAGREEMENT_THRESHOLD,
     MetadataScale,

@@ -4,7 +4,7 @@ Steps: read a feature set's rows; give every image a top category — its
 label in ``labels_dataset`` where it has one, otherwise the prediction of a
 logistic-regression classifier trained on the labelled rows (its accuracy on
 a stratified 20 % held out is recorded); split each category with
-:func:`semcurate.clustering.tree.split`; store nodes, members, medoid
+:func:`semcurate.clustering.splitting.split`; store nodes, members, medoid
 representatives and mean images in the database.
 """
 
@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.runs import ClusteringError, check_method
-from semcurate.clustering.tree import SPLIT_RULES, Branch, split
-from semcurate.db.models import Image, ScaleReading, Tree, TreeMember, TreeNode
+from semcurate.clustering.splitting import SPLIT_RULES, Branch, split
+from semcurate.db.models import Image, ScaleReading, TreeRow, TreeMemberRow, TreeNodeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.store import FeatureStore
 
@@ -156,7 +156,7 @@ def build_tree(
 
     parameters = {"max_children": max_children, "min_size": min_size, "random_state": random_state}
     tree_id = store_tree(sessions, MeanImages(sessions, Path(image_store)), md5s, branches, assigned_by,
-                         Tree(feature_set=feature_set, method=method, subset=subset, labels_dataset=labels_dataset,
+                         TreeRow(feature_set=feature_set, method=method, subset=subset, labels_dataset=labels_dataset,
                               depth=depth, rule=rule, parameters=json.dumps(parameters), n_images=len(md5s),
                               n_labelled=len(labelled), classifier_accuracy=accuracy))
     n_nodes = sum(1 for branch in branches.values() for _ in branch.walk())
@@ -168,7 +168,7 @@ def build_tree(
 
 
 def store_tree(sessions: sessionmaker, mean_images: MeanImages, md5s: list[str], branches: dict[str, Branch],
-               assigned_by: dict[str, str], tree: Tree) -> int:
+               assigned_by: dict[str, str], tree: TreeRow) -> int:
     """Write ``tree`` with one node per branch (paths like ``Nanowires.2.1``) and its members; return its id."""
     with sessions.begin() as session:
         session.add(tree)
@@ -177,7 +177,7 @@ def store_tree(sessions: sessionmaker, mean_images: MeanImages, md5s: list[str],
             node_ids: dict[tuple[int, ...], int] = {}
             for path, branch in root.walk():
                 members = [md5s[index] for index in branch.members]
-                node = TreeNode(
+                node = TreeNodeRow(
                     tree_id=tree.id, parent_id=node_ids.get(path[:-1]) if path else None,
                     path=".".join([name, *map(str, path)]), depth=1 + len(path),
                     position=path[-1] if path else position + 1, category=name, size=len(members),
@@ -189,6 +189,6 @@ def store_tree(sessions: sessionmaker, mean_images: MeanImages, md5s: list[str],
                 session.add(node)
                 session.flush()
                 node_ids[path] = node.id
-                session.add_all(TreeMember(node_id=node.id, image_md5=md5, assigned_by=assigned_by[md5])
+                session.add_all(TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by=assigned_by[md5])
                                 for md5 in members)
         return tree.id

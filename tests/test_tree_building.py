@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 import semcurate
 from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
-from semcurate.clustering.subcategories import build_tree
+from semcurate.clustering.tree_building import build_tree
 from semcurate.db import Clustering, Subset, SubsetMember, TreeMember, TreeNode
 from semcurate.features.store import FeatureStore
-from semcurate.ingest.scales import create_subset
+from semcurate.ingest.scale_database import create_subset
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

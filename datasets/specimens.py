@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage, special
 
-from semcurate.ingest.taxonomy import leaf_paths
+from semcurate.datasets.taxonomy import leaf_paths
 
 MIN_SIDE = 16
 _WORKING_LONG_SIDE = 640  # relief maps are drawn at most this large, then upsampled
@@ -874,7 +874,7 @@ def draw_specimen(leaf_path: str, rng: np.random.Generator, height: int = 768, w
     Parameters
     ----------
     leaf_path : str
-        A leaf of :func:`semcurate.ingest.taxonomy.leaf_paths`, e.g. ``"Nanowires/Forest/crust"``.
+        A leaf of :func:`semcurate.datasets.taxonomy.leaf_paths`, e.g. ``"Nanowires/Forest/crust"``.
     rng : numpy.random.Generator
         Source of every random choice; the same generator state gives the same image.
     height, width : int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from semcurate.ingest.scale_text import (
+from semcurate.ingest.length_text import (
     Length,
     StripeFields,
     find_lengths,

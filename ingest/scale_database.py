@@ -27,8 +27,8 @@ from semcurate.db.models import File, Image, Label, Subset, SubsetMember
 from semcurate.db.models import ScaleReading as ReadingRow
 from semcurate.ingest.ocr import get_engine
 from semcurate.ingest.parallel import batched, parallel_map
-from semcurate.ingest.scale_reader import READER_VERSION, ScaleReading, read_scale_bytes
-from semcurate.ingest.scale_text import NM_PER_UNIT, parse_length
+from semcurate.ingest.scale_bar import READER_VERSION, ScaleReading, read_scale_bytes
+from semcurate.ingest.length_text import NM_PER_UNIT, parse_length
 
 #: Readings per database transaction.
 BATCH_SIZE = 100
