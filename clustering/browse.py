@@ -23,8 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.db import open_database
-from semcurate.db.models import Image, IngestRun, TreeMemberRow, TreeNodeRow
-from semcurate.db.models import TreeRow
+from semcurate.db.models import Image, IngestRun, TreeMemberRow, TreeNodeRow, TreeRow
 
 
 class TreeError(LookupError):

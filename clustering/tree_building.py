@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.splitting import SPLIT_RULES, Branch, split
-from semcurate.db.models import Image, ScaleReading, TreeRow, TreeMemberRow, TreeNodeRow
+from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.store import FeatureStore
 

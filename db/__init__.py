@@ -18,9 +18,9 @@ from semcurate.db.models import (
     ScaleReading,
     Subset,
     SubsetMember,
-    TreeRow,
     TreeMemberRow,
     TreeNodeRow,
+    TreeRow,
 )
 from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgrade
 

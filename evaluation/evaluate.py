@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.clustering.flat import K_METHODS
 from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
-from semcurate.db.models import Label, TreeRow, TreeMemberRow, TreeNodeRow
+from semcurate.db.models import Label, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.evaluation import scores
 from semcurate.features.analysis import StudyError, labelled_images
 from semcurate.features.store import FeatureStore

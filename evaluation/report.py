@@ -45,8 +45,8 @@ from semcurate.db.models import (
     ScaleReading,
     Subset,
     SubsetMember,
-    TreeRow,
     TreeNodeRow,
+    TreeRow,
 )
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -379,7 +379,7 @@ def tree_section(sessions: sessionmaker, image_store: Path | None, results_dir: 
     thumbnails: dict = {}
     trees = []
     with sessions() as session:
-        for tree in session.scalars(select(TreeRow).order_by(Tree.id.desc())).all():
+        for tree in session.scalars(select(TreeRow).order_by(TreeRow.id.desc())).all():
             rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == tree.id)).all()
             nodes = _node_tree(rows, store, thumbnails)
             trees.append({"id": tree.id, "feature_set": tree.feature_set, "method": tree.method, "rule": tree.rule,

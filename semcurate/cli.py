@@ -873,8 +873,8 @@ def demo_data(
     ),
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
-    from semcurate.demo import default_workers
     from semcurate.datasets.demo_corpus import ensure_fresh, make_sem_corpus
+    from semcurate.demo import default_workers
 
     try:
         ensure_fresh(out)

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from semcurate.db import LabelDataset, open_database
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, make_sem_corpus
+from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
 from semcurate.ingest.scale_database import create_subset, read_scales, validate
@@ -179,13 +179,13 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, re
     from semcurate.clustering.runs import cluster_feature_set
     from semcurate.clustering.store import ClusterStore
     from semcurate.clustering.tree_building import build_tree
-    from semcurate.db import Clustering, Tree
+    from semcurate.db import Clustering, TreeRow
     from semcurate.features.store import FeatureStore
 
     feature_store, cluster_store = FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5")
     with sessions() as session:
         done = set(session.scalars(select(Clustering.method).where(Clustering.feature_set == feature_set)))
-        tree_id = session.scalar(select(Tree.id).where(Tree.feature_set == feature_set, Tree.method == "ward"))
+        tree_id = session.scalar(select(TreeRow.id).where(TreeRow.feature_set == feature_set, TreeRow.method == "ward"))
     results = {}
     for method in THESIS_METHODS:
         if method in done:

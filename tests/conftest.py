@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from semcurate.datasets.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
 from semcurate.features.extract import create_extractor, extract
 from semcurate.features.store import FeatureStore
-from semcurate.datasets.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
-from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
 

@@ -15,9 +15,9 @@ import pytest
 from skimage.feature import local_binary_pattern
 from sklearn.preprocessing import StandardScaler
 
-from semcurate.features.classic import ClassicDescriptor, _lbp_histogram
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths, top_categories
+from semcurate.features.classic import ClassicDescriptor, _lbp_histogram
 
 DESCRIPTOR = ClassicDescriptor()
 # one leaf from each of the 10 top categories: 10 visually distinct classes

@@ -13,9 +13,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from semcurate.ingest.convert import encode_jpeg, reencode_like
 from semcurate.datasets.demo_corpus import CONFLICTING_CATEGORIES, make_sem_corpus
 from semcurate.datasets.taxonomy import leaf_paths, top_categories
+from semcurate.ingest.convert import encode_jpeg, reencode_like
 
 N_IMAGES = 60
 SEED = 11

@@ -16,7 +16,7 @@ from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.runs import load_clustering
 from semcurate.clustering.store import ClusterStore
 from semcurate.clustering.tree_building import build_tree
-from semcurate.db import Clustering, Label, TreeMember, TreeNode
+from semcurate.db import Clustering, Label, TreeMemberRow, TreeNodeRow
 from semcurate.evaluation.evaluate import EvaluationError, evaluate, tree_scores
 from semcurate.features.analysis import labelled_images
 from semcurate.features.store import FeatureStore
@@ -69,12 +69,12 @@ def test_tree_scores_against_the_hierarchical_labels(demo_repository):
     with sessions() as session:
         paths = dict(session.execute(select(Label.image_md5, Label.category_path).where(
             Label.dataset == "Hierarchical", Label.image_md5.is_not(None))).all())
-        nodes = session.scalars(select(TreeNode).where(TreeNode.tree_id == summary["tree_id"])).all()
+        nodes = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == summary["tree_id"])).all()
         parents = {node.parent_id for node in nodes}
         leaf_of = {}
         for node in nodes:
             if node.id not in parents:
-                for md5 in session.scalars(select(TreeMember.image_md5).where(TreeMember.node_id == node.id)):
+                for md5 in session.scalars(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node.id)):
                     leaf_of[md5] = node.path
     labelled = [md5 for md5 in leaf_of if md5 in paths]
     assert scored["labelled_images"] == len(labelled) > 10

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import FeatureSet, Image, ScaleReading, open_database
 from semcurate.features.extract import (
     ExtractionError,
@@ -16,7 +17,6 @@ from semcurate.features.extract import (
     prefetched,
 )
 from semcurate.features.store import FeatureStore
-from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.scale_database import create_subset, read_scales
 

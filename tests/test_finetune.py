@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from semcurate.datasets.specimens import draw_specimen
 from semcurate.features.finetune import (
     build_classifier,
     checkpoint_outputs,
@@ -15,7 +16,6 @@ from semcurate.features.finetune import (
     stratified_split,
 )
 from semcurate.features.inception import WeightsUnavailable, to_inception_input
-from semcurate.datasets.specimens import draw_specimen
 
 LEAVES = ["Patterned_surface/line_array", "Particles/dispersed", "Porous_Sponge"]
 SIDE = 75  # InceptionV3's smallest input

@@ -8,8 +8,8 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import select
 
-from semcurate.db import File, Image, Label, open_database
 from semcurate.datasets.demo_corpus import make_sem_corpus
+from semcurate.db import File, Image, Label, open_database
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
 

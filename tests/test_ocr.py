@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
+from semcurate.ingest.length_text import Length, parse_length
 from semcurate.ingest.ocr import (
     OcrEngine,
     OcrText,
@@ -23,7 +24,6 @@ from semcurate.ingest.ocr import (
     otsu_threshold,
     prepare_crop,
 )
-from semcurate.ingest.length_text import Length, parse_length
 
 LABEL_COUNT = 60
 

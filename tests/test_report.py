@@ -25,9 +25,9 @@ from semcurate.db.models import (
     ScaleReading,
     Subset,
     SubsetMember,
-    Tree,
-    TreeMember,
-    TreeNode,
+    TreeMemberRow,
+    TreeNodeRow,
+    TreeRow,
 )
 from semcurate.evaluation.report import THUMBNAIL_WIDTH, collect, render, write_report
 from semcurate.ingest.scale_database import scale_key
@@ -94,13 +94,13 @@ def stocked(sessions, tmp_path):
         session.add(Clustering(feature_set="classic", method="ward", kind="hierarchy", n_points=len(md5s),
                                parameters=json.dumps({"metric": "euclidean"}), store_path="clusterings.h5",
                                store_key="1", seconds=0.01))
-        tree = Tree(feature_set="classic", method="ward", labels_dataset="SEM_Dataset", depth=1, rule="silhouette",
+        tree = TreeRow(feature_set="classic", method="ward", labels_dataset="SEM_Dataset", depth=1, rule="silhouette",
                     parameters=json.dumps({"min_size": 1}), n_images=len(md5s), n_labelled=4)
         session.add(tree)
         session.flush()
         ids: dict[str, int] = {}
         for index, (path, name, size, parent) in enumerate(NODES):
-            node = TreeNode(tree_id=tree.id, parent_id=ids.get(parent), path=path, depth=path.count(".") + 1,
+            node = TreeNodeRow(tree_id=tree.id, parent_id=ids.get(parent), path=path, depth=path.count(".") + 1,
                             position=int(path.rsplit(".", 1)[1]) if "." in path else index + 1,
                             category=path.split(".")[0], name=name, size=size, representative_md5=md5s[index],
                             mean_image=png_bytes(160, 120, index),
@@ -109,7 +109,7 @@ def stocked(sessions, tmp_path):
             session.add(node)
             session.flush()
             ids[path] = node.id
-            session.add_all(TreeMember(node_id=node.id, image_md5=md5, assigned_by="label")
+            session.add_all(TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by="label")
                             for md5 in md5s[index:index + size])
     results = tmp_path / "results"
     (results / "id").mkdir(parents=True)

@@ -16,9 +16,9 @@ from conftest import specimen
 from PIL import Image
 
 from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
+from semcurate.ingest.length_text import Length
 from semcurate.ingest.ocr import OcrText, get_engine
 from semcurate.ingest.scale_bar import ScaleReading, combine, judge, read_bar, read_scale_bytes
-from semcurate.ingest.length_text import Length
 from semcurate.ingest.vendor_metadata import MetadataScale
 
 

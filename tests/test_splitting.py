@@ -7,8 +7,8 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.metrics import adjusted_rand_score
 
-from semcurate.clustering.tree_building import classify_unlabelled
 from semcurate.clustering.splitting import medoid, split
+from semcurate.clustering.tree_building import classify_unlabelled
 
 
 def nested_blobs(rng: np.random.Generator, groups: int = 3, subgroups: int = 2, per: int = 40):

@@ -18,7 +18,7 @@ import semcurate
 from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
 from semcurate.clustering.tree_building import build_tree
-from semcurate.db import Clustering, Subset, SubsetMember, TreeMember, TreeNode
+from semcurate.db import Clustering, Subset, SubsetMember, TreeMemberRow, TreeNodeRow
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.scale_database import create_subset
 
@@ -61,8 +61,8 @@ def test_tree_nodes_partition_their_parents_and_hold_a_representative_and_a_mean
     tree = semcurate.Tree.open(sessions, summary["tree_id"], root / "store")
     assert sum(node.size for node in tree.roots()) == summary["images"]
     with sessions() as session:
-        nodes = session.scalars(select(TreeNode).where(TreeNode.tree_id == summary["tree_id"])).all()
-        members = {node.id: set(session.scalars(select(TreeMember.image_md5).where(TreeMember.node_id == node.id)))
+        nodes = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == summary["tree_id"])).all()
+        members = {node.id: set(session.scalars(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node.id)))
                    for node in nodes}
         for node in nodes:
             assert len(members[node.id]) == node.size and node.representative_md5 in members[node.id]
