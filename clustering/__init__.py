@@ -1,28 +1,34 @@
-"""Clustering (thesis chapter 4 and 5): dendrograms, Density Peaks, other algorithms, the sub-category tree.
+"""Clustering (thesis chapters 4 and 5): dendrograms, Density Peaks, other algorithms, the sub-category tree.
 
 Cores (pure numpy/scikit-learn): :mod:`~semcurate.clustering.agglomerative`
 (``linkage``, SciPy format, memory-lean), :mod:`~semcurate.clustering.hierarchy`
-(cut any tree into exactly k clusters), :mod:`~semcurate.clustering.density_peaks`
+(``Cutter``: any tree into exactly k clusters), :mod:`~semcurate.clustering.density_peaks`
 (``DensityPeaks``), :mod:`~semcurate.clustering.flat` (k-means++, Gaussian
 mixtures, HDBSCAN, spectral), :mod:`~semcurate.clustering.n_clusters`
-(``estimate_n_clusters``), :mod:`~semcurate.clustering.splitting` (recursive
-sub-category splitting). Shells: :mod:`~semcurate.clustering.runs`
-(``semcurate cluster``), :mod:`~semcurate.clustering.tree_building`
-(``semcurate tree build``), :mod:`~semcurate.clustering.browse`
-(``semcurate.Tree``).
+(``estimate_n_clusters``), :mod:`~semcurate.clustering.splitting` (``split``:
+one category into sub-categories, recursively).  Shells:
+:mod:`~semcurate.clustering.runs` (``semcurate cluster``),
+:mod:`~semcurate.clustering.store` (HDF5 trees and partitions),
+:mod:`~semcurate.clustering.tree_building` (``semcurate tree build``),
+:mod:`~semcurate.clustering.browse` (``Tree``: a stored tree from Python).
+
+Every public name is importable from here and loaded on first use.
 """
 
-_PUBLIC = {
-    "linkage": "semcurate.clustering.agglomerative",
-    "DensityPeaks": "semcurate.clustering.density_peaks",
-    "estimate_n_clusters": "semcurate.clustering.n_clusters",
-    "Cutter": "semcurate.clustering.hierarchy",
-}
+import lazy_loader
 
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
-
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'semcurate.clustering' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "agglomerative": ["LinkageMemoryError", "linkage"],
+        "browse": ["Tree", "TreeError"],
+        "density_peaks": ["DensityPeaks"],
+        "flat": ["GaussianMixtureClustering", "make_flat_estimator"],
+        "hierarchy": ["Cutter", "cut"],
+        "n_clusters": ["estimate_n_clusters"],
+        "runs": ["ClusteringError", "cluster_feature_set"],
+        "splitting": ["split"],
+        "store": ["ClusterStore"],
+        "tree_building": ["build_tree"],
+    },
+)

@@ -1,1 +1,24 @@
-"""Data we draw ourselves: the demo SEM repository and its parts (like :mod:`sklearn.datasets`)."""
+"""Data we draw ourselves, with its truth (like :mod:`sklearn.datasets` and :mod:`skimage.data`).
+
+:func:`make_sem_corpus` writes a messy SEM repository like the thesis'
+``new_dati_SEM/``: 36 procedurally drawn specimen classes
+(:mod:`~semcurate.datasets.specimens`) with burned-in data bars
+(:mod:`~semcurate.datasets.databar`), labelled-dataset folders laid out by the
+Hierarchical tree (:mod:`~semcurate.datasets.taxonomy`) and a
+``ground_truth.csv`` for every file.  Nothing here reads real data: the
+readers live in :mod:`semcurate.ingest`.
+
+Every public name is importable from here and loaded on first use.
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "databar": ["DataBarSpec", "DataBarTruth", "burn_data_bar", "random_data_bar_spec"],
+        "demo_corpus": ["CorpusSummary", "make_sem_corpus"],
+        "specimens": ["draw_specimen"],
+        "taxonomy": ["hierarchical_tree", "leaf_paths", "top_categories"],
+    },
+)

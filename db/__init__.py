@@ -3,44 +3,31 @@
 The database is the interface between stages: every stage reads what the one
 before it wrote and writes one new kind of thing.  Open it with
 :func:`semcurate.db.open_database`, which brings the schema to the newest
-Alembic revision before returning.
+Alembic revision before returning.  Every public name is importable from
+here and loaded on first use.
 """
 
-from semcurate.db.models import (
-    Base,
-    Clustering,
-    FeatureSet,
-    File,
-    Image,
-    IngestRun,
-    Label,
-    LabelDataset,
-    ScaleReading,
-    Subset,
-    SubsetMember,
-    TreeMemberRow,
-    TreeNodeRow,
-    TreeRow,
-)
-from semcurate.db.session import DEFAULT_URL, database_url, open_database, upgrade
+import lazy_loader
 
-__all__ = [
-    "Base",
-    "Clustering",
-    "DEFAULT_URL",
-    "FeatureSet",
-    "File",
-    "Image",
-    "IngestRun",
-    "Label",
-    "LabelDataset",
-    "ScaleReading",
-    "Subset",
-    "SubsetMember",
-    "TreeRow",
-    "TreeMemberRow",
-    "TreeNodeRow",
-    "database_url",
-    "open_database",
-    "upgrade",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "models": [
+            "Base",
+            "Clustering",
+            "FeatureSet",
+            "File",
+            "Image",
+            "IngestRun",
+            "Label",
+            "LabelDataset",
+            "ScaleReading",
+            "Subset",
+            "SubsetMember",
+            "TreeMemberRow",
+            "TreeNodeRow",
+            "TreeRow",
+        ],
+        "session": ["DEFAULT_URL", "database_url", "open_database", "upgrade"],
+    },
+)

@@ -1,28 +1,31 @@
-"""Feature learning: CNN activations, 2-NN intrinsic dimension, autoencoder codes (thesis chapter 3).
+"""Feature learning (thesis chapter 3): CNN activations, 2-NN intrinsic dimension, autoencoder codes.
 
-Modules: :mod:`~semcurate.features.inception` and
-:mod:`~semcurate.features.classic` (extractors),
-:mod:`~semcurate.features.store` (HDF5 rows keyed by image md5),
-:mod:`~semcurate.features.intrinsic_dimension` (``TwoNN``),
-:mod:`~semcurate.features.autoencoder` (``TiedAutoencoder``),
-:mod:`~semcurate.features.distances` (heatmaps against the label distance).
-``TwoNN`` and ``TiedAutoencoder`` are importable from here; TensorFlow is only
-loaded when a model is built.
+Cores: :mod:`~semcurate.features.classic` (``ClassicDescriptor``, the
+weight-free descriptor), :mod:`~semcurate.features.inception`
+(``InceptionV3Extractor``), :mod:`~semcurate.features.intrinsic_dimension`
+(``TwoNN``, the sample-size scan, the suggested code size),
+:mod:`~semcurate.features.autoencoder` (``TiedAutoencoder``, the §3.2.4 grid
+search), :mod:`~semcurate.features.distances` (heatmaps against the label
+distance).  Shells: :mod:`~semcurate.features.store` (HDF5 rows keyed by image
+md5), :mod:`~semcurate.features.extract` (``semcurate features extract``),
+:mod:`~semcurate.features.analysis` (``id``, ``reduce``, ``distances``),
+:mod:`~semcurate.features.finetune` (``semcurate finetune``).
+
+Every public name is importable from here and loaded on first use, so
+``import semcurate.features`` loads neither TensorFlow nor scikit-learn.
 """
 
-import os
+import lazy_loader
 
-# TensorFlow's C++ start-up chatter (CPU instruction sets, oneDNN) is not for users.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def __getattr__(name: str):
-    if name == "TwoNN":
-        from semcurate.features.intrinsic_dimension import TwoNN
-
-        return TwoNN
-    if name == "TiedAutoencoder":
-        from semcurate.features.autoencoder import TiedAutoencoder
-
-        return TiedAutoencoder
-    raise AttributeError(f"module 'semcurate.features' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "autoencoder": ["TiedAutoencoder", "grid_search"],
+        "classic": ["ClassicDescriptor"],
+        "distances": ["correlation_index", "discrete_distance", "heatmaps"],
+        "extract": ["ExtractionError", "create_extractor", "extract"],
+        "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
+        "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
+        "store": ["FeatureStore", "FeatureStoreError"],
+    },
+)
