@@ -1,5 +1,5 @@
 # The two entry points a new machine needs (see README.md).
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-floors lock bench clean
 
 VENV := .venv
 DEMO_DIR ?= demo
@@ -13,6 +13,18 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# The oldest version of every dependency (constraints-floors.txt) in a
+# throw-away .venv-floors/, and the fast part of the test suite against them
+# (setup first: it installs the Tesseract program the OCR tests call).
+test-floors: setup
+	bash scripts/test_floors.sh
+
+# Regenerate constraints.txt (the exact versions setup.sh installs) from a
+# throw-away venv with the newest releases pyproject.toml allows; then run
+# `make test` and commit pyproject.toml and constraints.txt together.
+lock:
+	bash scripts/lock.sh
 
 bench: setup
 	$(VENV)/bin/python bench/demo_corpus.py

@@ -12,8 +12,13 @@ call matters more than anything else:
 
 So :class:`OcrEngine` uses ``tesserocr`` when it can and falls back to
 ``pytesseract``, whose :meth:`OcrEngine.read_lines` then stacks many crops into
-*one* image and one program call.  :func:`get_engine` hands each process (each
-worker of a pool) its own engine, created on first use.
+*one* image and one program call.  ``tesserocr`` is optional (the ``fast-ocr``
+extra, ``pip install 'semcurate[fast-ocr]'``, which ``scripts/setup.sh``
+installs); ``pytesseract`` is always installed, and both run Tesseract with the
+same models, so the fallback reads the same text (``tests/test_ocr.py`` checks
+it), only more slowly.
+:func:`get_engine` hands each process (each worker of a pool) its own engine,
+created on first use.
 
 Notes
 -----
@@ -216,7 +221,8 @@ class OcrEngine:
     Parameters
     ----------
     backend : {"auto", "tesserocr", "pytesseract"}
-        ``"auto"`` uses ``tesserocr`` when it imports and starts, else ``pytesseract``.
+        ``"auto"`` uses ``tesserocr`` (the optional ``fast-ocr`` extra) when it
+        imports and starts, else ``pytesseract``.
     lang : str
         Tesseract language(s), e.g. ``"eng"``.
 
@@ -256,7 +262,7 @@ class OcrEngine:
             try:
                 import tesserocr
             except ImportError as error:
-                raise OcrUnavailable("tesserocr is not installed") from error
+                raise OcrUnavailable("tesserocr is not installed (pip install 'semcurate[fast-ocr]')") from error
             if tessdata is None:
                 raise OcrUnavailable(f"no folder with {self.lang}.traineddata found")
             try:
@@ -316,7 +322,7 @@ class OcrEngine:
         # Tesseract invents text ("Oe") in a blank image: uniform crops are answered without it.
         inked = [index for index, picture in enumerate(pictures) if len(set(picture.getextrema())) > 1]
         results = [OcrText("", -1.0)] * len(pictures)
-        for index, text in zip(inked, self._read_inked([pictures[index] for index in inked], whitelist)):
+        for index, text in zip(inked, self._read_inked([pictures[index] for index in inked], whitelist), strict=True):
             results[index] = text
         return results
 
@@ -328,7 +334,7 @@ class OcrEngine:
         results: list[OcrText] = []
         sheet: list[Image.Image] = []
         for picture in pictures:
-            if sheet and _sheet_height(sheet + [picture]) > STACK_MAX_HEIGHT_PX:
+            if sheet and _sheet_height([*sheet, picture]) > STACK_MAX_HEIGHT_PX:
                 results += self._read_sheet(sheet, whitelist, page_mode=6)
                 sheet = []
             sheet.append(picture)
@@ -365,7 +371,7 @@ class OcrEngine:
             data = pytesseract.image_to_data(sheet, lang=self.lang, config=config, output_type=pytesseract.Output.DICT)
         words: list[list[tuple[int, str, float]]] = [[] for _ in pictures]
         for text, left, word_top, word_height, confidence in zip(
-            data["text"], data["left"], data["top"], data["height"], data["conf"]
+            data["text"], data["left"], data["top"], data["height"], data["conf"], strict=True
         ):
             if text.strip():
                 index = min(int(np.searchsorted(bands, word_top + word_height / 2)), len(pictures) - 1)

@@ -3,17 +3,24 @@
 The labels are real data bars from :mod:`semcurate.datasets.databar` (Pillow's
 Aileron, ``µ`` drawn as ``u`` plus a descender, font 16-25 px, both
 polarities), cropped at their ink box plus 2 px of stripe.
+
+``tesserocr`` is optional (the ``fast-ocr`` extra): the tests that need it are
+skipped without it, and the fallback tests hide it (``import tesserocr`` fails)
+to run the ``pytesseract`` path the way a machine without it does.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
+from semcurate.ingest import ocr
 from semcurate.ingest.length_text import Length, parse_length
 from semcurate.ingest.ocr import (
     OcrEngine,
@@ -26,6 +33,9 @@ from semcurate.ingest.ocr import (
 )
 
 LABEL_COUNT = 60
+#: Whether the optional ``fast-ocr`` extra is installed here.
+TESSEROCR_INSTALLED = importlib.util.find_spec("tesserocr") is not None
+needs_tesserocr = pytest.mark.skipif(not TESSEROCR_INSTALLED, reason="tesserocr (the fast-ocr extra) is not installed")
 
 
 def _label_crops(count: int, seed: int, margin: int = 2):
@@ -52,6 +62,8 @@ def labels():
 
 @pytest.fixture(scope="module")
 def tesserocr_engine():
+    if not TESSEROCR_INSTALLED:
+        pytest.skip("tesserocr (the fast-ocr extra) is not installed")
     with OcrEngine(backend="tesserocr") as engine:
         yield engine
 
@@ -69,6 +81,13 @@ def test_labels_cover_both_polarities_and_font_sizes(labels):
     assert {length.unit for _crop, _dark, length, _spec in labels} == {"nm", "µm"}
 
 
+@pytest.fixture
+def without_tesserocr(monkeypatch):
+    """``import tesserocr`` fails, as on a machine without the fast-ocr extra; each engine is new."""
+    monkeypatch.setitem(sys.modules, "tesserocr", None)
+    monkeypatch.setattr(ocr, "_ENGINE", None)
+
+
 def test_both_backends_start_and_auto_prefers_tesserocr(tesserocr_engine, pytesseract_engine):
     assert tesserocr_engine.backend_name == "tesserocr"
     assert pytesseract_engine.backend_name == "pytesseract"
@@ -78,8 +97,10 @@ def test_both_backends_start_and_auto_prefers_tesserocr(tesserocr_engine, pytess
 
 def _accuracy(labels, texts):
     parsed = [parse_length(text.text) for text in texts]
-    right = sum(got == want for got, (_crop, _dark, want, _spec) in zip(parsed, labels))
-    wrong = sum(got is not None and got != want for got, (_crop, _dark, want, _spec) in zip(parsed, labels))
+    right = sum(got == want for got, (_crop, _dark, want, _spec) in zip(parsed, labels, strict=True))
+    wrong = sum(
+        got is not None and got != want for got, (_crop, _dark, want, _spec) in zip(parsed, labels, strict=True)
+    )
     return right / len(labels), wrong
 
 
@@ -104,7 +125,7 @@ def test_pytesseract_batch_matches_single_lines(labels, pytesseract_engine):
     batch = pytesseract_engine.read_lines(crops)
     single = [pytesseract_engine.read_line(crop) for crop in crops]
     assert len(batch) == len(single) == 4
-    assert sum(parse_length(a.text) == parse_length(b.text) for a, b in zip(batch, single)) >= 3
+    assert sum(parse_length(a.text) == parse_length(b.text) for a, b in zip(batch, single, strict=True)) >= 3
     assert pytesseract_engine.read_lines([]) == []
 
 
@@ -113,11 +134,13 @@ def test_tesserocr_read_lines_equals_read_line(labels, tesserocr_engine):
     assert tesserocr_engine.read_lines(crops) == [tesserocr_engine.read_line(crop) for crop in crops]
 
 
-def test_whitelist_applies_to_one_call_only(labels, tesserocr_engine):
+@pytest.mark.parametrize("backend", ["tesserocr", "pytesseract"])
+def test_whitelist_applies_to_one_call_only(backend, labels, request):
+    engine = request.getfixturevalue(f"{backend}_engine")
     crop, dark, length, _spec = next(item for item in labels if item[2] == Length(200, "nm"))
     image = prepare_crop(crop, dark_text=dark)
-    assert tesserocr_engine.read_line(image, whitelist="0123456789").text == "200"
-    assert parse_length(tesserocr_engine.read_line(image).text) == length
+    assert engine.read_line(image, whitelist="0123456789").text == "200"
+    assert parse_length(engine.read_line(image).text) == length
 
 
 @pytest.mark.parametrize("backend", ["tesserocr", "pytesseract"])
@@ -131,16 +154,48 @@ def test_blank_crops_read_as_empty(backend, labels, request):
     assert parse_length(texts[1].text) == length
 
 
-def test_closed_engine_refuses_work():
-    engine = OcrEngine(backend="tesserocr")
+@pytest.mark.parametrize("backend", [pytest.param("tesserocr", marks=needs_tesserocr), "pytesseract"])
+def test_closed_engine_refuses_work(backend, labels):
+    engine = OcrEngine(backend=backend)
     engine.close()
+    assert engine.backend_name == "closed"
     with pytest.raises(RuntimeError, match="closed"):
-        engine.read_line(np.full((40, 120), 255, dtype=np.uint8))
+        engine.read_line(prepare_crop(labels[0][0], dark_text=labels[0][1]))
 
 
 def test_get_engine_is_one_per_process():
     assert get_engine() is get_engine()
-    assert get_engine().backend_name == "tesserocr"
+    assert get_engine().backend_name == ("tesserocr" if TESSEROCR_INSTALLED else "pytesseract")
+
+
+def test_without_tesserocr_auto_and_get_engine_fall_back_to_pytesseract(without_tesserocr, labels):
+    with pytest.raises(OcrUnavailable, match=r"semcurate\[fast-ocr\]"):
+        OcrEngine(backend="tesserocr")
+    with OcrEngine() as engine:
+        assert engine.backend_name == "pytesseract"
+        texts = engine.read_lines([prepare_crop(crop, dark_text=dark) for crop, dark, _length, _spec in labels[:12]])
+    accuracy, wrong = _accuracy(labels[:12], texts)
+    assert accuracy >= 11 / 12
+    assert wrong == 0
+    shared = get_engine()
+    assert shared.backend_name == "pytesseract"
+    assert get_engine() is shared
+
+
+@needs_tesserocr
+def test_pytesseract_fallback_reads_what_tesserocr_reads(labels, tesserocr_engine, monkeypatch):
+    """Both paths run Tesseract with the same model: the same text, line by line and stacked, on 8 labels."""
+    crops = [prepare_crop(crop, dark_text=dark) for crop, dark, _length, _spec in labels[:8]]
+    fast = [tesserocr_engine.read_line(crop).text for crop in crops]
+    monkeypatch.setitem(sys.modules, "tesserocr", None)
+    with OcrEngine() as fallback:
+        assert fallback.backend_name == "pytesseract"
+        single = [fallback.read_line(crop).text for crop in crops]
+        stacked = [text.text for text in fallback.read_lines(crops)]
+    # The tesserocr wheel bundles its own libtesseract, the program may be another release: allow one difference.
+    assert sum(a == b for a, b in zip(fast, single, strict=True)) >= 7
+    assert sum(parse_length(a) == parse_length(b) for a, b in zip(fast, stacked, strict=True)) >= 7
+    assert all(parse_length(text) is not None for text in fast)
 
 
 def test_missing_model_says_what_to_install():
