@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from semcurate.clustering.methods import LINKAGE_METHODS
+
 #: Methods that run from the observations in O(n d) memory.
 VECTOR_METHODS = ("single", "centroid", "ward")
 #: Methods that need the condensed distance matrix, O(n²) memory.
 MATRIX_METHODS = ("complete", "average")
-LINKAGE_METHODS = VECTOR_METHODS + MATRIX_METHODS
 
 #: Share of the available memory a matrix linkage may plan to use; the rest is left for the process and the OS.
 MEMORY_SHARE = 0.8
@@ -106,6 +107,19 @@ def linkage(X, method: str = "ward", *, memory_limit: int | None = None) -> np.n
     Time is ``O(n²)`` for every method (``O(n² d)`` for the vector methods);
     memory is ``O(n d)`` for single, centroid and ward and ``16 · n(n-1)/2``
     bytes for complete and average.
+
+    Examples
+    --------
+    Four points on a line: ``{0, 1}`` merge first (distance 1), then
+    ``{5, 7}`` (distance 2), then the two pairs.  Single linkage joins the
+    pairs at their closest points (5 - 1 = 4); Ward at
+    ``sqrt(2 · 2 · 2 / 4) × (6 - 0.5) = 7.7782``, as SciPy computes it:
+
+    >>> X = [[0.0], [1.0], [5.0], [7.0]]
+    >>> linkage(X, "single").tolist()
+    [[0.0, 1.0, 1.0, 2.0], [2.0, 3.0, 2.0, 2.0], [4.0, 5.0, 4.0, 4.0]]
+    >>> linkage(X, "ward").round(4).tolist()
+    [[0.0, 1.0, 1.0, 2.0], [2.0, 3.0, 2.0, 2.0], [4.0, 5.0, 7.7782, 4.0]]
     """
     import fastcluster
 

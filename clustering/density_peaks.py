@@ -33,21 +33,23 @@ from __future__ import annotations
 
 import math
 import time
-from numbers import Integral, Real
+from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import effective_n_jobs
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.features.intrinsic_dimension import TwoNN, dimension_from_ratios
+
+if TYPE_CHECKING:  # matplotlib is imported by plot_decision_graph only, so the estimator loads without it
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 #: From this many points on, the neighbour search times a k-d tree and brute force on a sample and keeps the faster.
 PROBE_MIN_SAMPLES = 10_000
@@ -191,13 +193,6 @@ class DensityPeaks(ClusterMixin, BaseEstimator):
     1
     """
 
-    _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "density_dimension": [None, Interval(Real, 0, None, closed="neither")],
-        "n_jobs": [None, Integral],
-    }
-
     def __init__(self, *, n_clusters=2, n_neighbors=20, density_dimension=None, n_jobs=None):
         self.n_clusters = n_clusters
         self.n_neighbors = n_neighbors
@@ -223,9 +218,14 @@ class DensityPeaks(ClusterMixin, BaseEstimator):
         ------
         ValueError
             On NaN or infinite values, fewer than 2 samples, ``n_clusters``
-            below 1 or above ``n_samples``, or other invalid parameters.
+            below 1 or above ``n_samples``, ``n_neighbors`` below 1, or
+            ``density_dimension`` not positive and finite.
+        TypeError
+            If ``n_clusters`` or ``n_neighbors`` is not an int,
+            ``density_dimension`` neither None nor a real number, or
+            ``n_jobs`` neither None nor an int.
         """
-        self._validate_params()
+        self._check_parameters()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n_samples = X.shape[0]
         if self.n_clusters > n_samples:
@@ -309,11 +309,35 @@ class DensityPeaks(ClusterMixin, BaseEstimator):
         cutter = Cutter(self.linkage_)
         return np.stack([self._numbered_by_centre(cutter.labels(k)) for k in range(1, k_max + 1)])
 
+    def _check_parameters(self) -> None:
+        """Raise a ``TypeError`` or ``ValueError`` naming the parameter that is out of its range.
+
+        Parameters are checked here, at ``fit``, not in ``__init__`` (scikit-learn's contract).
+        """
+        for name in ("n_clusters", "n_neighbors"):
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise TypeError(f"{name} must be an int of at least 1, got {value!r} ({type(value).__name__})")
+            if value < 1:
+                raise ValueError(f"{name} must be an int of at least 1, got {value}")
+        dimension = self.density_dimension
+        if dimension is not None:
+            if isinstance(dimension, bool) or not isinstance(dimension, Real):
+                raise TypeError(
+                    f"density_dimension must be None (2-NN estimate) or a real number > 0, got {dimension!r}"
+                )
+            if not (math.isfinite(dimension) and float(dimension) > 0):
+                raise ValueError(
+                    f"density_dimension must be None (2-NN estimate) or a finite number > 0, got {dimension!r}"
+                )
+        if self.n_jobs is not None and not _is_int(self.n_jobs):
+            raise TypeError(f"n_jobs must be None or an int (-1: all cores), got {self.n_jobs!r}")
+
     def _check_k(self, k) -> None:
         """Raise unless fitted and ``1 <= k <= n_samples``."""
         check_is_fitted(self, "linkage_")
         n_samples = self.labels_.shape[0]
-        if not isinstance(k, Integral) or not 1 <= k <= n_samples:
+        if not _is_int(k) or not 1 <= k <= n_samples:
             raise ValueError(f"k={k!r} clusters asked of {n_samples} points; k must be an int in 1 .. {n_samples}")
 
     def _numbered_by_centre(self, cut_labels: np.ndarray) -> np.ndarray:
@@ -346,12 +370,17 @@ def plot_decision_graph(model: DensityPeaks, ax: Axes | None = None) -> Figure:
         ``0 .. n_clusters - 1`` (their label in ``labels_``), density on a
         logarithmic axis (it spans many decades when ``d`` is large).
     """
+    from matplotlib.figure import Figure
+
     check_is_fitted(model, "centers_")
     if ax is None:
         figure = Figure(figsize=(5.5, 4), layout="constrained")
         ax = figure.subplots()
     else:
-        figure = ax.figure
+        root = ax.get_figure(root=True)
+        if root is None:
+            raise ValueError("ax must belong to a figure")
+        figure = root
     density = np.maximum(model.density_, np.finfo(np.float64).tiny)  # keep underflowed densities on the log axis
     others = np.setdiff1d(np.arange(density.size), model.centers_)
     ax.scatter(density[others], model.delta_[others], s=4, color="tab:gray", label="points")
@@ -365,6 +394,11 @@ def plot_decision_graph(model: DensityPeaks, ax: Axes | None = None) -> Figure:
     ax.set_title(f"Decision graph, d = {model.density_dimension_:.3g}, {model.centers_.size} centres")
     ax.legend(loc="upper left")
     return figure
+
+
+def _is_int(value: object) -> bool:
+    """Whether ``value`` is a Python or NumPy integer (a bool is not a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _inverse_permutation(permutation: np.ndarray) -> np.ndarray:

@@ -31,11 +31,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from semcurate.clustering.agglomerative import check_observations
+from semcurate.clustering.methods import FLAT_METHODS
 
-#: Names accepted by :func:`make_flat_estimator` and :func:`cluster_labels_per_k`.
-FLAT_METHODS = ("kmeans", "gmm", "hdbscan", "spectral")
-#: The methods that are told their number of clusters.
-K_METHODS = ("kmeans", "gmm", "spectral")
 #: k-means restarts (best inertia kept) unless ``n_init`` is passed.
 KMEANS_N_INIT = 4
 
@@ -198,14 +195,14 @@ def make_flat_estimator(method: str, n_clusters: int | None = None, *, random_st
                 "leave n_clusters unset and tune min_cluster_size instead"
             )
         return HDBSCAN(**{"copy": True, **parameters})
-    _check_k(method, n_clusters)
+    k = _check_k(method, n_clusters)
     if method == "kmeans":
         options = {"init": "k-means++", "n_init": KMEANS_N_INIT, **parameters}
-        return KMeans(n_clusters=int(n_clusters), random_state=random_state, **options)
+        return KMeans(n_clusters=k, random_state=random_state, **options)
     if method == "gmm":
-        return GaussianMixtureClustering(n_clusters=int(n_clusters), random_state=random_state, **parameters)
+        return GaussianMixtureClustering(n_clusters=k, random_state=random_state, **parameters)
     options = {"affinity": "nearest_neighbors", "assign_labels": "cluster_qr", **parameters}
-    return SpectralClustering(n_clusters=int(n_clusters), random_state=random_state, **options)
+    return SpectralClustering(n_clusters=k, random_state=random_state, **options)
 
 
 def cluster_labels_per_k(

@@ -53,6 +53,19 @@ class Cutter:
     ``m`` merges is its highest ancestor with id ``< n + m``; binary lifting
     finds it in ``log2(n)`` vectorised steps. Memory: ``(log2(n) + 1) × 2n``
     int64 (about 18 MB for 52,682 points).
+
+    Examples
+    --------
+    The tree of four points that merges points 0 and 1 (node 4), then 2 and 3
+    (node 5), then nodes 4 and 5:
+
+    >>> cutter = Cutter([[0, 1, 1.0, 2], [2, 3, 2.0, 2], [4, 5, 7.8, 4]])
+    >>> cutter.labels(3).tolist()  # after the first merge
+    [0, 0, 1, 2]
+    >>> cutter.labels(2).tolist()
+    [0, 0, 1, 1]
+    >>> [(k, labels.tolist()) for k, labels in cutter.iter_labels([1, 4])]
+    [(1, [0, 0, 0, 0]), (4, [0, 1, 2, 3])]
     """
 
     def __init__(self, linkage_matrix):
@@ -90,7 +103,13 @@ def cut(linkage_matrix, n_clusters: int) -> np.ndarray:
 
 
 def first_appearance(labels) -> np.ndarray:
-    """``labels`` renumbered ``0, 1, …`` in the order each first appears, so equal partitions give equal arrays."""
+    """``labels`` renumbered ``0, 1, …`` in the order each first appears, so equal partitions give equal arrays.
+
+    Examples
+    --------
+    >>> first_appearance([5, 5, 2, 9, 2]).tolist()
+    [0, 0, 1, 2, 1]
+    """
     labels = np.asarray(labels)
     _, first_index, inverse = np.unique(labels, return_index=True, return_inverse=True)
     rank = np.empty(len(first_index), dtype=np.int64)

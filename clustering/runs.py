@@ -6,6 +6,10 @@ any k is cut instantly later (Density Peaks' neighbour search uses every
 core unless ``n_jobs`` is given; the result does not depend on it). Flat methods (k-means++, Gaussian mixtures,
 spectral clustering) store one partition per k in ``2 .. k_max``; HDBSCAN
 stores the one partition it finds (noise is label -1).
+
+:func:`estimate_feature_set_clusters` (``semcurate n-clusters``) scores the
+candidate numbers of clusters of a feature set and writes the curve and its
+numbers.
 """
 
 from __future__ import annotations
@@ -14,22 +18,19 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.clustering.agglomerative import LINKAGE_METHODS, check_observations, linkage
-from semcurate.clustering.flat import FLAT_METHODS, cluster_labels_per_k
-from semcurate.clustering.n_clusters import TREE_ALGORITHMS
+from semcurate.clustering.agglomerative import check_observations, linkage
+from semcurate.clustering.flat import cluster_labels_per_k
+from semcurate.clustering.methods import LINKAGE_METHODS, METHODS
 from semcurate.clustering.store import ClusterStore, StoredClustering
 from semcurate.db.models import Clustering
 from semcurate.features.analysis import StudyError, feature_rows
-from semcurate.features.store import FeatureStore
-
-#: Methods whose result is a merge tree (any k can be cut later), then those fitted once per k (HDBSCAN once,
-#: choosing its own k).
-METHODS = TREE_ALGORITHMS + FLAT_METHODS
+from semcurate.features.store import FeatureStore, FeatureStoreError
 
 
 class ClusteringError(Exception):
@@ -103,7 +104,7 @@ def cluster_feature_set(
     try:
         result = cluster_points(values, method, k_max=k_max, random_state=random_state, progress=progress,
                                 **parameters)
-    except TypeError as error:  # an unknown keyword for the estimator
+    except (TypeError, ValueError) as error:  # an unknown keyword, a bad parameter value, rows with NaN
         raise ClusteringError(f"{method}: {error}") from None
     seconds = time.perf_counter() - started
     result.md5s = list(md5s)
@@ -175,3 +176,74 @@ def list_clusterings(sessions: sessionmaker) -> list[dict]:
         return [{"id": row.id, "feature_set": row.feature_set, "method": row.method, "subset": row.subset or "",
                  "kind": row.kind, "points": row.n_points, "k_max": row.k_max, "seconds": round(row.seconds, 2),
                  "parameters": row.parameters} for row in rows]
+
+
+def estimate_feature_set_clusters(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    feature_set: str,
+    criterion: str,
+    method: str,
+    out_dir: Path,
+    *,
+    k_min: int = 2,
+    k_max: int = 12,
+    subset: str | None = None,
+    random_state: int = 0,
+    sample_size: int = 5000,
+) -> dict:
+    """Estimate the number of clusters of ``feature_set`` and write the score curve and its numbers.
+
+    Parameters
+    ----------
+    sessions : sessionmaker
+        The database.
+    feature_store : FeatureStore
+        Where the rows of ``feature_set`` are.
+    feature_set : str
+        Feature set, e.g. ``classic.ae8``.
+    criterion : {"elbow", "silhouette", "gap"}
+        See :func:`~semcurate.clustering.n_clusters.estimate_n_clusters`.
+    method : str
+        A method told its k (``kmeans``, ``gmm``, ``spectral``) or a tree (a linkage, ``density-peaks``).
+    out_dir : Path
+        Folder for ``{feature_set}.{method}.{criterion}.png`` and ``.json`` (created if missing).
+    k_min, k_max : int
+        Candidate numbers of clusters ``k_min .. k_max``.
+    subset : str, optional
+        Only images of this subset.
+    random_state : int
+        Seed of the clusterer, the reference data (gap) and the silhouette sample.
+    sample_size : int
+        Rows the silhouette is computed on at most (it costs ``O(n²)`` distances otherwise).
+
+    Returns
+    -------
+    dict
+        ``estimate`` (the :class:`~semcurate.clustering.n_clusters.NClustersEstimate`), ``figure`` and ``numbers``
+        (the paths written).
+
+    Raises
+    ------
+    ClusteringError
+        No such feature set or subset, or a k range or method the criterion cannot use (one clear line).
+    LinkageMemoryError
+        When a distance-matrix linkage would not fit in memory.
+    """
+    from semcurate.clustering.n_clusters import estimate_n_clusters
+
+    try:
+        _, values = feature_rows(sessions, feature_store, feature_set, subset)
+    except (StudyError, FeatureStoreError) as error:
+        raise ClusteringError(str(error)) from None
+    try:
+        estimate = estimate_n_clusters(values, criterion, range(k_min, k_max + 1), algorithm=method,
+                                       random_state=random_state, sample_size=min(len(values), sample_size))
+    except ValueError as error:  # a k range beyond the rows, an unknown criterion or method, rows with NaN
+        raise ClusteringError(f"{criterion} of {method} on {feature_set}: {error}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{feature_set}.{method}.{criterion}"
+    figure, numbers = out_dir / f"{stem}.png", out_dir / f"{stem}.json"
+    estimate.plot().savefig(figure, dpi=110)
+    numbers.write_text(json.dumps(estimate.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return {"estimate": estimate, "figure": figure, "numbers": numbers}

@@ -37,10 +37,7 @@ import numpy as np
 
 from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
-
-SPLIT_RULES = ("silhouette", "gap", "dendrogram-gap")
-#: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
-MONOTONE_LINKAGES = ("ward", "complete", "average", "single")
+from semcurate.clustering.methods import MONOTONE_LINKAGES, SPLIT_RULES, TREE_ALGORITHMS
 
 
 @dataclass
@@ -73,6 +70,15 @@ def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0
     Exact up to ``sample_size`` rows: ``O(m² d)`` time in blocks of 512 rows,
     ``O(512 m)`` memory. Beyond that, candidates and the points they are
     measured against are a random sample of ``sample_size`` rows.
+
+    Examples
+    --------
+    On a line ``0, 1, 2, 3, 10`` the summed distances are 16, 13, 12, 13 and
+    38: the medoid is the point 2 (row 2), although the mean, 3.2, is
+    nearest to the point 3.
+
+    >>> medoid(np.array([[0.0], [1.0], [2.0], [3.0], [10.0]]))
+    2
     """
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(random_state)
@@ -92,7 +98,7 @@ def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0
 def candidate_partitions(values: np.ndarray, method: str, ks: range, *, random_state: int = 0):
     """``(partitions by k, linkage matrix or None)``: hierarchies are built once and cut; flat methods fit per k."""
     from semcurate.clustering.flat import cluster_labels_per_k
-    from semcurate.clustering.n_clusters import TREE_ALGORITHMS, merge_tree
+    from semcurate.clustering.n_clusters import merge_tree
 
     if method in TREE_ALGORITHMS:
         tree = merge_tree(values, method)
@@ -128,6 +134,8 @@ def choose_children(values: np.ndarray, partitions: dict[int, np.ndarray], rule:
             return None, scores, f"gap statistic chose k = {estimate.best_k}, which leaves a child < {min_size} images"
         return estimate.best_k, scores, ""
     if rule == "dendrogram-gap":
+        if tree is None:
+            raise ValueError(f"the dendrogram-gap rule needs a merge tree; {method!r} builds none")
         heights, n = tree[:, 2], len(values)
         scores = {k: float(heights[n - k] - heights[n - k - 1]) for k in partitions}
     else:

@@ -20,6 +20,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from semcurate.clustering.methods import MONOTONE_LINKAGES
 from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.splitting import SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
@@ -125,6 +126,9 @@ def build_tree(
     check_method(method)
     if rule not in SPLIT_RULES:
         raise ClusteringError(f"unknown rule {rule!r}; choose one of {', '.join(SPLIT_RULES)}")
+    if rule == "dendrogram-gap" and method not in MONOTONE_LINKAGES:
+        raise ClusteringError(f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}); "
+                              f"{method!r} has none: use --rule silhouette or gap")
     if depth < 1:
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
     if feature_set not in feature_store.names():

@@ -52,11 +52,10 @@ Conventions
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -215,6 +214,8 @@ class DataBarTruth:
 @cache
 def _font(size: int) -> ImageFont.FreeTypeFont:
     """DejaVu Sans at ``size`` px, from the copy matplotlib ships (so no system font is needed)."""
+    import matplotlib  # for the path of its fonts only; imported here so importing this module stays cheap
+
     return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
 
 
@@ -439,7 +440,7 @@ def random_data_bar_spec(rng: np.random.Generator, width: int, height: int) -> D
     )
     column_index = 0
     for start, stop in intervals:
-        chosen = []
+        chosen: list[tuple[tuple[str, ...], int, tuple[str, ...]]] = []
         used = 0
         while column_index < len(columns):
             column_width = max(_text_width(text, font_size) for text in columns[column_index])
@@ -528,12 +529,13 @@ def burn_data_bar(specimen: np.ndarray, spec: DataBarSpec) -> tuple[np.ndarray, 
             f"specimen must be uint8 of shape {(spec.specimen_height, spec.width)}, "
             f"got {specimen.dtype} {specimen.shape}"
         )
-    scale = {
-        "value": spec.scale_value, "unit": spec.scale_unit, "bar_px": spec.bar_px, "nm_per_px": spec.nm_per_px,
-        "style": spec.segment_style, "label_position": spec.label_position, "label_text": spec.label_text,
-    }
+    nothing_drawn = DataBarTruth(
+        value=spec.scale_value, unit=spec.scale_unit, bar_px=spec.bar_px, nm_per_px=spec.nm_per_px,
+        has_stripe=False, stripe_box=None, segment=None, style=spec.segment_style,
+        label_position=spec.label_position, label_text=spec.label_text, label_box=None,
+    )
     if not spec.has_stripe:
-        return specimen, DataBarTruth(**scale, has_stripe=False, stripe_box=None, segment=None, label_box=None)
+        return specimen, nothing_drawn
 
     stripe = Image.new("L", (spec.width, spec.stripe_height), spec.stripe_grey)
     draw = ImageDraw.Draw(stripe)
@@ -547,8 +549,8 @@ def burn_data_bar(specimen: np.ndarray, spec: DataBarSpec) -> tuple[np.ndarray, 
 
     top = spec.specimen_height
     image = np.vstack([specimen, np.asarray(stripe)])
-    truth = DataBarTruth(
-        **scale,
+    truth = replace(
+        nothing_drawn,
         has_stripe=True,
         stripe_box=(0, top, spec.width, top + spec.stripe_height),
         segment=(spec.segment_x0, spec.segment_x0 + spec.bar_px, top + spec.segment_y),

@@ -84,7 +84,7 @@ import os
 import struct
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +93,10 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from semcurate.ingest.convert import encode_jpeg
 from semcurate.datasets.databar import DataBarSpec, DataBarTruth, burn_data_bar, random_data_bar_spec
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
+from semcurate.ingest.convert import encode_jpeg
 
 SOURCE_DIR = "new_dati_SEM"
 DATASETS_DIR = "datasets"
@@ -479,7 +479,7 @@ def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
             cache[key] = makers[plan.of_near][plan.product]()
         data = cache[key]
         corrupt = plan.truncate is not None
-        if corrupt:
+        if plan.truncate is not None:
             data = data[: int(len(data) * plan.truncate)]
         _write(out, plan.path, data)
         is_tiff = plan.product.startswith("tiff")
@@ -795,6 +795,7 @@ def make_sem_corpus(
     rows: list[dict[str, object]] = []
     done = 0
     workers = workers or os.cpu_count() or 1
+    results: Iterator[list[dict[str, object]]]
     if workers == 1:
         results = (_run_image_task(out, task) for task in tasks)
         executor = None

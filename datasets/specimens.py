@@ -54,8 +54,8 @@ def _rotated_coords(height: int, width: int, angle: float, centre: tuple[float, 
 
 def _centred_phase(x: np.ndarray, period: float) -> np.ndarray:
     """``x`` folded into ``[-period / 2, period / 2)``: signed offset from the nearest multiple of ``period``."""
-    period = _F32(period)
-    return x - np.floor(x / period + _F32(0.5)) * period
+    step = _F32(period)
+    return x - np.floor(x / step + _F32(0.5)) * step
 
 
 def _length(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, feature_px:
     """Smooth random field of about unit variance whose bumps are ``feature_px`` pixels apart."""
     feature_px = max(feature_px, 1.0)
     knots = rng.standard_normal((math.ceil(height / feature_px) + 2, math.ceil(width / feature_px) + 2), dtype=_F32)
-    return np.asarray(Image.fromarray(knots, mode="F").resize((width, height), Image.BICUBIC)) * _F32(1.2)
+    return np.asarray(Image.fromarray(knots, mode="F").resize((width, height), Image.Resampling.BICUBIC)) * _F32(1.2)
 
 
 def _canvas(height: int, width: int, fill: float = 0.0) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -855,7 +855,7 @@ def _scan(brightness: np.ndarray, height: int, width: int, rng: np.random.Genera
     grey += np.maximum(shift, 0) * (right - grey) + np.maximum(-shift, 0) * (left - grey)
     grey = np.clip(grey, 0, 255).astype(np.uint8)
     if grey.shape != (height, width):
-        grey = np.asarray(Image.fromarray(grey).resize((width, height), Image.BILINEAR))
+        grey = np.asarray(Image.fromarray(grey).resize((width, height), Image.Resampling.BILINEAR))
     span = 6
     row_offsets = np.rint(rng.normal(span, rng.uniform(0.3, 2.0), (height, 1))).clip(0, 2 * span).astype(np.uint16)
     index = grey.astype(np.uint16)

@@ -30,10 +30,26 @@ def _leaves(tree: dict, prefix: str) -> list[str]:
 
 @cache
 def leaf_paths() -> tuple[str, ...]:
-    """The 36 leaf category paths, in the tree's order."""
+    """The 36 leaf category paths, in the tree's order.
+
+    Examples
+    --------
+    >>> len(leaf_paths())
+    36
+    >>> "Nanowires/Forest/crust" in leaf_paths()
+    True
+    """
     return tuple(_leaves(hierarchical_tree(), ""))
 
 
 def top_categories() -> tuple[str, ...]:
-    """The 10 top-level categories, in the tree's order."""
+    """The 10 top-level categories, in the tree's order.
+
+    Examples
+    --------
+    >>> len(top_categories())
+    10
+    >>> sorted({path.split("/")[0] for path in leaf_paths()}) == sorted(top_categories())
+    True
+    """
     return tuple(hierarchical_tree())

@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "compare2d": ["compare_2d"],
-        "evaluate": ["EvaluationError", "evaluate", "tree_scores"],
+        "evaluate": ["EvaluationError", "tree_scores"],
         "report": ["ReportError", "write_report"],
         "scores": ["dendrogram_purity", "hierarchy_purity", "leaf_nmi", "nmi", "nmi_curve", "reference_curves"],
     },

@@ -51,10 +51,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
@@ -62,6 +61,9 @@ from sklearn.preprocessing import StandardScaler
 from semcurate.clustering.agglomerative import linkage
 from semcurate.clustering.density_peaks import DensityPeaks
 from semcurate.clustering.hierarchy import Cutter
+
+if TYPE_CHECKING:  # matplotlib is imported by figure_2d only, so the comparison runs without it
+    from matplotlib.figure import Figure
 
 #: The datasets, in the row order of the thesis' figure (and of scikit-learn's example).
 DATASETS = ("noisy_circles", "noisy_moons", "varied", "aniso", "blobs", "no_structure")
@@ -254,6 +256,8 @@ def figure_2d(result: dict[str, dict[str, Any]], *, panel_size: float = 2.2, mar
         needs no display and leaves pyplot's state alone; save it with
         ``figure.savefig``.
     """
+    from matplotlib.figure import Figure
+
     algorithms = list(next(iter(result.values()))["runs"])
     figure = Figure(figsize=(panel_size * len(algorithms), panel_size * len(result)), layout="constrained")
     axes = figure.subplots(len(result), len(algorithms), squeeze=False)
@@ -280,5 +284,13 @@ def figure_2d(result: dict[str, dict[str, Any]], *, panel_size: float = 2.2, mar
 
 
 def format_seconds(seconds: float) -> str:
-    """Seconds as scikit-learn's example prints them: two decimals without the leading zero (``".12s"``)."""
+    """Seconds as scikit-learn's example prints them: two decimals without the leading zero (``".12s"``).
+
+    Examples
+    --------
+    >>> format_seconds(0.1234)
+    '.12s'
+    >>> format_seconds(12.5)
+    '12.50s'
+    """
     return f"{seconds:.2f}s".lstrip("0")

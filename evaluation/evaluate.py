@@ -1,14 +1,17 @@
-"""Shell for ``semcurate evaluate``: NMI curves of stored clusterings against labels, reference curves, tree scores.
+"""Shell for ``semcurate evaluate`` and ``compare-2d``: NMI curves of stored clusterings, tree scores, Fig. 4.1.
 
-For every feature set × method it reads the stored clustering (running
-``semcurate cluster`` first when none is stored, so a re-run only adds what is
-missing), scores it against the top categories of a labelled dataset at
-every k (:func:`~semcurate.evaluation.scores.nmi_curve`, one pass over the
-merges for trees) and draws the thesis' Fig. 4.5: one frame per feature set,
-one curve per algorithm, the reference curves of Fig. 4.4 behind them. The
-stored sub-category tree is scored against the Hierarchical labels.
-Numbers go to ``OUT/nmi_grid.json`` and ``OUT/tree_scores.json``, the figure
-to ``OUT/nmi_grid.png``.
+For every feature set × method it reads the stored clustering (it never
+clusters: the clustering stage writes clusterings, and a missing one is an
+error naming the ``semcurate cluster`` command that makes it), scores it
+against the top categories of a labelled dataset at every k
+(:func:`~semcurate.evaluation.scores.nmi_curve`, one pass over the merges for
+trees) and draws the thesis' Fig. 4.5: one frame per feature set, one curve
+per algorithm, the reference curves of Fig. 4.4 behind them. The stored
+sub-category tree is scored against the Hierarchical labels
+(:func:`tree_scores`). Numbers go to ``OUT/nmi_grid.json`` and
+``OUT/tree_scores.json``, the figure to ``OUT/nmi_grid.png``.
+:func:`compare_2d_study` draws Fig. 4.1 into ``OUT/compare2d.png`` and its
+numbers into ``OUT/compare2d.json``.
 """
 
 from __future__ import annotations
@@ -22,13 +25,11 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.clustering.flat import K_METHODS
-from semcurate.clustering.runs import ClusteringError, cluster_feature_set, load_clustering
-from semcurate.clustering.store import ClusterStore
-from semcurate.db.models import Label, TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.clustering.runs import ClusteringError, load_clustering
+from semcurate.clustering.store import StoredClustering
+from semcurate.db.models import Clustering, Label, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.evaluation import scores
 from semcurate.features.analysis import StudyError, labelled_images
-from semcurate.features.store import FeatureStore
 
 #: Colours of the thesis' Fig. 4.5 where it names them (single brown, complete cyan, Ward red, Density Peaks pink,
 #: centroid red in the text's first row; here a distinct purple), and neutral ones for the other methods.
@@ -48,8 +49,6 @@ def truth_for(md5s: list[str], categories: dict[str, str]) -> np.ndarray:
 
 def evaluate(
     sessions: sessionmaker,
-    feature_store: FeatureStore,
-    cluster_store: ClusterStore,
     feature_sets: list[str],
     methods: list[str],
     dataset: str,
@@ -59,17 +58,32 @@ def evaluate(
     k_max: int = 500,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
-    """NMI curves for every feature set × method, reference curves per feature set, the Fig. 4.5 grid."""
+    """NMI curves for every feature set × method, reference curves per feature set, the Fig. 4.5 grid.
+
+    Every feature set × method must have been clustered (``semcurate cluster``) on ``subset``; the newest
+    stored clustering of each is scored (its database row names the HDF5 file holding its arrays). Trees
+    are scored at k = 2 .. ``k_max`` (at most the number of points), flat methods at the stored ks up to
+    ``k_max``.
+
+    Raises
+    ------
+    EvaluationError
+        No labels of ``dataset``, a clustering that is not stored (naming the command that makes it), or a
+        feature set none of whose images carries a label.
+    """
     try:
         categories = labelled_images(sessions, dataset, subset)
     except StudyError as error:
         raise EvaluationError(str(error)) from None
+    # Every clustering is read before the first curve, so that a missing one is reported before any work.
+    clusterings = {(feature_set, method): stored_clustering(sessions, feature_set, method, subset)
+                   for feature_set in feature_sets for method in methods}
     advance = reporter("NMI curves", len(feature_sets) * len(methods)) if reporter else None
     frames = []
     for feature_set in feature_sets:
         frame = {"feature_set": feature_set, "curves": {}, "dendrogram_purity": {}}
         for method in methods:
-            row, stored = stored_or_new(sessions, feature_store, cluster_store, feature_set, method, subset, k_max)
+            row, stored = clusterings[feature_set, method]
             truth = truth_for(stored.md5s, categories)
             if not any(label is not None for label in truth):
                 raise EvaluationError(f"none of the {len(stored.md5s)} images of {feature_set} carries a "
@@ -105,22 +119,22 @@ def evaluate(
     return result
 
 
-def stored_or_new(sessions, feature_store, cluster_store, feature_set, method, subset, k_max):
-    """The newest stored clustering of ``feature_set`` by ``method`` on ``subset``, clustering it first if none.
+def stored_clustering(sessions: sessionmaker, feature_set: str, method: str,
+                      subset: str | None) -> tuple[Clustering, StoredClustering]:
+    """The newest stored clustering of ``feature_set`` by ``method`` on ``subset`` (None: all images).
 
-    A new flat clustering (k-means, GMM, spectral) is fitted for k = 2..30 at most, one fit per k; a tree
-    gives every k up to ``k_max`` from one run.
+    Raises
+    ------
+    EvaluationError
+        When none is stored, naming the ``semcurate cluster`` command that makes it.
     """
     try:
         return load_clustering(sessions, feature_set=feature_set, method=method, subset=subset)
     except ClusteringError:
-        pass
-    try:
-        summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method, subset=subset,
-                                      k_max=min(k_max, 30) if method in K_METHODS else k_max)
-    except (ClusteringError, ValueError, MemoryError) as error:
-        raise EvaluationError(f"{feature_set} × {method}: {error}") from None
-    return load_clustering(sessions, summary["clustering_id"])
+        command = f"semcurate cluster {feature_set} --method {method}" + (f" --subset {subset}" if subset else "")
+        where = f" on subset {subset!r}" if subset else ""
+        message = f"no {method} clustering of {feature_set}{where} is stored: run `{command}` first"
+        raise EvaluationError(message) from None
 
 
 def nmi_grid_figure(frames: list[dict], dataset: str) -> Figure:
@@ -129,7 +143,7 @@ def nmi_grid_figure(frames: list[dict], dataset: str) -> Figure:
     rows = -(-len(frames) // columns)
     figure = Figure(figsize=(6.2 * columns, 4.2 * rows), layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
-    for ax, frame in zip(axes, frames):
+    for ax, frame in zip(axes, frames, strict=False):  # more axes than frames in a half-filled last row
         references = frame["references"]
         ks = references["ks"]
         mean, spread = np.array(references["uniform_mean"]), np.array(references["uniform_std"])
@@ -152,12 +166,15 @@ def nmi_grid_figure(frames: list[dict], dataset: str) -> Figure:
     return figure
 
 
-def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | None = None) -> dict:
+def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | None = None, *,
+                out_dir: Path | None = None) -> dict:
     """Scores of a stored sub-category tree against hierarchical labels (paths like ``Nanowires/vertical``).
 
     Per category: NMI of its children against the sub-category (second path level) of the labelled images
     in it. Overall: NMI of the leaves against the full label path, and the tree's purity (Heller &
-    Ghahramani's dendrogram purity generalised to any tree) against the full label path.
+    Ghahramani's dendrogram purity generalised to any tree) against the full label path. ``tree_id`` None
+    scores the newest tree. With ``out_dir`` the scores are also written to ``out_dir/tree_scores.json``
+    (the report reads them from ``results/evaluate/``).
     """
     with sessions() as session:
         tree_id = tree_id or session.scalar(select(TreeRow.id).order_by(TreeRow.id.desc()).limit(1))
@@ -202,9 +219,45 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
     leaf_labels = np.array([leaf_of[md5] for md5 in labelled], dtype=object)
     truth_labels = np.array([truth[md5] for md5 in labelled], dtype=object)
     paths = [tuple(leaf_of[md5].split(".")) for md5 in labelled]
-    return {
+    result = {
         "tree_id": tree_id, "dataset": hierarchy_dataset, "labelled_images": len(labelled),
         "leaf_nmi": scores.nmi(truth_labels, leaf_labels),
         "purity": scores.hierarchy_purity(paths, truth_labels),
         "per_category": per_category,
     }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "tree_scores.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def compare_2d_study(out_dir: Path, *, n_samples: int = 3000, random_state: int = 0,
+                     progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Thesis Fig. 4.1: the five algorithms on scikit-learn's synthetic 2-D datasets, written to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Folder for ``compare2d.png`` (the grid of panels) and ``compare2d.json`` (the records); created if missing.
+    n_samples : int
+        Points per dataset (the thesis: 3,000).
+    random_state : int
+        Seed of the datasets.
+    progress : callable(int), optional
+        Called with 1 after each of the 30 clusterings.
+
+    Returns
+    -------
+    list of dict
+        One record per dataset × algorithm: running time in seconds and the adjusted Rand index against the
+        generating labels (None for the dataset without structure), see
+        :func:`~semcurate.evaluation.compare2d.as_records`.
+    """
+    from semcurate.evaluation.compare2d import as_records, compare_2d, figure_2d
+
+    result = compare_2d(n_samples=n_samples, random_state=random_state, progress=progress)
+    records = as_records(result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure_2d(result).savefig(out_dir / "compare2d.png", dpi=90)
+    (out_dir / "compare2d.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    return records

@@ -48,6 +48,7 @@ from semcurate.db.models import (
     TreeNodeRow,
     TreeRow,
 )
+from semcurate.ingest.ingestion import latest_store
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
@@ -348,13 +349,6 @@ def _node_tree(rows: list[TreeNodeRow], image_store: Path | None, thumbnails: di
     return [nested(row) for row in children.get(None, [])]
 
 
-def newest_store(sessions: sessionmaker) -> Path | None:
-    """The flat store of the newest ingest run, or None."""
-    with sessions() as session:
-        store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
-    return Path(store) if store else None
-
-
 def _tree_scores(results_dir: Path | None) -> dict:
     """``evaluate/tree_scores.json`` (written by ``semcurate evaluate --hierarchy``) keyed by tree id, if readable."""
     path = results_dir / "evaluate" / "tree_scores.json" if results_dir is not None else None
@@ -374,7 +368,7 @@ def _tree_scores(results_dir: Path | None) -> dict:
 def tree_section(sessions: sessionmaker, image_store: Path | None, results_dir: Path | None = None) -> dict:
     """Every stored tree, newest first: nodes by depth with name, size, representative thumbnail and mean image,
     and the tree's scores against hierarchical labels where ``semcurate evaluate --hierarchy`` wrote them."""
-    store = image_store if image_store is not None else newest_store(sessions)
+    store = image_store if image_store is not None else latest_store(sessions)
     scores = _tree_scores(results_dir)
     thumbnails: dict = {}
     trees = []
@@ -605,7 +599,7 @@ def collect(sessions: sessionmaker, results_dir: Path, image_store: Path | None 
         result is JSON-serialisable.
     """
     results_dir = Path(results_dir)
-    store = image_store if image_store is not None else newest_store(sessions)
+    store = image_store if image_store is not None else latest_store(sessions)
     builders = {
         "formats": lambda: formats_section(sessions),
         "labels": lambda: labels_section(sessions),

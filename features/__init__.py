@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "autoencoder": ["TiedAutoencoder", "grid_search"],
         "classic": ["ClassicDescriptor"],
         "distances": ["correlation_index", "discrete_distance", "heatmaps"],
-        "extract": ["ExtractionError", "create_extractor", "extract"],
+        "extract": ["ExtractionError", "create_extractor"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
         "store": ["FeatureStore", "FeatureStoreError"],

@@ -1,7 +1,10 @@
 """Shell for the feature studies: loads feature sets and labels, writes figures and numbers.
 
 Each study writes its PNG figures and a JSON file of its numbers into an
-output folder (the HTML report of issue 6 reads them back).
+output folder (the HTML report of issue 6 reads them back). Also here:
+:func:`list_feature_sets` (``semcurate features list``) and
+:func:`finetune_on_labels` (``semcurate finetune``), which loads the labelled
+images for the fine-tuning core.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.db.models import Label, SubsetMember
+from semcurate.db.models import FeatureSet, Label, SubsetMember
 from semcurate.features import distances
+from semcurate.features.methods import REDUCE_METHODS
 from semcurate.features.store import FeatureStore
 
 
@@ -90,10 +94,20 @@ def feature_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str,
     return md5s, values
 
 
+def list_feature_sets(sessions: sessionmaker) -> list[dict]:
+    """Every registered feature set by name: extractor, weights and the first 12 hex digits of their digest,
+    layer, dimension (columns), rows, parent set (empty for extracted sets) and the HDF5 file holding the rows."""
+    with sessions() as session:
+        return [
+            {"name": row.name, "extractor": row.extractor, "weights": row.weights,
+             "digest": row.weights_digest[:12], "layer": row.layer, "dimension": row.dimension,
+             "rows": row.n_rows, "parent": row.parent or "", "store": row.store_path}
+            for row in session.scalars(select(FeatureSet).order_by(FeatureSet.name))
+        ]
+
+
 def _register(sessions, feature_store: FeatureStore, name: str, parent: str, layer: str, dimension: int,
               parameters: dict) -> None:
-    from semcurate.db.models import FeatureSet
-
     with sessions.begin() as session:
         source = session.get(FeatureSet, parent)
         row = session.get(FeatureSet, name) or FeatureSet(name=name)
@@ -111,7 +125,7 @@ def reduce_feature_set(
     feature_store: FeatureStore,
     name: str,
     method: str,
-    code_size: int,
+    code_size: int | str,
     out_dir: Path,
     *,
     subset: str | None = None,
@@ -124,16 +138,31 @@ def reduce_feature_set(
 ) -> dict:
     """Reduce feature set ``name`` to ``code_size`` with PCA or the tied autoencoder; store the codes as a new set.
 
-    The new set is ``<name>.pca<K>`` or ``<name>.ae<K>``.  With ``grid`` the
-    autoencoder's hidden sizes and tying come from the grid search of thesis
-    §3.2.4 (h1 200-600, h2 50-200, tying none/outer), scored by reconstruction
-    MSE on a held-out 10 %.  Figures and numbers go to ``out_dir``.
+    The new set is ``<name>.pca<K>`` or ``<name>.ae<K>``.  ``code_size`` is a
+    whole number (``"8"`` is read as 8) or ``"auto"``: the plateau of the
+    2-NN intrinsic dimension rounded up (thesis §3.3; ``code_size_source`` in
+    the result says which).  With ``grid`` the autoencoder's hidden sizes and
+    tying come from the grid search of thesis §3.2.4 (h1 200-600, h2 50-200,
+    tying none/outer), scored by reconstruction MSE on a held-out 10 %;
+    otherwise ``tying`` is checked before any training.  Figures and numbers
+    go to ``out_dir``.
     """
     md5s, values = feature_rows(sessions, feature_store, name, subset)
+    code_size, code_size_source = _code_size(code_size, values)
     if not 1 <= code_size < values.shape[1]:
         raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
+    if method not in REDUCE_METHODS:
+        raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
+    if method == "ae" and not grid:
+        from semcurate.features.autoencoder import parse_tying
+
+        try:
+            parse_tying(tying)
+        except ValueError as error:
+            raise StudyError(str(error)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    result: dict = {"parent": name, "method": method, "code_size": code_size, "rows": len(md5s)}
+    result: dict = {"parent": name, "method": method, "code_size": code_size, "code_size_source": code_size_source,
+                    "rows": len(md5s)}
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -143,7 +172,7 @@ def reduce_feature_set(
         result["explained_variance"] = float(ratios[:code_size].sum())
         scree_figure(ratios, code_size).savefig(out_dir / f"{name}.pca_scree.png", dpi=110)
         new_name, layer = f"{name}.pca{code_size}", "pca"
-    elif method == "ae":
+    else:
         from semcurate.features.autoencoder import TiedAutoencoder, grid_search
 
         if grid:
@@ -159,14 +188,29 @@ def reduce_feature_set(
                       reconstruction_mse=float(-model.score(values)), n_parameters=int(model.n_parameters_))
         new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
         model.save(out_dir / f"{new_name}.model")
-    else:
-        raise StudyError(f"unknown method {method!r}: ae or pca")
     feature_store.replace(new_name, md5s, codes)
     _register(sessions, feature_store, new_name, name, layer, code_size,
               {key: value for key, value in result.items() if key != "grid"})
     result["feature_set"] = new_name
     (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _code_size(code_size: int | str, values) -> tuple[int, str]:
+    """``(size, source)``: a whole number as given (``"given"``), or for ``"auto"`` the 2-NN intrinsic dimension
+    plateau of ``values`` rounded up (``"2-NN intrinsic dimension"``)."""
+    if isinstance(code_size, str) and code_size.strip().lower() == "auto":
+        from semcurate.features.intrinsic_dimension import id_scan, suggest_code_size
+
+        try:
+            return suggest_code_size(id_scan(values, random_state=0)), "2-NN intrinsic dimension"
+        except ValueError as error:  # fewer than 3 distinct rows
+            raise StudyError(f"cannot choose the code size automatically: {error}") from None
+    if isinstance(code_size, str) and code_size.strip().isdigit():
+        return int(code_size), "given"
+    if isinstance(code_size, int) and not isinstance(code_size, bool):
+        return code_size, "given"
+    raise StudyError(f"code size must be a whole number or auto, not {code_size!r}")
 
 
 def scree_figure(ratios, code_size: int):
@@ -209,10 +253,14 @@ def id_study(
     )
 
     _md5s, values = feature_rows(sessions, feature_store, name, subset)
-    scan = id_scan(values, repeats=repeats, random_state=random_state)
+    try:
+        scan = id_scan(values, repeats=repeats, random_state=random_state)
+        estimates = estimates_at(values)
+    except ValueError as error:  # fewer than 3 distinct rows, or repeats below 1
+        raise StudyError(f"{name}: {error}") from None
     result = {
         "feature_set": name, "subset": subset, "rows": len(values),
-        "estimates": {str(fraction): value for fraction, value in estimates_at(values).items()},
+        "estimates": {str(fraction): value for fraction, value in estimates.items()},
         "scan": {"sizes": [int(size) for size in scan.sizes], "means": [float(mean) for mean in scan.means],
                  "stds": [float(std) for std in scan.stds]},
         "suggested_code_size": int(suggest_code_size(scan)),
@@ -222,3 +270,80 @@ def id_study(
     plot_scan(scan).savefig(out_dir / f"{name}.id_scan.png", dpi=110)
     (out_dir / f"{name}.id.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def finetune_on_labels(
+    sessions: sessionmaker,
+    image_store: Path,
+    labels_dataset: str,
+    *,
+    subset: str | None = None,
+    mode: str = "transfer",
+    weights: str | Path = "imagenet",
+    epochs: int = 5,
+    image_size: int = 299,
+    batch_size: int = 16,
+    checkpoint: Path | None = None,
+    random_state: int = 0,
+):
+    """Train Inception-V3 on the top categories of ``labels_dataset`` (thesis §3.1); return the model and its report.
+
+    Every labelled image (of ``subset``, when given) is read from the flat
+    store with its data bar cut away and resized once to ``image_size`` px
+    square, so that a large set fits in memory, then handed to
+    :func:`~semcurate.features.finetune.finetune` (stratified 80/10/10 split).
+
+    Parameters
+    ----------
+    sessions : sessionmaker
+        The database.
+    image_store : Path
+        Flat store holding ``<md5>.tif`` / ``<md5>.jpg``.
+    labels_dataset : str
+        Labelled dataset whose top categories are the classes.
+    subset : str, optional
+        Only labelled images of this subset.
+    mode, weights, epochs, image_size, batch_size, random_state
+        As in :func:`~semcurate.features.finetune.finetune`; ``image_size`` in px.
+    checkpoint : Path, optional
+        Save the trained model here (a ``.keras`` file; the name is checked before training).
+
+    Returns
+    -------
+    model : keras.Model
+        The trained classifier.
+    report : FinetuneReport
+        Split sizes, training history and test scores.
+
+    Raises
+    ------
+    StudyError
+        No matched labels, too few categories or images per category, or a checkpoint name not ending in ``.keras``.
+    ExtractionError
+        An unknown or empty subset.
+    WeightsUnavailable
+        The base weights cannot be loaded.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from semcurate.features.extract import image_tasks, load_specimen
+    from semcurate.features.finetune import finetune, save_checkpoint
+
+    if checkpoint is not None and Path(checkpoint).suffix != ".keras":
+        raise StudyError(f"checkpoint path must end with .keras, got {Path(checkpoint).name}")
+    categories = labelled_images(sessions, labels_dataset, subset)
+    tasks = [task for task in image_tasks(sessions, image_store, subset) if task.md5 in categories]
+    images = [np.asarray(Image.fromarray(load_specimen(task)).resize((image_size, image_size),
+                                                                     Image.Resampling.BILINEAR))
+              for task in tasks]
+    try:
+        model, report = finetune(images, [categories[task.md5] for task in tasks], mode=mode, weights=weights,
+                                 epochs=epochs, image_size=image_size, batch_size=batch_size,
+                                 random_state=random_state)
+    except ValueError as error:  # too few categories or images per category, an unknown mode, a side below 75 px
+        raise StudyError(f"cannot fine-tune on {labels_dataset}: {error}") from None
+    if checkpoint is not None:
+        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(model, checkpoint)
+    return model, report

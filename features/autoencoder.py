@@ -64,6 +64,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from semcurate.features.keras_import import import_keras
+
 #: Layer pairs, outermost first; pair ``i`` couples encoder layer ``L(i+1)`` with decoder layer ``L(6-i)``.
 PAIRS = ("outer", "middle", "inner")
 
@@ -95,6 +97,15 @@ def parse_tying(tying: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
     ------
     ValueError
         For an unknown pair name.
+
+    Examples
+    --------
+    >>> parse_tying("inner+outer")
+    ('outer', 'inner')
+    >>> parse_tying("all")
+    ('outer', 'middle', 'inner')
+    >>> parse_tying(None)
+    ()
     """
     if tying is None:
         names: list[str] = []
@@ -112,7 +123,17 @@ def parse_tying(tying: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
 
 
 def tying_label(tied: tuple[str, ...]) -> str:
-    """Canonical string of tied pairs: ``"none"``, ``"outer"``, ``"outer+inner"``, ``"all"``."""
+    """Canonical string of tied pairs: ``"none"``, ``"outer"``, ``"outer+inner"``, ``"all"``.
+
+    Examples
+    --------
+    >>> tying_label(("outer", "inner"))
+    'outer+inner'
+    >>> tying_label(parse_tying("outer+middle+inner"))
+    'all'
+    >>> tying_label(())
+    'none'
+    """
     if tied == PAIRS:
         return "all"
     return "+".join(tied) if tied else "none"
@@ -140,8 +161,8 @@ def _parse_phases(phases: Any) -> list[tuple[str, int]]:
 @functools.cache
 def _keras_objects() -> Any:
     """Import Keras (several seconds) and define the Keras classes on first use."""
-    import keras
-    from keras import ops
+    keras = import_keras()
+    ops = keras.ops
 
     @keras.saving.register_keras_serializable(package="semcurate")
     class DenseTranspose(keras.layers.Layer):
@@ -367,8 +388,16 @@ class TiedAutoencoder(TransformerMixin, BaseEstimator):
 
     Examples
     --------
-    >>> ae = TiedAutoencoder(n_hidden=(32, 16, 3), phases=(("g", 20),), random_state=0)  # doctest: +SKIP
-    >>> codes = ae.fit_transform(X)  # doctest: +SKIP
+    Training loads TensorFlow (about 10 s), so the doctest run skips the fit.
+    Eight columns coded in two; with the outer pair tied the network has
+    54 + 28 + 10 parameters in the encoder and 12 + 30 + 8 in the decoder:
+
+    >>> X = np.random.default_rng(0).normal(size=(200, 8))
+    >>> ae = TiedAutoencoder(n_hidden=(6, 4, 2), phases=(("g", 2),), random_state=0)
+    >>> ae.fit_transform(X).shape  # doctest: +SKIP
+    (200, 2)
+    >>> ae.info()["n_parameters"]  # doctest: +SKIP
+    142
     """
 
     def __init__(
@@ -451,7 +480,7 @@ class TiedAutoencoder(TransformerMixin, BaseEstimator):
 
         network = network_class(X.shape[1], n_hidden, tied, float(self.l2), name="tied_autoencoder")
         network.build((None, X.shape[1]))
-        history = []
+        history: list[dict[str, Any]] = []
         for label, epochs in phases:
             before, trained = network.phase_layers(label)
             inputs = _forward(before, Z_train)

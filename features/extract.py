@@ -31,11 +31,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.db.models import FeatureSet, Image, ScaleReading, Subset, SubsetMember
+from semcurate.features.methods import EXTRACTORS
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.images import decode_image
 from semcurate.ingest.parallel import parallel_map
-
-EXTRACTORS = ("classic", "inception_v3")
 
 
 class ExtractionError(Exception):

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from semcurate.features.inception import IMAGENET_WEIGHTS_FILE, WeightsUnavailable, to_inception_input
+from semcurate.features.keras_import import import_keras
 
 #: Modes of :func:`build_classifier` and their Adam learning rates.
 LEARNING_RATES = {"transfer": 1e-3, "finetune": 1e-4}
@@ -157,8 +158,7 @@ def build_classifier(n_classes: int, *, mode: str = "transfer", weights: str | P
     WeightsUnavailable
         If the ImageNet weights cannot be fetched or the weights file cannot be loaded.
     """
-    import keras
-
+    keras = import_keras()
     if mode not in LEARNING_RATES:
         raise ValueError(f"unknown mode {mode!r}: use one of {sorted(LEARNING_RATES)}")
     if image_size < MIN_IMAGE_SIZE:
@@ -262,8 +262,7 @@ def save_checkpoint(model, path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path):
     """The model saved by :func:`save_checkpoint`."""
-    import keras
-
+    keras = import_keras()
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -286,8 +285,7 @@ def checkpoint_outputs(model, batch: np.ndarray) -> dict[str, np.ndarray]:
         ``"pool"`` — ``(n, 2048)`` activations of layer ``avg_pool``;
         ``"logits"`` — ``(n, n_classes)`` scores ``pool @ W + b`` of layer ``predictions``.
     """
-    import keras
-
+    keras = import_keras()
     pool_model = keras.Model(model.inputs, model.get_layer("avg_pool").output)
     pool = np.asarray(pool_model.predict_on_batch(batch), dtype=np.float32)
     kernel, bias = (np.asarray(weight) for weight in model.get_layer("predictions").get_weights())

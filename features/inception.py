@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from semcurate.features.keras_import import import_keras
+
 #: Side of the square input, px.
 INPUT_SIDE = 299
 #: Keras' file name of the ImageNet weights, where ``keras.applications`` caches it.
@@ -78,8 +80,7 @@ class InceptionV3Extractor:
     name = "inception_v3"
 
     def __init__(self, *, weights: str | Path = "imagenet", random_state: int = 0):
-        import keras
-
+        keras = import_keras()
         self.weights = str(weights)
         if self.weights == "none":
             keras.utils.set_random_seed(random_state)

@@ -32,15 +32,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+if TYPE_CHECKING:  # matplotlib is imported by the plotting functions only, so the estimator loads without it
+    from matplotlib.figure import Figure
 
 #: The estimator needs a first and a second neighbour besides the point itself.
 MIN_POINTS = 3
@@ -123,8 +125,6 @@ class TwoNN(BaseEstimator):
     2
     """
 
-    _parameter_constraints: dict = {"fraction": [Interval(Real, 0, 1, closed="right")]}
-
     def __init__(self, *, fraction=0.9):
         self.fraction = fraction
 
@@ -149,8 +149,10 @@ class TwoNN(BaseEstimator):
             On NaN or infinite values, fewer than 3 points or 3 distinct
             points, ``fraction`` outside (0, 1] or keeping fewer than 2 ratios,
             or kept ratios all exactly 1 (a regular lattice: no slope).
+        TypeError
+            If ``fraction`` is not a real number.
         """
-        self._validate_params()
+        _check_fraction(self.fraction)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         mu, self.n_duplicates_ = sorted_ratios(X)
         self.mu_ = mu
@@ -164,6 +166,14 @@ class TwoNN(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _check_fraction(fraction: object) -> None:
+    """Raise unless ``fraction`` is a real number in (0, 1], the share of sorted ratios a fit keeps."""
+    if isinstance(fraction, bool) or not isinstance(fraction, Real):
+        raise TypeError(f"fraction must be a real number in (0, 1], got {fraction!r} ({type(fraction).__name__})")
+    if not 0.0 < float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], the share of sorted ratios kept in the fit; got {fraction!r}")
 
 
 def sorted_ratios(X: np.ndarray) -> tuple[np.ndarray, int]:
@@ -277,8 +287,7 @@ def estimates_at(X, fractions=(1.0, 0.9, 0.7, 0.5)) -> dict[float, float]:
     fitted = TwoNN(fraction=1.0).fit(X)
     estimates = {}
     for fraction in fractions:
-        if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+        _check_fraction(fraction)
         n_kept = _n_kept(fitted.mu_.size, fraction)
         estimates[fraction] = _slope(fitted.log_mu_[:n_kept], fitted.neg_log_survival_[:n_kept])
     return estimates
@@ -398,6 +407,17 @@ def plateau_value(scan: IdScan, *, rtol: float = PLATEAU_TOLERANCE) -> float:
         once a sample is dense enough to resolve it (Figs. 3.4 and 3.5).
         Without a plateau (no two consecutive sizes agree) the largest mean,
         an upper bound as used in thesis section 3.3.2.
+
+    Examples
+    --------
+    Means 3.0, 4.1, 4.3, 4.2: the last three lie within 10 % of their median
+    4.2, the first does not, so the plateau is their mean:
+
+    >>> scan = IdScan(sizes=np.array([50, 100, 200, 400]), estimates=np.array([[3.0], [4.1], [4.3], [4.2]]))
+    >>> round(plateau_value(scan), 6)
+    4.2
+    >>> suggest_code_size(scan)
+    5
     """
     run = _plateau(scan.means, rtol)
     if run.stop - run.start < 2:
@@ -438,6 +458,8 @@ def plot_fit(estimator: TwoNN) -> Figure:
         One axes: discarded points in grey, fitted points in blue, the line
         through the origin with the slope (the dimension) in the legend.
     """
+    from matplotlib.figure import Figure
+
     check_is_fitted(estimator, "dimension_")
     kept = estimator.n_fitted_
     figure = Figure(figsize=(5.5, 4), layout="constrained")
@@ -473,6 +495,8 @@ def plot_scan(scan: IdScan, *, rtol: float = PLATEAU_TOLERANCE) -> Figure:
         plateau's sizes (all sizes when there is none), labelled with the
         suggested code size.
     """
+    from matplotlib.figure import Figure
+
     run = _plateau(scan.means, rtol)
     if run.stop - run.start < 2:
         run = slice(0, scan.sizes.size)

@@ -82,8 +82,12 @@ def reencode_like(image: Image.Image, reference: Image.Image) -> bytes:
     this way, which is how a JPG is tied to the TIFF it came from when its MD5
     matches nothing we wrote (the thesis matched such files by "using a
     different compression in the conversion from TIFF to JPG").
-    ``image`` is converted to the reference's mode first.
+    ``image`` is converted to the reference's mode first.  ``reference`` must
+    be a JPEG as :func:`PIL.Image.open` returns it (a ``JpegImageFile``, which
+    holds the tables); anything else is a ``TypeError``.
     """
+    if not isinstance(reference, JpegImagePlugin.JpegImageFile):
+        raise TypeError(f"reference must be a JPEG opened with PIL.Image.open, not {type(reference).__name__}")
     if image.mode != reference.mode:
         image = image.convert(reference.mode)
     buffer = io.BytesIO()
@@ -100,7 +104,7 @@ def reencode_like(image: Image.Image, reference: Image.Image) -> bytes:
 _SAMPLING_BY_FACTORS = {(1, 1): 0, (2, 1): 1, (2, 2): 2}
 
 
-def _sampling(reference: Image.Image) -> int:
+def _sampling(reference: JpegImagePlugin.JpegImageFile) -> int:
     """Pillow's ``subsampling`` code of a JPEG, grey ones included.
 
     ``JpegImagePlugin.get_sampling`` answers -1 for one-component (grey) JPEGs,

@@ -48,6 +48,8 @@ ROW_BACKGROUND_FRACTION = 0.4
 MAX_STRIPE_FRACTION = 0.3
 #: Foreground needs at least this grey-level contrast against the stripe.
 MIN_CONTRAST = 40
+#: A box in image pixels: ``(x0, y0, x1, y1)``, the end coordinates exclusive.
+Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,7 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
     return sorted(boxes, key=lambda box: (box[1], box[0]))
 
 
-def label_candidates(segment: Segment, boxes: list[tuple[int, int, int, int]]) -> list[tuple[str, tuple]]:
+def label_candidates(segment: Segment, boxes: list[Box]) -> list[tuple[str, Box]]:
     """Boxes that may hold the segment's value, nearest first, each with its side: above/below/left/right.
 
     Above or below: at least half of the box lies over the segment's span.

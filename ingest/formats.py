@@ -53,5 +53,31 @@ def format_from_content(head: bytes) -> str | None:
 
 
 def detect_format(head: bytes, name: str) -> str:
-    """The inventory format of a file: by content, else by extension."""
+    r"""The inventory format of a file: by content, else by extension.
+
+    Parameters
+    ----------
+    head : bytes
+        The file's first bytes (:data:`SIGNATURE_BYTES` are enough; fewer, even none, are fine).
+    name : str
+        The file's name, for its extension.
+
+    Returns
+    -------
+    str
+        One of ``TIFF``, ``JPG``, ``PDF``, ``BMP``, ``DM3``, ``DJVU``, ``PNG``, ``OTHER``.
+
+    Examples
+    --------
+    >>> detect_format(b"II*\x00\x08\x00\x00\x00", "sample.TIF")
+    'TIFF'
+    >>> detect_format(b"%PDF-1.7", "sample.tif")  # content wins over the name
+    'PDF'
+    >>> detect_format(b"\xff\xd8\xff\xe0", "sample.tif")
+    'JPG'
+    >>> detect_format(b"not an image", "sample.tif")  # no signature: the extension decides
+    'TIFF'
+    >>> detect_format(b"", "notes.txt")
+    'OTHER'
+    """
     return format_from_content(head) or format_from_extension(name)

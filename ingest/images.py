@@ -112,5 +112,13 @@ def perceptual_hash(image: Image.Image) -> str:
 
 
 def hamming(hash_a: str, hash_b: str) -> int:
-    """Number of differing bits between two hex perceptual hashes."""
+    """Number of differing bits between two hex perceptual hashes.
+
+    Examples
+    --------
+    >>> hamming("ff00", "0f01")  # 0xf001: four bits, then one
+    5
+    >>> hamming("8f3a", "8f3a")
+    0
+    """
     return (int(hash_a, 16) ^ int(hash_b, 16)).bit_count()

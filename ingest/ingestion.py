@@ -598,3 +598,11 @@ def ingest(source: Path, store: Path, sessions: sessionmaker, **options) -> dict
     return Ingestion(source, store, sessions, **options).run()
 
 
+def latest_store(sessions: sessionmaker) -> Path | None:
+    """The flat store of the most recent ingest run, or None when nothing has been ingested yet.
+
+    Later stages read the images from there when no store is named (``--store``).
+    """
+    with sessions() as session:
+        store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
+    return None if store is None else Path(store)

@@ -138,7 +138,13 @@ class Length:
 
     @property
     def nm(self) -> float:
-        """The length in nm."""
+        """The length in nm.
+
+        Examples
+        --------
+        >>> Length(2.5, "µm").nm
+        2500.0
+        """
         return self.value * NM_PER_UNIT[self.unit]
 
 
@@ -175,6 +181,14 @@ def find_lengths(text: str) -> list[tuple[Length, tuple[int, int]]]:
     --------
     >>> [length for length, _span in find_lengths("HFW 198.0 µm  WD 6.2 mm")]
     [Length(value=198.0, unit='µm'), Length(value=6.2, unit='mm')]
+
+    The span locates the length in the text, so the caller can look at what
+    surrounds it (here the field name before it):
+
+    >>> find_lengths("WD = 6.2 mm")
+    [(Length(value=6.2, unit='mm'), (5, 11))]
+    >>> find_lengths("20 kV  Mag 500 x")  # numbers without a length unit
+    []
     """
     found = []
     for match in _LENGTH_PATTERN.finditer(text):
@@ -190,6 +204,19 @@ def parse_length(text: str) -> Length | None:
     None when ``text`` holds no length, several, or another number besides the
     length (a label has exactly one number); which field the length belongs
     to is for the caller to decide.
+
+    Examples
+    --------
+    >>> parse_length("200 nm")
+    Length(value=200.0, unit='nm')
+    >>> parse_length("10 pm")  # Tesseract's reading of "10 µm"
+    Length(value=10.0, unit='µm')
+    >>> parse_length("1,5 µm")  # a decimal comma
+    Length(value=1.5, unit='µm')
+    >>> parse_length("1,500 nm")  # three digits after the comma: thousands
+    Length(value=1500.0, unit='nm')
+    >>> print(parse_length("WD 6.2 mm 20 kV"))  # a second number: not a scale label
+    None
     """
     found = find_lengths(text)
     if len(found) != 1:
@@ -208,6 +235,19 @@ def parse_magnification(text: str) -> float | None:
     ``x`` followed by a number ("x 5,000").  Digit groups separated by a space
     or a comma are thousands ("8 811 x"); a comma followed by one or two
     digits is a decimal comma ("1,20 kx").
+
+    Examples
+    --------
+    >>> parse_magnification("Mag = 98.60 K X")
+    98600.0
+    >>> parse_magnification("x 5,000")
+    5000.0
+    >>> parse_magnification("8 811 x")
+    8811.0
+    >>> parse_magnification("1,20 kx")
+    1200.0
+    >>> print(parse_magnification("WD 6.2 mm"))
+    None
     """
     matches = [match for pattern in _MAGNIFICATION_PATTERNS if (match := pattern.search(text))]
     if not matches:
@@ -230,6 +270,17 @@ def parse_fields(text_lines: list[str]) -> StripeFields:
     ("HFW 198.0 µm", "WD = 6.2 mm", "Pixel Size: 3.1 nm"); FEI bars write
     names on one row and values on the next, so their values come back with
     no name, in reading order, for the caller to match by column.
+
+    Examples
+    --------
+    >>> fields = parse_fields(["HFW 198.0 µm  WD = 6.2 mm", "200 nm", "Mag = 1.50 K X"])
+    >>> for name, length in fields.lengths:
+    ...     print(name, length.value, length.unit)
+    hfw 198.0 µm
+    wd 6.2 mm
+    None 200.0 nm
+    >>> fields.magnification
+    1500.0
     """
     lengths: list[tuple[str | None, Length]] = []
     magnification = None

@@ -37,8 +37,10 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from semcurate.ingest.databar_geometry import (
+    Box,
     GeometryProblem,
     Segment,
     Stripe,
@@ -48,8 +50,8 @@ from semcurate.ingest.databar_geometry import (
     text_boxes,
 )
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image
-from semcurate.ingest.ocr import OcrEngine, prepare_crop
 from semcurate.ingest.length_text import Length, find_lengths, parse_fields, parse_length, parse_magnification
+from semcurate.ingest.ocr import OcrEngine, prepare_crop
 from semcurate.ingest.vendor_metadata import (
     DISAGREEMENT_THRESHOLD,
     MetadataScale,
@@ -108,22 +110,22 @@ def _is_usual(value: float) -> bool:
     return any(math.isclose(mantissa, usual, rel_tol=1e-6) for usual in USUAL_MANTISSAS)
 
 
-def _crop(grey: np.ndarray, box: tuple[int, int, int, int], stripe: Stripe) -> np.ndarray:
+def _crop(grey: np.ndarray, box: Box, stripe: Stripe) -> np.ndarray:
     x0, y0, x1, y1 = box
     sx0, sy0, sx1, sy1 = stripe.box
     pad = 2
     return grey[max(sy0, y0 - pad): min(sy1, y1 + pad), max(sx0, x0 - pad): min(sx1, x1 + pad)]
 
 
-def _named_width_fields(boxes: list[tuple], texts: list[str]) -> list[Length]:
+def _named_width_fields(boxes: list[Box], texts: list[str]) -> list[Length]:
     """Lengths the stripe names as the field width: same box ("HFW 3.6 µm") or the box under the name (FEI)."""
     named = [length for name, length in parse_fields(texts).lengths if name in ("hfw", "width")]
-    for (nx0, ny0, nx1, ny1), text in zip(boxes, texts):
+    for (nx0, ny0, nx1, ny1), text in zip(boxes, texts, strict=True):
         if not _FIELD_NAME_ONLY.match(text):
             continue
         below = [
             (by0 - ny1, other)
-            for (bx0, by0, bx1, by1), other in zip(boxes, texts)
+            for (bx0, by0, bx1, by1), other in zip(boxes, texts, strict=True)
             if by0 >= ny1 and min(nx1, bx1) - max(nx0, bx0) > 0 and by0 - ny1 < 2 * (ny1 - ny0)
         ]
         if below:
@@ -162,8 +164,10 @@ def judge(
     return None, evidence
 
 
-def _label(candidates: list[tuple], text_of: dict) -> tuple[tuple | None, Length | None]:
+def _label(candidates: list[Box], text_of: dict[Box, str]) -> tuple[Box, Length] | None:
     """The label box and its length: the nearest candidate that reads as one length and nothing else.
+
+    ``None`` when no candidate qualifies.
 
     Farther candidates are only looked at while the nearer ones hold no digit
     at all (a field name such as "Det" sitting closer than the value): a
@@ -176,10 +180,10 @@ def _label(candidates: list[tuple], text_of: dict) -> tuple[tuple | None, Length
         if length is not None:
             (_length, (start, end)), = find_lengths(text)
             leftover = text[:start] + text[end:]
-            return (box, length) if sum(character.isalpha() for character in leftover) <= 1 else (None, None)
+            return (box, length) if sum(character.isalpha() for character in leftover) <= 1 else None
         if any(character.isdigit() for character in text):
-            return None, None
-    return None, None
+            return None
+    return None
 
 
 def read_bar(grey: np.ndarray, engine: OcrEngine) -> ScaleReading:
@@ -199,27 +203,30 @@ def _read_text(grey: np.ndarray, stripe: Stripe, segment: Segment, engine: OcrEn
     if not candidates:
         return ScaleReading("unreadable", bar_px=segment.length_px, stripe_box=stripe.box,
                             reason="no text next to the segment")
-    crops = [prepare_crop(_crop(grey, box, stripe), dark_text=not stripe.dark) for box in boxes]
-    text_of = {box: reading.text.strip() for box, reading in zip(boxes, engine.read_lines(crops))}
-    label_box, label = _label(candidates, text_of)
-    for scale, binarize, whitelist in RETRIES if label is None else ():
+    crops: list[Image.Image | np.ndarray] = [prepare_crop(_crop(grey, box, stripe), dark_text=not stripe.dark)
+                                             for box in boxes]
+    text_of = {box: reading.text.strip() for box, reading in zip(boxes, engine.read_lines(crops), strict=True)}
+    found = _label(candidates, text_of)
+    for scale, binarize, whitelist in RETRIES if found is None else ():
         crop = prepare_crop(_crop(grey, candidates[0], stripe), scale=scale, binarize=binarize,
                             dark_text=not stripe.dark)
         second_look = {candidates[0]: engine.read_line(crop, whitelist=whitelist).text.strip()}
-        label_box, label = _label(candidates[:1], second_look)
-        if label is not None:
+        found = _label(candidates[:1], second_look)
+        if found is not None:
             text_of.update(second_look)
             break
-    base = {"bar_px": segment.length_px, "stripe_box": stripe.box}
-    if label is None:
+    if found is None:
         read = " | ".join(repr(text_of[box]) for box in candidates)
-        return ScaleReading("unreadable", **base, reason=f"no length next to the segment (read {read})")
+        return ScaleReading("unreadable", bar_px=segment.length_px, stripe_box=stripe.box,
+                            reason=f"no length next to the segment (read {read})")
+    label_box, label = found
     nm_per_px = label.nm / segment.length_px
     others = [text for box, text in text_of.items() if box != label_box]
     named = _named_width_fields([box for box in boxes if box != label_box], others)
     problem, evidence = judge(nm_per_px, grey.shape[1], label, others, named)
     if problem:
-        return ScaleReading("unreadable", **base, label_text=text_of[label_box], reason=problem)
+        return ScaleReading("unreadable", bar_px=segment.length_px, stripe_box=stripe.box,
+                            label_text=text_of[label_box], reason=problem)
     return ScaleReading("ok", label.value, label.unit, segment.length_px, nm_per_px, "ocr", ocr_nm_per_px=nm_per_px,
                         stripe_box=stripe.box, label_text=text_of[label_box], evidence=evidence)
 
@@ -228,20 +235,24 @@ def combine(bar: ScaleReading, metadata: MetadataScale | None) -> ScaleReading:
     """Merge a bar reading with the vendor metadata's pixel size (if any)."""
     if metadata is None:
         return bar
-    meta = {"metadata_nm_per_px": metadata.nm_per_px, "metadata_vendor": metadata.vendor}
-    kept = {"bar_px": bar.bar_px, "stripe_box": bar.stripe_box, "label_text": bar.label_text}
     if bar.status != "ok":
-        return ScaleReading("ok", nm_per_px=metadata.nm_per_px, source="metadata", **meta, **kept,
+        return ScaleReading("ok", nm_per_px=metadata.nm_per_px, source="metadata",
+                            metadata_nm_per_px=metadata.nm_per_px, metadata_vendor=metadata.vendor,
+                            bar_px=bar.bar_px, stripe_box=bar.stripe_box, label_text=bar.label_text,
                             reason=f"bar: {bar.status} ({bar.reason}); scale from {metadata.detail}")
+    assert bar.nm_per_px is not None, "an 'ok' bar reading always has a pixel size"
     difference = disagreement(bar.nm_per_px, metadata.nm_per_px)
     if difference <= DISAGREEMENT_THRESHOLD:
         return ScaleReading("ok", bar.value, bar.unit, bar.bar_px, bar.nm_per_px, "both",
-                            ocr_nm_per_px=bar.nm_per_px, **meta, disagreement=difference,
+                            ocr_nm_per_px=bar.nm_per_px, metadata_nm_per_px=metadata.nm_per_px,
+                            metadata_vendor=metadata.vendor, disagreement=difference,
                             stripe_box=bar.stripe_box, label_text=bar.label_text,
                             evidence=[*bar.evidence, metadata.detail])
     return ScaleReading(
-        "ok", nm_per_px=metadata.nm_per_px, source="metadata", ocr_nm_per_px=bar.nm_per_px, **meta,
-        disagreement=difference, flagged=True, **kept,
+        "ok", nm_per_px=metadata.nm_per_px, source="metadata", ocr_nm_per_px=bar.nm_per_px,
+        metadata_nm_per_px=metadata.nm_per_px, metadata_vendor=metadata.vendor,
+        disagreement=difference, flagged=True, bar_px=bar.bar_px, stripe_box=bar.stripe_box,
+        label_text=bar.label_text,
         reason=(f"bar read {bar.value:g} {bar.unit} = {bar.nm_per_px:.4g} nm/px, metadata {metadata.nm_per_px:.4g} "
                 f"nm/px ({difference:.1%} apart): bar reading discarded"),
     )
@@ -254,11 +265,16 @@ def read_scale(
     metadata: MetadataScale | None = None,
     source: str = "auto",
 ) -> ScaleReading:
-    """Read one image's scale; ``source`` is ``auto`` (bar and metadata), ``ocr`` or ``metadata``."""
+    """Read one image's scale; ``source`` is ``auto`` (bar and metadata), ``ocr`` or ``metadata``.
+
+    ``engine`` may be ``None`` only with ``source="metadata"``, which reads no text.
+    """
     if source == "metadata":
         if metadata is None:
             return ScaleReading("no_metadata", reason="no Zeiss or FEI pixel size in the file")
         return combine(ScaleReading("unreadable", reason="bar not read (--source metadata)"), metadata)
+    if engine is None:
+        raise ValueError(f"read_scale needs an OCR engine to read the data bar (source={source!r})")
     bar = read_bar(grey, engine)
     return bar if source == "ocr" else combine(bar, metadata)
 

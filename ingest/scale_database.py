@@ -4,6 +4,7 @@
   killed run loses at most the batch in flight), in worker processes that
   each keep one OCR engine open, from the lossless ``<md5>.tif`` in the store
   when there is one, else ``<md5>.jpg``.
+* :func:`read_scale_files` reads files named directly, without the database.
 * :func:`validate` compares readings with a hand-written CSV
   (``path, value, unit``) in the categories of the thesis' Table 2.3.
 * :func:`histogram` counts images per scale (Table 2.4), optionally per label.
@@ -17,6 +18,7 @@ import csv
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,10 +27,11 @@ from sqlalchemy.orm import sessionmaker
 
 from semcurate.db.models import File, Image, Label, Subset, SubsetMember
 from semcurate.db.models import ScaleReading as ReadingRow
+from semcurate.ingest.length_text import NM_PER_UNIT, parse_length
+from semcurate.ingest.methods import SCALE_SOURCES
 from semcurate.ingest.ocr import get_engine
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.scale_bar import READER_VERSION, ScaleReading, read_scale_bytes
-from semcurate.ingest.length_text import NM_PER_UNIT, parse_length
 
 #: Readings per database transaction.
 BATCH_SIZE = 100
@@ -53,6 +56,45 @@ def read_image_file(task: tuple[str, Path]) -> tuple[str, ScaleReading]:
     except OSError as error:
         return md5, ScaleReading("error", reason=f"cannot read {path}: {error.strerror}")
     return md5, read_scale_bytes(data, engine=get_engine())
+
+
+def read_scale_files(paths: Iterable[Path], *, source: str = "auto") -> Iterator[tuple[Path, ScaleReading]]:
+    """The scale reading of each file in ``paths``, read directly (no database, no store), one at a time.
+
+    Parameters
+    ----------
+    paths : iterable of Path
+        TIFF or JPG files.
+    source : {"auto", "ocr", "metadata"}
+        Where the scale comes from, see :data:`~semcurate.ingest.methods.SCALE_SOURCES`; ``metadata`` needs no
+        OCR engine.
+
+    Returns
+    -------
+    iterator of (Path, ScaleReading)
+        In the order of ``paths``; a file that cannot be read gives status ``error`` with the reason.
+
+    Raises
+    ------
+    ScaleError
+        For an unknown ``source``.
+    OcrUnavailable
+        When ``source`` needs OCR and Tesseract cannot be loaded (raised here, before any file is read).
+    """
+    if source not in SCALE_SOURCES:
+        raise ScaleError(f"unknown scale source {source!r}; choose one of {', '.join(SCALE_SOURCES)}")
+    engine = None if source == "metadata" else get_engine()
+
+    def readings() -> Iterator[tuple[Path, ScaleReading]]:
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                yield path, ScaleReading("error", reason=f"cannot read {path}: {error.strerror}")
+                continue
+            yield path, read_scale_bytes(data, engine=engine, source=source)
+
+    return readings()
 
 
 def reading_row(md5: str, reading: ScaleReading) -> dict:
@@ -148,11 +190,13 @@ def _lookup(names: dict[str, str], path: str) -> str | None:
     return None
 
 
-def validate(sessions: sessionmaker, truth_csv: Path) -> dict:
+def validate(sessions: sessionmaker, truth_csv: Path, *, out_dir: Path | None = None) -> dict:
     """Compare readings with ``truth_csv`` (path, value, unit; empty value = no scale bar): thesis Table 2.3.
 
     Each image counts once, however many of its files the CSV lists (the
-    first row naming it decides its expected scale).
+    first row naming it decides its expected scale). With ``out_dir`` the
+    result is also written to ``out_dir/validation.json`` (the report reads
+    ``results/scale/``).
     """
     names = _image_of_path(sessions)
     seen = set()
@@ -189,7 +233,12 @@ def validate(sessions: sessionmaker, truth_csv: Path) -> dict:
         category: {"images": outcome[category], "percent": round(100 * outcome[category] / total, 2) if total else 0}
         for category in ("positive", "stripe not detected", "wrong scale", "unreadable", "not read yet")
     }
-    return {"total": total, "table": table, "wrong": wrong, "unmatched_paths": unmatched}
+    result = {"total": total, "table": table, "wrong": wrong, "unmatched_paths": unmatched}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "validation.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",
+                                                 encoding="utf-8")
+    return result
 
 
 def histogram(sessions: sessionmaker, dataset: str | None = None) -> tuple[list[str], list[tuple[str, dict]]]:

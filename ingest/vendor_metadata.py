@@ -133,6 +133,13 @@ def disagreement(a_nm_per_px: float, b_nm_per_px: float) -> float:
 
     Symmetric so that it does not matter which reading (data bar or metadata)
     is passed first; compare with :data:`DISAGREEMENT_THRESHOLD`.
+
+    Examples
+    --------
+    >>> round(disagreement(2.0, 2.1), 6)  # 0.1 nm/px apart, relative to the smaller 2.0
+    0.05
+    >>> disagreement(2.1, 2.0) == disagreement(2.0, 2.1)
+    True
     """
     smaller = min(a_nm_per_px, b_nm_per_px)
     if not smaller > 0:

@@ -2,4 +2,5 @@
 
 from semcurate.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process started by spawn re-imports this module
+    main()

@@ -10,7 +10,8 @@
                                scale readings (semcurate scale), the 1u-2u subset, feature sets
     DIR/features.h5            feature rows: the weight-free descriptor (features extract) and
                                its autoencoder codes (reduce, code size from the 2-NN ID)
-    DIR/clusterings.h5         merge trees of the five thesis algorithms (semcurate cluster)
+    DIR/clusterings.h5         merge trees of the five thesis algorithms on every evaluated feature
+                               set (semcurate cluster)
     DIR/results/               ID fit and scan plots, distance heatmaps, NMI curves (evaluate), the
                                2-D comparison (compare-2d), stage timings; their numbers as JSON
     DIR/report.html            every table and figure in one self-contained file (semcurate report)
@@ -32,7 +33,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, make_sem_corpus
+from semcurate.clustering.methods import THESIS_METHODS
+from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, CorpusSummary, ensure_fresh, make_sem_corpus
 from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
@@ -41,6 +43,50 @@ from semcurate.progress import from_running_total
 
 #: The labelled-dataset folders the demo corpus carries, in import order.
 DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
+
+
+class DemoError(Exception):
+    """A demo request that cannot be served, e.g. a corpus folder that already holds a corpus (one clear line)."""
+
+
+def make_demo_corpus(
+    out: Path,
+    n_images: int,
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    size_scale: float = 1.0,
+    reporter: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> CorpusSummary:
+    """Write a new demo corpus into ``out`` (``semcurate demo-data``); a folder already holding one is refused.
+
+    Parameters
+    ----------
+    out : Path
+        Folder for ``new_dati_SEM/``, ``datasets/`` and the ground truth.
+    n_images : int
+        Distinct images to draw.
+    seed : int
+        The same seed writes the same bytes.
+    workers : int, optional
+        Processes; default every core this process may use.
+    size_scale : float
+        Multiplies the image sizes (1.0: mostly 1024 × 768 px).
+    reporter : callable, optional
+        ``reporter(phase, total)`` returning ``advance(n)``, for a progress bar.
+
+    Raises
+    ------
+    DemoError
+        When ``out`` already holds a corpus, so that two corpora never mix.
+    """
+    try:
+        ensure_fresh(out)
+    except ValueError as error:  # ensure_fresh's one way of saying "not empty"
+        raise DemoError(str(error)) from None
+    progress = from_running_total(reporter("drawing corpus", n_images), n_images) if reporter else None
+    return make_sem_corpus(out, n_images, seed=seed, workers=workers or default_workers(), progress=progress,
+                           size_scale=size_scale)
 
 
 class StageClock:
@@ -104,19 +150,17 @@ def run_demo(
     with clock("scale"):
         results["scale"] = read_scales(sessions, store, workers=workers, reporter=reporter)
         say(f"scale: read {results['scale']['read']} images now; by status {results['scale']['by_status']}")
-        validation = validate(sessions, corpus / GROUND_TRUTH_FILE)
+        validation = validate(sessions, corpus / GROUND_TRUTH_FILE, out_dir=out / "results" / "scale")
         results["scale_validation"] = validation
-        (out / "results" / "scale").mkdir(parents=True, exist_ok=True)
-        (out / "results" / "scale" / "validation.json").write_text(
-            json.dumps(validation, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         shares = ", ".join(f"{name} {cell['percent']:.1f}%" for name, cell in validation["table"].items()
                            if cell["images"])
         say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
         results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
         say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
     results.update(run_feature_stages(sessions, store, out, workers, reporter, say, clock))
-    results.update(run_clustering_stages(sessions, store, out, results["reduced_feature_set"], reporter, say, clock))
     feature_sets = ["classic", results["reduced_feature_set"], *results["cnn_feature_sets"]]
+    results.update(run_clustering_stages(sessions, store, out, feature_sets, results["reduced_feature_set"], reporter,
+                                         say, clock))
     results.update(run_evaluation_stages(sessions, store, out, feature_sets, reporter, say, clock))
     results["timings"] = clock.seconds
     (out / "results" / "demo_timings.json").write_text(json.dumps(clock.seconds, indent=1) + "\n", encoding="utf-8")
@@ -169,13 +213,10 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
     return results
 
 
-#: The thesis' five algorithms (§4.1, §4.2), as `semcurate cluster --method` names them.
-THESIS_METHODS = ("ward", "centroid", "complete", "single", "density-peaks")
-
-
-def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, reporter, say,
-                          clock: StageClock) -> dict:
-    """The five thesis algorithms on the reduced codes, then the sub-category tree (Ward, silhouette rule)."""
+def run_clustering_stages(sessions, store: Path, out: Path, feature_sets: list[str], tree_feature_set: str,
+                          reporter, say, clock: StageClock) -> dict:
+    """The five thesis algorithms on every feature set the evaluation scores (the evaluation reads stored
+    clusterings only), then the sub-category tree of ``tree_feature_set`` (Ward, silhouette rule)."""
     from semcurate.clustering.runs import cluster_feature_set
     from semcurate.clustering.store import ClusterStore
     from semcurate.clustering.tree_building import build_tree
@@ -184,24 +225,27 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, re
 
     feature_store, cluster_store = FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5")
     with sessions() as session:
-        done = set(session.scalars(select(Clustering.method).where(Clustering.feature_set == feature_set)))
-        tree_id = session.scalar(select(TreeRow.id).where(TreeRow.feature_set == feature_set, TreeRow.method == "ward"))
+        done = set(session.execute(select(Clustering.feature_set, Clustering.method).where(
+            Clustering.subset.is_(None))).tuples())
+        tree_id = session.scalar(select(TreeRow.id).where(TreeRow.feature_set == tree_feature_set,
+                                                          TreeRow.method == "ward"))
     results = {}
-    for method in THESIS_METHODS:
-        if method in done:
-            say(f"cluster {method}: already stored for {feature_set}")
-            continue
-        with clock("cluster"):
-            summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method)
-        results[f"cluster:{method}"] = summary
-        say(f"cluster {method}: {summary['points']} images in {summary['seconds']:.2f} s "
-            f"(clustering {summary['clustering_id']})")
+    for feature_set in feature_sets:
+        for method in THESIS_METHODS:
+            if (feature_set, method) in done:
+                say(f"cluster {method}: already stored for {feature_set}")
+                continue
+            with clock("cluster"):
+                summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method)
+            results[f"cluster:{feature_set}:{method}"] = summary
+            say(f"cluster {method} on {feature_set}: {summary['points']} images in {summary['seconds']:.2f} s "
+                f"(clustering {summary['clustering_id']})")
     if tree_id is not None:
         say(f"tree: already built (tree {tree_id}); see `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
         return results
     with clock("tree"):
-        results["tree"] = build_tree(sessions, feature_store, store, feature_set, "ward", "SEM_Dataset", depth=2,
-                                     min_size=5, reporter=reporter)
+        results["tree"] = build_tree(sessions, feature_store, store, tree_feature_set, "ward", "SEM_Dataset",
+                                     depth=2, min_size=5, reporter=reporter)
     accuracy = results["tree"]["classifier_heldout_accuracy"]
     say(f"tree {results['tree']['tree_id']}: {results['tree']['categories']} categories, "
         f"{results['tree']['nodes']} nodes; {results['tree']['classified']} unlabelled images placed by a classifier"
@@ -213,20 +257,14 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_set: str, re
 def run_evaluation_stages(sessions, store: Path, out: Path, feature_sets: list[str], reporter, say,
                           clock: StageClock) -> dict:
     """NMI curves of the five algorithms per feature set (Fig. 4.5), tree scores, Fig. 4.1, the HTML report."""
-    from semcurate.clustering.store import ClusterStore
-    from semcurate.evaluation.compare2d import as_records, compare_2d, figure_2d
-    from semcurate.evaluation.evaluate import evaluate, tree_scores
+    from semcurate.evaluation.evaluate import compare_2d_study, evaluate, tree_scores
     from semcurate.evaluation.report import write_report
-    from semcurate.features.store import FeatureStore
 
     results_dir = out / "results"
     with clock("evaluate"):
-        evaluation = evaluate(sessions, FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5"),
-                              feature_sets, list(THESIS_METHODS), "SEM_Dataset", results_dir / "evaluate",
+        evaluation = evaluate(sessions, feature_sets, list(THESIS_METHODS), "SEM_Dataset", results_dir / "evaluate",
                               reporter=reporter)
-        scored = tree_scores(sessions, "Hierarchical")
-        (results_dir / "evaluate" / "tree_scores.json").write_text(json.dumps(scored, indent=2) + "\n",
-                                                                   encoding="utf-8")
+        scored = tree_scores(sessions, "Hierarchical", out_dir=results_dir / "evaluate")
     best = max(evaluation["best"], key=lambda row: row["nmi"])
     say(f"evaluate: best NMI against SEM_Dataset {best['nmi']:.3f} ({best['method']} on {best['feature_set']}, "
         f"k = {best['k']}); tree leaves against Hierarchical: NMI {scored['leaf_nmi']:.3f}, "
@@ -236,11 +274,7 @@ def run_evaluation_stages(sessions, store: Path, out: Path, feature_sets: list[s
         if (compare_dir / "compare2d.json").exists():
             say("compare-2d: already drawn")
         else:
-            compared = compare_2d(progress=reporter("2-D comparison", 30))
-            compare_dir.mkdir(parents=True, exist_ok=True)
-            figure_2d(compared).savefig(compare_dir / "compare2d.png", dpi=90)
-            (compare_dir / "compare2d.json").write_text(json.dumps(as_records(compared), indent=2) + "\n",
-                                                        encoding="utf-8")
+            compare_2d_study(compare_dir, progress=reporter("2-D comparison", 30))
             say(f"compare-2d: five algorithms on six 2-D datasets in {compare_dir}")
     with clock("report"):
         report = write_report(sessions, results_dir, out / "report.html", store)

@@ -116,3 +116,11 @@ def test_check_linkage_rejects_trees_that_merge_a_node_twice_or_from_the_future(
         check_linkage(future)
     with pytest.raises(HierarchyError, match="shape"):
         check_linkage(np.zeros((3, 3)))
+
+
+def test_every_linkage_runs_either_from_the_observations_or_from_the_matrix():
+    from semcurate.clustering.agglomerative import MATRIX_METHODS, VECTOR_METHODS
+    from semcurate.clustering.methods import LINKAGE_METHODS
+
+    assert sorted(VECTOR_METHODS + MATRIX_METHODS) == sorted(LINKAGE_METHODS)
+    assert not set(VECTOR_METHODS) & set(MATRIX_METHODS)

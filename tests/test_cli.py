@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 import subprocess
 import sys
+
+import numpy as np
+
+from semcurate.cli import app, spread_multi_value_options
+from semcurate.cli.common import Choice
+from semcurate.features.store import FeatureStore
 
 
 def semcurate(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
@@ -53,3 +61,102 @@ def test_labels_before_any_ingest_is_a_clear_error(tmp_path):
     db = f"sqlite:///{tmp_path / 'e.db'}"
     result = semcurate("labels", "import", str(tmp_path / "ds"), "--name", "x", "--db", db)
     assert result.returncode == 2 and "ingest" in result.stderr and result.stderr.count("\n") == 1
+
+
+def choice_options(typer_app, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """``{(command words..., option): values}`` for every option of ``typer_app`` that takes one of fixed values."""
+    found = {}
+    commands = [(info.name, info.callback) for info in typer_app.registered_commands]
+    for group in typer_app.registered_groups:
+        found.update(choice_options(group.typer_instance, (*prefix, group.name)))
+        if group.typer_instance.registered_callback is not None:
+            commands.append((None, group.typer_instance.registered_callback.callback))
+    for name, callback in commands:
+        for parameter in inspect.signature(callback, eval_str=True).parameters.values():
+            for info in getattr(parameter.annotation, "__metadata__", ()):
+                if isinstance(getattr(info, "parser", None), Choice):
+                    words = (*prefix, name) if name else prefix
+                    # In Annotated[...] style the option's name is typer.Option's first argument, ``default``.
+                    option = next(decl for decl in (info.default, *info.param_decls) if str(decl).startswith("--"))
+                    found[(*words, option)] = info.parser.values
+    return found
+
+
+def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
+    from semcurate.clustering import agglomerative, flat, n_clusters, runs, splitting
+    from semcurate.features import analysis, finetune
+
+    extract = importlib.import_module("semcurate.features.extract")  # the package's `extract` is the function
+
+    trees_then_flat = (*agglomerative.LINKAGE_METHODS, "density-peaks", *flat.FLAT_METHODS)
+    assert choice_options(app) == {
+        ("cluster", "--method"): trees_then_flat,
+        ("tree", "build", "--method"): trees_then_flat,
+        ("evaluate", "--methods"): trees_then_flat,
+        ("tree", "build", "--rule"): splitting.SPLIT_RULES,
+        ("n-clusters", "--criterion"): n_clusters.N_CLUSTERS_METHODS,
+        ("n-clusters", "--method"): (*n_clusters.K_METHODS, *n_clusters.TREE_ALGORITHMS),
+        ("reduce", "--method"): analysis.REDUCE_METHODS,
+        ("tree", "export", "--format"): ("json", "newick"),
+        ("scale", "read", "--source"): ("auto", "ocr", "metadata"),
+        ("features", "extract", "--extractor"): extract.EXTRACTORS,
+        ("finetune", "--mode"): tuple(finetune.LEARNING_RATES),
+    }
+    assert runs.METHODS == trees_then_flat
+    assert set(n_clusters.K_METHODS) == set(flat.FLAT_METHODS) - {"hdbscan"}
+
+
+def test_a_value_outside_a_choice_fails_while_parsing_and_help_lists_the_values():
+    wide = {**os.environ, "COLUMNS": "200"}  # rich wraps the message in a box as wide as the terminal
+    refused = semcurate("tree", "build", "classic", "--rule", "biggest", "--db", "sqlite:////no/such/folder/x.db",
+                        env=wide)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "unknown rule 'biggest'; choose one of silhouette, gap, dendrogram-gap" in refused.stderr
+    listed = semcurate("n-clusters", "--help", env=wide)
+    assert listed.returncode == 0 and "[elbow|silhouette|gap]" in listed.stdout
+
+
+def test_multi_value_options_are_spread_for_click():
+    assert spread_multi_value_options(["evaluate", "--feature-sets", "a", "b", "--methods", "ward", "single",
+                                       "--k-max", "5"]) == [
+        "evaluate", "--feature-sets", "a", "--feature-sets", "b", "--methods", "ward", "--methods", "single",
+        "--k-max", "5"]
+
+
+def one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> bool:
+    """Exit status 2 and exactly one ``error:`` line on stderr holding every fragment (so no traceback)."""
+    return (result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+            and all(fragment in result.stderr for fragment in fragments))
+
+
+def test_bad_requests_a_core_refuses_are_one_error_line(tmp_path):
+    rng = np.random.default_rng(0)
+    FeatureStore(tmp_path / "f.h5").append("rows", [f"{index:032x}" for index in range(40)], rng.normal(size=(40, 6)))
+    common = ("--db", f"sqlite:///{tmp_path / 'bad.db'}", "--feature-store", str(tmp_path / "f.h5"))
+    clusters = ("--cluster-store", str(tmp_path / "c.h5"))
+    assert one_error_line(semcurate("cluster", "rows", "--method", "ward", "--k-max", "41", *clusters, *common),
+                          "k_max = 41 but there are 40 points")
+    assert one_error_line(semcurate("cluster", "rows", "--method", "density-peaks", "--param", "n_neighbours=5",
+                                    *clusters, *common), "density-peaks:", "n_neighbours")
+    assert one_error_line(semcurate("cluster", "rows", "--method", "kmeans", "--k-max", "3", "--param", "n_init=-1",
+                                    *clusters, *common), "kmeans:", "n_init")
+    assert one_error_line(semcurate("n-clusters", "rows", "--k-max", "60", "--out", str(tmp_path / "n"), *common),
+                          "silhouette of kmeans on rows:", "k_range reaches k = 60 but 40 samples allow at most k = 39")
+    assert one_error_line(semcurate("reduce", "rows", "--tying", "diagonal", "--code-size", "2", *common),
+                          "tying: unknown pair(s) ['diagonal']")
+    assert one_error_line(semcurate("reduce", "rows", "--code-size", "many", *common),
+                          "code size must be a whole number or auto, not 'many'")
+    assert one_error_line(semcurate("reduce", "rows", "--method", "pca", "--code-size", "6", *common),
+                          "code size must be between 1 and 5, got 6")
+    assert one_error_line(semcurate("tree", "build", "rows", "--method", "centroid", "--rule", "dendrogram-gap",
+                                    "--store", str(tmp_path), *common),
+                          "dendrogram-gap rule needs monotone merge heights", "'centroid'")
+    assert not (tmp_path / "n").exists() and FeatureStore(tmp_path / "f.h5").names() == ["rows"]
+
+
+def test_the_command_line_loads_no_stage_libraries_until_a_command_runs():
+    code = ("import sys, semcurate.cli\n"
+            "print(sorted({name.split('.')[0] for name in sys.modules} & "
+            "{'numpy', 'sklearn', 'scipy', 'sqlalchemy', 'alembic', 'matplotlib', 'tensorflow', 'keras', 'h5py'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"

@@ -230,8 +230,34 @@ def test_invalid_input_is_refused_clearly():
         DensityPeaks(n_clusters=1).fit(X[:1])
     model = DensityPeaks().fit(X)
     for k in (0, 11):
-        with pytest.raises(ValueError, match="k must be an int in 1 .. 10"):
+        with pytest.raises(ValueError, match=r"k must be an int in 1 \.\. 10"):
             model.labels_for(k)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error", "message"),
+    [
+        ({"n_clusters": 2.5}, TypeError, "n_clusters must be an int of at least 1, got 2.5"),
+        ({"n_clusters": True}, TypeError, "n_clusters must be an int"),
+        ({"n_neighbors": 0}, ValueError, "n_neighbors must be an int of at least 1, got 0"),
+        ({"density_dimension": 0.0}, ValueError, "density_dimension must be None .* or a finite number > 0"),
+        ({"density_dimension": float("nan")}, ValueError, "density_dimension"),
+        ({"density_dimension": "2"}, TypeError, "density_dimension"),
+        ({"n_jobs": 1.5}, TypeError, "n_jobs must be None or an int"),
+    ],
+)
+def test_invalid_parameters_are_named_at_fit(parameters, error, message):
+    X = make_blobs(10, 2, random_state=0)[0]
+    estimator = DensityPeaks(**parameters)  # __init__ only stores them (scikit-learn's contract)
+    with pytest.raises(error, match=message):
+        estimator.fit(X)
+
+
+def test_numpy_scalars_are_valid_parameters():
+    X = make_blobs(30, 2, centers=2, random_state=0)[0]
+    model = DensityPeaks(n_clusters=np.int64(2), n_neighbors=np.int32(5), density_dimension=np.float32(2.0)).fit(X)
+    assert model.density_dimension_ == 2.0
+    assert sorted(set(model.labels_.tolist())) == [0, 1]
 
 
 def test_decision_graph_marks_the_centres():

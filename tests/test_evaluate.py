@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -13,11 +14,11 @@ from sklearn.metrics import normalized_mutual_info_score
 from sqlalchemy import func, select
 
 from semcurate.clustering.hierarchy import Cutter
-from semcurate.clustering.runs import load_clustering
+from semcurate.clustering.runs import cluster_feature_set, load_clustering
 from semcurate.clustering.store import ClusterStore
 from semcurate.clustering.tree_building import build_tree
 from semcurate.db import Clustering, Label, TreeMemberRow, TreeNodeRow
-from semcurate.evaluation.evaluate import EvaluationError, evaluate, tree_scores
+from semcurate.evaluation.evaluate import EvaluationError, evaluate, stored_clustering, tree_scores
 from semcurate.features.analysis import labelled_images
 from semcurate.features.store import FeatureStore
 
@@ -26,39 +27,65 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True)
 
 
-def test_nmi_curves_equal_scikit_learn_on_every_cut_and_reuse_stored_clusterings(demo_repository, tmp_path):
+def clustering_count(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Clustering))
+
+
+def test_evaluate_reads_stored_clusterings_only_and_names_the_command_that_makes_a_missing_one(demo_repository,
+                                                                                              tmp_path):
     root, _, sessions, _ = demo_repository
-    stores = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
+    feature_store = FeatureStore(root / "features.h5")
+    feature_store.append("classic.unclustered", *feature_store.read("classic"))
+    before = clustering_count(sessions)
+    with pytest.raises(EvaluationError, match=re.escape(
+            "no ward clustering of classic.unclustered is stored: "
+            "run `semcurate cluster classic.unclustered --method ward` first")):
+        evaluate(sessions, ["classic.unclustered"], ["ward"], "SEM_Dataset", tmp_path)
+    with pytest.raises(EvaluationError, match=re.escape(
+            "run `semcurate cluster classic.unclustered --method kmeans --subset 1u-2u` first")):
+        stored_clustering(sessions, "classic.unclustered", "kmeans", "1u-2u")
+    assert clustering_count(sessions) == before  # the evaluation stage never writes the clustering stage's output
+    assert not (tmp_path / "nmi_grid.json").exists()
+
+
+def test_nmi_curves_equal_scikit_learn_on_every_cut_of_the_stored_clusterings(demo_repository, tmp_path):
+    root, _, sessions, _ = demo_repository
+    feature_store, cluster_store = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
     # A copy of the rows that no other test clusters, so that every clustering here is made by this test.
-    stores[0].append("classic.evaluated", *stores[0].read("classic"))
-    result = evaluate(sessions, *stores, ["classic.evaluated"], ["ward", "density-peaks", "kmeans"], "SEM_Dataset",
-                      tmp_path, k_max=40)
+    feature_store.append("classic.evaluated", *feature_store.read("classic"))
+    clustering_ids = {method: cluster_feature_set(sessions, feature_store, cluster_store, "classic.evaluated", method,
+                                                  k_max=30)["clustering_id"]
+                      for method in ("ward", "density-peaks", "kmeans")}
+    before = clustering_count(sessions)
+    result = evaluate(sessions, ["classic.evaluated"], ["ward", "density-peaks", "kmeans"], "SEM_Dataset", tmp_path,
+                      k_max=40)
     frame = result["frames"][0]
+    assert {method: curve["clustering_id"] for method, curve in frame["curves"].items()} == clustering_ids
     categories = labelled_images(sessions, "SEM_Dataset", None)
-    for method in ("ward", "density-peaks"):
-        row, stored = load_clustering(sessions, frame["curves"][method]["clustering_id"])
+    for method in ("ward", "density-peaks", "kmeans"):
+        _row, stored = load_clustering(sessions, clustering_ids[method])
         labelled = np.array([md5 in categories for md5 in stored.md5s])
         truth = [categories[md5] for md5 in stored.md5s if md5 in categories]
-        cutter = Cutter(stored.linkage)
-        expected = [normalized_mutual_info_score(truth, cutter.labels(k)[labelled], average_method="geometric")
-                    for k in range(2, 41)]
+        if method == "kmeans":  # flat: the stored partition of every k = 2 .. 30
+            partitions = {k: stored.labels_by_k[k] for k in range(2, 31)}
+        else:  # a tree: cut at every k = 2 .. k_max
+            cutter = Cutter(stored.linkage)
+            partitions = {k: cutter.labels(k) for k in range(2, 41)}
+        expected = [normalized_mutual_info_score(truth, labels[labelled], average_method="geometric")
+                    for labels in partitions.values()]
+        assert frame["curves"][method]["ks"] == list(partitions)
         np.testing.assert_allclose(frame["curves"][method]["nmi"], expected, atol=1e-9)
-    assert frame["curves"]["kmeans"]["ks"] == list(range(2, 31))
     assert frame["n_labelled"] == len(categories)
     references = frame["references"]
     assert len(references["ideal"]) == len(references["uniform_mean"]) == len(references["ks"])
-    assert all(ideal >= mean for ideal, mean in zip(references["ideal"], references["uniform_mean"]))
+    assert all(ideal >= mean for ideal, mean in zip(references["ideal"], references["uniform_mean"], strict=True))
     assert (tmp_path / "nmi_grid.png").stat().st_size > 0
     stored = json.loads((tmp_path / "nmi_grid.json").read_text())
     assert {(row["feature_set"], row["method"]) for row in stored["best"]} == {
         ("classic.evaluated", "ward"), ("classic.evaluated", "density-peaks"), ("classic.evaluated", "kmeans")}
 
-    with sessions() as session:
-        before = session.scalar(select(func.count()).select_from(Clustering))
-    evaluate(sessions, *stores, ["classic.evaluated"], ["ward", "density-peaks", "kmeans"], "SEM_Dataset", tmp_path,
-             k_max=40)
-    with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Clustering)) == before
+    assert clustering_count(sessions) == before
 
 
 def test_tree_scores_against_the_hierarchical_labels(demo_repository):
@@ -67,40 +94,81 @@ def test_tree_scores_against_the_hierarchical_labels(demo_repository):
                          "SEM_Dataset", depth=2, min_size=5)
     scored = tree_scores(sessions, "Hierarchical", summary["tree_id"])
     with sessions() as session:
-        paths = dict(session.execute(select(Label.image_md5, Label.category_path).where(
-            Label.dataset == "Hierarchical", Label.image_md5.is_not(None))).all())
-        nodes = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == summary["tree_id"])).all()
-        parents = {node.parent_id for node in nodes}
-        leaf_of = {}
-        for node in nodes:
-            if node.id not in parents:
-                for md5 in session.scalars(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node.id)):
-                    leaf_of[md5] = node.path
+        label_paths: dict[str, set[str]] = {}
+        for md5, path in session.execute(select(Label.image_md5, Label.category_path).where(
+                Label.dataset == "Hierarchical", Label.image_md5.is_not(None))):
+            label_paths.setdefault(md5, set()).add(path)
+        nodes = {node.id: node for node in session.scalars(
+            select(TreeNodeRow).where(TreeNodeRow.tree_id == summary["tree_id"]))}
+        members = {node_id: set(session.scalars(select(TreeMemberRow.image_md5).where(
+            TreeMemberRow.node_id == node_id))) for node_id in nodes}
+    paths = {md5: next(iter(found)) for md5, found in label_paths.items() if len(found) == 1}  # conflicts left out
+    parents = {node.parent_id for node in nodes.values()}
+    leaf_of = {md5: nodes[node_id].path for node_id in nodes if node_id not in parents for md5 in members[node_id]}
     labelled = [md5 for md5 in leaf_of if md5 in paths]
     assert scored["labelled_images"] == len(labelled) > 10
     expected = normalized_mutual_info_score([paths[md5] for md5 in labelled], [leaf_of[md5] for md5 in labelled],
                                             average_method="geometric")
     assert scored["leaf_nmi"] == pytest.approx(expected)
-    assert 0 < scored["purity"] <= 1
-    for cell in scored["per_category"].values():
-        assert 0 <= cell["nmi"] <= 1 and cell["subcategories"] >= 2
+
+    # Dendrogram purity by brute force over the pairs: for every two labelled images of one class, the purity of
+    # the deepest stored node holding both (all labelled images when no node does), averaged over the pairs.
+    nodes_of = {md5: {node_id for node_id in nodes if md5 in members[node_id]} for md5 in labelled}
+    inside = {node_id: [md5 for md5 in labelled if md5 in members[node_id]] for node_id in nodes}
+    purities = []
+    for first, second in itertools.combinations(labelled, 2):
+        if paths[first] == paths[second]:
+            common = nodes_of[first] & nodes_of[second]
+            held = inside[max(common, key=lambda node_id: nodes[node_id].depth)] if common else labelled
+            purities.append(sum(paths[md5] == paths[first] for md5 in held) / len(held))
+    assert len(purities) >= 3  # same-path pairs are few: the Hierarchical labels are fine-grained
+    assert scored["purity"] == pytest.approx(float(np.mean(purities)), rel=1e-9)
+
+    # Per top category: NMI of its children (depth 2) against the labels' second level, over the labelled images
+    # of that category placed in it; scored where the category holds at least two distinct label paths.
+    expected_per_category = {}
+    for top in (node for node in nodes.values() if node.depth == 1):
+        children = {md5: child.path for child in nodes.values() if child.parent_id == top.id
+                    for md5 in members[child.id]}
+        placed = [md5 for md5 in children if md5 in paths and paths[md5].split("/")[0] == top.path]
+        if len({paths[md5] for md5 in placed}) >= 2:
+            subcategories = ["/".join(paths[md5].split("/")[:2]) for md5 in placed]
+            expected_per_category[top.path] = {
+                "labelled": len(placed), "children": len(set(children.values())),
+                "subcategories": len(set(subcategories)),
+                "nmi": normalized_mutual_info_score(subcategories, [children[md5] for md5 in placed],
+                                                    average_method="geometric"),
+            }
+    assert expected_per_category and set(scored["per_category"]) == set(expected_per_category)
+    for category, cell in scored["per_category"].items():
+        assert cell == pytest.approx(expected_per_category[category], rel=1e-9, abs=1e-12)
     with pytest.raises(EvaluationError, match="no matched labels of dataset 'Nowhere'"):
         tree_scores(sessions, "Nowhere", summary["tree_id"])
 
 
 def test_evaluate_compare_2d_and_report_from_the_command_line(demo_repository, tmp_path):
-    root, db_url, _, _ = demo_repository
-    common = ("--db", db_url, "--feature-store", str(root / "features.h5"))
-    evaluated = cli("evaluate", "--feature-sets", "classic", "--methods", "ward", "single", "--k-max", "25",
-                    "--hierarchy", "Hierarchical", "--out", str(tmp_path / "results" / "evaluate"),
-                    "--cluster-store", str(root / "clusterings.h5"), *common)
+    root, db_url, sessions, _ = demo_repository
+    feature_store = FeatureStore(root / "features.h5")
+    feature_store.append("classic.cli", *feature_store.read("classic"))  # clustered by this test only
+    build_tree(sessions, feature_store, root / "store", "classic", "ward", "SEM_Dataset", depth=2, min_size=5)
+    evaluate_args = ("evaluate", "--feature-sets", "classic.cli", "--methods", "ward", "single", "--k-max", "25",
+                     "--hierarchy", "Hierarchical", "--out", str(tmp_path / "results" / "evaluate"), "--db", db_url)
+    missing = cli(*evaluate_args)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr == ("error: no ward clustering of classic.cli is stored: "
+                              "run `semcurate cluster classic.cli --method ward` first\n")
+    for method in ("ward", "single"):
+        clustered = cli("cluster", "classic.cli", "--method", method, "--db", db_url,
+                        "--feature-store", str(root / "features.h5"), "--cluster-store", str(root / "clusterings.h5"))
+        assert clustered.returncode == 0, clustered.stderr
+    evaluated = cli(*evaluate_args)
     assert evaluated.returncode == 0, evaluated.stderr
     grid = json.loads((tmp_path / "results" / "evaluate" / "nmi_grid.json").read_text())
     assert set(grid["frames"][0]["curves"]) == {"ward", "single"}
     assert "leaf NMI" in evaluated.stdout
     assert json.loads((tmp_path / "results" / "evaluate" / "tree_scores.json").read_text())["labelled_images"] > 0
 
-    unknown = cli("evaluate", "--feature-sets", "classic", "--dataset", "Nowhere", *common)
+    unknown = cli("evaluate", "--feature-sets", "classic", "--dataset", "Nowhere", "--db", db_url)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: no matched labels of dataset 'Nowhere'")
 
     compared = cli("compare-2d", "--points", "150", "--out", str(tmp_path / "results" / "compare2d"))

@@ -116,6 +116,13 @@ def test_fraction_must_be_a_share(fraction):
         TwoNN(fraction=fraction).fit(embedded_cube(100, 2, 4))
 
 
+def test_fraction_must_be_a_number():
+    with pytest.raises(TypeError, match=r"fraction must be a real number in \(0, 1\], got '0.9'"):
+        TwoNN(fraction="0.9").fit(embedded_cube(100, 2, 4))
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\]"):
+        TwoNN(fraction=float("nan")).fit(embedded_cube(100, 2, 4))
+
+
 def test_a_regular_lattice_has_no_slope():
     # On a line of evenly spaced points every interior point has r1 == r2, so the first 90 % of the
     # sorted ratios are all exactly 1 and log(mu) is 0: the slope is undefined.

@@ -1,0 +1,30 @@
+"""Names of the clustering stage's methods, criteria, rules and export formats, in one place.
+
+This module imports nothing, so the command line can offer these names as
+choices (``--help`` lists them, a wrong one is refused while parsing) without
+loading numpy or scikit-learn; the cores import their lists from here.
+"""
+
+#: The agglomerative linkages of thesis §4.1 and average linkage (:func:`~semcurate.clustering.agglomerative.linkage`).
+LINKAGE_METHODS = ("single", "centroid", "ward", "complete", "average")
+#: Methods whose result is one merge tree per data set, cut at any k later: the linkages and Density Peaks' divisive
+#: hierarchy (§4.2).
+TREE_ALGORITHMS = (*LINKAGE_METHODS, "density-peaks")
+#: Flat methods (:mod:`~semcurate.clustering.flat`): fitted once per k, except HDBSCAN, which chooses its own k.
+FLAT_METHODS = ("kmeans", "gmm", "hdbscan", "spectral")
+#: The flat methods that are told their number of clusters.
+K_METHODS = ("kmeans", "gmm", "spectral")
+#: Every method of ``semcurate cluster``, ``tree build`` and ``evaluate``: the trees first, then the flat methods.
+METHODS = TREE_ALGORITHMS + FLAT_METHODS
+#: Methods that can be asked for a given number of clusters (``semcurate n-clusters --method``).
+N_CLUSTERS_ALGORITHMS = K_METHODS + TREE_ALGORITHMS
+#: Criteria of :func:`~semcurate.clustering.n_clusters.estimate_n_clusters` (HyperSpy's names).
+N_CLUSTERS_METHODS = ("elbow", "silhouette", "gap")
+#: How :func:`~semcurate.clustering.splitting.split` chooses the number of children of a node.
+SPLIT_RULES = ("silhouette", "gap", "dendrogram-gap")
+#: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
+MONOTONE_LINKAGES = ("ward", "complete", "average", "single")
+#: Formats of :meth:`semcurate.Tree.export <semcurate.clustering.browse.Tree.export>`: nested JSON nodes or Newick.
+TREE_EXPORT_FORMATS = ("json", "newick")
+#: The five algorithms the thesis compares (§4.1, §4.2): what ``semcurate evaluate`` and the demo score by default.
+THESIS_METHODS = ("ward", "centroid", "complete", "single", "density-peaks")

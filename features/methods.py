@@ -1,0 +1,14 @@
+"""Names of the feature stage's extractors, fine-tuning modes and reduction methods, in one place.
+
+This module imports nothing, so the command line can offer these names as
+choices (``--help`` lists them, a wrong one is refused while parsing) without
+loading numpy, scikit-learn or TensorFlow.
+"""
+
+#: Extractors of :func:`~semcurate.features.extract.create_extractor`: the weight-free descriptor and Inception-V3.
+EXTRACTORS = ("classic", "inception_v3")
+#: Training modes of :func:`~semcurate.features.finetune.finetune` (thesis §3.1): a new head on a frozen base, or
+#: every layer.
+FINETUNE_MODES = ("transfer", "finetune")
+#: Reductions of :func:`~semcurate.features.analysis.reduce_feature_set`: the tied autoencoder (§3.2) or PCA.
+REDUCE_METHODS = ("ae", "pca")

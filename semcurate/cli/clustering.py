@@ -1,0 +1,305 @@
+"""``semcurate cluster``, ``n-clusters`` and ``tree``: the clustering stage (thesis ch. 4 and 5)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from semcurate.cli.common import (
+    CLUSTER_STORE,
+    FEATURE_STORE,
+    AsJson,
+    Choice,
+    ClusterStorePath,
+    Db,
+    FeatureStorePath,
+    Subset,
+    choice_option,
+    echo_json,
+    fail,
+    image_store,
+    open_sessions,
+)
+from semcurate.clustering.methods import (
+    K_METHODS,
+    METHODS,
+    N_CLUSTERS_ALGORITHMS,
+    N_CLUSTERS_METHODS,
+    SPLIT_RULES,
+    TREE_EXPORT_FORMATS,
+)
+from semcurate.progress import print_records, print_table, progress_reporter
+
+tree_app = typer.Typer(help="The sub-category tree: build it, browse it, name its nodes.", no_args_is_help=True)
+
+CLUSTERING_METHOD = Choice("method", METHODS)
+N_CLUSTERS_CRITERION = Choice("criterion", N_CLUSTERS_METHODS)
+N_CLUSTERS_ALGORITHM = Choice("method", N_CLUSTERS_ALGORITHMS)
+SPLIT_RULE = Choice("rule", SPLIT_RULES)
+EXPORT_FORMAT = Choice("format", TREE_EXPORT_FORMATS)
+
+TreeId = Annotated[int | None, typer.Option("--tree", help="Tree id (see `semcurate tree list`); default the "
+                                                           "newest.")]
+TreeImageStore = Annotated[Path | None, typer.Option("--store", help="Flat store for image paths (default: last "
+                                                                     "ingest's).")]
+
+
+def parse_parameters(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as a dict; values read as JSON (numbers, true/false) where they parse, else strings."""
+    parameters = {}
+    for pair in pairs:
+        key, separator, text = pair.partition("=")
+        if not separator or not key:
+            fail(f"--param takes KEY=VALUE, e.g. n_neighbors=30; got {pair!r}")
+        try:
+            parameters[key] = json.loads(text)
+        except json.JSONDecodeError:
+            parameters[key] = text
+    return parameters
+
+
+def bar_on_first_step(reporter: Callable[[str, int], Callable[[int], None]], phase: str,
+                      total: int) -> Callable[[int], None]:
+    """An ``advance(n)`` whose progress bar opens at the first step, so that a request the first fit refuses (a bad
+    parameter value) prints its one error line and no empty bar."""
+    advance: Callable[[int], None] | None = None
+
+    def step(n: int = 1) -> None:
+        nonlocal advance
+        if advance is None:
+            advance = reporter(phase, total)
+        advance(n)
+
+    return step
+
+
+def cluster(
+    feature_set: Annotated[str | None, typer.Argument(help="Feature set to cluster, e.g. classic.ae8.")] = None,
+    method: Annotated[str, choice_option(
+        "--method", CLUSTERING_METHOD,
+        "ward, centroid, complete, single, average (dendrograms, §4.1), density-peaks (§4.2), kmeans, gmm, "
+        "hdbscan or spectral.",
+    )] = "ward",
+    subset: Subset = None,
+    k_max: Annotated[int, typer.Option(
+        "--k-max", min=1,
+        help="Largest k summarised; flat methods are fitted for every k in 2..K (trees give any k later).",
+    )] = 30,
+    seed: Annotated[int, typer.Option("--seed", help="Random state of the randomised methods.")] = 0,
+    param: Annotated[list[str], typer.Option("--param", help="Method parameter KEY=VALUE (repeatable), e.g. "
+                                                             "n_neighbors=30 for density-peaks.")] = (),
+    list_stored: Annotated[bool, typer.Option("--list", help="List the stored clusterings and exit.")] = False,
+    as_json: AsJson = False,
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    cluster_store: ClusterStorePath = CLUSTER_STORE,
+    db: Db = None,
+) -> None:
+    """Cluster a feature set and store the tree (any k is cut later) or the partitions, with every parameter."""
+    from semcurate.clustering.agglomerative import LinkageMemoryError
+    from semcurate.clustering.runs import ClusteringError, cluster_feature_set, list_clusterings
+    from semcurate.clustering.store import ClusterStore
+    from semcurate.features.store import FeatureStore
+
+    sessions = open_sessions(db)
+    if list_stored:
+        stored = list_clusterings(sessions)
+        if stored:
+            print_records("stored clusterings", stored)
+        else:
+            typer.echo("no clusterings stored yet")
+        return
+    if feature_set is None:
+        fail("name the feature set to cluster (see `semcurate features list`), or pass --list")
+    parameters = parse_parameters(list(param))
+    try:
+        with progress_reporter(enabled=not as_json) as reporter:
+            # Flat methods report one step per k; a linkage or Density Peaks is one call with nothing to count.
+            advance = bar_on_first_step(reporter, f"{method} fits", max(k_max - 1, 1) if method in K_METHODS else 0)
+            summary = cluster_feature_set(
+                sessions, FeatureStore(feature_store), ClusterStore(cluster_store), feature_set, method,
+                subset=subset, k_max=k_max, random_state=seed, parameters=parameters, progress=advance,
+            )
+    except (ClusteringError, LinkageMemoryError) as error:
+        fail(str(error))
+    if as_json:
+        echo_json(summary)
+    else:
+        print_table(f"clustering {summary['clustering_id']} stored in {cluster_store}", summary)
+
+
+def n_clusters(
+    feature_set: Annotated[str, typer.Argument(help="Feature set, e.g. classic.ae8.")],
+    criterion: Annotated[str, choice_option("--criterion", N_CLUSTERS_CRITERION, "elbow, silhouette or gap (as "
+                                            "HyperSpy's estimate_number_of_clusters).")] = "silhouette",
+    method: Annotated[str, choice_option("--method", N_CLUSTERS_ALGORITHM, "kmeans, gmm, spectral, a linkage "
+                                         "(ward, ...) or density-peaks.")] = "kmeans",
+    k_min: Annotated[int, typer.Option("--k-min", min=1, help="Smallest k tried (gap may start at 1).")] = 2,
+    k_max: Annotated[int, typer.Option("--k-max", min=2, help="Largest k tried.")] = 12,
+    subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random state.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the plot and the numbers.")] = Path(
+        "results/n_clusters"),
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    db: Db = None,
+) -> None:
+    """Estimate the number of clusters of a feature set; writes the score curve (PNG) and its numbers (JSON)."""
+    from semcurate.clustering.agglomerative import LinkageMemoryError
+    from semcurate.clustering.runs import ClusteringError, estimate_feature_set_clusters
+    from semcurate.features.store import FeatureStore
+
+    try:
+        result = estimate_feature_set_clusters(open_sessions(db), FeatureStore(feature_store), feature_set,
+                                               criterion, method, out, k_min=k_min, k_max=k_max, subset=subset,
+                                               random_state=seed)
+    except (ClusteringError, LinkageMemoryError) as error:
+        fail(str(error))
+    estimate = result["estimate"]
+    print_table(f"{criterion} of {method} on {feature_set}: best k = {estimate.best_k}",
+                [(k, f"{score:.4g}") for k, score in zip(estimate.ks, estimate.scores, strict=True)], ("k", criterion))
+    typer.echo(f"plot and numbers in {out}")
+
+
+def open_tree(db: str | None, tree_id: int | None, store: Path | None = None):
+    """The stored tree ``tree_id`` (None: the newest), or one error line."""
+    from semcurate.clustering.browse import Tree, TreeError
+
+    try:
+        return Tree.open(open_sessions(db), tree_id, store)
+    except TreeError as error:
+        fail(str(error))
+
+
+@tree_app.command("build")
+def tree_build(
+    feature_set: Annotated[str, typer.Argument(help="Feature set whose rows are clustered, e.g. classic.ae8.")],
+    method: Annotated[str, choice_option("--method", CLUSTERING_METHOD, "Clustering method of `semcurate "
+                                                                        "cluster`.")] = "ward",
+    labels: Annotated[str, typer.Option("--labels", help="Labelled dataset giving the top "
+                                                         "categories.")] = "SEM_Dataset",
+    depth: Annotated[int, typer.Option("--depth", min=1, help="Levels of sub-categories below each category.")] = 2,
+    rule: Annotated[str, choice_option(
+        "--rule", SPLIT_RULE,
+        "How many children a node gets: silhouette (default: bounded, works for every method), gap (may decline to "
+        "split), dendrogram-gap (monotone linkages only).",
+    )] = "silhouette",
+    subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
+    max_children: Annotated[int, typer.Option("--max-children", min=2, help="Most children a node may get.")] = 8,
+    min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Random state (classifier split, sampling, flat "
+                                                     "methods).")] = 0,
+    store: Annotated[Path | None, typer.Option("--store", help="Flat store for mean images (default: last "
+                                                               "ingest's).")] = None,
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    db: Db = None,
+) -> None:
+    """Split every top category into sub-categories, recursively, and store the tree (thesis chapter 5)."""
+    from semcurate.clustering.agglomerative import LinkageMemoryError
+    from semcurate.clustering.runs import ClusteringError
+    from semcurate.clustering.tree_building import build_tree
+    from semcurate.features.store import FeatureStore
+
+    sessions = open_sessions(db)
+    store = image_store(sessions, store)
+    try:
+        with progress_reporter() as reporter:
+            summary = build_tree(sessions, FeatureStore(feature_store), store, feature_set, method, labels,
+                                 depth=depth, rule=rule, subset=subset, max_children=max_children,
+                                 min_size=min_size, random_state=seed, reporter=reporter)
+    except (ClusteringError, LinkageMemoryError) as error:
+        fail(str(error))
+    print_table(f"tree {summary['tree_id']} stored", summary)
+
+
+@tree_app.command("list")
+def tree_list(db: Db = None) -> None:
+    """Every stored tree, newest first."""
+    from semcurate.clustering.browse import list_trees
+
+    trees = list_trees(open_sessions(db))
+    if trees:
+        print_records("sub-category trees", trees)
+    else:
+        typer.echo("no tree stored yet: run `semcurate tree build FEATURE_SET`")
+
+
+@tree_app.command("show")
+def tree_show(
+    node: Annotated[str | None, typer.Argument(help="Node path (Nanowires.2), name or id; default every "
+                                                    "category.")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", min=0, help="Levels shown below the node; default "
+                                                                     "all.")] = None,
+    tree_id: TreeId = None,
+    store: TreeImageStore = None,
+    db: Db = None,
+) -> None:
+    """Print the tree indented, with sizes and the representative (medoid) image of every node."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id, store)
+    try:
+        typer.echo(tree.show(node, depth))
+    except TreeError as error:
+        fail(str(error))
+
+
+@tree_app.command("images")
+def tree_images(
+    node: Annotated[str, typer.Argument(help="Node path (Nanowires.2), name or id.")],
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Print at most this many.")] = None,
+    tree_id: TreeId = None,
+    store: TreeImageStore = None,
+    db: Db = None,
+) -> None:
+    """Print the image files of a node, its representative first."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id, store)
+    try:
+        for path in tree.images(node, limit):
+            typer.echo(str(path))
+    except TreeError as error:
+        fail(str(error))
+
+
+@tree_app.command("export")
+def tree_export(
+    fmt: Annotated[str, choice_option("--format", EXPORT_FORMAT, "json (nested nodes) or newick.")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    tree_id: TreeId = None,
+    db: Db = None,
+) -> None:
+    """Export the tree as JSON or Newick."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id)
+    try:
+        text = tree.export(fmt)
+    except TreeError as error:
+        fail(str(error))
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"tree {tree.id} written to {out} ({fmt})")
+
+
+@tree_app.command("rename")
+def tree_rename(
+    node: Annotated[str, typer.Argument(help="Node path (Nanowires.2), current name or id.")],
+    name: Annotated[str, typer.Argument(help="The new human name (empty to clear it).")],
+    tree_id: TreeId = None,
+    db: Db = None,
+) -> None:
+    """Give a node a human name; `tree show` and exports use it from then on."""
+    from semcurate.clustering.browse import TreeError
+
+    tree = open_tree(db, tree_id)
+    try:
+        renamed = tree.rename(node, name)
+    except TreeError as error:
+        fail(str(error))
+    typer.echo(f"{renamed.path} is now {renamed.title!r}")

@@ -1,0 +1,104 @@
+"""What every command module shares: the one error exit, the common options, opening the database, JSON output.
+
+Nothing here imports numpy, scikit-learn, TensorFlow or SQLAlchemy at module
+level, so ``semcurate --help`` stays fast; the database is opened inside the
+commands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import sessionmaker
+
+#: Default HDF5 file of the feature rows.
+FEATURE_STORE = Path("features.h5")
+#: Default HDF5 file of the linkage matrices and partitions.
+CLUSTER_STORE = Path("clusterings.h5")
+
+Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default $SEMCURATE_DB or sqlite:///semcurate.db.")]
+FeatureStorePath = Annotated[Path, typer.Option("--feature-store", help="HDF5 file holding the feature rows (created "
+                                                                        "if missing).")]
+ClusterStorePath = Annotated[Path, typer.Option("--cluster-store", help="HDF5 file of linkage matrices and partitions "
+                                                                        "(created if missing).")]
+ImageStore = Annotated[Path | None, typer.Option("--store", help="Flat store of the images; default: the last "
+                                                                 "ingest's.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")]
+Subset = Annotated[str | None, typer.Option("--subset", help="Only images of this subset, e.g. 1u-2u.")]
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    """Print ``message`` as one ``error:`` line on stderr and exit with ``status`` (2: the request cannot be served,
+    1: there is nothing to show yet)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(status)
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as one line of JSON (non-ASCII characters such as µ kept as they are)."""
+    typer.echo(json.dumps(value, ensure_ascii=False))
+
+
+def open_sessions(db: str | None) -> sessionmaker:
+    """The session factory of database ``db`` (migrated to the newest schema), or one error line for a bad location."""
+    from semcurate.db import open_database
+
+    try:
+        return open_database(db)
+    except FileNotFoundError as error:
+        fail(str(error))
+
+
+def image_store(sessions: sessionmaker, store: Path | None) -> Path:
+    """``store`` if given, else the flat store of the most recent ingest; one error line when nothing was ingested."""
+    from semcurate.ingest.ingestion import latest_store
+
+    store = store if store is not None else latest_store(sessions)
+    if store is None:
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store")
+    return store
+
+
+class Choice:
+    """Parser of an option that takes one of a fixed set of values.
+
+    ``--help`` shows the values (:attr:`metavar`) and any other value is
+    refused while the command line is parsed (exit status 2), with a message
+    that names the option's concept: ``unknown method 'dbscan'; choose one of
+    ward, ...``. (Typer 0.29 vendors Click and has no ``click.Choice``
+    parameter; its Enum and Literal choices cannot word the message.)
+
+    Parameters
+    ----------
+    what : str
+        What a value is, for the message: ``"method"``, ``"rule"``.
+    values : sequence of str
+        The allowed values, in the order ``--help`` lists them; taken from the
+        stage's constants module so the command line and the cores agree.
+    """
+
+    def __init__(self, what: str, values: Sequence[str]) -> None:
+        self.what = what
+        self.values = tuple(values)
+
+    def __call__(self, text: str) -> str:
+        """``text`` itself when it is one of the values, else a :class:`typer.BadParameter`."""
+        if text not in self.values:
+            raise typer.BadParameter(f"unknown {self.what} {text!r}; choose one of {', '.join(self.values)}")
+        return text
+
+    @property
+    def metavar(self) -> str:
+        """The values as ``--help`` shows them: ``[ward|single|...]``."""
+        return "[" + "|".join(self.values) + "]"
+
+
+def choice_option(name: str, choice: Choice, description: str) -> Any:
+    """A ``typer.Option`` named ``name`` that takes one of ``choice``'s values; ``description`` is its help text."""
+    return typer.Option(name, parser=choice, metavar=choice.metavar, help=description)

@@ -1,0 +1,207 @@
+"""``semcurate features``, ``finetune``, ``id``, ``reduce`` and ``distances``: the feature stage (thesis ch. 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from semcurate.cli.common import (
+    FEATURE_STORE,
+    Choice,
+    Db,
+    FeatureStorePath,
+    ImageStore,
+    Subset,
+    choice_option,
+    fail,
+    image_store,
+    open_sessions,
+)
+from semcurate.features.methods import EXTRACTORS, FINETUNE_MODES, REDUCE_METHODS
+from semcurate.progress import print_records, print_table, progress_reporter
+
+features_app = typer.Typer(help="Feature sets: CNN activations or the weight-free descriptor (thesis ch. 3).",
+                           no_args_is_help=True)
+
+EXTRACTOR = Choice("extractor", EXTRACTORS)
+FINETUNE_MODE = Choice("mode", FINETUNE_MODES)
+REDUCE_METHOD = Choice("method", REDUCE_METHODS)
+
+
+@features_app.command("extract")
+def features_extract(
+    extractor: Annotated[str, choice_option("--extractor", EXTRACTOR, "classic (weight-free) or inception_v3.")],
+    weights: Annotated[str, typer.Option("--weights", help="inception_v3 weights: imagenet, none, or a "
+                                                           "file.")] = "imagenet",
+    subset: Annotated[str | None, typer.Option("--subset", help="Only the images of this subset (default: "
+                                                                "all).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the classic descriptor.")] = 1,
+    store: ImageStore = None,
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    db: Db = None,
+) -> None:
+    """Compute one feature row per image (data bar cropped away); resumable: only missing rows are computed."""
+    from semcurate.features.extract import ExtractionError, create_extractor, extract
+    from semcurate.features.inception import WeightsUnavailable
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    sessions = open_sessions(db)
+    store = image_store(sessions, store)
+    try:
+        model = create_extractor(extractor, weights)
+        with progress_reporter() as reporter:
+            result = extract(sessions, store, FeatureStore(feature_store), model, subset=subset,
+                             batch_size=batch_size, workers=workers, reporter=reporter)
+    except (ExtractionError, WeightsUnavailable, FeatureStoreError) as error:
+        fail(str(error))
+    typer.echo(f"extracted {result['extracted']} images now")
+    print_table("feature sets", result["feature_sets"], ("feature set", "rows"))
+
+
+@features_app.command("list")
+def features_list(db: Db = None) -> None:
+    """Every feature set: extractor, weights digest, layer, dimension, rows, store file."""
+    from semcurate.features.analysis import list_feature_sets
+
+    rows = list_feature_sets(open_sessions(db))
+    if not rows:
+        fail("no feature sets yet: `semcurate features extract --extractor classic`", 1)
+    print_records("feature sets", rows)
+
+
+def finetune(
+    labels: Annotated[str, typer.Option("--labels", help="Labelled dataset whose top categories are the classes.")],
+    mode: Annotated[str, choice_option("--mode", FINETUNE_MODE, "transfer (new top, frozen base) or finetune (all "
+                                                                "layers).")] = "transfer",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
+    image_size: Annotated[int, typer.Option("--image-size", min=75, help="Input side in px (Inception-V3: 75 or "
+                                                                         "more).")] = 299,
+    weights: Annotated[str, typer.Option("--weights", help="Base weights: imagenet, none, or a no-top "
+                                                           "file.")] = "imagenet",
+    subset: Annotated[str | None, typer.Option("--subset", help="Only labelled images of this subset.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+    out: Annotated[Path | None, typer.Option("--out", help="Checkpoint file (.keras); default "
+                                                           "checkpoints/inception_v3.LABELS.MODE.keras.")] = None,
+    store: ImageStore = None,
+    db: Db = None,
+) -> None:
+    """Train Inception-V3 on the labelled categories (80/10/10 split); the checkpoint serves as --weights."""
+    from semcurate.features.analysis import StudyError, finetune_on_labels
+    from semcurate.features.extract import ExtractionError
+    from semcurate.features.inception import WeightsUnavailable
+
+    sessions = open_sessions(db)
+    store = image_store(sessions, store)
+    checkpoint = out or Path("checkpoints") / f"inception_v3.{labels}.{mode}.keras"
+    try:
+        _, report = finetune_on_labels(sessions, store, labels, subset=subset, mode=mode, weights=weights,
+                                       epochs=epochs, image_size=image_size, batch_size=batch_size,
+                                       checkpoint=checkpoint)
+    except (StudyError, ExtractionError, WeightsUnavailable) as error:
+        fail(str(error))
+    typer.echo(f"split {report.split_sizes}; test accuracy {report.test_accuracy:.3f}")
+    print_table("test accuracy per class", {name: f"{value:.3f}" for name, value in
+                                            report.per_class_accuracy.items()}, ("class", "accuracy"))
+    print_table("confusion matrix (rows: true class)",
+                [(name, *row) for name, row in zip(report.classes, report.confusion, strict=True)],
+                ("", *report.classes))
+    typer.echo(f"checkpoint {checkpoint}: use it with `semcurate features extract --extractor inception_v3 "
+               f"--weights {checkpoint}`")
+
+
+def intrinsic_dimension(
+    feature_set: Annotated[str, typer.Argument(help="Feature set, e.g. inception_v3.imagenet.pool.")],
+    subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Random subsamples per size in the scan.")] = 5,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the fit and scan plots and "
+                                                    "numbers.")] = Path("results/id"),
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    db: Db = None,
+) -> None:
+    """2-NN intrinsic dimension (§3.3): estimates at fractions 1.0/0.9/0.7/0.5, sample-size scan, code size."""
+    from semcurate.features.analysis import StudyError, id_study
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    try:
+        result = id_study(open_sessions(db), FeatureStore(feature_store), feature_set, out, subset=subset,
+                          repeats=repeats)
+    except (StudyError, FeatureStoreError) as error:
+        fail(str(error))
+    estimates = {f"fraction {fraction}": f"{value:.2f}" for fraction, value in result["estimates"].items()}
+    print_table(f"2-NN intrinsic dimension of {feature_set} ({result['rows']} rows)", estimates,
+                ("fit over", "dimension"))
+    scan = result["scan"]
+    rows = [(size, f"{mean:.2f}", f"{std:.2f}")
+            for size, mean, std in zip(scan["sizes"], scan["means"], scan["stds"], strict=True)]
+    print_table("sample-size scan (Fig. 3.7)", rows, ("sample size", "mean", "std"))
+    typer.echo(f"suggested code size (plateau, rounded up): {result['suggested_code_size']}")
+    typer.echo(f"plots: {out / (feature_set + '.id_fit.png')}, {out / (feature_set + '.id_scan.png')}")
+
+
+def reduce(
+    feature_set: Annotated[str, typer.Argument(help="Feature set to reduce, e.g. inception_v3.imagenet.pool.")],
+    method: Annotated[str, choice_option("--method", REDUCE_METHOD, "ae (tied autoencoder, §3.2) or pca "
+                                                                    "(Fig. 3.2).")] = "ae",
+    code_size: Annotated[str, typer.Option("--code-size", help="Code length, or auto: the 2-NN ID plateau rounded "
+                                                               "up.")] = "auto",
+    subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
+    grid: Annotated[bool, typer.Option("--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search.")] = False,
+    h1: Annotated[int, typer.Option("--h1", min=1, help="Autoencoder outer hidden layer width.")] = 400,
+    h2: Annotated[int, typer.Option("--h2", min=1, help="Autoencoder middle hidden layer width.")] = 100,
+    tying: Annotated[str, typer.Option("--tying", help="Tied pairs: none, outer, middle, inner, all, or "
+                                                       "a+b.")] = "outer",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of global training.")] = 50,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Autoencoder mini-batch (thesis: "
+                                                                        "300).")] = 300,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the model, plots and "
+                                                    "numbers.")] = Path("results/reduce"),
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    db: Db = None,
+) -> None:
+    """Reduce a feature set to a short code with the tied autoencoder or PCA; store it as a new feature set."""
+    from semcurate.features.analysis import StudyError, reduce_feature_set
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    try:
+        result = reduce_feature_set(open_sessions(db), FeatureStore(feature_store), feature_set, method, code_size,
+                                    out, subset=subset, hidden=(h1, h2), tying=tying, epochs=epochs,
+                                    batch_size=batch_size, grid=grid)
+    except (StudyError, FeatureStoreError) as error:
+        fail(str(error))
+    if "grid" in result:
+        columns = ("architecture", "n_parameters", "train_mse", "heldout_mse")
+        print_table("grid search (thesis Table 3.3)", [tuple(row[key] for key in columns) for row in result["grid"]],
+                    columns)
+    summary = {key: value for key, value in result.items() if key != "grid"}
+    print_table(f"stored {result['feature_set']}", summary)
+
+
+def distances(
+    feature_sets: Annotated[list[str], typer.Argument(help="Feature sets to compare, e.g. a set and its "
+                                                           "reduction.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Labelled dataset giving the categories, e.g. "
+                                                           "SEM_Dataset.")],
+    subset: Subset = None,
+    per_category: Annotated[int | None, typer.Option(
+        "--per-category", min=1, help="Images per category (default: the thesis' Table 3.4 counts).",
+    )] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for distances.png and "
+                                                    ".json.")] = Path("results/distances"),
+    feature_store: FeatureStorePath = FEATURE_STORE,
+    db: Db = None,
+) -> None:
+    """Distance heatmaps of a category-balanced labelled sample against d_disc, with correlation indices (§3.4)."""
+    from semcurate.features.analysis import StudyError, distance_study
+    from semcurate.features.store import FeatureStore, FeatureStoreError
+
+    try:
+        result = distance_study(open_sessions(db), FeatureStore(feature_store), feature_sets, dataset, out,
+                                subset=subset, per_category=per_category)
+    except (StudyError, FeatureStoreError) as error:
+        fail(str(error))
+    correlations = {name: f"{value:.3f}" for name, value in result["correlation_with_d_disc"].items()}
+    print_table(f"correlation with d_disc ({result['sample_size']} images)", correlations, ("feature set", "r"))
+    typer.echo(f"heatmaps: {out / 'distances.png'}")

@@ -1,0 +1,164 @@
+"""``semcurate scale`` and ``semcurate subset``: each image's scale, and named subsets of images by scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from semcurate.cli.common import Choice, Db, ImageStore, choice_option, echo_json, fail, image_store, open_sessions
+from semcurate.ingest.methods import SCALE_SOURCES
+from semcurate.progress import print_records, print_table, progress_reporter
+
+scale_app = typer.Typer(
+    help="Scale of each image from its data bar (Tesseract OCR) and vendor TIFF metadata (thesis §2.3).",
+    invoke_without_command=True,
+)
+subset_app = typer.Typer(help="Named image subsets that later stages take as input.", no_args_is_help=True)
+
+#: Columns of ``scale read``: the file, then fields of :class:`semcurate.ingest.scale_bar.ScaleReading`.
+READING_KEYS = ("path", "status", "value", "unit", "bar_px", "nm_per_px", "source")
+SCALE_SOURCE = Choice("scale source", SCALE_SOURCES)
+#: Wrongly read files listed after a validation; the rest are counted in the table.
+WRONG_SHOWN = 20
+
+
+@scale_app.callback()
+def scale_all(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes, each with its own OCR "
+                                                                  "engine.")] = 1,
+    store: ImageStore = None,
+    reread: Annotated[bool, typer.Option("--reread", help="Read images that already have a reading again.")] = False,
+    db: Db = None,
+) -> None:
+    """Read the scale of every ingested image that has none yet (resumable); print the status summary.
+
+    Units: bar_px in pixels, nm_per_px in nanometres per pixel.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from semcurate.ingest.ocr import OcrUnavailable
+    from semcurate.ingest.scale_database import ScaleError, read_scales
+
+    sessions = open_sessions(db)
+    store = image_store(sessions, store)
+    try:
+        with progress_reporter() as reporter:
+            summary = read_scales(sessions, store, workers=workers, reread=reread, reporter=reporter)
+    except (ScaleError, OcrUnavailable) as error:
+        fail(str(error))
+    typer.echo(f"read {summary['read']} images now; {summary['images_without_reading']} still without a reading")
+    print_table("scale readings", summary["by_status"], ("status", "images"))
+    print_table("scale source", summary["by_source"], ("source", "images"))
+    typer.echo(f"flagged bar/metadata disagreements above 2%: {summary['flagged_disagreements']}")
+
+
+def table_cell(value: object) -> str:
+    """A table cell: blank for None, 4 significant digits for floats."""
+    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@scale_app.command("read")
+def scale_read(
+    paths: Annotated[list[Path], typer.Argument(help="TIFF or JPG files.")],
+    source: Annotated[str, choice_option("--source", SCALE_SOURCE, "auto (bar and metadata), ocr (bar only) or "
+                                                                   "metadata (TIFF tags only).")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: "
+                                                          + ", ".join(READING_KEYS))] = False,
+) -> None:
+    """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel."""
+    from semcurate.ingest.ocr import OcrUnavailable
+    from semcurate.ingest.scale_database import read_scale_files
+
+    try:
+        readings = read_scale_files(paths, source=source)
+    except OcrUnavailable as error:
+        fail(str(error))
+    rows = []
+    for path, reading in readings:
+        if reading.status == "error":
+            typer.echo(f"error: {reading.reason}", err=True)
+        row = {"path": str(path), **{key: getattr(reading, key) for key in READING_KEYS[1:]}}
+        if as_json:
+            echo_json(row)
+        else:
+            rows.append(tuple(table_cell(row[key]) for key in READING_KEYS))
+    if not as_json:
+        print_table("scale readings", rows, READING_KEYS)
+
+
+@scale_app.command("validate")
+def scale_validate(
+    truth: Annotated[Path, typer.Argument(help="CSV with path, value, unit (a demo ground_truth.csv works too).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write validation.json into this folder (the report "
+                                                           "reads results/scale/).")] = None,
+    db: Db = None,
+) -> None:
+    """Compare the stored readings with hand-written truth (thesis Table 2.3)."""
+    from semcurate.ingest.scale_database import ScaleError, validate
+
+    try:
+        result = validate(open_sessions(db), truth, out_dir=out)
+    except ScaleError as error:
+        fail(str(error))
+    if as_json:
+        echo_json(result)
+        return
+    rows = [(category, cell["images"], f"{cell['percent']:.1f}%") for category, cell in result["table"].items()]
+    print_table(f"validation against {truth} ({result['total']} images)", rows, ("outcome", "images", "share"))
+    for path, expected, read in result["wrong"][:WRONG_SHOWN]:
+        typer.echo(f"wrong: {path}: expected {expected}, read {read}")
+    if result["unmatched_paths"]:
+        unmatched = result["unmatched_paths"]
+        typer.echo(f"{len(unmatched)} paths name no ingested image, e.g. {unmatched[0]}")
+
+
+@scale_app.command("histogram")
+def scale_histogram(
+    by_label: Annotated[str | None, typer.Option("--by-label", help="Split the counts by this dataset's "
+                                                                    "categories.")] = None,
+    db: Db = None,
+) -> None:
+    """Images per scale read from the data bar, largest first (thesis Table 2.4)."""
+    from semcurate.ingest.scale_database import ScaleError, histogram
+
+    try:
+        columns, table = histogram(open_sessions(db), by_label)
+    except ScaleError as error:
+        fail(str(error))
+    if not table:
+        fail("no scale readings yet: run `semcurate scale`", 1)
+    rows = [(key, *(counts[column] for column in columns)) for key, counts in table]
+    rows.append(("total", *(sum(counts[column] for _, counts in table) for column in columns)))
+    print_table("images per scale", rows, ("scale", *columns))
+
+
+@subset_app.command("create")
+def subset_create(
+    name: Annotated[str, typer.Argument(help="Subset name, e.g. 1u-2u.")],
+    scales: Annotated[list[str], typer.Option("--scale", help="A bar value to include, e.g. 1um; repeat for more.")],
+    replace: Annotated[bool, typer.Option("--replace", help="Rebuild the subset if it exists.")] = False,
+    db: Db = None,
+) -> None:
+    """Fix a named subset of the images whose data bar reads one of the given scales."""
+    from semcurate.ingest.scale_database import ScaleError, create_subset
+
+    try:
+        result = create_subset(open_sessions(db), name, scales, replace=replace)
+    except ScaleError as error:
+        fail(str(error))
+    typer.echo(f"subset {name}: {result['size']} images at {', '.join(result['scales'])}")
+
+
+@subset_app.command("list")
+def subset_list(db: Db = None) -> None:
+    """Every subset with its size and how it was made."""
+    from semcurate.ingest.scale_database import list_subsets
+
+    rows = list_subsets(open_sessions(db))
+    if not rows:
+        fail("no subsets yet: `semcurate subset create NAME --scale 1um --scale 2um`", 1)
+    print_records("subsets", rows)
