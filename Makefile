@@ -1,5 +1,5 @@
 # The two entry points a new machine needs (see README.md).
-.PHONY: setup demo test test-floors lock bench clean
+.PHONY: setup demo check test test-fast test-floors lock bench clean
 
 VENV := .venv
 DEMO_DIR ?= demo
@@ -11,8 +11,20 @@ setup:
 demo: setup
 	$(VENV)/bin/semcurate demo --out $(DEMO_DIR) --images $(DEMO_IMAGES)
 
-test: setup
+# Style (ruff lint + format) and types and docstring examples of the pure cores.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	bash scripts/check_cores.sh
+
+# Everything CI runs: the checks, the whole suite, then the suite's fast part at the dependency floors.
+test: check
 	$(VENV)/bin/python -m pytest -q
+	bash scripts/test_floors.sh
+
+# The edit loop: the suite without the tests marked slow (TensorFlow, full-size corpora, CLI end to end).
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 # The oldest version of every dependency (constraints-floors.txt) in a
 # throw-away .venv-floors/, and the fast part of the test suite against them

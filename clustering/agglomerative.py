@@ -49,8 +49,10 @@ def check_observations(X, min_samples: int = 2) -> np.ndarray:
         raise ValueError("features have no columns")
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} of {len(values)} feature rows contain NaN or infinity "
-                         f"(first at row {int(np.argmax(bad))}); re-extract or drop those images")
+        raise ValueError(
+            f"{int(bad.sum())} of {len(values)} feature rows contain NaN or infinity "
+            f"(first at row {int(np.argmax(bad))}); re-extract or drop those images"
+        )
     return values
 
 

@@ -63,8 +63,9 @@ class Tree:
             self.n_images, self.created_at = row.n_images, row.created_at
 
     @classmethod
-    def open(cls, db: str | sessionmaker | None = None, tree_id: int | None = None,
-             image_store: Path | None = None) -> Tree:
+    def open(
+        cls, db: str | sessionmaker | None = None, tree_id: int | None = None, image_store: Path | None = None
+    ) -> Tree:
         """Tree ``tree_id`` (default: the newest) of database ``db`` (URL, session factory, or the default URL).
 
         ``image_store`` (default: the store of the newest ingest run) turns
@@ -91,22 +92,30 @@ class Tree:
 
     def _nodes(self, session, rows) -> list[Node]:
         ids = [row.id for row in rows]
-        counts = dict(session.execute(select(TreeNodeRow.parent_id, func.count()).where(TreeNodeRow.parent_id.in_(ids))
-                                      .group_by(TreeNodeRow.parent_id)).all())
+        counts = dict(
+            session.execute(
+                select(TreeNodeRow.parent_id, func.count())
+                .where(TreeNodeRow.parent_id.in_(ids))
+                .group_by(TreeNodeRow.parent_id)
+            ).all()
+        )
         return [self._node(row, counts.get(row.id, 0)) for row in rows]
 
     def _row(self, session, address: str | int) -> TreeNodeRow:
         query = select(TreeNodeRow).where(TreeNodeRow.tree_id == self.id)
         text = str(address)
-        matches = session.scalars(query.where(TreeNodeRow.path == text)).all() or \
-            session.scalars(query.where(TreeNodeRow.name == text)).all()
+        matches = (
+            session.scalars(query.where(TreeNodeRow.path == text)).all()
+            or session.scalars(query.where(TreeNodeRow.name == text)).all()
+        )
         if not matches and re.fullmatch(r"\d+", text):
             matches = session.scalars(query.where(TreeNodeRow.id == int(text))).all()
         if not matches:
             raise TreeError(f"no node {text!r} in tree {self.id}; give a path like Nanowires.2, a name, or an id")
         if len(matches) > 1:
-            raise TreeError(f"{len(matches)} nodes are named {text!r}; use a path: "
-                            + ", ".join(row.path for row in matches))
+            raise TreeError(
+                f"{len(matches)} nodes are named {text!r}; use a path: " + ", ".join(row.path for row in matches)
+            )
         return matches[0]
 
     def node(self, address: str | int) -> Node:
@@ -117,8 +126,11 @@ class Tree:
     def roots(self) -> list[Node]:
         """The top categories, largest first."""
         with self._sessions() as session:
-            rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == self.id, TreeNodeRow.parent_id.is_(None))
-                                   .order_by(TreeNodeRow.position)).all()
+            rows = session.scalars(
+                select(TreeNodeRow)
+                .where(TreeNodeRow.tree_id == self.id, TreeNodeRow.parent_id.is_(None))
+                .order_by(TreeNodeRow.position)
+            ).all()
             return self._nodes(session, rows)
 
     def children(self, address: str | int | None = None) -> list[Node]:
@@ -127,15 +139,18 @@ class Tree:
             return self.roots()
         with self._sessions() as session:
             parent = self._row(session, address)
-            rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.parent_id == parent.id)
-                                   .order_by(TreeNodeRow.position)).all()
+            rows = session.scalars(
+                select(TreeNodeRow).where(TreeNodeRow.parent_id == parent.id).order_by(TreeNodeRow.position)
+            ).all()
             return self._nodes(session, rows)
 
     def images(self, address: str | int, limit: int | None = None) -> list[Path | str]:
         """Image files of a node's members (md5s when no store is known), representative first, then by md5."""
         with self._sessions() as session:
             row = self._row(session, address)
-            query = select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == row.id).order_by(TreeMemberRow.image_md5)
+            query = (
+                select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == row.id).order_by(TreeMemberRow.image_md5)
+            )
             md5s = list(session.scalars(query))
             first = row.representative_md5
         md5s = ([first] if first in md5s else []) + [md5 for md5 in md5s if md5 != first]
@@ -145,8 +160,12 @@ class Tree:
     def categories_of(self, md5: str) -> list[Node]:
         """Every node that holds image ``md5``, from its top category down (where does my image sit?)."""
         with self._sessions() as session:
-            rows = session.scalars(select(TreeNodeRow).join(TreeMemberRow, TreeMemberRow.node_id == TreeNodeRow.id).where(
-                TreeNodeRow.tree_id == self.id, TreeMemberRow.image_md5 == md5).order_by(TreeNodeRow.depth)).all()
+            rows = session.scalars(
+                select(TreeNodeRow)
+                .join(TreeMemberRow, TreeMemberRow.node_id == TreeNodeRow.id)
+                .where(TreeNodeRow.tree_id == self.id, TreeMemberRow.image_md5 == md5)
+                .order_by(TreeNodeRow.depth)
+            ).all()
             if not rows and session.get(Image, md5) is None:
                 raise TreeError(f"no image with md5 {md5}")
             return self._nodes(session, rows)
@@ -177,27 +196,41 @@ class Tree:
         lines = []
         for node in nodes:
             title = f"{node.path} “{node.name}”" if node.name else node.path
-            lines.append(f"{'  ' * (node.depth - top)}{title}  ({node.size} images)  {node.representative or ''}"
-                         .rstrip())
+            lines.append(
+                f"{'  ' * (node.depth - top)}{title}  ({node.size} images)  {node.representative or ''}".rstrip()
+            )
         return "\n".join(lines)
 
     def as_dict(self, address: str | int | None = None) -> dict:
         """The tree (or the subtree at ``address``) as nested dictionaries, for JSON."""
+
         def nested(node: Node) -> dict:
-            return {"path": node.path, "name": node.name, "category": node.category, "size": node.size,
-                    "representative": str(node.representative) if node.representative else None,
-                    "children": [nested(child) for child in self.children(node.id)]}
+            return {
+                "path": node.path,
+                "name": node.name,
+                "category": node.category,
+                "size": node.size,
+                "representative": str(node.representative) if node.representative else None,
+                "children": [nested(child) for child in self.children(node.id)],
+            }
 
         roots = self.roots() if address is None else [self.node(address)]
-        return {"tree_id": self.id, "feature_set": self.feature_set, "method": self.method, "rule": self.rule,
-                "labels_dataset": self.labels_dataset, "classifier_accuracy": self.classifier_accuracy,
-                "nodes": [nested(root) for root in roots]}
+        return {
+            "tree_id": self.id,
+            "feature_set": self.feature_set,
+            "method": self.method,
+            "rule": self.rule,
+            "labels_dataset": self.labels_dataset,
+            "classifier_accuracy": self.classifier_accuracy,
+            "nodes": [nested(root) for root in roots],
+        }
 
     def export(self, fmt: str = "json", address: str | int | None = None) -> str:
         """The tree as JSON text or as a Newick string (labels are titles with sizes, quoted per the standard)."""
         if fmt == "json":
             return json.dumps(self.as_dict(address), indent=2, ensure_ascii=False)
         if fmt == "newick":
+
             def newick(node: dict) -> str:
                 inner = ",".join(newick(child) for child in node["children"])
                 label = newick_label(f"{node['name'] or node['path']} [{node['size']}]")
@@ -219,7 +252,17 @@ def list_trees(sessions: sessionmaker) -> list[dict]:
     """Every stored tree, newest first."""
     with sessions() as session:
         rows = session.scalars(select(TreeRow).order_by(TreeRow.id.desc())).all()
-        return [{"id": row.id, "feature_set": row.feature_set, "method": row.method, "rule": row.rule,
-                 "depth": row.depth, "images": row.n_images, "labelled": row.n_labelled,
-                 "classifier_accuracy": row.classifier_accuracy, "created": f"{row.created_at:%Y-%m-%d %H:%M}"}
-                for row in rows]
+        return [
+            {
+                "id": row.id,
+                "feature_set": row.feature_set,
+                "method": row.method,
+                "rule": row.rule,
+                "depth": row.depth,
+                "images": row.n_images,
+                "labelled": row.n_labelled,
+                "classifier_accuracy": row.classifier_accuracy,
+                "created": f"{row.created_at:%Y-%m-%d %H:%M}",
+            }
+            for row in rows
+        ]

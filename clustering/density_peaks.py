@@ -386,8 +386,14 @@ def plot_decision_graph(model: DensityPeaks, ax: Axes | None = None) -> Figure:
     ax.scatter(density[others], model.delta_[others], s=4, color="tab:gray", label="points")
     ax.scatter(density[model.centers_], model.delta_[model.centers_], s=24, color="tab:red", label="centres")
     for rank, centre in enumerate(model.centers_):
-        ax.annotate(str(rank), (density[centre], model.delta_[centre]), xytext=(3, 3), textcoords="offset points",
-                    fontsize=8, color="tab:red")
+        ax.annotate(
+            str(rank),
+            (density[centre], model.delta_[centre]),
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontsize=8,
+            color="tab:red",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("density ρ / ρ_max")
     ax.set_ylabel("δ, distance to the nearest denser point")
@@ -605,7 +611,7 @@ def _nearest_ancestor_ranked_below(nearest_denser: np.ndarray, rank: np.ndarray,
         jumps.append(previous_jump[previous_jump])
         lowest.append(np.minimum(previous_lowest, previous_lowest[previous_jump]))
     current = np.arange(nearest_denser.size)
-    for jump, least in zip(reversed(jumps), reversed(lowest)):
+    for jump, least in zip(reversed(jumps), reversed(lowest), strict=True):
         passes_none = least[current] >= limit
         current = np.where(passes_none, jump[current], current)
     return nearest_denser[current]
@@ -614,8 +620,9 @@ def _nearest_ancestor_ranked_below(nearest_denser: np.ndarray, rank: np.ndarray,
 def _labels_down_the_slope(nearest_denser: np.ndarray, centre_rank: np.ndarray, n_clusters: int) -> np.ndarray:
     """Label of every point: the rank of the first centre (rank ``< n_clusters``) on its path up ``nearest_denser``."""
     is_centre = centre_rank < n_clusters
-    centre = np.where(is_centre, np.arange(centre_rank.size),
-                      _nearest_ancestor_ranked_below(nearest_denser, centre_rank, n_clusters))
+    centre = np.where(
+        is_centre, np.arange(centre_rank.size), _nearest_ancestor_ranked_below(nearest_denser, centre_rank, n_clusters)
+    )
     return centre_rank[centre]
 
 
@@ -644,7 +651,7 @@ def _divisive_linkage(order: np.ndarray, parent_centre: np.ndarray, gamma: np.nd
     size = [1] * n_samples
     linkage = np.empty((n_samples - 1, 4))
     parent_nodes, centre_nodes, sizes = [], [], []
-    for step, (centre, parent) in enumerate(zip(merged.tolist(), parents)):
+    for step, (centre, parent) in enumerate(zip(merged.tolist(), parents, strict=True)):
         parent_nodes.append(node[parent])
         centre_nodes.append(node[centre])
         size[parent] += size[centre]

@@ -250,7 +250,7 @@ def cluster_labels_per_k(
         labels = make_flat_estimator(method, random_state=random_state, **parameters).fit(values).labels_
         _advance(progress)
         labels = np.asarray(labels, dtype=np.int64)
-        return {int(len(np.unique(labels[labels >= 0]))): labels}
+        return {len(np.unique(labels[labels >= 0])): labels}
     if ks is None:
         raise ValueError(f"method {method!r} needs the numbers of clusters: pass ks, e.g. ks=range(2, 11)")
     ks = [_check_k(method, k, n) for k in ks]

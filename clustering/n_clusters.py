@@ -49,6 +49,7 @@ def merge_tree(values: np.ndarray, algorithm: str) -> np.ndarray:
         return DensityPeaks(n_jobs=-1).fit(values).linkage_
     return linkage(values, algorithm)
 
+
 _Y_LABELS = {
     "elbow": "within-cluster sum of squares",
     "silhouette": "mean silhouette coefficient",
@@ -223,8 +224,9 @@ def estimate_n_clusters(
     .. [4] HyperSpy, ``MVA.estimate_number_of_clusters`` and ``estimate_elbow_position``.
     """
     if method not in N_CLUSTERS_METHODS:
-        raise ValueError(f"unknown method {method!r} for the number of clusters; choose one of "
-                         f"{', '.join(N_CLUSTERS_METHODS)}")
+        raise ValueError(
+            f"unknown method {method!r} for the number of clusters; choose one of {', '.join(N_CLUSTERS_METHODS)}"
+        )
     values = check_observations(X, min_samples=3)
     n = len(values)
     ks = _check_k_range(k_range, method, n)
@@ -240,21 +242,26 @@ def estimate_n_clusters(
     elif isinstance(algorithm, str):
         if algorithm not in K_METHODS:
             hint = " (HDBSCAN chooses its own k)" if algorithm == "hdbscan" else ""
-            raise ValueError(f"algorithm {algorithm!r} cannot be given a number of clusters{hint}; use one of "
-                             f"{', '.join(K_METHODS + TREE_ALGORITHMS)} or a linkage matrix")
+            raise ValueError(
+                f"algorithm {algorithm!r} cannot be given a number of clusters{hint}; use one of "
+                f"{', '.join(K_METHODS + TREE_ALGORITHMS)} or a linkage matrix"
+            )
         algorithm_name = algorithm
 
         def partitions(data: np.ndarray) -> dict[int, np.ndarray]:
-            return cluster_labels_per_k(data, algorithm, ks, random_state=random_state, progress=progress,
-                                        **parameters)
+            return cluster_labels_per_k(data, algorithm, ks, random_state=random_state, progress=progress, **parameters)
     else:
         if method == "gap":
-            raise ValueError("the gap statistic reclusters uniform reference data, which a fixed tree cannot do; "
-                             "pass algorithm='kmeans' (or 'gmm', 'spectral') instead of a linkage matrix")
+            raise ValueError(
+                "the gap statistic reclusters uniform reference data, which a fixed tree cannot do; "
+                "pass algorithm='kmeans' (or 'gmm', 'spectral') instead of a linkage matrix"
+            )
         cutter = Cutter(algorithm)
         if cutter.n_points != n:
-            raise ValueError(f"the linkage matrix is a tree over {cutter.n_points} points but X has {n} rows; "
-                             "pass the features the tree was built from")
+            raise ValueError(
+                f"the linkage matrix is a tree over {cutter.n_points} points but X has {n} rows; "
+                "pass the features the tree was built from"
+            )
         algorithm_name = "linkage"
 
         def partitions(data: np.ndarray) -> dict[int, np.ndarray]:
@@ -268,8 +275,9 @@ def estimate_n_clusters(
     if method == "elbow":
         labels = partitions(values)
         scores = [within_cluster_sum_of_squares(values, labels[k]) for k in ks]
-        return NClustersEstimate("elbow", tuple(ks), tuple(scores), elbow_k(ks, scores, log=True),
-                                 algorithm=algorithm_name)
+        return NClustersEstimate(
+            "elbow", tuple(ks), tuple(scores), elbow_k(ks, scores, log=True), algorithm=algorithm_name
+        )
 
     if method == "silhouette":
         labels = partitions(values)
@@ -278,11 +286,14 @@ def estimate_n_clusters(
             if len(np.unique(labels[k])) < 2:  # a clusterer left all points in one cluster
                 scores.append(math.nan)
             else:
-                scores.append(float(silhouette_score(values, labels[k], sample_size=sample_size,
-                                                     random_state=random_state)))
+                scores.append(
+                    float(silhouette_score(values, labels[k], sample_size=sample_size, random_state=random_state))
+                )
         if np.all(np.isnan(scores)):
-            raise ValueError("every partition put all points in one cluster, so no silhouette is defined; "
-                             "try another algorithm or k_range")
+            raise ValueError(
+                "every partition put all points in one cluster, so no silhouette is defined; "
+                "try another algorithm or k_range"
+            )
         best_k = ks[int(np.nanargmax(scores))]
         return NClustersEstimate("silhouette", tuple(ks), tuple(scores), best_k, algorithm=algorithm_name)
 
@@ -301,8 +312,14 @@ def estimate_n_clusters(
             log_w_reference[b, j] = np.log(max(w, np.finfo(float).tiny))
     gap = log_w_reference.mean(axis=0) - log_w
     s = log_w_reference.std(axis=0) * math.sqrt(1.0 + 1.0 / n_references)
-    return NClustersEstimate("gap", tuple(ks), tuple(float(g) for g in gap), gap_k(ks, gap, s),
-                             gap_sd=tuple(float(v) for v in s), algorithm=algorithm_name)
+    return NClustersEstimate(
+        "gap",
+        tuple(ks),
+        tuple(float(g) for g in gap),
+        gap_k(ks, gap, s),
+        gap_sd=tuple(float(v) for v in s),
+        algorithm=algorithm_name,
+    )
 
 
 def elbow_k(ks: Iterable[int], curve: Iterable[float], *, log: bool = True) -> int:
@@ -410,8 +427,9 @@ def largest_dendrogram_gap(linkage_matrix, k_range: Iterable[int]) -> int:
     if not ks:
         raise ValueError("k_range is empty; pass candidate numbers of clusters, e.g. range(2, 11)")
     if ks[0] < 2 or ks[-1] > n:
-        raise ValueError(f"largest_dendrogram_gap takes k in 2 .. {n} for a tree over {n} points; got "
-                         f"{ks[0]} .. {ks[-1]}")
+        raise ValueError(
+            f"largest_dendrogram_gap takes k in 2 .. {n} for a tree over {n} points; got {ks[0]} .. {ks[-1]}"
+        )
     heights = matrix[:, 2]
     widths = [heights[n - k] - (heights[n - k - 1] if k < n else 0.0) for k in ks]
     return ks[int(np.argmax(widths))]
@@ -453,4 +471,3 @@ def _principal_box(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _json_float(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
-

@@ -42,8 +42,15 @@ def check_method(method: str) -> None:
         raise ClusteringError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def cluster_points(values: np.ndarray, method: str, *, k_max: int, random_state: int = 0,
-                   progress: Callable[[int], None] | None = None, **parameters) -> StoredClustering:
+def cluster_points(
+    values: np.ndarray,
+    method: str,
+    *,
+    k_max: int,
+    random_state: int = 0,
+    progress: Callable[[int], None] | None = None,
+    **parameters,
+) -> StoredClustering:
     """Cluster the rows of ``values`` with ``method``; md5s are left empty for the caller to fill.
 
     Raises ``ValueError`` (from the core) for bad values and ``ClusteringError`` for a bad method or k.
@@ -61,16 +68,26 @@ def cluster_points(values: np.ndarray, method: str, *, k_max: int, random_state:
         from semcurate.clustering.density_peaks import DensityPeaks
 
         model = DensityPeaks(n_clusters=min(k_max, n_points), **{"n_jobs": -1, **parameters}).fit(values)
-        extra = {"log_density": model.log_density_, "delta": model.delta_, "gamma": model.gamma_,
-                 "nearest_denser": model.nearest_denser_, "order": model.order_}
+        extra = {
+            "log_density": model.log_density_,
+            "delta": model.delta_,
+            "gamma": model.gamma_,
+            "nearest_denser": model.nearest_denser_,
+            "order": model.order_,
+        }
         return StoredClustering([], linkage=model.linkage_, extra=extra)
     if method == "hdbscan":
-        found = cluster_labels_per_k(values, "hdbscan", None, random_state=random_state, progress=progress,
-                                     **parameters)
+        found = cluster_labels_per_k(
+            values, "hdbscan", None, random_state=random_state, progress=progress, **parameters
+        )
         return StoredClustering([], labels_by_k=found)
     ks = range(2, k_max + 1) if k_max >= 2 else [1]
-    return StoredClustering([], labels_by_k=cluster_labels_per_k(values, method, ks, random_state=random_state,
-                                                                 progress=progress, **parameters))
+    return StoredClustering(
+        [],
+        labels_by_k=cluster_labels_per_k(
+            values, method, ks, random_state=random_state, progress=progress, **parameters
+        ),
+    )
 
 
 def cluster_feature_set(
@@ -102,8 +119,7 @@ def cluster_feature_set(
     recorded = {"k_max": k_max, "random_state": random_state, **parameters}
     started = time.perf_counter()
     try:
-        result = cluster_points(values, method, k_max=k_max, random_state=random_state, progress=progress,
-                                **parameters)
+        result = cluster_points(values, method, k_max=k_max, random_state=random_state, progress=progress, **parameters)
     except (TypeError, ValueError) as error:  # an unknown keyword, a bad parameter value, rows with NaN
         raise ClusteringError(f"{method}: {error}") from None
     seconds = time.perf_counter() - started
@@ -112,20 +128,28 @@ def cluster_feature_set(
     key = uuid.uuid4().hex[:16]
     cluster_store.write(key, result)
     with sessions.begin() as session:
-        earlier = session.scalars(select(Clustering).where(
-            Clustering.feature_set == feature_set, Clustering.method == method,
-            Clustering.subset.is_(None) if subset is None else Clustering.subset == subset,
-            Clustering.parameters == json.dumps(recorded, sort_keys=True),
-        )).all()
+        earlier = session.scalars(
+            select(Clustering).where(
+                Clustering.feature_set == feature_set,
+                Clustering.method == method,
+                Clustering.subset.is_(None) if subset is None else Clustering.subset == subset,
+                Clustering.parameters == json.dumps(recorded, sort_keys=True),
+            )
+        ).all()
         replaced_keys = [row.store_key for row in earlier]
         for row in earlier:
             session.delete(row)
         row = Clustering(
-            feature_set=feature_set, method=method, subset=subset,
+            feature_set=feature_set,
+            method=method,
+            subset=subset,
             kind="hierarchy" if result.linkage is not None else "partitions",
-            n_points=len(md5s), k_max=None if method == "hdbscan" else k_max,
-            parameters=json.dumps(recorded, sort_keys=True), store_path=str(cluster_store.path.resolve()),
-            store_key=key, seconds=seconds,
+            n_points=len(md5s),
+            k_max=None if method == "hdbscan" else k_max,
+            parameters=json.dumps(recorded, sort_keys=True),
+            store_path=str(cluster_store.path.resolve()),
+            store_key=key,
+            seconds=seconds,
         )
         session.add(row)
         session.flush()
@@ -135,24 +159,39 @@ def cluster_feature_set(
     return summarise(clustering_id, feature_set, method, subset, values.shape, seconds, result, k_max)
 
 
-def summarise(clustering_id: int, feature_set: str, method: str, subset: str | None, shape: tuple,
-              seconds: float, result: StoredClustering, k_max: int) -> dict:
+def summarise(
+    clustering_id: int,
+    feature_set: str,
+    method: str,
+    subset: str | None,
+    shape: tuple,
+    seconds: float,
+    result: StoredClustering,
+    k_max: int,
+) -> dict:
     """What a user wants to see after a run: where it went, how long it took, cluster sizes at the largest k."""
     ks = result.available_ks()
     k_shown = max(k for k in ks if k <= max(k_max, min(ks)))
     sizes = np.bincount(result.labels_for(k_shown)[result.labels_for(k_shown) >= 0])
     return {
-        "clustering_id": clustering_id, "feature_set": feature_set, "method": method, "subset": subset,
-        "points": shape[0], "dimensions": shape[1], "seconds": round(seconds, 3),
+        "clustering_id": clustering_id,
+        "feature_set": feature_set,
+        "method": method,
+        "subset": subset,
+        "points": shape[0],
+        "dimensions": shape[1],
+        "seconds": round(seconds, 3),
         "kind": "hierarchy" if result.linkage is not None else "partitions",
         "k_stored": "1 .. n (cut on demand)" if result.linkage is not None else f"{min(ks)} .. {max(ks)}",
-        "k_shown": k_shown, "largest_cluster_share": round(float(sizes.max() / sizes.sum()), 3),
+        "k_shown": k_shown,
+        "largest_cluster_share": round(float(sizes.max() / sizes.sum()), 3),
         "singletons": int(np.count_nonzero(sizes == 1)),
     }
 
 
-def load_clustering(sessions: sessionmaker, clustering_id: int | None = None, **where) -> tuple[Clustering,
-                                                                                                StoredClustering]:
+def load_clustering(
+    sessions: sessionmaker, clustering_id: int | None = None, **where
+) -> tuple[Clustering, StoredClustering]:
     """The newest stored clustering matching ``where`` (or the one with ``clustering_id``) and its arrays."""
     with sessions() as session:
         query = select(Clustering)
@@ -162,8 +201,11 @@ def load_clustering(sessions: sessionmaker, clustering_id: int | None = None, **
             query = query.where(getattr(Clustering, column) == value)
         row = session.scalars(query.order_by(Clustering.id.desc())).first()
         if row is None:
-            wanted = f"id {clustering_id}" if clustering_id is not None else \
-                ", ".join(f"{column}={value}" for column, value in where.items())
+            wanted = (
+                f"id {clustering_id}"
+                if clustering_id is not None
+                else ", ".join(f"{column}={value}" for column, value in where.items())
+            )
             raise ClusteringError(f"no stored clustering with {wanted or 'any parameters'}; run `semcurate cluster`")
         session.expunge(row)
     return row, ClusterStore(row.store_path).read(row.store_key)
@@ -173,9 +215,20 @@ def list_clusterings(sessions: sessionmaker) -> list[dict]:
     """Every stored clustering, newest first, for ``semcurate cluster --list``."""
     with sessions() as session:
         rows = session.scalars(select(Clustering).order_by(Clustering.id.desc())).all()
-        return [{"id": row.id, "feature_set": row.feature_set, "method": row.method, "subset": row.subset or "",
-                 "kind": row.kind, "points": row.n_points, "k_max": row.k_max, "seconds": round(row.seconds, 2),
-                 "parameters": row.parameters} for row in rows]
+        return [
+            {
+                "id": row.id,
+                "feature_set": row.feature_set,
+                "method": row.method,
+                "subset": row.subset or "",
+                "kind": row.kind,
+                "points": row.n_points,
+                "k_max": row.k_max,
+                "seconds": round(row.seconds, 2),
+                "parameters": row.parameters,
+            }
+            for row in rows
+        ]
 
 
 def estimate_feature_set_clusters(
@@ -237,8 +290,14 @@ def estimate_feature_set_clusters(
     except (StudyError, FeatureStoreError) as error:
         raise ClusteringError(str(error)) from None
     try:
-        estimate = estimate_n_clusters(values, criterion, range(k_min, k_max + 1), algorithm=method,
-                                       random_state=random_state, sample_size=min(len(values), sample_size))
+        estimate = estimate_n_clusters(
+            values,
+            criterion,
+            range(k_min, k_max + 1),
+            algorithm=method,
+            random_state=random_state,
+            sample_size=min(len(values), sample_size),
+        )
     except ValueError as error:  # a k range beyond the rows, an unknown criterion or method, rows with NaN
         raise ClusteringError(f"{criterion} of {method} on {feature_set}: {error}") from None
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ class Branch:
         """``(path, branch)`` for this node and every descendant, depth first; children are numbered from 1."""
         yield path, self
         for number, child in enumerate(self.children, start=1):
-            yield from child.walk(path + (number,))
+            yield from child.walk((*path, number))
 
 
 def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0) -> int:
@@ -89,9 +89,9 @@ def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0
     squared_norms = np.einsum("ij,ij->i", reference, reference)
     totals = np.empty(len(candidates))
     for start in range(0, len(candidates), 512):
-        block = reference[start:start + 512]
-        squared = squared_norms[start:start + 512, None] + squared_norms[None, :] - 2 * block @ reference.T
-        totals[start:start + 512] = np.sqrt(np.maximum(squared, 0)).sum(axis=1)
+        block = reference[start : start + 512]
+        squared = squared_norms[start : start + 512, None] + squared_norms[None, :] - 2 * block @ reference.T
+        totals[start : start + 512] = np.sqrt(np.maximum(squared, 0)).sum(axis=1)
     return int(candidates[np.argmin(totals)])
 
 
@@ -109,9 +109,17 @@ def candidate_partitions(values: np.ndarray, method: str, ks: range, *, random_s
     return cluster_labels_per_k(values, method, ks, random_state=random_state), None
 
 
-def choose_children(values: np.ndarray, partitions: dict[int, np.ndarray], rule: str, *, method: str,
-                    tree: np.ndarray | None, min_size: int, sample_size: int,
-                    random_state: int) -> tuple[int | None, dict[int, float], str]:
+def choose_children(
+    values: np.ndarray,
+    partitions: dict[int, np.ndarray],
+    rule: str,
+    *,
+    method: str,
+    tree: np.ndarray | None,
+    min_size: int,
+    sample_size: int,
+    random_state: int,
+) -> tuple[int | None, dict[int, float], str]:
     """``(k or None, score per k, note)``: the number of children by ``rule`` among admissible partitions.
 
     A partition is admissible when every child has at least ``min_size`` images
@@ -122,12 +130,16 @@ def choose_children(values: np.ndarray, partitions: dict[int, np.ndarray], rule:
 
     from semcurate.clustering.n_clusters import estimate_n_clusters
 
-    admissible = {k for k, labels in partitions.items()
-                  if len(np.unique(labels[labels >= 0])) > 1 and np.bincount(labels[labels >= 0]).min() >= min_size}
+    admissible = {
+        k
+        for k, labels in partitions.items()
+        if len(np.unique(labels[labels >= 0])) > 1 and np.bincount(labels[labels >= 0]).min() >= min_size
+    }
     if rule == "gap":
-        estimate = estimate_n_clusters(values, "gap", range(1, max(partitions) + 1),
-                                       algorithm=method, random_state=random_state)
-        scores = dict(zip(estimate.ks, estimate.scores))
+        estimate = estimate_n_clusters(
+            values, "gap", range(1, max(partitions) + 1), algorithm=method, random_state=random_state
+        )
+        scores = dict(zip(estimate.ks, estimate.scores, strict=True))
         if estimate.best_k == 1:
             return None, scores, "gap statistic: one cluster (k = 1) explains these images best"
         if estimate.best_k not in admissible:
@@ -139,13 +151,20 @@ def choose_children(values: np.ndarray, partitions: dict[int, np.ndarray], rule:
         heights, n = tree[:, 2], len(values)
         scores = {k: float(heights[n - k] - heights[n - k - 1]) for k in partitions}
     else:
-        scores = {k: float(silhouette_score(values, labels, sample_size=min(sample_size, len(values)),
-                                            random_state=random_state))
-                  for k, labels in partitions.items() if len(np.unique(labels)) > 1}
+        scores = {
+            k: float(
+                silhouette_score(values, labels, sample_size=min(sample_size, len(values)), random_state=random_state)
+            )
+            for k, labels in partitions.items()
+            if len(np.unique(labels)) > 1
+        }
     candidates = {k: score for k, score in scores.items() if k in admissible}
     if not candidates:
-        return None, scores, f"no partition into {min(partitions)}..{max(partitions)} children keeps every child " \
-                             f"≥ {min_size} images"
+        return (
+            None,
+            scores,
+            f"no partition into {min(partitions)}..{max(partitions)} children keeps every child ≥ {min_size} images",
+        )
     return max(candidates, key=lambda k: (candidates[k], -k)), scores, ""
 
 
@@ -195,12 +214,15 @@ def split(
     if rule not in SPLIT_RULES:
         raise ValueError(f"unknown rule {rule!r} for the number of children; choose one of {', '.join(SPLIT_RULES)}")
     if rule == "dendrogram-gap" and method not in MONOTONE_LINKAGES:
-        raise ValueError(f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}), "
-                         f"not {method}; use silhouette or gap")
+        raise ValueError(
+            f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}), "
+            f"not {method}; use silhouette or gap"
+        )
     values = check_observations(values, min_samples=1)
     members = np.arange(len(values)) if members is None else np.asarray(members)
-    node = Branch(members=members, representative=int(members[medoid(values, sample_size=sample_size,
-                                                                      random_state=random_state)]))
+    node = Branch(
+        members=members, representative=int(members[medoid(values, sample_size=sample_size, random_state=random_state)])
+    )
     if depth <= 0:
         node.note = "depth reached"
     elif len(values) < 2 * min_size:
@@ -211,18 +233,34 @@ def split(
         ks = range(2, min(max_children, len(values) // min_size) + 1)
         partitions, tree = candidate_partitions(values, method, ks, random_state=random_state)
         chosen, node.split_scores, node.note = choose_children(
-            values, partitions, rule if method != "hdbscan" else "silhouette", method=method, tree=tree,
-            min_size=min_size, sample_size=sample_size, random_state=random_state,
+            values,
+            partitions,
+            rule if method != "hdbscan" else "silhouette",
+            method=method,
+            tree=tree,
+            min_size=min_size,
+            sample_size=sample_size,
+            random_state=random_state,
         )
         node.split_rule = rule if method != "hdbscan" else "hdbscan"
         if chosen is not None:
             labels = partitions[chosen]
             for label in sorted(np.unique(labels), key=lambda value: (value < 0, value)):
                 inside = np.flatnonzero(labels == label)
-                node.children.append(split(
-                    values[inside], method, depth - 1, rule=rule, max_children=max_children, min_size=min_size,
-                    sample_size=sample_size, random_state=random_state, members=members[inside], on_node=on_node,
-                ))
+                node.children.append(
+                    split(
+                        values[inside],
+                        method,
+                        depth - 1,
+                        rule=rule,
+                        max_children=max_children,
+                        min_size=min_size,
+                        sample_size=sample_size,
+                        random_state=random_state,
+                        members=members[inside],
+                        on_node=on_node,
+                    )
+                )
             node.children.sort(key=lambda child: -len(child.members))
     if on_node is not None:
         on_node(1)

@@ -34,8 +34,9 @@ MEAN_IMAGE_SIZE = (160, 120)
 MEAN_IMAGE_SAMPLE = 32
 
 
-def classify_unlabelled(labelled_values: np.ndarray, categories: list[str], unlabelled_values: np.ndarray, *,
-                        random_state: int = 0) -> tuple[list[str], float | None]:
+def classify_unlabelled(
+    labelled_values: np.ndarray, categories: list[str], unlabelled_values: np.ndarray, *, random_state: int = 0
+) -> tuple[list[str], float | None]:
     """Predicted category of each unlabelled row, and the classifier's held-out accuracy (None if untestable).
 
     A standardised multinomial logistic regression, trained on a stratified
@@ -56,8 +57,9 @@ def classify_unlabelled(labelled_values: np.ndarray, categories: list[str], unla
     counts = np.unique(categories, return_counts=True)[1]
     accuracy = None
     if counts.min() >= 2 and len(categories) >= 5 * len(counts):
-        train_x, test_x, train_y, test_y = train_test_split(labelled_values, categories, test_size=0.2,
-                                                            stratify=categories, random_state=random_state)
+        train_x, test_x, train_y, test_y = train_test_split(
+            labelled_values, categories, test_size=0.2, stratify=categories, random_state=random_state
+        )
         accuracy = float(classifier().fit(train_x, train_y).score(test_x, test_y))
     if len(unlabelled_values) == 0:
         return [], accuracy
@@ -80,8 +82,9 @@ class MeanImages:
 
     def __init__(self, sessions: sessionmaker, image_store: Path):
         with sessions() as session:
-            rows = session.execute(select(Image.md5, ScaleReading.stripe_y0).outerjoin(
-                ScaleReading, ScaleReading.image_md5 == Image.md5)).all()
+            rows = session.execute(
+                select(Image.md5, ScaleReading.stripe_y0).outerjoin(ScaleReading, ScaleReading.image_md5 == Image.md5)
+            ).all()
         self._where = {md5: (image_store / f"{md5}.jpg", stripe_top) for md5, stripe_top in rows}
         self._cache: dict[str, np.ndarray | None] = {}
 
@@ -127,8 +130,10 @@ def build_tree(
     if rule not in SPLIT_RULES:
         raise ClusteringError(f"unknown rule {rule!r}; choose one of {', '.join(SPLIT_RULES)}")
     if rule == "dendrogram-gap" and method not in MONOTONE_LINKAGES:
-        raise ClusteringError(f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}); "
-                              f"{method!r} has none: use --rule silhouette or gap")
+        raise ClusteringError(
+            f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}); "
+            f"{method!r} has none: use --rule silhouette or gap"
+        )
     if depth < 1:
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
     if feature_set not in feature_store.names():
@@ -142,10 +147,11 @@ def build_tree(
     if not labelled:
         raise ClusteringError(f"none of the {len(md5s)} images of {feature_set} carries a {labels_dataset} label")
     unlabelled = [index for index, md5 in enumerate(md5s) if md5 not in labels]
-    predicted, accuracy = classify_unlabelled(values[labelled], [labels[md5s[index]] for index in labelled],
-                                              values[unlabelled], random_state=random_state)
+    predicted, accuracy = classify_unlabelled(
+        values[labelled], [labels[md5s[index]] for index in labelled], values[unlabelled], random_state=random_state
+    )
     category = {md5s[index]: labels[md5s[index]] for index in labelled}
-    category.update({md5s[index]: name for index, name in zip(unlabelled, predicted)})
+    category.update({md5s[index]: name for index, name in zip(unlabelled, predicted, strict=True)})
     assigned_by = {md5: ("label" if md5 in labels else "classifier") for md5 in md5s}
 
     names = sorted(set(category.values()))
@@ -153,26 +159,65 @@ def build_tree(
     branches: dict[str, Branch] = {}
     for name in names:
         rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
-        branches[name] = split(values[rows], method, depth, rule=rule, max_children=max_children, min_size=min_size,
-                               random_state=random_state, members=rows)
+        branches[name] = split(
+            values[rows],
+            method,
+            depth,
+            rule=rule,
+            max_children=max_children,
+            min_size=min_size,
+            random_state=random_state,
+            members=rows,
+        )
         if advance:
             advance(1)
 
     parameters = {"max_children": max_children, "min_size": min_size, "random_state": random_state}
-    tree_id = store_tree(sessions, MeanImages(sessions, Path(image_store)), md5s, branches, assigned_by,
-                         TreeRow(feature_set=feature_set, method=method, subset=subset, labels_dataset=labels_dataset,
-                              depth=depth, rule=rule, parameters=json.dumps(parameters), n_images=len(md5s),
-                              n_labelled=len(labelled), classifier_accuracy=accuracy))
+    tree_id = store_tree(
+        sessions,
+        MeanImages(sessions, Path(image_store)),
+        md5s,
+        branches,
+        assigned_by,
+        TreeRow(
+            feature_set=feature_set,
+            method=method,
+            subset=subset,
+            labels_dataset=labels_dataset,
+            depth=depth,
+            rule=rule,
+            parameters=json.dumps(parameters),
+            n_images=len(md5s),
+            n_labelled=len(labelled),
+            classifier_accuracy=accuracy,
+        ),
+    )
     n_nodes = sum(1 for branch in branches.values() for _ in branch.walk())
     n_leaves = sum(1 for branch in branches.values() for _, node in branch.walk() if not node.children)
-    return {"tree_id": tree_id, "feature_set": feature_set, "method": method, "rule": rule, "depth": depth,
-            "images": len(md5s), "labelled": len(labelled), "classified": len(unlabelled),
-            "classifier_heldout_accuracy": None if accuracy is None else round(accuracy, 3),
-            "categories": len(names), "nodes": n_nodes, "leaves": n_leaves}
+    return {
+        "tree_id": tree_id,
+        "feature_set": feature_set,
+        "method": method,
+        "rule": rule,
+        "depth": depth,
+        "images": len(md5s),
+        "labelled": len(labelled),
+        "classified": len(unlabelled),
+        "classifier_heldout_accuracy": None if accuracy is None else round(accuracy, 3),
+        "categories": len(names),
+        "nodes": n_nodes,
+        "leaves": n_leaves,
+    }
 
 
-def store_tree(sessions: sessionmaker, mean_images: MeanImages, md5s: list[str], branches: dict[str, Branch],
-               assigned_by: dict[str, str], tree: TreeRow) -> int:
+def store_tree(
+    sessions: sessionmaker,
+    mean_images: MeanImages,
+    md5s: list[str],
+    branches: dict[str, Branch],
+    assigned_by: dict[str, str],
+    tree: TreeRow,
+) -> int:
     """Write ``tree`` with one node per branch (paths like ``Nanowires.2.1``) and its members; return its id."""
     with sessions.begin() as session:
         session.add(tree)
@@ -182,17 +227,24 @@ def store_tree(sessions: sessionmaker, mean_images: MeanImages, md5s: list[str],
             for path, branch in root.walk():
                 members = [md5s[index] for index in branch.members]
                 node = TreeNodeRow(
-                    tree_id=tree.id, parent_id=node_ids.get(path[:-1]) if path else None,
-                    path=".".join([name, *map(str, path)]), depth=1 + len(path),
-                    position=path[-1] if path else position + 1, category=name, size=len(members),
-                    representative_md5=md5s[branch.representative], mean_image=mean_images.png(members),
+                    tree_id=tree.id,
+                    parent_id=node_ids.get(path[:-1]) if path else None,
+                    path=".".join([name, *map(str, path)]),
+                    depth=1 + len(path),
+                    position=path[-1] if path else position + 1,
+                    category=name,
+                    size=len(members),
+                    representative_md5=md5s[branch.representative],
+                    mean_image=mean_images.png(members),
                     split_rule=branch.split_rule if branch.children else None,
                     split_scores=json.dumps({str(k): score for k, score in branch.split_scores.items()})
-                    if branch.split_scores else None,
+                    if branch.split_scores
+                    else None,
                 )
                 session.add(node)
                 session.flush()
                 node_ids[path] = node.id
-                session.add_all(TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by=assigned_by[md5])
-                                for md5 in members)
+                session.add_all(
+                    TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by=assigned_by[md5]) for md5 in members
+                )
         return tree.id

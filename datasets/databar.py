@@ -344,17 +344,17 @@ def random_data_bar_spec(rng: np.random.Generator, width: int, height: int) -> D
     draw = _Draws(rng, _DRAWS_PER_SPEC)
     scale_value, scale_unit, _weight = SCALE_CHOICES[draw.weighted_index(_SCALE_CUMULATIVE)]
     micro_text = "um" if draw.uniform() < 0.25 else "µm"
-    bar_px = int(round(draw.uniform(0.08, 0.35) * width))
+    bar_px = round(draw.uniform(0.08, 0.35) * width)
     position = "none" if draw.uniform() < NO_STRIPE_PROBABILITY else "bottom"
     polarity = "dark" if draw.uniform() < 0.7 else "light"
     dark, light = draw.integer(0, 40), draw.integer(215, 256)
     stripe_grey, text_grey = (dark, light) if polarity == "dark" else (light, dark)
     top_rule = draw.uniform() < 0.3
-    font_size = max(6, int(round(draw.uniform(0.016, 0.024) * width)))
+    font_size = max(6, round(draw.uniform(0.016, 0.024) * width))
     antialiased = draw.uniform() < 0.7
     segment_style = draw.pick(SEGMENT_STYLES)
-    segment_thickness = max(1, int(round(draw.uniform(0.1, 0.25) * font_size)))
-    tick_height = max(3, int(round(draw.uniform(0.45, 0.8) * font_size)))
+    segment_thickness = max(1, round(draw.uniform(0.1, 0.25) * font_size))
+    tick_height = max(3, round(draw.uniform(0.45, 0.8) * font_size))
     ruler_divisions = draw.pick((2, 4, 5, 10))
     label_position = LABEL_POSITIONS[draw.weighted_index(_LABEL_POSITION_CUMULATIVE)]
     block_anchor = BLOCK_ANCHORS[draw.weighted_index(_BLOCK_ANCHOR_CUMULATIVE)]
@@ -398,10 +398,10 @@ def random_data_bar_spec(rng: np.random.Generator, width: int, height: int) -> D
         block_height = max(line_height, graphic_height)
     fields_height = 2 * line_height + gap if field_names else 0
     needed = max(block_height, fields_height) + 2 * pad
-    stripe_height = max(needed, int(round(draw.uniform(0.05, 0.10) * height)))
+    stripe_height = max(needed, round(draw.uniform(0.05, 0.10) * height))
 
     # Scale block: horizontal placement from the anchor, vertically centred.
-    margin = max(3, int(round(0.015 * width)))
+    margin = max(3, round(0.015 * width))
     if block_anchor == "left":
         block_x0 = margin
     elif block_anchor == "right":
@@ -530,9 +530,17 @@ def burn_data_bar(specimen: np.ndarray, spec: DataBarSpec) -> tuple[np.ndarray, 
             f"got {specimen.dtype} {specimen.shape}"
         )
     nothing_drawn = DataBarTruth(
-        value=spec.scale_value, unit=spec.scale_unit, bar_px=spec.bar_px, nm_per_px=spec.nm_per_px,
-        has_stripe=False, stripe_box=None, segment=None, style=spec.segment_style,
-        label_position=spec.label_position, label_text=spec.label_text, label_box=None,
+        value=spec.scale_value,
+        unit=spec.scale_unit,
+        bar_px=spec.bar_px,
+        nm_per_px=spec.nm_per_px,
+        has_stripe=False,
+        stripe_box=None,
+        segment=None,
+        style=spec.segment_style,
+        label_position=spec.label_position,
+        label_text=spec.label_text,
+        label_box=None,
     )
     if not spec.has_stripe:
         return specimen, nothing_drawn

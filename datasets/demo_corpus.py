@@ -235,7 +235,7 @@ class _ImageTask:
 
 def _how_many(total: int, fraction: float, minimum_from: int = 20) -> int:
     """``round(total * fraction)``, at least 1 once ``total`` reaches ``minimum_from``."""
-    count = int(round(total * fraction))
+    count = round(total * fraction)
     return max(count, 1) if total >= minimum_from else count
 
 
@@ -504,7 +504,7 @@ def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
 
 
 def _scaled_sizes(size_scale: float) -> tuple[list[tuple[int, int]], np.ndarray]:
-    sizes = [(max(64, int(round(w * size_scale))), max(48, int(round(h * size_scale)))) for w, h, _ in IMAGE_SIZES]
+    sizes = [(max(64, round(w * size_scale)), max(48, round(h * size_scale))) for w, h, _ in IMAGE_SIZES]
     shares = np.array([share for _w, _h, share in IMAGE_SIZES])
     return sizes, shares / shares.sum()
 

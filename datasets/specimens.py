@@ -93,7 +93,7 @@ def _random_starts(rng, count: int, height: int, width: int, margin: float) -> n
 def _stamp_domes(relief, xs, ys, radii, heights, *, carve: bool = False) -> None:
     """Raise round domes of the given ``heights`` in ``relief``, in place; with ``carve``, sink pits that deep."""
     h, w = relief.shape
-    for x, y, r, top in zip(xs, ys, radii, heights):
+    for x, y, r, top in zip(xs, ys, radii, heights, strict=True):
         x0, x1 = max(0, int(x - r)), min(w, int(x + r) + 2)
         y0, y1 = max(0, int(y - r)), min(h, int(y + r) + 2)
         if x0 >= x1 or y0 >= y1:
@@ -158,7 +158,7 @@ def _prism(draw, top: np.ndarray, drop: tuple[float, float], top_value: float, s
     drop_x, drop_y = drop
     following = np.roll(top, -1, axis=0)
     winding = np.sign(np.sum(top[:, 0] * following[:, 1] - following[:, 0] * top[:, 1])) or 1.0
-    for (ax, ay), (bx, by) in zip(top.tolist(), following.tolist()):
+    for (ax, ay), (bx, by) in zip(top.tolist(), following.tolist(), strict=True):
         normal_x, normal_y = winding * (by - ay), -winding * (bx - ax)  # outward
         if normal_x * drop_x + normal_y * drop_y <= 0:  # faces away from the viewer
             continue
@@ -201,7 +201,7 @@ def _fibres(rng, h, w):
         rng.uniform(0.02, 0.06),
     )
     widths = s * rng.uniform(0.012, 0.04, count) * rng.uniform(0.7, 1.3)
-    for layer, (path, width) in enumerate(zip(paths, widths)):
+    for layer, (path, width) in enumerate(zip(paths, widths, strict=True)):
         top = 0.35 + 0.55 * (layer + 1) / count
         draw.line(path.ravel().tolist(), fill=top, width=max(1, round(width)))
         draw.line(path.ravel().tolist(), fill=top + 0.1, width=max(1, round(width * 0.45)))
@@ -276,7 +276,7 @@ def _mems_3d_edge(rng, h, w):
 
 def _close_up_line(rng, h, w):
     s = min(h, w)
-    u, v = _rotated_coords(h, w, rng.uniform(0, np.pi))
+    u, _v = _rotated_coords(h, w, rng.uniform(0, np.pi))
     pitch = s * rng.uniform(0.35, 0.8)
     duty = rng.uniform(0.35, 0.65)
     rough = _smooth_noise(rng, h, w, s * 0.03) * _F32(s * rng.uniform(0.005, 0.015))
@@ -354,7 +354,7 @@ def _draw_wires(rng, h, w, count, width_fraction, length_fraction, wiggle, margi
         rng, _random_starts(rng, count, h, w, margin * s), rng.uniform(0, 2 * np.pi, count), step, points, wiggle
     )
     widths = s * width_fraction * rng.uniform(0.7, 1.3, count)
-    for layer, (path, width) in enumerate(zip(paths, widths)):
+    for layer, (path, width) in enumerate(zip(paths, widths, strict=True)):
         draw.line(path.ravel().tolist(), fill=0.4 + 0.6 * (layer + 1) / count, width=max(1, round(width)))
     return _relief(image)
 
@@ -408,7 +408,7 @@ def _forest_parallel(rng, h, w):
     lengths = s * rng.uniform(0.4, 1.2) * rng.uniform(0.7, 1.0, count)
     centre = np.array([w / 2, h / 2]) - direction * base_offset * 0.5
     width = max(1, round(s * rng.uniform(0.004, 0.01)))
-    for position, length in zip(positions, lengths):
+    for position, length in zip(positions, lengths, strict=True):
         base = centre + across * position
         angle_noise = rng.normal(0, 0.03)
         wire = direction + across * angle_noise
@@ -542,7 +542,7 @@ def _circle_array(rng, h, w):
 
 def _line_array(rng, h, w):
     s = min(h, w)
-    u, v, pitch = _lattice_frame(rng, h, w, (0.03, 0.08))
+    u, _v, pitch = _lattice_frame(rng, h, w, (0.03, 0.08))
     rough = _smooth_noise(rng, h, w, s * 0.02) * _F32(pitch * 0.03)
     duty = rng.uniform(0.3, 0.7)
     phase = _centred_phase(u + rough, pitch)
@@ -661,11 +661,13 @@ def _draw_grains(rng, draw, centres: np.ndarray, sizes: np.ndarray, facets: bool
     radii = sizes[:, None] * rng.uniform(0.55, 1.0, (len(centres), sides))
     outlines = centres[:, None, :] + radii[..., None] * np.stack([np.cos(turns), np.sin(turns)], axis=-1)
     if not facets:
-        for outline, value in zip(outlines.reshape(len(centres), -1).tolist(), rng.uniform(0.5, 1.0, len(centres))):
+        for outline, value in zip(
+            outlines.reshape(len(centres), -1).tolist(), rng.uniform(0.5, 1.0, len(centres)), strict=True
+        ):
             draw.polygon(outline, fill=float(value))
         return
     middles = centres + rng.normal(0, 0.2, (len(centres), 2)) * sizes[:, None]
-    for middle, outline in zip(middles, outlines):
+    for middle, outline in zip(middles, outlines, strict=True):
         for i, value in enumerate(rng.uniform(0.45, 1.0, sides)):
             facet = np.array([middle, outline[i], outline[(i + 1) % sides]])
             draw.polygon(facet.ravel().tolist(), fill=float(value))

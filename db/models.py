@@ -106,9 +106,7 @@ class File(Base):
     md5: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     relation: Mapped[str | None] = mapped_column(String(24), nullable=True)
-    image_md5: Mapped[str | None] = mapped_column(
-        String(32), ForeignKey("images.md5"), nullable=True, index=True
-    )
+    image_md5: Mapped[str | None] = mapped_column(String(32), ForeignKey("images.md5"), nullable=True, index=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -151,9 +149,7 @@ class Label(Base):
     file_md5: Mapped[str] = mapped_column(String(32))
     category_path: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(64), index=True)
-    image_md5: Mapped[str | None] = mapped_column(
-        String(32), ForeignKey("images.md5"), nullable=True, index=True
-    )
+    image_md5: Mapped[str | None] = mapped_column(String(32), ForeignKey("images.md5"), nullable=True, index=True)
     match: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (

@@ -79,8 +79,13 @@ BLOBS_8 = 8
 #: Linear map that stretches the blobs of seed 170 into the anisotropic dataset.
 ANISOTROPY = np.array([[0.6, -0.6], [-0.4, 0.8]])
 #: Column titles of the figure.
-TITLES = {"single": "Single", "complete": "Complete", "centroid": "Centroid", "ward": "Ward",
-          "density-peaks": "Density Peaks"}
+TITLES = {
+    "single": "Single",
+    "complete": "Complete",
+    "centroid": "Centroid",
+    "ward": "Ward",
+    "density-peaks": "Density Peaks",
+}
 #: Cluster colours of the figure (colour-blind safe, from scikit-learn's example); black is kept for the centres.
 COLOURS = ("#377eb8", "#ff7f00", "#4daf4a", "#f781bf", "#a65628", "#984ea3", "#999999", "#e41a1c", "#dede00")
 
@@ -224,7 +229,7 @@ def as_records(result: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "dataset": name,
             "algorithm": algorithm,
-            "n_samples": int(len(entry["X"])),
+            "n_samples": len(entry["X"]),
             "k": int(entry["k"]),
             "seconds": float(run["seconds"]),
             "ari": None if run["ari"] is None else float(run["ari"]),
@@ -274,8 +279,16 @@ def figure_2d(result: dict[str, dict[str, Any]], *, panel_size: float = 2.2, mar
             ax.set_ylim(-2.5, 2.5)
             ax.set_xticks(())
             ax.set_yticks(())
-            ax.text(0.99, 0.01, format_seconds(run["seconds"]), transform=ax.transAxes, ha="right", va="bottom",
-                    size=9, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
+            ax.text(
+                0.99,
+                0.01,
+                format_seconds(run["seconds"]),
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                size=9,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},
+            )
             if row == 0:
                 ax.set_title(TITLES.get(algorithm, algorithm), size=10)
             if column == 0:

@@ -33,9 +33,18 @@ from semcurate.features.analysis import StudyError, labelled_images
 
 #: Colours of the thesis' Fig. 4.5 where it names them (single brown, complete cyan, Ward red, Density Peaks pink,
 #: centroid red in the text's first row; here a distinct purple), and neutral ones for the other methods.
-METHOD_COLOURS = {"single": "tab:brown", "complete": "tab:cyan", "ward": "tab:red", "density-peaks": "tab:pink",
-                  "centroid": "tab:purple", "average": "tab:olive", "kmeans": "tab:gray", "gmm": "black",
-                  "spectral": "tab:blue", "hdbscan": "tab:green"}
+METHOD_COLOURS = {
+    "single": "tab:brown",
+    "complete": "tab:cyan",
+    "ward": "tab:red",
+    "density-peaks": "tab:pink",
+    "centroid": "tab:purple",
+    "average": "tab:olive",
+    "kmeans": "tab:gray",
+    "gmm": "black",
+    "spectral": "tab:blue",
+    "hdbscan": "tab:green",
+}
 
 
 class EvaluationError(Exception):
@@ -76,8 +85,11 @@ def evaluate(
     except StudyError as error:
         raise EvaluationError(str(error)) from None
     # Every clustering is read before the first curve, so that a missing one is reported before any work.
-    clusterings = {(feature_set, method): stored_clustering(sessions, feature_set, method, subset)
-                   for feature_set in feature_sets for method in methods}
+    clusterings = {
+        (feature_set, method): stored_clustering(sessions, feature_set, method, subset)
+        for feature_set in feature_sets
+        for method in methods
+    }
     advance = reporter("NMI curves", len(feature_sets) * len(methods)) if reporter else None
     frames = []
     for feature_set in feature_sets:
@@ -86,8 +98,9 @@ def evaluate(
             row, stored = clusterings[feature_set, method]
             truth = truth_for(stored.md5s, categories)
             if not any(label is not None for label in truth):
-                raise EvaluationError(f"none of the {len(stored.md5s)} images of {feature_set} carries a "
-                                      f"{dataset} label")
+                raise EvaluationError(
+                    f"none of the {len(stored.md5s)} images of {feature_set} carries a {dataset} label"
+                )
             if stored.linkage is not None:
                 ks = list(range(2, min(k_max, len(stored.md5s)) + 1))
                 curve = scores.nmi_curve(stored.linkage, truth, ks)
@@ -107,11 +120,18 @@ def evaluate(
         frame["references"] = {key: [float(value) for value in values] for key, values in references.items()}
         frames.append(frame)
 
-    best = [{"feature_set": frame["feature_set"], "method": method,
-             "k": curve["ks"][int(np.argmax(curve["nmi"]))], "nmi": round(max(curve["nmi"]), 4),
-             "nmi_at_10": round(curve["nmi"][curve["ks"].index(10)], 4) if 10 in curve["ks"] else None,
-             "dendrogram_purity": frame["dendrogram_purity"].get(method)}
-            for frame in frames for method, curve in frame["curves"].items()]
+    best = [
+        {
+            "feature_set": frame["feature_set"],
+            "method": method,
+            "k": curve["ks"][int(np.argmax(curve["nmi"]))],
+            "nmi": round(max(curve["nmi"]), 4),
+            "nmi_at_10": round(curve["nmi"][curve["ks"].index(10)], 4) if 10 in curve["ks"] else None,
+            "dendrogram_purity": frame["dendrogram_purity"].get(method),
+        }
+        for frame in frames
+        for method, curve in frame["curves"].items()
+    ]
     result = {"dataset": dataset, "subset": subset, "k_max": k_max, "frames": frames, "best": best}
     out.mkdir(parents=True, exist_ok=True)
     nmi_grid_figure(frames, dataset).savefig(out / "nmi_grid.png", dpi=110)
@@ -119,8 +139,9 @@ def evaluate(
     return result
 
 
-def stored_clustering(sessions: sessionmaker, feature_set: str, method: str,
-                      subset: str | None) -> tuple[Clustering, StoredClustering]:
+def stored_clustering(
+    sessions: sessionmaker, feature_set: str, method: str, subset: str | None
+) -> tuple[Clustering, StoredClustering]:
     """The newest stored clustering of ``feature_set`` by ``method`` on ``subset`` (None: all images).
 
     Raises
@@ -153,21 +174,23 @@ def nmi_grid_figure(frames: list[dict], dataset: str) -> Figure:
         ax.plot(ks, references["orthogonal"], color="tab:blue", lw=1, ls="--", label="orthogonal")
         for method, curve in frame["curves"].items():
             marker = "o" if len(curve["ks"]) < 40 else None
-            ax.plot(curve["ks"], curve["nmi"], color=METHOD_COLOURS.get(method), lw=1.6, marker=marker, ms=3,
-                    label=method)
+            ax.plot(
+                curve["ks"], curve["nmi"], color=METHOD_COLOURS.get(method), lw=1.6, marker=marker, ms=3, label=method
+            )
         ax.set_xscale("log")
         ax.set_xlabel("k, number of clusters")
         ax.set_ylabel(f"NMI against {dataset}")
         ax.set_title(f"{frame['feature_set']} ({frame['n_points']} images, {frame['n_labelled']} labelled)")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=7, loc="upper right")
-    for ax in axes[len(frames):]:
+    for ax in axes[len(frames) :]:
         ax.set_visible(False)
     return figure
 
 
-def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | None = None, *,
-                out_dir: Path | None = None) -> dict:
+def tree_scores(
+    sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | None = None, *, out_dir: Path | None = None
+) -> dict:
     """Scores of a stored sub-category tree against hierarchical labels (paths like ``Nanowires/vertical``).
 
     Per category: NMI of its children against the sub-category (second path level) of the labelled images
@@ -181,8 +204,11 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
         if tree_id is None:
             raise EvaluationError("no sub-category tree is stored; run `semcurate tree build FEATURE_SET`")
         truth = {}
-        for md5, path in session.execute(select(Label.image_md5, Label.category_path).where(
-                Label.dataset == hierarchy_dataset, Label.image_md5.is_not(None))):
+        for md5, path in session.execute(
+            select(Label.image_md5, Label.category_path).where(
+                Label.dataset == hierarchy_dataset, Label.image_md5.is_not(None)
+            )
+        ):
             truth.setdefault(md5, set()).add(path)
         truth = {md5: next(iter(paths)) for md5, paths in truth.items() if len(paths) == 1}
         if not truth:
@@ -194,8 +220,9 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
             if node.parent_id is not None:
                 children_of.setdefault(node.parent_id, []).append(node.id)
         leaves = [node_id for node_id in nodes if node_id not in children_of]
-        members = session.execute(select(TreeMemberRow.node_id, TreeMemberRow.image_md5).where(
-            TreeMemberRow.node_id.in_(leaves))).all()
+        members = session.execute(
+            select(TreeMemberRow.node_id, TreeMemberRow.image_md5).where(TreeMemberRow.node_id.in_(leaves))
+        ).all()
         for node_id, md5 in members:
             leaf_of[md5] = nodes[node_id].path
         child_of: dict[str, dict[str, str]] = {}
@@ -211,16 +238,21 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
         inside = [md5 for md5 in children if md5 in truth and truth[md5].split("/")[0] == category]
         if len({truth[md5] for md5 in inside}) >= 2:
             per_category[category] = {
-                "labelled": len(inside), "children": len(set(children.values())),
+                "labelled": len(inside),
+                "children": len(set(children.values())),
                 "subcategories": len({"/".join(truth[md5].split("/")[:2]) for md5 in inside}),
-                "nmi": scores.nmi(np.array(["/".join(truth[md5].split("/")[:2]) for md5 in inside], dtype=object),
-                                  np.array([children[md5] for md5 in inside], dtype=object)),
+                "nmi": scores.nmi(
+                    np.array(["/".join(truth[md5].split("/")[:2]) for md5 in inside], dtype=object),
+                    np.array([children[md5] for md5 in inside], dtype=object),
+                ),
             }
     leaf_labels = np.array([leaf_of[md5] for md5 in labelled], dtype=object)
     truth_labels = np.array([truth[md5] for md5 in labelled], dtype=object)
     paths = [tuple(leaf_of[md5].split(".")) for md5 in labelled]
     result = {
-        "tree_id": tree_id, "dataset": hierarchy_dataset, "labelled_images": len(labelled),
+        "tree_id": tree_id,
+        "dataset": hierarchy_dataset,
+        "labelled_images": len(labelled),
         "leaf_nmi": scores.nmi(truth_labels, leaf_labels),
         "purity": scores.hierarchy_purity(paths, truth_labels),
         "per_category": per_category,
@@ -231,8 +263,9 @@ def tree_scores(sessions: sessionmaker, hierarchy_dataset: str, tree_id: int | N
     return result
 
 
-def compare_2d_study(out_dir: Path, *, n_samples: int = 3000, random_state: int = 0,
-                     progress: Callable[[int], None] | None = None) -> list[dict]:
+def compare_2d_study(
+    out_dir: Path, *, n_samples: int = 3000, random_state: int = 0, progress: Callable[[int], None] | None = None
+) -> list[dict]:
     """Thesis Fig. 4.1: the five algorithms on scikit-learn's synthetic 2-D datasets, written to ``out_dir``.
 
     Parameters

@@ -206,10 +206,16 @@ def _version(names: tuple[str, ...]) -> str:
 def formats_section(sessions: sessionmaker) -> dict:
     """Table 2.1: files by format (rows) and status (columns), with totals, from the ``files`` table."""
     with sessions() as session:
-        counts = session.execute(select(File.format, File.status, func.count()).group_by(File.format, File.status)
-                                 ).all()
-        relations = dict(session.execute(select(File.relation, func.count()).where(
-            File.status == "duplicate", File.relation.is_not(None)).group_by(File.relation)).all())
+        counts = session.execute(
+            select(File.format, File.status, func.count()).group_by(File.format, File.status)
+        ).all()
+        relations = dict(
+            session.execute(
+                select(File.relation, func.count())
+                .where(File.status == "duplicate", File.relation.is_not(None))
+                .group_by(File.relation)
+            ).all()
+        )
     if not counts:
         return _missing("no files ingested yet", "semcurate ingest SRC --store STORE")
     table: dict[str, Counter] = defaultdict(Counter)
@@ -217,12 +223,24 @@ def formats_section(sessions: sessionmaker) -> dict:
         table[fmt][status] += count
     found = {status for counter in table.values() for status in counter}
     statuses = [status for status in STATUS_ORDER if status in found] + sorted(found - set(STATUS_ORDER))
-    rows = [{"format": fmt, "counts": {status: counter.get(status, 0) for status in statuses},
-             "total": sum(counter.values())}
-            for fmt, counter in sorted(table.items(), key=lambda item: (-sum(item[1].values()), item[0]))]
+    rows = [
+        {
+            "format": fmt,
+            "counts": {status: counter.get(status, 0) for status in statuses},
+            "total": sum(counter.values()),
+        }
+        for fmt, counter in sorted(table.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    ]
     totals = {status: sum(row["counts"][status] for row in rows) for status in statuses}
-    return _present({"statuses": statuses, "rows": rows, "totals": totals, "total": sum(totals.values()),
-                     "relations": dict(sorted(relations.items()))})
+    return _present(
+        {
+            "statuses": statuses,
+            "rows": rows,
+            "totals": totals,
+            "total": sum(totals.values()),
+            "relations": dict(sorted(relations.items())),
+        }
+    )
 
 
 def labels_section(sessions: sessionmaker) -> dict:
@@ -238,8 +256,13 @@ def labels_section(sessions: sessionmaker) -> dict:
 def _histogram_dataset(sessions: sessionmaker) -> str | None:
     """The dataset whose categories split Table 2.4: the newest tree's, else the one with most matched images."""
     with sessions() as session:
-        matched = dict(session.execute(select(Label.dataset, func.count(func.distinct(Label.image_md5))).where(
-            Label.image_md5.is_not(None)).group_by(Label.dataset)).all())
+        matched = dict(
+            session.execute(
+                select(Label.dataset, func.count(func.distinct(Label.image_md5)))
+                .where(Label.image_md5.is_not(None))
+                .group_by(Label.dataset)
+            ).all()
+        )
         newest = session.scalar(select(TreeRow.labels_dataset).order_by(TreeRow.id.desc()).limit(1))
     if newest in matched:
         return newest
@@ -265,10 +288,18 @@ def scale_histogram_section(sessions: sessionmaker) -> dict:
     totals = [sum(counts[column] for _, counts in table) for column in columns]
     read = totals[columns.index(total_column)]
     figure = _histogram_figure([key for key, _ in table], [counts[total_column] for _, counts in table])
-    return _present({"dataset": dataset, "columns": columns, "rows": rows, "totals": totals,
-                     "readings": readings, "read": read,
-                     "percent_read": round(100 * read / readings, 1) if readings else 0.0,
-                     "figure": _figure(figure, "images per scale read from the data bar")})
+    return _present(
+        {
+            "dataset": dataset,
+            "columns": columns,
+            "rows": rows,
+            "totals": totals,
+            "readings": readings,
+            "read": read,
+            "percent_read": round(100 * read / readings, 1) if readings else 0.0,
+            "figure": _figure(figure, "images per scale read from the data bar"),
+        }
+    )
 
 
 def _histogram_figure(scales: list[str], counts: list[int]) -> bytes:
@@ -295,12 +326,16 @@ def subsets_section(sessions: sessionmaker) -> dict:
             return _missing("no image subsets", "semcurate subset create NAME --scale 1um --scale 2um")
         per_category = session.execute(
             select(SubsetMember.subset, Label.dataset, Label.category, func.count(func.distinct(Label.image_md5)))
-            .join(Label, Label.image_md5 == SubsetMember.image_md5).where(Label.image_md5.is_not(None))
-            .group_by(SubsetMember.subset, Label.dataset, Label.category)).all()
+            .join(Label, Label.image_md5 == SubsetMember.image_md5)
+            .where(Label.image_md5.is_not(None))
+            .group_by(SubsetMember.subset, Label.dataset, Label.category)
+        ).all()
         labelled = session.execute(
             select(SubsetMember.subset, Label.dataset, func.count(func.distinct(Label.image_md5)))
-            .join(Label, Label.image_md5 == SubsetMember.image_md5).where(Label.image_md5.is_not(None))
-            .group_by(SubsetMember.subset, Label.dataset)).all()
+            .join(Label, Label.image_md5 == SubsetMember.image_md5)
+            .where(Label.image_md5.is_not(None))
+            .group_by(SubsetMember.subset, Label.dataset)
+        ).all()
     everywhere = category_distribution(sessions)
     if not everywhere:
         return _missing("no matched labels to distribute over the subsets", "semcurate labels import DIR --name NAME")
@@ -313,13 +348,27 @@ def subsets_section(sessions: sessionmaker) -> dict:
         for dataset, whole in everywhere.items():
             inside = counts.get((subset.name, dataset), {})
             labelled_here = n_labelled.get((subset.name, dataset), 0)
-            rows = [{"category": category, "subset": inside.get(category, 0), "dataset": whole[category],
-                     "percent": round(100 * inside.get(category, 0) / whole[category], 1) if whole[category] else 0}
-                    for category in whole]
-            tables.append({"subset": subset.name, "criteria": _parameters(subset.criteria), "size": subset.size,
-                           "dataset": dataset, "rows": rows, "labelled": labelled_here,
-                           "dataset_total": sum(whole.values()),
-                           "percent_labelled": round(100 * labelled_here / subset.size, 1) if subset.size else 0})
+            rows = [
+                {
+                    "category": category,
+                    "subset": inside.get(category, 0),
+                    "dataset": whole[category],
+                    "percent": round(100 * inside.get(category, 0) / whole[category], 1) if whole[category] else 0,
+                }
+                for category in whole
+            ]
+            tables.append(
+                {
+                    "subset": subset.name,
+                    "criteria": _parameters(subset.criteria),
+                    "size": subset.size,
+                    "dataset": dataset,
+                    "rows": rows,
+                    "labelled": labelled_here,
+                    "dataset_total": sum(whole.values()),
+                    "percent_labelled": round(100 * labelled_here / subset.size, 1) if subset.size else 0,
+                }
+            )
     return _present({"tables": tables})
 
 
@@ -340,11 +389,19 @@ def _node_tree(rows: list[TreeNodeRow], image_store: Path | None, thumbnails: di
     def nested(row: TreeNodeRow) -> dict:
         scores = json.loads(row.split_scores) if row.split_scores else {}
         mean = _small_png(row.mean_image)
-        return {"path": row.path, "name": row.name, "category": row.category, "depth": row.depth, "size": row.size,
-                "representative": row.representative_md5, "thumbnail": thumb(row.representative_md5),
-                "mean": _figure(mean, "mean image") if mean else None, "split_rule": row.split_rule,
-                "split_scores": ", ".join(f"k={k}: {_number(score)}" for k, score in scores.items()),
-                "children": [nested(child) for child in children.get(row.id, [])]}
+        return {
+            "path": row.path,
+            "name": row.name,
+            "category": row.category,
+            "depth": row.depth,
+            "size": row.size,
+            "representative": row.representative_md5,
+            "thumbnail": thumb(row.representative_md5),
+            "mean": _figure(mean, "mean image") if mean else None,
+            "split_rule": row.split_rule,
+            "split_scores": ", ".join(f"k={k}: {_number(score)}" for k, score in scores.items()),
+            "children": [nested(child) for child in children.get(row.id, [])],
+        }
 
     return [nested(row) for row in children.get(None, [])]
 
@@ -356,11 +413,19 @@ def _tree_scores(results_dir: Path | None) -> dict:
         return {}
     try:
         scored = _read_json(path)
-        per_category = [[name, cell.get("labelled"), cell.get("children"), cell.get("subcategories"), cell.get("nmi")]
-                        for name, cell in scored.get("per_category", {}).items()]
-        return {scored["tree_id"]: {"dataset": scored.get("dataset"), "labelled": scored.get("labelled_images"),
-                                    "leaf_nmi": scored.get("leaf_nmi"), "purity": scored.get("purity"),
-                                    "per_category": per_category}}
+        per_category = [
+            [name, cell.get("labelled"), cell.get("children"), cell.get("subcategories"), cell.get("nmi")]
+            for name, cell in scored.get("per_category", {}).items()
+        ]
+        return {
+            scored["tree_id"]: {
+                "dataset": scored.get("dataset"),
+                "labelled": scored.get("labelled_images"),
+                "leaf_nmi": scored.get("leaf_nmi"),
+                "purity": scored.get("purity"),
+                "per_category": per_category,
+            }
+        }
     except (ReportError, KeyError, TypeError, AttributeError):
         return {}
 
@@ -376,12 +441,25 @@ def tree_section(sessions: sessionmaker, image_store: Path | None, results_dir: 
         for tree in session.scalars(select(TreeRow).order_by(TreeRow.id.desc())).all():
             rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == tree.id)).all()
             nodes = _node_tree(rows, store, thumbnails)
-            trees.append({"id": tree.id, "feature_set": tree.feature_set, "method": tree.method, "rule": tree.rule,
-                          "depth": tree.depth, "subset": tree.subset, "labels_dataset": tree.labels_dataset,
-                          "n_images": tree.n_images, "n_labelled": tree.n_labelled,
-                          "classifier_accuracy": tree.classifier_accuracy, "created": _when(tree.created_at),
-                          "parameters": _parameters(tree.parameters), "n_nodes": len(rows), "nodes": nodes,
-                          "scores": scores.get(tree.id)})
+            trees.append(
+                {
+                    "id": tree.id,
+                    "feature_set": tree.feature_set,
+                    "method": tree.method,
+                    "rule": tree.rule,
+                    "depth": tree.depth,
+                    "subset": tree.subset,
+                    "labels_dataset": tree.labels_dataset,
+                    "n_images": tree.n_images,
+                    "n_labelled": tree.n_labelled,
+                    "classifier_accuracy": tree.classifier_accuracy,
+                    "created": _when(tree.created_at),
+                    "parameters": _parameters(tree.parameters),
+                    "n_nodes": len(rows),
+                    "nodes": nodes,
+                    "scores": scores.get(tree.id),
+                }
+            )
     if not trees:
         return _missing("no sub-category tree built", "semcurate tree build FEATURE_SET")
     return _present({"trees": trees, "image_store": str(store) if store else None})
@@ -393,26 +471,64 @@ def provenance_section(sessions: sessionmaker, results_dir: Path, image_store: P
     bind = sessions.kw.get("bind")
     database = bind.url.render_as_string(hide_password=True) if bind is not None else ""
     with sessions() as session:
-        runs = [{"id": run.id, "source": run.source_root, "store": run.store, "started": _when(run.started_at),
-                 "finished": _when(run.finished_at)}
-                for run in session.scalars(select(IngestRun).order_by(IngestRun.id))]
-        feature_sets = [{"name": row.name, "extractor": row.extractor, "weights": row.weights,
-                         "weights_digest": row.weights_digest, "layer": row.layer, "dimension": row.dimension,
-                         "rows": row.n_rows, "parent": row.parent, "parameters": _parameters(row.parameters),
-                         "created": _when(row.created_at)}
-                        for row in session.scalars(select(FeatureSet).order_by(FeatureSet.created_at, FeatureSet.name))]
-        clusterings = [{"id": row.id, "feature_set": row.feature_set, "method": row.method, "subset": row.subset,
-                        "kind": row.kind, "points": row.n_points, "k_max": row.k_max,
-                        "parameters": _parameters(row.parameters), "seconds": row.seconds,
-                        "created": _when(row.created_at)}
-                       for row in session.scalars(select(Clustering).order_by(Clustering.id))]
-        datasets = [{"name": row.name, "directory": row.directory, "imported": _when(row.imported_at)}
-                    for row in session.scalars(select(LabelDataset).order_by(LabelDataset.name))]
+        runs = [
+            {
+                "id": run.id,
+                "source": run.source_root,
+                "store": run.store,
+                "started": _when(run.started_at),
+                "finished": _when(run.finished_at),
+            }
+            for run in session.scalars(select(IngestRun).order_by(IngestRun.id))
+        ]
+        feature_sets = [
+            {
+                "name": row.name,
+                "extractor": row.extractor,
+                "weights": row.weights,
+                "weights_digest": row.weights_digest,
+                "layer": row.layer,
+                "dimension": row.dimension,
+                "rows": row.n_rows,
+                "parent": row.parent,
+                "parameters": _parameters(row.parameters),
+                "created": _when(row.created_at),
+            }
+            for row in session.scalars(select(FeatureSet).order_by(FeatureSet.created_at, FeatureSet.name))
+        ]
+        clusterings = [
+            {
+                "id": row.id,
+                "feature_set": row.feature_set,
+                "method": row.method,
+                "subset": row.subset,
+                "kind": row.kind,
+                "points": row.n_points,
+                "k_max": row.k_max,
+                "parameters": _parameters(row.parameters),
+                "seconds": row.seconds,
+                "created": _when(row.created_at),
+            }
+            for row in session.scalars(select(Clustering).order_by(Clustering.id))
+        ]
+        datasets = [
+            {"name": row.name, "directory": row.directory, "imported": _when(row.imported_at)}
+            for row in session.scalars(select(LabelDataset).order_by(LabelDataset.name))
+        ]
     generated = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(" ", "seconds")
-    return _present({"generated": generated, "versions": versions, "database": database,
-                     "results_dir": str(results_dir),
-                     "image_store": str(image_store) if image_store else None, "ingest_runs": runs,
-                     "label_datasets": datasets, "feature_sets": feature_sets, "clusterings": clusterings})
+    return _present(
+        {
+            "generated": generated,
+            "versions": versions,
+            "database": database,
+            "results_dir": str(results_dir),
+            "image_store": str(image_store) if image_store else None,
+            "ingest_runs": runs,
+            "label_datasets": datasets,
+            "feature_sets": feature_sets,
+            "clusterings": clusterings,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- sections from the results folder
@@ -426,13 +542,21 @@ def scale_validation_section(results_dir: Path) -> dict:
         return _missing(f"no scale validation ({path} not found)", command)
     try:
         result = _read_json(path)
-        rows = [{"outcome": outcome, "images": cell["images"], "percent": cell["percent"]}
-                for outcome, cell in result["table"].items()]
+        rows = [
+            {"outcome": outcome, "images": cell["images"], "percent": cell["percent"]}
+            for outcome, cell in result["table"].items()
+        ]
     except (ReportError, KeyError, TypeError, AttributeError) as error:
         return _missing(f"unreadable scale validation ({error})", command)
-    return _present({"total": result.get("total", sum(row["images"] for row in rows)), "rows": rows,
-                     "wrong": [list(item) for item in result.get("wrong", [])[:20]],
-                     "n_wrong": len(result.get("wrong", [])), "n_unmatched": len(result.get("unmatched_paths", []))})
+    return _present(
+        {
+            "total": result.get("total", sum(row["images"] for row in rows)),
+            "rows": rows,
+            "wrong": [list(item) for item in result.get("wrong", [])[:20]],
+            "n_wrong": len(result.get("wrong", [])),
+            "n_unmatched": len(result.get("unmatched_paths", [])),
+        }
+    )
 
 
 def id_section(results_dir: Path) -> dict:
@@ -440,28 +564,46 @@ def id_section(results_dir: Path) -> dict:
     folder = results_dir / "id"
     command = f"semcurate id FEATURE_SET --out {folder}"
     names = set()
-    for pattern, suffix in (("*.id.json", ".id.json"), ("*.id_fit.png", ".id_fit.png"),
-                            ("*.id_scan.png", ".id_scan.png")):
+    for pattern, suffix in (
+        ("*.id.json", ".id.json"),
+        ("*.id_fit.png", ".id_fit.png"),
+        ("*.id_scan.png", ".id_scan.png"),
+    ):
         names.update(path.name[: -len(suffix)] for path in folder.glob(pattern))
     if not names:
         return _missing(f"no intrinsic-dimension study in {folder}", command)
     studies = []
     for name in sorted(names):
-        study = {"feature_set": name, "estimates": [], "scan": [], "suggested_code_size": None, "rows": None,
-                 "subset": None, "error": None, "unreadable": []}
+        study = {
+            "feature_set": name,
+            "estimates": [],
+            "scan": [],
+            "suggested_code_size": None,
+            "rows": None,
+            "subset": None,
+            "error": None,
+            "unreadable": [],
+        }
         json_path = folder / f"{name}.id.json"
         if json_path.is_file():
             try:
                 result = _read_json(json_path)
                 study["estimates"] = sorted(result.get("estimates", {}).items(), key=lambda item: -float(item[0]))
                 scan = result.get("scan", {})
-                study["scan"] = list(zip(scan.get("sizes", []), scan.get("means", []), scan.get("stds", [])))
-                study.update(suggested_code_size=result.get("suggested_code_size"), rows=result.get("rows"),
-                             subset=result.get("subset"))
+                study["scan"] = list(
+                    zip(scan.get("sizes", []), scan.get("means", []), scan.get("stds", []), strict=False)
+                )
+                study.update(
+                    suggested_code_size=result.get("suggested_code_size"),
+                    rows=result.get("rows"),
+                    subset=result.get("subset"),
+                )
             except (ReportError, ValueError, AttributeError) as error:
                 study["error"] = str(error)
-        wanted = ((f"{name}.id_fit.png", f"Fig. 3.6: 2-NN fit of {name}"),
-                  (f"{name}.id_scan.png", f"Fig. 3.7: sample-size scan of {name}"))
+        wanted = (
+            (f"{name}.id_fit.png", f"Fig. 3.6: 2-NN fit of {name}"),
+            (f"{name}.id_scan.png", f"Fig. 3.7: sample-size scan of {name}"),
+        )
         figures = [(file_name, _figure_file(folder / file_name, caption)) for file_name, caption in wanted]
         study["figures"] = [figure for _file_name, figure in figures if figure]
         study["unreadable"] = [file_name for file_name, figure in figures if figure is None]
@@ -482,16 +624,28 @@ def ae_grid_section(results_dir: Path) -> dict:
             continue
         if not isinstance(result, dict) or not result.get("grid"):
             continue
-        columns = [column for column in ("architecture", "tying", "n_parameters", "train_mse", "heldout_mse")
-                   if column in result["grid"][0]]
-        figures = [figure for figure in (_figure_file(png) for png in sorted(folder.glob(f"{path.stem}*.png")))
-                   if figure]
-        searches.append({"feature_set": result.get("feature_set", path.stem), "parent": result.get("parent"),
-                         "rows": result.get("rows"), "code_size": result.get("code_size"), "columns": columns,
-                         "grid": [[row.get(column) for column in columns] for row in result["grid"]],
-                         "chosen": {key: result.get(key) for key in ("hidden", "tying", "epochs",
-                                                                      "reconstruction_mse") if key in result},
-                         "figures": figures})
+        columns = [
+            column
+            for column in ("architecture", "tying", "n_parameters", "train_mse", "heldout_mse")
+            if column in result["grid"][0]
+        ]
+        figures = [
+            figure for figure in (_figure_file(png) for png in sorted(folder.glob(f"{path.stem}*.png"))) if figure
+        ]
+        searches.append(
+            {
+                "feature_set": result.get("feature_set", path.stem),
+                "parent": result.get("parent"),
+                "rows": result.get("rows"),
+                "code_size": result.get("code_size"),
+                "columns": columns,
+                "grid": [[row.get(column) for column in columns] for row in result["grid"]],
+                "chosen": {
+                    key: result.get(key) for key in ("hidden", "tying", "epochs", "reconstruction_mse") if key in result
+                },
+                "figures": figures,
+            }
+        )
     if not searches:
         reason = f"no autoencoder grid search in {folder}"
         if found:
@@ -507,15 +661,17 @@ def distances_section(results_dir: Path) -> dict:
     json_path, png_path = folder / "distances.json", folder / "distances.png"
     if not json_path.is_file() and not png_path.is_file():
         return _missing(f"no distance study in {folder}", command)
-    data = {"correlations": [], "per_category": [], "sample_size": None, "dataset": None, "subset": None,
-            "error": None}
+    data = {"correlations": [], "per_category": [], "sample_size": None, "dataset": None, "subset": None, "error": None}
     if json_path.is_file():
         try:
             result = _read_json(json_path)
-            data.update(correlations=list(result.get("correlation_with_d_disc", {}).items()),
-                        per_category=list(result.get("per_category", {}).items()),
-                        sample_size=result.get("sample_size"), dataset=result.get("dataset"),
-                        subset=result.get("subset"))
+            data.update(
+                correlations=list(result.get("correlation_with_d_disc", {}).items()),
+                per_category=list(result.get("per_category", {}).items()),
+                sample_size=result.get("sample_size"),
+                dataset=result.get("dataset"),
+                subset=result.get("subset"),
+            )
         except (ReportError, AttributeError) as error:
             data["error"] = str(error)
     data["figure"] = _figure_file(png_path, "heatmaps of the Euclidean distances next to d_disc")
@@ -533,13 +689,23 @@ def nmi_section(results_dir: Path) -> dict:
     if json_path.is_file():
         try:
             result = _read_json(json_path)
-            records = [record for record in (result.get("best", []) if isinstance(result, dict) else [])
-                       if isinstance(record, dict)]
+            records = [
+                record
+                for record in (result.get("best", []) if isinstance(result, dict) else [])
+                if isinstance(record, dict)
+            ]
             dataset = result.get("dataset") if isinstance(result, dict) else None
-            keys = ["feature_set", "method", "k", "nmi"] + [key for key in ("nmi_at_10", "dendrogram_purity")
-                                                            if any(record.get(key) is not None for record in records)]
-            headings = {"feature_set": "feature set", "nmi": "best NMI", "nmi_at_10": "NMI at k=10",
-                        "dendrogram_purity": "dendrogram purity"}
+            keys = ["feature_set", "method", "k", "nmi"] + [
+                key
+                for key in ("nmi_at_10", "dendrogram_purity")
+                if any(record.get(key) is not None for record in records)
+            ]
+            headings = {
+                "feature_set": "feature set",
+                "nmi": "best NMI",
+                "nmi_at_10": "NMI at k=10",
+                "dendrogram_purity": "dendrogram purity",
+            }
             columns = [headings.get(key, key) for key in keys]
             best = [[record.get(key) for key in keys] for record in records]
         except ReportError as problem:
@@ -558,17 +724,23 @@ def compare2d_section(results_dir: Path) -> dict:
     if json_path.is_file():
         try:
             result = _read_json(json_path)
-            records = result if isinstance(result, list) else result.get("records", []) if isinstance(result, dict) \
-                else []
+            records = (
+                result if isinstance(result, list) else result.get("records", []) if isinstance(result, dict) else []
+            )
             records = [record for record in records if isinstance(record, dict)]
         except ReportError as problem:
             error = str(problem)
     preferred = ["dataset", "algorithm", "k", "seconds", "ari"]
     extra = [key for record in records for key in record if key not in preferred]
     columns = [key for key in preferred if any(key in record for record in records)] + list(dict.fromkeys(extra))
-    return _present({"columns": columns, "rows": [[record.get(key) for key in columns] for record in records],
-                     "figure": _figure_file(png_path, "clusterings of the 2-D data sets and their running times"),
-                     "error": error})
+    return _present(
+        {
+            "columns": columns,
+            "rows": [[record.get(key) for key in columns] for record in records],
+            "figure": _figure_file(png_path, "clusterings of the 2-D data sets and their running times"),
+            "error": error,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- the public API
@@ -644,8 +816,13 @@ def _template():
     if _environment is None:
         from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-        _environment = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, trim_blocks=True,
-                                   lstrip_blocks=True, undefined=StrictUndefined)
+        _environment = Environment(
+            loader=FileSystemLoader(TEMPLATE_DIR),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=StrictUndefined,
+        )
         _environment.filters.update(num=_number, data_uri=_data_uri, pick=_pick)
     return _environment.get_template(TEMPLATE_NAME)
 
@@ -680,6 +857,9 @@ def write_report(sessions: sessionmaker, results_dir: Path, out: Path, image_sto
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return {"path": str(out), "bytes": len(data),
-            "present": [key for key, section in sections.items() if section["present"]],
-            "missing": {key: section["missing"] for key, section in sections.items() if not section["present"]}}
+    return {
+        "path": str(out),
+        "bytes": len(data),
+        "present": [key for key, section in sections.items() if section["present"]],
+        "missing": {key: section["missing"] for key, section in sections.items() if not section["present"]},
+    }

@@ -359,7 +359,7 @@ def hierarchy_purity(node_paths: Sequence[tuple], labels_true) -> float:
         raise ValueError(f"{len(paths)} node paths for {len(labelled)} labels")
     under: Counter = Counter()  # (node, class) -> labelled items of the class under the node
     size: Counter = Counter()  # node -> labelled items under the node
-    for index, cls in zip(np.flatnonzero(labelled).tolist(), truth.tolist()):
+    for index, cls in zip(np.flatnonzero(labelled).tolist(), truth.tolist(), strict=True):
         path = paths[index]
         for depth in range(len(path) + 1):
             under[path[:depth], cls] += 1
@@ -468,8 +468,12 @@ def _nmi_codes(truth: np.ndarray, n_classes: int, pred: np.ndarray, n_pred: int)
     class_sizes = np.bincount(truth, minlength=n_classes)
     cluster_sizes = np.bincount(pred, minlength=n_pred)
     return _nmi_sums(
-        len(truth), _sum_xlogx(class_sizes), _sum_xlogx(cluster_sizes), _sum_xlogx(joint_sizes),
-        np.count_nonzero(class_sizes) == 1, np.count_nonzero(cluster_sizes) == 1,
+        len(truth),
+        _sum_xlogx(class_sizes),
+        _sum_xlogx(cluster_sizes),
+        _sum_xlogx(joint_sizes),
+        np.count_nonzero(class_sizes) == 1,
+        np.count_nonzero(cluster_sizes) == 1,
     )
 
 

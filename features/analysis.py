@@ -66,7 +66,9 @@ def distance_study(
     md5s, categories = [md5 for md5, _ in sample], [category for _, category in sample]
     panels = [(name, feature_store.read(name, md5s)[1]) for name in feature_sets]
     result = {
-        "dataset": dataset, "subset": subset, "sample_size": len(sample),
+        "dataset": dataset,
+        "subset": subset,
+        "sample_size": len(sample),
         "per_category": {category: categories.count(category) for category in sorted(set(categories))},
         "correlation_with_d_disc": {name: distances.correlation_index(values, categories) for name, values in panels},
     }
@@ -86,8 +88,10 @@ def feature_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str,
             raise StudyError(f"subset {subset!r} has no images (see `semcurate subset list`)")
         keep = [index for index, md5 in enumerate(md5s) if md5 in members]
         if not keep:
-            raise StudyError(f"none of the {len(members)} images of subset {subset!r} has a row in {name}; "
-                             f"run `semcurate features extract --subset {subset}` first")
+            raise StudyError(
+                f"none of the {len(members)} images of subset {subset!r} has a row in {name}; "
+                f"run `semcurate features extract --subset {subset}` first"
+            )
         md5s, values = [md5s[index] for index in keep], values[keep]
     if len(md5s) < 3:
         raise StudyError(f"{name}: {len(md5s)} rows; at least 3 are needed")
@@ -99,15 +103,24 @@ def list_feature_sets(sessions: sessionmaker) -> list[dict]:
     layer, dimension (columns), rows, parent set (empty for extracted sets) and the HDF5 file holding the rows."""
     with sessions() as session:
         return [
-            {"name": row.name, "extractor": row.extractor, "weights": row.weights,
-             "digest": row.weights_digest[:12], "layer": row.layer, "dimension": row.dimension,
-             "rows": row.n_rows, "parent": row.parent or "", "store": row.store_path}
+            {
+                "name": row.name,
+                "extractor": row.extractor,
+                "weights": row.weights,
+                "digest": row.weights_digest[:12],
+                "layer": row.layer,
+                "dimension": row.dimension,
+                "rows": row.n_rows,
+                "parent": row.parent or "",
+                "store": row.store_path,
+            }
             for row in session.scalars(select(FeatureSet).order_by(FeatureSet.name))
         ]
 
 
-def _register(sessions, feature_store: FeatureStore, name: str, parent: str, layer: str, dimension: int,
-              parameters: dict) -> None:
+def _register(
+    sessions, feature_store: FeatureStore, name: str, parent: str, layer: str, dimension: int, parameters: dict
+) -> None:
     with sessions.begin() as session:
         source = session.get(FeatureSet, parent)
         row = session.get(FeatureSet, name) or FeatureSet(name=name)
@@ -161,8 +174,13 @@ def reduce_feature_set(
         except ValueError as error:
             raise StudyError(str(error)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    result: dict = {"parent": name, "method": method, "code_size": code_size, "code_size_source": code_size_source,
-                    "rows": len(md5s)}
+    result: dict = {
+        "parent": name,
+        "method": method,
+        "code_size": code_size,
+        "code_size_source": code_size_source,
+        "rows": len(md5s),
+    }
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -176,21 +194,47 @@ def reduce_feature_set(
         from semcurate.features.autoencoder import TiedAutoencoder, grid_search
 
         if grid:
-            rows = grid_search(values, (200, 400, 600), (50, 100, 200), ("none", "outer"), code_size,
-                               phases=(("g", epochs),), estimator_params={"batch_size": batch_size},
-                               random_state=random_state)
+            rows = grid_search(
+                values,
+                (200, 400, 600),
+                (50, 100, 200),
+                ("none", "outer"),
+                code_size,
+                phases=(("g", epochs),),
+                estimator_params={"batch_size": batch_size},
+                random_state=random_state,
+            )
             result["grid"] = rows
             hidden, tying = (rows[0]["h1"], rows[0]["h2"]), rows[0]["tying"]
-        model = TiedAutoencoder(n_hidden=(*hidden, code_size), tying=tying, phases=(("g", epochs),),
-                                batch_size=batch_size, validation_fraction=0.1, random_state=random_state).fit(values)
+        model = TiedAutoencoder(
+            n_hidden=(*hidden, code_size),
+            tying=tying,
+            phases=(("g", epochs),),
+            batch_size=batch_size,
+            validation_fraction=0.1,
+            random_state=random_state,
+        ).fit(values)
         codes = model.transform(values)
-        result.update(hidden=list(hidden), tying=tying, epochs=epochs, batch_size=batch_size,
-                      reconstruction_mse=float(-model.score(values)), n_parameters=int(model.n_parameters_))
+        result.update(
+            hidden=list(hidden),
+            tying=tying,
+            epochs=epochs,
+            batch_size=batch_size,
+            reconstruction_mse=float(-model.score(values)),
+            n_parameters=int(model.n_parameters_),
+        )
         new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
         model.save(out_dir / f"{new_name}.model")
     feature_store.replace(new_name, md5s, codes)
-    _register(sessions, feature_store, new_name, name, layer, code_size,
-              {key: value for key, value in result.items() if key != "grid"})
+    _register(
+        sessions,
+        feature_store,
+        new_name,
+        name,
+        layer,
+        code_size,
+        {key: value for key, value in result.items() if key != "grid"},
+    )
     result["feature_set"] = new_name
     (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
@@ -259,10 +303,15 @@ def id_study(
     except ValueError as error:  # fewer than 3 distinct rows, or repeats below 1
         raise StudyError(f"{name}: {error}") from None
     result = {
-        "feature_set": name, "subset": subset, "rows": len(values),
+        "feature_set": name,
+        "subset": subset,
+        "rows": len(values),
         "estimates": {str(fraction): value for fraction, value in estimates.items()},
-        "scan": {"sizes": [int(size) for size in scan.sizes], "means": [float(mean) for mean in scan.means],
-                 "stds": [float(std) for std in scan.stds]},
+        "scan": {
+            "sizes": [int(size) for size in scan.sizes],
+            "means": [float(mean) for mean in scan.means],
+            "stds": [float(std) for std in scan.stds],
+        },
         "suggested_code_size": int(suggest_code_size(scan)),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -334,13 +383,21 @@ def finetune_on_labels(
         raise StudyError(f"checkpoint path must end with .keras, got {Path(checkpoint).name}")
     categories = labelled_images(sessions, labels_dataset, subset)
     tasks = [task for task in image_tasks(sessions, image_store, subset) if task.md5 in categories]
-    images = [np.asarray(Image.fromarray(load_specimen(task)).resize((image_size, image_size),
-                                                                     Image.Resampling.BILINEAR))
-              for task in tasks]
+    images = [
+        np.asarray(Image.fromarray(load_specimen(task)).resize((image_size, image_size), Image.Resampling.BILINEAR))
+        for task in tasks
+    ]
     try:
-        model, report = finetune(images, [categories[task.md5] for task in tasks], mode=mode, weights=weights,
-                                 epochs=epochs, image_size=image_size, batch_size=batch_size,
-                                 random_state=random_state)
+        model, report = finetune(
+            images,
+            [categories[task.md5] for task in tasks],
+            mode=mode,
+            weights=weights,
+            epochs=epochs,
+            image_size=image_size,
+            batch_size=batch_size,
+            random_state=random_state,
+        )
     except ValueError as error:  # too few categories or images per category, an unknown mode, a side below 75 px
         raise StudyError(f"cannot fine-tune on {labels_dataset}: {error}") from None
     if checkpoint is not None:

@@ -64,7 +64,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from semcurate.features.keras_import import import_keras
+from semcurate.features.quiet_tensorflow import quiet_tensorflow
 
 #: Layer pairs, outermost first; pair ``i`` couples encoder layer ``L(i+1)`` with decoder layer ``L(6-i)``.
 PAIRS = ("outer", "middle", "inner")
@@ -161,8 +161,9 @@ def _parse_phases(phases: Any) -> list[tuple[str, int]]:
 @functools.cache
 def _keras_objects() -> Any:
     """Import Keras (several seconds) and define the Keras classes on first use."""
-    keras = import_keras()
-    ops = keras.ops
+    quiet_tensorflow()
+    import keras
+    from keras import ops
 
     @keras.saving.register_keras_serializable(package="semcurate")
     class DenseTranspose(keras.layers.Layer):
@@ -472,7 +473,7 @@ class TiedAutoencoder(TransformerMixin, BaseEstimator):
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
         Z = ((X - self.mean_) / self.scale_).astype(np.float32)
-        n_val = int(round(self.validation_fraction * Z.shape[0]))
+        n_val = round(self.validation_fraction * Z.shape[0])
         if n_val and Z.shape[0] - n_val < 1:
             raise ValueError("validation_fraction leaves no training rows")
         order = rng.permutation(Z.shape[0])
@@ -736,7 +737,7 @@ def grid_search(
     X = check_array(X, dtype=np.float64, ensure_min_samples=2)
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
-    n_heldout = int(round(validation_fraction * X.shape[0]))
+    n_heldout = round(validation_fraction * X.shape[0])
     if not 1 <= n_heldout <= X.shape[0] - 2:
         raise ValueError(f"validation_fraction={validation_fraction} of {X.shape[0]} rows leaves no held-out set")
     order = check_random_state(random_state).permutation(X.shape[0])
@@ -753,7 +754,9 @@ def grid_search(
                     phases=phases,
                     random_state=random_state,
                 ).fit(X_train)
-                sizes = [f"{'T' * (pair in tied)}{units}" for pair, units in zip(PAIRS, (h1, h2, code_size))]
+                sizes = [
+                    f"{'T' * (pair in tied)}{units}" for pair, units in zip(PAIRS, (h1, h2, code_size), strict=True)
+                ]
                 rows.append(
                     {
                         "h1": int(h1),

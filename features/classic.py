@@ -276,8 +276,11 @@ def _pyramid(grey: np.ndarray, working_size: int) -> list[np.ndarray]:
     """Three float32 levels in [0, 1] with short sides working_size, /2 and /4."""
     height, width = grey.shape
     scale = working_size / min(height, width)
-    level = _resize(Image.fromarray(grey).convert("F"), max(working_size, round(width * scale)),
-                    max(working_size, round(height * scale)))
+    level = _resize(
+        Image.fromarray(grey).convert("F"),
+        max(working_size, round(width * scale)),
+        max(working_size, round(height * scale)),
+    )
     levels = [level]
     for _ in range(1, _LEVELS):
         levels.append(_resize(levels[-1], levels[-1].width // 2, levels[-1].height // 2))
@@ -323,11 +326,7 @@ def _lbp_histogram(level: np.ndarray) -> np.ndarray:
     # neighbours in circular order; a diagonal sample interpolates the 2 x 2 block towards that corner
     for bit, (dy, dx) in enumerate(((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))):
         if dy and dx:
-            sample = (
-                near * near * centre
-                + near * far * (shifted(dy, 0) + shifted(0, dx))
-                + far * far * shifted(dy, dx)
-            )
+            sample = near * near * centre + near * far * (shifted(dy, 0) + shifted(0, dx)) + far * far * shifted(dy, dx)
         else:
             sample = shifted(dy, dx)
         code |= (sample >= centre).view(np.uint8) << bit

@@ -24,8 +24,16 @@ if TYPE_CHECKING:  # matplotlib is imported by heatmaps only, so the distance fu
 
 #: Samples per category of the thesis' Table 3.4 (431 images of 1u-2u).
 THESIS_SAMPLE = {
-    "Porous_Sponge": 20, "Patterned_surface": 70, "Particles": 46, "Films_Coated_Surface": 20, "Powder": 20,
-    "Tips": 35, "Nanowires": 94, "Biological": 29, "MEMS_devices_and_electrodes": 78, "Fibres": 19,
+    "Porous_Sponge": 20,
+    "Patterned_surface": 70,
+    "Particles": 46,
+    "Films_Coated_Surface": 20,
+    "Powder": 20,
+    "Tips": 35,
+    "Nanowires": 94,
+    "Biological": 29,
+    "MEMS_devices_and_electrodes": 78,
+    "Fibres": 19,
 }
 
 
@@ -97,9 +105,14 @@ def heatmaps(panels: list[tuple[str, np.ndarray]], categories: list[str]) -> Fig
     axes = figure.subplots(1, len(panels) + 1, squeeze=False)[0]
     boundaries = [index for index in range(1, len(categories)) if categories[index] != categories[index - 1]]
     matrices = [("d_disc", discrete_distance(categories))]
-    matrices += [(f"{title}\ncorrelation with d_disc {correlation_index(values, categories):.2f}",
-                  squareform(pdist(np.asarray(values, dtype=np.float64)))) for title, values in panels]
-    for axis, (title, matrix) in zip(axes, matrices):
+    matrices += [
+        (
+            f"{title}\ncorrelation with d_disc {correlation_index(values, categories):.2f}",
+            squareform(pdist(np.asarray(values, dtype=np.float64))),
+        )
+        for title, values in panels
+    ]
+    for axis, (title, matrix) in zip(axes, matrices, strict=True):
         axis.imshow(matrix, cmap="gray", interpolation="nearest")
         for boundary in boundaries:
             axis.axhline(boundary - 0.5, color="tab:red", linewidth=0.4)

@@ -152,14 +152,16 @@ def extract(
     tasks = image_tasks(sessions, Path(store), subset)
     done = set.intersection(*(set(feature_store.md5s(name)) for name in names.values()))
     todo = [task for task in tasks if task.md5 not in done]
-    batches = [todo[start: start + batch_size] for start in range(0, len(todo), batch_size)]
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     advance = reporter(f"extracting {extractor.name}", len(todo)) if reporter and todo else (lambda _n=1: None)
     if extractor.name == "classic":
         results = parallel_map(classic_batch, batches, workers)
     else:
         # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.
-        prepared = prefetched(([task.md5 for task in batch], extractor.prepare([load_specimen(task) for task in batch]))
-                              for batch in batches)
+        prepared = prefetched(
+            ([task.md5 for task in batch], extractor.prepare([load_specimen(task) for task in batch]))
+            for batch in batches
+        )
         results = ((md5s, extractor.predict(inputs)) for md5s, inputs in prepared)
     for md5s, outputs in results:
         for output, values in outputs.items():
@@ -177,6 +179,12 @@ def _record(sessions, feature_store: FeatureStore, extractor, names: dict, subse
             row.extractor, row.weights, row.weights_digest = extractor.name, extractor.weights, extractor.weights_digest
             row.layer, row.dimension = output, extractor.outputs[output]
             row.n_rows, row.store_path = len(feature_store.md5s(name)), str(feature_store.path.resolve())
-            row.parameters = json.dumps({"input_size": list(extractor.input_size), "last_subset": subset,
-                                         "batch_size": batch_size, "data_bar": "cropped at the stripe's top row"})
+            row.parameters = json.dumps(
+                {
+                    "input_size": list(extractor.input_size),
+                    "last_subset": subset,
+                    "batch_size": batch_size,
+                    "data_bar": "cropped at the stripe's top row",
+                }
+            )
             session.add(row)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from semcurate.features.inception import IMAGENET_WEIGHTS_FILE, WeightsUnavailable, to_inception_input
-from semcurate.features.keras_import import import_keras
+from semcurate.features.quiet_tensorflow import quiet_tensorflow
 
 #: Modes of :func:`build_classifier` and their Adam learning rates.
 LEARNING_RATES = {"transfer": 1e-3, "finetune": 1e-4}
@@ -77,8 +77,9 @@ class FinetuneReport:
     history: dict[str, list[float]]
 
 
-def stratified_split(labels: list[str], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                     random_state: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: list[str], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, validation and test indices, stratified by label.
 
     Parameters
@@ -117,15 +118,23 @@ def stratified_split(labels: list[str], fractions: tuple[float, float, float] = 
     stratifiable = np.flatnonzero(large)
     if stratifiable.size == 0:
         return small_indices, np.array([], dtype=int), np.array([], dtype=int)
-    train, rest = train_test_split(stratifiable, test_size=rest_fraction, random_state=random_state,
-                                   stratify=labels_array[stratifiable])
-    validation, test = train_test_split(rest, test_size=fractions[2] / rest_fraction, random_state=random_state,
-                                        stratify=labels_array[rest])
+    train, rest = train_test_split(
+        stratifiable, test_size=rest_fraction, random_state=random_state, stratify=labels_array[stratifiable]
+    )
+    validation, test = train_test_split(
+        rest, test_size=fractions[2] / rest_fraction, random_state=random_state, stratify=labels_array[rest]
+    )
     return np.sort(np.concatenate([train, small_indices])), np.sort(validation), np.sort(test)
 
 
-def build_classifier(n_classes: int, *, mode: str = "transfer", weights: str | Path = "imagenet",
-                     image_size: int = 299, random_state: int = 0):
+def build_classifier(
+    n_classes: int,
+    *,
+    mode: str = "transfer",
+    weights: str | Path = "imagenet",
+    image_size: int = 299,
+    random_state: int = 0,
+):
     """Compiled Inception-V3 classifier with a new head of ``n_classes`` outputs.
 
     Parameters
@@ -158,7 +167,9 @@ def build_classifier(n_classes: int, *, mode: str = "transfer", weights: str | P
     WeightsUnavailable
         If the ImageNet weights cannot be fetched or the weights file cannot be loaded.
     """
-    keras = import_keras()
+    quiet_tensorflow()
+    import keras
+
     if mode not in LEARNING_RATES:
         raise ValueError(f"unknown mode {mode!r}: use one of {sorted(LEARNING_RATES)}")
     if image_size < MIN_IMAGE_SIZE:
@@ -169,28 +180,41 @@ def build_classifier(n_classes: int, *, mode: str = "transfer", weights: str | P
     if source not in (None, "imagenet") and not Path(source).is_file():
         raise WeightsUnavailable(f"weights file {source} does not exist")
     try:
-        base = keras.applications.InceptionV3(include_top=False, weights=source,
-                                              input_shape=(image_size, image_size, 3))
+        base = keras.applications.InceptionV3(
+            include_top=False, weights=source, input_shape=(image_size, image_size, 3)
+        )
     except Exception as error:  # Keras raises bare Exception/OSError/ValueError kinds for fetch and file errors
         if source == "imagenet":
             raise WeightsUnavailable(
                 f"cannot load the ImageNet weights of InceptionV3 ({type(error).__name__}: no network?): "
                 f"put {IMAGENET_WEIGHTS_FILE.replace('.h5', '_notop.h5')} in ~/.keras/models/ "
-                "or pass a weights file (or weights 'none' for random weights)") from None
+                "or pass a weights file (or weights 'none' for random weights)"
+            ) from None
         raise WeightsUnavailable(f"cannot load weights {source}: {error}") from None
     base.trainable = mode == "finetune"
     pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
     dropped = keras.layers.Dropout(0.5, name="dropout")(pooled)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="predictions")(dropped)
     model = keras.Model(base.input, outputs, name=f"inception_v3_{mode}")
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATES[mode]),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATES[mode]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
-def finetune(grey_images: list[np.ndarray], labels: list[str], *, mode: str = "transfer",
-             weights: str | Path = "imagenet", epochs: int = 5, image_size: int = 299, batch_size: int = 16,
-             random_state: int = 0):
+def finetune(
+    grey_images: list[np.ndarray],
+    labels: list[str],
+    *,
+    mode: str = "transfer",
+    weights: str | Path = "imagenet",
+    epochs: int = 5,
+    image_size: int = 299,
+    batch_size: int = 16,
+    random_state: int = 0,
+):
     """Train an Inception-V3 classifier on labelled grey images and test it on a held-out split.
 
     Parameters
@@ -225,29 +249,34 @@ def finetune(grey_images: list[np.ndarray], labels: list[str], *, mode: str = "t
     classes = [str(name) for name in classes]
     if len(classes) < 2:
         raise ValueError(f"need at least 2 categories to classify, got {classes}")
-    too_small = [f"{name} ({count})" for name, count in zip(classes, counts) if count < MIN_CLASS_SIZE]
+    too_small = [f"{name} ({count})" for name, count in zip(classes, counts, strict=True) if count < MIN_CLASS_SIZE]
     if too_small:
         raise ValueError(f"cannot stratify categories with fewer than {MIN_CLASS_SIZE} images: {', '.join(too_small)}")
     train, validation, test = stratified_split(list(labels), random_state=random_state)
     if test.size == 0:
         raise ValueError("no test split: at least one category needs 10 images or more")
     batch = to_inception_input(grey_images, image_size)
-    model = build_classifier(len(classes), mode=mode, weights=weights, image_size=image_size,
-                             random_state=random_state)
+    model = build_classifier(len(classes), mode=mode, weights=weights, image_size=image_size, random_state=random_state)
     validation_data = (batch[validation], targets[validation]) if validation.size else None
-    history = model.fit(batch[train], targets[train], epochs=epochs, batch_size=batch_size,
-                        validation_data=validation_data, verbose=0)
+    history = model.fit(
+        batch[train], targets[train], epochs=epochs, batch_size=batch_size, validation_data=validation_data, verbose=0
+    )
     predicted = np.argmax(model.predict(batch[test], batch_size=batch_size, verbose=0), axis=1)
     confusion = np.zeros((len(classes), len(classes)), dtype=int)
     np.add.at(confusion, (targets[test], predicted), 1)
     totals = confusion.sum(axis=1)
     per_class = {name: float(confusion[k, k] / totals[k]) if totals[k] else math.nan for k, name in enumerate(classes)}
     report = FinetuneReport(
-        classes=classes, mode=mode, image_size=image_size, epochs=epochs,
+        classes=classes,
+        mode=mode,
+        image_size=image_size,
+        epochs=epochs,
         split_sizes={"train": int(train.size), "validation": int(validation.size), "test": int(test.size)},
-        test_accuracy=float(np.trace(confusion) / test.size), per_class_accuracy=per_class,
+        test_accuracy=float(np.trace(confusion) / test.size),
+        per_class_accuracy=per_class,
         confusion=confusion.tolist(),
-        history={key: [float(value) for value in values] for key, values in history.history.items()})
+        history={key: [float(value) for value in values] for key, values in history.history.items()},
+    )
     return model, report
 
 
@@ -262,7 +291,9 @@ def save_checkpoint(model, path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path):
     """The model saved by :func:`save_checkpoint`."""
-    keras = import_keras()
+    quiet_tensorflow()
+    import keras
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -285,7 +316,9 @@ def checkpoint_outputs(model, batch: np.ndarray) -> dict[str, np.ndarray]:
         ``"pool"`` — ``(n, 2048)`` activations of layer ``avg_pool``;
         ``"logits"`` — ``(n, n_classes)`` scores ``pool @ W + b`` of layer ``predictions``.
     """
-    keras = import_keras()
+    quiet_tensorflow()
+    import keras
+
     pool_model = keras.Model(model.inputs, model.get_layer("avg_pool").output)
     pool = np.asarray(pool_model.predict_on_batch(batch), dtype=np.float32)
     kernel, bias = (np.asarray(weight) for weight in model.get_layer("predictions").get_weights())

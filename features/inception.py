@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from semcurate.features.keras_import import import_keras
+from semcurate.features.quiet_tensorflow import quiet_tensorflow
 
 #: Side of the square input, px.
 INPUT_SIDE = 299
@@ -80,7 +80,9 @@ class InceptionV3Extractor:
     name = "inception_v3"
 
     def __init__(self, *, weights: str | Path = "imagenet", random_state: int = 0):
-        keras = import_keras()
+        quiet_tensorflow()
+        import keras
+
         self.weights = str(weights)
         if self.weights == "none":
             keras.utils.set_random_seed(random_state)
@@ -115,9 +117,11 @@ class InceptionV3Extractor:
 
     def _advice(self, error: Exception) -> str:
         if self.weights == "imagenet":
-            return (f"cannot load the ImageNet weights of InceptionV3 ({type(error).__name__}: no network?): "
-                    f"put {IMAGENET_WEIGHTS_FILE} in ~/.keras/models/ or pass --weights PATH "
-                    "(or --weights none for random weights, or --extractor classic)")
+            return (
+                f"cannot load the ImageNet weights of InceptionV3 ({type(error).__name__}: no network?): "
+                f"put {IMAGENET_WEIGHTS_FILE} in ~/.keras/models/ or pass --weights PATH "
+                "(or --weights none for random weights, or --extractor classic)"
+            )
         return f"cannot load weights {self.weights}: {error}"
 
     def predict(self, batch: np.ndarray) -> dict[str, np.ndarray]:

@@ -225,8 +225,8 @@ def _two_nearest(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # |x|² - 2 x·y + |y|², which loses digits for close pairs (centring helps) and is not exactly zero
     # for duplicates, so recompute the two distances exactly from the neighbour indices.
     centred = X - X.mean(axis=0)
-    indices = NearestNeighbors(n_neighbors=2, algorithm="brute", n_jobs=-1).fit(centred).kneighbors(
-        return_distance=False
+    indices = (
+        NearestNeighbors(n_neighbors=2, algorithm="brute", n_jobs=-1).fit(centred).kneighbors(return_distance=False)
     )
     offsets = X[indices] - X[:, None, :]
     distances = np.sort(np.sqrt(np.einsum("ijk,ijk->ij", offsets, offsets)), axis=1)
@@ -464,10 +464,14 @@ def plot_fit(estimator: TwoNN) -> Figure:
     kept = estimator.n_fitted_
     figure = Figure(figsize=(5.5, 4), layout="constrained")
     axis = figure.subplots()
-    axis.scatter(estimator.log_mu_[kept:], estimator.neg_log_survival_[kept:], s=4, color="tab:gray",
-                 label="discarded")
-    axis.scatter(estimator.log_mu_[:kept], estimator.neg_log_survival_[:kept], s=4, color="tab:blue",
-                 label=f"fitted (first {estimator.fraction:.0%})")
+    axis.scatter(estimator.log_mu_[kept:], estimator.neg_log_survival_[kept:], s=4, color="tab:gray", label="discarded")
+    axis.scatter(
+        estimator.log_mu_[:kept],
+        estimator.neg_log_survival_[:kept],
+        s=4,
+        color="tab:blue",
+        label=f"fitted (first {estimator.fraction:.0%})",
+    )
     line = np.array([0.0, estimator.log_mu_[kept - 1]])
     axis.plot(line, estimator.dimension_ * line, color="tab:red", label=f"slope {estimator.dimension_:.2f}")
     axis.set_xlabel("log(μ)")
@@ -503,10 +507,17 @@ def plot_scan(scan: IdScan, *, rtol: float = PLATEAU_TOLERANCE) -> Figure:
     value = plateau_value(scan, rtol=rtol)
     figure = Figure(figsize=(5.5, 4), layout="constrained")
     axis = figure.subplots()
-    axis.errorbar(scan.sizes, scan.means, yerr=scan.stds, marker="o", capsize=3,
-                  label=f"mean ± std ({scan.fraction:.0%} fit)")
-    axis.hlines(value, scan.sizes[run][0], scan.sizes[run][-1], colors="tab:red", linestyles="dashed",
-                label=f"plateau {value:.2f} → code size {suggest_code_size(scan, rtol=rtol)}")
+    axis.errorbar(
+        scan.sizes, scan.means, yerr=scan.stds, marker="o", capsize=3, label=f"mean ± std ({scan.fraction:.0%} fit)"
+    )
+    axis.hlines(
+        value,
+        scan.sizes[run][0],
+        scan.sizes[run][-1],
+        colors="tab:red",
+        linestyles="dashed",
+        label=f"plateau {value:.2f} → code size {suggest_code_size(scan, rtol=rtol)}",
+    )
     axis.set_xscale("log")
     axis.set_xlabel("sample size (points)")
     axis.set_ylabel("2-NN intrinsic dimension")

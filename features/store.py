@@ -67,8 +67,13 @@ class FeatureStore:
             if name not in handle:
                 group = handle.create_group(name)
                 group.create_dataset("md5", shape=(0,), maxshape=(None,), dtype="S32", chunks=(CHUNK_ROWS * 8,))
-                group.create_dataset("values", shape=(0, values.shape[1]), maxshape=(None, values.shape[1]),
-                                     dtype="float32", chunks=(CHUNK_ROWS, values.shape[1]))
+                group.create_dataset(
+                    "values",
+                    shape=(0, values.shape[1]),
+                    maxshape=(None, values.shape[1]),
+                    dtype="float32",
+                    chunks=(CHUNK_ROWS, values.shape[1]),
+                )
             group = handle[name]
             if group["values"].shape[1] != values.shape[1]:
                 raise FeatureStoreError(

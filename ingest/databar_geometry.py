@@ -202,7 +202,7 @@ def find_segment(grey: np.ndarray, stripe: Stripe) -> Segment | GeometryProblem:
     contrast, mask, full = foreground(grey, stripe)
     x0, y0, _, y1 = stripe.box
     width = grey.shape[1]
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    labels, _count = ndimage.label(mask, structure=np.ones((3, 3)))
     candidates = []
     for index, slices in enumerate(ndimage.find_objects(labels), start=1):
         rows, cols = slices
@@ -221,7 +221,7 @@ def find_segment(grey: np.ndarray, stripe: Stripe) -> Segment | GeometryProblem:
         return GeometryProblem("multiple_segments", f"{len(candidates)} long horizontal markers in the stripe")
     rows, cols, best = candidates[0]
     row = rows.start + best
-    interior = contrast[row, cols.start + 1: cols.stop - 1]
+    interior = contrast[row, cols.start + 1 : cols.stop - 1]
     level = float(np.median(interior)) if interior.size else full
     coverage = np.clip(contrast[row] / max(level, 1e-6), 0.0, 1.0)
     left = _half_crossing(coverage, cols.start, step=-1)
@@ -255,7 +255,7 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
     x0, y0, _, _ = stripe.box
     if segment is not None:
         sx0, sy0, sx1, sy1 = segment.box
-        mask[max(0, sy0 - y0 - 1): sy1 - y0 + 1, max(0, sx0 - x0 - 1): sx1 - x0 + 1] = False
+        mask[max(0, sy0 - y0 - 1) : sy1 - y0 + 1, max(0, sx0 - x0 - 1) : sx1 - x0 + 1] = False
     if not mask.any():
         return []
     labels, _ = ndimage.label(mask)
@@ -266,7 +266,7 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
     ]
     # Digits and capitals are the tall glyphs; specks, dots and lower-case letters are shorter.
     char_height = float(np.percentile(glyph_heights, 90)) if glyph_heights else 8.0
-    reach = max(2, int(round(0.6 * char_height)))
+    reach = max(2, round(0.6 * char_height))
     joined = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * reach + 1), dtype=bool))
     labels, _ = ndimage.label(joined)
     boxes = []
@@ -277,8 +277,14 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
         ys, xs = np.nonzero(inner)
         if xs.max() - xs.min() + 1 > 0.6 * mask.shape[1] or ys.max() - ys.min() + 1 <= 2:
             continue  # a rule along the stripe, not text
-        boxes.append((x0 + cols.start + int(xs.min()), y0 + rows.start + int(ys.min()),
-                      x0 + cols.start + int(xs.max()) + 1, y0 + rows.start + int(ys.max()) + 1))
+        boxes.append(
+            (
+                x0 + cols.start + int(xs.min()),
+                y0 + rows.start + int(ys.min()),
+                x0 + cols.start + int(xs.max()) + 1,
+                y0 + rows.start + int(ys.max()) + 1,
+            )
+        )
     return sorted(boxes, key=lambda box: (box[1], box[0]))
 
 

@@ -32,9 +32,17 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 _EXTENSIONS = {
-    ".tif": TIFF, ".tiff": TIFF,
-    ".jpg": JPG, ".jpeg": JPG, ".jpe": JPG,
-    ".pdf": PDF, ".bmp": BMP, ".dm3": DM3, ".djvu": DJVU, ".djv": DJVU, ".png": PNG,
+    ".tif": TIFF,
+    ".tiff": TIFF,
+    ".jpg": JPG,
+    ".jpeg": JPG,
+    ".jpe": JPG,
+    ".pdf": PDF,
+    ".bmp": BMP,
+    ".dm3": DM3,
+    ".djvu": DJVU,
+    ".djv": DJVU,
+    ".png": PNG,
 }
 
 

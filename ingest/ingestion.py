@@ -159,8 +159,13 @@ def _load(md5: str, path: Path, max_pixels: int) -> tuple[bytes, DecodedImage] |
 
 def _described(decoded: DecodedImage) -> dict:
     """The :class:`Admission` fields that describe a decoded image."""
-    return {"width": decoded.width, "height": decoded.height, "mode": decoded.mode, "pages": decoded.pages,
-            "note": decoded.note}
+    return {
+        "width": decoded.width,
+        "height": decoded.height,
+        "mode": decoded.mode,
+        "pages": decoded.pages,
+        "note": decoded.note,
+    }
 
 
 def prepare_tiff(task: tuple[str, Path, Path, int]) -> Admission:
@@ -351,13 +356,23 @@ class Ingestion:
             for entry in problems:
                 if entry.relpath in known and known[entry.relpath].reason == entry.problem:
                     continue  # already recorded with this reason
-                self._upsert(session, known, entry.relpath, {
-                    "size": None, "mtime_ns": None, "md5": None,
-                    "extension": "" if entry.is_folder else _extension(entry.relpath),
-                    "format": "FOLDER" if entry.is_folder else format_from_extension(entry.relpath),
-                    "status": entry.status,
-                    "relation": None, "image_md5": None, "reason": entry.problem, "run_id": run_id,
-                })
+                self._upsert(
+                    session,
+                    known,
+                    entry.relpath,
+                    {
+                        "size": None,
+                        "mtime_ns": None,
+                        "md5": None,
+                        "extension": "" if entry.is_folder else _extension(entry.relpath),
+                        "format": "FOLDER" if entry.is_folder else format_from_extension(entry.relpath),
+                        "status": entry.status,
+                        "relation": None,
+                        "image_md5": None,
+                        "reason": entry.problem,
+                        "run_id": run_id,
+                    },
+                )
         sizes = {relpath: (size, mtime_ns) for relpath, size, mtime_ns in to_hash}
         advance = self.reporter("hashing", len(to_hash))
         results = parallel_map(_hash_task, [(self._abs(relpath), relpath) for relpath, _, _ in to_hash], self.workers)
@@ -366,11 +381,23 @@ class Ingestion:
                 for result in batch:
                     size, mtime_ns = sizes[result.relpath]
                     fmt, status, reason = _settle_without_decoding(result, size)
-                    self._upsert(session, known, result.relpath, {
-                        "size": size, "mtime_ns": mtime_ns, "md5": result.md5,
-                        "extension": _extension(result.relpath), "format": fmt, "status": status,
-                        "relation": None, "image_md5": None, "reason": reason, "run_id": run_id,
-                    })
+                    self._upsert(
+                        session,
+                        known,
+                        result.relpath,
+                        {
+                            "size": size,
+                            "mtime_ns": mtime_ns,
+                            "md5": result.md5,
+                            "extension": _extension(result.relpath),
+                            "format": fmt,
+                            "status": status,
+                            "relation": None,
+                            "image_md5": None,
+                            "reason": reason,
+                            "run_id": run_id,
+                        },
+                    )
             advance(len(batch))
         return seen
 
@@ -389,21 +416,31 @@ class Ingestion:
             bad = self._bad_md5s(session)
             known_images = set(session.scalars(select(ImageRow.md5)))
             known_jpg = dict(session.execute(select(ImageRow.jpg_md5, ImageRow.md5)).all())
-            index = CandidateIndex(
-                Candidate(md5, width, height, phash)
-                for md5, width, height, phash in session.execute(
-                    select(ImageRow.md5, ImageRow.width, ImageRow.height, ImageRow.phash).where(
-                        ImageRow.source_format == TIFF
+            index = (
+                CandidateIndex(
+                    Candidate(md5, width, height, phash)
+                    for md5, width, height, phash in session.execute(
+                        select(ImageRow.md5, ImageRow.width, ImageRow.height, ImageRow.phash).where(
+                            ImageRow.source_format == TIFF
+                        )
                     )
                 )
-            ) if fmt == JPG else None
+                if fmt == JPG
+                else None
+            )
         with self.sessions.begin() as session:
             tasks = []
             for md5, rows in groups.items():
                 session.add_all(rows)
                 if fmt == JPG and md5 in known_jpg:
-                    self._settle(rows, "duplicate", f"same bytes as the store JPG of image {known_jpg[md5]}",
-                                 "jpg_rendition", known_jpg[md5], run_id)
+                    self._settle(
+                        rows,
+                        "duplicate",
+                        f"same bytes as the store JPG of image {known_jpg[md5]}",
+                        "jpg_rendition",
+                        known_jpg[md5],
+                        run_id,
+                    )
                 elif md5 in known_images:
                     self._settle(rows, "duplicate", f"same bytes as admitted image {md5}", "exact", md5, run_id)
                 elif md5 in bad:
@@ -413,8 +450,11 @@ class Ingestion:
                     tasks.append((md5, self._abs(rows[0].relpath), self.store.root, self.max_pixels))
         advance = self.reporter(f"admitting {fmt}", len(tasks))
         worker = prepare_tiff if fmt == TIFF else prepare_jpg
-        results = parallel_map(worker, tasks, self.workers, _install_candidates, (index,)) if fmt == JPG \
+        results = (
+            parallel_map(worker, tasks, self.workers, _install_candidates, (index,))
+            if fmt == JPG
             else parallel_map(worker, tasks, self.workers)
+        )
         for batch in batched(results, BATCH_SIZE):
             with self.sessions.begin() as session:
                 for admission in batch:
@@ -432,10 +472,13 @@ class Ingestion:
             return
         if admission.rendition_of is not None:
             self._settle(
-                rows, "duplicate",
+                rows,
+                "duplicate",
                 f"JPG rendition of TIFF image {admission.rendition_of} "
                 f"({admission.rendition_how}; mean |Δ| = {admission.rendition_difference:.2f} grey levels)",
-                "jpg_rendition", admission.rendition_of, run_id,
+                "jpg_rendition",
+                admission.rendition_of,
+                run_id,
             )
             return
         if admission.jpg_md5 in known_jpg:
@@ -444,26 +487,43 @@ class Ingestion:
                 if staged is not None:
                     self.store.discard(staged)
             self._settle(
-                rows, "duplicate",
+                rows,
+                "duplicate",
                 f"same pixels as image {twin}: the TIFFs differ only in metadata and convert to the same JPG "
                 "(JPG collision, kept the first as the thesis did)",
-                "metadata_variant", twin, run_id,
+                "metadata_variant",
+                twin,
+                run_id,
             )
             return
         if admission.staged_tif is not None:
             self.store.commit(admission.staged_tif, admission.md5, "tif")
         self.store.commit(admission.staged_jpg, admission.md5, "jpg")
-        session.add(ImageRow(
-            md5=admission.md5, source_format=fmt, jpg_md5=admission.jpg_md5, jpg_only=fmt == JPG,
-            width=admission.width, height=admission.height, mode=admission.mode, pages=admission.pages,
-            phash=admission.phash, conversion_note=admission.note,
-        ))
+        session.add(
+            ImageRow(
+                md5=admission.md5,
+                source_format=fmt,
+                jpg_md5=admission.jpg_md5,
+                jpg_only=fmt == JPG,
+                width=admission.width,
+                height=admission.height,
+                mode=admission.mode,
+                pages=admission.pages,
+                phash=admission.phash,
+                conversion_note=admission.note,
+            )
+        )
         session.flush()  # the image row must exist before file rows point at it
         known_jpg[admission.jpg_md5] = admission.md5
         self.images_new += 1
         first, *others = rows
-        self._settle([first], "image", "JPG only: no TIFF of this image was found" if fmt == JPG else None,
-                     image_md5=admission.md5, run_id=run_id)
+        self._settle(
+            [first],
+            "image",
+            "JPG only: no TIFF of this image was found" if fmt == JPG else None,
+            image_md5=admission.md5,
+            run_id=run_id,
+        )
         self._settle(others, "duplicate", f"same bytes as {first.relpath}", "exact", admission.md5, run_id)
 
     # -- phase 4
@@ -478,11 +538,11 @@ class Ingestion:
         buckets: dict[tuple, list] = defaultdict(list)
         for md5, width, height, phash, _ in images:
             for block in range(4):
-                buckets[(width, height, block, phash[4 * block: 4 * block + 4])].append((md5, phash))
+                buckets[(width, height, block, phash[4 * block : 4 * block + 4])].append((md5, phash))
         pairs = set()
         for members in buckets.values():
             for i, (md5_a, hash_a) in enumerate(members):
-                for md5_b, hash_b in members[i + 1:]:
+                for md5_b, hash_b in members[i + 1 :]:
                     same_group = group_of[md5_a] is not None and group_of[md5_a] == group_of[md5_b]
                     if not same_group and hamming(hash_a, hash_b) <= NEAR_DUPLICATE_BITS:
                         pairs.add((min(md5_a, md5_b), max(md5_a, md5_b)))
@@ -514,8 +574,10 @@ class Ingestion:
             members[root(md5)].append(md5)
         updates = [
             {"md5": md5, "near_duplicate_group": group}
-            for group, group_members in members.items() if len(group_members) > 1
-            for md5 in group_members if group_of[md5] != group
+            for group, group_members in members.items()
+            if len(group_members) > 1
+            for md5 in group_members
+            if group_of[md5] != group
         ]
         if updates:
             with self.sessions.begin() as session:
@@ -530,9 +592,13 @@ class Ingestion:
                 return dict(session.execute(select(column, func.count()).where(in_root).group_by(column)).all())
 
             statuses, by_format = count_by(File.status), count_by(File.format)
-            relations = dict(session.execute(
-                select(File.relation, func.count()).where(in_root, File.status == "duplicate").group_by(File.relation)
-            ).all())
+            relations = dict(
+                session.execute(
+                    select(File.relation, func.count())
+                    .where(in_root, File.status == "duplicate")
+                    .group_by(File.relation)
+                ).all()
+            )
             return {
                 "source": self.source_root,
                 "store": str(self.store.root),
@@ -582,9 +648,9 @@ class Ingestion:
         summary["seconds"] = {phase: round(seconds, 3) for phase, seconds in timings.items()}
         with self.sessions.begin() as session:
             session.execute(
-                update(IngestRun).where(IngestRun.id == run_id).values(
-                    finished_at=utcnow(), summary_json=json.dumps(summary)
-                )
+                update(IngestRun)
+                .where(IngestRun.id == run_id)
+                .values(finished_at=utcnow(), summary_json=json.dumps(summary))
             )
         return summary
 

@@ -98,7 +98,9 @@ def match_by_reencoding(task: tuple[Path, str]) -> tuple[str, str | None, str]:
     if not candidates:
         return md5, None, "none"
     match = match_rendition(
-        decoded.source, md5, candidates,
+        decoded.source,
+        md5,
+        candidates,
         lambda candidate: decode_image((_STORE / f"{candidate}.tif").read_bytes(), DEFAULT_MAX_PIXELS).display,
     )
     return (md5, match.md5, match.how) if match else (md5, None, "none")
@@ -155,9 +157,13 @@ def import_labels(
         advance(1)
     rows = [
         {
-            "dataset": name, "relpath": file.relpath, "file_md5": file.md5,
-            "category_path": file.category_path, "category": file.category_path.split("/")[0],
-            "image_md5": matches[file.md5][0], "match": matches[file.md5][1],
+            "dataset": name,
+            "relpath": file.relpath,
+            "file_md5": file.md5,
+            "category_path": file.category_path,
+            "category": file.category_path.split("/")[0],
+            "image_md5": matches[file.md5][0],
+            "match": matches[file.md5][1],
         }
         for file in files
     ]
@@ -189,14 +195,20 @@ def import_labels(
 def dataset_table(sessions: sessionmaker) -> list[dict]:
     """Table 2.2 for every imported dataset."""
     with sessions() as session:
-        categories = dict(session.execute(
-            select(Label.dataset, func.count(func.distinct(Label.category_path))).group_by(Label.dataset)
-        ).all())
+        categories = dict(
+            session.execute(
+                select(Label.dataset, func.count(func.distinct(Label.category_path))).group_by(Label.dataset)
+            ).all()
+        )
         return [
             {
-                "name": row.name, "categories": categories.get(row.name, 0), "files": row.n_files,
-                "unique hashes": row.n_unique, "matched": row.n_matched,
-                "matched by re-encoding": row.n_matched_reencoded, "no match": row.n_unmatched,
+                "name": row.name,
+                "categories": categories.get(row.name, 0),
+                "files": row.n_files,
+                "unique hashes": row.n_unique,
+                "matched": row.n_matched,
+                "matched by re-encoding": row.n_matched_reencoded,
+                "no match": row.n_unmatched,
                 "conflicting": row.n_conflicting,
             }
             for row in session.scalars(select(LabelDataset).order_by(LabelDataset.name))

@@ -43,8 +43,9 @@ def parallel_map(function: Callable, items: list, workers: int, initializer=None
         yield from map(function, items)
         return
     chunksize = max(1, min(16, len(items) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
-                             initargs=(initializer, initargs)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_die_with_parent, initargs=(initializer, initargs)
+    ) as pool:
         yield from pool.map(function, items, chunksize=chunksize)
 
 

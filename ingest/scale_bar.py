@@ -76,7 +76,7 @@ MAX_LABEL_CANDIDATES = 3
 #: Second and third looks at a label that did not parse: (upscale, binarise, character whitelist).
 RETRIES = ((3.0, True, None), (2.0, False, "0123456789.,µumnpy "))
 #: Marks OCR puts between a number and its unit that carry no meaning on a scale bar.
-_STRAY_MARKS = str.maketrans("", "", "\"“”'‘’`´~^—–_")
+_STRAY_MARKS = str.maketrans("", "", "\"“”'‘’`´~^—–_")  # noqa: RUF001 (the quote marks OCR reads, meant)
 _FIELD_NAME_ONLY = re.compile(r"^\s*(hfw|width|fov|field\s*width)\s*[:=]?\s*$", re.IGNORECASE)
 
 
@@ -114,7 +114,7 @@ def _crop(grey: np.ndarray, box: Box, stripe: Stripe) -> np.ndarray:
     x0, y0, x1, y1 = box
     sx0, sy0, sx1, sy1 = stripe.box
     pad = 2
-    return grey[max(sy0, y0 - pad): min(sy1, y1 + pad), max(sx0, x0 - pad): min(sx1, x1 + pad)]
+    return grey[max(sy0, y0 - pad) : min(sy1, y1 + pad), max(sx0, x0 - pad) : min(sx1, x1 + pad)]
 
 
 def _named_width_fields(boxes: list[Box], texts: list[str]) -> list[Length]:
@@ -149,8 +149,10 @@ def judge(
     for width_field in named:
         implied = width_field.nm / width_px
         if abs(implied / nm_per_px - 1) > CONTRADICTION:
-            return (f"the stripe's field width {width_field.value:g} {width_field.unit} implies "
-                    f"{implied:.4g} nm/px, the bar {nm_per_px:.4g} nm/px"), []
+            return (
+                f"the stripe's field width {width_field.value:g} {width_field.unit} implies "
+                f"{implied:.4g} nm/px, the bar {nm_per_px:.4g} nm/px"
+            ), []
     evidence = []
     for text in other_texts:
         for length, _span in find_lengths(text):
@@ -178,7 +180,7 @@ def _label(candidates: list[Box], text_of: dict[Box, str]) -> tuple[Box, Length]
         text = text_of[box].translate(_STRAY_MARKS)
         length = parse_length(text)
         if length is not None:
-            (_length, (start, end)), = find_lengths(text)
+            ((_length, (start, end)),) = find_lengths(text)
             leftover = text[:start] + text[end:]
             return (box, length) if sum(character.isalpha() for character in leftover) <= 1 else None
         if any(character.isdigit() for character in text):
@@ -201,15 +203,18 @@ def _read_text(grey: np.ndarray, stripe: Stripe, segment: Segment, engine: OcrEn
     boxes = text_boxes(grey, stripe, segment)
     candidates = [box for _side, box in label_candidates(segment, boxes)[:MAX_LABEL_CANDIDATES]]
     if not candidates:
-        return ScaleReading("unreadable", bar_px=segment.length_px, stripe_box=stripe.box,
-                            reason="no text next to the segment")
-    crops: list[Image.Image | np.ndarray] = [prepare_crop(_crop(grey, box, stripe), dark_text=not stripe.dark)
-                                             for box in boxes]
+        return ScaleReading(
+            "unreadable", bar_px=segment.length_px, stripe_box=stripe.box, reason="no text next to the segment"
+        )
+    crops: list[Image.Image | np.ndarray] = [
+        prepare_crop(_crop(grey, box, stripe), dark_text=not stripe.dark) for box in boxes
+    ]
     text_of = {box: reading.text.strip() for box, reading in zip(boxes, engine.read_lines(crops), strict=True)}
     found = _label(candidates, text_of)
     for scale, binarize, whitelist in RETRIES if found is None else ():
-        crop = prepare_crop(_crop(grey, candidates[0], stripe), scale=scale, binarize=binarize,
-                            dark_text=not stripe.dark)
+        crop = prepare_crop(
+            _crop(grey, candidates[0], stripe), scale=scale, binarize=binarize, dark_text=not stripe.dark
+        )
         second_look = {candidates[0]: engine.read_line(crop, whitelist=whitelist).text.strip()}
         found = _label(candidates[:1], second_look)
         if found is not None:
@@ -217,18 +222,33 @@ def _read_text(grey: np.ndarray, stripe: Stripe, segment: Segment, engine: OcrEn
             break
     if found is None:
         read = " | ".join(repr(text_of[box]) for box in candidates)
-        return ScaleReading("unreadable", bar_px=segment.length_px, stripe_box=stripe.box,
-                            reason=f"no length next to the segment (read {read})")
+        return ScaleReading(
+            "unreadable",
+            bar_px=segment.length_px,
+            stripe_box=stripe.box,
+            reason=f"no length next to the segment (read {read})",
+        )
     label_box, label = found
     nm_per_px = label.nm / segment.length_px
     others = [text for box, text in text_of.items() if box != label_box]
     named = _named_width_fields([box for box in boxes if box != label_box], others)
     problem, evidence = judge(nm_per_px, grey.shape[1], label, others, named)
     if problem:
-        return ScaleReading("unreadable", bar_px=segment.length_px, stripe_box=stripe.box,
-                            label_text=text_of[label_box], reason=problem)
-    return ScaleReading("ok", label.value, label.unit, segment.length_px, nm_per_px, "ocr", ocr_nm_per_px=nm_per_px,
-                        stripe_box=stripe.box, label_text=text_of[label_box], evidence=evidence)
+        return ScaleReading(
+            "unreadable", bar_px=segment.length_px, stripe_box=stripe.box, label_text=text_of[label_box], reason=problem
+        )
+    return ScaleReading(
+        "ok",
+        label.value,
+        label.unit,
+        segment.length_px,
+        nm_per_px,
+        "ocr",
+        ocr_nm_per_px=nm_per_px,
+        stripe_box=stripe.box,
+        label_text=text_of[label_box],
+        evidence=evidence,
+    )
 
 
 def combine(bar: ScaleReading, metadata: MetadataScale | None) -> ScaleReading:
@@ -236,25 +256,51 @@ def combine(bar: ScaleReading, metadata: MetadataScale | None) -> ScaleReading:
     if metadata is None:
         return bar
     if bar.status != "ok":
-        return ScaleReading("ok", nm_per_px=metadata.nm_per_px, source="metadata",
-                            metadata_nm_per_px=metadata.nm_per_px, metadata_vendor=metadata.vendor,
-                            bar_px=bar.bar_px, stripe_box=bar.stripe_box, label_text=bar.label_text,
-                            reason=f"bar: {bar.status} ({bar.reason}); scale from {metadata.detail}")
+        return ScaleReading(
+            "ok",
+            nm_per_px=metadata.nm_per_px,
+            source="metadata",
+            metadata_nm_per_px=metadata.nm_per_px,
+            metadata_vendor=metadata.vendor,
+            bar_px=bar.bar_px,
+            stripe_box=bar.stripe_box,
+            label_text=bar.label_text,
+            reason=f"bar: {bar.status} ({bar.reason}); scale from {metadata.detail}",
+        )
     assert bar.nm_per_px is not None, "an 'ok' bar reading always has a pixel size"
     difference = disagreement(bar.nm_per_px, metadata.nm_per_px)
     if difference <= DISAGREEMENT_THRESHOLD:
-        return ScaleReading("ok", bar.value, bar.unit, bar.bar_px, bar.nm_per_px, "both",
-                            ocr_nm_per_px=bar.nm_per_px, metadata_nm_per_px=metadata.nm_per_px,
-                            metadata_vendor=metadata.vendor, disagreement=difference,
-                            stripe_box=bar.stripe_box, label_text=bar.label_text,
-                            evidence=[*bar.evidence, metadata.detail])
+        return ScaleReading(
+            "ok",
+            bar.value,
+            bar.unit,
+            bar.bar_px,
+            bar.nm_per_px,
+            "both",
+            ocr_nm_per_px=bar.nm_per_px,
+            metadata_nm_per_px=metadata.nm_per_px,
+            metadata_vendor=metadata.vendor,
+            disagreement=difference,
+            stripe_box=bar.stripe_box,
+            label_text=bar.label_text,
+            evidence=[*bar.evidence, metadata.detail],
+        )
     return ScaleReading(
-        "ok", nm_per_px=metadata.nm_per_px, source="metadata", ocr_nm_per_px=bar.nm_per_px,
-        metadata_nm_per_px=metadata.nm_per_px, metadata_vendor=metadata.vendor,
-        disagreement=difference, flagged=True, bar_px=bar.bar_px, stripe_box=bar.stripe_box,
+        "ok",
+        nm_per_px=metadata.nm_per_px,
+        source="metadata",
+        ocr_nm_per_px=bar.nm_per_px,
+        metadata_nm_per_px=metadata.nm_per_px,
+        metadata_vendor=metadata.vendor,
+        disagreement=difference,
+        flagged=True,
+        bar_px=bar.bar_px,
+        stripe_box=bar.stripe_box,
         label_text=bar.label_text,
-        reason=(f"bar read {bar.value:g} {bar.unit} = {bar.nm_per_px:.4g} nm/px, metadata {metadata.nm_per_px:.4g} "
-                f"nm/px ({difference:.1%} apart): bar reading discarded"),
+        reason=(
+            f"bar read {bar.value:g} {bar.unit} = {bar.nm_per_px:.4g} nm/px, metadata {metadata.nm_per_px:.4g} "
+            f"nm/px ({difference:.1%} apart): bar reading discarded"
+        ),
     )
 
 

@@ -104,8 +104,14 @@ def reading_row(md5: str, reading: ScaleReading) -> dict:
     for key in ("stripe_box", "evidence"):
         values.pop(key)
     return {
-        **values, "image_md5": md5, "stripe_x0": box[0], "stripe_y0": box[1], "stripe_x1": box[2],
-        "stripe_y1": box[3], "evidence": "; ".join(reading.evidence) or None, "reader_version": READER_VERSION,
+        **values,
+        "image_md5": md5,
+        "stripe_x0": box[0],
+        "stripe_y0": box[1],
+        "stripe_x1": box[2],
+        "stripe_y1": box[3],
+        "evidence": "; ".join(reading.evidence) or None,
+        "reader_version": READER_VERSION,
     }
 
 
@@ -135,15 +141,23 @@ def status_counts(sessions: sessionmaker) -> dict:
     """Readings per status and per source, plus flagged disagreements, over the whole database."""
     with sessions() as session:
         statuses = dict(session.execute(select(ReadingRow.status, func.count()).group_by(ReadingRow.status)).all())
-        sources = dict(session.execute(
-            select(ReadingRow.source, func.count()).where(ReadingRow.source.is_not(None)).group_by(ReadingRow.source)
-        ).all())
+        sources = dict(
+            session.execute(
+                select(ReadingRow.source, func.count())
+                .where(ReadingRow.source.is_not(None))
+                .group_by(ReadingRow.source)
+            ).all()
+        )
         flagged = session.scalar(select(func.count()).select_from(ReadingRow).where(ReadingRow.flagged))
         unread = session.scalar(
             select(func.count()).select_from(Image).where(Image.md5.not_in(select(ReadingRow.image_md5)))
         )
-    return {"by_status": dict(sorted(statuses.items())), "by_source": dict(sorted(sources.items())),
-            "flagged_disagreements": flagged, "images_without_reading": unread}
+    return {
+        "by_status": dict(sorted(statuses.items())),
+        "by_source": dict(sorted(sources.items())),
+        "flagged_disagreements": flagged,
+        "images_without_reading": unread,
+    }
 
 
 def scale_key(value: float, unit: str) -> str:
@@ -175,7 +189,7 @@ def _image_of_path(sessions: sessionmaker) -> dict[str, str]:
         ):
             names.setdefault(relpath, md5)
             names.setdefault(f"{root}/{relpath}", md5)
-        for md5, in session.execute(select(Image.md5)):
+        for (md5,) in session.execute(select(Image.md5)):
             names[f"{md5}.tif"] = names[f"{md5}.jpg"] = md5
     return names
 
@@ -226,8 +240,9 @@ def validate(sessions: sessionmaker, truth_csv: Path, *, out_dir: Path | None = 
             outcome["positive"] += 1
         else:
             outcome["wrong scale"] += 1
-            wrong.append((row["path"], scale_key(expected.value, expected.unit),
-                          scale_key(reading.value, reading.unit)))
+            wrong.append(
+                (row["path"], scale_key(expected.value, expected.unit), scale_key(reading.value, reading.unit))
+            )
     total = sum(outcome.values())
     table = {
         category: {"images": outcome[category], "percent": round(100 * outcome[category] / total, 2) if total else 0}
@@ -236,8 +251,9 @@ def validate(sessions: sessionmaker, truth_csv: Path, *, out_dir: Path | None = 
     result = {"total": total, "table": table, "wrong": wrong, "unmatched_paths": unmatched}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "validation.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",
-                                                 encoding="utf-8")
+        (out_dir / "validation.json").write_text(
+            json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
     return result
 
 
@@ -253,9 +269,9 @@ def histogram(sessions: sessionmaker, dataset: str | None = None) -> tuple[list[
         ).all()
         categories = {}
         if dataset is not None:
-            rows = session.execute(select(Label.image_md5, Label.category).where(
-                Label.dataset == dataset, Label.image_md5.is_not(None)
-            )).all()
+            rows = session.execute(
+                select(Label.image_md5, Label.category).where(Label.dataset == dataset, Label.image_md5.is_not(None))
+            ).all()
             if not rows:
                 raise ScaleError(f"no labels of dataset {dataset!r}: import it with `semcurate labels import`")
             categories = {md5: category for md5, category in rows}
@@ -267,8 +283,9 @@ def histogram(sessions: sessionmaker, dataset: str | None = None) -> tuple[list[
     table = []
     for (_nm, key), counter in sorted(counts.items(), reverse=True):
         if dataset:
-            table.append((key, {**{column: counter.get(column, 0) for column in columns[:-1]},
-                                "total": sum(counter.values())}))
+            table.append(
+                (key, {**{column: counter.get(column, 0) for column in columns[:-1]}, "total": sum(counter.values())})
+            )
         else:
             table.append((key, {"images": counter["unlabelled"]}))
     return columns, table
@@ -290,10 +307,15 @@ def create_subset(sessions: sessionmaker, name: str, scales: list[str], *, repla
             session.execute(delete(Subset).where(Subset.name == name))
         members = set()
         for length in wanted:
-            members.update(session.scalars(select(ReadingRow.image_md5).where(
-                ReadingRow.status == "ok", ReadingRow.unit == length.unit,
-                ReadingRow.value.between(length.value * (1 - 1e-9), length.value * (1 + 1e-9)),
-            )))
+            members.update(
+                session.scalars(
+                    select(ReadingRow.image_md5).where(
+                        ReadingRow.status == "ok",
+                        ReadingRow.unit == length.unit,
+                        ReadingRow.value.between(length.value * (1 - 1e-9), length.value * (1 + 1e-9)),
+                    )
+                )
+            )
         criteria = {"scales": [scale_key(length.value, length.unit) for length in wanted], "source": "data bar"}
         session.add(Subset(name=name, criteria=json.dumps(criteria, ensure_ascii=False), size=len(members)))
         session.flush()
@@ -306,7 +328,11 @@ def list_subsets(sessions: sessionmaker) -> list[dict]:
     """Every subset with its size, criteria and creation time."""
     with sessions() as session:
         return [
-            {"name": row.name, "size": row.size, "criteria": row.criteria,
-             "created": row.created_at.isoformat(" ", "seconds")}
+            {
+                "name": row.name,
+                "size": row.size,
+                "criteria": row.criteria,
+                "created": row.created_at.isoformat(" ", "seconds"),
+            }
             for row in session.scalars(select(Subset).order_by(Subset.name))
         ]

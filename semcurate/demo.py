@@ -85,8 +85,9 @@ def make_demo_corpus(
     except ValueError as error:  # ensure_fresh's one way of saying "not empty"
         raise DemoError(str(error)) from None
     progress = from_running_total(reporter("drawing corpus", n_images), n_images) if reporter else None
-    return make_sem_corpus(out, n_images, seed=seed, workers=workers or default_workers(), progress=progress,
-                           size_scale=size_scale)
+    return make_sem_corpus(
+        out, n_images, seed=seed, workers=workers or default_workers(), progress=progress, size_scale=size_scale
+    )
 
 
 class StageClock:
@@ -130,8 +131,9 @@ def run_demo(
 
     sessions = open_database(f"sqlite:///{out / 'semcurate.db'}")
     with clock("ingest"):
-        results["ingest"] = Ingestion(corpus / "new_dati_SEM", store, sessions, workers=workers,
-                                      reporter=reporter).run()
+        results["ingest"] = Ingestion(
+            corpus / "new_dati_SEM", store, sessions, workers=workers, reporter=reporter
+        ).run()
     say(f"ingest: {results['ingest']['images_total']} images ({results['ingest']['images_new']} new) in {store}")
 
     with clock("labels"):
@@ -141,26 +143,31 @@ def run_demo(
             if name in imported:
                 say(f"labels {name}: already imported")
                 continue
-            summary = import_labels(corpus / "datasets" / name, name, sessions, store, workers=workers,
-                                    reporter=reporter)
+            summary = import_labels(
+                corpus / "datasets" / name, name, sessions, store, workers=workers, reporter=reporter
+            )
             results[f"labels:{name}"] = summary
-            say(f"labels {name}: {summary['n_matched']} of {summary['n_unique']} unique files matched, "
-                f"{summary['n_conflicting']} conflicting")
+            say(
+                f"labels {name}: {summary['n_matched']} of {summary['n_unique']} unique files matched, "
+                f"{summary['n_conflicting']} conflicting"
+            )
 
     with clock("scale"):
         results["scale"] = read_scales(sessions, store, workers=workers, reporter=reporter)
         say(f"scale: read {results['scale']['read']} images now; by status {results['scale']['by_status']}")
         validation = validate(sessions, corpus / GROUND_TRUTH_FILE, out_dir=out / "results" / "scale")
         results["scale_validation"] = validation
-        shares = ", ".join(f"{name} {cell['percent']:.1f}%" for name, cell in validation["table"].items()
-                           if cell["images"])
+        shares = ", ".join(
+            f"{name} {cell['percent']:.1f}%" for name, cell in validation["table"].items() if cell["images"]
+        )
         say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
         results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
         say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
     results.update(run_feature_stages(sessions, store, out, workers, reporter, say, clock))
     feature_sets = ["classic", results["reduced_feature_set"], *results["cnn_feature_sets"]]
-    results.update(run_clustering_stages(sessions, store, out, feature_sets, results["reduced_feature_set"], reporter,
-                                         say, clock))
+    results.update(
+        run_clustering_stages(sessions, store, out, feature_sets, results["reduced_feature_set"], reporter, say, clock)
+    )
     results.update(run_evaluation_stages(sessions, store, out, feature_sets, reporter, say, clock))
     results["timings"] = clock.seconds
     (out / "results" / "demo_timings.json").write_text(json.dumps(clock.seconds, indent=1) + "\n", encoding="utf-8")
@@ -177,44 +184,73 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
 
     feature_store = FeatureStore(out / "features.h5")
     with clock("features"):
-        results = {"features": extract(sessions, store, feature_store, create_extractor("classic"), workers=workers,
-                                       reporter=reporter), "cnn_feature_sets": []}
-        say(f"features: classic descriptor for {results['features']['feature_sets']['classic']} images "
-            f"({results['features']['extracted']} new) in {feature_store.path}")
+        results = {
+            "features": extract(
+                sessions, store, feature_store, create_extractor("classic"), workers=workers, reporter=reporter
+            ),
+            "cnn_feature_sets": [],
+        }
+        say(
+            f"features: classic descriptor for {results['features']['feature_sets']['classic']} images "
+            f"({results['features']['extracted']} new) in {feature_store.path}"
+        )
         if (keras_home() / "models" / IMAGENET_WEIGHTS_FILE).exists():
-            cnn = extract(sessions, store, feature_store, create_extractor("inception_v3", "imagenet"),
-                          workers=workers, reporter=reporter)
+            cnn = extract(
+                sessions,
+                store,
+                feature_store,
+                create_extractor("inception_v3", "imagenet"),
+                workers=workers,
+                reporter=reporter,
+            )
             results["cnn_feature_sets"] = sorted(name for name in cnn["feature_sets"] if name.endswith(".pool"))
             say(f"features: Inception-V3 (ImageNet) {', '.join(sorted(cnn['feature_sets']))}")
         else:
-            say(f"features: no Inception-V3 ({IMAGENET_WEIGHTS_FILE} is not in {keras_home() / 'models'}; "
-                "the weight-free descriptor stands in)")
+            say(
+                f"features: no Inception-V3 ({IMAGENET_WEIGHTS_FILE} is not in {keras_home() / 'models'}; "
+                "the weight-free descriptor stands in)"
+            )
     with clock("intrinsic dimension"):
         results["id"] = id_study(sessions, feature_store, "classic", out / "results" / "id")
     code_size = results["id"]["suggested_code_size"]
-    say(f"intrinsic dimension of classic: {results['id']['estimates']['0.9']:.1f} (fit over 90 %), "
-        f"code size {code_size}")
+    say(
+        f"intrinsic dimension of classic: {results['id']['estimates']['0.9']:.1f} (fit over 90 %), "
+        f"code size {code_size}"
+    )
     reduced = f"classic.ae{code_size}"
     with clock("reduce"):
         if reduced not in feature_store.names():
             # The architecture comes from the §3.2.4 grid search (Table 3.3 in the report), 30 epochs each.
-            results["reduce"] = reduce_feature_set(sessions, feature_store, "classic", "ae", code_size,
-                                                   out / "results" / "reduce", grid=True, epochs=30,
-                                                   batch_size=64)
-            say(f"reduce: {reduced} (h1, h2 = {results['reduce']['hidden']}, tying {results['reduce']['tying']} "
-                f"from the grid search), reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}")
+            results["reduce"] = reduce_feature_set(
+                sessions,
+                feature_store,
+                "classic",
+                "ae",
+                code_size,
+                out / "results" / "reduce",
+                grid=True,
+                epochs=30,
+                batch_size=64,
+            )
+            say(
+                f"reduce: {reduced} (h1, h2 = {results['reduce']['hidden']}, tying {results['reduce']['tying']} "
+                f"from the grid search), reconstruction MSE {results['reduce']['reconstruction_mse']:.3f}"
+            )
     results["reduced_feature_set"] = reduced
     with clock("distances"):
-        results["distances"] = distance_study(sessions, feature_store, ["classic", reduced], "SEM_Dataset",
-                                              out / "results" / "distances", per_category=20)
-    correlations = ", ".join(f"{name} {value:.2f}"
-                             for name, value in results["distances"]["correlation_with_d_disc"].items())
+        results["distances"] = distance_study(
+            sessions, feature_store, ["classic", reduced], "SEM_Dataset", out / "results" / "distances", per_category=20
+        )
+    correlations = ", ".join(
+        f"{name} {value:.2f}" for name, value in results["distances"]["correlation_with_d_disc"].items()
+    )
     say(f"distances: correlation with the label distance: {correlations}")
     return results
 
 
-def run_clustering_stages(sessions, store: Path, out: Path, feature_sets: list[str], tree_feature_set: str,
-                          reporter, say, clock: StageClock) -> dict:
+def run_clustering_stages(
+    sessions, store: Path, out: Path, feature_sets: list[str], tree_feature_set: str, reporter, say, clock: StageClock
+) -> dict:
     """The five thesis algorithms on every feature set the evaluation scores (the evaluation reads stored
     clusterings only), then the sub-category tree of ``tree_feature_set`` (Ward, silhouette rule)."""
     from semcurate.clustering.runs import cluster_feature_set
@@ -225,10 +261,14 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_sets: list[s
 
     feature_store, cluster_store = FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5")
     with sessions() as session:
-        done = set(session.execute(select(Clustering.feature_set, Clustering.method).where(
-            Clustering.subset.is_(None))).tuples())
-        tree_id = session.scalar(select(TreeRow.id).where(TreeRow.feature_set == tree_feature_set,
-                                                          TreeRow.method == "ward"))
+        done = set(
+            session.execute(
+                select(Clustering.feature_set, Clustering.method).where(Clustering.subset.is_(None))
+            ).tuples()
+        )
+        tree_id = session.scalar(
+            select(TreeRow.id).where(TreeRow.feature_set == tree_feature_set, TreeRow.method == "ward")
+        )
     results = {}
     for feature_set in feature_sets:
         for method in THESIS_METHODS:
@@ -238,37 +278,54 @@ def run_clustering_stages(sessions, store: Path, out: Path, feature_sets: list[s
             with clock("cluster"):
                 summary = cluster_feature_set(sessions, feature_store, cluster_store, feature_set, method)
             results[f"cluster:{feature_set}:{method}"] = summary
-            say(f"cluster {method} on {feature_set}: {summary['points']} images in {summary['seconds']:.2f} s "
-                f"(clustering {summary['clustering_id']})")
+            say(
+                f"cluster {method} on {feature_set}: {summary['points']} images in {summary['seconds']:.2f} s "
+                f"(clustering {summary['clustering_id']})"
+            )
     if tree_id is not None:
         say(f"tree: already built (tree {tree_id}); see `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
         return results
     with clock("tree"):
-        results["tree"] = build_tree(sessions, feature_store, store, tree_feature_set, "ward", "SEM_Dataset",
-                                     depth=2, min_size=5, reporter=reporter)
+        results["tree"] = build_tree(
+            sessions,
+            feature_store,
+            store,
+            tree_feature_set,
+            "ward",
+            "SEM_Dataset",
+            depth=2,
+            min_size=5,
+            reporter=reporter,
+        )
     accuracy = results["tree"]["classifier_heldout_accuracy"]
-    say(f"tree {results['tree']['tree_id']}: {results['tree']['categories']} categories, "
+    say(
+        f"tree {results['tree']['tree_id']}: {results['tree']['categories']} categories, "
         f"{results['tree']['nodes']} nodes; {results['tree']['classified']} unlabelled images placed by a classifier"
         f" ({accuracy if accuracy is None else f'{accuracy:.0%}'} held-out accuracy); "
-        f"browse with `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`")
+        f"browse with `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`"
+    )
     return results
 
 
-def run_evaluation_stages(sessions, store: Path, out: Path, feature_sets: list[str], reporter, say,
-                          clock: StageClock) -> dict:
+def run_evaluation_stages(
+    sessions, store: Path, out: Path, feature_sets: list[str], reporter, say, clock: StageClock
+) -> dict:
     """NMI curves of the five algorithms per feature set (Fig. 4.5), tree scores, Fig. 4.1, the HTML report."""
     from semcurate.evaluation.evaluate import compare_2d_study, evaluate, tree_scores
     from semcurate.evaluation.report import write_report
 
     results_dir = out / "results"
     with clock("evaluate"):
-        evaluation = evaluate(sessions, feature_sets, list(THESIS_METHODS), "SEM_Dataset", results_dir / "evaluate",
-                              reporter=reporter)
+        evaluation = evaluate(
+            sessions, feature_sets, list(THESIS_METHODS), "SEM_Dataset", results_dir / "evaluate", reporter=reporter
+        )
         scored = tree_scores(sessions, "Hierarchical", out_dir=results_dir / "evaluate")
     best = max(evaluation["best"], key=lambda row: row["nmi"])
-    say(f"evaluate: best NMI against SEM_Dataset {best['nmi']:.3f} ({best['method']} on {best['feature_set']}, "
+    say(
+        f"evaluate: best NMI against SEM_Dataset {best['nmi']:.3f} ({best['method']} on {best['feature_set']}, "
         f"k = {best['k']}); tree leaves against Hierarchical: NMI {scored['leaf_nmi']:.3f}, "
-        f"purity {scored['purity']:.3f}")
+        f"purity {scored['purity']:.3f}"
+    )
     compare_dir = results_dir / "compare2d"
     with clock("compare-2d"):
         if (compare_dir / "compare2d.json").exists():

@@ -52,7 +52,7 @@ def test_successive_cuts_refine_by_splitting_one_cluster(points):
     previous = cutter.labels(1)
     for k in range(2, 60):
         current = cutter.labels(k)
-        pairs = set(zip(previous.tolist(), current.tolist()))
+        pairs = set(zip(previous.tolist(), current.tolist(), strict=True))
         assert len(pairs) == k, "every new cluster lies inside one old cluster"
         assert len({old for old, _ in pairs}) == k - 1
         previous = current

@@ -14,6 +14,8 @@ from sklearn.exceptions import NotFittedError
 
 from semcurate.features.autoencoder import PHASES, TiedAutoencoder, grid_search, parse_tying, tying_label
 
+pytestmark = pytest.mark.slow  # trains autoencoders with TensorFlow
+
 N_FEATURES = 40
 HIDDEN = (32, 16, 3)
 FAST = {"n_hidden": HIDDEN, "batch_size": 64, "random_state": 0}

@@ -94,8 +94,10 @@ def test_refuses_a_tiny_working_size():
 
 def test_transform_stacks_describe():
     rng = np.random.default_rng(5)
-    images = [draw_specimen(leaf, rng, height, width) for leaf, (height, width) in
-              zip(LEAVES[:3], [(64, 64), (100, 150), (192, 256)], strict=True)]
+    images = [
+        draw_specimen(leaf, rng, height, width)
+        for leaf, (height, width) in zip(LEAVES[:3], [(64, 64), (100, 150), (192, 256)], strict=True)
+    ]
     stacked = DESCRIPTOR.transform(images)
     assert stacked.dtype == np.float32
     assert np.array_equal(stacked, np.stack([DESCRIPTOR.describe(image) for image in images]))

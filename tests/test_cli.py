@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from semcurate.cli import app, spread_multi_value_options
 from semcurate.cli.common import Choice
@@ -17,10 +18,10 @@ from semcurate.features.store import FeatureStore
 
 
 def semcurate(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+@pytest.mark.slow
 def test_demo_data_ingest_and_labels_from_the_command_line(tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     made = semcurate("demo-data", str(tmp_path / "corpus"), "--images", "24", "--seed", "5", "--size-scale", "0.25")
@@ -28,17 +29,43 @@ def test_demo_data_ingest_and_labels_from_the_command_line(tmp_path):
     again = semcurate("demo-data", str(tmp_path / "corpus"), "--images", "24")
     assert again.returncode == 2 and again.stderr.startswith("error: ") and again.stderr.count("\n") == 1
 
-    ingested = semcurate("ingest", str(tmp_path / "corpus" / "new_dati_SEM"), "--store", str(tmp_path / "store"),
-                         "--db", db, "--workers", "2", "--json")
+    ingested = semcurate(
+        "ingest",
+        str(tmp_path / "corpus" / "new_dati_SEM"),
+        "--store",
+        str(tmp_path / "store"),
+        "--db",
+        db,
+        "--workers",
+        "2",
+        "--json",
+    )
     assert ingested.returncode == 0, ingested.stderr
     summary = json.loads(ingested.stdout)
-    required = {"files_seen", "images_new", "images_total", "duplicates", "corrupt", "unsupported", "jpg_only",
-                "near_duplicate_groups", "by_format"}
+    required = {
+        "files_seen",
+        "images_new",
+        "images_total",
+        "duplicates",
+        "corrupt",
+        "unsupported",
+        "jpg_only",
+        "near_duplicate_groups",
+        "by_format",
+    }
     assert required <= set(summary)
     assert summary["images_new"] == summary["images_total"] == 24
 
-    imported = semcurate("labels", "import", str(tmp_path / "corpus" / "datasets" / "Majority"),
-                         "--name", "Majority", "--db", db, "--json")
+    imported = semcurate(
+        "labels",
+        "import",
+        str(tmp_path / "corpus" / "datasets" / "Majority"),
+        "--name",
+        "Majority",
+        "--db",
+        db,
+        "--json",
+    )
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["n_files"] > 0
     listed = semcurate("labels", "list", "--db", db)
@@ -108,8 +135,9 @@ def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
 
 def test_a_value_outside_a_choice_fails_while_parsing_and_help_lists_the_values():
     wide = {**os.environ, "COLUMNS": "200"}  # rich wraps the message in a box as wide as the terminal
-    refused = semcurate("tree", "build", "classic", "--rule", "biggest", "--db", "sqlite:////no/such/folder/x.db",
-                        env=wide)
+    refused = semcurate(
+        "tree", "build", "classic", "--rule", "biggest", "--db", "sqlite:////no/such/folder/x.db", env=wide
+    )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "unknown rule 'biggest'; choose one of silhouette, gap, dendrogram-gap" in refused.stderr
     listed = semcurate("n-clusters", "--help", env=wide)
@@ -117,46 +145,94 @@ def test_a_value_outside_a_choice_fails_while_parsing_and_help_lists_the_values(
 
 
 def test_multi_value_options_are_spread_for_click():
-    assert spread_multi_value_options(["evaluate", "--feature-sets", "a", "b", "--methods", "ward", "single",
-                                       "--k-max", "5"]) == [
-        "evaluate", "--feature-sets", "a", "--feature-sets", "b", "--methods", "ward", "--methods", "single",
-        "--k-max", "5"]
+    assert spread_multi_value_options(
+        ["evaluate", "--feature-sets", "a", "b", "--methods", "ward", "single", "--k-max", "5"]
+    ) == [
+        "evaluate",
+        "--feature-sets",
+        "a",
+        "--feature-sets",
+        "b",
+        "--methods",
+        "ward",
+        "--methods",
+        "single",
+        "--k-max",
+        "5",
+    ]
 
 
 def one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> bool:
     """Exit status 2 and exactly one ``error:`` line on stderr holding every fragment (so no traceback)."""
-    return (result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-            and all(fragment in result.stderr for fragment in fragments))
+    return (
+        result.returncode == 2
+        and result.stderr.startswith("error: ")
+        and result.stderr.count("\n") == 1
+        and all(fragment in result.stderr for fragment in fragments)
+    )
 
 
+@pytest.mark.slow
 def test_bad_requests_a_core_refuses_are_one_error_line(tmp_path):
     rng = np.random.default_rng(0)
     FeatureStore(tmp_path / "f.h5").append("rows", [f"{index:032x}" for index in range(40)], rng.normal(size=(40, 6)))
     common = ("--db", f"sqlite:///{tmp_path / 'bad.db'}", "--feature-store", str(tmp_path / "f.h5"))
     clusters = ("--cluster-store", str(tmp_path / "c.h5"))
-    assert one_error_line(semcurate("cluster", "rows", "--method", "ward", "--k-max", "41", *clusters, *common),
-                          "k_max = 41 but there are 40 points")
-    assert one_error_line(semcurate("cluster", "rows", "--method", "density-peaks", "--param", "n_neighbours=5",
-                                    *clusters, *common), "density-peaks:", "n_neighbours")
-    assert one_error_line(semcurate("cluster", "rows", "--method", "kmeans", "--k-max", "3", "--param", "n_init=-1",
-                                    *clusters, *common), "kmeans:", "n_init")
-    assert one_error_line(semcurate("n-clusters", "rows", "--k-max", "60", "--out", str(tmp_path / "n"), *common),
-                          "silhouette of kmeans on rows:", "k_range reaches k = 60 but 40 samples allow at most k = 39")
-    assert one_error_line(semcurate("reduce", "rows", "--tying", "diagonal", "--code-size", "2", *common),
-                          "tying: unknown pair(s) ['diagonal']")
-    assert one_error_line(semcurate("reduce", "rows", "--code-size", "many", *common),
-                          "code size must be a whole number or auto, not 'many'")
-    assert one_error_line(semcurate("reduce", "rows", "--method", "pca", "--code-size", "6", *common),
-                          "code size must be between 1 and 5, got 6")
-    assert one_error_line(semcurate("tree", "build", "rows", "--method", "centroid", "--rule", "dendrogram-gap",
-                                    "--store", str(tmp_path), *common),
-                          "dendrogram-gap rule needs monotone merge heights", "'centroid'")
+    assert one_error_line(
+        semcurate("cluster", "rows", "--method", "ward", "--k-max", "41", *clusters, *common),
+        "k_max = 41 but there are 40 points",
+    )
+    assert one_error_line(
+        semcurate("cluster", "rows", "--method", "density-peaks", "--param", "n_neighbours=5", *clusters, *common),
+        "density-peaks:",
+        "n_neighbours",
+    )
+    assert one_error_line(
+        semcurate("cluster", "rows", "--method", "kmeans", "--k-max", "3", "--param", "n_init=-1", *clusters, *common),
+        "kmeans:",
+        "n_init",
+    )
+    assert one_error_line(
+        semcurate("n-clusters", "rows", "--k-max", "60", "--out", str(tmp_path / "n"), *common),
+        "silhouette of kmeans on rows:",
+        "k_range reaches k = 60 but 40 samples allow at most k = 39",
+    )
+    assert one_error_line(
+        semcurate("reduce", "rows", "--tying", "diagonal", "--code-size", "2", *common),
+        "tying: unknown pair(s) ['diagonal']",
+    )
+    assert one_error_line(
+        semcurate("reduce", "rows", "--code-size", "many", *common),
+        "code size must be a whole number or auto, not 'many'",
+    )
+    assert one_error_line(
+        semcurate("reduce", "rows", "--method", "pca", "--code-size", "6", *common),
+        "code size must be between 1 and 5, got 6",
+    )
+    assert one_error_line(
+        semcurate(
+            "tree",
+            "build",
+            "rows",
+            "--method",
+            "centroid",
+            "--rule",
+            "dendrogram-gap",
+            "--store",
+            str(tmp_path),
+            *common,
+        ),
+        "dendrogram-gap rule needs monotone merge heights",
+        "'centroid'",
+    )
     assert not (tmp_path / "n").exists() and FeatureStore(tmp_path / "f.h5").names() == ["rows"]
 
 
 def test_the_command_line_loads_no_stage_libraries_until_a_command_runs():
-    code = ("import sys, semcurate.cli\n"
-            "print(sorted({name.split('.')[0] for name in sys.modules} & "
-            "{'numpy', 'sklearn', 'scipy', 'sqlalchemy', 'alembic', 'matplotlib', 'tensorflow', 'keras', 'h5py'}))")
+    code = (
+        "import sys, semcurate.cli\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & "
+        "{'numpy', 'sklearn', 'scipy', 'sqlalchemy', 'alembic', 'matplotlib', 'tensorflow', 'keras', 'h5py'}))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"

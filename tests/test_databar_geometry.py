@@ -98,12 +98,13 @@ def test_stripe_with_no_one_or_two_segments():
 
 def test_two_stripes_are_reported_not_guessed(bars):
     _, image, truth = bars[0]
-    x0, y0, x1, y1 = truth.stripe_box
+    _x0, y0, _x1, y1 = truth.stripe_box
     stripe_rows = image[y0:y1]
-    doubled = np.vstack([image[: y0 - 2 * (y1 - y0)], stripe_rows, image[y0 - (y1 - y0): y0], stripe_rows])
+    doubled = np.vstack([image[: y0 - 2 * (y1 - y0)], stripe_rows, image[y0 - (y1 - y0) : y0], stripe_rows])
     assert find_stripe(doubled).status == "multiple_stripes"
 
 
+@pytest.mark.slow
 def test_huge_image_is_handled():
     rng = np.random.default_rng(5)
     spec = random_data_bar_spec(rng, 8192, 6144)

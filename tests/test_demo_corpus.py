@@ -65,7 +65,7 @@ def test_every_file_on_disk_has_exactly_one_row(corpus):
 
 
 def test_source_tree_is_a_jumble(corpus):
-    out, _summary, rows, _reported = corpus
+    _out, _summary, rows, _reported = corpus
     folders = {row["path"].rsplit("/", 1)[0] for row in rows if row["path"].startswith("new_dati_SEM/")}
     assert len(folders) >= 6
     assert max(folder.count("/") for folder in folders) >= 2

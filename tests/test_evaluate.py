@@ -22,6 +22,8 @@ from semcurate.evaluation.evaluate import EvaluationError, evaluate, stored_clus
 from semcurate.features.analysis import labelled_images
 from semcurate.features.store import FeatureStore
 
+pytestmark = pytest.mark.slow  # ingests, extracts and clusters a demo corpus, then runs the CLI end to end
+
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True)
@@ -32,18 +34,25 @@ def clustering_count(sessions) -> int:
         return session.scalar(select(func.count()).select_from(Clustering))
 
 
-def test_evaluate_reads_stored_clusterings_only_and_names_the_command_that_makes_a_missing_one(demo_repository,
-                                                                                              tmp_path):
+def test_evaluate_reads_stored_clusterings_only_and_names_the_command_that_makes_a_missing_one(
+    demo_repository, tmp_path
+):
     root, _, sessions, _ = demo_repository
     feature_store = FeatureStore(root / "features.h5")
     feature_store.append("classic.unclustered", *feature_store.read("classic"))
     before = clustering_count(sessions)
-    with pytest.raises(EvaluationError, match=re.escape(
+    with pytest.raises(
+        EvaluationError,
+        match=re.escape(
             "no ward clustering of classic.unclustered is stored: "
-            "run `semcurate cluster classic.unclustered --method ward` first")):
+            "run `semcurate cluster classic.unclustered --method ward` first"
+        ),
+    ):
         evaluate(sessions, ["classic.unclustered"], ["ward"], "SEM_Dataset", tmp_path)
-    with pytest.raises(EvaluationError, match=re.escape(
-            "run `semcurate cluster classic.unclustered --method kmeans --subset 1u-2u` first")):
+    with pytest.raises(
+        EvaluationError,
+        match=re.escape("run `semcurate cluster classic.unclustered --method kmeans --subset 1u-2u` first"),
+    ):
         stored_clustering(sessions, "classic.unclustered", "kmeans", "1u-2u")
     assert clustering_count(sessions) == before  # the evaluation stage never writes the clustering stage's output
     assert not (tmp_path / "nmi_grid.json").exists()
@@ -54,12 +63,16 @@ def test_nmi_curves_equal_scikit_learn_on_every_cut_of_the_stored_clusterings(de
     feature_store, cluster_store = FeatureStore(root / "features.h5"), ClusterStore(root / "clusterings.h5")
     # A copy of the rows that no other test clusters, so that every clustering here is made by this test.
     feature_store.append("classic.evaluated", *feature_store.read("classic"))
-    clustering_ids = {method: cluster_feature_set(sessions, feature_store, cluster_store, "classic.evaluated", method,
-                                                  k_max=30)["clustering_id"]
-                      for method in ("ward", "density-peaks", "kmeans")}
+    clustering_ids = {
+        method: cluster_feature_set(sessions, feature_store, cluster_store, "classic.evaluated", method, k_max=30)[
+            "clustering_id"
+        ]
+        for method in ("ward", "density-peaks", "kmeans")
+    }
     before = clustering_count(sessions)
-    result = evaluate(sessions, ["classic.evaluated"], ["ward", "density-peaks", "kmeans"], "SEM_Dataset", tmp_path,
-                      k_max=40)
+    result = evaluate(
+        sessions, ["classic.evaluated"], ["ward", "density-peaks", "kmeans"], "SEM_Dataset", tmp_path, k_max=40
+    )
     frame = result["frames"][0]
     assert {method: curve["clustering_id"] for method, curve in frame["curves"].items()} == clustering_ids
     categories = labelled_images(sessions, "SEM_Dataset", None)
@@ -72,8 +85,10 @@ def test_nmi_curves_equal_scikit_learn_on_every_cut_of_the_stored_clusterings(de
         else:  # a tree: cut at every k = 2 .. k_max
             cutter = Cutter(stored.linkage)
             partitions = {k: cutter.labels(k) for k in range(2, 41)}
-        expected = [normalized_mutual_info_score(truth, labels[labelled], average_method="geometric")
-                    for labels in partitions.values()]
+        expected = [
+            normalized_mutual_info_score(truth, labels[labelled], average_method="geometric")
+            for labels in partitions.values()
+        ]
         assert frame["curves"][method]["ks"] == list(partitions)
         np.testing.assert_allclose(frame["curves"][method]["nmi"], expected, atol=1e-9)
     assert frame["n_labelled"] == len(categories)
@@ -83,32 +98,51 @@ def test_nmi_curves_equal_scikit_learn_on_every_cut_of_the_stored_clusterings(de
     assert (tmp_path / "nmi_grid.png").stat().st_size > 0
     stored = json.loads((tmp_path / "nmi_grid.json").read_text())
     assert {(row["feature_set"], row["method"]) for row in stored["best"]} == {
-        ("classic.evaluated", "ward"), ("classic.evaluated", "density-peaks"), ("classic.evaluated", "kmeans")}
+        ("classic.evaluated", "ward"),
+        ("classic.evaluated", "density-peaks"),
+        ("classic.evaluated", "kmeans"),
+    }
 
     assert clustering_count(sessions) == before
 
 
 def test_tree_scores_against_the_hierarchical_labels(demo_repository):
     root, _, sessions, _ = demo_repository
-    summary = build_tree(sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward",
-                         "SEM_Dataset", depth=2, min_size=5)
+    summary = build_tree(
+        sessions,
+        FeatureStore(root / "features.h5"),
+        root / "store",
+        "classic",
+        "ward",
+        "SEM_Dataset",
+        depth=2,
+        min_size=5,
+    )
     scored = tree_scores(sessions, "Hierarchical", summary["tree_id"])
     with sessions() as session:
         label_paths: dict[str, set[str]] = {}
-        for md5, path in session.execute(select(Label.image_md5, Label.category_path).where(
-                Label.dataset == "Hierarchical", Label.image_md5.is_not(None))):
+        for md5, path in session.execute(
+            select(Label.image_md5, Label.category_path).where(
+                Label.dataset == "Hierarchical", Label.image_md5.is_not(None)
+            )
+        ):
             label_paths.setdefault(md5, set()).add(path)
-        nodes = {node.id: node for node in session.scalars(
-            select(TreeNodeRow).where(TreeNodeRow.tree_id == summary["tree_id"]))}
-        members = {node_id: set(session.scalars(select(TreeMemberRow.image_md5).where(
-            TreeMemberRow.node_id == node_id))) for node_id in nodes}
+        nodes = {
+            node.id: node
+            for node in session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == summary["tree_id"]))
+        }
+        members = {
+            node_id: set(session.scalars(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node_id)))
+            for node_id in nodes
+        }
     paths = {md5: next(iter(found)) for md5, found in label_paths.items() if len(found) == 1}  # conflicts left out
     parents = {node.parent_id for node in nodes.values()}
     leaf_of = {md5: nodes[node_id].path for node_id in nodes if node_id not in parents for md5 in members[node_id]}
     labelled = [md5 for md5 in leaf_of if md5 in paths]
     assert scored["labelled_images"] == len(labelled) > 10
-    expected = normalized_mutual_info_score([paths[md5] for md5 in labelled], [leaf_of[md5] for md5 in labelled],
-                                            average_method="geometric")
+    expected = normalized_mutual_info_score(
+        [paths[md5] for md5 in labelled], [leaf_of[md5] for md5 in labelled], average_method="geometric"
+    )
     assert scored["leaf_nmi"] == pytest.approx(expected)
 
     # Dendrogram purity by brute force over the pairs: for every two labelled images of one class, the purity of
@@ -128,16 +162,19 @@ def test_tree_scores_against_the_hierarchical_labels(demo_repository):
     # of that category placed in it; scored where the category holds at least two distinct label paths.
     expected_per_category = {}
     for top in (node for node in nodes.values() if node.depth == 1):
-        children = {md5: child.path for child in nodes.values() if child.parent_id == top.id
-                    for md5 in members[child.id]}
+        children = {
+            md5: child.path for child in nodes.values() if child.parent_id == top.id for md5 in members[child.id]
+        }
         placed = [md5 for md5 in children if md5 in paths and paths[md5].split("/")[0] == top.path]
         if len({paths[md5] for md5 in placed}) >= 2:
             subcategories = ["/".join(paths[md5].split("/")[:2]) for md5 in placed]
             expected_per_category[top.path] = {
-                "labelled": len(placed), "children": len(set(children.values())),
+                "labelled": len(placed),
+                "children": len(set(children.values())),
                 "subcategories": len(set(subcategories)),
-                "nmi": normalized_mutual_info_score(subcategories, [children[md5] for md5 in placed],
-                                                    average_method="geometric"),
+                "nmi": normalized_mutual_info_score(
+                    subcategories, [children[md5] for md5 in placed], average_method="geometric"
+                ),
             }
     assert expected_per_category and set(scored["per_category"]) == set(expected_per_category)
     for category, cell in scored["per_category"].items():
@@ -151,15 +188,40 @@ def test_evaluate_compare_2d_and_report_from_the_command_line(demo_repository, t
     feature_store = FeatureStore(root / "features.h5")
     feature_store.append("classic.cli", *feature_store.read("classic"))  # clustered by this test only
     build_tree(sessions, feature_store, root / "store", "classic", "ward", "SEM_Dataset", depth=2, min_size=5)
-    evaluate_args = ("evaluate", "--feature-sets", "classic.cli", "--methods", "ward", "single", "--k-max", "25",
-                     "--hierarchy", "Hierarchical", "--out", str(tmp_path / "results" / "evaluate"), "--db", db_url)
+    evaluate_args = (
+        "evaluate",
+        "--feature-sets",
+        "classic.cli",
+        "--methods",
+        "ward",
+        "single",
+        "--k-max",
+        "25",
+        "--hierarchy",
+        "Hierarchical",
+        "--out",
+        str(tmp_path / "results" / "evaluate"),
+        "--db",
+        db_url,
+    )
     missing = cli(*evaluate_args)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
-    assert missing.stderr == ("error: no ward clustering of classic.cli is stored: "
-                              "run `semcurate cluster classic.cli --method ward` first\n")
+    assert missing.stderr == (
+        "error: no ward clustering of classic.cli is stored: run `semcurate cluster classic.cli --method ward` first\n"
+    )
     for method in ("ward", "single"):
-        clustered = cli("cluster", "classic.cli", "--method", method, "--db", db_url,
-                        "--feature-store", str(root / "features.h5"), "--cluster-store", str(root / "clusterings.h5"))
+        clustered = cli(
+            "cluster",
+            "classic.cli",
+            "--method",
+            method,
+            "--db",
+            db_url,
+            "--feature-store",
+            str(root / "features.h5"),
+            "--cluster-store",
+            str(root / "clusterings.h5"),
+        )
         assert clustered.returncode == 0, clustered.stderr
     evaluated = cli(*evaluate_args)
     assert evaluated.returncode == 0, evaluated.stderr
@@ -175,11 +237,17 @@ def test_evaluate_compare_2d_and_report_from_the_command_line(demo_repository, t
     assert compared.returncode == 0, compared.stderr
     records = json.loads((tmp_path / "results" / "compare2d" / "compare2d.json").read_text())
     assert len(records) == 30 and {record["algorithm"] for record in records} == {
-        "single", "complete", "centroid", "ward", "density-peaks"}
+        "single",
+        "complete",
+        "centroid",
+        "ward",
+        "density-peaks",
+    }
 
     report = tmp_path / "report.html"
-    written = cli("report", str(report), "--results", str(tmp_path / "results"), "--store", str(root / "store"),
-                  "--db", db_url)
+    written = cli(
+        "report", str(report), "--results", str(tmp_path / "results"), "--store", str(root / "store"), "--db", db_url
+    )
     assert written.returncode == 0, written.stderr
     html = report.read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and not re.search(r"src=\"https?:", html)

@@ -59,12 +59,14 @@ def test_extraction_is_resumable_and_recorded(repository, tmp_path):
     assert (row.n_rows, row.dimension) == (12, values.shape[1])
 
 
+@pytest.mark.slow
 def test_cnn_outputs_go_to_named_sets_for_a_subset(repository, tmp_path):
     root, sessions = repository
     create_subset(sessions, "some", ["1 µm", "2 µm", "200 nm", "100 nm", "10 µm", "20 µm"], replace=True)
     store = FeatureStore(tmp_path / "features.h5")
-    result = extract(sessions, root / "store", store, create_extractor("inception_v3", "none"), subset="some",
-                     batch_size=4)
+    result = extract(
+        sessions, root / "store", store, create_extractor("inception_v3", "none"), subset="some", batch_size=4
+    )
     sizes = set(result["feature_sets"].values())
     assert set(result["feature_sets"]) == {"inception_v3.random.pool", "inception_v3.random.logits"}
     assert len(sizes) == 1 and 0 < sizes.pop() < 12

@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 #: Cores that draw figures (or, for the data bar, use matplotlib's font) but must not import it to load.
 CORES_WITH_PLOTS = (
     "semcurate.features.intrinsic_dimension",
@@ -28,13 +30,21 @@ def test_importing_the_cores_loads_no_matplotlib():
     assert result.stdout.strip() == "[]"
 
 
-
+@pytest.mark.slow
 def test_keras_is_imported_without_tensorflow_start_up_lines():
     env = {key: value for key, value in __import__("os").environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "from semcurate.features.keras_import import import_keras\nimport_keras()\nimport tensorflow as tf\ntf.constant(1)"
+    code = (
+        "from semcurate.features.quiet_tensorflow import quiet_tensorflow\n"
+        "quiet_tensorflow()\nimport keras\nimport tensorflow as tf\ntf.constant(1)"
+    )
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    loud = subprocess.run([sys.executable, "-c", "import tensorflow as tf\ntf.constant(1)"], capture_output=True,
-                          text=True, timeout=300, env=env)
+    loud = subprocess.run(
+        [sys.executable, "-c", "import tensorflow as tf\ntf.constant(1)"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert quiet.returncode == 0 and loud.returncode == 0
     # TensorFlow's CPU build announces its instruction sets on start-up; that line is what must not reach users.
     assert "cpu_feature_guard" in loud.stderr

@@ -13,6 +13,8 @@ from semcurate.features.inception import (
     to_inception_input,
 )
 
+pytestmark = pytest.mark.slow  # builds Inception-V3 with TensorFlow
+
 
 def greys(n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -58,7 +60,7 @@ def test_unreachable_imagenet_weights_say_where_to_put_the_file(tmp_path, monkey
     monkeypatch.setattr(keras.utils, "get_file", no_network)
     # keras.applications calls the implementation module's get_file, not the public alias
     monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_network)
-    with pytest.raises(WeightsUnavailable, match="inception_v3_weights_tf_dim_ordering_tf_kernels.h5"):
+    with pytest.raises(WeightsUnavailable, match=r"inception_v3_weights_tf_dim_ordering_tf_kernels\.h5"):
         InceptionV3Extractor(weights="imagenet")
 
 

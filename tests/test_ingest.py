@@ -34,8 +34,16 @@ def noise(height: int = 48, width: int = 64) -> np.ndarray:
 
 def huge_tiff_header(width: int, height: int) -> bytes:
     """A minimal little-endian TIFF whose header declares ``width`` × ``height`` 8-bit grey pixels."""
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
-               (262, 3, 1, 1), (273, 4, 1, 8), (278, 4, 1, height), (279, 4, 1, width * height)]
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),
+        (278, 4, 1, height),
+        (279, 4, 1, width * height),
+    ]
     ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
     return b"II*\x00" + struct.pack("<I", 8 + 16) + b"\0" * 16 + ifd
 
@@ -57,7 +65,7 @@ def messy_tree(tmp_path) -> Path:
     (src / "odd").mkdir()
     base = noise()
     tifffile.imwrite(src / "plain" / "base.tif", base)
-    Image.fromarray(base).save(src / "plain" / "base.jpg", quality=80)             # rendition, other quality
+    Image.fromarray(base).save(src / "plain" / "base.jpg", quality=80)  # rendition, other quality
     (src / "Übersicht ç #1 (copy)" / "base copy.tif").write_bytes((src / "plain" / "base.tif").read_bytes())
     tifffile.imwrite(src / "odd" / "variant.tif", base, description="different metadata")
     data = (src / "plain" / "base.tif").read_bytes()
@@ -106,10 +114,21 @@ def test_every_bad_input_gets_a_status_and_a_reason(messy_tree, tmp_path, sessio
     rows = rows_by_name(sessions)
     expected_status = {
         "base.jpg": "duplicate",
-        "truncated.tif": "corrupt", "truncated.jpg": "corrupt", "empty.tif": "corrupt", "notes.tif": "corrupt",
-        "report.tif": "unsupported", "bomb.tif": "rejected", "really a jpeg.tif": "image",
-        "sixteen.tif": "image", "pages.tif": "image", "cmyk.tif": "image", "tiny.tif": "image",
-        "lonely.jpg": "image", "picture.bmp": "unsupported", "loop": "skipped", "secret.tif": "unreadable",
+        "truncated.tif": "corrupt",
+        "truncated.jpg": "corrupt",
+        "empty.tif": "corrupt",
+        "notes.tif": "corrupt",
+        "report.tif": "unsupported",
+        "bomb.tif": "rejected",
+        "really a jpeg.tif": "image",
+        "sixteen.tif": "image",
+        "pages.tif": "image",
+        "cmyk.tif": "image",
+        "tiny.tif": "image",
+        "lonely.jpg": "image",
+        "picture.bmp": "unsupported",
+        "loop": "skipped",
+        "secret.tif": "unreadable",
     }
     assert {name: rows[name].status for name in expected_status} == expected_status
     # base.tif and variant.tif have the same pixels: the first by path ("odd/" < "plain/") is kept.
@@ -175,6 +194,7 @@ def test_source_tree_is_untouched_and_second_run_does_no_work(messy_tree, tmp_pa
     assert first["images_new"] == first["images_total"] > 0
     assert second["images_new"] == 0 and second["images_total"] == first["images_total"]
     assert rows_second == rows_first
+
     def stable(summary: dict) -> dict:
         return {key: value for key, value in summary.items() if key not in ("images_new", "seconds")}
 

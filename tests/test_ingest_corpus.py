@@ -31,8 +31,7 @@ def corpus(tmp_path_factory):
         files = {row.relpath: row for row in session.scalars(select(File))}
         images = {row.md5: row for row in session.scalars(select(Image))}
         labels = list(session.scalars(select(Label)))
-    return {"summary": summary, "imports": imports, "truth": truth, "files": files, "images": images,
-            "labels": labels}
+    return {"summary": summary, "imports": imports, "truth": truth, "files": files, "images": images, "labels": labels}
 
 
 def source_truth(corpus) -> list[dict]:
@@ -68,7 +67,7 @@ def test_counts_equal_the_ground_truth(corpus):
 
 def test_each_true_image_is_exactly_one_ingested_image(corpus):
     mapping = identity_map(corpus)
-    assert len(set(mapping.values())) == len(mapping)            # distinct ids → distinct images
+    assert len(set(mapping.values())) == len(mapping)  # distinct ids → distinct images
     assert set(mapping.values()) == set(corpus["images"])
     for row in source_truth(corpus):
         if row["jpg_only"] == "true" and row["image_id"]:
@@ -78,8 +77,15 @@ def test_each_true_image_is_exactly_one_ingested_image(corpus):
 def test_file_statuses_follow_their_kind(corpus):
     # Which of several byte-identical (or pixel-identical) files stands for the image is a matter of path order.
     either = {"image", "duplicate"}
-    expected = {"corrupt": {"corrupt"}, "unsupported": {"unsupported"}, "jpg-pair": {"duplicate"},
-                "duplicate": either, "near-duplicate": either, "original": either, "metadata-variant": either}
+    expected = {
+        "corrupt": {"corrupt"},
+        "unsupported": {"unsupported"},
+        "jpg-pair": {"duplicate"},
+        "duplicate": either,
+        "near-duplicate": either,
+        "original": either,
+        "metadata-variant": either,
+    }
     images_per_id = defaultdict(int)
     for row in source_truth(corpus):
         ingested = corpus["files"][row["path"].removeprefix("new_dati_SEM/")]

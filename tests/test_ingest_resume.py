@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 from PIL import Image
+
+pytestmark = pytest.mark.slow  # kills and resumes a real ingest
 
 
 def build_tree(root: Path, n_images: int = 240) -> None:
@@ -32,8 +35,20 @@ def build_tree(root: Path, n_images: int = 240) -> None:
 
 
 def ingest_command(src: Path, store: Path, db: Path) -> list[str]:
-    return [sys.executable, "-m", "semcurate", "ingest", str(src), "--store", str(store),
-            "--db", f"sqlite:///{db}", "--workers", "2", "--json"]
+    return [
+        sys.executable,
+        "-m",
+        "semcurate",
+        "ingest",
+        str(src),
+        "--store",
+        str(store),
+        "--db",
+        f"sqlite:///{db}",
+        "--workers",
+        "2",
+        "--json",
+    ]
 
 
 def final_state(db: Path, store: Path) -> tuple[dict, dict]:

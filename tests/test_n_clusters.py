@@ -98,7 +98,7 @@ def test_elbow_rule_on_a_hand_made_curve():
 
 def test_elbow_scores_are_the_within_cluster_sums_of_squares(blobs):
     estimate = estimate_n_clusters(blobs, "elbow", [2, 4, 6])
-    for k, score in zip(estimate.ks, estimate.scores):
+    for k, score in zip(estimate.ks, estimate.scores, strict=True):
         kmeans = make_flat_estimator("kmeans", k).fit(blobs)
         assert score == pytest.approx(kmeans.inertia_, rel=1e-9)
     assert estimate.best_k == elbow_k(estimate.ks, estimate.scores, log=True)
@@ -137,7 +137,7 @@ def test_a_linkage_matrix_is_cut_not_reclustered(blobs):
     estimate = estimate_n_clusters(blobs, "silhouette", range(2, 9), algorithm=tree, progress=ticks.append)
     assert estimate.algorithm == "linkage" and estimate.best_k == 4
     assert len(ticks) == 7
-    for k, score in zip(estimate.ks, estimate.scores):
+    for k, score in zip(estimate.ks, estimate.scores, strict=True):
         scipy_labels = fcluster(tree, k, criterion="maxclust")
         assert score == pytest.approx(silhouette_score(blobs, scipy_labels), abs=1e-12)
     elbow = estimate_n_clusters(blobs, "elbow", range(2, 9), algorithm=tree)
@@ -243,8 +243,10 @@ def test_k_range_is_sorted_and_deduplicated(blobs):
         ({"method": "elbow", "k_range": [2, 3]}, r"elbow needs at least 3 values of k"),
         ({"method": "elbow", "k_range": [2, 3.5, 4]}, r"must be integers; got 3.5"),
         ({"algorithm": "hdbscan"}, r"cannot be given a number of clusters \(HDBSCAN chooses its own k\)"),
-        ({"algorithm": "dbscan"},
-         r"algorithm 'dbscan' .*use one of kmeans, gmm, spectral, single, .*density-peaks or a linkage matrix"),
+        (
+            {"algorithm": "dbscan"},
+            r"algorithm 'dbscan' .*use one of kmeans, gmm, spectral, single, .*density-peaks or a linkage matrix",
+        ),
         ({"method": "gap", "n_references": 0}, r"n_references must be a positive integer"),
     ],
 )

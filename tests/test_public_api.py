@@ -47,8 +47,20 @@ def test_the_names_the_issue_asks_for():
 
     assert nmi([0, 0, 1, 1], [1, 1, 0, 0]) == pytest.approx(1.0)
     assert Tree is importlib.import_module("semcurate").Tree
-    assert all(callable(thing) for thing in (DensityPeaks, estimate_n_clusters, linkage, make_sem_corpus,
-                                             dendrogram_purity, nmi_curve, reference_curves, TiedAutoencoder, TwoNN))
+    assert all(
+        callable(thing)
+        for thing in (
+            DensityPeaks,
+            estimate_n_clusters,
+            linkage,
+            make_sem_corpus,
+            dendrogram_purity,
+            nmi_curve,
+            reference_curves,
+            TiedAutoencoder,
+            TwoNN,
+        )
+    )
 
 
 def test_an_unknown_name_is_an_attribute_error():

@@ -9,6 +9,8 @@ from semcurate.db import FeatureSet
 from semcurate.features.analysis import StudyError, reduce_feature_set
 from semcurate.features.store import FeatureStore
 
+pytestmark = pytest.mark.slow  # trains autoencoders with TensorFlow
+
 
 @pytest.fixture
 def stored(tmp_path):
@@ -27,8 +29,9 @@ def test_pca_codes_are_stored_with_their_parent(sessions, stored, tmp_path):
     md5s, codes = store.read("base.pca3")
     assert codes.shape == (200, 3) and md5s == store.md5s("base")
     centred = values - values.mean(axis=0)
-    assert np.allclose(np.abs(np.linalg.svd(centred, full_matrices=False)[2][:3] @ centred.T),
-                       np.abs(codes.T), atol=1e-3)
+    assert np.allclose(
+        np.abs(np.linalg.svd(centred, full_matrices=False)[2][:3] @ centred.T), np.abs(codes.T), atol=1e-3
+    )
     assert (tmp_path / "out" / "base.pca_scree.png").exists()
     with sessions() as session:
         row = session.get(FeatureSet, "base.pca3")
@@ -37,8 +40,9 @@ def test_pca_codes_are_stored_with_their_parent(sessions, stored, tmp_path):
 
 def test_autoencoder_codes_reconstruct_better_than_the_mean(sessions, stored, tmp_path):
     store, values = stored
-    result = reduce_feature_set(sessions, store, "base", "ae", 3, tmp_path / "out", hidden=(32, 16), epochs=40,
-                                batch_size=20)
+    result = reduce_feature_set(
+        sessions, store, "base", "ae", 3, tmp_path / "out", hidden=(32, 16), epochs=40, batch_size=20
+    )
     assert store.dimension("base.ae3") == 3
     assert result["reconstruction_mse"] < 0.5 * values.var(axis=0).mean()
     assert (tmp_path / "out" / "base.ae3.model").is_dir()

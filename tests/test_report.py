@@ -33,20 +33,37 @@ from semcurate.evaluation.report import THUMBNAIL_WIDTH, collect, render, write_
 from semcurate.ingest.scale_database import scale_key
 
 #: (format, status, relation) of every file the fixture inserts.
-FILES = [("tiff", "image", None)] * 4 + [("jpg", "image", None)] + [("jpg", "duplicate", "jpg_rendition")] * 3 \
-    + [("tiff", "duplicate", "exact")] * 2 + [("tiff", "corrupt", None)] + [("bmp", "unsupported", None)] * 2 \
+FILES = (
+    [("tiff", "image", None)] * 4
+    + [("jpg", "image", None)]
+    + [("jpg", "duplicate", "jpg_rendition")] * 3
+    + [("tiff", "duplicate", "exact")] * 2
+    + [("tiff", "corrupt", None)]
+    + [("bmp", "unsupported", None)] * 2
     + [("png", "image", None)]
+)
 
 #: md5 → (category of SEM_Dataset or None, scale bar (value, unit) or None).
 IMAGES = {
     hashlib.md5(f"image {index}".encode()).hexdigest(): spec
-    for index, spec in enumerate([("Nanowires", (1.0, "µm")), ("Nanowires", (2.0, "µm")), ("Particles", (1.0, "µm")),
-                                  (None, (200.0, "nm")), ("Particles", None)])
+    for index, spec in enumerate(
+        [
+            ("Nanowires", (1.0, "µm")),
+            ("Nanowires", (2.0, "µm")),
+            ("Particles", (1.0, "µm")),
+            (None, (200.0, "nm")),
+            ("Particles", None),
+        ]
+    )
 }
 
 #: (path, name, size, parent path) in depth-first order, children by position.
-NODES = [("Nanowires", "<b>&", 3, None), ("Nanowires.1", "vertical arrays", 2, "Nanowires"),
-         ("Nanowires.2", None, 1, "Nanowires"), ("Particles", None, 2, None)]
+NODES = [
+    ("Nanowires", "<b>&", 3, None),
+    ("Nanowires.1", "vertical arrays", 2, "Nanowires"),
+    ("Nanowires.2", None, 1, "Nanowires"),
+    ("Particles", None, 2, None),
+]
 
 
 def png_bytes(width: int, height: int, seed: int = 0) -> bytes:
@@ -67,61 +84,150 @@ def stocked(sessions, tmp_path):
         PILImage.fromarray(np.full((300, 400), 40 * index, np.uint8)).save(store / f"{md5}.jpg", quality=90)
     with sessions.begin() as session:
         session.add(IngestRun(source_root="/src", store=str(store)))
-        session.add_all(Image(md5=md5, source_format="tiff", jpg_md5=md5[::-1], width=400, height=300, mode="L",
-                              phash=md5[:16]) for md5 in md5s)
+        session.add_all(
+            Image(md5=md5, source_format="tiff", jpg_md5=md5[::-1], width=400, height=300, mode="L", phash=md5[:16])
+            for md5 in md5s
+        )
         session.flush()
-        session.add_all(File(source_root="/src", relpath=f"file{index}.{fmt}", extension=fmt, format=fmt,
-                             status=status, relation=relation, image_md5=md5s[index % len(md5s)]
-                             if status in ("image", "duplicate") else None)
-                        for index, (fmt, status, relation) in enumerate(FILES))
-        session.add(LabelDataset(name="SEM_Dataset", directory="/labels", n_files=4, n_unique=4, n_matched=4,
-                                 n_matched_reencoded=0, n_unmatched=0, n_conflicting=0))
+        session.add_all(
+            File(
+                source_root="/src",
+                relpath=f"file{index}.{fmt}",
+                extension=fmt,
+                format=fmt,
+                status=status,
+                relation=relation,
+                image_md5=md5s[index % len(md5s)] if status in ("image", "duplicate") else None,
+            )
+            for index, (fmt, status, relation) in enumerate(FILES)
+        )
+        session.add(
+            LabelDataset(
+                name="SEM_Dataset",
+                directory="/labels",
+                n_files=4,
+                n_unique=4,
+                n_matched=4,
+                n_matched_reencoded=0,
+                n_unmatched=0,
+                n_conflicting=0,
+            )
+        )
         session.flush()
-        session.add_all(Label(dataset="SEM_Dataset", relpath=f"{category}/{md5}.jpg", file_md5=md5,
-                              category_path=category, category=category, image_md5=md5, match="md5")
-                        for md5, (category, _scale) in IMAGES.items() if category)
-        session.add_all(ScaleReading(image_md5=md5, status="ok" if scale else "unreadable",
-                                     value=scale[0] if scale else None, unit=scale[1] if scale else None,
-                                     reader_version="test")
-                        for md5, (_category, scale) in IMAGES.items())
+        session.add_all(
+            Label(
+                dataset="SEM_Dataset",
+                relpath=f"{category}/{md5}.jpg",
+                file_md5=md5,
+                category_path=category,
+                category=category,
+                image_md5=md5,
+                match="md5",
+            )
+            for md5, (category, _scale) in IMAGES.items()
+            if category
+        )
+        session.add_all(
+            ScaleReading(
+                image_md5=md5,
+                status="ok" if scale else "unreadable",
+                value=scale[0] if scale else None,
+                unit=scale[1] if scale else None,
+                reader_version="test",
+            )
+            for md5, (_category, scale) in IMAGES.items()
+        )
         in_subset = [md5 for md5, (_category, scale) in IMAGES.items() if scale and scale[1] == "µm"]
         session.add(Subset(name="1u-2u", criteria=json.dumps({"scales": ["1 µm", "2 µm"]}), size=len(in_subset)))
         session.flush()
         session.add_all(SubsetMember(subset="1u-2u", image_md5=md5) for md5 in in_subset)
-        session.add(FeatureSet(name="classic", extractor="classic", weights="none", weights_digest="f00dfeed" * 8,
-                               layer="descriptor", dimension=64, n_rows=len(md5s), store_path="features.h5",
-                               parameters=json.dumps({"crop": True})))
-        session.add(Clustering(feature_set="classic", method="ward", kind="hierarchy", n_points=len(md5s),
-                               parameters=json.dumps({"metric": "euclidean"}), store_path="clusterings.h5",
-                               store_key="1", seconds=0.01))
-        tree = TreeRow(feature_set="classic", method="ward", labels_dataset="SEM_Dataset", depth=1, rule="silhouette",
-                    parameters=json.dumps({"min_size": 1}), n_images=len(md5s), n_labelled=4)
+        session.add(
+            FeatureSet(
+                name="classic",
+                extractor="classic",
+                weights="none",
+                weights_digest="f00dfeed" * 8,
+                layer="descriptor",
+                dimension=64,
+                n_rows=len(md5s),
+                store_path="features.h5",
+                parameters=json.dumps({"crop": True}),
+            )
+        )
+        session.add(
+            Clustering(
+                feature_set="classic",
+                method="ward",
+                kind="hierarchy",
+                n_points=len(md5s),
+                parameters=json.dumps({"metric": "euclidean"}),
+                store_path="clusterings.h5",
+                store_key="1",
+                seconds=0.01,
+            )
+        )
+        tree = TreeRow(
+            feature_set="classic",
+            method="ward",
+            labels_dataset="SEM_Dataset",
+            depth=1,
+            rule="silhouette",
+            parameters=json.dumps({"min_size": 1}),
+            n_images=len(md5s),
+            n_labelled=4,
+        )
         session.add(tree)
         session.flush()
         ids: dict[str, int] = {}
         for index, (path, name, size, parent) in enumerate(NODES):
-            node = TreeNodeRow(tree_id=tree.id, parent_id=ids.get(parent), path=path, depth=path.count(".") + 1,
-                            position=int(path.rsplit(".", 1)[1]) if "." in path else index + 1,
-                            category=path.split(".")[0], name=name, size=size, representative_md5=md5s[index],
-                            mean_image=png_bytes(160, 120, index),
-                            split_rule="silhouette" if parent is None and path == "Nanowires" else None,
-                            split_scores=json.dumps({"2": 0.42}) if path == "Nanowires" else None)
+            node = TreeNodeRow(
+                tree_id=tree.id,
+                parent_id=ids.get(parent),
+                path=path,
+                depth=path.count(".") + 1,
+                position=int(path.rsplit(".", 1)[1]) if "." in path else index + 1,
+                category=path.split(".")[0],
+                name=name,
+                size=size,
+                representative_md5=md5s[index],
+                mean_image=png_bytes(160, 120, index),
+                split_rule="silhouette" if parent is None and path == "Nanowires" else None,
+                split_scores=json.dumps({"2": 0.42}) if path == "Nanowires" else None,
+            )
             session.add(node)
             session.flush()
             ids[path] = node.id
-            session.add_all(TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by="label")
-                            for md5 in md5s[index:index + size])
+            session.add_all(
+                TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by="label") for md5 in md5s[index : index + size]
+            )
     results = tmp_path / "results"
     (results / "id").mkdir(parents=True)
     (results / "distances").mkdir()
-    (results / "id" / "classic.id.json").write_text(json.dumps({
-        "feature_set": "classic", "subset": None, "rows": 5, "estimates": {"1.0": 3.1, "0.9": 3.4},
-        "scan": {"sizes": [5, 3], "means": [3.2, 2.9], "stds": [0.1, 0.2]}, "suggested_code_size": 4}))
+    (results / "id" / "classic.id.json").write_text(
+        json.dumps(
+            {
+                "feature_set": "classic",
+                "subset": None,
+                "rows": 5,
+                "estimates": {"1.0": 3.1, "0.9": 3.4},
+                "scan": {"sizes": [5, 3], "means": [3.2, 2.9], "stds": [0.1, 0.2]},
+                "suggested_code_size": 4,
+            }
+        )
+    )
     (results / "id" / "classic.id_fit.png").write_bytes(png_bytes(60, 40, 1))
     (results / "id" / "classic.id_scan.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    (results / "distances" / "distances.json").write_text(json.dumps({
-        "dataset": "SEM_Dataset", "subset": None, "sample_size": 4, "per_category": {"Nanowires": 2, "Particles": 2},
-        "correlation_with_d_disc": {"classic": 0.5}}))
+    (results / "distances" / "distances.json").write_text(
+        json.dumps(
+            {
+                "dataset": "SEM_Dataset",
+                "subset": None,
+                "sample_size": 4,
+                "per_category": {"Nanowires": 2, "Particles": 2},
+                "correlation_with_d_disc": {"classic": 0.5},
+            }
+        )
+    )
     (results / "distances" / "distances.png").write_bytes(png_bytes(80, 40, 2))
     return sessions, results, store
 
@@ -218,11 +324,15 @@ def test_format_inventory_matches_the_files_table(written):
 
 def test_tree_nodes_in_order_with_names_and_sizes(written):
     _summary, _out_dir, html = written
-    found = re.findall(r'class="path">([^<]*)</span>\s*(?:<span class="name">([^<]*)</span>\s*)?'
-                       r'<span class="size">(\d+) images?</span>', html)
-    assert [(path, name or None, int(size)) for path, name, size in found] == \
-        [(path, name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if name else None, size)
-         for path, name, size, _parent in NODES]
+    found = re.findall(
+        r'class="path">([^<]*)</span>\s*(?:<span class="name">([^<]*)</span>\s*)?'
+        r'<span class="size">(\d+) images?</span>',
+        html,
+    )
+    assert [(path, name or None, int(size)) for path, name, size in found] == [
+        (path, name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if name else None, size)
+        for path, name, size, _parent in NODES
+    ]
 
 
 def test_html_is_escaped(written):
@@ -254,8 +364,16 @@ def assert_commands_exist(missing: dict, html: str) -> None:
 
 def test_missing_sections_name_their_command(written):
     summary, _out_dir, html = written
-    assert {"formats", "labels", "scale_histogram", "subsets", "intrinsic_dimension", "distances", "tree",
-            "provenance"} <= set(summary["present"])
+    assert {
+        "formats",
+        "labels",
+        "scale_histogram",
+        "subsets",
+        "intrinsic_dimension",
+        "distances",
+        "tree",
+        "provenance",
+    } <= set(summary["present"])
     assert {"scale_validation", "ae_grid", "nmi", "compare2d"} == set(summary["missing"])
     assert_commands_exist(summary["missing"], html)
 
@@ -269,8 +387,9 @@ def test_collected_numbers_follow_the_database(stocked):
     assert {row["scale"]: row["counts"][-1] for row in histogram["rows"]} == read
     subset = sections["subsets"]["data"]["tables"][0]
     expected = Counter(category for category, scale in IMAGES.values() if category and scale and scale[1] == "µm")
-    assert {row["category"]: row["subset"] for row in subset["rows"]} == \
-        {category: expected[category] for category in {c for c, _ in IMAGES.values() if c}}
+    assert {row["category"]: row["subset"] for row in subset["rows"]} == {
+        category: expected[category] for category in {c for c, _ in IMAGES.values() if c}
+    }
     provenance = sections["provenance"]["data"]
     assert provenance["feature_sets"][0]["weights_digest"] == "f00dfeed" * 8
     assert set(provenance["versions"]) >= {"python", "semcurate", "numpy", "scikit-learn", "tensorflow"}
@@ -283,46 +402,106 @@ def test_empty_database_gives_only_missing_sections(sessions, tmp_path):
     assert summary["present"] == ["provenance"]
     html = (tmp_path / "empty.html").read_text(encoding="utf-8")
     assert_commands_exist(summary["missing"], html)
-    assert {"ingest", "tree build", "labels import", "scale", "subset create", "id", "reduce", "distances",
-            "evaluate", "compare-2d"} <= {re.search(r"`semcurate ([a-z][a-z0-9-]*(?: [a-z][a-z-]*)?)", reason).group(1)
-                                          for reason in summary["missing"].values()}
+    assert {
+        "ingest",
+        "tree build",
+        "labels import",
+        "scale",
+        "subset create",
+        "id",
+        "reduce",
+        "distances",
+        "evaluate",
+        "compare-2d",
+    } <= {
+        re.search(r"`semcurate ([a-z][a-z0-9-]*(?: [a-z][a-z-]*)?)", reason).group(1)
+        for reason in summary["missing"].values()
+    }
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".empty")) == []
 
 
 def test_results_sections_show_their_records(stocked):
     sessions, results, store = stocked
-    grid = [{"h1": 200, "h2": 50, "code": 4, "tying": "outer", "architecture": "T200-50-4", "n_parameters": 1234,
-             "train_mse": 0.5, "heldout_mse": 0.625},
-            {"h1": 400, "h2": 50, "code": 4, "tying": "none", "architecture": "400-50-4", "n_parameters": 2345,
-             "train_mse": 0.25, "heldout_mse": 0.75}]
-    best = [{"feature_set": "classic", "method": "ward", "k": 12, "nmi": 0.625, "nmi_at_10": None,
-             "dendrogram_purity": 0.5}]
-    scored = {"tree_id": 1, "dataset": "Hierarchical", "labelled_images": 4, "leaf_nmi": 0.375, "purity": 0.875,
-              "per_category": {"Nanowires": {"labelled": 3, "children": 2, "subcategories": 2, "nmi": 0.25}}}
+    grid = [
+        {
+            "h1": 200,
+            "h2": 50,
+            "code": 4,
+            "tying": "outer",
+            "architecture": "T200-50-4",
+            "n_parameters": 1234,
+            "train_mse": 0.5,
+            "heldout_mse": 0.625,
+        },
+        {
+            "h1": 400,
+            "h2": 50,
+            "code": 4,
+            "tying": "none",
+            "architecture": "400-50-4",
+            "n_parameters": 2345,
+            "train_mse": 0.25,
+            "heldout_mse": 0.75,
+        },
+    ]
+    best = [
+        {"feature_set": "classic", "method": "ward", "k": 12, "nmi": 0.625, "nmi_at_10": None, "dendrogram_purity": 0.5}
+    ]
+    scored = {
+        "tree_id": 1,
+        "dataset": "Hierarchical",
+        "labelled_images": 4,
+        "leaf_nmi": 0.375,
+        "purity": 0.875,
+        "per_category": {"Nanowires": {"labelled": 3, "children": 2, "subcategories": 2, "nmi": 0.25}},
+    }
     runs = [{"dataset": "blobs", "algorithm": "kmeans", "k": 3, "seconds": 0.5, "ari": 0.875}]
-    validation = {"total": 4, "table": {"positive": {"images": 3, "percent": 75.0},
-                                        "unreadable": {"images": 1, "percent": 25.0}},
-                  "wrong": [], "unmatched_paths": []}
-    for folder, name, content in (("reduce", "classic.ae4.json", {"feature_set": "classic.ae4", "parent": "classic",
-                                                                 "code_size": 4, "rows": 5, "grid": grid}),
-                                  ("evaluate", "nmi_grid.json", {"best": best}), ("compare2d", "compare2d.json", runs),
-                                  ("scale", "validation.json", validation),
-                                  ("evaluate", "tree_scores.json", scored)):
+    validation = {
+        "total": 4,
+        "table": {"positive": {"images": 3, "percent": 75.0}, "unreadable": {"images": 1, "percent": 25.0}},
+        "wrong": [],
+        "unmatched_paths": [],
+    }
+    for folder, name, content in (
+        (
+            "reduce",
+            "classic.ae4.json",
+            {"feature_set": "classic.ae4", "parent": "classic", "code_size": 4, "rows": 5, "grid": grid},
+        ),
+        ("evaluate", "nmi_grid.json", {"best": best}),
+        ("compare2d", "compare2d.json", runs),
+        ("scale", "validation.json", validation),
+        ("evaluate", "tree_scores.json", scored),
+    ):
         (results / folder).mkdir(exist_ok=True)
         (results / folder / name).write_text(json.dumps(content))
     (results / "evaluate" / "nmi_grid.png").write_bytes(png_bytes(50, 30, 3))
     html = render(collect(sessions, results, store))
     tables = tables_of(html)
-    expected_grid = [[row["architecture"], row["tying"], str(row["n_parameters"]), f"{row['train_mse']:.4g}",
-                      f"{row['heldout_mse']:.4g}"] for row in grid]
+    expected_grid = [
+        [
+            row["architecture"],
+            row["tying"],
+            str(row["n_parameters"]),
+            f"{row['train_mse']:.4g}",
+            f"{row['heldout_mse']:.4g}",
+        ]
+        for row in grid
+    ]
     assert tables["ae-grid-1"][0] == ["architecture", "tying", "n_parameters", "train_mse", "heldout_mse"]
     assert tables["ae-grid-1"][1:] == expected_grid
-    assert tables["nmi-table"][1] == [best[0]["feature_set"], best[0]["method"], str(best[0]["k"]),
-                                      f"{best[0]['nmi']:.4g}", f"{best[0]['dendrogram_purity']:.4g}"]
+    assert tables["nmi-table"][1] == [
+        best[0]["feature_set"],
+        best[0]["method"],
+        str(best[0]["k"]),
+        f"{best[0]['nmi']:.4g}",
+        f"{best[0]['dendrogram_purity']:.4g}",
+    ]
     assert tables[f"tree-scores-{scored['tree_id']}"][1] == ["Nanowires", "3", "2", "2", "0.25"]
     assert f"leaf NMI {scored['leaf_nmi']:.4g}, tree purity {scored['purity']:.4g}" in html
     assert tables["compare2d-table"][0] == list(runs[0])
     assert tables["compare2d-table"][1] == [str(value) for value in runs[0].values()]
-    assert [row[:2] for row in tables["scale-validation-table"][1:]] == \
-        [[outcome, str(cell["images"])] for outcome, cell in validation["table"].items()]
+    assert [row[:2] for row in tables["scale-validation-table"][1:]] == [
+        [outcome, str(cell["images"])] for outcome, cell in validation["table"].items()
+    ]
     assert 'alt="nmi_grid.png"' in html

@@ -65,10 +65,10 @@ def test_nm_read_as_mm_is_rejected_not_returned(bars):
 
 def test_field_width_range_and_named_field_contradiction():
     one_um = Length(1.0, "µm")
-    assert judge(1000.0 / 200, 1024, one_um, [], [])[0] is None               # 5 nm/px: 5.1 µm field
+    assert judge(1000.0 / 200, 1024, one_um, [], [])[0] is None  # 5 nm/px: 5.1 µm field
     assert "outside" in judge(1e6 * 20 / 200, 1024, Length(20, "mm"), [], [])[0]  # 100 mm field
-    assert "outside" in judge(0.01, 1024, Length(2, "nm"), [], [])[0]            # 10 nm field
-    problem, _ = judge(5.0, 1024, one_um, [], [Length(51.2, "µm")])              # HFW says 50 nm/px
+    assert "outside" in judge(0.01, 1024, Length(2, "nm"), [], [])[0]  # 10 nm field
+    problem, _ = judge(5.0, 1024, one_um, [], [Length(51.2, "µm")])  # HFW says 50 nm/px
     assert problem and "field width" in problem
     assert judge(5.0, 1024, one_um, [], [Length(5.12, "µm")])[0] is None
 
@@ -155,8 +155,18 @@ def huge_with_bar() -> np.ndarray:
         (lambda: b"", {"error"}),
         (lambda: b"II*\x00garbage", {"error"}),
     ],
-    ids=["black", "white", "grey jpeg", "no stripe", "stripe without text", "stripe on top", "64x48",
-         "8192x6144", "empty", "garbage"],
+    ids=[
+        "black",
+        "white",
+        "grey jpeg",
+        "no stripe",
+        "stripe without text",
+        "stripe on top",
+        "64x48",
+        "8192x6144",
+        "empty",
+        "garbage",
+    ],
 )
 def test_bad_input_gets_a_status_never_an_exception(data, statuses):
     reading = read_scale_bytes(data(), engine=get_engine())

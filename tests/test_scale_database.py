@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # reads the scale of 30 full-size demo images with Tesseract
+
 READING_KEYS = ["path", "status", "value", "unit", "bar_px", "nm_per_px", "source"]
 
 
@@ -51,14 +53,17 @@ def test_second_run_reads_nothing_new(repository):
 
 def test_read_json_lines_have_the_stable_keys(repository):
     root, _ = repository
-    truth = [row for row in csv.DictReader((root / "corpus" / "ground_truth.csv").open(encoding="utf-8"))
-             if row["kind"] == "original" and row["format"] == "TIFF" and row["has_stripe"] == "true"][:3]
+    truth = [
+        row
+        for row in csv.DictReader((root / "corpus" / "ground_truth.csv").open(encoding="utf-8"))
+        if row["kind"] == "original" and row["format"] == "TIFF" and row["has_stripe"] == "true"
+    ][:3]
     paths = [str(root / "corpus" / row["path"]) for row in truth]
     result = semcurate("scale", "read", *paths, "--json")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [list(line) for line in lines] == [READING_KEYS] * 3
-    for line, row in zip(lines, truth):
+    for line, row in zip(lines, truth, strict=True):
         if line["status"] == "ok":
             assert (line["value"], line["unit"]) == (float(row["scale_value"]), row["scale_unit"])
             assert line["nm_per_px"] == pytest.approx(float(row["nm_per_px"]), rel=0.01)
@@ -75,12 +80,14 @@ def table_rows(output: str) -> dict[str, list[str]]:
 
 
 def test_histogram_counts_match_the_stored_readings(repository):
-    root, db = repository
+    _root, db = repository
     import sqlite3
 
-    stored = sqlite3.connect(db.removeprefix("sqlite:///")).execute(
-        "SELECT value, unit, count(*) FROM scale_readings WHERE value IS NOT NULL GROUP BY value, unit"
-    ).fetchall()
+    stored = (
+        sqlite3.connect(db.removeprefix("sqlite:///"))
+        .execute("SELECT value, unit, count(*) FROM scale_readings WHERE value IS NOT NULL GROUP BY value, unit")
+        .fetchall()
+    )
     plain = table_rows(semcurate("scale", "histogram", "--db", db).stdout)
     assert {key: int(cells[0]) for key, cells in plain.items() if key != "total"} == {
         f"{value:g} {unit}": count for value, unit, count in stored

@@ -7,6 +7,8 @@ strongly the gradients share one orientation.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -71,7 +73,7 @@ def _descriptor(image: np.ndarray) -> np.ndarray:
     fx = np.fft.fftfreq(grey.shape[1])[None, :]
     radius = np.sqrt(fx**2 + fy**2)
     edges = np.geomspace(1 / max(grey.shape), 0.5, 13)
-    bands = np.array([power[(radius >= lo) & (radius < hi)].mean() for lo, hi in zip(edges[:-1], edges[1:])])
+    bands = np.array([power[(radius >= lo) & (radius < hi)].mean() for lo, hi in itertools.pairwise(edges)])
     spectrum = np.log(bands + 1e-9)
     histogram = np.histogram(image, bins=16, range=(0, 256))[0] / image.size
     gy, gx = np.gradient(grey)

@@ -89,7 +89,7 @@ def test_bad_rules_are_refused_before_any_work():
     values = np.random.default_rng(0).normal(size=(40, 2))
     with pytest.raises(ValueError, match="unknown rule 'biggest'"):
         split(values, "ward", 1, rule="biggest")
-    with pytest.raises(ValueError, match="monotone merge heights.*not centroid"):
+    with pytest.raises(ValueError, match=r"monotone merge heights.*not centroid"):
         split(values, "centroid", 1, rule="dendrogram-gap")
 
 

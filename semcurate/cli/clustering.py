@@ -42,10 +42,10 @@ N_CLUSTERS_ALGORITHM = Choice("method", N_CLUSTERS_ALGORITHMS)
 SPLIT_RULE = Choice("rule", SPLIT_RULES)
 EXPORT_FORMAT = Choice("format", TREE_EXPORT_FORMATS)
 
-TreeId = Annotated[int | None, typer.Option("--tree", help="Tree id (see `semcurate tree list`); default the "
-                                                           "newest.")]
-TreeImageStore = Annotated[Path | None, typer.Option("--store", help="Flat store for image paths (default: last "
-                                                                     "ingest's).")]
+TreeId = Annotated[int | None, typer.Option("--tree", help="Tree id (see `semcurate tree list`); default the newest.")]
+TreeImageStore = Annotated[
+    Path | None, typer.Option("--store", help="Flat store for image paths (default: last ingest's).")
+]
 
 
 def parse_parameters(pairs: list[str]) -> dict:
@@ -62,8 +62,9 @@ def parse_parameters(pairs: list[str]) -> dict:
     return parameters
 
 
-def bar_on_first_step(reporter: Callable[[str, int], Callable[[int], None]], phase: str,
-                      total: int) -> Callable[[int], None]:
+def bar_on_first_step(
+    reporter: Callable[[str, int], Callable[[int], None]], phase: str, total: int
+) -> Callable[[int], None]:
     """An ``advance(n)`` whose progress bar opens at the first step, so that a request the first fit refuses (a bad
     parameter value) prints its one error line and no empty bar."""
     advance: Callable[[int], None] | None = None
@@ -79,19 +80,29 @@ def bar_on_first_step(reporter: Callable[[str, int], Callable[[int], None]], pha
 
 def cluster(
     feature_set: Annotated[str | None, typer.Argument(help="Feature set to cluster, e.g. classic.ae8.")] = None,
-    method: Annotated[str, choice_option(
-        "--method", CLUSTERING_METHOD,
-        "ward, centroid, complete, single, average (dendrograms, §4.1), density-peaks (§4.2), kmeans, gmm, "
-        "hdbscan or spectral.",
-    )] = "ward",
+    method: Annotated[
+        str,
+        choice_option(
+            "--method",
+            CLUSTERING_METHOD,
+            "ward, centroid, complete, single, average (dendrograms, §4.1), density-peaks (§4.2), kmeans, gmm, "
+            "hdbscan or spectral.",
+        ),
+    ] = "ward",
     subset: Subset = None,
-    k_max: Annotated[int, typer.Option(
-        "--k-max", min=1,
-        help="Largest k summarised; flat methods are fitted for every k in 2..K (trees give any k later).",
-    )] = 30,
+    k_max: Annotated[
+        int,
+        typer.Option(
+            "--k-max",
+            min=1,
+            help="Largest k summarised; flat methods are fitted for every k in 2..K (trees give any k later).",
+        ),
+    ] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Random state of the randomised methods.")] = 0,
-    param: Annotated[list[str], typer.Option("--param", help="Method parameter KEY=VALUE (repeatable), e.g. "
-                                                             "n_neighbors=30 for density-peaks.")] = (),
+    param: Annotated[
+        list[str],
+        typer.Option("--param", help="Method parameter KEY=VALUE (repeatable), e.g. n_neighbors=30 for density-peaks."),
+    ] = (),
     list_stored: Annotated[bool, typer.Option("--list", help="List the stored clusterings and exit.")] = False,
     as_json: AsJson = False,
     feature_store: FeatureStorePath = FEATURE_STORE,
@@ -120,8 +131,16 @@ def cluster(
             # Flat methods report one step per k; a linkage or Density Peaks is one call with nothing to count.
             advance = bar_on_first_step(reporter, f"{method} fits", max(k_max - 1, 1) if method in K_METHODS else 0)
             summary = cluster_feature_set(
-                sessions, FeatureStore(feature_store), ClusterStore(cluster_store), feature_set, method,
-                subset=subset, k_max=k_max, random_state=seed, parameters=parameters, progress=advance,
+                sessions,
+                FeatureStore(feature_store),
+                ClusterStore(cluster_store),
+                feature_set,
+                method,
+                subset=subset,
+                k_max=k_max,
+                random_state=seed,
+                parameters=parameters,
+                progress=advance,
             )
     except (ClusteringError, LinkageMemoryError) as error:
         fail(str(error))
@@ -133,16 +152,25 @@ def cluster(
 
 def n_clusters(
     feature_set: Annotated[str, typer.Argument(help="Feature set, e.g. classic.ae8.")],
-    criterion: Annotated[str, choice_option("--criterion", N_CLUSTERS_CRITERION, "elbow, silhouette or gap (as "
-                                            "HyperSpy's estimate_number_of_clusters).")] = "silhouette",
-    method: Annotated[str, choice_option("--method", N_CLUSTERS_ALGORITHM, "kmeans, gmm, spectral, a linkage "
-                                         "(ward, ...) or density-peaks.")] = "kmeans",
+    criterion: Annotated[
+        str,
+        choice_option(
+            "--criterion", N_CLUSTERS_CRITERION, "elbow, silhouette or gap (as HyperSpy's estimate_number_of_clusters)."
+        ),
+    ] = "silhouette",
+    method: Annotated[
+        str,
+        choice_option(
+            "--method", N_CLUSTERS_ALGORITHM, "kmeans, gmm, spectral, a linkage (ward, ...) or density-peaks."
+        ),
+    ] = "kmeans",
     k_min: Annotated[int, typer.Option("--k-min", min=1, help="Smallest k tried (gap may start at 1).")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", min=2, help="Largest k tried.")] = 12,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random state.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder for the plot and the numbers.")] = Path(
-        "results/n_clusters"),
+        "results/n_clusters"
+    ),
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
@@ -152,14 +180,26 @@ def n_clusters(
     from semcurate.features.store import FeatureStore
 
     try:
-        result = estimate_feature_set_clusters(open_sessions(db), FeatureStore(feature_store), feature_set,
-                                               criterion, method, out, k_min=k_min, k_max=k_max, subset=subset,
-                                               random_state=seed)
+        result = estimate_feature_set_clusters(
+            open_sessions(db),
+            FeatureStore(feature_store),
+            feature_set,
+            criterion,
+            method,
+            out,
+            k_min=k_min,
+            k_max=k_max,
+            subset=subset,
+            random_state=seed,
+        )
     except (ClusteringError, LinkageMemoryError) as error:
         fail(str(error))
     estimate = result["estimate"]
-    print_table(f"{criterion} of {method} on {feature_set}: best k = {estimate.best_k}",
-                [(k, f"{score:.4g}") for k, score in zip(estimate.ks, estimate.scores, strict=True)], ("k", criterion))
+    print_table(
+        f"{criterion} of {method} on {feature_set}: best k = {estimate.best_k}",
+        [(k, f"{score:.4g}") for k, score in zip(estimate.ks, estimate.scores, strict=True)],
+        ("k", criterion),
+    )
     typer.echo(f"plot and numbers in {out}")
 
 
@@ -176,23 +216,29 @@ def open_tree(db: str | None, tree_id: int | None, store: Path | None = None):
 @tree_app.command("build")
 def tree_build(
     feature_set: Annotated[str, typer.Argument(help="Feature set whose rows are clustered, e.g. classic.ae8.")],
-    method: Annotated[str, choice_option("--method", CLUSTERING_METHOD, "Clustering method of `semcurate "
-                                                                        "cluster`.")] = "ward",
-    labels: Annotated[str, typer.Option("--labels", help="Labelled dataset giving the top "
-                                                         "categories.")] = "SEM_Dataset",
+    method: Annotated[
+        str, choice_option("--method", CLUSTERING_METHOD, "Clustering method of `semcurate cluster`.")
+    ] = "ward",
+    labels: Annotated[
+        str, typer.Option("--labels", help="Labelled dataset giving the top categories.")
+    ] = "SEM_Dataset",
     depth: Annotated[int, typer.Option("--depth", min=1, help="Levels of sub-categories below each category.")] = 2,
-    rule: Annotated[str, choice_option(
-        "--rule", SPLIT_RULE,
-        "How many children a node gets: silhouette (default: bounded, works for every method), gap (may decline to "
-        "split), dendrogram-gap (monotone linkages only).",
-    )] = "silhouette",
+    rule: Annotated[
+        str,
+        choice_option(
+            "--rule",
+            SPLIT_RULE,
+            "How many children a node gets: silhouette (default: bounded, works for every method), gap (may decline to "
+            "split), dendrogram-gap (monotone linkages only).",
+        ),
+    ] = "silhouette",
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     max_children: Annotated[int, typer.Option("--max-children", min=2, help="Most children a node may get.")] = 8,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
-    seed: Annotated[int, typer.Option("--seed", help="Random state (classifier split, sampling, flat "
-                                                     "methods).")] = 0,
-    store: Annotated[Path | None, typer.Option("--store", help="Flat store for mean images (default: last "
-                                                               "ingest's).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random state (classifier split, sampling, flat methods).")] = 0,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
+    ] = None,
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
@@ -206,9 +252,21 @@ def tree_build(
     store = image_store(sessions, store)
     try:
         with progress_reporter() as reporter:
-            summary = build_tree(sessions, FeatureStore(feature_store), store, feature_set, method, labels,
-                                 depth=depth, rule=rule, subset=subset, max_children=max_children,
-                                 min_size=min_size, random_state=seed, reporter=reporter)
+            summary = build_tree(
+                sessions,
+                FeatureStore(feature_store),
+                store,
+                feature_set,
+                method,
+                labels,
+                depth=depth,
+                rule=rule,
+                subset=subset,
+                max_children=max_children,
+                min_size=min_size,
+                random_state=seed,
+                reporter=reporter,
+            )
     except (ClusteringError, LinkageMemoryError) as error:
         fail(str(error))
     print_table(f"tree {summary['tree_id']} stored", summary)
@@ -228,10 +286,12 @@ def tree_list(db: Db = None) -> None:
 
 @tree_app.command("show")
 def tree_show(
-    node: Annotated[str | None, typer.Argument(help="Node path (Nanowires.2), name or id; default every "
-                                                    "category.")] = None,
-    depth: Annotated[int | None, typer.Option("--depth", min=0, help="Levels shown below the node; default "
-                                                                     "all.")] = None,
+    node: Annotated[
+        str | None, typer.Argument(help="Node path (Nanowires.2), name or id; default every category.")
+    ] = None,
+    depth: Annotated[
+        int | None, typer.Option("--depth", min=0, help="Levels shown below the node; default all.")
+    ] = None,
     tree_id: TreeId = None,
     store: TreeImageStore = None,
     db: Db = None,

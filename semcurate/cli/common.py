@@ -22,13 +22,18 @@ FEATURE_STORE = Path("features.h5")
 #: Default HDF5 file of the linkage matrices and partitions.
 CLUSTER_STORE = Path("clusterings.h5")
 
-Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default $SEMCURATE_DB or sqlite:///semcurate.db.")]
-FeatureStorePath = Annotated[Path, typer.Option("--feature-store", help="HDF5 file holding the feature rows (created "
-                                                                        "if missing).")]
-ClusterStorePath = Annotated[Path, typer.Option("--cluster-store", help="HDF5 file of linkage matrices and partitions "
-                                                                        "(created if missing).")]
-ImageStore = Annotated[Path | None, typer.Option("--store", help="Flat store of the images; default: the last "
-                                                                 "ingest's.")]
+Db = Annotated[
+    str | None, typer.Option("--db", help="SQLAlchemy URL; default $SEMCURATE_DB or sqlite:///semcurate.db.")
+]
+FeatureStorePath = Annotated[
+    Path, typer.Option("--feature-store", help="HDF5 file holding the feature rows (created if missing).")
+]
+ClusterStorePath = Annotated[
+    Path, typer.Option("--cluster-store", help="HDF5 file of linkage matrices and partitions (created if missing).")
+]
+ImageStore = Annotated[
+    Path | None, typer.Option("--store", help="Flat store of the images; default: the last ingest's.")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")]
 Subset = Annotated[str | None, typer.Option("--subset", help="Only images of this subset, e.g. 1u-2u.")]
 

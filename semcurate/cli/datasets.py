@@ -12,21 +12,22 @@ from semcurate.progress import print_table, progress_reporter
 
 
 def demo_data(
-    out: Annotated[Path, typer.Argument(help="Folder to write the demo repository into (must not hold one "
-                                             "already).")],
+    out: Annotated[Path, typer.Argument(help="Folder to write the demo repository into (must not hold one already).")],
     images: Annotated[int, typer.Option("--images", min=1, help="Distinct images to draw.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed writes the same bytes.")] = 0,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes; default: every core.")] = None,
-    size_scale: Annotated[float, typer.Option("--size-scale", min=0.05, help="Multiply image sizes (1.0: mostly "
-                                                                             "1024×768).")] = 1.0,
+    size_scale: Annotated[
+        float, typer.Option("--size-scale", min=0.05, help="Multiply image sizes (1.0: mostly 1024×768).")
+    ] = 1.0,
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
     from semcurate.demo import DemoError, make_demo_corpus
 
     try:
         with progress_reporter() as reporter:
-            summary = make_demo_corpus(out, images, seed=seed, workers=workers, size_scale=size_scale,
-                                       reporter=reporter)
+            summary = make_demo_corpus(
+                out, images, seed=seed, workers=workers, size_scale=size_scale, reporter=reporter
+            )
     except DemoError as error:
         fail(str(error))
     counts = vars(summary)

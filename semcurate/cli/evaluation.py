@@ -15,23 +15,36 @@ EVALUATED_METHOD = Choice("method", METHODS)
 
 
 def evaluate(
-    feature_sets: Annotated[list[str], typer.Option("--feature-sets", help="Feature sets, one frame each: "
-                                                                           "--feature-sets A B ...")],
-    methods: Annotated[list[str], typer.Option(
-        "--methods", parser=EVALUATED_METHOD, metavar=EVALUATED_METHOD.metavar,
-        help="Clustering methods, one curve each (--methods ward single ...); each must be stored for every "
-             "feature set (`semcurate cluster FEATURE_SET --method METHOD`).",
-    )] = THESIS_METHODS,
-    dataset: Annotated[str, typer.Option("--dataset", help="Labelled dataset whose top categories are the truth "
-                                                           "(only labelled images are scored).")] = "SEM_Dataset",
-    hierarchy: Annotated[str | None, typer.Option("--hierarchy", help="Labelled dataset with sub-category paths "
-                                                                      "(e.g. Hierarchical) to score the stored "
-                                                                      "tree.")] = None,
-    subset: Annotated[str | None, typer.Option("--subset", help="Only clusterings of this subset, e.g. "
-                                                                "1u-2u.")] = None,
+    feature_sets: Annotated[
+        list[str], typer.Option("--feature-sets", help="Feature sets, one frame each: --feature-sets A B ...")
+    ],
+    methods: Annotated[
+        list[str],
+        typer.Option(
+            "--methods",
+            parser=EVALUATED_METHOD,
+            metavar=EVALUATED_METHOD.metavar,
+            help="Clustering methods, one curve each (--methods ward single ...); each must be stored for every "
+            "feature set (`semcurate cluster FEATURE_SET --method METHOD`).",
+        ),
+    ] = THESIS_METHODS,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset", help="Labelled dataset whose top categories are the truth (only labelled images are scored)."
+        ),
+    ] = "SEM_Dataset",
+    hierarchy: Annotated[
+        str | None,
+        typer.Option(
+            "--hierarchy", help="Labelled dataset with sub-category paths (e.g. Hierarchical) to score the stored tree."
+        ),
+    ] = None,
+    subset: Annotated[str | None, typer.Option("--subset", help="Only clusterings of this subset, e.g. 1u-2u.")] = None,
     k_max: Annotated[int, typer.Option("--k-max", min=2, help="Largest number of clusters scored.")] = 500,
-    out: Annotated[Path, typer.Option("--out", help="Folder for nmi_grid.png/.json and "
-                                                    "tree_scores.json.")] = Path("results/evaluate"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for nmi_grid.png/.json and tree_scores.json.")] = Path(
+        "results/evaluate"
+    ),
     db: Db = None,
 ) -> None:
     """NMI against the labels as a function of k, with the reference curves (thesis Figs 4.4, 4.5).
@@ -43,23 +56,29 @@ def evaluate(
     sessions = open_sessions(db)
     try:
         with progress_reporter() as reporter:
-            result = evaluate(sessions, list(feature_sets), list(methods), dataset, out, subset=subset, k_max=k_max,
-                              reporter=reporter)
+            result = evaluate(
+                sessions, list(feature_sets), list(methods), dataset, out, subset=subset, k_max=k_max, reporter=reporter
+            )
         scored = None if hierarchy is None else tree_scores(sessions, hierarchy, out_dir=out)
     except EvaluationError as error:
         fail(str(error))
     print_records(f"NMI against {dataset}: best k per feature set and method", result["best"])
     if scored is not None:
-        print_table(f"tree {scored['tree_id']} against {hierarchy} ({scored['labelled_images']} labelled images)",
-                    {"leaf NMI": round(scored["leaf_nmi"], 3), "tree purity": round(scored["purity"], 3),
-                     **{f"NMI of {name}'s children": round(cell["nmi"], 3)
-                        for name, cell in scored["per_category"].items()}})
+        print_table(
+            f"tree {scored['tree_id']} against {hierarchy} ({scored['labelled_images']} labelled images)",
+            {
+                "leaf NMI": round(scored["leaf_nmi"], 3),
+                "tree purity": round(scored["purity"], 3),
+                **{f"NMI of {name}'s children": round(cell["nmi"], 3) for name, cell in scored["per_category"].items()},
+            },
+        )
     typer.echo(f"figure and numbers in {out}")
 
 
 def compare_2d(
-    n_samples: Annotated[int, typer.Option("--points", min=30, help="Points per synthetic dataset (thesis: "
-                                                                    "3,000).")] = 3000,
+    n_samples: Annotated[
+        int, typer.Option("--points", min=30, help="Points per synthetic dataset (thesis: 3,000).")
+    ] = 3000,
     seed: Annotated[int, typer.Option("--seed", help="Random state of the datasets.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder for compare2d.png and .json.")] = Path("results/compare2d"),
 ) -> None:
@@ -68,18 +87,28 @@ def compare_2d(
 
     with progress_reporter() as reporter:
         records = compare_2d_study(out, n_samples=n_samples, random_state=seed, progress=reporter("clusterings", 30))
-    print_records(f"five algorithms on {n_samples} points per dataset",
-                  [{**record, "seconds": round(record["seconds"], 3),
-                    "ari": None if record["ari"] is None else round(record["ari"], 3)} for record in records])
+    print_records(
+        f"five algorithms on {n_samples} points per dataset",
+        [
+            {
+                **record,
+                "seconds": round(record["seconds"], 3),
+                "ari": None if record["ari"] is None else round(record["ari"], 3),
+            }
+            for record in records
+        ],
+    )
     typer.echo(f"figure and numbers in {out}")
 
 
 def report(
     out: Annotated[Path, typer.Argument(help="The HTML file to write (self-contained).")] = Path("report.html"),
-    results: Annotated[Path, typer.Option("--results", help="Folder the studies wrote their PNG and JSON "
-                                                            "into.")] = Path("results"),
-    store: Annotated[Path | None, typer.Option("--store", help="Flat store for thumbnails (default: last "
-                                                               "ingest's).")] = None,
+    results: Annotated[
+        Path, typer.Option("--results", help="Folder the studies wrote their PNG and JSON into.")
+    ] = Path("results"),
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Flat store for thumbnails (default: last ingest's).")
+    ] = None,
     db: Db = None,
 ) -> None:
     """Write one self-contained HTML report of every table and figure the database and results support."""
@@ -89,7 +118,8 @@ def report(
         summary = write_report(open_sessions(db), results, out, store)
     except ReportError as error:
         fail(str(error))
-    typer.echo(f"report written to {summary['path']} ({summary['bytes'] / 1e6:.1f} MB): "
-               f"{len(summary['present'])} sections")
+    typer.echo(
+        f"report written to {summary['path']} ({summary['bytes'] / 1e6:.1f} MB): {len(summary['present'])} sections"
+    )
     for line in summary["missing"].values():
         typer.echo(f"  missing: {line}")

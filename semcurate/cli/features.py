@@ -22,8 +22,9 @@ from semcurate.cli.common import (
 from semcurate.features.methods import EXTRACTORS, FINETUNE_MODES, REDUCE_METHODS
 from semcurate.progress import print_records, print_table, progress_reporter
 
-features_app = typer.Typer(help="Feature sets: CNN activations or the weight-free descriptor (thesis ch. 3).",
-                           no_args_is_help=True)
+features_app = typer.Typer(
+    help="Feature sets: CNN activations or the weight-free descriptor (thesis ch. 3).", no_args_is_help=True
+)
 
 EXTRACTOR = Choice("extractor", EXTRACTORS)
 FINETUNE_MODE = Choice("mode", FINETUNE_MODES)
@@ -33,10 +34,12 @@ REDUCE_METHOD = Choice("method", REDUCE_METHODS)
 @features_app.command("extract")
 def features_extract(
     extractor: Annotated[str, choice_option("--extractor", EXTRACTOR, "classic (weight-free) or inception_v3.")],
-    weights: Annotated[str, typer.Option("--weights", help="inception_v3 weights: imagenet, none, or a "
-                                                           "file.")] = "imagenet",
-    subset: Annotated[str | None, typer.Option("--subset", help="Only the images of this subset (default: "
-                                                                "all).")] = None,
+    weights: Annotated[
+        str, typer.Option("--weights", help="inception_v3 weights: imagenet, none, or a file.")
+    ] = "imagenet",
+    subset: Annotated[
+        str | None, typer.Option("--subset", help="Only the images of this subset (default: all).")
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the classic descriptor.")] = 1,
     store: ImageStore = None,
@@ -53,8 +56,16 @@ def features_extract(
     try:
         model = create_extractor(extractor, weights)
         with progress_reporter() as reporter:
-            result = extract(sessions, store, FeatureStore(feature_store), model, subset=subset,
-                             batch_size=batch_size, workers=workers, reporter=reporter)
+            result = extract(
+                sessions,
+                store,
+                FeatureStore(feature_store),
+                model,
+                subset=subset,
+                batch_size=batch_size,
+                workers=workers,
+                reporter=reporter,
+            )
     except (ExtractionError, WeightsUnavailable, FeatureStoreError) as error:
         fail(str(error))
     typer.echo(f"extracted {result['extracted']} images now")
@@ -74,17 +85,22 @@ def features_list(db: Db = None) -> None:
 
 def finetune(
     labels: Annotated[str, typer.Option("--labels", help="Labelled dataset whose top categories are the classes.")],
-    mode: Annotated[str, choice_option("--mode", FINETUNE_MODE, "transfer (new top, frozen base) or finetune (all "
-                                                                "layers).")] = "transfer",
+    mode: Annotated[
+        str, choice_option("--mode", FINETUNE_MODE, "transfer (new top, frozen base) or finetune (all layers).")
+    ] = "transfer",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
-    image_size: Annotated[int, typer.Option("--image-size", min=75, help="Input side in px (Inception-V3: 75 or "
-                                                                         "more).")] = 299,
-    weights: Annotated[str, typer.Option("--weights", help="Base weights: imagenet, none, or a no-top "
-                                                           "file.")] = "imagenet",
+    image_size: Annotated[
+        int, typer.Option("--image-size", min=75, help="Input side in px (Inception-V3: 75 or more).")
+    ] = 299,
+    weights: Annotated[
+        str, typer.Option("--weights", help="Base weights: imagenet, none, or a no-top file.")
+    ] = "imagenet",
     subset: Annotated[str | None, typer.Option("--subset", help="Only labelled images of this subset.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
-    out: Annotated[Path | None, typer.Option("--out", help="Checkpoint file (.keras); default "
-                                                           "checkpoints/inception_v3.LABELS.MODE.keras.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Checkpoint file (.keras); default checkpoints/inception_v3.LABELS.MODE.keras."),
+    ] = None,
     store: ImageStore = None,
     db: Db = None,
 ) -> None:
@@ -97,27 +113,44 @@ def finetune(
     store = image_store(sessions, store)
     checkpoint = out or Path("checkpoints") / f"inception_v3.{labels}.{mode}.keras"
     try:
-        _, report = finetune_on_labels(sessions, store, labels, subset=subset, mode=mode, weights=weights,
-                                       epochs=epochs, image_size=image_size, batch_size=batch_size,
-                                       checkpoint=checkpoint)
+        _, report = finetune_on_labels(
+            sessions,
+            store,
+            labels,
+            subset=subset,
+            mode=mode,
+            weights=weights,
+            epochs=epochs,
+            image_size=image_size,
+            batch_size=batch_size,
+            checkpoint=checkpoint,
+        )
     except (StudyError, ExtractionError, WeightsUnavailable) as error:
         fail(str(error))
     typer.echo(f"split {report.split_sizes}; test accuracy {report.test_accuracy:.3f}")
-    print_table("test accuracy per class", {name: f"{value:.3f}" for name, value in
-                                            report.per_class_accuracy.items()}, ("class", "accuracy"))
-    print_table("confusion matrix (rows: true class)",
-                [(name, *row) for name, row in zip(report.classes, report.confusion, strict=True)],
-                ("", *report.classes))
-    typer.echo(f"checkpoint {checkpoint}: use it with `semcurate features extract --extractor inception_v3 "
-               f"--weights {checkpoint}`")
+    print_table(
+        "test accuracy per class",
+        {name: f"{value:.3f}" for name, value in report.per_class_accuracy.items()},
+        ("class", "accuracy"),
+    )
+    print_table(
+        "confusion matrix (rows: true class)",
+        [(name, *row) for name, row in zip(report.classes, report.confusion, strict=True)],
+        ("", *report.classes),
+    )
+    typer.echo(
+        f"checkpoint {checkpoint}: use it with `semcurate features extract --extractor inception_v3 "
+        f"--weights {checkpoint}`"
+    )
 
 
 def intrinsic_dimension(
     feature_set: Annotated[str, typer.Argument(help="Feature set, e.g. inception_v3.imagenet.pool.")],
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Random subsamples per size in the scan.")] = 5,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the fit and scan plots and "
-                                                    "numbers.")] = Path("results/id"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the fit and scan plots and numbers.")] = Path(
+        "results/id"
+    ),
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
@@ -126,16 +159,20 @@ def intrinsic_dimension(
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
     try:
-        result = id_study(open_sessions(db), FeatureStore(feature_store), feature_set, out, subset=subset,
-                          repeats=repeats)
+        result = id_study(
+            open_sessions(db), FeatureStore(feature_store), feature_set, out, subset=subset, repeats=repeats
+        )
     except (StudyError, FeatureStoreError) as error:
         fail(str(error))
     estimates = {f"fraction {fraction}": f"{value:.2f}" for fraction, value in result["estimates"].items()}
-    print_table(f"2-NN intrinsic dimension of {feature_set} ({result['rows']} rows)", estimates,
-                ("fit over", "dimension"))
+    print_table(
+        f"2-NN intrinsic dimension of {feature_set} ({result['rows']} rows)", estimates, ("fit over", "dimension")
+    )
     scan = result["scan"]
-    rows = [(size, f"{mean:.2f}", f"{std:.2f}")
-            for size, mean, std in zip(scan["sizes"], scan["means"], scan["stds"], strict=True)]
+    rows = [
+        (size, f"{mean:.2f}", f"{std:.2f}")
+        for size, mean, std in zip(scan["sizes"], scan["means"], scan["stds"], strict=True)
+    ]
     print_table("sample-size scan (Fig. 3.7)", rows, ("sample size", "mean", "std"))
     typer.echo(f"suggested code size (plateau, rounded up): {result['suggested_code_size']}")
     typer.echo(f"plots: {out / (feature_set + '.id_fit.png')}, {out / (feature_set + '.id_scan.png')}")
@@ -143,21 +180,24 @@ def intrinsic_dimension(
 
 def reduce(
     feature_set: Annotated[str, typer.Argument(help="Feature set to reduce, e.g. inception_v3.imagenet.pool.")],
-    method: Annotated[str, choice_option("--method", REDUCE_METHOD, "ae (tied autoencoder, §3.2) or pca "
-                                                                    "(Fig. 3.2).")] = "ae",
-    code_size: Annotated[str, typer.Option("--code-size", help="Code length, or auto: the 2-NN ID plateau rounded "
-                                                               "up.")] = "auto",
+    method: Annotated[
+        str, choice_option("--method", REDUCE_METHOD, "ae (tied autoencoder, §3.2) or pca (Fig. 3.2).")
+    ] = "ae",
+    code_size: Annotated[
+        str, typer.Option("--code-size", help="Code length, or auto: the 2-NN ID plateau rounded up.")
+    ] = "auto",
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search.")] = False,
     h1: Annotated[int, typer.Option("--h1", min=1, help="Autoencoder outer hidden layer width.")] = 400,
     h2: Annotated[int, typer.Option("--h2", min=1, help="Autoencoder middle hidden layer width.")] = 100,
-    tying: Annotated[str, typer.Option("--tying", help="Tied pairs: none, outer, middle, inner, all, or "
-                                                       "a+b.")] = "outer",
+    tying: Annotated[
+        str, typer.Option("--tying", help="Tied pairs: none, outer, middle, inner, all, or a+b.")
+    ] = "outer",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of global training.")] = 50,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Autoencoder mini-batch (thesis: "
-                                                                        "300).")] = 300,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the model, plots and "
-                                                    "numbers.")] = Path("results/reduce"),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Autoencoder mini-batch (thesis: 300).")] = 300,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the model, plots and numbers.")] = Path(
+        "results/reduce"
+    ),
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
@@ -166,30 +206,46 @@ def reduce(
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
     try:
-        result = reduce_feature_set(open_sessions(db), FeatureStore(feature_store), feature_set, method, code_size,
-                                    out, subset=subset, hidden=(h1, h2), tying=tying, epochs=epochs,
-                                    batch_size=batch_size, grid=grid)
+        result = reduce_feature_set(
+            open_sessions(db),
+            FeatureStore(feature_store),
+            feature_set,
+            method,
+            code_size,
+            out,
+            subset=subset,
+            hidden=(h1, h2),
+            tying=tying,
+            epochs=epochs,
+            batch_size=batch_size,
+            grid=grid,
+        )
     except (StudyError, FeatureStoreError) as error:
         fail(str(error))
     if "grid" in result:
         columns = ("architecture", "n_parameters", "train_mse", "heldout_mse")
-        print_table("grid search (thesis Table 3.3)", [tuple(row[key] for key in columns) for row in result["grid"]],
-                    columns)
+        print_table(
+            "grid search (thesis Table 3.3)", [tuple(row[key] for key in columns) for row in result["grid"]], columns
+        )
     summary = {key: value for key, value in result.items() if key != "grid"}
     print_table(f"stored {result['feature_set']}", summary)
 
 
 def distances(
-    feature_sets: Annotated[list[str], typer.Argument(help="Feature sets to compare, e.g. a set and its "
-                                                           "reduction.")],
-    dataset: Annotated[str, typer.Option("--dataset", help="Labelled dataset giving the categories, e.g. "
-                                                           "SEM_Dataset.")],
+    feature_sets: Annotated[list[str], typer.Argument(help="Feature sets to compare, e.g. a set and its reduction.")],
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="Labelled dataset giving the categories, e.g. SEM_Dataset.")
+    ],
     subset: Subset = None,
-    per_category: Annotated[int | None, typer.Option(
-        "--per-category", min=1, help="Images per category (default: the thesis' Table 3.4 counts).",
-    )] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for distances.png and "
-                                                    ".json.")] = Path("results/distances"),
+    per_category: Annotated[
+        int | None,
+        typer.Option(
+            "--per-category",
+            min=1,
+            help="Images per category (default: the thesis' Table 3.4 counts).",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for distances.png and .json.")] = Path("results/distances"),
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
@@ -198,8 +254,15 @@ def distances(
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
     try:
-        result = distance_study(open_sessions(db), FeatureStore(feature_store), feature_sets, dataset, out,
-                                subset=subset, per_category=per_category)
+        result = distance_study(
+            open_sessions(db),
+            FeatureStore(feature_store),
+            feature_sets,
+            dataset,
+            out,
+            subset=subset,
+            per_category=per_category,
+        )
     except (StudyError, FeatureStoreError) as error:
         fail(str(error))
     correlations = {name: f"{value:.3f}" for name, value in result["correlation_with_d_disc"].items()}

@@ -18,15 +18,25 @@ SKIPPED_SHOWN = 20
 
 def ingest(
     source: Annotated[Path, typer.Argument(help="Root of the source tree; read, never written.")],
-    store: Annotated[Path, typer.Option("--store", help="Flat store folder for <md5>.tif and <md5>.jpg (created if "
-                                                        "missing).")],
+    store: Annotated[
+        Path, typer.Option("--store", help="Flat store folder for <md5>.tif and <md5>.jpg (created if missing).")
+    ],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes for hashing and conversion.")] = 1,
-    max_pixels: Annotated[int, typer.Option(
-        "--max-pixels", min=1, help="Largest width × height admitted, in pixels (decompression-bomb guard).",
-    )] = 100_000_000,
-    retry_failed: Annotated[bool, typer.Option(
-        "--retry-failed", help="Look again at files recorded as corrupt, rejected or unreadable.",
-    )] = False,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-pixels",
+            min=1,
+            help="Largest width × height admitted, in pixels (decompression-bomb guard).",
+        ),
+    ] = 100_000_000,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Look again at files recorded as corrupt, rejected or unreadable.",
+        ),
+    ] = False,
     as_json: AsJson = False,
     db: Db = None,
 ) -> None:
@@ -36,8 +46,15 @@ def ingest(
     sessions = open_sessions(db)
     try:
         with progress_reporter(enabled=not as_json) as reporter:
-            summary = Ingestion(source, store, sessions, workers=workers, max_pixels=max_pixels,
-                                retry_failed=retry_failed, reporter=reporter).run()
+            summary = Ingestion(
+                source,
+                store,
+                sessions,
+                workers=workers,
+                max_pixels=max_pixels,
+                retry_failed=retry_failed,
+                reporter=reporter,
+            ).run()
     except IngestError as error:
         fail(str(error))
     if as_json:
@@ -52,12 +69,15 @@ def ingest(
 
 @labels_app.command("import")
 def labels_import(
-    directory: Annotated[Path, typer.Argument(help="Dataset folder laid out as CATEGORY/file.jpg or "
-                                                   "CATEGORY/SUB/.../file.jpg.")],
-    name: Annotated[str, typer.Option("--name", help="Dataset name, e.g. SEM_Dataset; re-importing a name replaces "
-                                                     "it.")],
-    store: Annotated[Path | None, typer.Option("--store", help="Flat store holding the TIFFs; default: the last "
-                                                               "ingest's.")] = None,
+    directory: Annotated[
+        Path, typer.Argument(help="Dataset folder laid out as CATEGORY/file.jpg or CATEGORY/SUB/.../file.jpg.")
+    ],
+    name: Annotated[
+        str, typer.Option("--name", help="Dataset name, e.g. SEM_Dataset; re-importing a name replaces it.")
+    ],
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Flat store holding the TIFFs; default: the last ingest's.")
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes for re-encoding matches.")] = 1,
     as_json: AsJson = False,
     db: Db = None,

@@ -27,8 +27,9 @@ WRONG_SHOWN = 20
 @scale_app.callback()
 def scale_all(
     ctx: typer.Context,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes, each with its own OCR "
-                                                                  "engine.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes, each with its own OCR engine.")
+    ] = 1,
     store: ImageStore = None,
     reread: Annotated[bool, typer.Option("--reread", help="Read images that already have a reading again.")] = False,
     db: Db = None,
@@ -63,10 +64,15 @@ def table_cell(value: object) -> str:
 @scale_app.command("read")
 def scale_read(
     paths: Annotated[list[Path], typer.Argument(help="TIFF or JPG files.")],
-    source: Annotated[str, choice_option("--source", SCALE_SOURCE, "auto (bar and metadata), ocr (bar only) or "
-                                                                   "metadata (TIFF tags only).")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: "
-                                                          + ", ".join(READING_KEYS))] = False,
+    source: Annotated[
+        str,
+        choice_option(
+            "--source", SCALE_SOURCE, "auto (bar and metadata), ocr (bar only) or metadata (TIFF tags only)."
+        ),
+    ] = "auto",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line: " + ", ".join(READING_KEYS))
+    ] = False,
 ) -> None:
     """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel."""
     from semcurate.ingest.ocr import OcrUnavailable
@@ -93,8 +99,10 @@ def scale_read(
 def scale_validate(
     truth: Annotated[Path, typer.Argument(help="CSV with path, value, unit (a demo ground_truth.csv works too).")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write validation.json into this folder (the report "
-                                                           "reads results/scale/).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write validation.json into this folder (the report reads results/scale/)."),
+    ] = None,
     db: Db = None,
 ) -> None:
     """Compare the stored readings with hand-written truth (thesis Table 2.3)."""
@@ -118,8 +126,9 @@ def scale_validate(
 
 @scale_app.command("histogram")
 def scale_histogram(
-    by_label: Annotated[str | None, typer.Option("--by-label", help="Split the counts by this dataset's "
-                                                                    "categories.")] = None,
+    by_label: Annotated[
+        str | None, typer.Option("--by-label", help="Split the counts by this dataset's categories.")
+    ] = None,
     db: Db = None,
 ) -> None:
     """Images per scale read from the data bar, largest first (thesis Table 2.4)."""
