@@ -1,16 +1,27 @@
-"""Weight-free "classic" descriptor: speed on 1 and 2 cores, and how well it separates the demo categories.
+"""Weight-free "classic" descriptor: how well it separates the demo categories (its speed: ``bench/features.py``).
 
 Targets (issue 4, machines with no CNN weights and no GPU):
 
-* ≥ 50 images per second on 2 cores for 1024 x 768 inputs (single-process
-  milliseconds per image, and the throughput of a 2-process pool);
+* ≥ 50 images per second on 2 cores.  This script does not time the
+  descriptor: the one throughput figure is ``bench/features.py``'s
+  ``extract(..., workers=2)`` rows (decoding from the store, data bar cropped,
+  the production path), in ``bench/results/features.json``.  An earlier
+  version timed ``ClassicDescriptor.transform`` here too, on pre-decoded
+  1024 x 768 frames shipped to a process pool, and disagreed with that file
+  (27.5 against 71.8 images/s on 2 cores) because it ran at a 1-minute load
+  average of 4.1 on the 2 shared cores against 1.05 there (its own
+  1-process run got 18.3 ms of CPU in 28.6 ms of wall time per image).  Run
+  again at a load of 1.3 it gave 74.3 images/s, next to 72.8 from
+  ``extract(..., workers=2)`` at 1.0 the same morning; it also pickled every
+  786 kB frame to the workers, which production does not (its workers
+  decode from the store), so the production path is the one kept;
 * on a 600-image demo corpus (originals, data stripe cropped away): k-means
   (k = 10, n_init = 10) on standardised descriptors separates the 10
   categories clearly better than chance -- NMI (geometric mean) against the
   category, next to k-means at k = 36 against the leaf sub-category and the
   NMI of random labels.
 
-Writes ``bench/results/classic_descriptor.json``.
+Writes ``bench/results/classic_descriptor.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -23,7 +34,6 @@ import platform
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,81 +44,50 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from semcurate.features.classic import ClassicDescriptor
 from semcurate.datasets.demo_corpus import make_sem_corpus
+from semcurate.features.classic import ClassicDescriptor
 from semcurate.ingest.images import decode_image
 
 HERE = Path(__file__).resolve().parent
 SEEDS = range(5)  # k-means and random-label repeats; NMI is reported as mean and spread
 
 
-def load_originals(corpus: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[str], list[str]]:
-    """Full and stripe-cropped grey images of each original (TIFF, else its JPG), with category and leaf path."""
+def load_originals(corpus: Path) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Stripe-cropped grey image of each original (TIFF, else its JPG), with its category and leaf path."""
     chosen: dict[str, dict] = {}
     with (corpus / "ground_truth.csv").open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             if row["kind"] == "original" and row["format"] in ("TIFF", "JPG"):
                 if row["image_id"] not in chosen or row["format"] == "TIFF":
                     chosen[row["image_id"]] = row
-    full, cropped, categories, leaves = [], [], [], []
+    cropped, categories, leaves = [], [], []
     for image_id in sorted(chosen):
         row = chosen[image_id]
         grey = np.asarray(decode_image((corpus / row["path"]).read_bytes()).display.convert("L"))
         top = int(row["stripe_box"].split()[1]) if row["stripe_box"] else grey.shape[0]
-        full.append(grey)
         cropped.append(grey[:top])
         categories.append(row["category"])
         leaves.append(row["subcategory_path"])
-    return full, cropped, categories, leaves
-
-
-def describe_all(images: list[np.ndarray]) -> float:
-    """Worker body: describe a chunk of images; return the CPU seconds this process spent on it."""
-    started = time.process_time()
-    ClassicDescriptor().transform(images)
-    return time.process_time() - started
-
-
-def speed(images: list[np.ndarray], workers: int) -> dict:
-    """Wall-clock and CPU time over ``images``; a pool is started and warmed up before the clock starts.
-
-    The CPU time (summed over the workers) is what the images cost when the
-    cores are not shared with other work; ``cpu_images_per_s`` is the
-    throughput ``workers`` idle cores would give.
-    """
-    if workers == 1:
-        describe_all(images[:1])
-        started = time.perf_counter()
-        cpu = describe_all(images)
-    else:
-        chunks = [images[i : i + 8] for i in range(0, len(images), 8)]
-        with ProcessPoolExecutor(workers) as pool:
-            list(pool.map(describe_all, [images[:1]] * workers))
-            started = time.perf_counter()
-            cpu = sum(pool.map(describe_all, chunks))
-    wall = time.perf_counter() - started
-    return {
-        "workers": workers, "images": len(images), "wall_s": round(wall, 2),
-        "ms_per_image": round(1000 * wall / len(images), 1), "images_per_s": round(len(images) / wall, 1),
-        "cpu_ms_per_image": round(1000 * cpu / len(images), 1),
-        "cpu_images_per_s": round(workers * len(images) / cpu, 1),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-    }
+    return cropped, categories, leaves
 
 
 def nmi(truth: list[str], labels: np.ndarray) -> float:
+    """NMI with the geometric-mean normalisation the thesis uses."""
     return normalized_mutual_info_score(truth, labels, average_method="geometric")
 
 
 def kmeans_nmi(features: np.ndarray, truth: list[str], k: int) -> list[float]:
+    """NMI against ``truth`` of k-means (``n_init=10``) at ``k``, one value per seed of :data:`SEEDS`."""
     return [nmi(truth, KMeans(k, n_init=10, random_state=seed).fit_predict(features)) for seed in SEEDS]
 
 
 def random_nmi(truth: list[str], k: int) -> list[float]:
+    """NMI against ``truth`` of uniformly random labels in ``0 .. k - 1``, one value per seed of :data:`SEEDS`."""
     return [nmi(truth, np.random.default_rng(seed).integers(0, k, len(truth))) for seed in SEEDS]
 
 
 def summary(values: list[float]) -> dict:
+    """Mean and population standard deviation, rounded to 3 decimals."""
     return {"mean": round(float(np.mean(values)), 3), "std": round(float(np.std(values)), 3)}
 
 
@@ -121,13 +100,19 @@ def loo_1nn(features: np.ndarray, truth: list[str]) -> float:
 
 
 def main() -> None:
+    """Generate (or reuse) the corpus, describe its originals, print the NMI table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=600, help="size of the generated demo corpus")
     parser.add_argument("--corpus", type=Path, help="reuse this demo corpus (else one is generated)")
-    parser.add_argument("--speed-images", type=int, default=200, help="full 1024 x 768 images timed")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "classic_descriptor.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "classic_descriptor.json",
+        help="JSON result file (default: the committed bench/results/classic_descriptor.json)",
+    )
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     workdir = None
     corpus = args.corpus
     if corpus is None:
@@ -135,18 +120,10 @@ def main() -> None:
         corpus = workdir / "corpus"
         make_sem_corpus(corpus, args.images, seed=0, workers=2)
     try:
-        full, cropped, categories, leaves = load_originals(corpus)
+        cropped, categories, leaves = load_originals(corpus)
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-    timed = [image for image in full if image.shape == (768, 1024)][: args.speed_images]
-    runs = [speed(timed, workers) for workers in (1, 2)]
-    columns = ("workers", "images", "wall_s", "ms_per_image", "images_per_s", "cpu_ms_per_image", "cpu_images_per_s",
-               "load_average_1min")
-    print("workers | images | wall s | ms/image | images/s | CPU ms/image | images/s on idle cores | load (1 min)")
-    for run in runs:
-        print(" | ".join(str(run[key]) for key in columns))
 
     descriptor = ClassicDescriptor()
     features = descriptor.transform(cropped)
@@ -163,27 +140,41 @@ def main() -> None:
         "loo_1nn_accuracy_category": round(loo_1nn(standardised, categories), 3),
         "loo_1nn_accuracy_subcategory": round(loo_1nn(standardised, leaves), 3),
     }
-    print(f"\n{len(cropped)} originals, {len(set(categories))} categories, {k_leaves} leaves, "
-          f"dimension {descriptor.dimension} (PCA 95 %: {whitened.shape[1]})")
+    print(
+        f"\n{len(cropped)} originals, {len(set(categories))} categories, {k_leaves} leaves, "
+        f"dimension {descriptor.dimension} (PCA 95 %: {whitened.shape[1]})"
+    )
     print("score | mean | std")
     for key, value in scores.items():
         print(f"{key} | " + (f"{value['mean']} | {value['std']}" if isinstance(value, dict) else f"{value} | -"))
 
-    two_core = next(run for run in runs if run["workers"] == 2)
     separates = scores["kmeans10_vs_category"]["mean"] >= 0.3 > scores["random10_vs_category"]["mean"]
     result = {
         "benchmark": "classic_descriptor",
-        "target": "≥ 50 images/s on 2 cores for 1024 x 768; k-means k=10 NMI vs category clearly above random",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "target": "k-means k=10 NMI vs category clearly above random (≥ 0.3 while random labels stay below)",
+        "speed": "not timed here: the ≥ 50 images/s on 2 cores target is measured once, by bench/features.py "
+        "(rows 'classic, 1 worker' and 'classic, 2 workers' of bench/results/features.json)",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1_5_15min_before": [round(load, 2) for load in load_before],
+            "load_average_1_5_15min_after": [round(load, 2) for load in os.getloadavg()],
+        },
         "date": time.strftime("%Y-%m-%d"),
-        "descriptor": {"name": descriptor.name, "dimension": descriptor.dimension,
-                       "working_size": descriptor.working_size},
-        "corpus": {"images": len(cropped), "categories": len(set(categories)), "leaves": k_leaves,
-                   "kmeans_seeds": len(SEEDS)},
-        "speed": runs,
+        "descriptor": {
+            "name": descriptor.name,
+            "dimension": descriptor.dimension,
+            "working_size": descriptor.working_size,
+        },
+        "corpus": {
+            "images": len(cropped),
+            "categories": len(set(categories)),
+            "leaves": k_leaves,
+            "kmeans_seeds": len(SEEDS),
+        },
         "nmi": scores,
-        "target_met": two_core["images_per_s"] >= 50 and separates,
-        "target_met_on_idle_cores": two_core["cpu_images_per_s"] >= 50 and separates,
+        "target_met": separates,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -57,8 +57,8 @@ def make_points(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return latent @ basis.T + rng.normal(0, 0.3, (n, d)), truth
 
 
-WORKER = r'''
-import json, resource, sys, time
+WORKER = r"""
+import json, sys, time
 import numpy as np
 case = json.loads(sys.argv[1])
 X = np.load(case["data"])
@@ -91,9 +91,11 @@ elif case["tool"] == "dadapy-dp":
     labels = data.compute_clustering_DP(dens_cut=dens_cut, delta_cut=delta_cut)
     np.save(case["out"], labels)
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": round(seconds, 3),
-                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
-'''
+# VmHWM is this process image's own peak; ru_maxrss would carry over the forking parent's RSS across exec
+with open("/proc/self/status") as status:
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": round(seconds, 3), "peak_rss_mib": round(peak_kib / 1024)}))
+"""
 
 
 def ensure_dadapy() -> Path:
@@ -107,8 +109,9 @@ def ensure_dadapy() -> Path:
 
 def run_case(python: str, case: dict, timeout: int = 1800) -> dict:
     """Run one case in a fresh process; its seconds and peak RSS, or the error it ended with."""
-    completed = subprocess.run([python, "-c", WORKER, json.dumps(case)], capture_output=True, text=True,
-                               timeout=timeout)
+    completed = subprocess.run(
+        [python, "-c", WORKER, json.dumps(case)], capture_output=True, text=True, timeout=timeout
+    )
     if completed.returncode != 0:
         return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "killed"}
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -125,17 +128,24 @@ def partitions_agree(ours: np.ndarray, theirs: np.ndarray, ks: range) -> bool:
 
 
 def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
+    """Print ``rows`` under ``title`` as left-aligned ``columns`` (missing values blank)."""
     print(f"\n{title}")
     widths = [max(len(column), *(len(str(row.get(column, ""))) for row in rows)) for column in columns]
-    print("  ".join(column.ljust(width) for column, width in zip(columns, widths)))
+    print("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)))
     for row in rows:
-        print("  ".join(str(row.get(column, "")).ljust(width) for column, width in zip(columns, widths)))
+        print("  ".join(str(row.get(column, "")).ljust(width) for column, width in zip(columns, widths, strict=True)))
 
 
 def main() -> None:
+    """Run the cases (each in its own process), print the tables and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Smaller sizes (a smoke run, not the targets).")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "clustering.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "clustering.json",
+        help="JSON result file (default: the committed bench/results/clustering.json)",
+    )
     args = parser.parse_args()
     from sklearn.metrics import adjusted_rand_score
 
@@ -153,10 +163,10 @@ def main() -> None:
     linkage_rows = []
     for method in ("ward", "centroid", "single"):
         out = scratch / f"big-{method}.npy"
-        result = run_case(sys.executable, {"tool": "semcurate-linkage", "method": method, "data": str(data["big"]),
-                                           "out": str(out)})
-        linkage_rows.append({"n": big, "d": 18, "method": method, "tool": "semcurate (fastcluster vector)",
-                             **result})
+        result = run_case(
+            sys.executable, {"tool": "semcurate-linkage", "method": method, "data": str(data["big"]), "out": str(out)}
+        )
+        linkage_rows.append({"n": big, "d": 18, "method": method, "tool": "semcurate (fastcluster vector)", **result})
         print(f"linkage {method} at {big}: {result}", flush=True)
     try:  # the real refusal, raised before any allocation
         linkage(np.load(data["big"]), "complete")
@@ -164,29 +174,40 @@ def main() -> None:
     except LinkageMemoryError as error:
         refusal = f"refused: {error}"
     linkage_rows.append({"n": big, "d": 18, "method": "complete", "tool": "semcurate", "error": refusal})
-    linkage_rows.append({"n": big, "d": 18, "method": "any", "tool": "scipy", "error":
-                         f"not run: its condensed distance matrix alone is {matrix_bytes(big) / 2 / 2**30:.1f} GiB "
-                         f"of {available_memory() / 2**30:.1f} GiB available"})
+    linkage_rows.append(
+        {
+            "n": big,
+            "d": 18,
+            "method": "any",
+            "tool": "scipy",
+            "error": f"not run: its condensed distance matrix alone is {matrix_bytes(big) / 2 / 2**30:.1f} GiB "
+            f"of {available_memory() / 2**30:.1f} GiB available",
+        }
+    )
 
     compare_rows = []
     for method in ("ward", "centroid", "single", "complete"):
         timings = {}
         for tool in ("semcurate-linkage", "scipy-linkage"):
             out = scratch / f"middle-{method}-{tool}.npy"
-            timings[tool] = run_case(sys.executable, {"tool": tool, "method": method,
-                                                      "data": str(data["middle"]), "out": str(out)})
+            timings[tool] = run_case(
+                sys.executable, {"tool": tool, "method": method, "data": str(data["middle"]), "out": str(out)}
+            )
             print(f"linkage {method} at {middle} by {tool}: {timings[tool]}", flush=True)
         ours = np.load(scratch / f"middle-{method}-semcurate-linkage.npy")
         theirs = np.load(scratch / f"middle-{method}-scipy-linkage.npy")
-        compare_rows.append({
-            "n": middle, "method": method,
-            "ours_s": round(timings["semcurate-linkage"]["seconds"], 2),
-            "scipy_s": round(timings["scipy-linkage"]["seconds"], 2),
-            "speedup": round(timings["scipy-linkage"]["seconds"] / timings["semcurate-linkage"]["seconds"], 2),
-            "ours_peak_mib": round(timings["semcurate-linkage"]["peak_rss_mib"]),
-            "scipy_peak_mib": round(timings["scipy-linkage"]["peak_rss_mib"]),
-            "equal_heights_and_partitions_k_1_500": partitions_agree(ours, theirs, range(1, 501)),
-        })
+        compare_rows.append(
+            {
+                "n": middle,
+                "method": method,
+                "ours_s": round(timings["semcurate-linkage"]["seconds"], 2),
+                "scipy_s": round(timings["scipy-linkage"]["seconds"], 2),
+                "speedup": round(timings["scipy-linkage"]["seconds"] / timings["semcurate-linkage"]["seconds"], 2),
+                "ours_peak_mib": round(timings["semcurate-linkage"]["peak_rss_mib"]),
+                "scipy_peak_mib": round(timings["scipy-linkage"]["peak_rss_mib"]),
+                "equal_heights_and_partitions_k_1_500": partitions_agree(ours, theirs, range(1, 501)),
+            }
+        )
 
     dp_rows = []
     dadapy_python = str(ensure_dadapy())
@@ -195,8 +216,9 @@ def main() -> None:
         for tool in tools:
             out = scratch / f"{name}-{tool}.npy"
             python = dadapy_python if tool == "dadapy-dp" else sys.executable
-            result = run_case(python, {"tool": tool, "data": str(data[name]), "out": str(out), "k": N_CLUSTERS,
-                                       "n_neighbors": 20})
+            result = run_case(
+                python, {"tool": tool, "data": str(data[name]), "out": str(out), "k": N_CLUSTERS, "n_neighbors": 20}
+            )
             row = {"n": n, "d": d, "tool": tool, **result}
             if "error" not in result:
                 row["ari_vs_generating_clusters"] = round(adjusted_rand_score(truth[name], np.load(out)), 3)
@@ -205,25 +227,36 @@ def main() -> None:
     for n, d in {(row["n"], row["d"]) for row in dp_rows}:
         pair = {row["tool"]: row for row in dp_rows if (row["n"], row["d"]) == (n, d)}
         if all("seconds" in pair.get(tool, {}) for tool in ("semcurate-dp", "dadapy-dp")):
-            pair["semcurate-dp"]["dadapy_over_ours"] = round(pair["dadapy-dp"]["seconds"] /
-                                                               pair["semcurate-dp"]["seconds"], 2)
+            pair["semcurate-dp"]["dadapy_over_ours"] = round(
+                pair["dadapy-dp"]["seconds"] / pair["semcurate-dp"]["seconds"], 2
+            )
     load_after = os.getloadavg()
 
-    print_table("linkage at the 1u-2u size", linkage_rows, ["n", "d", "method", "tool", "seconds", "peak_rss_mib",
-                                                             "error"])
+    print_table(
+        "linkage at the 1u-2u size", linkage_rows, ["n", "d", "method", "tool", "seconds", "peak_rss_mib", "error"]
+    )
     print_table("linkage vs SciPy (same data, fresh process each)", compare_rows, list(compare_rows[0]))
-    print_table("Density Peaks (k = 36 centres, 20 neighbours)", dp_rows,
-                ["n", "d", "tool", "seconds", "peak_rss_mib", "ari_vs_generating_clusters", "dadapy_over_ours"])
+    print_table(
+        "Density Peaks (k = 36 centres, 20 neighbours)",
+        dp_rows,
+        ["n", "d", "tool", "seconds", "peak_rss_mib", "ari_vs_generating_clusters", "dadapy_over_ours"],
+    )
     results = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average_before": load_before, "load_average_after": load_after},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
         "data": "36 Gaussian clusters on a random 6-d subspace plus noise σ=0.3 (bench/clustering.py make_points)",
         "quick": args.quick,
         "linkage_1u2u_size": linkage_rows,
         "linkage_vs_scipy": compare_rows,
         "density_peaks": dp_rows,
-        "targets": {"density_peaks_52682x18_seconds": 10.0,
-                    "density_peaks_20000x50": "no slower than DADApy compute_clustering_DP"},
+        "targets": {
+            "density_peaks_52682x18_seconds": 10.0,
+            "density_peaks_20000x50": "no slower than DADApy compute_clustering_DP",
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

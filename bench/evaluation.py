@@ -70,12 +70,19 @@ def time_curves(tree: np.ndarray, labels: np.ndarray, ks: list[int]) -> dict:
     truth = labels[mask].astype(str)
     baseline = [normalized_mutual_info_score(truth, cutter.labels(k)[mask], average_method="geometric") for k in ks]
     per_k = time.perf_counter() - started
-    return {"one_pass_seconds": round(one_pass, 3), "cut_and_score_seconds": round(per_k, 3),
-            "speedup": round(per_k / one_pass, 1), "max_abs_difference": float(np.max(np.abs(curve - baseline))),
-            "best_k": ks[int(np.argmax(curve))], "best_nmi": round(float(np.max(curve)), 4)}
+    return {
+        "one_pass_seconds": round(one_pass, 3),
+        "cut_and_score_seconds": round(per_k, 3),
+        "speedup": round(per_k / one_pass, 1),
+        "max_abs_difference": float(np.max(np.abs(curve - baseline))),
+        "best_k": ks[int(np.argmax(curve))],
+        "best_nmi": round(float(np.max(curve)), 4),
+    }
 
 
 def nmi_part(quick: bool) -> dict:
+    """Seconds of ward linkage and Density Peaks on the points, then of their NMI curves for k = 2..500 (one pass
+    against cut-and-score per k) and of the reference curves."""
     from semcurate.clustering import DensityPeaks, linkage
     from semcurate.evaluation.scores import reference_curves
 
@@ -93,7 +100,9 @@ def nmi_part(quick: bool) -> dict:
     references = reference_curves(labels, ks)
     reference_seconds = time.perf_counter() - started
     return {
-        "n_points": n_points, "n_labelled": int(sum(label is not None for label in labels)), "ks": "2..500",
+        "n_points": n_points,
+        "n_labelled": int(sum(label is not None for label in labels)),
+        "ks": "2..500",
         "ward": {"linkage_seconds": round(ward_seconds, 2), **time_curves(ward, labels, ks)},
         "density_peaks": {"fit_seconds": round(peaks_seconds, 2), **time_curves(peaks, labels, ks)},
         "reference_curves_seconds": round(reference_seconds, 3),
@@ -107,8 +116,11 @@ def demo_part(n_images: int) -> dict:
     runs = {}
     for run in ("fresh", "again"):
         started = time.perf_counter()
-        completed = subprocess.run([sys.executable, "-m", "semcurate", "demo", "--out", str(folder), "--images",
-                                    str(n_images)], capture_output=True, text=True)
+        completed = subprocess.run(
+            [sys.executable, "-m", "semcurate", "demo", "--out", str(folder), "--images", str(n_images)],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
         if completed.returncode != 0:
             raise SystemExit(f"demo failed: {completed.stderr.strip().splitlines()[-1]}")
@@ -119,10 +131,16 @@ def demo_part(n_images: int) -> dict:
 
 
 def main() -> None:
+    """Run the NMI-curve part (and the demo part unless skipped), print the tables and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes (a smoke run, not the targets).")
     parser.add_argument("--skip-demo", action="store_true", help="Only the NMI-curve part.")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "evaluation.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "evaluation.json",
+        help="JSON result file (default: the committed bench/results/evaluation.json)",
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -132,8 +150,10 @@ def main() -> None:
     print(f"{'tree':<15}{'one pass s':>12}{'cut+score s':>13}{'speedup':>9}{'max |diff|':>12}")
     for tree in ("ward", "density_peaks"):
         row = nmi[tree]
-        print(f"{tree:<15}{row['one_pass_seconds']:>12}{row['cut_and_score_seconds']:>13}{row['speedup']:>9}"
-              f"{row['max_abs_difference']:>12.1e}")
+        print(
+            f"{tree:<15}{row['one_pass_seconds']:>12}{row['cut_and_score_seconds']:>13}{row['speedup']:>9}"
+            f"{row['max_abs_difference']:>12.1e}"
+        )
     print(f"reference curves: {nmi['reference_curves_seconds']} s")
     if not args.skip_demo:
         results["demo"] = demo_part(200 if args.quick else 1000)
@@ -141,10 +161,16 @@ def main() -> None:
         print(f"{'stage':<22}{'fresh':>10}{'again':>10}")
         for stage, seconds in results["demo"]["fresh"]["stages"].items():
             print(f"{stage:<22}{seconds:>10}{results['demo']['again']['stages'].get(stage, ''):>10}")
-        print(f"{'total':<22}{results['demo']['fresh']['total_seconds']:>10}"
-              f"{results['demo']['again']['total_seconds']:>10}")
-    results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "load_average_before": load_before, "load_average_after": os.getloadavg()}
+        print(
+            f"{'total':<22}{results['demo']['fresh']['total_seconds']:>10}"
+            f"{results['demo']['again']['total_seconds']:>10}"
+        )
+    results["machine"] = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
     results["quick"] = args.quick
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

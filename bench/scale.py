@@ -13,7 +13,8 @@ Targets (issue 3):
 * peer: PyPI ``sem-meta`` (``SEMOCR().RunOCR``) on the same TIFFs, run by
   ``bench/sem_meta_peer.py`` in its own virtualenv, side by side with ours.
 
-Writes ``bench/results/scale.json``.
+Writes ``bench/results/scale.json`` and, next to it, the peer's
+``sem_meta_peer.json`` (both in ``--out``'s folder when ``--out`` is given).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semcurate.db import open_database
 from semcurate.datasets.demo_corpus import make_sem_corpus
+from semcurate.db import open_database
 from semcurate.ingest.images import decode_image
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.ocr import OcrEngine
@@ -44,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def truth_by_path(corpus: Path) -> dict[str, dict]:
+    """The corpus' ground-truth rows keyed by their path relative to the corpus root."""
     with (corpus / "ground_truth.csv").open(encoding="utf-8") as handle:
         return {row["path"]: row for row in csv.DictReader(handle)}
 
@@ -60,7 +62,10 @@ def pipeline_run(corpus: Path, workdir: Path, workers: int) -> dict:
     scale_s = time.perf_counter() - started
     images = ingest["images_total"]
     return {
-        "workers": workers, "images": images, "ingest_s": round(ingest_s, 1), "scale_s": round(scale_s, 1),
+        "workers": workers,
+        "images": images,
+        "ingest_s": round(ingest_s, 1),
+        "scale_s": round(scale_s, 1),
         "images_per_s_per_core": round(images / (ingest_s + scale_s) / workers, 1),
         "scale_only_images_per_s_per_core": round(images / scale_s / workers, 1),
         "sessions": sessions,
@@ -86,7 +91,7 @@ def accuracy(sessions, corpus: Path) -> dict:
         relpath = path.removeprefix("new_dati_SEM/")
         if relpath not in readings or row["has_stripe"] != "true":
             continue
-        status, value, unit, nm_per_px = readings[relpath]
+        _status, value, unit, nm_per_px = readings[relpath]
         counts["with_bar"] += 1
         if value is None:
             counts["abstained"] += 1
@@ -101,8 +106,12 @@ def accuracy(sessions, corpus: Path) -> dict:
 
 
 def bar_images(corpus: Path, limit: int) -> list[tuple[np.ndarray, dict, bytes]]:
-    rows = [row for row in truth_by_path(corpus).values()
-            if row["kind"] == "original" and row["format"] == "TIFF" and row["has_stripe"] == "true"][:limit]
+    """Up to ``limit`` TIFF originals with a data bar: grey pixels, truth row and file bytes."""
+    rows = [
+        row
+        for row in truth_by_path(corpus).values()
+        if row["kind"] == "original" and row["format"] == "TIFF" and row["has_stripe"] == "true"
+    ][:limit]
     images = []
     for row in rows:
         data = (corpus / row["path"]).read_bytes()
@@ -117,9 +126,11 @@ class OneCallPerCrop:
         self.engine = engine
 
     def read_lines(self, crops, whitelist=None):
+        """Text of each crop, one OCR call per crop."""
         return [self.engine.read_lines([crop], whitelist=whitelist)[0] for crop in crops]
 
     def read_line(self, crop, whitelist=None):
+        """Text of one crop."""
         return self.read_lines([crop], whitelist=whitelist)[0]
 
 
@@ -135,36 +146,58 @@ def ocr_bindings(images: list) -> list[dict]:
         elapsed = time.perf_counter() - started
         correct = sum(
             reading.value == float(row["scale_value"]) and reading.unit == row["scale_unit"]
-            for reading, (_grey, row, _data) in zip(readings, sample)
+            for reading, (_grey, row, _data) in zip(readings, sample, strict=True)
         )
-        results.append({
-            "binding": backend + (" (one call per image, crops batched)" if backend == "pytesseract" and batched
-                                  else " (one call per crop)" if backend == "pytesseract" else " (API kept open)"),
-            "images": len(sample), "ms_per_image": round(1000 * elapsed / len(sample), 1),
-            "correct_pct": round(100 * correct / len(sample), 1),
-        })
+        results.append(
+            {
+                "binding": backend
+                + (
+                    " (one call per image, crops batched)"
+                    if backend == "pytesseract" and batched
+                    else " (one call per crop)"
+                    if backend == "pytesseract"
+                    else " (API kept open)"
+                ),
+                "images": len(sample),
+                "ms_per_image": round(1000 * elapsed / len(sample), 1),
+                "correct_pct": round(100 * correct / len(sample), 1),
+            }
+        )
         engine.close()
     return results
 
 
 def ours_on_peer_images(images: list) -> dict:
+    """Our reader on the peer's images: shares correct (nm/px within 2 %) and wrong, and images/s."""
     engine = OcrEngine()
     started = time.perf_counter()
     readings = [read_scale_bytes(data, engine=engine) for _grey, _row, data in images]
     elapsed = time.perf_counter() - started
     correct = sum(
         reading.nm_per_px is not None and abs(reading.nm_per_px / float(row["nm_per_px"]) - 1) <= 0.02
-        for reading, (_grey, row, _data) in zip(readings, images)
+        for reading, (_grey, row, _data) in zip(readings, images, strict=True)
     )
     wrong = sum(reading.nm_per_px is not None for reading in readings) - correct
-    return {"n": len(images), "correct_pct": round(100 * correct / len(images), 1),
-            "wrong_pct": round(100 * wrong / len(images), 1), "images_per_s": round(len(images) / elapsed, 1)}
+    return {
+        "n": len(images),
+        "correct_pct": round(100 * correct / len(images), 1),
+        "wrong_pct": round(100 * wrong / len(images), 1),
+        "images_per_s": round(len(images) / elapsed, 1),
+    }
 
 
-def peer(corpus: Path, limit: int) -> dict | None:
-    out = HERE / "results" / "sem_meta_peer.json"
-    command = [sys.executable, str(HERE / "sem_meta_peer.py"), "--truth", str(corpus / "ground_truth.csv"),
-               "--limit", str(limit), "--out", str(out)]
+def peer(corpus: Path, limit: int, out: Path) -> dict | None:
+    """The sem-meta peer's summary over images with a data bar, run by ``bench/sem_meta_peer.py`` into ``out``."""
+    command = [
+        sys.executable,
+        str(HERE / "sem_meta_peer.py"),
+        "--truth",
+        str(corpus / "ground_truth.csv"),
+        "--limit",
+        str(limit),
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         print(f"peer sem-meta could not run: {result.stderr.strip().splitlines()[-1:]}")
@@ -173,13 +206,26 @@ def peer(corpus: Path, limit: int) -> dict | None:
 
 
 def main() -> None:
+    """Run the pipeline per worker count, the binding and peer comparisons, print the tables, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--images", type=int, default=1000, help="size of the generated demo corpus")
     parser.add_argument("--corpus", type=Path, help="reuse this demo corpus (else one is generated)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker counts, one run each; the first is the speed-up's baseline",
+    )
     parser.add_argument("--compare", type=int, default=200, help="TIFFs for the binding and peer comparisons")
     parser.add_argument("--no-peer", action="store_true", help="skip sem-meta (it needs its own venv and apt packs)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "scale.json",
+        help="JSON result file (default: the committed bench/results/scale.json); the peer's "
+        "sem_meta_peer.json goes into the same folder",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="semcurate-bench-scale-"))
@@ -195,25 +241,43 @@ def main() -> None:
     images = bar_images(corpus, args.compare)
     bindings = ocr_bindings(images[:60])
     ours = ours_on_peer_images(images)
-    theirs = None if args.no_peer else peer(corpus, args.compare)
+    theirs = None if args.no_peer else peer(corpus, args.compare, args.out.parent / "sem_meta_peer.json")
 
     print("accuracy over images with a data bar:", quality["counts"], quality["percent"])
     print("workers | images | ingest s | scale s | img/s/core (hash+convert+scale) | scale-only img/s/core | speed-up")
     for run in runs:
-        print(" | ".join(str(run[key]) for key in ("workers", "images", "ingest_s", "scale_s", "images_per_s_per_core",
-                                                   "scale_only_images_per_s_per_core", "speedup_vs_1_worker")))
+        print(
+            " | ".join(
+                str(run[key])
+                for key in (
+                    "workers",
+                    "images",
+                    "ingest_s",
+                    "scale_s",
+                    "images_per_s_per_core",
+                    "scale_only_images_per_s_per_core",
+                    "speedup_vs_1_worker",
+                )
+            )
+        )
     print("OCR binding | images | ms/image | correct %")
     for row in bindings:
         print(f"{row['binding']} | {row['images']} | {row['ms_per_image']} | {row['correct_pct']}")
     print("reader | n | correct % (nm/px within 2 %) | wrong % | images/s (1 process)")
     print(f"semcurate | {ours['n']} | {ours['correct_pct']} | {ours['wrong_pct']} | {ours['images_per_s']}")
     if theirs:
-        print(f"sem-meta 0.1.1 | {theirs['n']} | {theirs['correct_pct']} | {theirs['wrong_pct']} | "
-              f"{theirs['images_per_s']}")
+        print(
+            f"sem-meta 0.1.1 | {theirs['n']} | {theirs['correct_pct']} | {theirs['wrong_pct']} | "
+            f"{theirs['images_per_s']}"
+        )
     result = {
         "benchmark": "scale",
-        "targets": {"correct_pct": ">= 99", "wrong_pct": "<= 0.1", "nm_within_1pct_of_correct": "100",
-                    "images_per_s_per_core": ">= 8"},
+        "targets": {
+            "correct_pct": ">= 99",
+            "wrong_pct": "<= 0.1",
+            "nm_within_1pct_of_correct": "100",
+            "images_per_s_per_core": ">= 8",
+        },
         "corpus_images": args.images,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "date": time.strftime("%Y-%m-%d"),

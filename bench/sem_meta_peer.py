@@ -57,7 +57,7 @@ APT_PACKAGES = ("tesseract-ocr-grc", "tesseract-ocr-ell")
 NM_PER_UNIT = {"pm": 1e-3, "nm": 1.0, "µm": 1e3, "μm": 1e3, "um": 1e3, "mm": 1e6}
 
 #: Runs inside the peer's virtualenv: argv = paths file (JSON lines), results file (appended JSON lines).
-WORKER = r'''
+WORKER = r"""
 import contextlib, json, os, shutil, sys, time
 paths_file, results_file = sys.argv[1], sys.argv[2]
 from sem_meta import SEMOCR
@@ -79,7 +79,7 @@ with open(paths_file, encoding="utf-8") as paths, open(results_file, "a", encodi
         record["seconds"] = time.perf_counter() - started
         out.write(json.dumps(record) + "\n")
         out.flush()
-'''
+"""
 
 
 def ensure_tesseract_languages() -> None:
@@ -111,11 +111,13 @@ def ensure_venv(venv: Path) -> Path:
 
 
 def peer_version(python: Path) -> str:
+    """The sem-meta version installed for ``python``."""
     code = "import importlib.metadata as m; print(m.version('sem-meta'))"
     return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def load_truth(truth: Path, limit: int) -> list[dict[str, str]]:
+    """The first ``limit`` TIFF originals of the ground-truth csv."""
     with truth.open(encoding="utf-8", newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["kind"] == "original" and row["format"] == "TIFF"]
     return rows[:limit]
@@ -141,8 +143,11 @@ def run_peer(python: Path, paths: list[str]) -> tuple[dict[str, dict], float]:
             results_file.write_text("", encoding="utf-8")
             with log.open("w", encoding="utf-8") as log_handle:
                 done = subprocess.run(
-                    [python, worker, paths_file, results_file], cwd=scratch, env=env,
-                    stdout=log_handle, stderr=subprocess.STDOUT,
+                    [python, worker, paths_file, results_file],
+                    cwd=scratch,
+                    env=env,
+                    stdout=log_handle,
+                    stderr=subprocess.STDOUT,
                 )
             for line in results_file.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
@@ -168,6 +173,7 @@ def parse_nm_per_px(answer: str) -> float | None:
 
 
 def score(row: dict[str, str], record: dict, tolerance: float) -> dict:
+    """One image's outcome: the peer's nm/px against the truth, correct within ``tolerance`` (relative)."""
     truth = float(row["nm_per_px"])
     got = parse_nm_per_px(record["answer"]) if "answer" in record else None
     error = None if got is None else (got - truth) / truth
@@ -194,8 +200,10 @@ def summarise(results: list[dict]) -> dict:
     errors = sorted(result["relative_error"] for result in results if result["relative_error"] is not None)
     return {
         "n": n,
-        **{f"{outcome}_pct": round(100 * sum(r["outcome"] == outcome for r in results) / n, 1) if n else None
-           for outcome in ("correct", "wrong", "no_answer")},
+        **{
+            f"{outcome}_pct": round(100 * sum(r["outcome"] == outcome for r in results) / n, 1) if n else None
+            for outcome in ("correct", "wrong", "no_answer")
+        },
         "mean_s_per_image": round(sum(timed) / len(timed), 3) if timed else None,
         "images_per_s": round(len(timed) / sum(timed), 2) if timed else None,
         "median_relative_error_of_answers": round(errors[len(errors) // 2], 4) if errors else None,
@@ -203,11 +211,17 @@ def summarise(results: list[dict]) -> dict:
 
 
 def main() -> None:
+    """Run the peer over the TIFF originals, print the summary and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truth", type=Path, required=True, help="the demo corpus' ground_truth.csv")
     parser.add_argument("--root", type=Path, help="corpus root the csv paths are relative to (default: its folder)")
     parser.add_argument("--limit", type=int, default=200, help="TIFF originals to read (default 200)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "sem_meta_peer.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "sem_meta_peer.json",
+        help="JSON result file (default: the committed bench/results/sem_meta_peer.json)",
+    )
     parser.add_argument("--venv", type=Path, default=HERE / ".venv-sem-meta", help="the peer's own virtualenv")
     args = parser.parse_args()
     root = (args.root or args.truth.parent).resolve()
@@ -218,6 +232,7 @@ def main() -> None:
     ensure_tesseract_languages()
     python = ensure_venv(args.venv.resolve())
     paths = [str(root / row["path"]) for row in rows]
+    load_before = os.getloadavg()
     records, wall_s = run_peer(python, paths)
     results = [score(row, records[path], DISAGREEMENT_THRESHOLD) for row, path in zip(rows, paths, strict=True)]
     summary = {
@@ -234,7 +249,13 @@ def main() -> None:
         "peer": {"package": "sem-meta", "version": peer_version(python), "call": "SEMOCR().RunOCR(path)"},
         "criterion": f"correct when |got - truth| / truth <= {DISAGREEMENT_THRESHOLD} (nm per px)",
         "truth": str(args.truth),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1_5_15min_before": [round(load, 2) for load in load_before],
+            "load_average_1_5_15min_after": [round(load, 2) for load in os.getloadavg()],
+        },
         "date": time.strftime("%Y-%m-%d"),
         "wall_s": round(wall_s, 1),
         "images_per_s_wall": round(len(results) / wall_s, 2),

@@ -10,12 +10,15 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from semcurate.clustering.density_peaks import DensityPeaks
+from semcurate.evaluation import compare2d
 from semcurate.evaluation.compare2d import (
     ALGORITHMS,
     DATASETS,
@@ -38,8 +41,17 @@ def calls():
 
 
 @pytest.fixture(scope="module")
-def result(calls):
-    return compare_2d(n_samples=N, random_state=0, progress=calls.append)
+def wall():
+    """Wall-clock seconds of the whole ``compare_2d`` call, measured here."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def result(calls, wall):
+    started = time.perf_counter()
+    compared = compare_2d(n_samples=N, random_state=0, progress=calls.append)
+    wall["seconds"] = time.perf_counter() - started
+    return compared
 
 
 def ari(result, dataset, algorithm):
@@ -50,7 +62,13 @@ def test_datasets_are_the_thesis_rows_standardised():
     datasets = make_datasets(N, 0)
     assert tuple(datasets) == DATASETS
     assert {name: k for name, (_, _, k) in datasets.items()} == {
-        "noisy_circles": 2, "noisy_moons": 2, "varied": 3, "aniso": 3, "blobs": 3, "no_structure": 3}
+        "noisy_circles": 2,
+        "noisy_moons": 2,
+        "varied": 3,
+        "aniso": 3,
+        "blobs": 3,
+        "no_structure": 3,
+    }
     for name, (X, y, k) in datasets.items():
         assert X.shape == (N, 2)
         np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-12)
@@ -71,7 +89,7 @@ def test_same_random_state_gives_the_same_data():
         np.testing.assert_array_equal(first[name][0], other[name][0])
 
 
-def test_every_algorithm_gives_exactly_k_clusters(result, calls):
+def test_every_algorithm_gives_exactly_k_clusters(result, calls, wall):
     assert tuple(result) == DATASETS
     assert len(calls) == len(DATASETS) * len(ALGORITHMS) and set(calls) == {1}
     for name, entry in result.items():
@@ -81,6 +99,37 @@ def test_every_algorithm_gives_exactly_k_clusters(result, calls):
             assert np.array_equal(np.unique(run["labels"]), np.arange(entry["k"])), (name, algorithm)
             assert run["seconds"] > 0
             assert (run["ari"] is None) == (name == "no_structure")
+    # the 30 timed clusterings are parts of the call: together they cannot take longer than all of it
+    assert sum(run["seconds"] for entry in result.values() for run in entry["runs"].values()) < wall["seconds"]
+
+
+def test_seconds_time_the_clustering_alone(monkeypatch):
+    """On a fake clock that only the clustering, the data drawing and the scoring advance, each run's seconds are
+    exactly what its own clustering call spent: drawing, warm-up and scoring are outside the timed span."""
+    clock = [1000.0]
+    charged: list[float] = []
+    real_cluster = compare2d.cluster_2d
+
+    def cluster_spending_time(X, algorithm, n_clusters):
+        charged.append(2.0 ** -(len(charged) % 7) + len(X) / 64)  # distinct, exact in binary floating point
+        clock[0] += charged[-1]
+        return real_cluster(X, algorithm, n_clusters)
+
+    def spending(function, seconds):
+        def spend(*args, **kwargs):
+            clock[0] += seconds
+            return function(*args, **kwargs)
+
+        return spend
+
+    monkeypatch.setattr(compare2d, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(compare2d, "cluster_2d", cluster_spending_time)
+    monkeypatch.setattr(compare2d, "make_datasets", spending(compare2d.make_datasets, 50.0))
+    monkeypatch.setattr(compare2d, "adjusted_rand_score", spending(compare2d.adjusted_rand_score, 30.0))
+    faked = compare_2d(n_samples=64, random_state=0)
+    assert len(charged) == len(ALGORITHMS) + len(DATASETS) * len(ALGORITHMS)  # 5 untimed warm-up calls first
+    measured = [run["seconds"] for entry in faked.values() for run in entry["runs"].values()]
+    assert measured == pytest.approx(charged[len(ALGORITHMS) :], abs=1e-9)
 
 
 def test_single_linkage_is_the_only_linkage_that_finds_non_convex_clusters(result):
@@ -126,7 +175,7 @@ def test_density_peaks_cannot_separate_the_circles_because_the_inner_ring_is_den
 
 
 def test_density_peaks_centres_carry_their_labels(result):
-    for name, entry in result.items():
+    for entry in result.values():
         run = entry["runs"]["density-peaks"]
         assert run["centers"].shape == (entry["k"],)
         np.testing.assert_array_equal(run["labels"][run["centers"]], np.arange(entry["k"]))
@@ -139,8 +188,10 @@ def test_records_are_json_serialisable(result):
     assert len(records) == len(DATASETS) * len(ALGORITHMS)
     assert json.loads(json.dumps(records)) == records
     assert set(records[0]) == {"dataset", "algorithm", "n_samples", "k", "seconds", "ari"}
-    assert [(r["dataset"], r["algorithm"]) for r in records[:2]] == [("noisy_circles", "single"),
-                                                                      ("noisy_circles", "complete")]
+    assert [(r["dataset"], r["algorithm"]) for r in records[:2]] == [
+        ("noisy_circles", "single"),
+        ("noisy_circles", "complete"),
+    ]
     assert all((r["ari"] is None) == (r["dataset"] == "no_structure") for r in records)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from sklearn.metrics import confusion_matrix, recall_score
 
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.features.finetune import (
@@ -16,6 +17,8 @@ from semcurate.features.finetune import (
     stratified_split,
 )
 from semcurate.features.inception import WeightsUnavailable, to_inception_input
+
+pytestmark = pytest.mark.slow  # trains Inception-V3 with TensorFlow
 
 LEAVES = ["Patterned_surface/line_array", "Particles/dispersed", "Porous_Sponge"]
 SIDE = 75  # InceptionV3's smallest input
@@ -68,17 +71,26 @@ def test_input_is_three_grey_channels_scaled_to_minus_one_one():
     assert np.all(batch[0] == -1.0) and np.all(batch[1] == 1.0)
 
 
-def test_report_is_consistent_with_its_confusion_matrix(transfer):
-    _, report = transfer
+def test_report_is_consistent_with_its_confusion_matrix(transfer, images_labels):
+    model, report = transfer
     assert report.classes == sorted(LEAVES) and report.mode == "transfer" and report.epochs == 2
     assert report.split_sizes == {"train": 24, "validation": 3, "test": 3}
     confusion = np.array(report.confusion)
     assert confusion.shape == (3, 3) and confusion.sum() == 3
     assert confusion.sum(axis=1).tolist() == [1, 1, 1]  # one test image per category
-    assert report.test_accuracy == pytest.approx(np.trace(confusion) / 3)
+    # The model's own predictions on the test split, scored by scikit-learn, give the same matrix and recalls.
+    images, labels = images_labels
+    _, _, test = stratified_split(labels)
+    truth = np.asarray(labels)[test]
+    probabilities = model.predict(to_inception_input([images[i] for i in test], SIDE), batch_size=8, verbose=0)
+    predicted = np.asarray(report.classes)[np.argmax(probabilities, axis=1)]
+    assert confusion.tolist() == confusion_matrix(truth, predicted, labels=report.classes).tolist()
+    recalls = recall_score(truth, predicted, labels=report.classes, average=None, zero_division=0.0)
+    assert report.per_class_accuracy == dict(zip(report.classes, recalls.tolist(), strict=True))
     for k, name in enumerate(report.classes):
-        assert 0.0 <= report.per_class_accuracy[name] <= 1.0
-        assert report.per_class_accuracy[name] == confusion[k, k]  # one image: recall is 0 or 1
+        assert report.per_class_accuracy[name] == float(confusion[k, k])  # one image: recall is exactly 0 or 1
+    assert report.test_accuracy == pytest.approx(float(np.mean(truth == predicted)), abs=1e-12)
+    assert report.test_accuracy == pytest.approx(np.mean(list(report.per_class_accuracy.values())), abs=1e-12)
     assert set(report.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(values) == 2 for values in report.history.values())
 
@@ -87,7 +99,8 @@ def test_transfer_trains_the_head_only(transfer, untrained_weights):
     model, _ = transfer
     before, after = untrained_weights, model.get_weights()
     assert len(model.trainable_weights) == 2  # the dense head's kernel and bias
-    assert all(np.array_equal(old, new) for old, new in zip(before[:-2], after[:-2]))  # base, batch norm stats too
+    # every weight but the head's is unchanged, batch norm's moving statistics included
+    assert all(np.array_equal(old, new) for old, new in zip(before[:-2], after[:-2], strict=True))
     assert not np.array_equal(before[-2], after[-2])
 
 
@@ -122,12 +135,15 @@ def test_checkpoint_must_be_a_keras_file(transfer, tmp_path):
         save_checkpoint(transfer[0], tmp_path / "head.h5")
 
 
-@pytest.mark.parametrize("labels, kwargs, message", [
-    (["a"] * 30, {}, "at least 2 categories"),
-    (["a"] * 14 + ["b"] * 14 + ["c"] * 2, {}, r"fewer than 3 images: c \(2\)"),
-    (["a"] * 29, {}, "30 images but 29 labels"),
-    (["a"] * 15 + ["b"] * 15, {"mode": "frozen"}, "unknown mode 'frozen'"),
-])
+@pytest.mark.parametrize(
+    "labels, kwargs, message",
+    [
+        (["a"] * 30, {}, "at least 2 categories"),
+        (["a"] * 14 + ["b"] * 14 + ["c"] * 2, {}, r"fewer than 3 images: c \(2\)"),
+        (["a"] * 29, {}, "30 images but 29 labels"),
+        (["a"] * 15 + ["b"] * 15, {"mode": "frozen"}, "unknown mode 'frozen'"),
+    ],
+)
 def test_bad_inputs_are_clear_errors(images_labels, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):
         finetune(images_labels[0], labels, **{**TINY, **kwargs})
@@ -141,7 +157,7 @@ def test_unreachable_imagenet_weights_say_where_to_put_the_file(tmp_path, monkey
 
     monkeypatch.setattr(keras.utils, "get_file", no_network)
     monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_network)  # what keras.applications calls
-    with pytest.raises(WeightsUnavailable, match="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"):
+    with pytest.raises(WeightsUnavailable, match=r"inception_v3_weights_tf_dim_ordering_tf_kernels_notop\.h5"):
         build_classifier(3, weights="imagenet", image_size=SIDE)
 
 

@@ -87,7 +87,10 @@ def test_parameters_pass_through_to_the_estimators():
 def test_gaussian_mixture_clustering_keeps_its_mixture(blobs):
     X, y = blobs
     model = GaussianMixtureClustering(n_clusters=4, random_state=0)
-    assert model.fit_predict(X) is not None
+    labels = model.fit_predict(X)
+    assert labels.shape == (len(X),)
+    assert adjusted_rand_score(y, labels) == 1.0  # std 0.5 blobs in a 20-wide box: no point is ambiguous
+    assert np.array_equal(labels, model.mixture_.predict(X))
     assert model.mixture_.means_.shape == (4, X.shape[1])
     assert np.array_equal(model.predict(X), model.labels_)
     assert np.array_equal(model.labels_, model.mixture_.predict(X))
