@@ -28,6 +28,16 @@ are classified, so a re-run after SIGKILL finishes the job and a re-run after
 success does no new work.  The store is written atomically
 (:class:`semcurate.ingest.store.FlatStore`).  Work runs in ``workers``
 processes; only this process writes to the database.
+
+One ingest at a time: a run holds the store's lock and, for an SQLite file,
+a lock next to the database, and a second run stops at once with "another
+ingest is running on … (pid N)".  One store per database: the images a
+database knows are in the store of its latest run, so a run into another
+store is refused (unless that store already holds them all: a moved store).
+A full or read-only store or database ends the run with one line
+(:class:`IngestError`), staged files removed; a re-run picks up where it
+stopped, re-admitting the pending files whose store copies lost their rows.
+File names are kept as escaped text (:func:`semcurate.ingest.walk.name_to_text`).
 """
 
 from __future__ import annotations
@@ -37,11 +47,13 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from semcurate.db.models import File, IngestRun, utcnow
@@ -66,8 +78,8 @@ from semcurate.ingest.images import (
 )
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition, mean_abs_difference
-from semcurate.ingest.store import FlatStore, StoreError
-from semcurate.ingest.walk import walk_tree
+from semcurate.ingest.store import FlatStore, StoreError, hold_lock
+from semcurate.ingest.walk import FileSkipped, name_to_text, open_regular, read_regular, text_to_name, walk_tree
 
 #: Perceptual hashes of near-duplicates differ in at most this many of 64 bits.
 NEAR_DUPLICATE_BITS = 3
@@ -125,15 +137,17 @@ class Admission:
 
 
 def hash_file(path: Path, relpath: str) -> HashResult:
-    """MD5 of a file's bytes (read in 1 MiB chunks) and its first bytes."""
+    """MD5 of a file's bytes (read in 1 MiB chunks) and its first bytes; a pipe or device is not read."""
     digest = hashlib.md5()
     head = b""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             while chunk := handle.read(1 << 20):
                 if len(head) < SIGNATURE_BYTES:
                     head += chunk[: SIGNATURE_BYTES - len(head)]
                 digest.update(chunk)
+    except FileSkipped as skipped:
+        return HashResult(relpath, None, b"", str(skipped))
     except OSError as error:
         return HashResult(relpath, None, b"", f"cannot read: {error.strerror or error}")
     return HashResult(relpath, digest.hexdigest(), head, None)
@@ -146,7 +160,9 @@ def _load(md5: str, path: Path, max_pixels: int) -> tuple[bytes, DecodedImage] |
     not be stored under its old MD5.
     """
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
+    except FileSkipped as skipped:
+        return Admission(md5, ImageProblem("unreadable", str(skipped)))
     except OSError as error:
         return Admission(md5, ImageProblem("unreadable", f"cannot read: {error.strerror or error}"))
     if hashlib.md5(data).hexdigest() != md5:
@@ -278,9 +294,11 @@ class Ingestion:
         source, store = Path(source), Path(store)
         if not source.is_dir():
             raise IngestError(f"source {source} does not exist or is not a folder")
-        self.source_root = str(source.resolve())
+        source_resolved = source.resolve()
+        # Stored and shown as text (undecodable bytes escaped, see semcurate.ingest.walk).
+        self.source_root = name_to_text(str(source_resolved))
         store_resolved = store.resolve()
-        if store_resolved == Path(self.source_root) or Path(self.source_root) in store_resolved.parents:
+        if store_resolved == source_resolved or source_resolved in store_resolved.parents:
             raise IngestError(f"store {store} is inside the source {source}, which must stay read-only")
         self.store = FlatStore(store_resolved)
         self.sessions = sessions
@@ -292,7 +310,8 @@ class Ingestion:
 
     # -- helpers over the database
     def _abs(self, relpath: str) -> Path:
-        return Path(self.source_root) / relpath
+        """The file to open for a stored (escaped) relpath."""
+        return Path(text_to_name(self.source_root)) / text_to_name(relpath)
 
     def _pending(self, session: Session, fmt: str) -> dict[str, list[File]]:
         rows = session.scalars(
@@ -601,7 +620,7 @@ class Ingestion:
             )
             return {
                 "source": self.source_root,
-                "store": str(self.store.root),
+                "store": name_to_text(str(self.store.root)),
                 "files_seen": files_seen,
                 "images_new": self.images_new,
                 "images_total": session.scalar(select(func.count()).select_from(ImageRow)),
@@ -623,13 +642,60 @@ class Ingestion:
             }
 
     def run(self) -> dict:
-        """Run every phase and return the summary (also stored on the run's row)."""
+        """Run every phase and return the summary (also stored on the run's row).
+
+        Raises
+        ------
+        IngestError
+            One line naming the store or the database and the fix, when either
+            cannot be written (full, read-only, locked).  Staged store files are
+            removed first; committed work stays, and a re-run finishes the job.
+        """
         try:
+            self._check_store_in_use()  # before a refused store's folder is created
             self.store.prepare()
+            with self.store.locked(), self._database_lock():
+                self._check_store_in_use()  # again, now that no other ingest can add a run
+                self.store.clear_incoming()
+                try:
+                    return self._run_phases()
+                except (StoreError, OperationalError):
+                    self.store.clear_incoming()
+                    raise
         except StoreError as error:
             raise IngestError(str(error)) from None
+        except OperationalError as error:
+            raise IngestError(database_error_line(self.sessions, error)) from None
+
+    def _database_lock(self) -> AbstractContextManager:
+        """The ingest lock of an SQLite database file (next to it), so that two ingests never write one database."""
+        bind = self.sessions.kw.get("bind")
+        database = bind.url.database if bind is not None and bind.url.get_backend_name() == "sqlite" else None
+        if not database or database == ":memory:":
+            return nullcontext()
+        return hold_lock(Path(f"{database}.ingest.lock"), f"database {database}")
+
+    def _check_store_in_use(self) -> None:
+        """Refuse a store other than the one this database's images are in (unless it holds them all: moved)."""
+        with self.sessions() as session:
+            in_use = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
+            if in_use is None or Path(text_to_name(in_use)) == self.store.root:
+                return
+            images = session.execute(select(ImageRow.md5, ImageRow.jpg_only)).all()
+        missing = [
+            md5
+            for md5, jpg_only in images
+            if not self.store.path(md5, "jpg").is_file() or not (jpg_only or self.store.path(md5, "tif").is_file())
+        ]
+        if missing:
+            raise IngestError(
+                f"this database's {len(images)} images are in store {in_use}: pass --store {in_use} "
+                "(one store per database), or use another --db for a separate collection"
+            )
+
+    def _run_phases(self) -> dict:
         with self.sessions.begin() as session:
-            ingest_run = IngestRun(source_root=self.source_root, store=str(self.store.root))
+            ingest_run = IngestRun(source_root=self.source_root, store=name_to_text(str(self.store.root)))
             session.add(ingest_run)
             session.flush()
             run_id = ingest_run.id
@@ -655,6 +721,22 @@ class Ingestion:
         return summary
 
 
+def database_error_line(sessions: sessionmaker, error: OperationalError) -> str:
+    """One line for a database write that failed: which database, what happened, what to do."""
+    bind = sessions.kw.get("bind")
+    where = bind.url.render_as_string(hide_password=True) if bind is not None else "the database"
+    reason = str(getattr(error, "orig", error)).splitlines()[0]
+    if "full" in reason:
+        fix = "free space there and re-run (finished work is kept)"
+    elif "readonly" in reason or "read-only" in reason:
+        fix = "make it writable or pass another --db"
+    elif "locked" in reason:
+        fix = "another process holds it: wait for it to end and re-run"
+    else:
+        fix = "fix it and re-run"
+    return f"database {where} cannot be written ({reason}): {fix}"
+
+
 def _hash_task(task: tuple[Path, str]) -> HashResult:
     return hash_file(*task)
 
@@ -671,4 +753,4 @@ def latest_store(sessions: sessionmaker) -> Path | None:
     """
     with sessions() as session:
         store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
-    return None if store is None else Path(store)
+    return None if store is None else Path(text_to_name(store))

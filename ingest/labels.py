@@ -6,8 +6,11 @@ label: ``SEM_Dataset/Nanowires/x.jpg`` is labelled ``Nanowires``,
 ``Nanowires/Forest/crust``.  Each file is matched to an image as in thesis
 section 2.2:
 
-1. ``md5`` — its bytes equal a JPG we hold: a store JPG, or a source file
-   (a TIFF's JPG pair, a JPG-only image, or one of their copies);
+1. ``md5`` — its bytes equal a file we hold: a store JPG or TIFF, or a
+   source file (a TIFF's JPG pair, a JPG-only image, or one of their copies).
+   A labelled TIFF is matched this way only: one that matches nothing is
+   skipped with the reason (re-encoding ties JPGs to TIFFs, not TIFFs to
+   TIFFs);
 2. ``reencoded`` — re-encoding a TIFF of the same size and perceptual hash
    with the file's own JPEG tables reproduces its bytes (the thesis' "different
    compression"); ``pixels`` — failing that, a TIFF whose pixels differ by at
@@ -35,7 +38,7 @@ from semcurate.ingest.formats import INGESTED_FORMATS, JPG, TIFF, detect_format
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image, perceptual_hash
 from semcurate.ingest.parallel import parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition
-from semcurate.ingest.walk import walk_tree
+from semcurate.ingest.walk import FileSkipped, name_to_text, read_regular, text_to_name, walk_tree
 
 
 class LabelImportError(Exception):
@@ -44,11 +47,13 @@ class LabelImportError(Exception):
 
 @dataclass(frozen=True)
 class LabelledFile:
-    """One image file of a dataset: its path below the root, label path and MD5."""
+    """One image file of a dataset: its path below the root (text, see :mod:`semcurate.ingest.walk`), label path,
+    MD5, and format (``JPG`` or ``TIFF``)."""
 
     relpath: str
     category_path: str
     md5: str
+    format: str = JPG
 
 
 def scan_dataset(root: Path) -> tuple[list[LabelledFile], list[str]]:
@@ -66,15 +71,19 @@ def scan_dataset(root: Path) -> tuple[list[LabelledFile], list[str]]:
             skipped.append(f"{entry.relpath}: not inside a category folder")
             continue
         try:
-            data = (root / entry.relpath).read_bytes()
+            data = read_regular(root / text_to_name(entry.relpath))
+        except FileSkipped as problem:
+            skipped.append(f"{entry.relpath}: {problem}")
+            continue
         except OSError as error:
             skipped.append(f"{entry.relpath}: cannot read: {error.strerror}")
             continue
-        if detect_format(data[:16], entry.relpath) not in INGESTED_FORMATS:
+        fmt = detect_format(data[:16], entry.relpath)
+        if fmt not in INGESTED_FORMATS:
             skipped.append(f"{entry.relpath}: not a TIFF or JPG")
             continue
         category_path = entry.relpath.rsplit("/", 1)[0]
-        files.append(LabelledFile(entry.relpath, category_path, hashlib.md5(data).hexdigest()))
+        files.append(LabelledFile(entry.relpath, category_path, hashlib.md5(data).hexdigest(), fmt))
     return files, skipped
 
 
@@ -91,8 +100,8 @@ def match_by_reencoding(task: tuple[Path, str]) -> tuple[str, str | None, str]:
     """Worker: ``(md5, image md5 or None, how)`` for one labelled file not matched by MD5."""
     path, md5 = task
     try:
-        decoded = decode_image(path.read_bytes(), DEFAULT_MAX_PIXELS)
-    except (ImageProblem, OSError):
+        decoded = decode_image(read_regular(path), DEFAULT_MAX_PIXELS)
+    except (ImageProblem, FileSkipped, OSError):
         return md5, None, "none"
     candidates = _CANDIDATES.near(decoded.width, decoded.height, perceptual_hash(decoded.display))
     if not candidates:
@@ -132,8 +141,9 @@ def import_labels(
         raise LabelImportError(f"no labelled TIFF or JPG files under {directory} (expected CATEGORY/…/file.jpg)")
     with sessions() as session:
         by_md5 = dict(session.execute(select(ImageRow.jpg_md5, ImageRow.md5)).all())
+        by_md5.update((md5, md5) for md5 in session.scalars(select(ImageRow.md5)))  # the store's <md5>.tif
         for file_md5, image_md5 in session.execute(
-            select(File.md5, File.image_md5).where(File.image_md5.is_not(None), File.format == JPG)
+            select(File.md5, File.image_md5).where(File.image_md5.is_not(None), File.format.in_((JPG, TIFF)))
         ):
             by_md5.setdefault(file_md5, image_md5)
         index = CandidateIndex(
@@ -144,12 +154,17 @@ def import_labels(
                 )
             )
         )
+    unmatched_tiffs = [file for file in files if file.format == TIFF and file.md5 not in by_md5]
+    skipped += [f"{file.relpath}: a TIFF whose MD5 matches no ingested image" for file in unmatched_tiffs]
+    files = [file for file in files if not (file.format == TIFF and file.md5 not in by_md5)]
+    if not files:
+        raise LabelImportError(f"no labelled file under {directory} could be imported: {skipped[0]}")
     matches: dict[str, tuple[str | None, str]] = {
         file.md5: (by_md5[file.md5], "md5") for file in files if file.md5 in by_md5
     }
     first_path = {}
     for file in files:
-        first_path.setdefault(file.md5, directory / file.relpath)
+        first_path.setdefault(file.md5, directory / text_to_name(file.relpath))
     tasks = [(path, md5) for md5, path in first_path.items() if md5 not in matches]
     advance = reporter(f"matching {name}", len(tasks)) if reporter and tasks else (lambda _n=1: None)
     for md5, image_md5, how in parallel_map(match_by_reencoding, tasks, workers, _install, (index, Path(store))):
@@ -170,7 +185,7 @@ def import_labels(
     unique = {file.md5 for file in files}
     summary = {
         "name": name,
-        "directory": str(directory.resolve()),
+        "directory": name_to_text(str(directory.resolve())),
         "n_files": len(files),
         "n_unique": len(unique),
         "n_matched": sum(1 for md5 in unique if matches[md5][0] is not None),

@@ -35,7 +35,9 @@ def parallel_map(function: Callable, items: list, workers: int, initializer=None
 
     With one worker (or one item) everything runs in this process, which is
     the baseline the benchmarks compare against.  ``function`` and
-    ``initializer`` must be module-level so they pickle.
+    ``initializer`` must be module-level so they pickle.  The first exception
+    an item raises is raised here, once the items already running have ended;
+    the items not yet started are cancelled.
     """
     if workers <= 1 or len(items) <= 1:
         if initializer is not None:
@@ -46,7 +48,12 @@ def parallel_map(function: Callable, items: list, workers: int, initializer=None
     with ProcessPoolExecutor(
         max_workers=workers, initializer=_die_with_parent, initargs=(initializer, initargs)
     ) as pool:
-        yield from pool.map(function, items, chunksize=chunksize)
+        try:
+            yield from pool.map(function, items, chunksize=chunksize)
+        except BaseException:
+            # A failed item (a full store) or an abandoned map: start nothing more, let the running items end.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def batched(items: Iterable, size: int, max_seconds: float = 1.0) -> Iterator[list]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from semcurate.ingest.convert import reencode_like
 from semcurate.ingest.images import hamming
@@ -87,11 +87,13 @@ def match_rendition(
     ``jpeg`` is the opened (loaded) JPG, ``jpeg_md5`` the MD5 of its bytes,
     ``load_display(md5)`` returns a candidate's 8-bit display image.  Exact
     re-encodings are tried for all candidates before any pixel comparison, so
-    a near-duplicate never steals the rendition of its twin.
+    a near-duplicate never steals the rendition of its twin.  An image that is
+    not a JPEG (no tables to re-encode with) is compared by pixels only.
     """
     displays = {candidate.md5: load_display(candidate.md5) for candidate in candidates}
+    reencodable = isinstance(jpeg, JpegImagePlugin.JpegImageFile)
     for md5, display in displays.items():
-        if hashlib.md5(reencode_like(display, jpeg)).hexdigest() == jpeg_md5:
+        if reencodable and hashlib.md5(reencode_like(display, jpeg)).hexdigest() == jpeg_md5:
             return RenditionMatch(md5, "reencoded", mean_abs_difference(display, jpeg))
     best: RenditionMatch | None = None
     for md5, display in displays.items():

@@ -32,6 +32,7 @@ from semcurate.ingest.methods import SCALE_SOURCES
 from semcurate.ingest.ocr import get_engine
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.scale_bar import READER_VERSION, ScaleReading, read_scale_bytes
+from semcurate.ingest.walk import FileSkipped, read_regular
 
 #: Readings per database transaction.
 BATCH_SIZE = 100
@@ -52,7 +53,9 @@ def read_image_file(task: tuple[str, Path]) -> tuple[str, ScaleReading]:
     md5, path = task
     _silence_tifffile()
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
+    except FileSkipped as skipped:
+        return md5, ScaleReading("error", reason=f"{path}: {skipped}")
     except OSError as error:
         return md5, ScaleReading("error", reason=f"cannot read {path}: {error.strerror}")
     return md5, read_scale_bytes(data, engine=get_engine())
@@ -72,7 +75,9 @@ def read_scale_files(paths: Iterable[Path], *, source: str = "auto") -> Iterator
     Returns
     -------
     iterator of (Path, ScaleReading)
-        In the order of ``paths``; a file that cannot be read gives status ``error`` with the reason.
+        In the order of ``paths``; a file that cannot be read gives status ``error`` with the reason, and so does
+        one that is not a regular file (a pipe, a device: never read) or larger than
+        :data:`~semcurate.ingest.walk.MAX_FILE_BYTES`.
 
     Raises
     ------
@@ -88,7 +93,10 @@ def read_scale_files(paths: Iterable[Path], *, source: str = "auto") -> Iterator
     def readings() -> Iterator[tuple[Path, ScaleReading]]:
         for path in paths:
             try:
-                data = path.read_bytes()
+                data = read_regular(path)
+            except FileSkipped as skipped:
+                yield path, ScaleReading("error", reason=f"{path}: {skipped}")
+                continue
             except OSError as error:
                 yield path, ScaleReading("error", reason=f"cannot read {path}: {error.strerror}")
                 continue

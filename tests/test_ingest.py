@@ -98,15 +98,15 @@ def rows_by_name(sessions) -> dict[str, File]:
 
 @pytest.fixture
 def unreadable_secret(monkeypatch):
-    """Make ``secret.tif`` unreadable: by permissions when not root, by a failing open() otherwise."""
-    real_open = open
+    """Make ``secret.tif`` unreadable with a failing open (permissions do not stop root)."""
+    real_open = ingestion.open_regular
 
-    def failing_open(path, *args, **kwargs):
+    def failing_open(path):
         if str(path).endswith("secret.tif"):
             raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
+        return real_open(path)
 
-    monkeypatch.setattr(ingestion, "open", failing_open, raising=False)
+    monkeypatch.setattr(ingestion, "open_regular", failing_open)
 
 
 def test_every_bad_input_gets_a_status_and_a_reason(messy_tree, tmp_path, sessions, unreadable_secret):

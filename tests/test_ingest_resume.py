@@ -60,7 +60,11 @@ def final_state(db: Path, store: Path) -> tuple[dict, dict]:
         )
     }
     connection.close()
-    stored = {path.name: hashlib.md5(path.read_bytes()).hexdigest() for path in store.glob("*.*") if path.is_file()}
+    stored = {  # the store's files, not its ingest lock (which names the last holder's pid)
+        path.name: hashlib.md5(path.read_bytes()).hexdigest()
+        for path in store.glob("*.*")
+        if path.is_file() and not path.name.startswith(".")
+    }
     return files, stored
 
 
