@@ -110,8 +110,6 @@ def cluster_feature_set(
     """
     check_method(method)
     parameters = dict(parameters or {})
-    if feature_set not in feature_store.names():
-        raise ClusteringError(f"no feature set {feature_set!r} in {feature_store.path} (see `semcurate features list`)")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
     except StudyError as error:

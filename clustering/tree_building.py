@@ -136,8 +136,6 @@ def build_tree(
         )
     if depth < 1:
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
-    if feature_set not in feature_store.names():
-        raise ClusteringError(f"no feature set {feature_set!r} in {feature_store.path} (see `semcurate features list`)")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         labels = labelled_images(sessions, labels_dataset, None)

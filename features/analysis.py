@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.db.models import FeatureSet, Label, SubsetMember
+from semcurate.db.models import FeatureSet, Image, Label, SubsetMember
 from semcurate.features import distances
 from semcurate.features.methods import REDUCE_METHODS
-from semcurate.features.store import FeatureStore
+from semcurate.features.store import FeatureStore, FeatureStoreError
 
 
 class StudyError(Exception):
@@ -55,16 +56,16 @@ def distance_study(
 ) -> dict:
     """Heatmaps and correlation indices of ``feature_sets`` against ``d_disc`` on one balanced sample."""
     labels = labelled_images(sessions, dataset, subset)
+    rows_of = {}
     for name in feature_sets:
-        stored = set(feature_store.md5s(name))
-        if not stored:
-            raise StudyError(f"no feature set {name!r} in {feature_store.path}")
-        labels = {md5: category for md5, category in labels.items() if md5 in stored}
+        md5s, values = feature_rows(sessions, feature_store, name, None)
+        rows_of[name] = dict(zip(md5s, values, strict=True))
+        labels = {md5: category for md5, category in labels.items() if md5 in rows_of[name]}
     sample = distances.balanced_sample(labels, per_category, random_state)
     if len(sample) < 3 or len({category for _, category in sample}) < 2:
         raise StudyError("the labelled sample needs at least 3 images in 2 categories with rows in every feature set")
     md5s, categories = [md5 for md5, _ in sample], [category for _, category in sample]
-    panels = [(name, feature_store.read(name, md5s)[1]) for name in feature_sets]
+    panels = [(name, np.array([rows_of[name][md5] for md5 in md5s])) for name in feature_sets]
     result = {
         "dataset": dataset,
         "subset": subset,
@@ -78,9 +79,71 @@ def distance_study(
     return result
 
 
+def bound_store(sessions: sessionmaker, feature_store: FeatureStore, name: str) -> FeatureStore:
+    """The feature store holding ``name``: the file the database records for it when ``feature_store`` has no path.
+
+    The path comes from the database (``FeatureSet.store_path``) so a command
+    finds a set wherever it is run from; a path given that is not the
+    recorded one is refused in one line rather than read as "no such set".
+
+    Raises
+    ------
+    StudyError
+        No finished feature set ``name`` (one line saying whether it is partial or absent), or a given path that
+        disagrees with the recorded one.
+    """
+    with sessions() as session:
+        row = session.get(FeatureSet, name)
+        recorded = None if row is None else Path(row.store_path)
+    if recorded is None:
+        if feature_store.path is not None and name in feature_store.names():
+            return feature_store  # rows written through the Python API alone, with no record: read as they are
+        raise StudyError(f"no feature set {name!r}: see `semcurate features list`, or run `semcurate features extract`")
+    if feature_store.path is None:
+        return FeatureStore(recorded)
+    if feature_store.path.resolve() != recorded.resolve():
+        raise StudyError(
+            f"feature set {name} is stored in {recorded}, not {feature_store.path}: "
+            "pass that --feature-store or leave it out"
+        )
+    return feature_store
+
+
 def feature_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, subset: str | None):
-    """md5s and values of feature set ``name``, restricted to ``subset`` when given (at least 3 rows)."""
-    md5s, values = feature_store.read(name)
+    """md5s and values of the finished feature set ``name``, restricted to ``subset`` when given (at least 3 rows).
+
+    Completeness is recorded in the database, not in the HDF5 file: an
+    extraction creates the set's :class:`~semcurate.db.models.FeatureSet` row
+    when it starts (0 rows for a new set) and sets ``n_rows`` only when it
+    finished (a reduction registers its set once written).  Rows are
+    append-only, so the first ``n_rows`` rows of the HDF5 set are exactly the
+    finished extraction; rows an interrupted later run appended after them
+    stay invisible until a run finishes.  A set whose first extraction has not
+    finished (0 rows) is refused with a line saying how far it got.  A set
+    written to an HDF5 file through the Python API alone, with no database row
+    at all, is read whole from the file given.  (The database is what every
+    later stage already consults, and it commits atomically; an HDF5 attribute
+    would be a second place to keep in step with it.)
+    """
+    with sessions() as session:
+        row = session.get(FeatureSet, name)
+        recorded_rows = row.n_rows if row is not None else None
+        images = session.scalar(select(func.count()).select_from(Image)) or 0
+    try:
+        feature_store = bound_store(sessions, feature_store, name)
+        if recorded_rows == 0:
+            raise StudyError(
+                f"feature set {name} is partial ({len(feature_store.md5s(name))} of {images} rows): run "
+                f"`semcurate features extract --extractor {name.split('.')[0]}` to finish it"
+            )
+        md5s, values = feature_store.read(name, rows=recorded_rows)
+    except FeatureStoreError as error:  # a file gone, unreadable or being written: one line all the same
+        raise StudyError(str(error)) from None
+    if recorded_rows is not None and len(md5s) < recorded_rows:
+        raise StudyError(
+            f"feature set {name} has {len(md5s)} of its {recorded_rows} rows in {feature_store.path}: "
+            f"run `semcurate features extract` again to rebuild it"
+        )
     if subset is not None:
         with sessions() as session:
             members = set(session.scalars(select(SubsetMember.image_md5).where(SubsetMember.subset == subset)))
@@ -160,6 +223,7 @@ def reduce_feature_set(
     otherwise ``tying`` is checked before any training.  Figures and numbers
     go to ``out_dir``.
     """
+    feature_store = bound_store(sessions, feature_store, name)
     md5s, values = feature_rows(sessions, feature_store, name, subset)
     code_size, code_size_source = _code_size(code_size, values)
     if not 1 <= code_size < values.shape[1]:
@@ -373,8 +437,7 @@ def finetune_on_labels(
     WeightsUnavailable
         The base weights cannot be loaded.
     """
-    import numpy as np
-    from PIL import Image
+    from PIL import Image as PILImage
 
     from semcurate.features.extract import image_tasks, load_specimen
     from semcurate.features.finetune import finetune, save_checkpoint
@@ -384,7 +447,9 @@ def finetune_on_labels(
     categories = labelled_images(sessions, labels_dataset, subset)
     tasks = [task for task in image_tasks(sessions, image_store, subset) if task.md5 in categories]
     images = [
-        np.asarray(Image.fromarray(load_specimen(task)).resize((image_size, image_size), Image.Resampling.BILINEAR))
+        np.asarray(
+            PILImage.fromarray(load_specimen(task)).resize((image_size, image_size), PILImage.Resampling.BILINEAR)
+        )
         for task in tasks
     ]
     try:

@@ -9,11 +9,18 @@
   store as they finish.  Decoding, cropping and resizing the next batch
   overlap with the model working on the current one (a prefetching thread),
   and the weight-free extractor spreads batches over worker processes.
+  One extraction writes a feature store at a time (its writer lock), and a
+  set's database row gets its row count only when the run finished, so
+  later stages never read an unfinished set.
 
 Images are read from the flat store (``<md5>.tif``, else ``<md5>.jpg``) as
 8-bit grey, and everything from the top of the data bar down is cut away
 (the stripe box of the image's scale reading), so the bar's text never
-becomes a feature.
+becomes a feature.  An image without a scale reading keeps its bar, which
+is why ``semcurate features extract`` refuses such images unless told
+``--allow-uncropped`` (:func:`images_without_scale_reading`).  Every decode
+is bounded by ``max_pixels``; an image that fails it, or does not decode,
+is skipped and counted by reason.
 """
 
 from __future__ import annotations
@@ -33,8 +40,11 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.db.models import FeatureSet, Image, ScaleReading, Subset, SubsetMember
 from semcurate.features.methods import EXTRACTORS
 from semcurate.features.store import FeatureStore
-from semcurate.ingest.images import decode_image
+from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image
 from semcurate.ingest.parallel import parallel_map
+
+#: The feature store file when neither the command line nor the database names one (in the working folder).
+DEFAULT_FEATURE_STORE = Path("features.h5")
 
 
 class ExtractionError(Exception):
@@ -84,10 +94,52 @@ class ImageTask:
     specimen_rows: int | None
 
 
-def load_specimen(task: ImageTask) -> np.ndarray:
-    """The image as 2-D uint8 grey with the data bar (and everything below its top) cut away."""
-    grey = np.asarray(decode_image(task.path.read_bytes()).display.convert("L"))
+def load_specimen(task: ImageTask, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The image as 2-D uint8 grey with the data bar (and everything below its top) cut away.
+
+    Decoding is bounded by ``max_pixels`` (the same decompression-bomb guard
+    as ``ingest --max-pixels``); an image over it raises :class:`ImageProblem`.
+    """
+    grey = np.asarray(decode_image(task.path.read_bytes(), max_pixels).display.convert("L"))
     return grey[: task.specimen_rows] if task.specimen_rows else grey
+
+
+def load_batch(tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], list[np.ndarray], dict[str, int]]:
+    """The md5s and grey specimens of the tasks that decode within ``max_pixels``, and the others counted by reason.
+
+    A bad image (over the pixel limit, undecodable, missing from the store) is
+    skipped with its reason instead of stopping the extraction of the others.
+    """
+    md5s, grey, skipped = [], [], {}
+    for task in tasks:
+        try:
+            grey.append(load_specimen(task, max_pixels))
+        except ImageProblem as problem:
+            reason = _reason(problem)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+        else:
+            md5s.append(task.md5)
+            continue
+        skipped[reason] = skipped.get(reason, 0) + 1
+    return md5s, grey, skipped
+
+
+def _reason(problem: ImageProblem) -> str:
+    """A problem's reason without the numbers of one image, so equal reasons count together."""
+    return "over --max-pixels" if "Mpx exceeds" in problem.reason else f"{problem.status}: {problem.reason}"
+
+
+def images_without_scale_reading(sessions: sessionmaker, subset: str | None = None) -> tuple[int, int]:
+    """How many images (of ``subset``) have no scale reading yet, out of how many: their data bar cannot be cropped."""
+    tasks_query = select(Image.md5, ScaleReading.image_md5).outerjoin(ScaleReading, ScaleReading.image_md5 == Image.md5)
+    if subset is not None:
+        tasks_query = tasks_query.join(SubsetMember, SubsetMember.image_md5 == Image.md5).where(
+            SubsetMember.subset == subset
+        )
+    with sessions() as session:
+        rows = session.execute(tasks_query).all()
+    return sum(1 for _, reading in rows if reading is None), len(rows)
 
 
 def image_tasks(sessions: sessionmaker, store: Path, subset: str | None) -> list[ImageTask]:
@@ -131,9 +183,19 @@ def _process_extractor(name: str):
     return create_extractor(name)
 
 
-def classic_batch(tasks: list[ImageTask]) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Worker: descriptor rows of one batch (the extractor is built once per process)."""
-    return [task.md5 for task in tasks], _process_extractor("classic").transform([load_specimen(t) for t in tasks])
+def classic_batch(job: tuple[list[ImageTask], int]) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
+    """Worker: descriptor rows of one batch ``(tasks, max_pixels)`` and its skipped images by reason.
+
+    The extractor is built once per process.
+    """
+    md5s, grey, skipped = load_batch(*job)
+    return md5s, (_process_extractor("classic").transform(grey) if grey else {}), skipped
+
+
+def cnn_batch(extractor, tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], np.ndarray | None, dict]:
+    """Prefetch thread: a batch decoded, cropped and prepared for ``extractor`` (``None`` when none decoded)."""
+    md5s, grey, skipped = load_batch(tasks, max_pixels)
+    return md5s, (extractor.prepare(grey) if grey else None), skipped
 
 
 def extract(
@@ -145,40 +207,85 @@ def extract(
     subset: str | None = None,
     batch_size: int = 32,
     workers: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     reporter=None,
 ) -> dict:
-    """Compute the missing rows of every output of ``extractor``; return names and row counts."""
+    """Compute the missing rows of every output of ``extractor``; return names, row counts and skipped images.
+
+    One extraction at a time writes a feature store (its writer lock, see
+    :meth:`FeatureStore.writing`).  ``feature_store`` without a path means the
+    file the database records for these sets, else ``features.h5``; another
+    path extracts the sets anew into that file (``moved_from`` names the old one).  The sets' database rows are
+    created first with their earlier row count (0 for a new set) and that
+    count is raised only when the run finishes, so later stages never see the
+    rows of an unfinished run (:func:`semcurate.features.analysis.feature_rows`).
+    Images that do not decode within ``max_pixels`` are skipped and counted by
+    reason under ``skipped``.
+    """
     names = {output: feature_set_name(extractor, output) for output in extractor.outputs}
+    feature_store, moved_from = _bound(sessions, feature_store, list(names.values()))
     tasks = image_tasks(sessions, Path(store), subset)
-    done = set.intersection(*(set(feature_store.md5s(name)) for name in names.values()))
-    todo = [task for task in tasks if task.md5 not in done]
-    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-    advance = reporter(f"extracting {extractor.name}", len(todo)) if reporter and todo else (lambda _n=1: None)
-    if extractor.name == "classic":
-        results = parallel_map(classic_batch, batches, workers)
-    else:
-        # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.
-        prepared = prefetched(
-            ([task.md5 for task in batch], extractor.prepare([load_specimen(task) for task in batch]))
-            for batch in batches
-        )
-        results = ((md5s, extractor.predict(inputs)) for md5s, inputs in prepared)
-    for md5s, outputs in results:
-        for output, values in outputs.items():
-            feature_store.append(names[output], md5s, values)
-        advance(len(md5s))
-    _record(sessions, feature_store, extractor, names, subset, batch_size)
-    return {"extracted": len(todo), "feature_sets": {name: len(feature_store.md5s(name)) for name in names.values()}}
+    with feature_store.writing():
+        _record(sessions, feature_store, extractor, names, subset, batch_size, finished=False)
+        done = set.intersection(*(set(feature_store.md5s(name)) for name in names.values()))
+        todo, skipped = [task for task in tasks if task.md5 not in done], {}
+        batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+        advance = reporter(f"extracting {extractor.name}", len(todo)) if reporter and todo else (lambda _n=1: None)
+        if extractor.name == "classic":
+            results = parallel_map(classic_batch, [(batch, max_pixels) for batch in batches], workers)
+        else:
+            # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.
+            prepared = prefetched(cnn_batch(extractor, batch, max_pixels) for batch in batches)
+            results = (
+                (md5s, extractor.predict(inputs) if inputs is not None else {}, batch_skipped)
+                for md5s, inputs, batch_skipped in prepared
+            )
+        for md5s, outputs, batch_skipped in results:
+            for output, values in outputs.items():
+                feature_store.append(names[output], md5s, values)
+            for reason, count in batch_skipped.items():
+                skipped[reason] = skipped.get(reason, 0) + count
+            advance(len(md5s) + sum(batch_skipped.values()))
+        _record(sessions, feature_store, extractor, names, subset, batch_size, finished=True)
+    return {
+        "extracted": len(todo) - sum(skipped.values()),
+        "skipped": skipped,
+        "feature_store": str(feature_store.path),
+        "moved_from": moved_from,
+        "feature_sets": {name: len(feature_store.md5s(name)) for name in names.values()},
+    }
 
 
-def _record(sessions, feature_store: FeatureStore, extractor, names: dict, subset, batch_size) -> None:
-    """Create or update the feature sets' metadata rows."""
+def _bound(sessions: sessionmaker, feature_store: FeatureStore, names: list[str]) -> tuple[FeatureStore, str | None]:
+    """``feature_store``, or the file recorded for ``names`` (else ``features.h5``) when it has no path; and the
+    file the sets had finished rows in when that is another one (they are then extracted anew into this one)."""
+    with sessions() as session:
+        recorded = {
+            Path(row.store_path): row.n_rows
+            for row in session.scalars(select(FeatureSet).where(FeatureSet.name.in_(names)))
+        }
+    if feature_store.path is None:
+        return FeatureStore(next(iter(recorded)) if recorded else DEFAULT_FEATURE_STORE), None
+    for path, finished_rows in recorded.items():
+        if finished_rows and path.resolve() != feature_store.path.resolve():
+            return feature_store, str(path)
+    return feature_store, None
+
+
+def _record(
+    sessions, feature_store: FeatureStore, extractor, names: dict, subset, batch_size, *, finished: bool
+) -> None:
+    """Create or update the feature sets' metadata rows; their row count is raised only when ``finished``."""
     with sessions.begin() as session:
         for output, name in names.items():
-            row = session.get(FeatureSet, name) or FeatureSet(name=name)
+            row = session.get(FeatureSet, name) or FeatureSet(name=name, n_rows=0)
             row.extractor, row.weights, row.weights_digest = extractor.name, extractor.weights, extractor.weights_digest
             row.layer, row.dimension = output, extractor.outputs[output]
-            row.n_rows, row.store_path = len(feature_store.md5s(name)), str(feature_store.path.resolve())
+            if finished:
+                row.n_rows = len(feature_store.md5s(name))
+            elif row.store_path != str(feature_store.path.resolve()):
+                row.n_rows = 0  # extracted anew into another file: nothing finished there yet
+            row.store_path = str(feature_store.path.resolve())
             row.parameters = json.dumps(
                 {
                     "input_size": list(extractor.input_size),

@@ -48,7 +48,13 @@ def test_extraction_is_resumable_and_recorded(repository, tmp_path):
     root, sessions = repository
     store = FeatureStore(tmp_path / "features.h5")
     first = extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5, workers=2)
-    assert first == {"extracted": 12, "feature_sets": {"classic": 12}}
+    assert first == {
+        "extracted": 12,
+        "skipped": {},
+        "feature_store": str(tmp_path / "features.h5"),
+        "moved_from": None,
+        "feature_sets": {"classic": 12},
+    }
     again = extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5)
     assert again["extracted"] == 0
     md5s, values = store.read("classic")

@@ -9,12 +9,14 @@ import typer
 
 from semcurate.cli.common import (
     FEATURE_STORE,
+    AsJson,
     Choice,
     Db,
     FeatureStorePath,
     ImageStore,
     Subset,
     choice_option,
+    echo_json,
     fail,
     image_store,
     open_sessions,
@@ -35,24 +37,53 @@ REDUCE_METHOD = Choice("method", REDUCE_METHODS)
 def features_extract(
     extractor: Annotated[str, choice_option("--extractor", EXTRACTOR, "classic (weight-free) or inception_v3.")],
     weights: Annotated[
-        str, typer.Option("--weights", help="inception_v3 weights: imagenet, none, or a file.")
+        str,
+        typer.Option(
+            "--weights",
+            help="inception_v3 weights: imagenet, a file, or none: random initial weights (seeded), "
+            "which name the sets inception_v3.random.*.",
+        ),
     ] = "imagenet",
     subset: Annotated[
         str | None, typer.Option("--subset", help="Only the images of this subset (default: all).")
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the classic descriptor.")] = 1,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-pixels", min=1, help="Skip images over this many pixels (the decompression-bomb guard of ingest)."
+        ),
+    ] = 100_000_000,
+    allow_uncropped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-uncropped",
+            help="Extract images that have no scale reading yet with their data bar left in (default: refuse).",
+        ),
+    ] = False,
     store: ImageStore = None,
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
-    """Compute one feature row per image (data bar cropped away); resumable: only missing rows are computed."""
-    from semcurate.features.extract import ExtractionError, create_extractor, extract
+    """Compute one feature row per image (data bar cropped away); resumable: only missing rows are computed.
+
+    The data bar is cropped at the top of the stripe that `semcurate scale` found, so images without a scale
+    reading are refused unless --allow-uncropped: a bar left in would make its text part of the features.
+    One extraction at a time writes a feature store; later stages see a set only once its extraction finished.
+    """
+    from semcurate.features.extract import ExtractionError, create_extractor, extract, images_without_scale_reading
     from semcurate.features.inception import WeightsUnavailable
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
     sessions = open_sessions(db)
     store = image_store(sessions, store)
+    unread, images = images_without_scale_reading(sessions, subset)
+    if unread and not allow_uncropped:
+        fail(
+            f"{unread} of {images} images have no scale reading yet, so their data bar cannot be cropped: "
+            "run `semcurate scale` first, or pass --allow-uncropped"
+        )
     try:
         model = create_extractor(extractor, weights)
         with progress_reporter() as reporter:
@@ -64,20 +95,30 @@ def features_extract(
                 subset=subset,
                 batch_size=batch_size,
                 workers=workers,
+                max_pixels=max_pixels,
                 reporter=reporter,
             )
     except (ExtractionError, WeightsUnavailable, FeatureStoreError) as error:
         fail(str(error))
-    typer.echo(f"extracted {result['extracted']} images now")
+    if result["moved_from"]:
+        typer.echo(f"the sets were stored in {result['moved_from']}: extracted anew into {result['feature_store']}")
+    typer.echo(f"extracted {result['extracted']} images now into {result['feature_store']}")
+    if unread:
+        typer.echo(f"{unread} images had no scale reading: their data bar was left in (--allow-uncropped)")
+    if result["skipped"]:
+        print_table("images skipped", result["skipped"], ("reason", "images"))
     print_table("feature sets", result["feature_sets"], ("feature set", "rows"))
 
 
 @features_app.command("list")
-def features_list(db: Db = None) -> None:
-    """Every feature set: extractor, weights digest, layer, dimension, rows, store file."""
+def features_list(db: Db = None, as_json: AsJson = False) -> None:
+    """Every feature set: extractor, weights digest, layer, dimension, finished rows, store file."""
     from semcurate.features.analysis import list_feature_sets
 
     rows = list_feature_sets(open_sessions(db))
+    if as_json:
+        echo_json({"feature_sets": rows})
+        return
     if not rows:
         fail("no feature sets yet: `semcurate features extract --extractor classic`", 1)
     print_records("feature sets", rows)
