@@ -30,6 +30,10 @@ class TreeError(LookupError):
     """A tree or node that does not exist (one clear line)."""
 
 
+class NoTreeYet(TreeError):
+    """No tree is stored yet: nothing to browse until ``semcurate tree build`` has run."""
+
+
 @dataclass(frozen=True)
 class Node:
     """A node as researchers see it: where it is, what it is called, how big, what it looks like."""
@@ -76,7 +80,7 @@ class Tree:
             if tree_id is None:
                 tree_id = session.scalar(select(TreeRow.id).order_by(TreeRow.id.desc()).limit(1))
                 if tree_id is None:
-                    raise TreeError("no sub-category tree is stored yet; run `semcurate tree build FEATURE_SET`")
+                    raise NoTreeYet("no sub-category tree is stored yet; run `semcurate tree build FEATURE_SET`")
             if image_store is None:
                 latest = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
                 image_store = Path(latest) if latest else None
@@ -201,18 +205,33 @@ class Tree:
             )
         return "\n".join(lines)
 
-    def as_dict(self, address: str | int | None = None) -> dict:
-        """The tree (or the subtree at ``address``) as nested dictionaries, for JSON."""
+    def member_md5s(self, address: str | int) -> list[str]:
+        """The md5 of every image in the node at ``address``, sorted."""
+        with self._sessions() as session:
+            row = self._row(session, address)
+            return list(
+                session.scalars(
+                    select(TreeMemberRow.image_md5)
+                    .where(TreeMemberRow.node_id == row.id)
+                    .order_by(TreeMemberRow.image_md5)
+                )
+            )
+
+    def as_dict(self, address: str | int | None = None, *, members: bool = False) -> dict:
+        """The tree (or the subtree at ``address``) as nested dictionaries, for JSON; with ``members``, each node
+        lists the md5 of its images under ``"members"``."""
 
         def nested(node: Node) -> dict:
-            return {
+            entry = {
                 "path": node.path,
                 "name": node.name,
                 "category": node.category,
                 "size": node.size,
                 "representative": str(node.representative) if node.representative else None,
-                "children": [nested(child) for child in self.children(node.id)],
             }
+            if members:
+                entry["members"] = self.member_md5s(node.id)
+            return {**entry, "children": [nested(child) for child in self.children(node.id)]}
 
         roots = self.roots() if address is None else [self.node(address)]
         return {
@@ -226,9 +245,10 @@ class Tree:
         }
 
     def export(self, fmt: str = "json", address: str | int | None = None) -> str:
-        """The tree as JSON text or as a Newick string (labels are titles with sizes, quoted per the standard)."""
+        """The tree as JSON text (every node with its members' md5s) or as a Newick string (labels are titles with
+        sizes, quoted per the standard)."""
         if fmt == "json":
-            return json.dumps(self.as_dict(address), indent=2, ensure_ascii=False)
+            return json.dumps(self.as_dict(address, members=True), indent=2, ensure_ascii=False)
         if fmt == "newick":
 
             def newick(node: dict) -> str:

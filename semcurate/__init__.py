@@ -8,14 +8,20 @@ The stages are installed as sub-packages, each exporting its public names:
 tree from Python.  Everything is loaded on first use.
 """
 
-from importlib.metadata import version
-
 import lazy_loader
 
-__version__ = version("semcurate")
-
-__getattr__, __dir__, __all__ = lazy_loader.attach(
+_stage_getattr, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=["clustering", "datasets", "db", "evaluation", "features", "ingest"],
     submod_attrs={"clustering.browse": ["Tree"]},
 )
+
+
+def __getattr__(name: str):
+    """The stages and ``Tree`` on first use; ``__version__`` read from the installed metadata on first use (reading
+    it costs 30 ms that ``semcurate --help`` should not pay)."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("semcurate")
+    return _stage_getattr(name)

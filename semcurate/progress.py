@@ -1,4 +1,8 @@
-"""Progress bars and summary tables for the command line (rich, on stderr)."""
+"""Progress bars and summary tables for the command line (rich, on stderr).
+
+rich's progress and table modules are imported when a bar or a table is first
+drawn, so that importing the command line (``semcurate --help``) stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,27 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
-
-stderr_console = Console(stderr=True)
-
 
 @contextmanager
 def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """Yield a ``reporter(phase, total)`` that opens a bar and returns its ``advance(n)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=stderr_console,
+        console=Console(stderr=True),
         disable=not enabled,
     )
     started = False
@@ -64,6 +72,9 @@ def print_records(title: str, records: list[dict]) -> None:
 
 def print_table(title: str, rows: Mapping[str, object] | list[tuple], columns: tuple[str, ...] = ("", "")) -> None:
     """Print a two-or-more column table to stdout; cells are wrapped, never cut short."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for index, column in enumerate(columns):
         table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")

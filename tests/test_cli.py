@@ -87,7 +87,7 @@ def test_labels_before_any_ingest_is_a_clear_error(tmp_path):
     (tmp_path / "ds" / "Fibres").mkdir(parents=True)
     db = f"sqlite:///{tmp_path / 'e.db'}"
     result = semcurate("labels", "import", str(tmp_path / "ds"), "--name", "x", "--db", db)
-    assert result.returncode == 2 and "ingest" in result.stderr and result.stderr.count("\n") == 1
+    assert result.returncode == 1 and "ingest" in result.stderr and result.stderr.count("\n") == 1
 
 
 def choice_options(typer_app, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], tuple[str, ...]]:

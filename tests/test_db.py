@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from semcurate.db import Base, open_database
-from semcurate.db.session import alembic_config, make_engine, upgrade
+from semcurate.db.session import DatabaseOpenError, alembic_config, make_engine, upgrade
 
 
 def test_migrations_create_exactly_the_models(db_url):
@@ -50,5 +50,5 @@ def test_every_revision_downgrades_and_upgrades_again(db_url):
 def test_missing_database_folder_is_a_clear_error(tmp_path):
     import pytest
 
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(DatabaseOpenError, match=f"database folder {tmp_path / 'nowhere'} does not exist"):
         open_database(f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}")

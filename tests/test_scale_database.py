@@ -92,12 +92,12 @@ def test_histogram_counts_match_the_stored_readings(repository):
     assert {key: int(cells[0]) for key, cells in plain.items() if key != "total"} == {
         f"{value:g} {unit}": count for value, unit, count in stored
     }
-    by_label = semcurate("scale", "histogram", "--by-label", "SEM_Dataset", "--db", db)
+    by_label = semcurate("scale", "histogram", "--dataset", "SEM_Dataset", "--db", db)
     assert by_label.returncode == 0, by_label.stderr
     for key, cells in table_rows(by_label.stdout).items():
         if key != "total":
             assert sum(int(cell) for cell in cells[:-1]) == int(cells[-1]) == int(plain[key][0])
-    assert semcurate("scale", "histogram", "--by-label", "nope", "--db", db).returncode == 2
+    assert semcurate("scale", "histogram", "--dataset", "nope", "--db", db).returncode == 2
 
 
 def test_subsets_by_scale(repository):
@@ -125,4 +125,4 @@ def test_subsets_by_scale(repository):
 
 def test_scale_before_ingest_is_a_clear_error(tmp_path):
     result = semcurate("scale", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
-    assert result.returncode == 2 and "ingest" in result.stderr
+    assert result.returncode == 1 and "ingest" in result.stderr

@@ -20,19 +20,42 @@ SQLAlchemy.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from semcurate.cli import clustering, datasets, evaluation, features, ingest, pipeline, scale
 
-__all__ = ["app", "main", "spread_multi_value_options"]
+__all__ = ["app", "main", "main_options", "print_version", "spread_multi_value_options"]
 
 app = typer.Typer(
     help="Curate a repository of SEM images into a tree of sub-categories.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def print_version(requested: bool) -> None:
+    """Print ``semcurate VERSION`` and exit, when ``--version`` was given."""
+    if requested:
+        from importlib.metadata import version
+
+        typer.echo(f"semcurate {version('semcurate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Curate a repository of SEM images into a tree of sub-categories."""
+
+
 app.command("ingest")(ingest.ingest)
 app.add_typer(ingest.labels_app, name="labels")
 app.add_typer(scale.scale_app, name="scale")

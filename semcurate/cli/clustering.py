@@ -110,19 +110,23 @@ def cluster(
     db: Db = None,
 ) -> None:
     """Cluster a feature set and store the tree (any k is cut later) or the partitions, with every parameter."""
+    if list_stored:
+        from semcurate.clustering.runs import list_clusterings
+
+        stored = list_clusterings(open_sessions(db, read_only=True))
+        if not stored:
+            fail("no clusterings stored yet: run `semcurate cluster FEATURE_SET --method METHOD`", 1)
+        if as_json:
+            echo_json(stored)
+        else:
+            print_records("stored clusterings", stored)
+        return
     from semcurate.clustering.agglomerative import LinkageMemoryError
-    from semcurate.clustering.runs import ClusteringError, cluster_feature_set, list_clusterings
+    from semcurate.clustering.runs import ClusteringError, cluster_feature_set
     from semcurate.clustering.store import ClusterStore
     from semcurate.features.store import FeatureStore
 
     sessions = open_sessions(db)
-    if list_stored:
-        stored = list_clusterings(sessions)
-        if stored:
-            print_records("stored clusterings", stored)
-        else:
-            typer.echo("no clusterings stored yet")
-        return
     if feature_set is None:
         fail("name the feature set to cluster (see `semcurate features list`), or pass --list")
     parameters = parse_parameters(list(param))
@@ -203,12 +207,14 @@ def n_clusters(
     typer.echo(f"plot and numbers in {out}")
 
 
-def open_tree(db: str | None, tree_id: int | None, store: Path | None = None):
-    """The stored tree ``tree_id`` (None: the newest), or one error line."""
-    from semcurate.clustering.browse import Tree, TreeError
+def open_tree(db: str | None, tree_id: int | None, store: Path | None = None, *, read_only: bool = True):
+    """The stored tree ``tree_id`` (None: the newest), or one error line; opened ``read_only`` unless it is renamed."""
+    from semcurate.clustering.browse import NoTreeYet, Tree, TreeError
 
     try:
-        return Tree.open(open_sessions(db), tree_id, store)
+        return Tree.open(open_sessions(db, read_only=read_only), tree_id, store)
+    except NoTreeYet as error:
+        fail(str(error), 1)
     except TreeError as error:
         fail(str(error))
 
@@ -219,8 +225,8 @@ def tree_build(
     method: Annotated[
         str, choice_option("--method", CLUSTERING_METHOD, "Clustering method of `semcurate cluster`.")
     ] = "ward",
-    labels: Annotated[
-        str, typer.Option("--labels", help="Labelled dataset giving the top categories.")
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="Labelled dataset giving the top categories.")
     ] = "SEM_Dataset",
     depth: Annotated[int, typer.Option("--depth", min=1, help="Levels of sub-categories below each category.")] = 2,
     rule: Annotated[
@@ -258,7 +264,7 @@ def tree_build(
                 store,
                 feature_set,
                 method,
-                labels,
+                dataset,
                 depth=depth,
                 rule=rule,
                 subset=subset,
@@ -273,15 +279,17 @@ def tree_build(
 
 
 @tree_app.command("list")
-def tree_list(db: Db = None) -> None:
+def tree_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every stored tree, newest first."""
     from semcurate.clustering.browse import list_trees
 
-    trees = list_trees(open_sessions(db))
-    if trees:
-        print_records("sub-category trees", trees)
+    trees = list_trees(open_sessions(db, read_only=True))
+    if not trees:
+        fail("no tree stored yet: run `semcurate tree build FEATURE_SET`", 1)
+    if as_json:
+        echo_json(trees)
     else:
-        typer.echo("no tree stored yet: run `semcurate tree build FEATURE_SET`")
+        print_records("sub-category trees", trees)
 
 
 @tree_app.command("show")
@@ -294,6 +302,7 @@ def tree_show(
     ] = None,
     tree_id: TreeId = None,
     store: TreeImageStore = None,
+    as_json: AsJson = False,
     db: Db = None,
 ) -> None:
     """Print the tree indented, with sizes and the representative (medoid) image of every node."""
@@ -301,7 +310,10 @@ def tree_show(
 
     tree = open_tree(db, tree_id, store)
     try:
-        typer.echo(tree.show(node, depth))
+        if as_json:
+            echo_json(tree.as_dict(node))
+        else:
+            typer.echo(tree.show(node, depth))
     except TreeError as error:
         fail(str(error))
 
@@ -312,6 +324,7 @@ def tree_images(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Print at most this many.")] = None,
     tree_id: TreeId = None,
     store: TreeImageStore = None,
+    as_json: AsJson = False,
     db: Db = None,
 ) -> None:
     """Print the image files of a node, its representative first."""
@@ -319,10 +332,14 @@ def tree_images(
 
     tree = open_tree(db, tree_id, store)
     try:
-        for path in tree.images(node, limit):
-            typer.echo(str(path))
+        paths = [str(path) for path in tree.images(node, limit)]
     except TreeError as error:
         fail(str(error))
+    if as_json:
+        echo_json(paths)
+        return
+    for path in paths:
+        typer.echo(path)
 
 
 @tree_app.command("export")
@@ -357,7 +374,7 @@ def tree_rename(
     """Give a node a human name; `tree show` and exports use it from then on."""
     from semcurate.clustering.browse import TreeError
 
-    tree = open_tree(db, tree_id)
+    tree = open_tree(db, tree_id, read_only=False)
     try:
         renamed = tree.rename(node, name)
     except TreeError as error:

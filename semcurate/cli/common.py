@@ -17,16 +17,22 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.orm import sessionmaker
 
-#: Default HDF5 file of the feature rows.
-FEATURE_STORE = Path("features.h5")
+#: Default HDF5 file of the feature rows: none, meaning the file the database records for the feature set
+#: (``features.h5`` in the working folder for a set not extracted yet).
+FEATURE_STORE: Path | None = None
 #: Default HDF5 file of the linkage matrices and partitions.
 CLUSTER_STORE = Path("clusterings.h5")
 
 Db = Annotated[
-    str | None, typer.Option("--db", help="SQLAlchemy URL; default $SEMCURATE_DB or sqlite:///semcurate.db.")
+    str | None,
+    typer.Option("--db", help="SQLAlchemy URL or SQLite file path; default $SEMCURATE_DB or sqlite:///semcurate.db."),
 ]
 FeatureStorePath = Annotated[
-    Path, typer.Option("--feature-store", help="HDF5 file holding the feature rows (created if missing).")
+    Path | None,
+    typer.Option(
+        "--feature-store",
+        help="HDF5 file holding the feature rows; default: the one the database records for the set, else features.h5.",
+    ),
 ]
 ClusterStorePath = Annotated[
     Path, typer.Option("--cluster-store", help="HDF5 file of linkage matrices and partitions (created if missing).")
@@ -39,8 +45,18 @@ Subset = Annotated[str | None, typer.Option("--subset", help="Only images of thi
 
 
 def fail(message: str, status: int = 2) -> NoReturn:
-    """Print ``message`` as one ``error:`` line on stderr and exit with ``status`` (2: the request cannot be served,
-    1: there is nothing to show yet)."""
+    """Print ``message`` as one ``error:`` line on stderr and exit with ``status``.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and the fix, naming the path or value.
+    status : int
+        2 when the request cannot be served (a bad value, a missing or
+        unreadable database, file or folder); 1 when the command is right but
+        there is nothing stored yet to show (no tree, no labelled dataset, no
+        scale reading, no subset, no clustering): every such command uses 1.
+    """
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(status)
 
@@ -50,13 +66,18 @@ def echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False))
 
 
-def open_sessions(db: str | None) -> sessionmaker:
-    """The session factory of database ``db`` (migrated to the newest schema), or one error line for a bad location."""
-    from semcurate.db import open_database
+def open_sessions(db: str | None, *, read_only: bool = False) -> sessionmaker:
+    """The session factory of database ``db``, or one error line (exit status 2) when it cannot be opened.
+
+    Commands that only read pass ``read_only``: a missing database is then an
+    error, never created, and nothing is migrated; the others upgrade the
+    schema to the newest revision.
+    """
+    from semcurate.db.session import DatabaseOpenError, open_database
 
     try:
-        return open_database(db)
-    except FileNotFoundError as error:
+        return open_database(db, read_only=read_only)
+    except DatabaseOpenError as error:
         fail(str(error))
 
 
@@ -66,7 +87,7 @@ def image_store(sessions: sessionmaker, store: Path | None) -> Path:
 
     store = store if store is not None else latest_store(sessions)
     if store is None:
-        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store")
+        fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store", 1)
     return store
 
 

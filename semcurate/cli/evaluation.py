@@ -53,7 +53,7 @@ def evaluate(
     """
     from semcurate.evaluation.evaluate import EvaluationError, evaluate, tree_scores
 
-    sessions = open_sessions(db)
+    sessions = open_sessions(db, read_only=True)
     try:
         with progress_reporter() as reporter:
             result = evaluate(
@@ -115,7 +115,7 @@ def report(
     from semcurate.evaluation.report import ReportError, write_report
 
     try:
-        summary = write_report(open_sessions(db), results, out, store)
+        summary = write_report(open_sessions(db, read_only=True), results, out, store)
     except ReportError as error:
         fail(str(error))
     typer.echo(

@@ -104,13 +104,16 @@ def labels_import(
 
 
 @labels_app.command("list")
-def labels_list(db: Db = None) -> None:
+def labels_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every imported dataset with its matching counts (thesis Table 2.2)."""
     from semcurate.ingest.labels import dataset_table
 
-    rows = dataset_table(open_sessions(db))
+    rows = dataset_table(open_sessions(db, read_only=True))
     if not rows:
         fail("no labelled dataset imported yet: run `semcurate labels import DIR --name NAME`", 1)
+    if as_json:
+        echo_json(rows)
+        return
     print_records("labelled datasets (thesis Table 2.2)", rows)
 
 
@@ -118,14 +121,18 @@ def labels_list(db: Db = None) -> None:
 def labels_stats(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
     depth: Annotated[int, typer.Option("--depth", min=1, help="Label levels to keep (1: the 10 categories).")] = 1,
+    as_json: AsJson = False,
     db: Db = None,
 ) -> None:
     """Distinct matched images per category, per dataset (thesis Fig. 2.3)."""
     from semcurate.ingest.labels import category_distribution
 
-    distribution = category_distribution(open_sessions(db), dataset, depth)
+    distribution = category_distribution(open_sessions(db, read_only=True), dataset, depth)
     if not distribution:
         fail("no matched labels to count: import a dataset first (`semcurate labels import`)", 1)
+    if as_json:
+        echo_json(distribution)
+        return
     names = list(distribution)
     labels = sorted({label for counts in distribution.values() for label in counts})
     rows = [(label, *(distribution[name].get(label, 0) for name in names)) for label in labels]

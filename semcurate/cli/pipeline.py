@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from semcurate.cli.common import Db
+from semcurate.cli.common import Db, open_sessions
 from semcurate.progress import print_table, progress_reporter
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -16,10 +16,10 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 @db_app.command("upgrade")
 def db_upgrade(db: Db = None) -> None:
     """Bring the database schema to the newest revision."""
-    from semcurate.db import database_url, upgrade
+    from semcurate.db import database_url
 
+    open_sessions(db)
     url = database_url(db)
-    upgrade(url)
     typer.echo(f"database {url} is at the newest revision")
 
 
@@ -39,5 +39,5 @@ def demo(
     typer.echo(f"\nreport: {(out / 'report.html').resolve()} (open it in any browser)")
     typer.echo(f"results: database {database}, flat store {(out / 'store').resolve()}")
     typer.echo(f"explore: semcurate labels list --db sqlite:///{database}")
-    typer.echo(f"         semcurate scale histogram --by-label SEM_Dataset --db sqlite:///{database}")
+    typer.echo(f"         semcurate scale histogram --dataset SEM_Dataset --db sqlite:///{database}")
     typer.echo(f"         semcurate tree show --depth 1 --db sqlite:///{database}")

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from semcurate.cli.common import Choice, Db, ImageStore, choice_option, echo_json, fail, image_store, open_sessions
+from semcurate.cli.common import (
+    AsJson,
+    Choice,
+    Db,
+    ImageStore,
+    choice_option,
+    echo_json,
+    fail,
+    image_store,
+    open_sessions,
+)
 from semcurate.ingest.methods import SCALE_SOURCES
 from semcurate.progress import print_records, print_table, progress_reporter
 
@@ -36,9 +46,11 @@ def scale_all(
 ) -> None:
     """Read the scale of every ingested image that has none yet (resumable); print the status summary.
 
-    Units: bar_px in pixels, nm_per_px in nanometres per pixel.
+    Units: bar_px in pixels, nm_per_px in nanometres per pixel. A --db given here also serves the sub-command
+    (`semcurate scale --db X histogram`) unless the sub-command gets its own.
     """
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"db": db}
         return
     from semcurate.ingest.ocr import OcrUnavailable
     from semcurate.ingest.scale_database import ScaleError, read_scales
@@ -50,10 +62,19 @@ def scale_all(
             summary = read_scales(sessions, store, workers=workers, reread=reread, reporter=reporter)
     except (ScaleError, OcrUnavailable) as error:
         fail(str(error))
+    if summary["read"] == 0 and summary["images_without_reading"] == 0 and not summary["by_status"]:
+        fail("no ingested image to read the scale of: run `semcurate ingest SRC --store STORE` first", 1)
     typer.echo(f"read {summary['read']} images now; {summary['images_without_reading']} still without a reading")
     print_table("scale readings", summary["by_status"], ("status", "images"))
     print_table("scale source", summary["by_source"], ("source", "images"))
     typer.echo(f"flagged bar/metadata disagreements above 2%: {summary['flagged_disagreements']}")
+
+
+def group_db(ctx: typer.Context, db: str | None) -> str | None:
+    """The sub-command's own ``--db``, else the one given to ``semcurate scale`` before the sub-command."""
+    if db is not None:
+        return db
+    return (ctx.obj or {}).get("db")
 
 
 def table_cell(value: object) -> str:
@@ -74,7 +95,10 @@ def scale_read(
         bool, typer.Option("--json", help="One JSON object per line: " + ", ".join(READING_KEYS))
     ] = False,
 ) -> None:
-    """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel."""
+    """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel.
+
+    Exit status 1 when any file could not be read (each has its error line).
+    """
     from semcurate.ingest.ocr import OcrUnavailable
     from semcurate.ingest.scale_database import read_scale_files
 
@@ -83,8 +107,10 @@ def scale_read(
     except OcrUnavailable as error:
         fail(str(error))
     rows = []
+    unreadable = 0
     for path, reading in readings:
         if reading.status == "error":
+            unreadable += 1
             typer.echo(f"error: {reading.reason}", err=True)
         row = {"path": str(path), **{key: getattr(reading, key) for key in READING_KEYS[1:]}}
         if as_json:
@@ -93,10 +119,13 @@ def scale_read(
             rows.append(tuple(table_cell(row[key]) for key in READING_KEYS))
     if not as_json:
         print_table("scale readings", rows, READING_KEYS)
+    if unreadable:
+        raise typer.Exit(1)
 
 
 @scale_app.command("validate")
 def scale_validate(
+    ctx: typer.Context,
     truth: Annotated[Path, typer.Argument(help="CSV with path, value, unit (a demo ground_truth.csv works too).")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     out: Annotated[
@@ -109,7 +138,7 @@ def scale_validate(
     from semcurate.ingest.scale_database import ScaleError, validate
 
     try:
-        result = validate(open_sessions(db), truth, out_dir=out)
+        result = validate(open_sessions(group_db(ctx, db), read_only=True), truth, out_dir=out)
     except ScaleError as error:
         fail(str(error))
     if as_json:
@@ -126,20 +155,30 @@ def scale_validate(
 
 @scale_app.command("histogram")
 def scale_histogram(
-    by_label: Annotated[
-        str | None, typer.Option("--by-label", help="Split the counts by this dataset's categories.")
+    ctx: typer.Context,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Split the counts by this labelled dataset's categories.")
     ] = None,
+    as_json: AsJson = False,
     db: Db = None,
 ) -> None:
     """Images per scale read from the data bar, largest first (thesis Table 2.4)."""
-    from semcurate.ingest.scale_database import ScaleError, histogram
+    from semcurate.ingest.scale_database import ScaleError, histogram, status_counts
 
+    sessions = open_sessions(group_db(ctx, db), read_only=True)
     try:
-        columns, table = histogram(open_sessions(db), by_label)
+        columns, table = histogram(sessions, dataset)
     except ScaleError as error:
         fail(str(error))
     if not table:
-        fail("no scale readings yet: run `semcurate scale`", 1)
+        statuses = status_counts(sessions)["by_status"]
+        if not statuses:
+            fail("no scale readings yet: run `semcurate scale`", 1)
+        found = ", ".join(f"{count} {status}" for status, count in statuses.items())
+        fail(f"no image has a scale read from its data bar ({found}): see `semcurate scale read FILE` for why", 1)
+    if as_json:
+        echo_json({"columns": columns, "rows": [{"scale": key, **counts} for key, counts in table]})
+        return
     rows = [(key, *(counts[column] for column in columns)) for key, counts in table]
     rows.append(("total", *(sum(counts[column] for _, counts in table) for column in columns)))
     print_table("images per scale", rows, ("scale", *columns))
@@ -163,11 +202,14 @@ def subset_create(
 
 
 @subset_app.command("list")
-def subset_list(db: Db = None) -> None:
+def subset_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every subset with its size and how it was made."""
     from semcurate.ingest.scale_database import list_subsets
 
-    rows = list_subsets(open_sessions(db))
+    rows = list_subsets(open_sessions(db, read_only=True))
     if not rows:
         fail("no subsets yet: `semcurate subset create NAME --scale 1um --scale 2um`", 1)
+    if as_json:
+        echo_json(rows)
+        return
     print_records("subsets", rows)
