@@ -47,6 +47,8 @@ bench: setup
 	$(VENV)/bin/python bench/features.py
 	$(VENV)/bin/python bench/clustering.py
 	$(VENV)/bin/python bench/evaluation.py
+	$(VENV)/bin/python bench/cli.py
+	$(VENV)/bin/python bench/faults.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
