@@ -22,6 +22,8 @@ import pytest
 from semcurate.db import Image, TreeMemberRow, TreeNodeRow, TreeRow, open_database
 from semcurate.db.session import DatabaseOpenError, database_url, known_revisions
 
+pytestmark = pytest.mark.slow  # the fault campaign: many CLI processes on real corpora (bench/faults.py)
+
 #: Every command that only reads the database, with the arguments it needs.
 READING_COMMANDS = (
     ("tree", "list"),

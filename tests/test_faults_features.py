@@ -27,6 +27,8 @@ from semcurate.features.store import FeatureStore, FeatureStoreFull
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.scale_database import read_scales
 
+pytestmark = pytest.mark.slow  # the fault campaign: many CLI processes on real corpora (bench/faults.py)
+
 N_IMAGES = 12
 
 

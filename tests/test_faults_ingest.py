@@ -25,6 +25,8 @@ from semcurate.db import open_database
 from semcurate.ingest.store import LOCK_NAME, hold_lock
 from semcurate.ingest.walk import FileSkipped, name_to_text, read_regular, text_to_name
 
+pytestmark = pytest.mark.slow  # the fault campaign: many CLI processes on real corpora (bench/faults.py)
+
 #: Latin-1 µ: a byte that is not UTF-8 on its own, common in old lab shares' file names.
 MU = b"\xb5"
 
@@ -236,7 +238,6 @@ def test_an_ingest_refuses_a_store_or_database_another_ingest_holds(source, tmp_
     assert state(db, store)["images"] == set()
 
 
-@pytest.mark.slow  # two or three real ingests, on a mounted tmpfs or racing each other
 def test_two_ingests_at_once_serialise_and_end_like_one_clean_run(source, tmp_path, clean_run):
     db, store = tmp_path / "db.sqlite", tmp_path / "store"
     open_database(f"sqlite:///{db}").kw["bind"].dispose()  # a brand-new database is created by db/session.py
@@ -315,7 +316,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-@pytest.mark.slow  # two or three real ingests, on a mounted tmpfs or racing each other
 def test_full_store_is_one_line_leaves_no_staged_files_and_the_rerun_finishes(source, tmp_path, clean_run, small_disk):
     mount_point, fill = small_disk
     db, store = tmp_path / "db.sqlite", mount_point / "store"
@@ -330,7 +330,6 @@ def test_full_store_is_one_line_leaves_no_staged_files_and_the_rerun_finishes(so
     assert state(db, store) == clean_run
 
 
-@pytest.mark.slow  # two or three real ingests, on a mounted tmpfs or racing each other
 def test_full_database_is_one_line_and_the_rerun_adopts_the_store_files(source, tmp_path, clean_run, small_disk):
     mount_point, fill = small_disk
     db, store = mount_point / "db.sqlite", tmp_path / "store"
