@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_load import wait_for_quiet
+
 HERE = Path(__file__).resolve().parent
 #: Seconds each command should stay under; None: measured only.
 TARGETS_S = {"--help": 0.3, "tree list": 0.6, "cluster --list": None}
@@ -62,17 +64,6 @@ def small_database(path: Path) -> None:
     sessions.kw["bind"].dispose()
 
 
-def wait_for_quiet(threshold: float, max_wait_s: float = 180.0) -> float:
-    """Wait until the 1-minute load average is below ``threshold`` (at most ``max_wait_s``); return it.
-
-    ``threshold`` 0 disables the wait.
-    """
-    deadline = time.monotonic() + max_wait_s
-    while threshold > 0 and os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
-        time.sleep(5)
-    return os.getloadavg()[0]
-
-
 def time_command(args: list[str], runs: int) -> dict:
     """Median and every wall time (s) of ``python -m semcurate ARGS`` over ``runs`` fresh processes."""
     seconds, statuses = [], set()
@@ -102,7 +93,7 @@ def main() -> None:
             "tree list": ["tree", "list", "--db", str(database)],
             "cluster --list": ["cluster", "--list", "--db", str(database)],
         }
-        wait_for_quiet(options.quiet_load)
+        wait_for_quiet(options.quiet_load, max_wait_s=180.0)
         load_before = os.getloadavg()
         results = {name: time_command(args, options.runs) for name, args in commands.items()}
         load_after = os.getloadavg()

@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_load import add_quiet_load_option, wait_for_quiet
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
@@ -79,20 +80,6 @@ def build_repository(corpus: Path | None, workdir: Path, n_images: int):
     ingest(corpus / "new_dati_SEM", store, sessions, workers=2)
     read_scales(sessions, store, workers=2)
     return sessions, store
-
-
-def wait_for_quiet(threshold: float, max_wait_s: float = 300.0) -> float:
-    """Wait until the 1-minute load average is below ``threshold`` (at most ``max_wait_s``); return it.
-
-    Our own previous run keeps the average up for a minute or two after it
-    ends (it decays with a 1-minute time constant), so without the wait the
-    reading before a run measures us as much as the other users of the
-    machine.  ``threshold`` 0 disables the wait.
-    """
-    deadline = time.monotonic() + max_wait_s
-    while threshold > 0 and os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
-        time.sleep(5)
-    return os.getloadavg()[0]
 
 
 def cpu_seconds() -> float:
@@ -190,13 +177,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="Inception-V3 images per batch")
     parser.add_argument("--classic-batch-size", type=int, default=8, help="classic descriptor images per batch")
     parser.add_argument("--runs", type=int, default=2, help="timed repeats; the best is kept")
-    parser.add_argument(
-        "--quiet-load",
-        type=float,
-        default=1.0,
-        help="before each timed run, wait (up to 5 min) for the 1-minute load average to fall below "
-        "this (0: do not wait)",
-    )
+    add_quiet_load_option(parser)
     parser.add_argument(
         "--out",
         type=Path,

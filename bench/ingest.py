@@ -27,21 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_load import add_quiet_load_option, wait_for_quiet
+
 HERE = Path(__file__).resolve().parent
-
-
-def wait_for_quiet(threshold: float, max_wait_s: float = 300.0) -> float:
-    """Wait until the 1-minute load average is below ``threshold`` (at most ``max_wait_s``); return it.
-
-    Our own previous run keeps the average up for a minute or two after it
-    ends (it decays with a 1-minute time constant), so without the wait the
-    reading before a run measures us as much as the other users of the
-    machine.  ``threshold`` 0 disables the wait.
-    """
-    deadline = time.monotonic() + max_wait_s
-    while threshold > 0 and os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
-        time.sleep(5)
-    return os.getloadavg()[0]
 
 
 def ingest_once(corpus: Path, workdir: Path, workers: int, quiet_load: float) -> dict:
@@ -104,13 +92,7 @@ def main() -> None:
         help="worker counts to time; the first is the speed-up's baseline",
     )
     parser.add_argument("--runs", type=int, default=2, help="interleaved rounds; each worker count's fastest is kept")
-    parser.add_argument(
-        "--quiet-load",
-        type=float,
-        default=1.0,
-        help="before each timed run, wait (up to 5 min) for the 1-minute load average to fall below "
-        "this (0: do not wait)",
-    )
+    add_quiet_load_option(parser)
     parser.add_argument(
         "--out",
         type=Path,
