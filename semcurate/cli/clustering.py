@@ -23,6 +23,7 @@ from semcurate.cli.common import (
     fail,
     image_store,
     open_sessions,
+    show_records,
 )
 from semcurate.clustering.methods import (
     K_METHODS,
@@ -32,7 +33,7 @@ from semcurate.clustering.methods import (
     SPLIT_RULES,
     TREE_EXPORT_FORMATS,
 )
-from semcurate.progress import print_records, print_table, progress_reporter
+from semcurate.progress import print_table, progress_reporter
 
 tree_app = typer.Typer(help="The sub-category tree: build it, browse it, name its nodes.", no_args_is_help=True)
 
@@ -113,13 +114,12 @@ def cluster(
     if list_stored:
         from semcurate.clustering.runs import list_clusterings
 
-        stored = list_clusterings(open_sessions(db, read_only=True))
-        if not stored:
-            fail("no clusterings stored yet: run `semcurate cluster FEATURE_SET --method METHOD`", 1)
-        if as_json:
-            echo_json(stored)
-        else:
-            print_records("stored clusterings", stored)
+        show_records(
+            "stored clusterings",
+            list_clusterings(open_sessions(db, read_only=True)),
+            as_json=as_json,
+            nothing_yet="no clusterings stored yet: run `semcurate cluster FEATURE_SET --method METHOD`",
+        )
         return
     from semcurate.clustering.agglomerative import LinkageMemoryError
     from semcurate.clustering.runs import ClusteringError, cluster_feature_set
@@ -283,13 +283,12 @@ def tree_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every stored tree, newest first."""
     from semcurate.clustering.browse import list_trees
 
-    trees = list_trees(open_sessions(db, read_only=True))
-    if not trees:
-        fail("no tree stored yet: run `semcurate tree build FEATURE_SET`", 1)
-    if as_json:
-        echo_json(trees)
-    else:
-        print_records("sub-category trees", trees)
+    show_records(
+        "sub-category trees",
+        list_trees(open_sessions(db, read_only=True)),
+        as_json=as_json,
+        nothing_yet="no tree stored yet: run `semcurate tree build FEATURE_SET`",
+    )
 
 
 @tree_app.command("show")

@@ -66,6 +66,21 @@ def echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False))
 
 
+def show_records(title: str, records: list[dict], *, as_json: bool, nothing_yet: str) -> None:
+    """Print a listing as a table titled ``title`` or, with ``as_json``, as one JSON list.
+
+    An empty listing is the ``nothing_yet`` error line with exit status 1 (nothing stored yet).
+    """
+    from semcurate.progress import print_records
+
+    if not records:
+        fail(nothing_yet, 1)
+    if as_json:
+        echo_json(records)
+    else:
+        print_records(title, records)
+
+
 def open_sessions(db: str | None, *, read_only: bool = False) -> sessionmaker:
     """The session factory of database ``db``, or one error line (exit status 2) when it cannot be opened.
 

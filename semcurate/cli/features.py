@@ -115,7 +115,7 @@ def features_list(db: Db = None, as_json: AsJson = False) -> None:
     """Every feature set: extractor, weights digest, layer, dimension, finished rows, store file."""
     from semcurate.features.analysis import list_feature_sets
 
-    rows = list_feature_sets(open_sessions(db))
+    rows = list_feature_sets(open_sessions(db, read_only=True))
     if as_json:
         echo_json({"feature_sets": rows})
         return

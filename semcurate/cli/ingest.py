@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from semcurate.cli.common import AsJson, Db, echo_json, fail, image_store, open_sessions
-from semcurate.progress import print_records, print_table, progress_reporter
+from semcurate.cli.common import AsJson, Db, echo_json, fail, image_store, open_sessions, show_records
+from semcurate.progress import print_table, progress_reporter
 
 labels_app = typer.Typer(help="Labelled datasets: import, list, statistics (thesis §2.2).", no_args_is_help=True)
 
@@ -108,13 +108,12 @@ def labels_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every imported dataset with its matching counts (thesis Table 2.2)."""
     from semcurate.ingest.labels import dataset_table
 
-    rows = dataset_table(open_sessions(db, read_only=True))
-    if not rows:
-        fail("no labelled dataset imported yet: run `semcurate labels import DIR --name NAME`", 1)
-    if as_json:
-        echo_json(rows)
-        return
-    print_records("labelled datasets (thesis Table 2.2)", rows)
+    show_records(
+        "labelled datasets (thesis Table 2.2)",
+        dataset_table(open_sessions(db, read_only=True)),
+        as_json=as_json,
+        nothing_yet="no labelled dataset imported yet: run `semcurate labels import DIR --name NAME`",
+    )
 
 
 @labels_app.command("stats")

@@ -17,9 +17,10 @@ from semcurate.cli.common import (
     fail,
     image_store,
     open_sessions,
+    show_records,
 )
 from semcurate.ingest.methods import SCALE_SOURCES
-from semcurate.progress import print_records, print_table, progress_reporter
+from semcurate.progress import print_table, progress_reporter
 
 scale_app = typer.Typer(
     help="Scale of each image from its data bar (Tesseract OCR) and vendor TIFF metadata (thesis §2.3).",
@@ -206,10 +207,9 @@ def subset_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every subset with its size and how it was made."""
     from semcurate.ingest.scale_database import list_subsets
 
-    rows = list_subsets(open_sessions(db, read_only=True))
-    if not rows:
-        fail("no subsets yet: `semcurate subset create NAME --scale 1um --scale 2um`", 1)
-    if as_json:
-        echo_json(rows)
-        return
-    print_records("subsets", rows)
+    show_records(
+        "subsets",
+        list_subsets(open_sessions(db, read_only=True)),
+        as_json=as_json,
+        nothing_yet="no subsets yet: `semcurate subset create NAME --scale 1um --scale 2um`",
+    )
