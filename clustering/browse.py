@@ -266,23 +266,3 @@ def newick_label(text: str) -> str:
     if re.search(r"[\s(),:;\[\]']", text):
         return "'" + text.replace("'", "''") + "'"
     return text
-
-
-def list_trees(sessions: sessionmaker) -> list[dict]:
-    """Every stored tree, newest first."""
-    with sessions() as session:
-        rows = session.scalars(select(TreeRow).order_by(TreeRow.id.desc())).all()
-        return [
-            {
-                "id": row.id,
-                "feature_set": row.feature_set,
-                "method": row.method,
-                "rule": row.rule,
-                "depth": row.depth,
-                "images": row.n_images,
-                "labelled": row.n_labelled,
-                "classifier_accuracy": row.classifier_accuracy,
-                "created": f"{row.created_at:%Y-%m-%d %H:%M}",
-            }
-            for row in rows
-        ]

@@ -28,6 +28,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "TreeNodeRow",
             "TreeRow",
         ],
-        "session": ["DEFAULT_URL", "database_url", "open_database", "upgrade"],
+        "location": ["DEFAULT_URL", "DatabaseOpenError", "database_url"],
+        "quick_read": ["as_datetime", "select_rows"],
+        "session": ["open_database", "upgrade"],
     },
 )

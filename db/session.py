@@ -1,75 +1,44 @@
-"""Opening the database: URL resolution, SQLite pragmas, Alembic upgrade.
+"""Opening the database with SQLAlchemy: SQLite pragmas, read-only opens, Alembic upgrade.
 
-The URL is, in order of precedence, the ``--db`` option, the ``SEMCURATE_DB``
-environment variable, or ``sqlite:///semcurate.db`` in the working directory;
-a plain path (no ``://``) is an SQLite file. SQLite runs in WAL mode so that
-readers (a researcher browsing the tree) are not blocked while an ingest
-writes.
-
-Reading never creates or migrates a database: :func:`open_database` with
-``read_only=True`` opens an SQLite file with ``mode=ro`` and refuses a missing
-file or a schema other than the newest. Writing upgrades the schema, but loads
-Alembic only when the stored revision differs from the newest one, which is
-read from the migration files' text (Alembic's machinery costs a second).
-Every failure to open is a :class:`DatabaseOpenError` whose message names the
+SQLite runs in WAL mode so that readers (a researcher browsing the tree) are
+not blocked while an ingest writes.  Reading never creates or migrates a
+database: :func:`open_database` with ``read_only=True`` opens an SQLite file
+with ``mode=ro`` and refuses a missing file or a schema other than the newest.
+Writing upgrades the schema, but loads Alembic only when the stored revision
+differs from the newest one.  Where the database is, and the checks that need
+no SQLAlchemy, are in :mod:`semcurate.db.location`; every failure to open is
+a :class:`~semcurate.db.location.DatabaseOpenError` whose message names the
 database and the fix.
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
-import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError
 from sqlalchemy.orm import sessionmaker
 
+from semcurate.db.location import (
+    MIGRATIONS_DIR,
+    POSTGRES_INSTALL,
+    DatabaseOpenError,
+    check_location,
+    check_revision,
+    database_url,
+    known_revisions,
+    not_a_database,
+    read_only_uri,
+    sqlite_path,
+    write_failure,
+)
+
 if TYPE_CHECKING:
     from alembic.config import Config
-
-DEFAULT_URL = "sqlite:///semcurate.db"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-#: The extra that installs the PostgreSQL driver (psycopg 3).
-POSTGRES_INSTALL = "pip install 'semcurate[postgres]'"
-_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*['"]?([\w-]+|None)['"]?""", re.MULTILINE)
-
-
-class DatabaseOpenError(Exception):
-    """The database cannot be opened as asked (missing, not a database, a newer schema, read-only, no driver).
-
-    The message is one line that names the database and the fix.
-    """
-
-
-def database_url(explicit: str | None = None) -> str:
-    """Resolve the database URL from ``explicit``, ``$SEMCURATE_DB`` or the default.
-
-    A value without ``://`` is a path to an SQLite file (``demo/semcurate.db``
-    means ``sqlite:///demo/semcurate.db``); ``postgresql://`` means the
-    psycopg 3 driver that the ``postgres`` extra installs.
-    """
-    url = explicit or os.environ.get("SEMCURATE_DB") or DEFAULT_URL
-    if "://" not in url:
-        return f"sqlite:///{url}"
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return url
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of an SQLite ``url``, or None for another database or an in-memory one."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url.removeprefix("sqlite:///").split("?", 1)[0]
-    if path in ("", ":memory:") or path.startswith("file:"):
-        return None
-    return Path(path).expanduser()
 
 
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -96,11 +65,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """
     path = sqlite_path(url)
     if read_only and path is not None:
-        # A WAL reader needs the -shm file: where nobody can create it (a read-only folder), nobody writes either,
-        # and SQLite reads the file as immutable.
-        shm_possible = path.with_name(path.name + "-shm").exists() or os.access(path.parent, os.W_OK)
-        immutable = "" if shm_possible else "&immutable=1"
-        engine = create_engine(f"sqlite:///file:{quote(str(path))}?mode=ro{immutable}&uri=true")
+        engine = create_engine(f"sqlite:///{read_only_uri(path)}&uri=true")
         event.listen(engine, "connect", _set_read_only_pragmas)
         return engine
     engine = create_engine(url)
@@ -126,29 +91,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def known_revisions() -> tuple[set[str], str]:
-    """Every revision of the packaged migrations and the newest one, read from the files' text without Alembic.
-
-    Returns
-    -------
-    revisions : set of str
-        The ``revision`` identifiers of ``migrations/versions/*.py``.
-    head : str
-        The one revision that no other names as its ``down_revision``.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        fields = dict(_REVISION_LINE.findall(script.read_text(encoding="utf-8")))
-        if "revision" in fields:
-            revisions.add(fields["revision"])
-            parents.add(fields.get("down_revision", "None"))
-    heads = revisions - parents
-    if len(heads) != 1:
-        raise RuntimeError(f"the migrations in {MIGRATIONS_DIR} have {len(heads)} heads, not one")
-    return revisions, heads.pop()
-
-
 def stored_revision(engine: Engine) -> str | None:
     """The schema revision recorded in ``alembic_version``, or None for a database without one (new or empty)."""
     with engine.connect() as connection:
@@ -164,25 +106,6 @@ def stored_revision(engine: Engine) -> str | None:
             return None
 
 
-def _check_location(url: str, read_only: bool) -> None:
-    """One clear error for an SQLite file that is missing (reading), in a missing folder, or not writable (writing)."""
-    path = sqlite_path(url)
-    if path is None:
-        return
-    if read_only and not path.is_file():
-        raise DatabaseOpenError(f"no database at {path}: run `semcurate ingest` first or pass --db")
-    if not path.parent.is_dir():
-        raise DatabaseOpenError(f"database folder {path.parent} does not exist: create it or pass another --db")
-    if not read_only and path.exists() and not os.access(path, os.W_OK):
-        raise DatabaseOpenError(
-            f"database file {path} is read-only: this command writes; make it writable or pass another --db"
-        )
-    if not read_only and not os.access(path.parent, os.W_OK):
-        raise DatabaseOpenError(
-            f"database folder {path.parent} is read-only: this command writes; make it writable or pass another --db"
-        )
-
-
 def _schema_revision(engine: Engine, url: str) -> str | None:
     """:func:`stored_revision`, with a missing driver, a file that is no database or a refused connection as one
     :class:`DatabaseOpenError`."""
@@ -190,11 +113,11 @@ def _schema_revision(engine: Engine, url: str) -> str | None:
     try:
         return stored_revision(engine)
     except OperationalError as error:
+        if _disk_full(url):  # opening in WAL mode writes: SQLite says "disk I/O error"
+            raise _write_failure(url, error) from None
         raise DatabaseOpenError(f"cannot open database {where}: {error.orig}; check --db") from error
     except DatabaseError as error:
-        raise DatabaseOpenError(
-            f"database file {where} is not an SQLite database: pass the right --db or move it away"
-        ) from error
+        raise not_a_database(url) from error
 
 
 def open_database(url: str | None = None, *, read_only: bool = False) -> sessionmaker:
@@ -217,31 +140,37 @@ def open_database(url: str | None = None, *, read_only: bool = False) -> session
         semcurate or (reading) an older one, or no PostgreSQL driver.
     """
     resolved = database_url(url)
-    _check_location(resolved, read_only)
+    check_location(resolved, read_only)
     try:
         engine = make_engine(resolved, read_only=read_only)
     except ModuleNotFoundError as error:
         raise DatabaseOpenError(
             f"no driver for {resolved.split('://', 1)[0]} (module {error.name} missing): {POSTGRES_INSTALL}"
         ) from error
-    current = _schema_revision(engine, resolved)
-    revisions, head = known_revisions()
-    where = sqlite_path(resolved) or resolved
-    if current != head:
-        if current is not None and current not in revisions:
-            raise DatabaseOpenError(
-                f"database {where} was written by a newer semcurate (schema revision {current}, this one knows up to "
-                f"{head}): upgrade semcurate or pass another --db"
-            )
-        if read_only:
-            state = "has no semcurate schema" if current is None else f"is at schema revision {current}, not {head}"
-            raise DatabaseOpenError(f"database {where} {state}: run `semcurate db upgrade` or `semcurate ingest` first")
+    if check_revision(_schema_revision(engine, resolved), resolved, read_only=read_only):
         engine.dispose()
         with _migration_lock(resolved):
             # Another process may have migrated while this one waited for the lock.
-            if _schema_revision(engine, resolved) != head:
-                upgrade(resolved)
+            if _schema_revision(engine, resolved) != known_revisions()[1]:
+                try:
+                    upgrade(resolved)
+                except OperationalError as error:  # a full disk, a lock held too long: Alembic rolls back
+                    raise _write_failure(resolved, error) from None
     return sessionmaker(engine, expire_on_commit=False)
+
+
+#: Free bytes under which a failed write is taken for a full disk (SQLite may only say "disk I/O error").
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _disk_full(url: str) -> bool:
+    path = sqlite_path(url)
+    return path is not None and shutil.disk_usage(path.parent).free < _NEARLY_FULL_BYTES
+
+
+def _write_failure(url: str, error: OperationalError) -> DatabaseOpenError:
+    where = str(sqlite_path(url) or url)
+    return DatabaseOpenError(write_failure(where, str(error.orig).splitlines()[0], disk_full=_disk_full(url)))
 
 
 @contextmanager

@@ -281,11 +281,16 @@ def tree_build(
 @tree_app.command("list")
 def tree_list(as_json: AsJson = False, db: Db = None) -> None:
     """Every stored tree, newest first."""
-    from semcurate.clustering.browse import list_trees
+    from semcurate.clustering.tree_catalogue import list_trees
+    from semcurate.db.location import DatabaseOpenError
 
+    try:
+        trees = list_trees(db)
+    except DatabaseOpenError as error:
+        fail(str(error))
     show_records(
         "sub-category trees",
-        list_trees(open_sessions(db, read_only=True)),
+        trees,
         as_json=as_json,
         nothing_yet="no tree stored yet: run `semcurate tree build FEATURE_SET`",
     )
