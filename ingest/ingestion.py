@@ -56,6 +56,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from semcurate.db.location import write_failure
 from semcurate.db.models import File, IngestRun, utcnow
 from semcurate.db.models import Image as ImageRow
 from semcurate.ingest.convert import encode_jpeg
@@ -725,16 +726,7 @@ def database_error_line(sessions: sessionmaker, error: OperationalError) -> str:
     """One line for a database write that failed: which database, what happened, what to do."""
     bind = sessions.kw.get("bind")
     where = bind.url.render_as_string(hide_password=True) if bind is not None else "the database"
-    reason = str(getattr(error, "orig", error)).splitlines()[0]
-    if "full" in reason:
-        fix = "free space there and re-run (finished work is kept)"
-    elif "readonly" in reason or "read-only" in reason:
-        fix = "make it writable or pass another --db"
-    elif "locked" in reason:
-        fix = "another process holds it: wait for it to end and re-run"
-    else:
-        fix = "fix it and re-run"
-    return f"database {where} cannot be written ({reason}): {fix}"
+    return write_failure(where, str(getattr(error, "orig", error)).splitlines()[0])
 
 
 def _hash_task(task: tuple[Path, str]) -> HashResult:

@@ -346,3 +346,22 @@ def test_full_database_is_one_line_and_the_rerun_adopts_the_store_files(source, 
     rerun = run_cli("ingest", source, "--store", store, "--db", f"sqlite:///{db}")
     assert_clean_exit(rerun)
     assert state(db, store) == clean_run
+
+
+@pytest.mark.parametrize("free_kib", [8, 40, 120])
+def test_creating_a_database_on_a_full_disk_is_one_line_and_the_rerun_creates_it(small_disk, free_kib):
+    # Depending on where the room runs out, SQLite fails opening the write-ahead log ("disk I/O error")
+    # or inside Alembic's migration ("database or disk is full"): the same line either way.
+    mount_point, fill = small_disk
+    db = mount_point / "new.sqlite"
+    filler = fill(free_kib=free_kib)
+    full = run_cli("db", "upgrade", "--db", db)
+    assert_one_error_line(full, f"database {db} cannot be written (")
+    assert "free space there and re-run" in full.stderr
+    filler.unlink()
+    assert_clean_exit(run_cli("db", "upgrade", "--db", db))
+    with sqlite3.connect(db) as connection:
+        revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    from semcurate.db.location import known_revisions
+
+    assert revision == [(known_revisions()[1],)]
