@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from semcurate.features.inception import IMAGENET_WEIGHTS_FILE, WeightsUnavailable, to_inception_input
-from semcurate.features.quiet_tensorflow import quiet_tensorflow
+from semcurate.features.quiet_tensorflow import quiet_keras_messages, quiet_tensorflow
 
 #: Modes of :func:`build_classifier` and their Adam learning rates.
 LEARNING_RATES = {"transfer": 1e-3, "finetune": 1e-4}
@@ -180,9 +180,10 @@ def build_classifier(
     if source not in (None, "imagenet") and not Path(source).is_file():
         raise WeightsUnavailable(f"weights file {source} does not exist")
     try:
-        base = keras.applications.InceptionV3(
-            include_top=False, weights=source, input_shape=(image_size, image_size, 3)
-        )
+        with quiet_keras_messages(keras):
+            base = keras.applications.InceptionV3(
+                include_top=False, weights=source, input_shape=(image_size, image_size, 3)
+            )
     except Exception as error:  # Keras raises bare Exception/OSError/ValueError kinds for fetch and file errors
         if source == "imagenet":
             raise WeightsUnavailable(

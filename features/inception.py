@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from semcurate.features.quiet_tensorflow import quiet_tensorflow
+from semcurate.features.quiet_tensorflow import quiet_keras_messages, quiet_tensorflow
 
 #: Side of the square input, px.
 INPUT_SIDE = 299
@@ -99,10 +99,11 @@ class InceptionV3Extractor:
             self.weights_tag = f"{'ft' if finetuned else 'w'}{self.weights_digest[:8]}"
             source = str(path)
         try:
-            if source is not None and source.endswith(".keras"):
-                model = keras.saving.load_model(source, compile=False)  # a `semcurate finetune` checkpoint
-            else:
-                model = keras.applications.InceptionV3(weights=source, include_top=True)
+            with quiet_keras_messages(keras):
+                if source is not None and source.endswith(".keras"):
+                    model = keras.saving.load_model(source, compile=False)  # a `semcurate finetune` checkpoint
+                else:
+                    model = keras.applications.InceptionV3(weights=source, include_top=True)
         except Exception as error:  # Keras raises bare Exception/OSError/ValueError kinds for fetch and file errors
             raise WeightsUnavailable(self._advice(error)) from None
         self.side = int(model.input_shape[1])

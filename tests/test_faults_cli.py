@@ -282,7 +282,7 @@ def test_version_and_short_help():
 
 
 def test_the_labelled_dataset_option_is_called_dataset():
-    for command in (("tree", "build"), ("scale", "histogram"), ("labels", "stats"), ("evaluate",)):
+    for command in (("tree", "build"), ("scale", "histogram"), ("labels", "stats"), ("evaluate",), ("finetune",)):
         helped = in_process(*command, "--help")
         assert "--dataset" in helped.stdout and "--by-label" not in helped.stdout and "--labels" not in helped.stdout
 
@@ -349,7 +349,7 @@ def test_nothing_stored_yet_is_exit_status_1_everywhere(tmp_path, command, fragm
 # --- case 11: latency ---------------------------------------------------------------------------------------------
 
 
-def test_help_loads_no_database_layer_and_reading_an_up_to_date_database_no_alembic(tiny_tree):
+def test_help_and_tree_list_load_no_database_layer_and_reading_an_up_to_date_database_no_alembic(tiny_tree):
     path, _ = tiny_tree
 
     def imported(*args: str) -> set[str]:
@@ -361,7 +361,9 @@ def test_help_loads_no_database_layer_and_reading_an_up_to_date_database_no_alem
     helped = imported("--help")
     assert "typer" in helped and not {name for name in helped if name.startswith(("sqlalchemy", "alembic"))}
     listed = imported("tree", "list", "--db", str(path))
-    assert "sqlalchemy.orm" in listed and not {name for name in listed if name.startswith("alembic")}
+    assert "sqlite3" in listed and not {name for name in listed if name.startswith(("sqlalchemy", "alembic"))}
+    shown = imported("tree", "show", "--db", str(path))
+    assert "sqlalchemy.orm" in shown and not {name for name in shown if name.startswith("alembic")}
 
 
 def test_four_processes_creating_one_new_database_at_once_all_succeed(tmp_path):

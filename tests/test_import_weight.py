@@ -49,3 +49,38 @@ def test_keras_is_imported_without_tensorflow_start_up_lines():
     # TensorFlow's CPU build announces its instruction sets on start-up; that line is what must not reach users.
     assert "cpu_feature_guard" in loud.stderr
     assert quiet.stderr == ""
+
+
+@pytest.mark.slow
+def test_the_download_line_of_keras_is_shown_only_when_verbose():
+    import os
+
+    # A refused connection on the loopback interface: Keras announces the download, then fails at once.
+    code = (
+        "import keras\n"
+        "from semcurate.features.quiet_tensorflow import quiet_keras_messages, quiet_tensorflow\n"
+        "quiet_tensorflow()\n"
+        "try:\n"
+        "    with quiet_keras_messages(keras):\n"
+        "        keras.utils.get_file('w.h5', 'http://127.0.0.1:9/w.h5', cache_dir=__import__('tempfile').mkdtemp())\n"
+        "except Exception as error:\n"
+        "    print('failed:', type(error).__name__)\n"
+        "print('interactive after:', keras.config.is_interactive_logging_enabled())\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "SEMCURATE_VERBOSE"}
+    runs = {
+        flag: subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**environment, **({"SEMCURATE_VERBOSE": "1"} if flag else {})},
+        )
+        for flag in (False, True)
+    }
+    quiet, loud = runs[False], runs[True]
+    assert "failed:" in quiet.stdout and "failed:" in loud.stdout, (quiet.stderr, loud.stderr)
+    assert "Downloading data from http://127.0.0.1:9/w.h5" in loud.stdout
+    assert "Downloading" not in quiet.stdout + quiet.stderr
+    # The switch is restored: progress bars a caller asks for later still reach the terminal.
+    assert "interactive after: True" in quiet.stdout

@@ -19,12 +19,14 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from semcurate.cli import clustering, datasets, evaluation, features, ingest, pipeline, scale
+from semcurate.features.quiet_tensorflow import VERBOSE_VARIABLE
 
 __all__ = ["app", "main", "main_options", "print_version", "spread_multi_value_options"]
 
@@ -52,8 +54,16 @@ def main_options(
         bool,
         typer.Option("--version", callback=print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also show TensorFlow's and Keras' own messages (start-up lines, downloads)."
+        ),
+    ] = False,
 ) -> None:
     """Curate a repository of SEM images into a tree of sub-categories."""
+    if verbose:
+        os.environ[VERBOSE_VARIABLE] = "1"  # read where TensorFlow loads, also in worker processes
 
 
 app.command("ingest")(ingest.ingest)

@@ -125,7 +125,9 @@ def features_list(db: Db = None, as_json: AsJson = False) -> None:
 
 
 def finetune(
-    labels: Annotated[str, typer.Option("--labels", help="Labelled dataset whose top categories are the classes.")],
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="Labelled dataset whose top categories are the classes, e.g. SEM_Dataset.")
+    ],
     mode: Annotated[
         str, choice_option("--mode", FINETUNE_MODE, "transfer (new top, frozen base) or finetune (all layers).")
     ] = "transfer",
@@ -140,7 +142,7 @@ def finetune(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Checkpoint file (.keras); default checkpoints/inception_v3.LABELS.MODE.keras."),
+        typer.Option("--out", help="Checkpoint file (.keras); default checkpoints/inception_v3.DATASET.MODE.keras."),
     ] = None,
     store: ImageStore = None,
     db: Db = None,
@@ -152,12 +154,12 @@ def finetune(
 
     sessions = open_sessions(db)
     store = image_store(sessions, store)
-    checkpoint = out or Path("checkpoints") / f"inception_v3.{labels}.{mode}.keras"
+    checkpoint = out or Path("checkpoints") / f"inception_v3.{dataset}.{mode}.keras"
     try:
         _, report = finetune_on_labels(
             sessions,
             store,
-            labels,
+            dataset,
             subset=subset,
             mode=mode,
             weights=weights,
