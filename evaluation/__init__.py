@@ -18,6 +18,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "compare2d": ["compare_2d"],
         "evaluate": ["EvaluationError", "tree_scores"],
         "report": ["ReportError", "write_report"],
-        "scores": ["dendrogram_purity", "hierarchy_purity", "leaf_nmi", "nmi", "nmi_curve", "reference_curves"],
+        "scores": [
+            "best_k_over_chance",
+            "dendrogram_purity",
+            "hierarchy_purity",
+            "leaf_nmi",
+            "nmi",
+            "nmi_curve",
+            "reference_curves",
+        ],
     },
 )

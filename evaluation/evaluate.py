@@ -115,28 +115,45 @@ def evaluate(
             if advance:
                 advance(1)
         truth = frame.pop("truth")
+        frame["n_classes"] = len({label for label in truth if label is not None})
         ks = list(range(2, min(k_max, frame["n_labelled"]) + 1))
         references = scores.reference_curves(truth, ks)
         frame["references"] = {key: [float(value) for value in values] for key, values in references.items()}
         frames.append(frame)
 
-    best = [
-        {
-            "feature_set": frame["feature_set"],
-            "method": method,
-            "k": curve["ks"][int(np.argmax(curve["nmi"]))],
-            "nmi": round(max(curve["nmi"]), 4),
-            "nmi_at_10": round(curve["nmi"][curve["ks"].index(10)], 4) if 10 in curve["ks"] else None,
-            "dendrogram_purity": frame["dendrogram_purity"].get(method),
-        }
-        for frame in frames
-        for method, curve in frame["curves"].items()
-    ]
+    best = [best_record(frame, method, curve) for frame in frames for method, curve in frame["curves"].items()]
     result = {"dataset": dataset, "subset": subset, "k_max": k_max, "frames": frames, "best": best}
     out.mkdir(parents=True, exist_ok=True)
     nmi_grid_figure(frames, dataset).savefig(out / "nmi_grid.png", dpi=110)
     (out / "nmi_grid.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return result
+
+
+def best_record(frame: dict, method: str, curve: dict) -> dict:
+    """One row of the "best k" table: where the curve most exceeds chance, and its value at the true k.
+
+    ``k``/``nmi``/``excess_over_chance`` are the k where the NMI most exceeds
+    the uniform-random reference of the same k
+    (:func:`~semcurate.evaluation.scores.best_k_over_chance`), not the k of
+    the largest NMI, which against a few classes is nearly always the largest
+    k scored; ``nmi_at_classes`` is the curve at k = the number of labelled
+    classes (None when that k was not scored).
+    """
+    references = frame["references"]
+    k, value, excess = scores.best_k_over_chance(
+        curve["ks"], curve["nmi"], references["ks"], references["uniform_mean"]
+    )
+    classes = frame["n_classes"]
+    return {
+        "feature_set": frame["feature_set"],
+        "method": method,
+        "k": k,
+        "nmi": round(value, 4),
+        "excess_over_chance": round(excess, 4),
+        "classes": classes,
+        "nmi_at_classes": round(curve["nmi"][curve["ks"].index(classes)], 4) if classes in curve["ks"] else None,
+        "dendrogram_purity": frame["dendrogram_purity"].get(method),
+    }
 
 
 def stored_clustering(
@@ -200,6 +217,8 @@ def tree_scores(
     (the report reads them from ``results/evaluate/``).
     """
     with sessions() as session:
+        if tree_id is not None and session.get(TreeRow, tree_id) is None:
+            raise EvaluationError(f"no tree {tree_id} is stored: see `semcurate tree list`")
         tree_id = tree_id or session.scalar(select(TreeRow.id).order_by(TreeRow.id.desc()).limit(1))
         if tree_id is None:
             raise EvaluationError("no sub-category tree is stored; run `semcurate tree build FEATURE_SET`")
@@ -225,27 +244,21 @@ def tree_scores(
         ).all()
         for node_id, md5 in members:
             leaf_of[md5] = nodes[node_id].path
+        # Each member of a category goes to its child (depth 2), or to the category itself when it was not split.
         child_of: dict[str, dict[str, str]] = {}
         for node_id, node in nodes.items():
-            if node.depth == 2:
-                for (md5,) in session.execute(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node_id)):
-                    child_of.setdefault(node.category, {})[md5] = node.path
+            if not (node.depth == 2 or (node.depth == 1 and node_id not in children_of)):
+                continue
+            for (md5,) in session.execute(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == node_id)):
+                child_of.setdefault(node.category, {})[md5] = node.path
     labelled = [md5 for md5 in leaf_of if md5 in truth]
     if not labelled:
         raise EvaluationError(f"none of the tree's images carries a {hierarchy_dataset} label")
-    per_category = {}
-    for category, children in sorted(child_of.items()):
-        inside = [md5 for md5 in children if md5 in truth and truth[md5].split("/")[0] == category]
-        if len({truth[md5] for md5 in inside}) >= 2:
-            per_category[category] = {
-                "labelled": len(inside),
-                "children": len(set(children.values())),
-                "subcategories": len({"/".join(truth[md5].split("/")[:2]) for md5 in inside}),
-                "nmi": scores.nmi(
-                    np.array(["/".join(truth[md5].split("/")[:2]) for md5 in inside], dtype=object),
-                    np.array([children[md5] for md5 in inside], dtype=object),
-                ),
-            }
+    split = {node.category for node in nodes.values() if node.depth == 2}
+    per_category = {
+        category: category_score(children, truth, category, category in split)
+        for category, children in sorted(child_of.items())
+    }
     leaf_labels = np.array([leaf_of[md5] for md5 in labelled], dtype=object)
     truth_labels = np.array([truth[md5] for md5 in labelled], dtype=object)
     paths = [tuple(leaf_of[md5].split(".")) for md5 in labelled]
@@ -261,6 +274,26 @@ def tree_scores(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "tree_scores.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def category_score(children: dict[str, str], truth: dict[str, str], category: str, was_split: bool) -> dict:
+    """NMI of one category's children against the sub-categories (second label level) of its labelled images.
+
+    Every category gets a row: one that was not split has a single "child"
+    (itself) and scores 0 against two or more sub-categories (``split`` False
+    marks it); ``nmi`` is None when none of its images carries a label of
+    this category.  Only images labelled with this category count, so a
+    misplaced image does not score against another category's sub-categories.
+    """
+    inside = [md5 for md5 in children if md5 in truth and truth[md5].split("/")[0] == category]
+    subcategories = np.array(["/".join(truth[md5].split("/")[:2]) for md5 in inside], dtype=object)
+    return {
+        "split": was_split,
+        "labelled": len(inside),
+        "children": len(set(children.values())),
+        "subcategories": len(set(subcategories)),
+        "nmi": scores.nmi(subcategories, np.array([children[md5] for md5 in inside], dtype=object)) if inside else None,
+    }
 
 
 def compare_2d_study(

@@ -414,7 +414,13 @@ def _tree_scores(results_dir: Path | None) -> dict:
     try:
         scored = _read_json(path)
         per_category = [
-            [name, cell.get("labelled"), cell.get("children"), cell.get("subcategories"), cell.get("nmi")]
+            [
+                name if cell.get("split", True) else f"{name} (not split)",
+                cell.get("labelled"),
+                cell.get("children"),
+                cell.get("subcategories"),
+                cell.get("nmi"),
+            ]
             for name, cell in scored.get("per_category", {}).items()
         ]
         return {
@@ -697,13 +703,15 @@ def nmi_section(results_dir: Path) -> dict:
             dataset = result.get("dataset") if isinstance(result, dict) else None
             keys = ["feature_set", "method", "k", "nmi"] + [
                 key
-                for key in ("nmi_at_10", "dendrogram_purity")
+                for key in ("excess_over_chance", "nmi_at_classes", "dendrogram_purity")
                 if any(record.get(key) is not None for record in records)
             ]
             headings = {
                 "feature_set": "feature set",
-                "nmi": "best NMI",
-                "nmi_at_10": "NMI at k=10",
+                "k": "k most above chance",
+                "nmi": "NMI there",
+                "excess_over_chance": "above uniform random",
+                "nmi_at_classes": "NMI at k = classes",
                 "dendrogram_purity": "dendrogram purity",
             }
             columns = [headings.get(key, key) for key in keys]

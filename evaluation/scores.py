@@ -259,6 +259,50 @@ def reference_curves(labels_true, ks: Iterable[int], *, n_draws: int = 20, rando
     }
 
 
+def best_k_over_chance(ks, nmi_values, reference_ks, uniform_mean) -> tuple[int, float, float]:
+    """The number of clusters at which an NMI curve most exceeds the uniform-random reference.
+
+    NMI against a few classes keeps rising with k (a partition into many
+    small clusters shares more information with any labelling), so the k of
+    the largest NMI flatters the finest cut.  The excess over the uniform
+    random partition of the same k (:func:`reference_curves`' ``uniform_mean``)
+    removes that trend: a clustering is only as good as it beats chance at its
+    own k.
+
+    Parameters
+    ----------
+    ks, nmi_values : sequences of the same length
+        The curve: NMI at each number of clusters.
+    reference_ks, uniform_mean : sequences of the same length
+        The reference curve's ks and its mean NMI of uniform random
+        partitions.  Only ks present in both are compared.
+
+    Returns
+    -------
+    k : int
+        The k of the largest excess (the smallest such k on ties).
+    nmi : float
+        The curve's NMI at that k.
+    excess : float
+        NMI minus the uniform-random mean at that k.
+
+    Examples
+    --------
+    >>> best_k_over_chance([2, 5, 50], [0.3, 0.6, 0.7], [2, 5, 50], [0.01, 0.05, 0.4])
+    (5, 0.6, 0.55)
+    """
+    chance = dict(zip((int(k) for k in reference_ks), (float(value) for value in uniform_mean), strict=True))
+    excess = [
+        (float(value) - chance[int(k)], -int(k), float(value))
+        for k, value in zip(ks, nmi_values, strict=True)
+        if int(k) in chance
+    ]
+    if not excess:
+        raise ValueError("the curve and the reference share no k")
+    best_excess, negative_k, value = max(excess)
+    return -negative_k, value, round(best_excess, 12)
+
+
 def dendrogram_purity(linkage_matrix, labels_true) -> float:
     """Dendrogram purity of a binary tree (Heller & Ghahramani 2005) over its labelled leaves.
 

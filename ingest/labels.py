@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.db.models import File, Label, LabelDataset
@@ -201,24 +201,29 @@ def import_labels(
         session.execute(insert(Label), rows)
     return {
         **summary,
-        "n_categories": len({file.category_path for file in files}),
+        "n_categories": len({file.category_path.split("/")[0] for file in files}),
+        "n_leaves": len({file.category_path for file in files}),
         "n_skipped": len(skipped),
         "skipped": skipped,
     }
 
 
 def dataset_table(sessions: sessionmaker) -> list[dict]:
-    """Table 2.2 for every imported dataset."""
+    """Table 2.2 for every imported dataset.
+
+    ``categories`` counts the top-level categories (first path level,
+    ``Nanowires``), ``leaves`` the distinct full label paths
+    (``Nanowires/vertical``); for a flat dataset the two are equal.
+    """
     with sessions() as session:
-        categories = dict(
-            session.execute(
-                select(Label.dataset, func.count(func.distinct(Label.category_path))).group_by(Label.dataset)
-            ).all()
-        )
+        paths: dict[str, set[str]] = {}
+        for dataset, path in session.execute(select(Label.dataset, Label.category_path).distinct()):
+            paths.setdefault(dataset, set()).add(path)
         return [
             {
                 "name": row.name,
-                "categories": categories.get(row.name, 0),
+                "categories": len({path.split("/")[0] for path in paths.get(row.name, ())}),
+                "leaves": len(paths.get(row.name, ())),
                 "files": row.n_files,
                 "unique hashes": row.n_unique,
                 "matched": row.n_matched,

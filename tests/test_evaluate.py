@@ -102,6 +102,16 @@ def test_nmi_curves_equal_scikit_learn_on_every_cut_of_the_stored_clusterings(de
         ("classic.evaluated", "density-peaks"),
         ("classic.evaluated", "kmeans"),
     }
+    # "Best" is where the curve most exceeds the uniform-random reference at the same k, recomputed here.
+    chance = dict(zip(references["ks"], references["uniform_mean"], strict=True))
+    n_classes = len(set(categories.values()))
+    for row in stored["best"]:
+        curve = frame["curves"][row["method"]]
+        excess = {k: value - chance[k] for k, value in zip(curve["ks"], curve["nmi"], strict=True) if k in chance}
+        assert row["k"] == max(excess, key=lambda k: (excess[k], -k))
+        assert row["excess_over_chance"] == pytest.approx(max(excess.values()), abs=1e-4)
+        assert row["classes"] == n_classes
+        assert row["nmi_at_classes"] == pytest.approx(curve["nmi"][curve["ks"].index(n_classes)], abs=1e-4)
 
     assert clustering_count(sessions) == before
 
@@ -158,29 +168,35 @@ def test_tree_scores_against_the_hierarchical_labels(demo_repository):
     assert len(purities) >= 3  # same-path pairs are few: the Hierarchical labels are fine-grained
     assert scored["purity"] == pytest.approx(float(np.mean(purities)), rel=1e-9)
 
-    # Per top category: NMI of its children (depth 2) against the labels' second level, over the labelled images
-    # of that category placed in it; scored where the category holds at least two distinct label paths.
+    # Per top category, every one of them: NMI of its children (depth 2; the category itself when it was not
+    # split) against the labels' second level, over the labelled images of that category placed in it.
     expected_per_category = {}
     for top in (node for node in nodes.values() if node.depth == 1):
         children = {
             md5: child.path for child in nodes.values() if child.parent_id == top.id for md5 in members[child.id]
-        }
+        } or dict.fromkeys(members[top.id], top.path)
         placed = [md5 for md5 in children if md5 in paths and paths[md5].split("/")[0] == top.path]
-        if len({paths[md5] for md5 in placed}) >= 2:
-            subcategories = ["/".join(paths[md5].split("/")[:2]) for md5 in placed]
-            expected_per_category[top.path] = {
-                "labelled": len(placed),
-                "children": len(set(children.values())),
-                "subcategories": len(set(subcategories)),
-                "nmi": normalized_mutual_info_score(
-                    subcategories, [children[md5] for md5 in placed], average_method="geometric"
-                ),
-            }
-    assert expected_per_category and set(scored["per_category"]) == set(expected_per_category)
+        subcategories = ["/".join(paths[md5].split("/")[:2]) for md5 in placed]
+        expected_per_category[top.path] = {
+            "split": any(child.parent_id == top.id for child in nodes.values()),
+            "labelled": len(placed),
+            "children": len(set(children.values())),
+            "subcategories": len(set(subcategories)),
+            "nmi": normalized_mutual_info_score(
+                subcategories, [children[md5] for md5 in placed], average_method="geometric"
+            )
+            if placed
+            else None,
+        }
+    assert set(scored["per_category"]) == {node.path for node in nodes.values() if node.depth == 1}
     for category, cell in scored["per_category"].items():
-        assert cell == pytest.approx(expected_per_category[category], rel=1e-9, abs=1e-12)
+        expected = expected_per_category[category]
+        assert {**cell, "nmi": None} == {**expected, "nmi": None}
+        assert cell["nmi"] == (None if expected["nmi"] is None else pytest.approx(expected["nmi"], rel=1e-9, abs=1e-12))
     with pytest.raises(EvaluationError, match="no matched labels of dataset 'Nowhere'"):
         tree_scores(sessions, "Nowhere", summary["tree_id"])
+    with pytest.raises(EvaluationError, match="no tree 999 is stored: see `semcurate tree list`"):
+        tree_scores(sessions, "Hierarchical", 999)
 
 
 def test_evaluate_compare_2d_and_report_from_the_command_line(demo_repository, tmp_path):
@@ -254,3 +270,16 @@ def test_evaluate_compare_2d_and_report_from_the_command_line(demo_repository, t
     assert "Nanowires" in html or "Particles" in html
     missing_folder = cli("report", str(tmp_path / "no" / "such" / "folder" / "r.html"), "--db", db_url)
     assert missing_folder.returncode == 2 and missing_folder.stderr.count("\n") == 1
+
+
+def test_an_unsplit_category_scores_zero_and_is_marked():
+    from semcurate.evaluation.evaluate import category_score
+
+    truth = {"a": "Fibres/thin", "b": "Fibres/thick", "c": "Fibres/thick", "d": "Tips/sharp"}
+    unsplit = category_score(dict.fromkeys("abcd", "Fibres"), truth, "Fibres", was_split=False)
+    # Image d is labelled with another category: it does not count against Fibres' sub-categories.
+    assert unsplit == {"split": False, "labelled": 3, "children": 1, "subcategories": 2, "nmi": 0.0}
+    split = category_score({"a": "Fibres.1", "b": "Fibres.2", "c": "Fibres.2"}, truth, "Fibres", was_split=True)
+    assert split["nmi"] == pytest.approx(1.0) and split["children"] == 2
+    unlabelled = category_score({"x": "Dots"}, truth, "Dots", was_split=False)
+    assert unlabelled["nmi"] is None and unlabelled["labelled"] == 0

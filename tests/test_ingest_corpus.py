@@ -31,7 +31,15 @@ def corpus(tmp_path_factory):
         files = {row.relpath: row for row in session.scalars(select(File))}
         images = {row.md5: row for row in session.scalars(select(Image))}
         labels = list(session.scalars(select(Label)))
-    return {"summary": summary, "imports": imports, "truth": truth, "files": files, "images": images, "labels": labels}
+    return {
+        "summary": summary,
+        "imports": imports,
+        "truth": truth,
+        "files": files,
+        "images": images,
+        "labels": labels,
+        "database": root / "db.sqlite",
+    }
 
 
 def source_truth(corpus) -> list[dict]:
@@ -132,3 +140,19 @@ def test_label_tables_count_conflicts_and_unmatched(corpus):
         assert summary["n_unmatched"] == len(unmatched_ids)
     assert corpus["imports"]["Majority"]["n_conflicting"] > 0
     assert corpus["imports"]["SEM_Dataset"]["n_matched_reencoded"] > 0
+
+
+def test_the_dataset_table_counts_categories_and_leaves_apart(corpus):
+    from semcurate.ingest.labels import dataset_table
+
+    sessions = open_database(f"sqlite:///{corpus['database']}", read_only=True)
+    table = {row["name"]: row for row in dataset_table(sessions)}
+    for name in ("SEM_Dataset", "Hierarchical"):
+        paths = {row["label_path"] for row in corpus["truth"] if row["kind"] == "labelled" and row["dataset"] == name}
+        assert table[name]["leaves"] == len(paths)
+        assert table[name]["categories"] == len({path.split("/")[0] for path in paths})
+        assert corpus["imports"][name]["n_categories"] == table[name]["categories"]
+        assert corpus["imports"][name]["n_leaves"] == table[name]["leaves"]
+    # The hierarchical dataset has more leaves than categories; the flat one as many.
+    assert table["Hierarchical"]["leaves"] > table["Hierarchical"]["categories"]
+    assert table["SEM_Dataset"]["leaves"] == table["SEM_Dataset"]["categories"]

@@ -445,7 +445,16 @@ def test_results_sections_show_their_records(stocked):
         },
     ]
     best = [
-        {"feature_set": "classic", "method": "ward", "k": 12, "nmi": 0.625, "nmi_at_10": None, "dendrogram_purity": 0.5}
+        {
+            "feature_set": "classic",
+            "method": "ward",
+            "k": 12,
+            "nmi": 0.625,
+            "excess_over_chance": 0.375,
+            "classes": 10,
+            "nmi_at_classes": None,
+            "dendrogram_purity": 0.5,
+        }
     ]
     scored = {
         "tree_id": 1,
@@ -495,6 +504,7 @@ def test_results_sections_show_their_records(stocked):
         best[0]["method"],
         str(best[0]["k"]),
         f"{best[0]['nmi']:.4g}",
+        f"{best[0]['excess_over_chance']:.4g}",
         f"{best[0]['dendrogram_purity']:.4g}",
     ]
     assert tables[f"tree-scores-{scored['tree_id']}"][1] == ["Nanowires", "3", "2", "2", "0.25"]
