@@ -30,6 +30,7 @@ from semcurate.clustering.methods import LINKAGE_METHODS, METHODS
 from semcurate.clustering.store import ClusterStore, StoredClustering
 from semcurate.db.models import Clustering
 from semcurate.features.analysis import StudyError, feature_rows
+from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore, FeatureStoreError
 
 
@@ -100,11 +101,14 @@ def cluster_feature_set(
     subset: str | None = None,
     k_max: int = 30,
     random_state: int = 0,
+    preprocessing: str = "standard",
     parameters: dict | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Cluster ``feature_set`` (restricted to ``subset``), store arrays and parameters; return a summary.
 
+    The rows are preprocessed first (:func:`~semcurate.features.preprocessing.preprocess`;
+    ``standard`` by default) and the choice is recorded with the parameters.
     Re-running with the same feature set, method, subset and parameters
     replaces the earlier result; other results are kept.
     """
@@ -112,9 +116,12 @@ def cluster_feature_set(
     parameters = dict(parameters or {})
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
+        values = preprocess(values, preprocessing)
     except StudyError as error:
         raise ClusteringError(str(error)) from None
-    recorded = {"k_max": k_max, "random_state": random_state, **parameters}
+    except ValueError as error:
+        raise ClusteringError(str(error)) from None
+    recorded = {"k_max": k_max, "random_state": random_state, "preprocessing": preprocessing, **parameters}
     started = time.perf_counter()
     try:
         result = cluster_points(values, method, k_max=k_max, random_state=random_state, progress=progress, **parameters)
@@ -242,6 +249,7 @@ def estimate_feature_set_clusters(
     subset: str | None = None,
     random_state: int = 0,
     sample_size: int = 5000,
+    preprocessing: str = "standard",
 ) -> dict:
     """Estimate the number of clusters of ``feature_set`` and write the score curve and its numbers.
 
@@ -267,6 +275,8 @@ def estimate_feature_set_clusters(
         Seed of the clusterer, the reference data (gap) and the silhouette sample.
     sample_size : int
         Rows the silhouette is computed on at most (it costs ``O(n²)`` distances otherwise).
+    preprocessing : {"standard", "norm", "minmax", "none"}
+        How the rows are scaled first (:func:`~semcurate.features.preprocessing.preprocess`).
 
     Returns
     -------
@@ -285,7 +295,8 @@ def estimate_feature_set_clusters(
 
     try:
         _, values = feature_rows(sessions, feature_store, feature_set, subset)
-    except (StudyError, FeatureStoreError) as error:
+        values = preprocess(values, preprocessing)
+    except (StudyError, FeatureStoreError, ValueError) as error:
         raise ClusteringError(str(error)) from None
     try:
         estimate = estimate_n_clusters(
@@ -302,5 +313,7 @@ def estimate_feature_set_clusters(
     stem = f"{feature_set}.{method}.{criterion}"
     figure, numbers = out_dir / f"{stem}.png", out_dir / f"{stem}.json"
     estimate.plot().savefig(figure, dpi=110)
-    numbers.write_text(json.dumps(estimate.as_dict(), indent=2) + "\n", encoding="utf-8")
+    numbers.write_text(
+        json.dumps({**estimate.as_dict(), "preprocessing": preprocessing}, indent=2) + "\n", encoding="utf-8"
+    )
     return {"estimate": estimate, "figure": figure, "numbers": numbers}

@@ -25,6 +25,7 @@ from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.splitting import SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
+from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore
 
 #: Size (width, height) in pixels of the stored mean images.
@@ -123,9 +124,16 @@ def build_tree(
     max_children: int = 8,
     min_size: int = 10,
     random_state: int = 0,
+    preprocessing: str = "standard",
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
-    """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id."""
+    """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id.
+
+    The rows are preprocessed once (:func:`~semcurate.features.preprocessing.preprocess`,
+    ``standard`` by default) before the classifier places the unlabelled
+    images and the categories are split; the choice is stored with the
+    tree's parameters.
+    """
     check_method(method)
     if rule not in SPLIT_RULES:
         raise ClusteringError(f"unknown rule {rule!r}; choose one of {', '.join(SPLIT_RULES)}")
@@ -138,8 +146,9 @@ def build_tree(
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
+        values = preprocess(values, preprocessing)
         labels = labelled_images(sessions, labels_dataset, None)
-    except StudyError as error:
+    except (StudyError, ValueError) as error:
         raise ClusteringError(str(error)) from None
     labelled = [index for index, md5 in enumerate(md5s) if md5 in labels]
     if not labelled:
@@ -170,7 +179,12 @@ def build_tree(
         if advance:
             advance(1)
 
-    parameters = {"max_children": max_children, "min_size": min_size, "random_state": random_state}
+    parameters = {
+        "max_children": max_children,
+        "min_size": min_size,
+        "random_state": random_state,
+        "preprocessing": preprocessing,
+    }
     tree_id = store_tree(
         sessions,
         MeanImages(sessions, Path(image_store)),

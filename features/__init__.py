@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "extract": ["ExtractionError", "create_extractor"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
+        "preprocessing": ["preprocess"],
         "store": ["FeatureStore", "FeatureStoreBusy", "FeatureStoreError", "FeatureStoreFull"],
     },
 )

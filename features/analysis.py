@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.db.models import FeatureSet, Image, Label, SubsetMember
 from semcurate.features import distances
 from semcurate.features.methods import REDUCE_METHODS
+from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore, FeatureStoreError
 
 
@@ -211,8 +212,14 @@ def reduce_feature_set(
     batch_size: int = 300,
     grid: bool = False,
     random_state: int = 0,
+    preprocessing: str = "standard",
 ) -> dict:
     """Reduce feature set ``name`` to ``code_size`` with PCA or the tied autoencoder; store the codes as a new set.
+
+    PCA works on the rows preprocessed by ``preprocessing``
+    (:func:`~semcurate.features.preprocessing.preprocess`; ``standard`` by
+    default, so that the explained variance is not that of a few wide
+    columns); the autoencoder scales its input itself.
 
     The new set is ``<name>.pca<K>`` or ``<name>.ae<K>``.  ``code_size`` is a
     whole number (``"8"`` is read as 8) or ``"auto"``: the plateau of the
@@ -248,8 +255,13 @@ def reduce_feature_set(
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        pca = PCA(n_components=min(values.shape), random_state=random_state).fit(values)
-        codes = pca.transform(values)[:, :code_size]
+        try:
+            scaled = preprocess(values, preprocessing)
+        except ValueError as error:
+            raise StudyError(str(error)) from None
+        result["preprocessing"] = preprocessing
+        pca = PCA(n_components=min(values.shape), random_state=random_state).fit(scaled)
+        codes = pca.transform(scaled)[:, :code_size]
         ratios = pca.explained_variance_ratio_
         result["explained_variance"] = float(ratios[:code_size].sum())
         scree_figure(ratios, code_size).savefig(out_dir / f"{name}.pca_scree.png", dpi=110)

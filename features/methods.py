@@ -12,3 +12,7 @@ EXTRACTORS = ("classic", "inception_v3")
 FINETUNE_MODES = ("transfer", "finetune")
 #: Reductions of :func:`~semcurate.features.analysis.reduce_feature_set`: the tied autoencoder (§3.2) or PCA.
 REDUCE_METHODS = ("ae", "pca")
+#: Preprocessing of the rows before clustering, PCA or a similarity search (HyperSpy's ``cluster_analysis`` names):
+#: ``standard`` (each column to zero mean and unit variance: the default, so that a few high-variance columns do
+#: not decide every distance), ``norm`` (each row to unit length), ``minmax`` (each column to [0, 1]) or ``none``.
+PREPROCESSING = ("standard", "norm", "minmax", "none")

@@ -25,7 +25,7 @@ CORES=(
   ingest/formats ingest/convert ingest/images ingest/rendition ingest/databar_geometry
   ingest/length_text ingest/scale_bar ingest/vendor_metadata ingest/walk
   datasets/databar datasets/specimens datasets/taxonomy datasets/demo_corpus
-  features/classic features/intrinsic_dimension features/autoencoder features/distances
+  features/classic features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
   clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat
   clustering/n_clusters clustering/splitting
   evaluation/scores evaluation/compare2d

@@ -109,9 +109,13 @@ def choice_options(typer_app, prefix: tuple[str, ...] = ()) -> dict[tuple[str, .
     return found
 
 
+#: Commands that compare rows by distance and scale them first (--preprocessing).
+PREPROCESSED_COMMANDS = (("cluster",), ("n-clusters",), ("tree", "build"), ("reduce",))
+
+
 def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
     from semcurate.clustering import agglomerative, flat, n_clusters, runs, splitting
-    from semcurate.features import analysis, finetune
+    from semcurate.features import analysis, finetune, preprocessing
 
     extract = importlib.import_module("semcurate.features.extract")  # the package's `extract` is the function
 
@@ -128,6 +132,7 @@ def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
         ("scale", "read", "--source"): ("auto", "ocr", "metadata"),
         ("features", "extract", "--extractor"): extract.EXTRACTORS,
         ("finetune", "--mode"): tuple(finetune.LEARNING_RATES),
+        **{(*command, "--preprocessing"): preprocessing.PREPROCESSING for command in PREPROCESSED_COMMANDS},
     }
     assert runs.METHODS == trees_then_flat
     assert set(n_clusters.K_METHODS) == set(flat.FLAT_METHODS) - {"hdbscan"}

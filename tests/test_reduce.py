@@ -26,9 +26,11 @@ def test_pca_codes_are_stored_with_their_parent(sessions, stored, tmp_path):
     store, values = stored
     result = reduce_feature_set(sessions, store, "base", "pca", 3, tmp_path / "out")
     assert result["feature_set"] == "base.pca3" and result["explained_variance"] > 0.99
+    assert result["preprocessing"] == "standard"
     md5s, codes = store.read("base.pca3")
     assert codes.shape == (200, 3) and md5s == store.md5s("base")
-    centred = values - values.mean(axis=0)
+    # PCA of the standardised columns (population standard deviation), by SVD here.
+    centred = (values - values.mean(axis=0)) / values.std(axis=0)
     assert np.allclose(
         np.abs(np.linalg.svd(centred, full_matrices=False)[2][:3] @ centred.T), np.abs(codes.T), atol=1e-3
     )
@@ -72,3 +74,15 @@ def test_grid_search_picks_the_best_held_out_configuration(sessions, stored, tmp
     assert held_out == sorted(held_out)
     assert (result["hidden"], result["tying"]) == ([grid[0]["h1"], grid[0]["h2"]], grid[0]["tying"])
     assert store.dimension("base.ae3") == 3
+
+
+def test_pca_without_preprocessing_is_the_variance_of_the_widest_columns(sessions, stored, tmp_path):
+    store, values = stored
+    wide = values * np.r_[1000.0, np.ones(values.shape[1] - 1)]  # one column 1,000 times wider
+    store.append("wide", store.md5s("base"), wide)
+    raw = reduce_feature_set(sessions, store, "wide", "pca", 1, tmp_path / "raw", preprocessing="none")
+    scaled = reduce_feature_set(sessions, store, "wide", "pca", 1, tmp_path / "scaled")
+    # Raw, the first component is the wide column alone and "explains" nearly everything.
+    share_of_wide = wide[:, 0].var() / wide.var(axis=0).sum()
+    assert raw["explained_variance"] == pytest.approx(share_of_wide, abs=0.01) and share_of_wide > 0.99
+    assert scaled["explained_variance"] < 0.9

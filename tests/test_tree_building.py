@@ -145,7 +145,7 @@ def test_clusterings_are_stored_and_cut_at_any_k_later(demo_repository):
     flat = cluster_feature_set(sessions, store, clusters, "classic", "kmeans", k_max=4, random_state=3)
     row, result = load_clustering(sessions, flat["clustering_id"])
     assert row.kind == "partitions" and sorted(result.labels_by_k) == [2, 3, 4]
-    assert json.loads(row.parameters) == {"k_max": 4, "random_state": 3}
+    assert json.loads(row.parameters) == {"k_max": 4, "random_state": 3, "preprocessing": "standard"}
 
 
 def test_clustering_bad_requests_get_one_clear_error(demo_repository):

@@ -17,6 +17,7 @@ from semcurate.cli.common import (
     ClusterStorePath,
     Db,
     FeatureStorePath,
+    Preprocessing,
     Subset,
     choice_option,
     echo_json,
@@ -100,6 +101,7 @@ def cluster(
         ),
     ] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Random state of the randomised methods.")] = 0,
+    preprocessing: Preprocessing = "standard",
     param: Annotated[
         list[str],
         typer.Option("--param", help="Method parameter KEY=VALUE (repeatable), e.g. n_neighbors=30 for density-peaks."),
@@ -143,6 +145,7 @@ def cluster(
                 subset=subset,
                 k_max=k_max,
                 random_state=seed,
+                preprocessing=preprocessing,
                 parameters=parameters,
                 progress=advance,
             )
@@ -172,6 +175,7 @@ def n_clusters(
     k_max: Annotated[int, typer.Option("--k-max", min=2, help="Largest k tried.")] = 12,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random state.")] = 0,
+    preprocessing: Preprocessing = "standard",
     out: Annotated[Path, typer.Option("--out", help="Folder for the plot and the numbers.")] = Path(
         "results/n_clusters"
     ),
@@ -195,6 +199,7 @@ def n_clusters(
             k_max=k_max,
             subset=subset,
             random_state=seed,
+            preprocessing=preprocessing,
         )
     except (ClusteringError, LinkageMemoryError) as error:
         fail(str(error))
@@ -242,6 +247,7 @@ def tree_build(
     max_children: Annotated[int, typer.Option("--max-children", min=2, help="Most children a node may get.")] = 8,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier split, sampling, flat methods).")] = 0,
+    preprocessing: Preprocessing = "standard",
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
     ] = None,
@@ -271,6 +277,7 @@ def tree_build(
                 max_children=max_children,
                 min_size=min_size,
                 random_state=seed,
+                preprocessing=preprocessing,
                 reporter=reporter,
             )
     except (ClusteringError, LinkageMemoryError) as error:

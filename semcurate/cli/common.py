@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from semcurate.features.methods import PREPROCESSING
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import sessionmaker
 
@@ -143,3 +145,15 @@ class Choice:
 def choice_option(name: str, choice: Choice, description: str) -> Any:
     """A ``typer.Option`` named ``name`` that takes one of ``choice``'s values; ``description`` is its help text."""
     return typer.Option(name, parser=choice, metavar=choice.metavar, help=description)
+
+
+PREPROCESSING_CHOICE = Choice("preprocessing", PREPROCESSING)
+Preprocessing = Annotated[
+    str,
+    choice_option(
+        "--preprocessing",
+        PREPROCESSING_CHOICE,
+        "Scaling of the rows first: standard (each column to mean 0, variance 1), norm (each row to length 1), "
+        "minmax (each column to [0, 1]) or none.",
+    ),
+]

@@ -14,6 +14,7 @@ from semcurate.cli.common import (
     Db,
     FeatureStorePath,
     ImageStore,
+    Preprocessing,
     Subset,
     choice_option,
     echo_json,
@@ -241,10 +242,14 @@ def reduce(
     out: Annotated[Path, typer.Option("--out", help="Folder for the model, plots and numbers.")] = Path(
         "results/reduce"
     ),
+    preprocessing: Preprocessing = "standard",
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
-    """Reduce a feature set to a short code with the tied autoencoder or PCA; store it as a new feature set."""
+    """Reduce a feature set to a short code with the tied autoencoder or PCA; store it as a new feature set.
+
+    PCA works on the rows scaled by --preprocessing; the autoencoder scales its input itself.
+    """
     from semcurate.features.analysis import StudyError, reduce_feature_set
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
@@ -262,6 +267,7 @@ def reduce(
             epochs=epochs,
             batch_size=batch_size,
             grid=grid,
+            preprocessing=preprocessing,
         )
     except (StudyError, FeatureStoreError) as error:
         fail(str(error))
