@@ -48,15 +48,23 @@ Layout under ``out``::
 ``has_stripe``, ``stripe_box``
     whether a data bar is drawn and its box ``"x0 y0 x1 y1"`` (px, ends exclusive).
 ``segment``, ``segment_style``, ``label_text``, ``label_box``
-    the scale segment ``"x0 x1 y"`` (``x1 - x0 == bar_px``), its style, the
-    label text as drawn (``um`` or ``µm``) and its ink box ``"x0 y0 x1 y1"``.
+    the scale segment ``"x0 x1 y"``: the two ends its length is measured
+    between, in continuous px (column ``i`` covers ``[i, i + 1)``, so a tick
+    centre may be ``12.5``; ``x1 - x0 == bar_px``) and the middle row of its
+    stroke; its style; the label text as drawn (``um`` or ``µm``) and its ink
+    box ``"x0 y0 x1 y1"``.  The ends follow
+    :class:`~semcurate.datasets.databar.DataBarTruth`'s convention: a
+    bracketed or ticked bar between the centres of its end ticks, a filled
+    bar between its outer edges, a line (interrupted by its label or not)
+    end to end, a ruler from its first to its last tick.
 ``width``, ``height``
     the image size in px, stripe included.
 ``jpg_only``
     true for images that exist only as JPG (no TIFF anywhere).
 ``fei_metadata``
     true for TIFF files carrying FEI INI metadata (tag 34682) with
-    ``[Scan] PixelWidth = nm_per_px * 1e-9`` metres.
+    ``[Scan] PixelWidth = nm_per_px * 1e-9`` metres; only on ``thermo_table``
+    images.
 ``near_duplicate_of``
     for near-duplicates, the id of the image they were made from.
 ``dataset``, ``label_path``
@@ -68,6 +76,28 @@ Layout under ``out``::
     equal to ``encode_jpeg`` of a TIFF there), ``reencoded`` (Pillow JPG at
     quality 75: match by re-encoding the TIFF with this JPG's tables) or
     ``none`` (the image is not in ``new_dati_SEM``).
+``layout``
+    the data bar's layout (:data:`~semcurate.datasets.databar.LAYOUTS`:
+    ``zeiss_framed``, ``zeiss_plain``, ``thermo_table``, ``jeol``,
+    ``hitachi_ruler``, ``tescan``, ``generic``), ``none`` without a stripe.
+``font``
+    the font the stripe's text is set in (a key of
+    :data:`~semcurate.datasets.databar.FONTS`); empty without a stripe.
+``width_px``
+    the image's width class: the nominal width in px of its size (512, 1024,
+    2048, 3072 or 4096; see :data:`IMAGE_SIZES`) before ``size_scale``, so
+    equal to ``width`` at the default scale.
+``field_nm``
+    the field width the stripe prints (Zeiss ``Width``, Thermo ``HFW``,
+    Tescan ``View field``), in nm as printed (rounded); empty when none is
+    printed.
+``zeiss_metadata``
+    true for TIFF files carrying Zeiss SmartSEM metadata (tag 34118,
+    ``CZ_SEM``), only on ``zeiss_framed``/``zeiss_plain`` images:
+    ``AP_PIXEL_SIZE`` for a 1024 px wide frame, as SmartSEM states it
+    (``nm_per_px * width / 1024``), ``AP_WIDTH`` and ``AP_MAG`` as printed,
+    and on about 70 % of them (newer SmartSEM) ``AP_IMAGE_PIXEL_SIZE``
+    equal to ``nm_per_px``; pixel sizes with 7 significant digits.
 
 Determinism: the layout, duplication and encoding decisions come from one
 master generator; each image's pixels come from its own generator
@@ -93,7 +123,16 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from semcurate.datasets.databar import DataBarSpec, DataBarTruth, burn_data_bar, random_data_bar_spec
+from semcurate.datasets.databar import (
+    LAYOUT_SHARES,
+    DataBarSpec,
+    DataBarTruth,
+    burn_data_bar,
+    format_length,
+    format_zeiss_magnification,
+    random_data_bar_spec,
+    require_fonts,
+)
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.ingest.convert import encode_jpeg
@@ -102,15 +141,29 @@ SOURCE_DIR = "new_dati_SEM"
 DATASETS_DIR = "datasets"
 GROUND_TRUTH_FILE = "ground_truth.csv"
 
-#: ``(width, height, share)`` of the drawn images, in px.
+#: ``(width, height, share)`` of the drawn images, in px: width classes 512 (15 %), 1024 (55 %), 2048 (22 %)
+#: and 3072/4096 (8 %), heights 0.75-0.92 of the width (Zeiss 4:3, Helios 512 x 471 and 1024 x 943).
 IMAGE_SIZES: tuple[tuple[int, int, float], ...] = (
-    (1024, 768, 0.80),
-    (1280, 960, 0.05),
-    (2048, 1536, 0.03),
-    (800, 600, 0.05),
-    (640, 480, 0.04),
-    (512, 384, 0.03),
+    (512, 384, 0.05),
+    (512, 442, 0.05),
+    (512, 471, 0.05),
+    (1024, 768, 0.30),
+    (1024, 884, 0.10),
+    (1024, 943, 0.15),
+    (2048, 1536, 0.12),
+    (2048, 1768, 0.10),
+    (3072, 2304, 0.05),
+    (4096, 3072, 0.03),
 )
+#: Share of the TIFFs of Zeiss-layout (Thermo-layout) images that carry Zeiss (FEI) metadata.
+VENDOR_METADATA_SHARE = 0.6
+#: Share of the Zeiss metadata that states ``AP_IMAGE_PIXEL_SIZE`` (newer SmartSEM) besides ``AP_PIXEL_SIZE``.
+ZEISS_IMAGE_PIXEL_SIZE_SHARE = 0.7
+#: Width of the frame SmartSEM's ``AP_PIXEL_SIZE`` refers to, in px (the 512 px hyperspy fixture states
+#: ``Pixel Size = 5.825 nm`` with ``Width = 5.965 µm``: 1024 x 5.825 nm).
+ZEISS_PIXEL_SIZE_FRAME_PX = 1024
+#: Reference width of Thermo Fisher's magnification written as ``[Image] MagCanvasRealWidth``, in m.
+THERMO_CANVAS_WIDTH_M = 0.2072
 
 GROUND_TRUTH_COLUMNS = (
     "path",
@@ -137,6 +190,11 @@ GROUND_TRUTH_COLUMNS = (
     "dataset",
     "label_path",
     "expected_match",
+    "layout",
+    "font",
+    "width_px",
+    "field_nm",
+    "zeiss_metadata",
 )
 
 #: The two categories whose Majority labels conflict (thesis section 2.2).
@@ -224,8 +282,11 @@ class _ImageTask:
     leaf: str
     width: int
     height: int
+    layout: str
+    width_class: int
     jpg_only: bool = False
-    fei: bool = False
+    vendor: str = ""  # 'fei' or 'zeiss': the vendor metadata its TIFFs carry
+    zeiss_image_pixel_size: bool = False  # Zeiss metadata states AP_IMAGE_PIXEL_SIZE too
     pair_quality: int | None = None  # None: the pair is encode_jpeg; else Pillow at this quality
     jpg_only_quality: int = 90
     near_id: str = ""
@@ -313,13 +374,11 @@ class _Namer:
         return self._unique(f"{folder}/{int(self.rng.integers(16**8)):08x}.jpg")
 
 
-def _draw_image(
-    task_seed: np.random.SeedSequence, leaf: str, width: int, height: int
-) -> tuple[np.ndarray, DataBarSpec, DataBarTruth]:
-    """The pixels of one image: a specimen of ``leaf`` with a data bar, ``(height, width)`` uint8."""
-    rng = np.random.default_rng(task_seed)
-    spec = random_data_bar_spec(rng, width, height)
-    specimen = np.asarray(draw_specimen(leaf, rng, spec.specimen_height, width), dtype=np.uint8)
+def _draw_image(task: _ImageTask) -> tuple[np.ndarray, DataBarSpec, DataBarTruth]:
+    """The pixels of one image: a specimen of ``task.leaf`` with a data bar, ``(height, width)`` uint8."""
+    rng = np.random.default_rng(task.seed)
+    spec = random_data_bar_spec(rng, task.width, task.height, task.layout)
+    specimen = np.asarray(draw_specimen(task.leaf, rng, spec.specimen_height, task.width), dtype=np.uint8)
     pixels, truth = burn_data_bar(specimen, spec)
     return pixels, spec, truth
 
@@ -364,14 +423,60 @@ def _fei_text(spec: DataBarSpec, truth: DataBarTruth) -> str:
         "[Image]\r\n"
         f"ResolutionX={spec.width}\r\n"
         f"ResolutionY={spec.specimen_height}\r\n"
+        f"MagCanvasRealWidth={THERMO_CANVAS_WIDTH_M}\r\n"
         "[Detectors]\r\n"
         f"Name={spec.detector}\r\n"
+        f"[PrivateFei]\r\nDatabarHeight={spec.stripe_height}\r\n"
     )
 
 
+def _pixel_size_text(nm: float) -> str:
+    """A pixel size with 7 significant digits in pm, nm, µm or mm, as Zeiss writes it (``2.614514 µm``)."""
+    unit, factor = next(
+        ((unit, factor) for unit, factor in (("mm", 1e6), ("µm", 1e3), ("nm", 1.0)) if nm >= factor), ("pm", 1e-3)
+    )
+    return f"{nm / factor:.7g} {unit}"
+
+
+def _zeiss_bytes(spec: DataBarSpec, truth: DataBarTruth, image_pixel_size: bool) -> bytes:
+    """Zeiss SmartSEM-style CZ_SEM metadata (tag 34118) consistent with the data bar, latin-1 (µ as 0xB5).
+
+    Pixel sizes are written with 7 significant digits: ``AP_PIXEL_SIZE`` for
+    a :data:`ZEISS_PIXEL_SIZE_FRAME_PX` wide frame, ``AP_IMAGE_PIXEL_SIZE``
+    (the image's own, when ``image_pixel_size``); width and magnification as
+    the stripe prints them (4 significant digits, ``K X``).
+    """
+    acquired = spec.acquired
+    width_text, _width_nm = format_length(spec.width * truth.nm_per_px, 4)
+    frame_pixel_nm = truth.nm_per_px * spec.width / ZEISS_PIXEL_SIZE_FRAME_PX
+    entries = {
+        "AP_IMAGE_PIXEL_SIZE": f"Image Pixel Size = {_pixel_size_text(truth.nm_per_px)}",
+        "AP_PIXEL_SIZE": f"Pixel Size = {_pixel_size_text(frame_pixel_nm)}",
+        "AP_WIDTH": f"Width = {width_text}",
+        "AP_HEIGHT": f"Height = {format_length(spec.specimen_height * truth.nm_per_px, 4)[0]}",
+        "AP_MAG": f"Mag = {format_zeiss_magnification(spec.magnification)}",
+        "AP_ACTUALKV": f"EHT = {spec.hv_kv:.2f} kV",
+        "AP_WD": f"WD = {spec.wd_mm:.1f} mm",
+        "DP_DETECTOR_CHANNEL": f"Signal A = {spec.detector}",
+        "DP_IMAGE_STORE": f"Store resolution = {spec.width} * {spec.specimen_height}",
+        "AP_DATE": f"Date :{acquired.day} {acquired.strftime('%b')} {acquired.year}",
+        "AP_TIME": f"Time :{acquired.hour}:{acquired.minute:02d}:{acquired.second:02d}",
+    }
+    if not image_pixel_size:
+        del entries["AP_IMAGE_PIXEL_SIZE"]
+    text = "0\r\n0\r\n" + "".join(f"{key}\r\n{line}\r\n" for key, line in entries.items()) + "END\r\n"
+    return text.encode("latin-1")
+
+
 def _tiff_bytes(
-    pixels: np.ndarray, *, software: str, datetime_text: str | None, description: str | None, fei_text: str | None
+    pixels: np.ndarray,
+    *,
+    software: str,
+    datetime_text: str | None,
+    description: str | None,
+    vendor_tag: tuple[int, str | bytes] | None,
 ) -> bytes:
+    """A TIFF of ``pixels`` with the given tags; ``vendor_tag`` is ``(tag, text)``: FEI 34682 or Zeiss 34118."""
     buffer = io.BytesIO()
     tifffile.imwrite(
         buffer,
@@ -381,7 +486,7 @@ def _tiff_bytes(
         software=software,
         datetime=datetime_text,
         description=description,
-        extratags=[(34682, "s", 0, fei_text, True)] if fei_text else (),
+        extratags=[(vendor_tag[0], "s", 0, vendor_tag[1], True)] if vendor_tag else (),
     )
     return buffer.getvalue()
 
@@ -392,8 +497,9 @@ def _pillow_jpeg(pixels: np.ndarray, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _format_box(box: Iterable[int] | None) -> str:
-    return "" if box is None else " ".join(str(int(value)) for value in box)
+def _format_box(box: Iterable[float] | None) -> str:
+    """``"x0 y0 x1 y1"`` (or ``"x0 x1 y"``), integers without a decimal point, halves as ``.5``."""
+    return "" if box is None else " ".join(f"{value:g}" for value in box)
 
 
 def _image_columns(task: _ImageTask, truth: DataBarTruth, image_id: str, near_of: str) -> dict[str, object]:
@@ -416,6 +522,10 @@ def _image_columns(task: _ImageTask, truth: DataBarTruth, image_id: str, near_of
         "height": task.height,
         "jpg_only": task.jpg_only,
         "near_duplicate_of": near_of,
+        "layout": truth.layout,
+        "font": truth.font,
+        "width_px": task.width_class,
+        "field_nm": "" if truth.field_nm is None else f"{truth.field_nm:.10g}",
     }
 
 
@@ -427,26 +537,30 @@ def _write(out: Path, relative: str, data: bytes) -> None:
 
 def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
     """Draw the task's image (and near-duplicate), write its planned files, return their ground-truth rows."""
-    pixels, spec, truth = _draw_image(task.seed, task.leaf, task.width, task.height)
+    pixels, spec, truth = _draw_image(task)
     software = _TIFF_SOFTWARE[int(spec.acquired.toordinal()) % len(_TIFF_SOFTWARE)]
     datetime_text = spec.acquired.strftime("%Y:%m:%d %H:%M:%S")
-    fei_text = _fei_text(spec, truth) if task.fei else None
+    vendor_tag: tuple[int, str | bytes] | None = None
+    if task.vendor == "fei":
+        vendor_tag = (34682, _fei_text(spec, truth))
+    elif task.vendor == "zeiss":
+        vendor_tag = (34118, _zeiss_bytes(spec, truth, task.zeiss_image_pixel_size))
 
-    def products_of(image: np.ndarray, with_fei: bool) -> dict[str, Callable[[], bytes]]:
+    def products_of(image: np.ndarray, with_vendor: bool) -> dict[str, Callable[[], bytes]]:
         return {
             "tiff": lambda: _tiff_bytes(
                 image,
                 software=software,
                 datetime_text=datetime_text,
                 description=None,
-                fei_text=fei_text if with_fei else None,
+                vendor_tag=vendor_tag if with_vendor else None,
             ),
             "tiff-variant": lambda: _tiff_bytes(
                 image,
                 software=_VARIANT_SOFTWARE[int(spec.acquired.day) % len(_VARIANT_SOFTWARE)],
                 datetime_text=(spec.acquired + datetime.timedelta(days=400)).strftime("%Y:%m:%d %H:%M:%S"),
                 description=f"{task.leaf.rsplit('/', 1)[-1]} re-saved",
-                fei_text=fei_text if with_fei else None,
+                vendor_tag=vendor_tag if with_vendor else None,
             ),
             "pair": lambda: (
                 encode_jpeg(Image.fromarray(image, mode="L"))
@@ -458,7 +572,7 @@ def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
             "jpg-only": lambda: _pillow_jpeg(image, task.jpg_only_quality),
         }
 
-    makers = {False: products_of(pixels, task.fei)}
+    makers = {False: products_of(pixels, bool(task.vendor))}
     if task.near_seed is not None:
         near_rng = np.random.default_rng(task.near_seed)
         original_jpeg = encode_jpeg(Image.fromarray(pixels, mode="L"))
@@ -494,7 +608,8 @@ def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
             ),
             "kind": plan.kind,
             "format": "TIFF" if is_tiff else "JPG",
-            "fei_metadata": is_tiff and not corrupt and task.fei and not plan.of_near,
+            "fei_metadata": is_tiff and not corrupt and task.vendor == "fei" and not plan.of_near,
+            "zeiss_metadata": is_tiff and not corrupt and task.vendor == "zeiss" and not plan.of_near,
             "dataset": plan.dataset,
             "label_path": plan.label_path,
             "expected_match": plan.expected_match,
@@ -507,6 +622,19 @@ def _scaled_sizes(size_scale: float) -> tuple[list[tuple[int, int]], np.ndarray]
     sizes = [(max(64, round(w * size_scale)), max(48, round(h * size_scale))) for w, h, _ in IMAGE_SIZES]
     shares = np.array([share for _w, _h, share in IMAGE_SIZES])
     return sizes, shares / shares.sum()
+
+
+def _quota_draw(rng: np.random.Generator, count: int, shares: np.ndarray) -> list[int]:
+    """``count`` indices into ``shares``, each as often as its share says (largest remainders), shuffled.
+
+    Unlike independent draws, every choice with ``count * share >= 1`` is
+    present, so that even a small corpus holds every layout and size class.
+    """
+    expected = count * shares / shares.sum()
+    counts = np.floor(expected).astype(int)
+    remainders = np.argsort(-(expected - counts), kind="stable")[: count - int(counts.sum())]
+    counts[remainders] += 1
+    return rng.permutation(np.repeat(np.arange(len(shares)), counts)).tolist()
 
 
 def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask], list[tuple[str, bytes, dict]]]:
@@ -525,15 +653,20 @@ def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask]
     tiff_only = set(order[:n_tiff_only].tolist())
     jpg_only = set(order[n_tiff_only : n_tiff_only + n_jpg_only].tolist())
 
+    layouts = list(LAYOUT_SHARES)
+    size_indices = _quota_draw(rng, n_base, size_shares)
+    layout_indices = _quota_draw(rng, n_base, np.array(list(LAYOUT_SHARES.values())))
     tasks: list[_ImageTask] = []
     for index in range(n_base):
-        width, height = sizes[int(rng.choice(len(sizes), p=size_shares))]
+        width, height = sizes[size_indices[index]]
         task = _ImageTask(
             image_id=f"img{index:05d}",
             seed=image_seeds[index],
             leaf=leaves[int(rng.integers(len(leaves)))],
             width=width,
             height=height,
+            layout=layouts[layout_indices[index]],
+            width_class=IMAGE_SIZES[size_indices[index]][0],
             jpg_only=index in jpg_only,
         )
         folder = namer.folder()
@@ -552,8 +685,11 @@ def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask]
         tasks.append(task)
 
     tiff_tasks = [task for task in tasks if not task.jpg_only]
-    for task in _sample(rng, tiff_tasks, _how_many(len(tiff_tasks), 0.30, 4)):
-        task.fei = True
+    for vendor, vendor_layouts in (("zeiss", ("zeiss_framed", "zeiss_plain")), ("fei", ("thermo_table",))):
+        candidates = [task for task in tiff_tasks if task.layout in vendor_layouts]
+        for task in _sample(rng, candidates, _how_many(len(candidates), VENDOR_METADATA_SHARE, 1)):
+            task.vendor = vendor
+            task.zeiss_image_pixel_size = vendor == "zeiss" and rng.random() < ZEISS_IMAGE_PIXEL_SIZE_SHARE
     for task in _sample(rng, tiff_tasks, _how_many(len(tiff_tasks), 0.04)):
         task.files.append(
             _FilePlan(namer.file(namer.folder(), namer.pick(_TIFF_SUFFIXES)), "tiff-variant", "metadata-variant")
@@ -728,10 +864,20 @@ def _plan_labels(
     external = []
     n_sem = sum(1 for task in tasks for plan in task.files if plan.dataset == "SEM_Dataset")
     leaves = leaf_paths()
+    layouts = list(LAYOUT_SHARES)
+    layout_shares = np.array(list(LAYOUT_SHARES.values()))
     for index in range(_how_many(n_sem, 0.01, 10)):
-        width, height = sizes[int(rng.choice(len(sizes), p=size_shares))]
+        size_index = int(rng.choice(len(sizes), p=size_shares))
         leaf = leaves[int(rng.integers(len(leaves)))]
-        task = _ImageTask(image_id=f"ext{index:05d}", seed=spare_seeds[index], leaf=leaf, width=width, height=height)
+        task = _ImageTask(
+            image_id=f"ext{index:05d}",
+            seed=spare_seeds[index],
+            leaf=leaf,
+            width=sizes[size_index][0],
+            height=sizes[size_index][1],
+            layout=layouts[int(rng.choice(len(layouts), p=layout_shares / layout_shares.sum()))],
+            width_class=IMAGE_SIZES[size_index][0],
+        )
         label(task, False, "SEM_Dataset", leaf.split("/", 1)[0], "store", "none")
         external.append(task)
     return external
@@ -779,16 +925,26 @@ def make_sem_corpus(
         and dataset-only images included) written so far.
     size_scale : float
         Multiplies every image size (px); 1.0 gives the real sizes
-        (mostly 1024 x 768), 0.25 gives small images for tests.
+        (512 to 4096 px wide, mostly 1024; :data:`IMAGE_SIZES`), 0.25 gives
+        small images for tests.
 
     Returns
     -------
     CorpusSummary
+
+    Raises
+    ------
+    ValueError
+        When ``out`` already holds a corpus or ``n_images < 1``.
+    semcurate.datasets.databar.MissingFontError
+        When a font the data bars are drawn in is not installed (the message
+        names the Debian package), before anything is written.
     """
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images}")
     out = Path(out)
     ensure_fresh(out)
+    require_fonts()  # one clear line naming the missing Debian package, before any worker starts
     tasks, extra_files = _plan(n_images, seed, size_scale)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -9,22 +9,57 @@ the thesis' algorithm (section 2.3) and makes each step measurable:
    pixels have that colour form runs; a run that is wide (its background
    spans ≥ 90 % of the width), not too tall (≤ 30 % of the image), and holds
    some content (text or a segment) is a stripe.  None is ``no_stripe``;
-   more than one is ``multiple_stripes`` rather than a guess.
-2. **Segment** (:func:`find_segment`).  Foreground = pixels far from the
-   stripe colour (dark stripes are handled by working on the absolute
-   difference, which is the thesis' "invert dark stripes").  Connected
-   components that are long (≥ 4 % of the image width, ≤ 60 % of it, so a
-   rule across the whole stripe is not taken) and whose longest row covers
-   ≥ 90 % of their width are segments: plain lines, filled rectangles,
-   brackets ``|—|`` and tick rulers alike.  The length is measured on that
-   row as the sum of per-pixel coverage, so anti-aliased or JPEG-blurred ends
-   count fractionally (sub-pixel); for brackets and rulers the end ticks lie
-   on the row and count, as the thesis' segment ends do.
-3. **Text boxes** (:func:`text_boxes`).  The remaining foreground is dilated
-   horizontally by about half a character height and labelled: each component
-   is a word or phrase box.  :func:`label_candidates` ranks the boxes that
-   can hold the segment's value — above, below, left or right of it — by
-   distance.
+   more than one is ``multiple_stripes`` rather than a guess.  Real stripes
+   need three more rules:
+
+   * **rules** — rows that are one flat line across ≥ 90 % of the width in
+     another colour (Zeiss' frame, the top and bottom lines of a Thermo/FEI
+     table) — belong to the stripe when they lie along its top or bottom
+     edge, and rows above a rule that hold no content are picture, not
+     stripe (a black specimen over a black table);
+   * a run taller than allowed that reaches the bottom of the image is the
+     stripe merged with flat picture above it: it is cut at its topmost rule
+     that leaves a stripe of allowed height, else just above its lowest block
+     of content (so the box of a stripe under flat picture without a rule
+     starts a few px above its first text);
+   * the stripe may be 8- or 16-bit or palette in the file: the caller passes
+     the 8-bit grey rendering.
+
+2. **Segment** (:func:`find_segment`).  Ink = pixels far from the stripe
+   colour (dark stripes are handled by working on the absolute difference,
+   which is the thesis' "invert dark stripes").  Connected components that
+   are long (at least :data:`MIN_SEGMENT_CHARACTERS` character heights and
+   :data:`MIN_SEGMENT_PX`, at most 60 % of the image width, so a rule across
+   the stripe is not taken), thin (body at most :data:`MAX_BODY_FRACTION` of
+   the length), whose body rows cover ≥ 90 % of their width and whose ink
+   leaves the body in few interior columns (:func:`_pieces`: not touching
+   glyphs) are segments: plain lines, filled bars, brackets ``|—|`` and tick
+   rulers alike.  Two equal pieces on one row with ink centred between them
+   are one bar interrupted by its own label (Thermo/FEI's ``━━ 500 µm ━━``).
+   Several segments left are ``multiple_segments``, none ``no_segment``.
+   The length follows the convention of how bars are drawn:
+
+   * a **ticked** bar (bracket ``|—|``, ruler, a bar with end marks taller
+     than its body) is measured between the **centres of its end ticks**
+     (for a ruler: its first and last tick);
+   * a **filled** bar or plain line between its **outer edges**;
+   * a bar interrupted by its label from end to end, by the same two rules.
+
+   Both are sub-pixel: a tick's centre is the centroid of the ink it adds
+   above and below the body, partial coverage of grey, anti-aliased or
+   blurred ticks included (the Helios fixture's caps, 1 px wide one column
+   inside its 151-px stroke, are 148 px apart: its metadata says 148.3), and
+   an outer edge is where coverage along the bar's row falls through one half.
+3. **Text boxes** (:func:`text_boxes`).  The ink minus the segment and minus
+   grid lines and frames (vertical strokes over most of the stripe's height,
+   horizontal ones over :data:`LINE_FRACTION` of its width) is dilated
+   horizontally by about half a character height, never across a grid line,
+   and labelled: each component is a word or phrase box.
+   :func:`label_candidates` ranks the boxes that can hold the segment's value
+   — inside it (between its pieces), above, below, left or right of it — by
+   distance.  :func:`analyse_stripe` does all three in one pass and also
+   gives the stripe with the segment and the lines painted over, for OCR
+   crops that hold text alone.
 
 Coordinates are ``(x0, y0, x1, y1)`` in image pixels, ends exclusive.
 """
@@ -44,10 +79,34 @@ FLAT_STD = 2.5
 BACKGROUND_TOLERANCE = 12
 #: A row belongs to a stripe when at least this fraction of it is background.
 ROW_BACKGROUND_FRACTION = 0.4
+#: A row is a rule (frame or table line) when at least this fraction of it is one flat line off the stripe colour.
+RULE_FRACTION = 0.9
 #: The tallest plausible stripe, as a fraction of the image height.
 MAX_STRIPE_FRACTION = 0.3
 #: Foreground needs at least this grey-level contrast against the stripe.
 MIN_CONTRAST = 40
+#: Ink is contrast of at least this fraction of the stripe's full contrast (and of half of :data:`MIN_CONTRAST`).
+INK_FRACTION = 0.35
+#: Pixels of at least this fraction of the full contrast that touch the bar are its faint fringe (blurred ticks).
+FAINT_FRACTION = 0.15
+#: The shortest segment, in character heights of the stripe's text (a glyph's own strokes are shorter).
+MIN_SEGMENT_CHARACTERS = 1.5
+#: The shortest segment in px, whatever the text.
+MIN_SEGMENT_PX = 8
+#: The longest segment, as a fraction of the image width.
+MAX_SEGMENT_FRACTION = 0.6
+#: The thickest segment body, as a fraction of its length (a logo or a filled box is not a bar).
+MAX_BODY_FRACTION = 0.35
+#: The largest fraction of a bar's interior columns that may hold ink off its body (a ruler's minor ticks).
+MAX_OFF_BODY_FRACTION = 0.35
+#: The widest gap a label may open in its bar, in lengths of one of the two pieces (a wide label, short pieces).
+MAX_LABEL_GAP = 8.0
+#: Vertical strokes at least this fraction of the stripe's height are grid lines or frames, not text.
+GRID_LINE_FRACTION = 0.8
+#: Horizontal strokes at least this fraction of the stripe's width are lines, not text.
+LINE_FRACTION = 0.15
+#: A text box taller than this many character heights is a logo or an icon, not a line of text.
+MAX_LINE_CHARACTERS = 2.5
 #: A box in image pixels: ``(x0, y0, x1, y1)``, the end coordinates exclusive.
 Box = tuple[int, int, int, int]
 
@@ -66,11 +125,19 @@ class Stripe:
 
 @dataclass(frozen=True)
 class Segment:
-    """The scale marker: bounding box, the row measured and its length in px (sub-pixel)."""
+    """The scale marker, measured.
+
+    ``box`` bounds it, ``row`` is the row along its body, ``length_px`` its
+    length in px (sub-pixel), ``pieces`` the boxes of its drawn parts (two
+    when its label interrupts it) and ``convention`` how it was measured:
+    ``"tick centres"`` or ``"outer edges"``.
+    """
 
     box: tuple[int, int, int, int]
     row: int
     length_px: float
+    pieces: tuple[Box, ...] = ()
+    convention: str = "outer edges"
 
 
 @dataclass(frozen=True)
@@ -155,14 +222,25 @@ def find_stripe(grey: np.ndarray) -> Stripe | GeometryProblem:
     else:
         return GeometryProblem("no_stripe", "no wide uniform band with text or a marker in the lower part")
     y0, y1 = stripes[0]
-    # A rule drawn in the text colour along the stripe's top edge belongs to the stripe: a few
-    # rows right above it, contrasting with the stripe colour and as flat as the stripe itself.
-    while y0 > 0 and stripes[0][0] - y0 < max(3, (y1 - y0) // 6):
-        row = grey[y0 - 1].astype(np.float32)
-        if row.std() >= max(FLAT_STD, tolerance / 2) or abs(row.mean() - colour) < MIN_CONTRAST:
-            break
+    # A rule along the stripe's top or bottom edge (a frame, a table's outer line) belongs to the stripe.
+    reach = max(3, (y1 - y0) // 6)
+    while y0 > 0 and stripes[0][0] - y0 < reach and _rule_rows(grey[y0 - 1 : y0], colour, tolerance)[0]:
         y0 -= 1
+    while y1 < height and y1 - stripes[0][1] < reach and _rule_rows(grey[y1 : y1 + 1], colour, tolerance)[0]:
+        y1 += 1
     return Stripe((0, y0, width, y1), colour)
+
+
+def _rule_rows(rows: np.ndarray, colour: float, tolerance: float) -> np.ndarray:
+    """Per row of ``rows``: whether it is a rule, one flat line off the stripe colour over most of the width.
+
+    Off the colour: at least :data:`MIN_CONTRAST` (and twice the tolerance)
+    away from it; flat: within the tolerance of the next pixel along the row.
+    """
+    values = rows.astype(np.int16)
+    off = np.abs(values - colour) >= max(MIN_CONTRAST, 2 * tolerance)
+    flat = np.abs(np.diff(values, axis=1)) <= tolerance
+    return (off[:, 1:] & flat).mean(axis=1) >= RULE_FRACTION
 
 
 def _stripes_of_colour(grey: np.ndarray, top: int, colour: float, tolerance: float) -> list[tuple[int, int]]:
@@ -171,62 +249,324 @@ def _stripes_of_colour(grey: np.ndarray, top: int, colour: float, tolerance: flo
     region = grey[top:]
     background = np.abs(region.astype(np.int16) - colour) <= tolerance
     row_is_stripe = background.mean(axis=1) >= ROW_BACKGROUND_FRACTION
+    is_rule = _rule_rows(region, colour, tolerance)
+    content = (np.abs(region.astype(np.int16) - colour) >= MIN_CONTRAST).sum(axis=1)
+    content[is_rule] = 0
     stripes = []
     # Rows crossed by a tall marker or dense text may dip below the background fraction: bridge them.
-    for start, end in _runs(row_is_stripe, max_gap=max(2, height // 80)):
+    for run in _runs(row_is_stripe, max_gap=max(2, height // 80)):
+        start, end = _trim(run, is_rule, content, height, reaches_bottom=top + run[1] >= height - 2)
         covered = background[start:end].any(axis=0)
         span = np.flatnonzero(covered)
         if end - start < max(4, height // 100) or end - start > MAX_STRIPE_FRACTION * height or span.size == 0:
             continue
         if span[-1] - span[0] + 1 < 0.9 * width or covered.mean() < 0.9:
             continue
-        content = np.abs(region[start:end].astype(np.int16) - colour) >= MIN_CONTRAST
-        if content.sum() < 10:
+        if content[start:end].sum() < 10:
             continue
         stripes.append((top + start, top + end))
     return stripes
 
 
+def _trim(
+    run: tuple[int, int], is_rule: np.ndarray, content: np.ndarray, height: int, *, reaches_bottom: bool
+) -> tuple[int, int]:
+    """Cut the picture off the top of a run of stripe-coloured rows (``content``: ink px per row, rules 0).
+
+    Rows above a rule that hold no content are flat picture; a run taller
+    than a stripe may be that reaches the bottom is cut at its topmost rule
+    that leaves an allowed height, else just above its lowest content block.
+    """
+    start, end = run
+    for rule in np.flatnonzero(is_rule[start:end]) + start:
+        if content[start:rule].sum() >= 10:
+            break
+        start = int(rule) + 1
+    allowed = int(MAX_STRIPE_FRACTION * height)
+    if end - start <= allowed or not reaches_bottom:
+        return start, end
+    rules = [int(rule) for rule in np.flatnonzero(is_rule[end - allowed : end]) + end - allowed]
+    if rules and content[rules[0] + 1 : end].sum() >= 10:
+        return rules[0] + 1, end
+    gap = max(8, round(0.03 * height))
+    rows = np.flatnonzero(content[start:end] >= 2) + start
+    if rows.size == 0:
+        return start, end
+    block_top = int(rows[-1])
+    for row in rows[::-1]:
+        if block_top - row > gap:
+            break
+        block_top = int(row)
+    return max(start, block_top - gap // 2), end
+
+
 def foreground(grey: np.ndarray, stripe: Stripe) -> tuple[np.ndarray, np.ndarray, float]:
-    """Contrast against the stripe colour inside the stripe, the foreground mask, and full contrast."""
+    """Contrast against the stripe colour inside the stripe, the ink mask, and the full contrast.
+
+    Ink is contrast of at least :data:`INK_FRACTION` of the full contrast
+    (the 99.7th percentile): low enough to keep thin anti-aliased strokes of
+    small text whole and grey bars (Zeiss draws some in mid-grey) in.
+    """
     x0, y0, x1, y1 = stripe.box
     contrast = np.abs(grey[y0:y1, x0:x1].astype(np.float32) - stripe.colour)
     full = float(np.percentile(contrast, 99.7))
     if full < MIN_CONTRAST:
         return contrast, np.zeros(contrast.shape, dtype=bool), full
-    return contrast, contrast >= 0.5 * full, full
+    return contrast, contrast >= max(MIN_CONTRAST / 2, INK_FRACTION * full), full
+
+
+def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The pixels of ``mask`` that lie in horizontal runs of at least ``length`` px."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    _rows, ends = np.nonzero(steps == -1)
+    long_runs = np.zeros(mask.shape, dtype=bool)
+    for row, start, end in zip(rows, starts, ends, strict=True):
+        if end - start >= length:
+            long_runs[row, start:end] = True
+    return long_runs
+
+
+@dataclass(frozen=True)
+class _Ink:
+    """A stripe's ink and what is derived from it once: contrast, full contrast, lines, character height (px)."""
+
+    contrast: np.ndarray
+    full: float
+    mask: np.ndarray
+    vertical_lines: np.ndarray
+    lines: np.ndarray
+    char_height: float
+
+
+def _ink(grey: np.ndarray, stripe: Stripe) -> _Ink:
+    """Analyse the ink of ``stripe``: grid lines and frames are vertical strokes over most of its height and
+    horizontal ones over :data:`LINE_FRACTION` of its width; the character height is the 75th percentile of
+    the heights of glyph-like components (at least 4 px, at most 2.5 times as wide as tall; 8 px without any):
+    lower-case letters and specks are shorter, bars wider."""
+    contrast, mask, full = foreground(grey, stripe)
+    height, width = mask.shape
+    vertical = _long_runs(mask.T, max(3, round(GRID_LINE_FRACTION * height))).T
+    lines = vertical | _long_runs(mask, max(3, round(LINE_FRACTION * width)))
+    labels, _count = ndimage.label(mask & ~lines)
+    heights = []
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        glyph_height, glyph_width = rows.stop - rows.start, cols.stop - cols.start
+        if glyph_width <= 2.5 * glyph_height and (labels[rows, cols] == index).sum() >= 4:
+            heights.append(glyph_height)
+    char_height = float(np.percentile(heights, 75)) if heights else 8.0
+    return _Ink(contrast, full, mask, vertical, lines, char_height)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One long horizontal ink component: its slices in the stripe, its body's rows and middle row, its thickness."""
+
+    rows: slice
+    cols: slice
+    body: slice
+    thickness: float
+    mask: np.ndarray
+
+    @property
+    def row(self) -> int:
+        return (self.body.start + self.body.stop - 1) // 2
+
+    @property
+    def width(self) -> int:
+        return self.cols.stop - self.cols.start
+
+
+def _pieces(ink: np.ndarray, min_length: float, max_length: float) -> list[_Piece]:
+    """Components of ``ink`` shaped like a scale bar.
+
+    Long; thin (body thickness, the median column's ink, at most
+    :data:`MAX_BODY_FRACTION` of the length); a body of rows covering 90 % of
+    the width, at least half as many as the body is thick; and ink off the
+    body in at most :data:`MAX_OFF_BODY_FRACTION` of the interior columns (the
+    end ticks excluded).  Glyphs that share a row fail the last two — a pixel
+    font's "m" or "%", two "4" whose crossbars touch: their one full row is
+    thinner than their strokes make them, and their strokes leave the row in
+    most columns, where a ruler's minor ticks leave it in a few.
+    """
+    labels, _count = ndimage.label(ink, structure=np.ones((3, 3)))
+    pieces = []
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        box_width, box_height = cols.stop - cols.start, rows.stop - rows.start
+        if not min_length <= box_width <= max_length or box_height > 0.8 * ink.shape[0]:
+            continue
+        component = labels[rows, cols] == index
+        row_cover, column_cover = component.sum(axis=1), component.sum(axis=0)
+        thickness = float(np.median(column_cover))
+        full = np.flatnonzero(row_cover >= 0.9 * box_width)
+        if full.size < max(1, thickness / 2) or thickness > MAX_BODY_FRACTION * box_width:
+            continue
+        # Ink off the body (its full rows and one row of fringe) in the interior: a ruler's minor ticks, a glyph's
+        # strokes.  Glyphs that touch ("44" sharing a crossbar) have it in most columns, a ruler in a few.
+        off_body = component.copy()
+        off_body[max(0, full[0] - 1) : full[-1] + 2] = False
+        ends = round(thickness) + 1
+        interior = off_body[:, ends : box_width - ends].any(axis=0)
+        if interior.size and interior.mean() > MAX_OFF_BODY_FRACTION:
+            continue
+        body = slice(rows.start + int(full[0]), rows.start + int(full[-1]) + 1)
+        pieces.append(_Piece(rows, cols, body, thickness, component))
+    return pieces
+
+
+def _off_body_columns(piece: _Piece) -> np.ndarray:
+    """Per column of ``piece``: whether it has ink above or below the body rows."""
+    off_body = piece.mask.copy()
+    off_body[piece.body.start - piece.rows.start : piece.body.stop - piece.rows.start] = False
+    return np.asarray(off_body.any(axis=0))
+
+
+def _interrupted_by_label(left: _Piece, right: _Piece, ink: np.ndarray, char_height: float) -> bool:
+    """Whether two pieces are one bar with its label in between.
+
+    Same row and thickness, equal lengths of at least a character height,
+    ink off the body only at their outer ends (end caps, never a glyph's
+    stem), a gap at most :data:`MAX_LABEL_GAP` times a piece, and ink filling
+    at least half of the gap, centred in it, within a character height of
+    the row.
+    """
+    gap = right.cols.start - left.cols.stop
+    longer = max(left.width, right.width)
+    if min(left.width, right.width) < char_height or gap <= 0 or gap > MAX_LABEL_GAP * longer:
+        return False
+    if abs(left.row - right.row) > 1 or abs(left.width - right.width) > 0.1 * longer + 2:
+        return False
+    if abs(left.thickness - right.thickness) > 1:
+        return False
+    ends = round(left.thickness) + 2
+    if _off_body_columns(left)[ends:].any() or _off_body_columns(right)[: right.width - ends].any():
+        return False
+    reach = max(2, round(char_height))
+    between = ink[max(0, left.row - reach) : left.row + reach + 1, left.cols.stop : right.cols.start]
+    columns = np.flatnonzero(between.any(axis=0))
+    if columns.size == 0:
+        return False
+    centre = (columns[0] + columns[-1]) / 2
+    return bool(abs(centre - (gap - 1) / 2) <= 0.25 * gap and columns[-1] - columns[0] + 1 >= 0.5 * gap)
+
+
+def _bars(pieces: list[_Piece], ink: _Ink, min_length: float) -> list[list[_Piece]]:
+    """The bars among ``pieces`` (sorted by column): pairs interrupted by their label, and pieces of ``min_length``.
+
+    A label's own glyphs that look like pieces ("—", a mono font's "m") lie in
+    its pair's gap and are no bar.
+    """
+    bars, used = [], set()
+    for i, left in enumerate(pieces):
+        partner = next(
+            (
+                j
+                for j in range(i + 1, len(pieces))
+                if i not in used and j not in used and _interrupted_by_label(left, pieces[j], ink.mask, ink.char_height)
+            ),
+            None,
+        )
+        if partner is None:
+            continue
+        right = pieces[partner]
+        bars.append([left, right])
+        used |= {i, partner}
+        used |= {k for k in range(i + 1, partner) if pieces[k].cols.start >= left.cols.stop}
+    bars += [[piece] for k, piece in enumerate(pieces) if k not in used and piece.width >= min_length]
+    return bars
 
 
 def find_segment(grey: np.ndarray, stripe: Stripe) -> Segment | GeometryProblem:
-    """Find the one scale marker inside ``stripe`` and measure it."""
-    contrast, mask, full = foreground(grey, stripe)
-    x0, y0, _, y1 = stripe.box
-    width = grey.shape[1]
-    labels, _count = ndimage.label(mask, structure=np.ones((3, 3)))
-    candidates = []
-    for index, slices in enumerate(ndimage.find_objects(labels), start=1):
-        rows, cols = slices
-        box_width, box_height = cols.stop - cols.start, rows.stop - rows.start
-        if not (0.04 * width <= box_width <= 0.6 * width) or box_height > 0.8 * (y1 - y0):
-            continue
-        component = labels[slices] == index
-        row_cover = component.sum(axis=1)
-        best = int(np.argmax(row_cover))
-        if row_cover[best] < 0.9 * box_width:
-            continue
-        candidates.append((rows, cols, best))
-    if not candidates:
+    """Find the one scale marker inside ``stripe`` and measure it (see the module docstring for the conventions)."""
+    return _find_segment(_ink(grey, stripe), stripe, grey.shape[1])
+
+
+def _find_segment(ink: _Ink, stripe: Stripe, image_width: int) -> Segment | GeometryProblem:
+    x0, y0, _, _ = stripe.box
+    min_length = max(MIN_SEGMENT_PX, MIN_SEGMENT_CHARACTERS * ink.char_height)
+    pieces = sorted(
+        _pieces(ink.mask, MIN_SEGMENT_PX, MAX_SEGMENT_FRACTION * image_width), key=lambda piece: piece.cols.start
+    )
+    bars = _bars(pieces, ink, min_length)
+    if not bars:
         return GeometryProblem("no_segment", "no long horizontal marker in the stripe")
-    if len(candidates) > 1:
-        return GeometryProblem("multiple_segments", f"{len(candidates)} long horizontal markers in the stripe")
-    rows, cols, best = candidates[0]
-    row = rows.start + best
-    interior = contrast[row, cols.start + 1 : cols.stop - 1]
-    level = float(np.median(interior)) if interior.size else full
-    coverage = np.clip(contrast[row] / max(level, 1e-6), 0.0, 1.0)
-    left = _half_crossing(coverage, cols.start, step=-1)
-    right = _half_crossing(coverage, cols.stop - 1, step=1)
-    return Segment((x0 + cols.start, y0 + rows.start, x0 + cols.stop, y0 + rows.stop), y0 + row, float(right - left))
+    if len(bars) > 1:
+        return GeometryProblem("multiple_segments", f"{len(bars)} long horizontal markers in the stripe")
+    (bar,) = bars
+    length, convention = _measure(ink.contrast, ink.full, bar)
+    first, last = bar[0], bar[-1]
+    row0, row1 = min(piece.rows.start for piece in bar), max(piece.rows.stop for piece in bar)
+    boxes = tuple((x0 + p.cols.start, y0 + p.rows.start, x0 + p.cols.stop, y0 + p.rows.stop) for p in bar)
+    box = (x0 + first.cols.start, y0 + row0, x0 + last.cols.stop, y0 + row1)
+    return Segment(box, y0 + first.row, float(length), boxes, convention)
+
+
+def _measure(contrast: np.ndarray, full: float, bar: list[_Piece]) -> tuple[float, str]:
+    """Length in px of a bar made of ``bar``'s pieces, and the convention used (see the module docstring).
+
+    ``contrast`` is the stripe's contrast against its colour and ``full`` its
+    full contrast; faint pixels (:data:`FAINT_FRACTION` of it) connected to
+    the bar count with their partial coverage, so that a blurred tick too
+    faint to be ink still has its centre measured.
+    """
+    first, last = bar[0], bar[-1]
+    col0, col1 = first.cols.start, last.cols.stop
+    left, right = max(0, col0 - 1), min(contrast.shape[1], col1 + 1)
+    window = contrast[:, left:right]
+    drawn = np.zeros(window.shape, dtype=bool)
+    for piece in bar:
+        drawn[piece.rows, piece.cols.start - left : piece.cols.stop - left] |= piece.mask
+    faint = window >= max(MIN_CONTRAST / 4, FAINT_FRACTION * full)
+    labels, _count = ndimage.label(faint | drawn, structure=np.ones((3, 3)))
+    touching = np.unique(labels[drawn])
+    # The bar's pixels, faint or not, and one px around them: the grey fringe of anti-aliased or blurred strokes.
+    support = ndimage.maximum_filter(np.isin(labels, touching[touching > 0]), size=3)
+    level = float(np.median(window[first.row][drawn[first.row]]))
+    coverage = np.clip(window / max(level, 1e-6), 0.0, 1.0) * support
+    # Ticks are the ink above and below the body; what the body's own fringe adds everywhere is the baseline.
+    coverage[min(piece.body.start for piece in bar) : max(piece.body.stop for piece in bar)] = 0.0
+    off_body = coverage.sum(axis=0)
+    ends = round(first.thickness) + 2
+    interior = np.concatenate(
+        [np.arange(piece.cols.start + ends, piece.cols.stop - ends) - left for piece in bar]
+    ).astype(np.int64)
+    excess = off_body - (float(np.median(off_body[interior])) if interior.size else 0.0)
+    left_tick = _tick_centre(excess, col0 - left, 1, first.thickness)
+    right_tick = _tick_centre(excess, col1 - 1 - left, -1, last.thickness)
+    if left_tick is not None and right_tick is not None:
+        return right_tick - left_tick, "tick centres"
+    line = np.clip(contrast[first.row] / max(level, 1e-6), 0.0, 1.0)
+    return _half_crossing(line, col1 - 1, step=1) - _half_crossing(line, col0, step=-1), "outer edges"
+
+
+def _tick_centre(excess: np.ndarray, end: int, step: int, thickness: float) -> float | None:
+    """Centre (column, sub-pixel) of the tick at the bar's end column ``end``, going inward by ``step``; or None.
+
+    ``excess`` is each column's ink above and below the bar's body, in px,
+    less what the body's fringe adds along the whole bar.  A tick is a run of
+    columns each with more than half a px of it, starting between the column
+    outside the end and the body's ``thickness`` + 1 columns inside (a rounded
+    cap may come first), at most ``thickness`` + 2 columns wide (a blurred
+    tick spreads by a column each side) and adding at least 1.5 px of ink.
+    Its centre is the centroid of that excess.
+    """
+    widest = max(3, round(thickness) + 2)
+    # From the column just outside the ink (a tick's grey fringe) inward.
+    inside = [
+        end + step * offset for offset in range(-1, round(thickness) + 2) if 0 <= end + step * offset < excess.size
+    ]
+    start = next((column for column in inside if excess[column] > 0.5), None)
+    if start is None:
+        return None
+    run = [start]
+    while 0 <= run[-1] + step < excess.size and excess[run[-1] + step] > 0.5 and len(run) <= widest:
+        run.append(run[-1] + step)
+    columns = np.array(run)
+    if columns.size > widest or excess[columns].sum() < 1.5:
+        return None
+    return float((columns * excess[columns]).sum() / excess[columns].sum())
 
 
 def _half_crossing(coverage: np.ndarray, end: int, step: int) -> float:
@@ -247,27 +587,28 @@ def _half_crossing(coverage: np.ndarray, end: int, step: int) -> float:
     return inside + step * fraction
 
 
+def _text_mask(ink: _Ink, stripe: Stripe, segment: Segment | None) -> np.ndarray:
+    """The stripe's text ink: the ink without the segment's pieces, grid lines and frames."""
+    text = ink.mask & ~ink.lines
+    x0, y0, _, _ = stripe.box
+    for px0, py0, px1, py1 in segment.pieces if segment is not None else ():
+        text[max(0, py0 - y0 - 1) : py1 - y0 + 1, max(0, px0 - x0 - 1) : px1 - x0 + 1] = False
+    return text
+
+
 def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> list[tuple[int, int, int, int]]:
     """Word or phrase boxes of the stripe's text (the segment excluded), top to bottom, left to right."""
-    contrast, _, full = foreground(grey, stripe)
-    # A lower threshold than the segment's keeps thin anti-aliased strokes of small text whole.
-    mask = contrast >= max(MIN_CONTRAST / 2, 0.35 * full)
-    x0, y0, _, _ = stripe.box
-    if segment is not None:
-        sx0, sy0, sx1, sy1 = segment.box
-        mask[max(0, sy0 - y0 - 1) : sy1 - y0 + 1, max(0, sx0 - x0 - 1) : sx1 - x0 + 1] = False
+    return _text_boxes(_ink(grey, stripe), stripe, segment)
+
+
+def _text_boxes(ink: _Ink, stripe: Stripe, segment: Segment | None) -> list[Box]:
+    mask = _text_mask(ink, stripe, segment)
     if not mask.any():
         return []
-    labels, _ = ndimage.label(mask)
-    glyph_heights = [
-        slices[0].stop - slices[0].start
-        for index, slices in enumerate(ndimage.find_objects(labels), start=1)
-        if (labels[slices] == index).sum() >= 4
-    ]
-    # Digits and capitals are the tall glyphs; specks, dots and lower-case letters are shorter.
-    char_height = float(np.percentile(glyph_heights, 90)) if glyph_heights else 8.0
-    reach = max(2, round(0.6 * char_height))
-    joined = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * reach + 1), dtype=bool))
+    x0, y0, _, _ = stripe.box
+    reach = max(2, round(0.6 * ink.char_height))
+    # Words are joined along their line, never across a table's grid line.
+    joined = ndimage.maximum_filter1d(mask, size=2 * reach + 1, axis=1) & ~ink.vertical_lines
     labels, _ = ndimage.label(joined)
     boxes = []
     for rows, cols in ndimage.find_objects(labels):
@@ -275,8 +616,11 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
         if inner.sum() < 6:
             continue
         ys, xs = np.nonzero(inner)
-        if xs.max() - xs.min() + 1 > 0.6 * mask.shape[1] or ys.max() - ys.min() + 1 <= 2:
-            continue  # a rule along the stripe, not text
+        box_width, box_height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        if box_width > 0.6 * mask.shape[1] or box_height <= 2 or box_width <= 2:
+            continue  # a rule along the stripe or a stub of a frame, not text
+        if box_height > MAX_LINE_CHARACTERS * ink.char_height:
+            continue  # a logo or an icon, taller than a line of text
         boxes.append(
             (
                 x0 + cols.start + int(xs.min()),
@@ -288,21 +632,55 @@ def text_boxes(grey: np.ndarray, stripe: Stripe, segment: Segment | None) -> lis
     return sorted(boxes, key=lambda box: (box[1], box[0]))
 
 
-def label_candidates(segment: Segment, boxes: list[Box]) -> list[tuple[str, Box]]:
-    """Boxes that may hold the segment's value, nearest first, each with its side: above/below/left/right.
+@dataclass(frozen=True)
+class StripeLayout:
+    """What the scale reader needs from one stripe, from one pass over its ink.
 
-    Above or below: at least half of the box lies over the segment's span.
-    Left or right: the box straddles the segment's row.  Distance is the gap
-    in px between box and segment.
+    ``segment`` is the measured marker or why there is none, ``boxes`` the
+    text boxes (image px), ``char_height`` the height of the tall glyphs in
+    px, and ``cleaned`` the stripe's pixels (``uint8``, the stripe box's
+    shape) with the segment, grid lines and frames painted in the stripe
+    colour, so that OCR crops hold text alone (a table line next to a value
+    is not read as a ``1``).
+    """
+
+    stripe: Stripe
+    segment: Segment | GeometryProblem
+    boxes: list[Box]
+    char_height: float
+    cleaned: np.ndarray
+
+
+def analyse_stripe(grey: np.ndarray, stripe: Stripe) -> StripeLayout:
+    """Segment, text boxes, character height and the cleaned stripe of ``stripe`` in ``grey``."""
+    ink = _ink(grey, stripe)
+    segment = _find_segment(ink, stripe, grey.shape[1])
+    found = segment if isinstance(segment, Segment) else None
+    text = _text_mask(ink, stripe, found)
+    x0, y0, x1, y1 = stripe.box
+    cleaned = grey[y0:y1, x0:x1].copy()
+    cleaned[ndimage.maximum_filter(ink.mask & ~text, size=3) & ~text] = np.uint8(round(stripe.colour))
+    return StripeLayout(stripe, segment, _text_boxes(ink, stripe, found), ink.char_height, cleaned)
+
+
+def label_candidates(segment: Segment, boxes: list[Box]) -> list[tuple[str, Box]]:
+    """Boxes that may hold the segment's value, nearest first, each with its side.
+
+    Inside: the box lies within the segment's span, across its row (a label
+    that interrupts the bar).  Above or below: at least half of the box, or
+    of the segment when the box is wider, lies over the segment's span.  Left or right: the box straddles the segment's
+    row.  Distance is the gap in px between box and segment (0 inside).
     """
     sx0, sy0, sx1, sy1 = segment.box
     ranked = []
     for box in boxes:
         bx0, by0, bx1, by1 = box
         overlap = max(0, min(bx1, sx1) - max(bx0, sx0))
-        over_span = overlap >= 0.5 * (bx1 - bx0)
+        over_span = overlap > 0 and overlap >= 0.5 * min(bx1 - bx0, sx1 - sx0)
         level = by0 - (by1 - by0) / 2 <= segment.row <= by1 + (by1 - by0) / 2
-        if over_span and by1 <= sy0 + 1:
+        if bx0 >= sx0 and bx1 <= sx1 and by0 <= segment.row < by1:
+            ranked.append((0, "inside", box))
+        elif over_span and by1 <= sy0 + 1:
             ranked.append((sy0 - by1, "above", box))
         elif over_span and by0 >= sy1 - 1:
             ranked.append((by0 - sy1, "below", box))

@@ -1,31 +1,51 @@
-"""Reading one image's scale: data bar + OCR + plausibility + vendor metadata.
+"""Reading one image's scale: data bar, printed field width, vendor metadata, and which to trust.
 
 The core of thesis section 2.3, pure over a grey numpy image (the OCR engine
-is passed in).  :func:`read_scale` runs
+is passed in).  :func:`read_bar` reads the pixels:
 
-1. the geometry of :mod:`semcurate.ingest.databar_geometry` (stripe, segment,
-   text boxes, the boxes that may hold the segment's value);
-2. one batched OCR call over the candidate label boxes and every other text
-   box of the stripe (:mod:`semcurate.ingest.ocr`);
+1. the geometry of :mod:`semcurate.ingest.databar_geometry`: the stripe, its
+   segment measured by the drawing's convention (tick centres or outer
+   edges), its text boxes, the boxes that may hold the segment's value;
+2. one batched OCR call over every text box of the stripe, each crop taken
+   from the stripe with the segment and table lines painted out, upscaled to
+   a cap height Tesseract reads well (:data:`LOOKS`, :mod:`semcurate.ingest.ocr`);
 3. parsing (:mod:`semcurate.ingest.length_text`): the nearest candidate that
-   reads as exactly one length is the label;
+   reads as exactly one length is the label.  Text under
+   :data:`SMALL_TEXT_PX` (512-px frames) is read again in other looks (another
+   scale, binarised, the other polarity) until two looks agree, unless the
+   bar and the printed field width (5.) agree at the first look;
 4. plausibility, because a wrong scale is far worse than none:
 
    * the implied horizontal field width (``nm_per_px`` × image width) must lie
      in :data:`FIELD_WIDTH_RANGE_NM`, 50 nm to 30 mm — what SEMs image,
      from about 1,000,000× to about 5× (this is what rejects Zeiss' "20 nm"
      read as "20 mm");
-   * a field named on the stripe as the field width (``HFW``, ``Width``)
-     must agree within :data:`CONTRADICTION` or the bar reading is rejected;
    * a reading with an unusual value (mantissa not in :data:`USUAL_MANTISSAS`)
      is kept only when another field corroborates it: any length on the
-     stripe whose value as a field width, or any magnification whose
-     Polaroid field width (127 mm / Mag), matches within
+     stripe whose value as a field width, or any magnification whose field
+     width on a known reference display (:data:`MAGNIFICATION_REFERENCES_NM`:
+     the Polaroid's 127 mm, Thermo Fisher's 207.2 mm), matches within
      :data:`CORROBORATION`;
 
-5. vendor metadata (:mod:`semcurate.ingest.vendor_metadata`): both pixel
-   sizes are kept; within 2 % the source is ``both``; beyond, the bar
-   reading is dropped (flagged) and the metadata's pixel size stands alone.
+5. the **printed field width** — Zeiss "Width = 556.0 nm", Thermo/FEI
+   "HFW 2.98 µm" (or "HFW" over "2.98 µm" in a table cell), Tescan
+   "View field: 2.50 µm" — is a second reading from the pixels,
+   ``field_nm / image width``, read like the label.  It
+   corroborates the bar when they agree within :data:`FIELD_AGREEMENT`; it is
+   the reading (source ``field``) when the bar cannot be measured or its
+   label not read; and when both exist and disagree the reader abstains
+   (status ``conflict``) rather than pick one.  Magnifications only ever
+   corroborate: their reference width is a display setting of the
+   instrument, never printed on the stripe, and not even fixed per vendor
+   (Mag x Width is 281 mm and 298 mm on the two Zeiss fixtures).
+
+:func:`combine` then applies the trust order (design.md, "Trust"): the
+instrument's metadata (:mod:`semcurate.ingest.vendor_metadata`) is exact and
+always gives ``nm_per_px`` when present; the pixels come second.  Every
+source's pixel size is kept (:attr:`ScaleReading.candidates`); metadata and
+the bar within :data:`~semcurate.ingest.vendor_metadata.DISAGREEMENT_THRESHOLD`
+(1 %) is source ``both``, beyond it the image is flagged with both values in
+the reason.
 
 The result is a :class:`ScaleReading` with a status, never an exception.
 """
@@ -34,7 +54,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -42,12 +64,10 @@ from PIL import Image
 from semcurate.ingest.databar_geometry import (
     Box,
     GeometryProblem,
-    Segment,
-    Stripe,
-    find_segment,
+    StripeLayout,
+    analyse_stripe,
     find_stripe,
     label_candidates,
-    text_boxes,
 )
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image
 from semcurate.ingest.length_text import Length, find_lengths, parse_fields, parse_length, parse_magnification
@@ -60,32 +80,63 @@ from semcurate.ingest.vendor_metadata import (
 )
 
 #: Bumped whenever a change could change readings, so stored readings can be told apart.
-READER_VERSION = "1"
+READER_VERSION = "2"
 #: Horizontal field widths an SEM can image, in nm (about 1,000,000× to 5× magnification).
 FIELD_WIDTH_RANGE_NM = (50.0, 30e6)
 #: Mantissas of scale-bar values that instruments print (1, 2, 2.5, 3, 4, 5, 6, 8 × 10^k).
 USUAL_MANTISSAS = (1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
-#: Relative agreement that corroborates a reading.
+#: Relative agreement with another length or magnification on the stripe that corroborates an unusual value.
 CORROBORATION = 0.03
-#: Relative disagreement with a named field width that rejects a reading.
-CONTRADICTION = 0.10
-#: Width of the Polaroid print magnifications refer to, in nm.
-POLAROID_WIDTH_NM = 127e6
+#: Bar and printed field width agreeing within this relative difference corroborate each other; beyond, conflict.
+FIELD_AGREEMENT = 0.02
+#: Widths, in nm, of the displays magnifications are known to refer to: the Polaroid print (127 mm, used where
+#: the vendor's is unknown) and Thermo Fisher/FEI's ``[Image] MagCanvasRealWidth`` (0.2072 m on the Helios
+#: fixture, which prints "120 x" for HFW 1.73 mm).  Zeiss' is not fixed: 281 and 298 mm on its two fixtures.
+MAGNIFICATION_REFERENCES_NM = {"Polaroid": 127e6, "Thermo Fisher": 207.2e6}
 #: Candidate label boxes tried, nearest first.
 MAX_LABEL_CANDIDATES = 3
-#: Second and third looks at a label that did not parse: (upscale, binarise, character whitelist).
-RETRIES = ((3.0, True, None), (2.0, False, "0123456789.,µumnpy "))
+#: Text whose tall glyphs are under this many px is read until two looks agree (one look suffices above).
+SMALL_TEXT_PX = 13
+#: Characters a scale label may hold; the fourth look restricts Tesseract to them.
+LABEL_CHARACTERS = "0123456789.,µumnpy "
+#: How a text box is read, in order: ``(cap height in px after scaling, binarise, same polarity, whitelist)``.
+#: The first look reads every box; the others re-read a label or field width that did not parse or must be
+#: confirmed.  Measured on labels drawn in DejaVu, Liberation and FreeSans at 7-12 px (see
+#: :mod:`semcurate.ingest.ocr`): 28 px and 20 px read about as well and err on different labels, which is what
+#: a second look needs; binarised and whitelisted looks recover a few more.
+LOOKS: tuple[tuple[float, bool, bool, str | None], ...] = (
+    (28.0, False, True, None),
+    (20.0, False, True, None),
+    (36.0, True, True, None),
+    (28.0, False, True, LABEL_CHARACTERS),
+    (28.0, False, False, None),
+)
+#: Words at most this many character heights apart on one line belong to one label ("200" "nm" in a fixed-width font).
+PHRASE_GAP = 2.0
+#: Field names whose value is the horizontal field width (keys of :data:`~semcurate.ingest.length_text.FIELD_NAMES`).
+WIDTH_FIELDS = ("hfw", "width", "view_field")
 #: Marks OCR puts between a number and its unit that carry no meaning on a scale bar.
 _STRAY_MARKS = str.maketrans("", "", "\"“”'‘’`´~^—–_")  # noqa: RUF001 (the quote marks OCR reads, meant)
-_FIELD_NAME_ONLY = re.compile(r"^\s*(hfw|width|fov|field\s*width)\s*[:=]?\s*$", re.IGNORECASE)
+#: A box holding a field width's name alone (a table header); OCR was seen to split "HFW", add a letter
+#: ("HF Wy", Helios fixture) and read its F as R ("HRW", DejaVu Sans Mono at 7 px).
+_FIELD_NAME_ONLY = re.compile(
+    r"^\s*(h\s?[fr]\s?w|width|view\s*field|fov|field\s*width)\s*[:=]?\s*[a-z]?\s*$", re.IGNORECASE
+)
+#: A field width's name anywhere in a text.
+_WIDTH_NAME = re.compile(r"(?<![^\W\d_])(hfw|width|view\s*field)(?![^\W\d_])", re.IGNORECASE)
+_Parsed = TypeVar("_Parsed")
 
 
 @dataclass(frozen=True)
 class ScaleReading:
-    """One image's scale; see :class:`semcurate.db.models.ScaleReading` for the statuses.
+    """One image's scale; see :class:`semcurate.db.models.ScaleReading` for the statuses and columns.
 
     ``value``/``unit`` are the bar's label, ``bar_px`` the segment length in
-    px, ``nm_per_px`` the pixel size in nm, ``source`` ``ocr``/``metadata``/``both``.
+    px, ``nm_per_px`` the pixel size in nm, ``source`` ``ocr`` (the bar),
+    ``field`` (the printed field width), ``metadata`` or ``both`` (metadata
+    and bar agreeing within 1 %).  ``field_nm`` is the printed field width in
+    nm and ``field_nm_per_px`` that over the image width; ``ocr_nm_per_px``
+    and ``metadata_nm_per_px`` are the other sources' pixel sizes.
     """
 
     status: str
@@ -106,138 +157,297 @@ class ScaleReading:
     evidence: list[str] = field(default_factory=list)
     reason: str | None = None
 
+    @property
+    def candidates(self) -> dict[str, float]:
+        """Each source's pixel size in nm, for the sources that gave one: ``metadata``, ``ocr``, ``field``.
+
+        Examples
+        --------
+        >>> ScaleReading("conflict", ocr_nm_per_px=11.8, field_nm_per_px=5.8).candidates
+        {'ocr': 11.8, 'field': 5.8}
+        """
+        values = {"metadata": self.metadata_nm_per_px, "ocr": self.ocr_nm_per_px, "field": self.field_nm_per_px}
+        return {source: value for source, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class PrintedField:
+    """The horizontal field width printed on the stripe: its ``length``, the boxes it was read in and the text."""
+
+    length: Length
+    boxes: tuple[Box, ...]
+    text: str
+
 
 def _is_usual(value: float) -> bool:
     mantissa = value / 10 ** math.floor(math.log10(value))
     return any(math.isclose(mantissa, usual, rel_tol=1e-6) for usual in USUAL_MANTISSAS)
 
 
-def _crop(grey: np.ndarray, box: Box, stripe: Stripe) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    sx0, sy0, sx1, sy1 = stripe.box
-    pad = 2
-    return grey[max(sy0, y0 - pad) : min(sy1, y1 + pad), max(sx0, x0 - pad) : min(sx1, x1 + pad)]
+class _StripeText:
+    """The OCR text of a stripe's boxes, per look, read on demand from the cleaned stripe."""
+
+    def __init__(self, layout: StripeLayout, engine: OcrEngine) -> None:
+        self.layout = layout
+        self.engine = engine
+        self._texts: dict[tuple[Box, int], str] = {}
+
+    def _crop(self, box: Box, look: int) -> Image.Image:
+        target, binarize, same_polarity, _whitelist = LOOKS[look]
+        sx0, sy0, _sx1, _sy1 = self.layout.stripe.box
+        x0, y0, x1, y1 = box
+        pad = 2
+        crop = self.layout.cleaned[max(0, y0 - sy0 - pad) : y1 - sy0 + pad, max(0, x0 - sx0 - pad) : x1 - sx0 + pad]
+        dark_text = (not self.layout.stripe.dark) == same_polarity
+        scale = float(np.clip(target / self.layout.char_height, 0.5, 8.0))
+        return prepare_crop(crop, scale=scale, binarize=binarize, dark_text=dark_text)
+
+    def read(self, boxes: list[Box], look: int = 0) -> list[str]:
+        """The text of each box in ``look`` (one batched OCR call for the boxes not read yet in that look)."""
+        missing = [box for box in boxes if (box, look) not in self._texts]
+        if missing:
+            whitelist = LOOKS[look][3]
+            readings = self.engine.read_lines([self._crop(box, look) for box in missing], whitelist=whitelist)
+            for box, reading in zip(missing, readings, strict=True):
+                self._texts[box, look] = reading.text.strip()
+        return [self._texts[box, look] for box in boxes]
+
+    def confirmed(
+        self, boxes: tuple[Box, ...], parse: Callable[[str], _Parsed | None], looks: int
+    ) -> tuple[_Parsed | None, str]:
+        """``(value, text)`` of a phrase once ``looks`` looks parse to one value, else ``(None, text)``.
+
+        ``boxes`` are the phrase's words, left to right, read as one text
+        joined by spaces; ``parse`` maps a text to a value or None.  Looks
+        are taken in the order of :data:`LOOKS`; the text returned is that of
+        the first agreeing look, or of the first look when none agree.
+        """
+        votes: dict[_Parsed, list[str]] = {}
+        for look in range(len(LOOKS)):
+            text = " ".join(self.read(list(boxes), look))
+            value = parse(text)
+            if value is not None:
+                votes.setdefault(value, []).append(text)
+                if len(votes[value]) >= looks:
+                    return value, votes[value][0]
+        return None, " ".join(self.read(list(boxes)))
 
 
-def _named_width_fields(boxes: list[Box], texts: list[str]) -> list[Length]:
-    """Lengths the stripe names as the field width: same box ("HFW 3.6 µm") or the box under the name (FEI)."""
-    named = [length for name, length in parse_fields(texts).lengths if name in ("hfw", "width")]
-    for (nx0, ny0, nx1, ny1), text in zip(boxes, texts, strict=True):
-        if not _FIELD_NAME_ONLY.match(text):
-            continue
-        below = [
-            (by0 - ny1, other)
-            for (bx0, by0, bx1, by1), other in zip(boxes, texts, strict=True)
-            if by0 >= ny1 and min(nx1, bx1) - max(nx0, bx0) > 0 and by0 - ny1 < 2 * (ny1 - ny0)
-        ]
-        if below:
-            lengths = find_lengths(min(below, key=lambda item: item[0])[1])
-            named.extend(length for length, _span in lengths[:1])
-    return named
+def _phrases(box: Box, boxes: list[Box], char_height: float) -> list[tuple[Box, ...]]:
+    """``box`` alone, then with the boxes continuing its line added one at a time, nearest first; left to right.
 
-
-def judge(
-    nm_per_px: float, width_px: int, label: Length, other_texts: list[str], named: list[Length]
-) -> tuple[str | None, list[str]]:
-    """``(problem or None, evidence)`` for a bar reading against physics and the stripe's other fields.
-
-    ``other_texts`` are the OCR texts of the stripe's other boxes, ``named``
-    the lengths the stripe names as its field width.
+    A neighbour continues the line when it overlaps the line's rows by half
+    its height and the gap is at most :data:`PHRASE_GAP` character heights: a
+    fixed-width font's space splits "200 nm" into two boxes.
     """
-    field_nm = nm_per_px * width_px
-    low, high = FIELD_WIDTH_RANGE_NM
-    if not low <= field_nm <= high:
-        return f"implied field width {field_nm:.3g} nm is outside what an SEM images ({low:g} nm to {high:g} nm)", []
-    for width_field in named:
-        implied = width_field.nm / width_px
-        if abs(implied / nm_per_px - 1) > CONTRADICTION:
-            return (
-                f"the stripe's field width {width_field.value:g} {width_field.unit} implies "
-                f"{implied:.4g} nm/px, the bar {nm_per_px:.4g} nm/px"
-            ), []
-    evidence = []
-    for text in other_texts:
-        for length, _span in find_lengths(text):
-            if abs(length.nm / width_px / nm_per_px - 1) <= CORROBORATION:
-                evidence.append(f"field width {length.value:g} {length.unit}")
-        magnification = parse_magnification(text)
-        if magnification and abs(POLAROID_WIDTH_NM / magnification / width_px / nm_per_px - 1) <= CORROBORATION:
-            evidence.append(f"magnification {magnification:g}×")
-    if not evidence and not _is_usual(label.value):
-        return f"{label.value:g} {label.unit} is not a usual scale-bar value and nothing on the stripe confirms it", []
-    return None, evidence
+    phrase = [box]
+    phrases: list[tuple[Box, ...]] = [(box,)]
+    reach = PHRASE_GAP * char_height
+    while True:
+        first, last = phrase[0], phrase[-1]
+        neighbours = []
+        for other in boxes:
+            if other in phrase:
+                continue
+            if 0 <= first[0] - other[2] <= reach and _same_line(first, other):
+                neighbours.append((first[0] - other[2], 0, other))
+            elif 0 <= other[0] - last[2] <= reach and _same_line(last, other):
+                neighbours.append((other[0] - last[2], len(phrase), other))
+        if not neighbours:
+            return phrases
+        _gap, position, nearest = min(neighbours)
+        phrase.insert(position, nearest)
+        phrases.append(tuple(phrase))
 
 
-def _label(candidates: list[Box], text_of: dict[Box, str]) -> tuple[Box, Length] | None:
-    """The label box and its length: the nearest candidate that reads as one length and nothing else.
+def _smallest_reading(
+    box: Box, layout: StripeLayout, reader: _StripeText, parse: Callable[[str], Length | None]
+) -> tuple[Box, ...]:
+    """The smallest phrase around ``box`` (:func:`_phrases`) whose first look parses, else the largest."""
+    phrases = _phrases(box, layout.boxes, layout.char_height)
+    return next((phrase for phrase in phrases if parse(" ".join(reader.read(list(phrase))))), phrases[-1])
 
-    ``None`` when no candidate qualifies.
+
+def _same_line(box: Box, other: Box) -> bool:
+    """Whether two boxes' rows overlap by at least half the shorter one's height."""
+    _x0, y0, _x1, y1 = box
+    _ox0, oy0, _ox1, oy1 = other
+    return min(y1, oy1) - max(y0, oy0) >= 0.5 * min(y1 - y0, oy1 - oy0)
+
+
+def _label_length(text: str) -> Length | None:
+    """The length a label box reads as: exactly one length and at most one stray letter besides."""
+    text = text.translate(_STRAY_MARKS)
+    length = parse_length(text)
+    if length is None:
+        return None
+    ((_length, (start, end)),) = find_lengths(text)
+    leftover = text[:start] + text[end:]
+    return length if sum(character.isalpha() for character in leftover) <= 1 else None
+
+
+def _label(
+    candidates: list[Box], layout: StripeLayout, reader: _StripeText, looks: int
+) -> tuple[tuple[Box, ...], Length | None, str]:
+    """The label's words, its length (None when it does not read as one) and its text.
+
+    The label is the nearest candidate that holds a digit or reads as a
+    length (the nearest of all when none does), with the words continuing its
+    line when it does not read as a length alone ("200" and "nm" in a
+    fixed-width font).  It must read as exactly one length with at most one
+    stray letter, in ``looks`` agreeing looks (:meth:`_StripeText.confirmed`).
 
     Farther candidates are only looked at while the nearer ones hold no digit
     at all (a field name such as "Det" sitting closer than the value): a
     nearer box with digits that do not parse is the label misread, and the
     next box over is another field ("WD 3.7 mm") that must not stand in for it.
     """
-    for box in candidates:
-        text = text_of[box].translate(_STRAY_MARKS)
-        length = parse_length(text)
+    texts = reader.read(candidates)
+    chosen = next(
+        (
+            box
+            for box, text in zip(candidates, texts, strict=True)
+            if _label_length(text) is not None or any(character.isdigit() for character in text)
+        ),
+        candidates[0],
+    )
+    phrase = _smallest_reading(chosen, layout, reader, _label_length)
+    length, text = reader.confirmed(phrase, _label_length, looks)
+    return phrase, length, text
+
+
+def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]) -> tuple[str | None, list[str]]:
+    """``(problem or None, evidence)`` for a bar reading against physics and the stripe's other fields.
+
+    ``other_texts`` are the OCR texts of the stripe's other boxes; a length
+    among them that, as a field width, matches within
+    :data:`CORROBORATION`, or a magnification whose field width on one of
+    :data:`MAGNIFICATION_REFERENCES_NM` does, is evidence.  An unusual label
+    value needs evidence.
+    """
+    field_nm = nm_per_px * width_px
+    low, high = FIELD_WIDTH_RANGE_NM
+    if not low <= field_nm <= high:
+        return f"implied field width {field_nm:.3g} nm is outside what an SEM images ({low:g} nm to {high:g} nm)", []
+    evidence = []
+    for text in other_texts:
+        for length, _span in find_lengths(text):
+            if abs(length.nm / width_px / nm_per_px - 1) <= CORROBORATION:
+                evidence.append(f"field width {length.value:g} {length.unit}")
+        magnification = parse_magnification(text)
+        if magnification is None:
+            continue
+        for display, reference_nm in MAGNIFICATION_REFERENCES_NM.items():
+            if abs(reference_nm / magnification / width_px / nm_per_px - 1) <= CORROBORATION:
+                evidence.append(f"magnification {magnification:g}× on the {display} display")
+    if not evidence and not _is_usual(label.value):
+        return f"{label.value:g} {label.unit} is not a usual scale-bar value and nothing on the stripe confirms it", []
+    return None, evidence
+
+
+def _field_length(text: str) -> Length | None:
+    """The horizontal field width named in ``text`` ("HFW 2.98 µm", "Width = 556.0 nm"), if exactly one."""
+    widths = {length for name, length in parse_fields([text]).lengths if name in WIDTH_FIELDS}
+    return widths.pop() if len(widths) == 1 else None
+
+
+def _value_length(text: str) -> Length | None:
+    """The first length of a table cell's value ("1.73 mm") when the whole text is that value."""
+    return parse_length(text.translate(_STRAY_MARKS))
+
+
+def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> PrintedField | None:
+    """The horizontal field width the stripe prints, read in ``looks`` agreeing looks; None if none or several.
+
+    Found in a box that names it ("HFW 2.98 µm", "Width = 556.0 nm",
+    "View field: 2.50 µm"), or in the nearest box under or right of a box
+    holding the name alone (Thermo/FEI table cells: "HFW" over "1.73 mm"),
+    with the words continuing its line (:func:`_phrases`) when a fixed-width
+    font's spaces split it.
+    """
+    boxes = layout.boxes
+    texts = reader.read(boxes)
+    text_of = dict(zip(boxes, texts, strict=True))
+    found: list[tuple[tuple[Box, ...], Callable[[str], Length | None]]] = []
+    for box, text in text_of.items():
+        if _field_length(text):
+            found.append(((box,), _field_length))
+        elif _FIELD_NAME_ONLY.match(text):
+            value_box = _value_box(box, boxes)
+            if value_box is not None:
+                found.append((_smallest_reading(value_box, layout, reader, _value_length), _value_length))
+        elif _WIDTH_NAME.search(text):
+            phrase = _smallest_reading(box, layout, reader, _field_length)
+            if _field_length(" ".join(text_of[word] for word in phrase)):
+                found.append((phrase, _field_length))
+    fields = []
+    for phrase, parse in found:
+        length, text = reader.confirmed(phrase, parse, looks)
         if length is not None:
-            ((_length, (start, end)),) = find_lengths(text)
-            leftover = text[:start] + text[end:]
-            return (box, length) if sum(character.isalpha() for character in leftover) <= 1 else None
-        if any(character.isdigit() for character in text):
-            return None
-    return None
+            fields.append(PrintedField(length, phrase, text))
+    if not fields or any(abs(other.length.nm / fields[0].length.nm - 1) > 1e-9 for other in fields[1:]):
+        return None
+    return fields[0]
+
+
+def _value_box(name_box: Box, boxes: list[Box]) -> Box | None:
+    """The box holding the value of a field whose name is alone in ``name_box``: the nearest one under it
+    (overlapping its columns, within two name heights) or right of it (on its line, within three), or None."""
+    nx0, ny0, nx1, ny1 = name_box
+    height = ny1 - ny0
+    near = []
+    for box in boxes:
+        bx0, by0, bx1, by1 = box
+        if by0 >= ny1 and by0 - ny1 < 2 * height and min(nx1, bx1) > max(nx0, bx0):
+            near.append((by0 - ny1, box))
+        elif bx0 >= nx1 and bx0 - nx1 < 3 * height and by0 < ny1 and by1 > ny0:
+            near.append((bx0 - nx1, box))
+    return min(near)[1] if near else None
 
 
 def read_bar(grey: np.ndarray, engine: OcrEngine) -> ScaleReading:
-    """Read the scale from the data bar of a 2-D uint8 image, OCR only."""
+    """Read the scale from the pixels of a 2-D uint8 image: the data bar and the printed field width, OCR only."""
     stripe = find_stripe(grey)
     if isinstance(stripe, GeometryProblem):
         return ScaleReading(stripe.status, reason=stripe.reason)
-    segment = find_segment(grey, stripe)
+    layout = analyse_stripe(grey, stripe)
+    reader = _StripeText(layout, engine)
+    width = grey.shape[1]
+    # First the first look at everything: a bar and a printed field width that agree are two independent
+    # readings, confirmation enough.  Otherwise small text is read until two looks agree (SMALL_TEXT_PX).
+    first_look = reconcile(_read_segment(layout, reader, width, 1), printed_field(layout, reader, 1), width)
+    corroborated = first_look.source == "ocr" and first_look.field_nm is not None
+    if layout.char_height >= SMALL_TEXT_PX or corroborated:
+        return first_look
+    return reconcile(_read_segment(layout, reader, width, 2), printed_field(layout, reader, 2), width)
+
+
+def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: int) -> ScaleReading:
+    """The bar reading (``ocr``) of a stripe, or why there is none."""
+    segment, stripe_box = layout.segment, layout.stripe.box
     if isinstance(segment, GeometryProblem):
-        return ScaleReading(segment.status, stripe_box=stripe.box, reason=segment.reason)
-    return _read_text(grey, stripe, segment, engine)
-
-
-def _read_text(grey: np.ndarray, stripe: Stripe, segment: Segment, engine: OcrEngine) -> ScaleReading:
-    boxes = text_boxes(grey, stripe, segment)
-    candidates = [box for _side, box in label_candidates(segment, boxes)[:MAX_LABEL_CANDIDATES]]
+        return ScaleReading(segment.status, stripe_box=stripe_box, reason=segment.reason)
+    candidates = [box for _side, box in label_candidates(segment, layout.boxes)[:MAX_LABEL_CANDIDATES]]
+    reader.read(layout.boxes)
     if not candidates:
         return ScaleReading(
-            "unreadable", bar_px=segment.length_px, stripe_box=stripe.box, reason="no text next to the segment"
+            "unreadable", bar_px=segment.length_px, stripe_box=stripe_box, reason="no text next to the segment"
         )
-    crops: list[Image.Image | np.ndarray] = [
-        prepare_crop(_crop(grey, box, stripe), dark_text=not stripe.dark) for box in boxes
-    ]
-    text_of = {box: reading.text.strip() for box, reading in zip(boxes, engine.read_lines(crops), strict=True)}
-    found = _label(candidates, text_of)
-    for scale, binarize, whitelist in RETRIES if found is None else ():
-        crop = prepare_crop(
-            _crop(grey, candidates[0], stripe), scale=scale, binarize=binarize, dark_text=not stripe.dark
-        )
-        second_look = {candidates[0]: engine.read_line(crop, whitelist=whitelist).text.strip()}
-        found = _label(candidates[:1], second_look)
-        if found is not None:
-            text_of.update(second_look)
-            break
-    if found is None:
-        read = " | ".join(repr(text_of[box]) for box in candidates)
+    phrase, label, label_text = _label(candidates, layout, reader, looks)
+    if label is None:
         return ScaleReading(
             "unreadable",
             bar_px=segment.length_px,
-            stripe_box=stripe.box,
-            reason=f"no length next to the segment (read {read})",
+            stripe_box=stripe_box,
+            label_text=label_text,
+            reason=f"no length next to the segment (read {label_text!r})",
         )
-    label_box, label = found
     nm_per_px = label.nm / segment.length_px
-    others = [text for box, text in text_of.items() if box != label_box]
-    named = _named_width_fields([box for box in boxes if box != label_box], others)
-    problem, evidence = judge(nm_per_px, grey.shape[1], label, others, named)
+    others = [text for box, text in zip(layout.boxes, reader.read(layout.boxes), strict=True) if box not in phrase]
+    problem, evidence = judge(nm_per_px, width, label, others)
     if problem:
         return ScaleReading(
-            "unreadable", bar_px=segment.length_px, stripe_box=stripe.box, label_text=text_of[label_box], reason=problem
+            "unreadable", bar_px=segment.length_px, stripe_box=stripe_box, label_text=label_text, reason=problem
         )
     return ScaleReading(
         "ok",
@@ -247,62 +457,110 @@ def _read_text(grey: np.ndarray, stripe: Stripe, segment: Segment, engine: OcrEn
         nm_per_px,
         "ocr",
         ocr_nm_per_px=nm_per_px,
-        stripe_box=stripe.box,
-        label_text=text_of[label_box],
-        evidence=evidence,
+        stripe_box=stripe_box,
+        label_text=label_text,
+        evidence=[f"segment measured between its {segment.convention}", *evidence],
     )
 
 
-def combine(bar: ScaleReading, metadata: MetadataScale | None) -> ScaleReading:
-    """Merge a bar reading with the vendor metadata's pixel size (if any)."""
-    if metadata is None:
+def _describe_bar(bar: ScaleReading) -> str:
+    return f"the bar reads {bar.value:g} {bar.unit} over {bar.bar_px:.1f} px = {bar.ocr_nm_per_px:.4g} nm/px"
+
+
+def reconcile(bar: ScaleReading, printed: PrintedField | None, width_px: int) -> ScaleReading:
+    """The pixels' reading: the bar (``bar``, status ``ok`` or why not) checked against the printed field width.
+
+    A printed field width outside what an SEM images (:data:`FIELD_WIDTH_RANGE_NM`)
+    is a misreading and is ignored.  Otherwise, with the bar agreeing within
+    :data:`FIELD_AGREEMENT`: the bar, corroborated; disagreeing: ``conflict``,
+    no pixel size, both values kept; no bar reading: the field width over
+    ``width_px`` is the reading (source ``field``).
+    """
+    low, high = FIELD_WIDTH_RANGE_NM
+    if printed is None or not low <= printed.length.nm <= high:
         return bar
-    if bar.status != "ok":
+    field_nm = printed.length.nm
+    field_nm_per_px = field_nm / width_px
+    described = f"the printed field width {printed.length.value:g} {printed.length.unit} over {width_px} px"
+    if bar.status == "ok":
+        assert bar.ocr_nm_per_px is not None, "an 'ok' bar reading always has a pixel size"
+        apart = disagreement(bar.ocr_nm_per_px, field_nm_per_px)
+        if apart <= FIELD_AGREEMENT:
+            return replace(
+                bar,
+                field_nm=field_nm,
+                field_nm_per_px=field_nm_per_px,
+                evidence=[*bar.evidence, f"{described} agrees ({apart:.1%} apart)"],
+            )
         return ScaleReading(
-            "ok",
-            nm_per_px=metadata.nm_per_px,
-            source="metadata",
-            metadata_nm_per_px=metadata.nm_per_px,
-            metadata_vendor=metadata.vendor,
+            "conflict",
             bar_px=bar.bar_px,
+            ocr_nm_per_px=bar.ocr_nm_per_px,
+            field_nm=field_nm,
+            field_nm_per_px=field_nm_per_px,
             stripe_box=bar.stripe_box,
             label_text=bar.label_text,
-            reason=f"bar: {bar.status} ({bar.reason}); scale from {metadata.detail}",
-        )
-    assert bar.nm_per_px is not None, "an 'ok' bar reading always has a pixel size"
-    difference = disagreement(bar.nm_per_px, metadata.nm_per_px)
-    if difference <= DISAGREEMENT_THRESHOLD:
-        return ScaleReading(
-            "ok",
-            bar.value,
-            bar.unit,
-            bar.bar_px,
-            bar.nm_per_px,
-            "both",
-            ocr_nm_per_px=bar.nm_per_px,
-            metadata_nm_per_px=metadata.nm_per_px,
-            metadata_vendor=metadata.vendor,
-            disagreement=difference,
-            stripe_box=bar.stripe_box,
-            label_text=bar.label_text,
-            evidence=[*bar.evidence, metadata.detail],
+            reason=f"{_describe_bar(bar)}, {described} = {field_nm_per_px:.4g} nm/px: {apart:.1%} apart",
         )
     return ScaleReading(
         "ok",
-        nm_per_px=metadata.nm_per_px,
-        source="metadata",
-        ocr_nm_per_px=bar.nm_per_px,
-        metadata_nm_per_px=metadata.nm_per_px,
-        metadata_vendor=metadata.vendor,
-        disagreement=difference,
-        flagged=True,
         bar_px=bar.bar_px,
+        nm_per_px=field_nm_per_px,
+        source="field",
+        field_nm=field_nm,
+        field_nm_per_px=field_nm_per_px,
         stripe_box=bar.stripe_box,
         label_text=bar.label_text,
-        reason=(
-            f"bar read {bar.value:g} {bar.unit} = {bar.nm_per_px:.4g} nm/px, metadata {metadata.nm_per_px:.4g} "
-            f"nm/px ({difference:.1%} apart): bar reading discarded"
-        ),
+        evidence=[f"{described} (read {printed.text!r})"],
+        reason=f"bar: {bar.status} ({bar.reason}); scale from {described}",
+    )
+
+
+def combine(pixels: ScaleReading, metadata: MetadataScale | None) -> ScaleReading:
+    """Apply the trust order to the pixels' reading and the vendor metadata's pixel size (if any).
+
+    With metadata, ``nm_per_px`` is the metadata's, always.  The source is
+    ``both`` when the bar's reading agrees with it within
+    :data:`~semcurate.ingest.vendor_metadata.DISAGREEMENT_THRESHOLD` (1 %),
+    else ``metadata``; every pixel reading (bar, printed field) further apart
+    than that flags the image, and the reason says both values.  The label's
+    value and unit are kept only when the bar agrees.
+    """
+    if metadata is None:
+        return pixels
+    pixel_sizes = {
+        name: value
+        for name, value in (("bar", pixels.ocr_nm_per_px), ("printed field width", pixels.field_nm_per_px))
+        if value is not None
+    }
+    apart = {name: disagreement(value, metadata.nm_per_px) for name, value in pixel_sizes.items()}
+    worst = max(apart.values(), default=None)
+    flagged = worst is not None and worst > DISAGREEMENT_THRESHOLD
+    agreeing_bar = pixels.status == "ok" and "bar" in apart and apart["bar"] <= DISAGREEMENT_THRESHOLD
+    if flagged:
+        reason = "; ".join(
+            f"{name} {pixel_sizes[name]:.4g} nm/px, {apart[name]:.1%} from the metadata's {metadata.nm_per_px:.4g}"
+            for name in apart
+            if apart[name] > DISAGREEMENT_THRESHOLD
+        )
+        reason = f"{reason}: metadata kept"
+    elif pixels.status != "ok":
+        reason = f"pixels: {pixels.status} ({pixels.reason}); scale from {metadata.detail}"
+    else:
+        reason = None
+    return replace(
+        pixels,
+        status="ok",
+        value=pixels.value if agreeing_bar and not flagged else None,
+        unit=pixels.unit if agreeing_bar and not flagged else None,
+        nm_per_px=metadata.nm_per_px,
+        source="both" if agreeing_bar and not flagged else "metadata",
+        metadata_nm_per_px=metadata.nm_per_px,
+        metadata_vendor=metadata.vendor,
+        disagreement=worst,
+        flagged=flagged,
+        evidence=[*pixels.evidence, metadata.detail],
+        reason=reason,
     )
 
 
@@ -313,7 +571,7 @@ def read_scale(
     metadata: MetadataScale | None = None,
     source: str = "auto",
 ) -> ScaleReading:
-    """Read one image's scale; ``source`` is ``auto`` (bar and metadata), ``ocr`` or ``metadata``.
+    """Read one image's scale; ``source`` is ``auto`` (pixels and metadata), ``ocr`` (pixels only) or ``metadata``.
 
     ``engine`` may be ``None`` only with ``source="metadata"``, which reads no text.
     """
@@ -323,14 +581,14 @@ def read_scale(
         return combine(ScaleReading("unreadable", reason="bar not read (--source metadata)"), metadata)
     if engine is None:
         raise ValueError(f"read_scale needs an OCR engine to read the data bar (source={source!r})")
-    bar = read_bar(grey, engine)
-    return bar if source == "ocr" else combine(bar, metadata)
+    pixels = read_bar(grey, engine)
+    return pixels if source == "ocr" else combine(pixels, metadata)
 
 
 def read_scale_bytes(
     data: bytes, *, engine: OcrEngine | None, source: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> ScaleReading:
-    """Read the scale of an image file's bytes (TIFF or JPG; 16-bit and colour are converted to 8-bit grey)."""
+    """Read the scale of an image file's bytes (TIFF or JPG; 16-bit, palette and colour are converted to 8-bit grey)."""
     try:
         decoded = decode_image(data, max_pixels)
     except ImageProblem as problem:

@@ -6,20 +6,25 @@
   when there is one, else ``<md5>.jpg``.
 * :func:`read_scale_files` reads files named directly, without the database.
 * :func:`validate` compares readings with a hand-written CSV
-  (``path, value, unit``) in the categories of the thesis' Table 2.3.
-* :func:`histogram` counts images per scale (Table 2.4), optionally per label.
+  (``path, value, unit``, optionally ``nm_per_px`` and ``layout``) in the
+  categories of the thesis' Table 2.3, per data-bar layout and per image
+  width class, and lists the flagged images.
+* :func:`histogram` counts images per scale (Table 2.4), optionally per label;
+  :func:`flagged_readings` lists the images whose metadata and pixels disagree.
 * :func:`create_subset` fixes a named subset of images by scale (the thesis'
   ``1u-2u``), which later stages take as input.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import logging
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
@@ -27,7 +32,7 @@ from sqlalchemy.orm import sessionmaker
 
 from semcurate.db.models import File, Image, Label, Subset, SubsetMember
 from semcurate.db.models import ScaleReading as ReadingRow
-from semcurate.ingest.length_text import NM_PER_UNIT, parse_length
+from semcurate.ingest.length_text import NM_PER_UNIT, Length, parse_length
 from semcurate.ingest.methods import SCALE_SOURCES
 from semcurate.ingest.ocr import get_engine
 from semcurate.ingest.parallel import batched, parallel_map
@@ -36,6 +41,17 @@ from semcurate.ingest.walk import FileSkipped, read_regular
 
 #: Readings per database transaction.
 BATCH_SIZE = 100
+#: A reading is right when its pixel size lies within this relative distance of the truth's (1 %).
+RIGHT_WITHIN = 0.01
+#: Lower bounds of the image-width classes, in px, that validation and bench/scale.py count accuracy by: about
+#: 512, 1024, 2048 and 4096 px wide (an instrument's usual frame widths, with the odd sizes in between).
+WIDTH_CLASS_LOWER_PX = (0, 768, 1536, 3072)
+#: Validation outcomes, in the order of the thesis' Table 2.3 (plus images the reader has not seen yet).
+OUTCOMES = ("positive", "stripe not detected", "wrong scale", "unreadable", "not read yet")
+#: Reading sources whose pixel size rests on the bar's label (value and unit), not on metadata or the field width.
+LABEL_SOURCES = ("ocr", "both")
+#: Statuses meaning the reader found no single data bar stripe.
+STRIPE_PROBLEMS = ("no_stripe", "multiple_stripes")
 
 
 class ScaleError(Exception):
@@ -173,19 +189,76 @@ def scale_key(value: float, unit: str) -> str:
     return f"{value:g} {unit}"
 
 
-def _truth_rows(path: Path) -> list[dict]:
+@dataclass(frozen=True)
+class TruthRow:
+    """One image's truth from a validation CSV.
+
+    ``length`` is the bar's label (None: the image has no scale bar),
+    ``nm_per_px`` the true pixel size in nm when the CSV gives it, ``layout``
+    the data-bar layout when the CSV has a ``layout`` column.
+    """
+
+    path: str
+    length: Length | None
+    nm_per_px: float | None
+    layout: str | None
+
+
+def width_class(width_px: int) -> str:
+    """The width class of an image ``width_px`` wide, as named in validation tables.
+
+    Examples
+    --------
+    >>> [width_class(width) for width in (512, 1024, 2048, 4096)]
+    ['< 768 px', '768-1535 px', '1536-3071 px', '≥ 3072 px']
+    """
+    index = bisect.bisect_right(WIDTH_CLASS_LOWER_PX, width_px) - 1
+    if index == 0:
+        return f"< {WIDTH_CLASS_LOWER_PX[1]} px"
+    if index == len(WIDTH_CLASS_LOWER_PX) - 1:
+        return f"≥ {WIDTH_CLASS_LOWER_PX[index]} px"
+    return f"{WIDTH_CLASS_LOWER_PX[index]}-{WIDTH_CLASS_LOWER_PX[index + 1] - 1} px"
+
+
+def _truth_row(row: dict, value_key: str, unit_key: str) -> TruthRow | str:
+    """One CSV row as a :class:`TruthRow`, or why it cannot be used."""
+    value, unit = (row.get(value_key) or "").strip(), (row.get(unit_key) or "").strip()
+    length = parse_length(f"{value} {unit}") if value else None
+    if value and length is None:
+        return f"cannot read {value!r} {unit!r} as a length"
+    nm_text = (row.get("nm_per_px") or "").strip()
+    try:
+        nm_per_px = float(nm_text) if nm_text else None
+    except ValueError:
+        return f"nm_per_px {nm_text!r} is not a number"
+    if nm_per_px is not None and not (math.isfinite(nm_per_px) and nm_per_px > 0):
+        return f"nm_per_px {nm_text!r} is not a positive pixel size"
+    return TruthRow(row["path"], length, nm_per_px, (row.get("layout") or "").strip() or None)
+
+
+def _truth_rows(path: Path) -> tuple[list[TruthRow], list[tuple[str, str]], bool]:
+    """The usable rows of a truth CSV, ``(path, reason)`` of the others, and whether it has a ``layout`` column."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as error:
         raise ScaleError(f"cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ScaleError(f"{path} is not a UTF-8 CSV file ({error})") from None
     if not rows or "path" not in rows[0]:
         raise ScaleError(f"{path} needs a header with at least: path, value, unit")
     value_key = "value" if "value" in rows[0] else "scale_value"
     unit_key = "unit" if "unit" in rows[0] else "scale_unit"
     if value_key not in rows[0] or unit_key not in rows[0]:
         raise ScaleError(f"{path} needs columns value and unit (or scale_value and scale_unit)")
-    return [{"path": row["path"], "value": row[value_key], "unit": row[unit_key]} for row in rows]
+    usable, unusable = [], []
+    for row in rows:
+        truth = _truth_row(row, value_key, unit_key)
+        if isinstance(truth, str):
+            unusable.append((row["path"], truth))
+        else:
+            usable.append(truth)
+    return usable, unusable, "layout" in rows[0]
 
 
 def _image_of_path(sessions: sessionmaker) -> dict[str, str]:
@@ -212,51 +285,167 @@ def _lookup(names: dict[str, str], path: str) -> str | None:
     return None
 
 
-def validate(sessions: sessionmaker, truth_csv: Path, *, out_dir: Path | None = None) -> dict:
-    """Compare readings with ``truth_csv`` (path, value, unit; empty value = no scale bar): thesis Table 2.3.
+def judge_reading(reading: ReadingRow | None, truth: TruthRow) -> str:
+    """The outcome (one of :data:`OUTCOMES`) of one stored reading against its truth; see :func:`validate`."""
+    if reading is None:
+        return "not read yet"
+    if reading.status != "ok" or reading.nm_per_px is None:
+        if truth.length is None:
+            return "positive"
+        return "stripe not detected" if reading.status in STRIPE_PROBLEMS else "unreadable"
+    on_label = reading.source in LABEL_SOURCES
+    if on_label and (
+        truth.length is None
+        or reading.unit != truth.length.unit
+        or not math.isclose(reading.value or 0.0, truth.length.value, rel_tol=1e-9)
+    ):
+        return "wrong scale"
+    if truth.nm_per_px is not None:
+        return "positive" if abs(reading.nm_per_px / truth.nm_per_px - 1) <= RIGHT_WITHIN else "wrong scale"
+    return "positive" if on_label or truth.length is None else "unreadable"
 
-    Each image counts once, however many of its files the CSV lists (the
-    first row naming it decides its expected scale). With ``out_dir`` the
-    result is also written to ``out_dir/validation.json`` (the report reads
-    ``results/scale/``).
+
+def _describe(length: Length | None, nm_per_px: float | None, source: str | None = None) -> str:
+    """A scale as the wrong-readings list writes it: ``'200 nm (2.5 nm/px)'``, ``'no label (6.1 nm/px, field)'``."""
+    details = ", ".join(part for part in (None if nm_per_px is None else f"{nm_per_px:.4g} nm/px", source) if part)
+    name = scale_key(length.value, length.unit) if length else "no label"
+    return f"{name} ({details})" if details else name
+
+
+def _group_table(outcomes: Iterable[tuple[str, str]], order: Iterable[str] | None = None) -> dict[str, dict]:
+    """``{group: {images, right, abstained, wrong, percent_right}}`` from ``(group, outcome)`` pairs.
+
+    Right is ``positive``, wrong ``wrong scale``, abstained ``stripe not
+    detected`` or ``unreadable``; images not read yet are left out. Groups
+    come in ``order`` when given (only those with images), else sorted.
+    """
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for group, outcome in outcomes:
+        if outcome != "not read yet":
+            counts[group][outcome] += 1
+    table = {}
+    for group in [name for name in order if name in counts] if order is not None else sorted(counts):
+        counter = counts[group]
+        images = sum(counter.values())
+        table[group] = {
+            "images": images,
+            "right": counter["positive"],
+            "abstained": counter["stripe not detected"] + counter["unreadable"],
+            "wrong": counter["wrong scale"],
+            "percent_right": round(100 * counter["positive"] / images, 2),
+        }
+    return table
+
+
+def flagged_readings(sessions: sessionmaker) -> list[dict]:
+    """Readings whose metadata and pixel sizes disagree (``flagged``), with every source's pixel size in nm.
+
+    Returns one dict per image, by md5: ``md5``, ``nm_per_px`` (the value
+    kept: the metadata's), ``metadata_nm_per_px``, ``ocr_nm_per_px`` (the
+    bar), ``field_nm_per_px`` (the printed field width over the image width)
+    and ``disagreement`` (relative, metadata against pixels).
+    """
+    columns = ("nm_per_px", "metadata_nm_per_px", "ocr_nm_per_px", "field_nm_per_px", "disagreement")
+    with sessions() as session:
+        rows = session.execute(
+            select(ReadingRow.image_md5, *(getattr(ReadingRow, column) for column in columns))
+            .where(ReadingRow.flagged)
+            .order_by(ReadingRow.image_md5)
+        ).all()
+    return [{"md5": md5, **dict(zip(columns, values, strict=True))} for md5, *values in rows]
+
+
+def validate(sessions: sessionmaker, truth_csv: Path, *, out_dir: Path | None = None) -> dict:
+    """Compare the stored readings with a truth CSV: thesis Table 2.3, per layout, per width class, flagged.
+
+    The CSV needs ``path``, ``value`` and ``unit`` (or ``scale_value`` and
+    ``scale_unit``; an empty value means the image has no scale bar); a
+    ``nm_per_px`` column (the true pixel size in nm) and a ``layout`` column
+    (the data-bar layout) are used when present, as in the demo corpus'
+    ``ground_truth.csv``. Each image counts once, however many of its files
+    the CSV lists (the first row naming it decides).
+
+    Each image's outcome (:func:`judge_reading`), in this order:
+
+    * ``not read yet``: no reading is stored;
+    * the reading has no pixel size (status other than ``ok``): ``positive``
+      when the truth has no bar, else ``stripe not detected`` (status
+      ``no_stripe`` or ``multiple_stripes``) or ``unreadable`` (the reader
+      abstained);
+    * ``wrong scale``: the pixel size rests on the bar's label (source
+      ``ocr`` or ``both``) and that label is not the truth's (or the truth has
+      no bar);
+    * with the truth's ``nm_per_px``: ``positive`` when the reading's
+      ``nm_per_px`` lies within :data:`RIGHT_WITHIN` (1 %) of it, whatever
+      the source (metadata, field width and the bar alike), else
+      ``wrong scale``;
+    * without it: ``positive`` when the label matched (above) or the truth
+      has no bar; a metadata or field-width pixel size of an image with a bar
+      cannot be checked and counts as ``unreadable``.
+
+    Returns
+    -------
+    dict
+        ``total`` (images), ``table`` (outcome: images, percent), ``by_layout``
+        (empty without a ``layout`` column) and ``by_width_class`` (by the
+        ingested image's width, :func:`width_class`), each group: images,
+        right, abstained, wrong, percent_right (images not read yet left
+        out); ``flagged`` (the images' :func:`flagged_readings`, with their
+        ``path``); ``wrong`` (``[path, expected, read]``); ``unmatched_paths``
+        (naming no ingested image); ``unusable_truth_rows`` (``[path,
+        reason]``); ``right_within`` (:data:`RIGHT_WITHIN`). With ``out_dir``
+        it is also written to ``out_dir/validation.json`` (the report reads
+        ``results/scale/``).
     """
     names = _image_of_path(sessions)
-    seen = set()
+    truths, unusable, has_layout = _truth_rows(Path(truth_csv))
     with sessions() as session:
         readings = {row.image_md5: row for row in session.scalars(select(ReadingRow))}
+        widths = dict(session.execute(select(Image.md5, Image.width)).all())
+    flagged_by_md5 = {row["md5"]: row for row in flagged_readings(sessions)}
+    seen = set()
     outcome: Counter = Counter()
-    wrong, unmatched = [], []
-    for row in _truth_rows(Path(truth_csv)):
-        md5 = _lookup(names, row["path"])
+    by_layout, by_width, flagged, wrong, unmatched = [], [], [], [], []
+    for truth in truths:
+        md5 = _lookup(names, truth.path)
         if md5 is None:
-            unmatched.append(row["path"])
+            unmatched.append(truth.path)
             continue
         if md5 in seen:
             continue
         seen.add(md5)
         reading = readings.get(md5)
-        expected = parse_length(f"{row['value']} {row['unit']}") if row["value"].strip() else None
-        if reading is None:
-            outcome["not read yet"] += 1
-        elif expected is None:
-            outcome["positive" if reading.status == "no_stripe" or reading.value is None else "wrong scale"] += 1
-        elif reading.status in ("no_stripe", "multiple_stripes"):
-            outcome["stripe not detected"] += 1
-        elif reading.value is None:
-            outcome["unreadable"] += 1
-        elif reading.unit == expected.unit and abs(reading.value - expected.value) <= 1e-9 * expected.value:
-            outcome["positive"] += 1
-        else:
-            outcome["wrong scale"] += 1
+        judged = judge_reading(reading, truth)
+        outcome[judged] += 1
+        by_layout.append((truth.layout or "unknown", judged))
+        by_width.append((width_class(widths[md5]), judged))
+        if md5 in flagged_by_md5:
+            flagged.append({"path": truth.path, **flagged_by_md5[md5]})
+        if judged == "wrong scale":
+            read_length = Length(reading.value, reading.unit) if reading.value is not None else None
             wrong.append(
-                (row["path"], scale_key(expected.value, expected.unit), scale_key(reading.value, reading.unit))
+                (
+                    truth.path,
+                    _describe(truth.length, truth.nm_per_px),
+                    _describe(read_length, reading.nm_per_px, reading.source),
+                )
             )
     total = sum(outcome.values())
     table = {
         category: {"images": outcome[category], "percent": round(100 * outcome[category] / total, 2) if total else 0}
-        for category in ("positive", "stripe not detected", "wrong scale", "unreadable", "not read yet")
+        for category in OUTCOMES
     }
-    result = {"total": total, "table": table, "wrong": wrong, "unmatched_paths": unmatched}
+    result = {
+        "total": total,
+        "table": table,
+        "by_layout": _group_table(by_layout) if has_layout else {},
+        "by_width_class": _group_table(by_width, [width_class(bound) for bound in WIDTH_CLASS_LOWER_PX]),
+        "flagged": flagged,
+        "wrong": wrong,
+        "unmatched_paths": unmatched,
+        "unusable_truth_rows": unusable,
+        "right_within": RIGHT_WITHIN,
+    }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "validation.json").write_text(

@@ -5,7 +5,7 @@ FEI/Thermo Fisher writes INI text into tags 34680 (``FEI_SFEG``) or 34682
 (``FEI_HELIOS``).  Both state the pixel size exactly, so when present they are
 a second, independent reading of the scale next to the one read from the
 burnt-in data bar (:mod:`semcurate.datasets.databar`); :func:`disagreement`
-compares the two and :data:`DISAGREEMENT_THRESHOLD` says when to flag them.
+compares the two and :data:`DISAGREEMENT_THRESHOLD` (1 %) says when to flag them.
 
 Units: everything returned is in nanometres (``nm_per_px``, ``hfw_nm``);
 Zeiss states lengths with a unit string (``pm``, ``nm``, ``µm``/``um``,
@@ -27,8 +27,8 @@ from typing import Any, BinaryIO
 
 import tifffile
 
-#: Relative difference (see :func:`disagreement`) above which two pixel sizes are flagged as disagreeing.
-DISAGREEMENT_THRESHOLD = 0.02
+#: Relative difference (see :func:`disagreement`) above which two pixel sizes are flagged as disagreeing (1 %).
+DISAGREEMENT_THRESHOLD = 0.01
 
 #: Nanometres per unit of the length units Zeiss writes (``µ`` appears as U+00B5 MICRO SIGN or U+03BC GREEK MU).
 _NM_PER_UNIT = {
@@ -41,8 +41,8 @@ _NM_PER_UNIT = {
     "m": 1e9,
 }
 
-#: Zeiss keys holding the pixel size, best first.
-_ZEISS_PIXEL_KEYS = ("ap_image_pixel_size", "ap_pixel_size")
+#: Width in px of the frame SmartSEM's ``ap_pixel_size`` refers to, whatever the stored image's width.
+ZEISS_REFERENCE_WIDTH_PX = 1024
 
 #: FEI INI sections holding ``PixelWidth`` and ``HorFieldsize``, best first.
 _FEI_SECTIONS = ("Scan", "EScan")
@@ -152,10 +152,11 @@ def _read(handle: BinaryIO) -> MetadataScale | None:
         with tifffile.TiffFile(handle) as tif:
             zeiss = tif.sem_metadata
             fei = tif.fei_metadata
+            width_px = int(tif.pages.first.imagewidth) if zeiss else None
     except _UNREADABLE:
         return None
     # A tag whose text tifffile cannot decode comes back as raw bytes instead of a dict; treat it as absent.
-    return (_from_zeiss(zeiss) if isinstance(zeiss, dict) else None) or (
+    return (_from_zeiss(zeiss, width_px) if isinstance(zeiss, dict) else None) or (
         _from_fei(fei) if isinstance(fei, dict) else None
     )
 
@@ -189,19 +190,32 @@ def _zeiss_magnification(entry: Any) -> float | None:
     return _positive(float(match.group(1)) * factor)
 
 
-def _from_zeiss(metadata: dict[str, Any]) -> MetadataScale | None:
-    for key in _ZEISS_PIXEL_KEYS:
-        pixel = _zeiss_length_nm(metadata.get(key))
-        if pixel is not None:
-            width = _zeiss_length_nm(metadata.get("ap_width"))
-            return MetadataScale(
-                vendor="zeiss",
-                nm_per_px=pixel[0],
-                hfw_nm=None if width is None else width[0],
-                magnification=_zeiss_magnification(metadata.get("ap_mag")),
-                detail=f"CZ_SEM {key} = {pixel[1]}",
-            )
-    return None
+def _from_zeiss(metadata: dict[str, Any], width_px: int | None) -> MetadataScale | None:
+    """The pixel size of the stored image, ``width_px`` wide, from SmartSEM's text; the first entry present wins.
+
+    1. ``ap_image_pixel_size``: the stored image's own pixel size (newer SmartSEM).
+    2. ``ap_pixel_size`` x 1024 / ``width_px``: SmartSEM states ``Pixel Size``
+       for a 1024-px-wide frame, whatever the width the image was stored at
+       (hyperspy's reader scales it the same way; the 512-px hyperspy fixture
+       states 5.825 nm with ``Width = 5.965 µm``, which is 11.65 nm over its
+       512 px).
+    3. ``ap_width`` / ``width_px``: the field width over the image.
+    """
+    width = _zeiss_length_nm(metadata.get("ap_width"))
+    hfw_nm = None if width is None else width[0]
+    magnification = _zeiss_magnification(metadata.get("ap_mag"))
+    image_pixel = _zeiss_length_nm(metadata.get("ap_image_pixel_size"))
+    pixel = _zeiss_length_nm(metadata.get("ap_pixel_size"))
+    if image_pixel is not None:
+        nm_per_px, detail = image_pixel[0], f"CZ_SEM ap_image_pixel_size = {image_pixel[1]}"
+    elif pixel is not None and width_px:
+        nm_per_px = pixel[0] * ZEISS_REFERENCE_WIDTH_PX / width_px
+        detail = f"CZ_SEM ap_pixel_size = {pixel[1]} for {ZEISS_REFERENCE_WIDTH_PX} px, the image {width_px} px wide"
+    elif width is not None and width_px:
+        nm_per_px, detail = width[0] / width_px, f"CZ_SEM ap_width = {width[1]} over {width_px} px"
+    else:
+        return None
+    return MetadataScale("zeiss", nm_per_px, hfw_nm, magnification, detail)
 
 
 def _fei_metres_nm(section: Any, key: str) -> float | None:

@@ -34,6 +34,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from semcurate.clustering.methods import THESIS_METHODS
+from semcurate.datasets.databar import MissingFontError
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, CorpusSummary, ensure_fresh, make_sem_corpus
 from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.ingestion import Ingestion
@@ -71,23 +72,27 @@ def make_demo_corpus(
     workers : int, optional
         Processes; default every core this process may use.
     size_scale : float
-        Multiplies the image sizes (1.0: mostly 1024 × 768 px).
+        Multiplies the image sizes (1.0: 512 to 4096 px wide, mostly 1024).
     reporter : callable, optional
         ``reporter(phase, total)`` returning ``advance(n)``, for a progress bar.
 
     Raises
     ------
     DemoError
-        When ``out`` already holds a corpus, so that two corpora never mix.
+        When ``out`` already holds a corpus, so that two corpora never mix, or a font the data bars are drawn
+        in is not installed (naming its Debian package).
     """
     try:
         ensure_fresh(out)
     except ValueError as error:  # ensure_fresh's one way of saying "not empty"
         raise DemoError(str(error)) from None
     progress = from_running_total(reporter("drawing corpus", n_images), n_images) if reporter else None
-    return make_sem_corpus(
-        out, n_images, seed=seed, workers=workers or default_workers(), progress=progress, size_scale=size_scale
-    )
+    try:
+        return make_sem_corpus(
+            out, n_images, seed=seed, workers=workers or default_workers(), progress=progress, size_scale=size_scale
+        )
+    except MissingFontError as error:  # raised before anything is written
+        raise DemoError(str(error)) from None
 
 
 class StageClock:
@@ -125,7 +130,10 @@ def run_demo(
             say(f"demo corpus: already at {corpus}")
         else:
             progress = from_running_total(reporter("drawing corpus", n_images), n_images)
-            summary = make_sem_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
+            try:
+                summary = make_sem_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
+            except MissingFontError as error:
+                raise DemoError(str(error)) from None
             results["corpus"] = vars(summary)
             say(f"demo corpus: {summary.n_images} images in {summary.n_files} files at {corpus}")
 

@@ -1,16 +1,17 @@
-"""Shared fixtures: a fresh database per test, and data bars burned with known truth."""
+"""Shared fixtures: a fresh database per test, data bars burned with known truth, the real instrument TIFFs."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from semcurate.datasets.databar import LABEL_POSITIONS, SEGMENT_STYLES, burn_data_bar, random_data_bar_spec
+from semcurate.datasets.databar import LAYOUTS, burn_data_bar, random_data_bar_spec
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
 from semcurate.features.extract import create_extractor, extract
@@ -45,22 +46,65 @@ def specimen(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return np.clip(relief + rng.normal(0, 6, (height, width)), 0, 255).astype(np.uint8)
 
 
+#: Image sizes the burned bars come in: the 512 to 2048 px frames instruments store.
+BAR_SIZES = ((512, 384), (1024, 768), (2048, 1536))
+
+
 @pytest.fixture(scope="session")
 def bars():
-    """Burned bars until every (style, polarity, label side) has appeared at least twice."""
+    """Two burned bars per vendor layout and image size: ``(spec, image, truth)`` tuples (42 in all)."""
     rng = np.random.default_rng(2024)
-    wanted = {key: 2 for key in itertools.product(SEGMENT_STYLES, ("dark", "light"), LABEL_POSITIONS)}
     found = []
-    while any(wanted.values()):
-        width, height = [(1024, 768), (800, 600), (1280, 960), (640, 480)][len(found) % 4]
-        spec = random_data_bar_spec(rng, width, height)
-        key = (spec.segment_style, spec.polarity, spec.label_position)
-        if not spec.has_stripe or wanted[key] == 0:
-            continue
-        wanted[key] -= 1
-        image, truth = burn_data_bar(specimen(rng, spec.specimen_height, width), spec)
-        found.append((key, image, truth))
+    for layout in LAYOUTS:
+        for width, height in BAR_SIZES if layout != "none" else ():
+            for _ in range(2):
+                spec = random_data_bar_spec(rng, width, height, layout=layout)
+                image, truth = burn_data_bar(specimen(rng, spec.specimen_height, width), spec)
+                found.append((spec, image, truth))
     return found
+
+
+def convention_length(image: np.ndarray, spec, truth) -> float:
+    """A burned bar's length under the reader's convention, from the generator's truth or, for capped lines, its ink.
+
+    The generator measures a line with end caps from end to end; the reader,
+    like the Helios fixture's own metadata, between the caps' centres.  Those
+    are found here from the drawn ink (whole px): the first and last columns
+    whose ink is taller than the stroke.
+    """
+    if not (spec.bar.style == "line" and spec.bar.caps):
+        return float(truth.bar_px)
+    x0, y0, x1, y1 = truth.segment_box
+    _sx0, sy0, _sx1, sy1 = truth.stripe_box
+    ink = np.abs(image[y0:y1, x0:x1].astype(int) - int(np.median(image[sy0:sy1]))) > 60
+    columns = ink.sum(axis=0)
+    tall = np.flatnonzero(columns > np.median(columns[columns > 0]) + 1)
+    first, last = tall[tall <= tall[0] + 8], tall[tall >= tall[-1] - 8]
+    return float(last.mean() - first.mean())
+
+
+#: Where ``scripts/fetch_fixtures.py`` puts the real instrument TIFFs (git-ignored, never committed).
+INSTRUMENT_TIFFS = Path(__file__).resolve().parent.parent / ".cache" / "fixtures" / "instrument_tiffs"
+#: The real instrument TIFFs of the hyperspy 1.7.6 wheel: Zeiss SmartSEM (1024 and 512 px, palette) and
+#: Thermo Fisher/FEI Helios (512 px, 8 and 16 bits).
+INSTRUMENT_TIFF_NAMES = (
+    "test_tiff_Zeiss_SEM_1k.tif",
+    "test_tiff_Zeiss_SEM_512pix.tif",
+    "FEI-Helios-Ebeam-8bits.tif",
+    "FEI-Helios-Ebeam-16bits.tif",
+)
+
+
+@pytest.fixture(scope="session")
+def instrument_tiffs() -> dict[str, Path]:
+    """Name -> path of each real instrument TIFF; fails on CI (``$CI`` set) and skips elsewhere when one is missing."""
+    missing = [name for name in INSTRUMENT_TIFF_NAMES if not (INSTRUMENT_TIFFS / name).is_file()]
+    if missing:
+        message = f"real instrument TIFFs missing ({', '.join(missing)}): run `python scripts/fetch_fixtures.py`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return {name: INSTRUMENT_TIFFS / name for name in INSTRUMENT_TIFF_NAMES}
 
 
 @pytest.fixture(scope="session")

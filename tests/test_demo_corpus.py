@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -17,8 +18,11 @@ from semcurate.datasets.demo_corpus import CONFLICTING_CATEGORIES, make_sem_corp
 from semcurate.datasets.taxonomy import leaf_paths, top_categories
 from semcurate.ingest.convert import encode_jpeg, reencode_like
 
-N_IMAGES = 60
+N_IMAGES = 200
 SEED = 11
+SIZE_SCALE = 0.25
+UNIT_NM = {"mm": 1e6, "µm": 1e3, "um": 1e3, "nm": 1.0}
+LAYOUTS = {"zeiss_framed", "zeiss_plain", "thermo_table", "jeol", "hitachi_ruler", "tescan", "generic", "none"}
 
 
 def _md5(path: Path) -> str:
@@ -34,7 +38,7 @@ def _pixels(path: Path) -> np.ndarray:
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus")
     reported = []
-    summary = make_sem_corpus(out, N_IMAGES, seed=SEED, workers=2, size_scale=0.25, progress=reported.append)
+    summary = make_sem_corpus(out, N_IMAGES, seed=SEED, workers=2, size_scale=SIZE_SCALE, progress=reported.append)
     with (out / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return out, summary, rows, reported
@@ -177,18 +181,41 @@ def test_unsupported_files_have_their_formats_signatures(corpus):
                 assert image.format == "BMP"
 
 
-def test_fei_metadata_states_the_true_pixel_size(corpus):
+def test_vendor_metadata_states_the_true_pixel_size_of_its_vendors_layout(corpus):
     out, _summary, rows, _reported = corpus
     tiff_rows = [row for row in rows if row["format"] == "TIFF" and row["kind"] != "corrupt"]
     fei_rows = [row for row in tiff_rows if row["fei_metadata"] == "true"]
-    assert fei_rows and len(fei_rows) < len(tiff_rows)
+    zeiss_rows = [row for row in tiff_rows if row["zeiss_metadata"] == "true"]
+    assert len(fei_rows) >= 5 and len(zeiss_rows) >= 5 and len(fei_rows) + len(zeiss_rows) < len(tiff_rows) / 2
+    assert {row["layout"] for row in fei_rows} == {"thermo_table"}
+    assert {row["layout"] for row in zeiss_rows} == {"zeiss_framed", "zeiss_plain"}
+    image_pixel_sizes = 0
     for row in tiff_rows:
+        nm_per_px = float(row["nm_per_px"])
         with tifffile.TiffFile(out / row["path"]) as tif:
             if row["fei_metadata"] == "true":
-                pixel_width_m = tif.fei_metadata["Scan"]["PixelWidth"]
-                assert pixel_width_m == pytest.approx(float(row["nm_per_px"]) * 1e-9, rel=1e-9)
+                assert tif.fei_metadata["Scan"]["PixelWidth"] == pytest.approx(nm_per_px * 1e-9, rel=1e-9)
+                assert tif.fei_metadata["Scan"]["HorFieldsize"] == pytest.approx(
+                    nm_per_px * 1e-9 * int(row["width"]), rel=1e-9
+                )
             else:
                 assert not tif.is_fei
+            zeiss = tif.sem_metadata
+            if row["zeiss_metadata"] == "true":
+                to_nm = {"pm": 1e-3, **UNIT_NM}
+                if "ap_image_pixel_size" in zeiss:  # newer SmartSEM: the image's own pixel size
+                    _name, value, unit = zeiss["ap_image_pixel_size"]
+                    assert value * to_nm[unit] == pytest.approx(nm_per_px, rel=1e-6)
+                    image_pixel_sizes += 1
+                _name, value, unit = zeiss["ap_pixel_size"]  # for a 1024 px frame, as SmartSEM states it
+                assert value * to_nm[unit] * 1024 / int(row["width"]) == pytest.approx(nm_per_px, rel=1e-6)
+                _name, width, unit = zeiss["ap_width"]
+                assert width * UNIT_NM[unit] == pytest.approx(int(row["width"]) * nm_per_px, rel=5.01e-4)
+                if row["field_nm"]:  # the printed Width is the metadata's
+                    assert width * UNIT_NM[unit] == pytest.approx(float(row["field_nm"]), rel=1e-9)
+            else:
+                assert zeiss is None
+    assert 0 < image_pixel_sizes < len(zeiss_rows)
 
 
 def test_scale_truth_is_consistent_and_the_stripe_is_where_it_says(corpus):
@@ -199,10 +226,10 @@ def test_scale_truth_is_consistent_and_the_stripe_is_where_it_says(corpus):
         pixels = _pixels(out / row["path"])
         assert pixels.shape == (int(row["height"]), int(row["width"]))
         if row["has_stripe"] != "true":
-            assert row["stripe_box"] == "" and row["scale_value"] == ""
+            assert row["stripe_box"] == "" and row["scale_value"] == "" and row["layout"] == "none"
             continue
         assert int(row["bar_px"]) * float(row["nm_per_px"]) == pytest.approx(
-            int(row["scale_value"]) * unit_nm[row["scale_unit"]], rel=1e-12
+            float(row["scale_value"]) * unit_nm[row["scale_unit"]], rel=1e-12
         )
         x0, y0, x1, y1 = map(int, row["stripe_box"].split())
         assert (x0, x1, y1) == (0, pixels.shape[1], pixels.shape[0])
@@ -211,12 +238,42 @@ def test_scale_truth_is_consistent_and_the_stripe_is_where_it_says(corpus):
         stripe = pixels[y0:y1]
         background = np.bincount(stripe.ravel(), minlength=256).argmax()
         assert np.mean(stripe == background) > 0.5
-        assert np.mean(pixels[y0 - 1] == background) < 0.5  # the specimen row above is not stripe
-        sx0, sx1, sy = map(int, row["segment"].split())
-        assert sx1 - sx0 == int(row["bar_px"])
-        assert (pixels[sy, sx0:sx1] != background).all()
+        # the specimen row above is not stripe, or a line along the stripe's top edge marks where it starts
+        assert np.mean(pixels[y0 - 1] == background) < 0.5 or np.mean(pixels[y0] == background) < 0.1
+        start, end, row_y = map(float, row["segment"].split())
+        assert end - start == int(row["bar_px"]) and y0 <= row_y < y1
+        # both measured ends lie on the bar's ink: a tick's centre column, or the first/last column of a bar
+        assert pixels[int(row_y), int(start)] != background and pixels[int(row_y), math.ceil(end) - 1] != background
+        label_x0, label_y0, label_x1, label_y1 = map(int, row["label_box"].split())
+        assert (np.abs(pixels[label_y0:label_y1, label_x0:label_x1].astype(int) - int(background)) > 40).any()
         checked += 1
-    assert checked >= 20
+    assert checked >= 60
+
+
+def test_new_columns_describe_layout_font_width_class_and_printed_field(corpus):
+    _out, _summary, rows, _reported = corpus
+    images = list(_originals(rows).values())
+    assert {row["layout"] for row in images} == LAYOUTS
+    assert {row["font"] for row in images if row["layout"] != "none"} >= {
+        "DejaVu Sans",
+        "DejaVu Sans Mono",
+        "Liberation Sans",
+        "Liberation Mono",
+        "FreeSans",
+        "FreeMono",
+    }
+    assert all((row["font"] == "") == (row["layout"] == "none") for row in images)
+    classes = Counter(int(row["width_px"]) for row in images)
+    assert set(classes) == {512, 1024, 2048, 3072, 4096}
+    assert classes[1024] > classes[2048] > classes[512] > classes[3072] >= classes[4096] >= 4
+    for row in images:
+        assert int(row["width"]) == round(int(row["width_px"]) * SIZE_SCALE)
+        assert 0.74 <= int(row["height"]) / int(row["width"]) <= 0.94
+    printed = [row for row in images if row["field_nm"]]
+    assert {row["layout"] for row in printed} >= {"zeiss_framed", "zeiss_plain", "thermo_table", "tescan"}
+    assert not any(row["layout"] in ("jeol", "hitachi_ruler", "none") for row in printed)
+    for row in printed:  # the printed field width is the image width times the pixel size, as rounded for print
+        assert float(row["field_nm"]) == pytest.approx(int(row["width"]) * float(row["nm_per_px"]), rel=5.01e-3)
 
 
 def test_labelled_files_sit_under_their_label_and_match_as_stated(corpus):
@@ -273,7 +330,7 @@ def test_majority_conflicts_are_byte_copies_under_the_other_category(corpus):
 
 def test_output_does_not_depend_on_the_number_of_workers(corpus, tmp_path):
     out, _summary, _rows, _reported = corpus
-    make_sem_corpus(tmp_path, N_IMAGES, seed=SEED, workers=1, size_scale=0.25)
+    make_sem_corpus(tmp_path, N_IMAGES, seed=SEED, workers=1, size_scale=SIZE_SCALE)
 
     def digests(root: Path) -> dict[str, str]:
         return {path.relative_to(root).as_posix(): _md5(path) for path in root.rglob("*") if path.is_file()}

@@ -267,6 +267,7 @@ def test_a_scale_run_that_read_no_bar_is_told_as_such(tiny_tree):
     assert json.loads(shown.stdout) == {
         "columns": ["images"],
         "rows": [{"scale": "1 µm", "images": 1}, {"scale": "200 nm", "images": 1}],
+        "flagged": [],
     }
 
 

@@ -83,7 +83,7 @@ def tiff_of_noise(path: Path | bytes, seed: int) -> bytes:
 def corpus(tmp_path_factory) -> Path:
     """A 12-image demo corpus (source tree and labelled datasets), never modified by the tests."""
     root = tmp_path_factory.mktemp("corpus")
-    make_sem_corpus(root, 12, seed=3, workers=1, size_scale=0.25)
+    make_sem_corpus(root, 12, seed=3, workers=1, size_scale=0.125)  # small enough for the 1 MiB tmpfs below
     return root
 
 

@@ -17,7 +17,8 @@ def demo_data(
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed writes the same bytes.")] = 0,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes; default: every core.")] = None,
     size_scale: Annotated[
-        float, typer.Option("--size-scale", min=0.05, help="Multiply image sizes (1.0: mostly 1024×768).")
+        float,
+        typer.Option("--size-scale", min=0.05, help="Multiply image sizes (1.0: 512 to 4096 px wide, mostly 1024)."),
     ] = 1.0,
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from semcurate.cli.common import Db, open_sessions
+from semcurate.cli.common import Db, fail, open_sessions
 from semcurate.progress import print_table, progress_reporter
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -30,10 +30,13 @@ def demo(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes; default: every core.")] = None,
 ) -> None:
     """Run every stage end to end on a generated demo corpus; re-running skips finished work."""
-    from semcurate.demo import default_workers, run_demo
+    from semcurate.demo import DemoError, default_workers, run_demo
 
-    with progress_reporter() as reporter:
-        results = run_demo(out, images, seed, workers or default_workers(), reporter, typer.echo)
+    try:
+        with progress_reporter() as reporter:
+            results = run_demo(out, images, seed, workers or default_workers(), reporter, typer.echo)
+    except DemoError as error:
+        fail(str(error))
     print_table("wall time per stage", {stage: f"{seconds:.1f} s" for stage, seconds in results["timings"].items()})
     database = (out / "semcurate.db").resolve()
     typer.echo(f"\nreport: {(out / 'report.html').resolve()} (open it in any browser)")

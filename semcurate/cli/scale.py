@@ -29,10 +29,17 @@ scale_app = typer.Typer(
 subset_app = typer.Typer(help="Named image subsets that later stages take as input.", no_args_is_help=True)
 
 #: Columns of ``scale read``: the file, then fields of :class:`semcurate.ingest.scale_bar.ScaleReading`.
-READING_KEYS = ("path", "status", "value", "unit", "bar_px", "nm_per_px", "source")
+READING_KEYS = ("path", "status", "value", "unit", "bar_px", "nm_per_px", "source", "flagged")
+#: Keys of ``scale read --json``: the columns, then why: the printed field width (nm), each source's pixel size
+#: (``candidates``, nm/px), the relative disagreement of metadata and pixels, and the reader's reason.
+JSON_KEYS = (*READING_KEYS, "field_nm", "candidates", "disagreement", "reason")
 SCALE_SOURCE = Choice("scale source", SCALE_SOURCES)
-#: Wrongly read files listed after a validation; the rest are counted in the table.
-WRONG_SHOWN = 20
+#: Wrongly read and flagged images listed after a validation or histogram; the rest are only counted.
+LISTED = 20
+#: Keys of a :func:`~semcurate.ingest.scale_database.flagged_readings` row holding each source's pixel size (nm/px).
+FLAGGED_SIZES = ("metadata_nm_per_px", "ocr_nm_per_px", "field_nm_per_px")
+#: Columns of the per-layout and per-width-class validation tables (the keys of their rows).
+GROUP_COLUMNS = ("images", "right", "abstained", "wrong", "percent_right")
 
 
 @scale_app.callback()
@@ -68,7 +75,14 @@ def scale_all(
     typer.echo(f"read {summary['read']} images now; {summary['images_without_reading']} still without a reading")
     print_table("scale readings", summary["by_status"], ("status", "images"))
     print_table("scale source", summary["by_source"], ("source", "images"))
-    typer.echo(f"flagged bar/metadata disagreements above 2%: {summary['flagged_disagreements']}")
+    typer.echo(f"flagged metadata/pixel disagreements above {_threshold()}: {summary['flagged_disagreements']}")
+
+
+def _threshold() -> str:
+    """The disagreement above which a reading is flagged, as a percentage."""
+    from semcurate.ingest.vendor_metadata import DISAGREEMENT_THRESHOLD
+
+    return f"{DISAGREEMENT_THRESHOLD:.0%}"
 
 
 def group_db(ctx: typer.Context, db: str | None) -> str | None:
@@ -79,8 +93,12 @@ def group_db(ctx: typer.Context, db: str | None) -> str | None:
 
 
 def table_cell(value: object) -> str:
-    """A table cell: blank for None, 4 significant digits for floats."""
-    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+    """A table cell: blank for None and False, ``yes`` for True, 4 significant digits for floats."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "yes"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @scale_app.command("read")
@@ -92,12 +110,13 @@ def scale_read(
             "--source", SCALE_SOURCE, "auto (bar and metadata), ocr (bar only) or metadata (TIFF tags only)."
         ),
     ] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line: " + ", ".join(READING_KEYS))
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: " + ", ".join(JSON_KEYS))] = False,
 ) -> None:
     """Read the scale of files directly (no database). value/unit: the bar's label; nm_per_px: nm per pixel.
 
+    source says where nm_per_px comes from: metadata (the TIFF tags), both (metadata and pixels within 1 %), ocr
+    (the bar) or field (the printed field width, field_nm in nm, over the image width). flagged: metadata and
+    pixels disagree; the metadata is kept. --json adds candidates, each source's own nm/px, to see why.
     Exit status 1 when any file could not be read (each has its error line).
     """
     from semcurate.ingest.ocr import OcrUnavailable
@@ -113,7 +132,7 @@ def scale_read(
         if reading.status == "error":
             unreadable += 1
             typer.echo(f"error: {reading.reason}", err=True)
-        row = {"path": str(path), **{key: getattr(reading, key) for key in READING_KEYS[1:]}}
+        row = {"path": str(path), **{key: getattr(reading, key) for key in JSON_KEYS[1:]}}
         if as_json:
             echo_json(row)
         else:
@@ -127,7 +146,13 @@ def scale_read(
 @scale_app.command("validate")
 def scale_validate(
     ctx: typer.Context,
-    truth: Annotated[Path, typer.Argument(help="CSV with path, value, unit (a demo ground_truth.csv works too).")],
+    truth: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with path, value, unit; optional nm_per_px (true pixel size, nm) and layout columns "
+            "(a demo ground_truth.csv has them)."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     out: Annotated[
         Path | None,
@@ -135,7 +160,12 @@ def scale_validate(
     ] = None,
     db: Db = None,
 ) -> None:
-    """Compare the stored readings with hand-written truth (thesis Table 2.3)."""
+    """Compare the stored readings with hand-written truth: thesis Table 2.3, then per layout and width class.
+
+    Right: the label read is the truth's and, when the CSV gives nm_per_px, the pixel size lies within 1 % of it
+    (whatever its source: metadata, the bar or the printed field width); wrong: either fails; abstained: no scale
+    read (stripe not detected or unreadable). Flagged images (metadata and pixels disagree) are listed.
+    """
     from semcurate.ingest.scale_database import ScaleError, validate
 
     try:
@@ -147,11 +177,32 @@ def scale_validate(
         return
     rows = [(category, cell["images"], f"{cell['percent']:.1f}%") for category, cell in result["table"].items()]
     print_table(f"validation against {truth} ({result['total']} images)", rows, ("outcome", "images", "share"))
-    for path, expected, read in result["wrong"][:WRONG_SHOWN]:
+    for title, key in (("layout", "by_layout"), ("image width", "by_width_class")):
+        if result[key]:
+            rows = [
+                (group, *(cells[column] for column in GROUP_COLUMNS[:-1]), f"{cells['percent_right']:.1f}%")
+                for group, cells in result[key].items()
+            ]
+            print_table(f"by {title}", rows, (title, *GROUP_COLUMNS[:-1], "right %"))
+    for path, expected, read in result["wrong"][:LISTED]:
         typer.echo(f"wrong: {path}: expected {expected}, read {read}")
+    show_flagged(result["flagged"], "path")
     if result["unmatched_paths"]:
         unmatched = result["unmatched_paths"]
         typer.echo(f"{len(unmatched)} paths name no ingested image, e.g. {unmatched[0]}")
+    for path, reason in result["unusable_truth_rows"][:LISTED]:
+        typer.echo(f"truth row skipped: {path}: {reason}")
+
+
+def show_flagged(flagged: list[dict], name_key: str) -> None:
+    """Count the flagged readings and list the first :data:`LISTED` with their metadata and pixel sizes."""
+    typer.echo(f"flagged (metadata and pixels more than {_threshold()} apart, metadata kept): {len(flagged)}")
+    for row in flagged[:LISTED]:
+        sizes = ", ".join(
+            f"{key.removesuffix('_nm_per_px')} {row[key]:.4g}" for key in FLAGGED_SIZES if row[key] is not None
+        )
+        apart = "" if row["disagreement"] is None else f" ({row['disagreement']:.1%} apart)"
+        typer.echo(f"flagged: {row[name_key]}: {sizes} nm/px{apart}")
 
 
 @scale_app.command("histogram")
@@ -163,8 +214,12 @@ def scale_histogram(
     as_json: AsJson = False,
     db: Db = None,
 ) -> None:
-    """Images per scale read from the data bar, largest first (thesis Table 2.4)."""
-    from semcurate.ingest.scale_database import ScaleError, histogram, status_counts
+    """Images per scale read from the data bar, largest first (thesis Table 2.4), then the flagged images.
+
+    Flagged: the metadata's pixel size and the pixels' (bar or printed field width) differ; the metadata is kept.
+    --json adds "flagged": each one's md5 and pixel sizes (nm/px) by source.
+    """
+    from semcurate.ingest.scale_database import ScaleError, flagged_readings, histogram, status_counts
 
     sessions = open_sessions(group_db(ctx, db), read_only=True)
     try:
@@ -177,12 +232,14 @@ def scale_histogram(
             fail("no scale readings yet: run `semcurate scale`", 1)
         found = ", ".join(f"{count} {status}" for status, count in statuses.items())
         fail(f"no image has a scale read from its data bar ({found}): see `semcurate scale read FILE` for why", 1)
+    flagged = flagged_readings(sessions)
     if as_json:
-        echo_json({"columns": columns, "rows": [{"scale": key, **counts} for key, counts in table]})
+        echo_json({"columns": columns, "rows": [{"scale": key, **counts} for key, counts in table], "flagged": flagged})
         return
     rows = [(key, *(counts[column] for column in columns)) for key, counts in table]
     rows.append(("total", *(sum(counts[column] for _, counts in table) for column in columns)))
     print_table("images per scale", rows, ("scale", *columns))
+    show_flagged(flagged, "md5")
 
 
 @subset_app.command("create")
