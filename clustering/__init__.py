@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "flat": ["GaussianMixtureClustering", "make_flat_estimator"],
         "hierarchy": ["Cutter", "cut"],
         "n_clusters": ["estimate_n_clusters"],
+        "placement": ["CategoryPlacer", "place_unlabelled"],
         "runs": ["ClusteringError", "cluster_feature_set"],
         "splitting": ["split"],
         "store": ["ClusterStore"],

@@ -20,7 +20,8 @@ METHODS = TREE_ALGORITHMS + FLAT_METHODS
 N_CLUSTERS_ALGORITHMS = K_METHODS + TREE_ALGORITHMS
 #: Criteria of :func:`~semcurate.clustering.n_clusters.estimate_n_clusters` (HyperSpy's names).
 N_CLUSTERS_METHODS = ("elbow", "silhouette", "gap")
-#: How :func:`~semcurate.clustering.splitting.split` chooses the number of children of a node.
+#: How :func:`~semcurate.clustering.splitting.split` decides a node's children. ``gap`` (its default) is the only rule
+#: that also decides whether to split at all, against a uniform null; the others split every node down to the depth.
 SPLIT_RULES = ("silhouette", "gap", "dendrogram-gap")
 #: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
 MONOTONE_LINKAGES = ("ward", "complete", "average", "single")

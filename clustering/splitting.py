@@ -1,43 +1,117 @@
-"""Core of the sub-category tree (thesis chapter 5): cluster a category on its own, choose k, recurse.
+"""Core of the sub-category tree (thesis ch. 5): cluster a category on its own, split where the data say so, recurse.
 
 The thesis closes by proposing to "repeat the procedure (feature learning and
 subsequent clustering) restricted to images belonging to the same category".
-:func:`split` does that for one category's feature rows: it partitions them
-into ``2 .. max_children`` candidate clusterings, picks the number of children
-with a stated rule, and recurses into every child down to a given depth.
+:func:`split` does that for one category's feature rows: at every node it
+decides, by a stated rule, whether to split and into how many children
+(``2 .. max_children``), and recurses into every child, at most ``depth``
+levels down. Every node says why it has the children it has, or none
+(:attr:`Branch.note`, :attr:`Branch.stop`).
 
-Rules for the number of children (``rule``):
+Rules (``rule``):
 
-``silhouette`` (default)
-    Largest mean silhouette coefficient (Rousseeuw 1987). Chosen as the
-    default because it is bounded in [-1, 1], so it compares partitions with
-    different k on one scale; it needs no reference data; it works for every
-    method, trees and flat ones alike; and it costs one pass over the pairwise
-    distances per k (over a sample of at most ``sample_size`` points).
-``gap``
-    Tibshirani's gap statistic against uniform reference data; the only rule
-    that may answer k = 1 ("do not split"), at the price of re-clustering each
-    reference set for every k.
+``gap`` (default)
+    Tibshirani's gap statistic decides both whether to split and into how many
+    children, so the depth of the tree is found, not set. On a random sample of
+    at most ``sample_size`` of the node's rows (fixed seed), the node's method
+    clusters the sample for ``k = 1 .. K``; ``Gap(k) = mean_b log W*_kb − log W_k``
+    compares the within-cluster sum of squares ``W_k`` with that of ``B = 10``
+    reference sets drawn uniformly in the box aligned with the sample's
+    principal components and clustered the same way; ``s_k`` is their standard
+    error. The answer is the smallest k with ``Gap(k) ≥ Gap(k+1) − s_{k+1}``
+    (the standard-error rule of Tibshirani, Walther & Hastie 2001), and ``k = 1``
+    is a possible answer: then the node is a leaf with "no evidence of
+    structure". The tree is split again wherever a child answers ``k > 1``.
+
+    Why this null and not another: the gap is the one criterion here that can
+    answer "one cluster" (the silhouette and the dendrogram gap need two), and
+    its null is explicit: uniform is the least favourable unimodal reference
+    in one dimension (Tibshirani et al., on the choice of reference
+    distribution), so a unimodal node (Gaussian, Student t, log-normal,
+    correlated; see ``tests/test_splitting.py``) is not split. ``W_k`` ratios
+    do not change when the rows are scaled, and the principal-component box
+    follows each node's own shape and spread, so the decision does not depend
+    on whether the caller standardised the features (it does depend on the
+    geometry the clustering sees). Stability tests (Ben-Hur, Elisseeff &
+    Guyon 2002; Lange, Roth, Braun & Buhmann 2004) were the alternative: they
+    recluster many subsamples for every k and need the same on null data to
+    mean anything at ``k = 1`` (Ben-Hur's score alone cannot say "no
+    structure"), for several times the cost; the gap met every test without
+    them. Tibshirani's first-k rule is kept rather than a global test in the
+    manner of Dudoit & Fridlyand (2002), "split if any ``Gap(k) − s_k``
+    exceeds ``Gap(1)``": on skewed clouds (log-normal features) the global
+    test split 11 of 72 trials at the heavy tail, the first-k rule none of
+    432 unimodal trials (Gaussian, uniform, Student t, log-normal, correlated;
+    60-3,000 rows, 8-40 dimensions, Ward). The first-k rule's own failure, a
+    2-partition much worse than the 3-partition, is rare for the nested
+    cuts of a merge tree, but happens to spectral clustering on a
+    disconnected neighbour graph, which may then stop at the root. Other
+    known limits: the standard-error rule is conservative, so sub-groups
+    closer than about 4 standard deviations, or a few images beside a large
+    group, stay in one leaf; a sample of ``sample_size`` rows cannot see a
+    sub-group of a few images in a node of many thousands; and the gap counts
+    clusters, not levels, so well-separated nested groups may become siblings
+    under one node rather than a deeper tree (the leaves are the same).
+``silhouette``
+    Largest mean silhouette coefficient (Rousseeuw 1987) over ``k = 2 ..
+    max_children``. Bounded in [-1, 1], so it compares partitions with
+    different k on one scale, needs no reference data and works for every
+    method; but it cannot answer "do not split", so every node is split down
+    to ``depth`` unless its children would be too small.
 ``dendrogram-gap``
     The cut that survives the widest range of merge heights; free once the
     tree exists, but only for the merge trees of Ward, complete, average and
     single linkage (centroid heights invert and Density Peaks has no heights).
+    Like the silhouette, it always splits.
 
-Partitions whose smallest child has fewer than ``min_size`` images are not
-candidates: a sub-category of one or two images is of no use to a researcher
-browsing the tree (single linkage often offers nothing else, see §4.1).
+HDBSCAN chooses its own number of clusters at every node, whatever the rule.
+No child has fewer than ``min_size`` images: a sub-category of one or two
+images is of no use to a researcher browsing the tree (single linkage often
+offers nothing else, see §4.1). The silhouette and dendrogram-gap rules pass
+over partitions with such children; the gap rule, whose k counts the clusters
+in the data, moves the rows of such clusters to the nearest of the others, as
+the minimum cluster size of dynamic tree cutting does (Langfelder, Zhang &
+Horvath 2008). On the demo corpus's ``classic`` rows (1,000 images, 36
+sub-categories) this is what lets the gap rule find 3 of 3, 5 of 5 and 11 of
+11 sub-categories where Ward leaves 3 to 8 stray images as a cluster.
+
+References
+----------
+.. [1] R. Tibshirani, G. Walther and T. Hastie, "Estimating the number of
+   clusters in a data set via the gap statistic", J. R. Stat. Soc. B 63
+   (2001) 411-423.
+.. [2] P. J. Rousseeuw, "Silhouettes: a graphical aid to the interpretation
+   and validation of cluster analysis", J. Comput. Appl. Math. 20 (1987) 53-65.
+.. [3] A. Ben-Hur, A. Elisseeff and I. Guyon, "A stability based method for
+   discovering structure in clustered data", Pac. Symp. Biocomput. 7 (2002) 6-17.
+.. [4] T. Lange, V. Roth, M. L. Braun and J. M. Buhmann, "Stability-based
+   validation of clustering solutions", Neural Comput. 16 (2004) 1299-1323.
+.. [5] S. Dudoit and J. Fridlyand, "A prediction-based resampling method for
+   estimating the number of clusters in a dataset", Genome Biol. 3 (2002)
+   research0036.
+.. [6] P. Langfelder, B. Zhang and S. Horvath, "Defining clusters from a
+   hierarchical cluster tree: the Dynamic Tree Cut package for R",
+   Bioinformatics 24 (2008) 719-720.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.methods import MONOTONE_LINKAGES, SPLIT_RULES, TREE_ALGORITHMS
+
+#: ``B``, the uniform reference sets of the gap rule at every node (Tibshirani et al. used 10 to 20).
+GAP_REFERENCES = 10
+#: Why a leaf has no children (:attr:`Branch.stop`): the depth limit, too few images for two children of
+#: ``min_size``, identical feature rows, no evidence of structure (gap rule), no partition whose children all
+#: have ``min_size`` images.
+STOPS = ("max-depth", "too-few-images", "identical-rows", "no-structure", "small-children")
 
 
 @dataclass
@@ -46,8 +120,12 @@ class Branch:
 
     ``members`` are row indices into the matrix the tree was built from;
     ``representative`` is the row of the medoid (the member with the least
-    summed distance to the others). ``split_scores`` maps each candidate k to
-    the rule's score; ``note`` says why a node has no children.
+    summed distance to the others). ``split_rule`` is the rule that decided
+    the node's children (``None`` when no rule was asked: too few images, or
+    the depth limit) and ``split_scores`` its score per candidate k (for the
+    gap rule ``Gap(k)`` from k = 1). ``note`` is one sentence on why the node
+    has the children it has, or none, with the numbers that decided it;
+    ``stop`` is empty for a node with children and one of :data:`STOPS` for a leaf.
     """
 
     members: np.ndarray
@@ -56,12 +134,22 @@ class Branch:
     split_rule: str | None = None
     split_scores: dict[int, float] = field(default_factory=dict)
     note: str = ""
+    stop: str = ""
 
     def walk(self, path: tuple[int, ...] = ()):
         """``(path, branch)`` for this node and every descendant, depth first; children are numbered from 1."""
         yield path, self
         for number, child in enumerate(self.children, start=1):
             yield from child.walk((*path, number))
+
+
+class Decision(NamedTuple):
+    """A rule's answer at one node: the children's labels (``None``: a leaf), scores per k, why, and the leaf's stop."""
+
+    labels: np.ndarray | None
+    scores: dict[int, float]
+    note: str
+    stop: str = ""
 
 
 def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0) -> int:
@@ -95,7 +183,7 @@ def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0
     return int(candidates[np.argmin(totals)])
 
 
-def candidate_partitions(values: np.ndarray, method: str, ks: range, *, random_state: int = 0):
+def candidate_partitions(values: np.ndarray, method: str, ks: Iterable[int], *, random_state: int = 0):
     """``(partitions by k, linkage matrix or None)``: hierarchies are built once and cut; flat methods fit per k."""
     from semcurate.clustering.flat import cluster_labels_per_k
     from semcurate.clustering.n_clusters import merge_tree
@@ -109,6 +197,89 @@ def candidate_partitions(values: np.ndarray, method: str, ks: range, *, random_s
     return cluster_labels_per_k(values, method, ks, random_state=random_state), None
 
 
+def admissible(labels: np.ndarray, min_size: int) -> bool:
+    """Whether ``labels`` make at least two children of at least ``min_size`` images each (HDBSCAN noise, -1, aside)."""
+    clustered = labels[labels >= 0]
+    return len(np.unique(clustered)) > 1 and int(np.bincount(clustered).min()) >= min_size
+
+
+def gap_decision(
+    values: np.ndarray, method: str, most_children: int, *, min_size: int, sample_size: int, random_state: int
+) -> Decision:
+    """The gap rule at one node: Tibshirani's k on a sample of ``sample_size`` rows, then that k on all rows.
+
+    ``Gap(k)`` for ``k = 1 .. most_children`` by :func:`~semcurate.clustering.n_clusters.estimate_n_clusters`
+    with :data:`GAP_REFERENCES` reference sets; k = 1 makes a leaf ("no-structure"). Otherwise all rows are
+    partitioned into k by ``method``; clusters under ``min_size`` images (stray images, which Ward and complete
+    linkage leave as clusters of their own) join the nearest of the others (:func:`absorb_small_clusters`), and
+    when fewer than two clusters of ``min_size`` remain the node is a leaf too ("small-children").
+    Cost: ``(1 + B) · most_children`` clusterings of the sample (one merge tree each for the hierarchical
+    methods), then one clustering of the node.
+    """
+    from semcurate.clustering.n_clusters import estimate_n_clusters
+
+    n = len(values)
+    sample = values
+    if n > sample_size:
+        sample = values[np.sort(np.random.default_rng(random_state).choice(n, sample_size, replace=False))]
+    estimate = estimate_n_clusters(
+        sample,
+        "gap",
+        range(1, most_children + 1),
+        algorithm=method,
+        n_references=GAP_REFERENCES,
+        random_state=random_state,
+    )
+    gap = dict(zip(estimate.ks, estimate.scores, strict=True))
+    bar = {k: g - s for k, g, s in zip(estimate.ks, estimate.scores, estimate.gap_sd or (), strict=True)}
+    k = estimate.best_k
+    seen = f"{len(sample)} of {n} images" if len(sample) < n else f"{n} images"
+    if k == 1:
+        note = f"no evidence of structure: Gap(1) = {gap[1]:.4f} ≥ Gap(2) − s(2) = {bar[2]:.4f} ({seen})"
+        return Decision(None, gap, note, "no-structure")
+    if k < most_children:
+        note = f"gap statistic: Gap({k}) = {gap[k]:.4f} ≥ Gap({k + 1}) − s({k + 1}) = {bar[k + 1]:.4f} ({seen})"
+    else:
+        note = f"gap statistic still rising at k = {k}, the most children allowed here ({seen})"
+    labels = candidate_partitions(values, method, [k], random_state=random_state)[0][k]
+    counts = np.bincount(labels)
+    kept = np.flatnonzero(counts >= min_size)
+    if len(kept) < 2:
+        note += f"; but the {k} clusters of all {n} images leave fewer than two of ≥ {min_size} images"
+        return Decision(None, gap, note, "small-children")
+    if len(kept) < k:
+        small = k - len(kept)
+        note += (
+            f"; {n - counts[kept].sum()} images in {small} cluster{'s' if small > 1 else ''} under {min_size} "
+            f"images joined the nearest of the other {len(kept)}"
+        )
+    return Decision(absorb_small_clusters(values, labels, kept), gap, note)
+
+
+def absorb_small_clusters(values: np.ndarray, labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered ``0 .. len(kept) - 1`` over the clusters ``kept``; rows of the others join the kept
+    cluster with the nearest centroid (Euclidean).
+
+    Examples
+    --------
+    Clusters 0 and 2 are kept; the lone point of cluster 1 at 4.0 is nearer the centroid of cluster 2 (5.5) than
+    that of cluster 0 (0.5):
+
+    >>> values = np.array([[0.0], [1.0], [4.0], [5.0], [6.0]])
+    >>> absorb_small_clusters(values, np.array([0, 0, 1, 2, 2]), np.array([0, 2]))
+    array([0, 0, 1, 1, 1])
+    """
+    renumbered = np.full(labels.max() + 1, -1)
+    renumbered[kept] = np.arange(len(kept))
+    result = renumbered[labels]
+    stray = result < 0
+    if stray.any():
+        centroids = np.array([values[labels == cluster].mean(axis=0) for cluster in kept])
+        distances = ((values[stray, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+        result[stray] = np.argmin(distances, axis=1)
+    return result
+
+
 def choose_children(
     values: np.ndarray,
     partitions: dict[int, np.ndarray],
@@ -119,37 +290,19 @@ def choose_children(
     min_size: int,
     sample_size: int,
     random_state: int,
-) -> tuple[int | None, dict[int, float], str]:
-    """``(k or None, score per k, note)``: the number of children by ``rule`` among admissible partitions.
+) -> Decision:
+    """The silhouette or dendrogram-gap rule: the best-scoring admissible partition among ``partitions``.
 
-    A partition is admissible when every child has at least ``min_size`` images
-    (HDBSCAN noise excepted). Silhouette and dendrogram-gap take the best
-    admissible score; gap takes Tibshirani's k, and k = 1 means "do not split".
+    A partition is admissible when every child has at least ``min_size`` images (:func:`admissible`).
     """
     from sklearn.metrics import silhouette_score
 
-    from semcurate.clustering.n_clusters import estimate_n_clusters
-
-    admissible = {
-        k
-        for k, labels in partitions.items()
-        if len(np.unique(labels[labels >= 0])) > 1 and np.bincount(labels[labels >= 0]).min() >= min_size
-    }
-    if rule == "gap":
-        estimate = estimate_n_clusters(
-            values, "gap", range(1, max(partitions) + 1), algorithm=method, random_state=random_state
-        )
-        scores = dict(zip(estimate.ks, estimate.scores, strict=True))
-        if estimate.best_k == 1:
-            return None, scores, "gap statistic: one cluster (k = 1) explains these images best"
-        if estimate.best_k not in admissible:
-            return None, scores, f"gap statistic chose k = {estimate.best_k}, which leaves a child < {min_size} images"
-        return estimate.best_k, scores, ""
     if rule == "dendrogram-gap":
         if tree is None:
             raise ValueError(f"the dendrogram-gap rule needs a merge tree; {method!r} builds none")
         heights, n = tree[:, 2], len(values)
         scores = {k: float(heights[n - k] - heights[n - k - 1]) for k in partitions}
+        name = "widest merge-height gap"
     else:
         scores = {
             k: float(
@@ -158,22 +311,24 @@ def choose_children(
             for k, labels in partitions.items()
             if len(np.unique(labels)) > 1
         }
-    candidates = {k: score for k, score in scores.items() if k in admissible}
+        name = "largest mean silhouette"
+    candidates = {k: score for k, score in scores.items() if admissible(partitions[k], min_size)}
     if not candidates:
-        return (
-            None,
-            scores,
-            f"no partition into {min(partitions)}..{max(partitions)} children keeps every child ≥ {min_size} images",
-        )
-    return max(candidates, key=lambda k: (candidates[k], -k)), scores, ""
+        note = f"no partition into {min(partitions)}..{max(partitions)} children keeps every child ≥ {min_size} images"
+        return Decision(None, scores, note, "small-children")
+    k = max(candidates, key=lambda k: (candidates[k], -k))
+    note = f"{name} {candidates[k]:.4g} at k = {k} among admissible k in {min(partitions)}..{max(partitions)}"
+    if method == "hdbscan":
+        note = f"HDBSCAN found {k} clusters (silhouette {candidates[k]:.4g})"
+    return Decision(partitions[k], scores, note)
 
 
 def split(
     values: np.ndarray,
     method: str,
-    depth: int,
+    depth: int = 4,
     *,
-    rule: str = "silhouette",
+    rule: str = "gap",
     max_children: int = 8,
     min_size: int = 10,
     sample_size: int = 2000,
@@ -181,7 +336,7 @@ def split(
     members: np.ndarray | None = None,
     on_node: Callable[[int], None] | None = None,
 ) -> Branch:
-    """Sub-category tree of the rows of ``values`` down to ``depth`` levels of children.
+    """Sub-category tree of the rows of ``values``, split where ``rule`` finds structure, at most ``depth`` levels.
 
     Parameters
     ----------
@@ -189,16 +344,19 @@ def split(
         Feature rows of one category's images.
     method : str
         Any clustering method of :mod:`semcurate.clustering.runs` (``ward``, ``density-peaks``, ``kmeans``, ...).
-    depth : int
-        Levels of children below this node (0: a leaf).
-    rule : {"silhouette", "gap", "dendrogram-gap"}
-        How the number of children is chosen (module docstring says why the default).
+    depth : int, default=4
+        Most levels of children below this node (0: a leaf). The gap rule stops where it finds no structure,
+        usually before; the silhouette and dendrogram-gap rules split down to it.
+    rule : {"gap", "silhouette", "dendrogram-gap"}, default="gap"
+        Whether to split and into how many children (module docstring says why the default).
     max_children : int
         Largest number of children considered at a node (k in ``2 .. max_children``).
     min_size : int
         Fewest images a child may have; nodes with fewer than ``2 * min_size`` are leaves.
     sample_size : int
-        Points used for silhouette scores and medoids of larger nodes.
+        Rows sampled (fixed seed) for the gap statistic, silhouette scores and medoids of larger nodes.
+    random_state : int
+        Seed of the samples, the reference data and the flat clusterers.
     members : array of int, optional
         Row indices that ``values`` came from (default ``arange(n)``), so that
         children can name rows of the full matrix.
@@ -209,42 +367,59 @@ def split(
     -------
     Branch
         The root node with its descendants; every child's members are a subset of its parent's, and the
-        children of a node partition it (HDBSCAN noise forms its own child).
+        children of a node partition it (HDBSCAN noise forms its own child). Every node has a ``note``;
+        every leaf a ``stop`` (:data:`STOPS`).
+
+    Notes
+    -----
+    Cost per node with the gap rule: ``(1 + GAP_REFERENCES) · max_children`` clusterings of at most
+    ``sample_size`` rows (11 merge trees for a linkage), one clustering of the node and its medoid. Measured
+    with Ward on one thread: 3,000 × 18 rows in 9 sub-groups take 2.0 s (the silhouette rule at depth 2: 0.8 s),
+    3,000 × 18 rows of one Gaussian 0.7 s (silhouette: 0.8 s, and 4 leaves).
     """
     if rule not in SPLIT_RULES:
         raise ValueError(f"unknown rule {rule!r} for the number of children; choose one of {', '.join(SPLIT_RULES)}")
     if rule == "dendrogram-gap" and method not in MONOTONE_LINKAGES:
         raise ValueError(
             f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}), "
-            f"not {method}; use silhouette or gap"
+            f"not {method}; use gap or silhouette"
         )
     values = check_observations(values, min_samples=1)
     members = np.arange(len(values)) if members is None else np.asarray(members)
     node = Branch(
         members=members, representative=int(members[medoid(values, sample_size=sample_size, random_state=random_state)])
     )
+    most_children = min(max_children, len(values) // max(min_size, 1), len(values) - 1)
     if depth <= 0:
-        node.note = "depth reached"
-    elif len(values) < 2 * min_size:
+        node.note, node.stop = "max depth reached", "max-depth"
+    elif most_children < 2:
         node.note = f"{len(values)} images: fewer than twice the smallest child size {min_size}"
+        node.stop = "too-few-images"
     elif len(np.unique(values, axis=0)) < 2:
-        node.note = "all feature rows are equal"
+        node.note, node.stop = "all feature rows are equal", "identical-rows"
     else:
-        ks = range(2, min(max_children, len(values) // min_size) + 1)
-        partitions, tree = candidate_partitions(values, method, ks, random_state=random_state)
-        chosen, node.split_scores, node.note = choose_children(
-            values,
-            partitions,
-            rule if method != "hdbscan" else "silhouette",
-            method=method,
-            tree=tree,
-            min_size=min_size,
-            sample_size=sample_size,
-            random_state=random_state,
-        )
-        node.split_rule = rule if method != "hdbscan" else "hdbscan"
-        if chosen is not None:
-            labels = partitions[chosen]
+        node.split_rule = "hdbscan" if method == "hdbscan" else rule
+        if node.split_rule == "gap":
+            decision = gap_decision(
+                values, method, most_children, min_size=min_size, sample_size=sample_size, random_state=random_state
+            )
+        else:
+            partitions, tree = candidate_partitions(
+                values, method, range(2, most_children + 1), random_state=random_state
+            )
+            decision = choose_children(
+                values,
+                partitions,
+                "silhouette" if method == "hdbscan" else rule,
+                method=method,
+                tree=tree,
+                min_size=min_size,
+                sample_size=sample_size,
+                random_state=random_state,
+            )
+        node.split_scores, node.note, node.stop = decision.scores, decision.note, decision.stop
+        if decision.labels is not None:
+            labels = decision.labels
             for label in sorted(np.unique(labels), key=lambda value: (value < 0, value)):
                 inside = np.flatnonzero(labels == label)
                 node.children.append(

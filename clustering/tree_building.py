@@ -1,9 +1,11 @@
 """Shell for ``semcurate tree build``: categories from labels (or a classifier), a tree per category, stored.
 
 Steps: read a feature set's rows; give every image a top category — its
-label in ``labels_dataset`` where it has one, otherwise the prediction of a
-logistic-regression classifier trained on the labelled rows (its accuracy on
-a stratified 20 % held out is recorded); split each category with
+label in ``labels_dataset`` where it has one, otherwise the placement of
+:func:`semcurate.clustering.placement.place_unlabelled` (a classifier chosen
+by cross-validation on the labelled rows and calibrated; each placed image
+keeps the probability of its category and a doubtful flag, the tree keeps the
+placement report); split each category with
 :func:`semcurate.clustering.splitting.split`; store nodes, members, medoid
 representatives and mean images in the database.
 """
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.methods import MONOTONE_LINKAGES
+from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.splitting import SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
@@ -33,38 +36,6 @@ MEAN_IMAGE_SIZE = (160, 120)
 #: Members averaged into a node's mean image: the ones with the smallest md5, a uniform random sample that
 #: is shared between a node and its children, so each thumbnail is decoded once.
 MEAN_IMAGE_SAMPLE = 32
-
-
-def classify_unlabelled(
-    labelled_values: np.ndarray, categories: list[str], unlabelled_values: np.ndarray, *, random_state: int = 0
-) -> tuple[list[str], float | None]:
-    """Predicted category of each unlabelled row, and the classifier's held-out accuracy (None if untestable).
-
-    A standardised multinomial logistic regression, trained on a stratified
-    80 % of the labelled rows for the accuracy, then on all of them for the
-    predictions. The accuracy is None when a category has fewer than 2
-    labelled rows (no stratified split exists).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    def classifier():
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-
-    if len(set(categories)) < 2:
-        return [categories[0]] * len(unlabelled_values), None
-    counts = np.unique(categories, return_counts=True)[1]
-    accuracy = None
-    if counts.min() >= 2 and len(categories) >= 5 * len(counts):
-        train_x, test_x, train_y, test_y = train_test_split(
-            labelled_values, categories, test_size=0.2, stratify=categories, random_state=random_state
-        )
-        accuracy = float(classifier().fit(train_x, train_y).score(test_x, test_y))
-    if len(unlabelled_values) == 0:
-        return [], accuracy
-    return list(classifier().fit(labelled_values, categories).predict(unlabelled_values)), accuracy
 
 
 def thumbnail(path: Path, specimen_rows: int | None) -> np.ndarray:
@@ -118,13 +89,14 @@ def build_tree(
     method: str,
     labels_dataset: str,
     *,
-    depth: int = 2,
-    rule: str = "silhouette",
+    depth: int = 4,
+    rule: str = "gap",
     subset: str | None = None,
     max_children: int = 8,
     min_size: int = 10,
     random_state: int = 0,
     preprocessing: str = "standard",
+    doubtful_below: float = DOUBTFUL_BELOW,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id.
@@ -132,7 +104,18 @@ def build_tree(
     The rows are preprocessed once (:func:`~semcurate.features.preprocessing.preprocess`,
     ``standard`` by default) before the classifier places the unlabelled
     images and the categories are split; the choice is stored with the
-    tree's parameters.
+    tree's parameters.  Placements whose calibrated probability is below
+    ``doubtful_below`` are marked doubtful.
+
+    Returns
+    -------
+    dict
+        ``tree_id``, the parameters, counts of images, ``labelled``,
+        ``classified`` and ``doubtful`` ones, the chosen ``classifier`` and
+        its ``calibration``, ``classifier_heldout_accuracy`` (cross-validated,
+        rounded to 3 decimals), counts of categories, nodes and leaves, and
+        ``placement``: the full report stored in ``TreeRow.placement``
+        (:func:`~semcurate.clustering.placement.placement_report`).
     """
     check_method(method)
     if rule not in SPLIT_RULES:
@@ -154,12 +137,23 @@ def build_tree(
     if not labelled:
         raise ClusteringError(f"none of the {len(md5s)} images of {feature_set} carries a {labels_dataset} label")
     unlabelled = [index for index, md5 in enumerate(md5s) if md5 not in labels]
-    predicted, accuracy = classify_unlabelled(
-        values[labelled], [labels[md5s[index]] for index in labelled], values[unlabelled], random_state=random_state
-    )
+    try:
+        placement = place_unlabelled(
+            values[labelled],
+            [labels[md5s[index]] for index in labelled],
+            values[unlabelled],
+            doubtful_below=doubtful_below,
+            random_state=random_state,
+        )
+    except ValueError as error:
+        raise ClusteringError(str(error)) from None
     category = {md5s[index]: labels[md5s[index]] for index in labelled}
-    category.update({md5s[index]: name for index, name in zip(unlabelled, predicted, strict=True)})
-    assigned_by = {md5: ("label" if md5 in labels else "classifier") for md5 in md5s}
+    category.update({md5s[index]: name for index, name in zip(unlabelled, placement.categories, strict=True)})
+    placed = {
+        md5s[index]: (float(probability), bool(doubtful))
+        for index, probability, doubtful in zip(unlabelled, placement.probabilities, placement.doubtful, strict=True)
+    }
+    accuracy = placement.report.get("heldout_accuracy")
 
     names = sorted(set(category.values()))
     advance = reporter("categories", len(names)) if reporter else None
@@ -190,7 +184,7 @@ def build_tree(
         MeanImages(sessions, Path(image_store)),
         md5s,
         branches,
-        assigned_by,
+        placed,
         TreeRow(
             feature_set=feature_set,
             method=method,
@@ -202,6 +196,7 @@ def build_tree(
             n_images=len(md5s),
             n_labelled=len(labelled),
             classifier_accuracy=accuracy,
+            placement=json.dumps(placement.report),
         ),
     )
     n_nodes = sum(1 for branch in branches.values() for _ in branch.walk())
@@ -215,10 +210,14 @@ def build_tree(
         "images": len(md5s),
         "labelled": len(labelled),
         "classified": len(unlabelled),
+        "doubtful": int(placement.doubtful.sum()),
+        "classifier": placement.report["classifier"],
+        "calibration": placement.report.get("calibration"),
         "classifier_heldout_accuracy": None if accuracy is None else round(accuracy, 3),
         "categories": len(names),
         "nodes": n_nodes,
         "leaves": n_leaves,
+        "placement": placement.report,
     }
 
 
@@ -227,10 +226,14 @@ def store_tree(
     mean_images: MeanImages,
     md5s: list[str],
     branches: dict[str, Branch],
-    assigned_by: dict[str, str],
+    placed: dict[str, tuple[float, bool]],
     tree: TreeRow,
 ) -> int:
-    """Write ``tree`` with one node per branch (paths like ``Nanowires.2.1``) and its members; return its id."""
+    """Write ``tree`` with one node per branch (paths like ``Nanowires.2.1``) and its members; return its id.
+
+    ``placed`` gives the (probability, doubtful) of each image the classifier
+    placed; the others got their category from a label.
+    """
     with sessions.begin() as session:
         session.add(tree)
         session.flush()
@@ -248,15 +251,25 @@ def store_tree(
                     size=len(members),
                     representative_md5=md5s[branch.representative],
                     mean_image=mean_images.png(members),
-                    split_rule=branch.split_rule if branch.children else None,
+                    split_rule=branch.split_rule,
                     split_scores=json.dumps({str(k): score for k, score in branch.split_scores.items()})
                     if branch.split_scores
                     else None,
+                    stop=branch.stop or None,
+                    note=branch.note or None,
                 )
                 session.add(node)
                 session.flush()
                 node_ids[path] = node.id
-                session.add_all(
-                    TreeMemberRow(node_id=node.id, image_md5=md5, assigned_by=assigned_by[md5]) for md5 in members
-                )
+                session.add_all(member_row(node.id, md5, placed.get(md5)) for md5 in members)
         return tree.id
+
+
+def member_row(node_id: int, md5: str, placement: tuple[float, bool] | None) -> TreeMemberRow:
+    """The member row of ``md5`` in a node: labelled (``placement`` None) or placed with (probability, doubtful)."""
+    if placement is None:
+        return TreeMemberRow(node_id=node_id, image_md5=md5, assigned_by="label", probability=None, doubtful=False)
+    probability, doubtful = placement
+    return TreeMemberRow(
+        node_id=node_id, image_md5=md5, assigned_by="classifier", probability=probability, doubtful=doubtful
+    )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -290,8 +291,12 @@ class TreeRow(Base):
     """A sub-category tree (thesis chapter 5): each top category clustered on its own, recursively.
 
     ``labels_dataset`` gave the top categories; images without a label were
-    placed by a classifier trained on the labelled ones, whose held-out
-    accuracy is ``classifier_accuracy`` (None when every image was labelled).
+    placed by a classifier trained on the labelled ones, whose cross-validated
+    held-out accuracy is ``classifier_accuracy`` (None when nothing was placed or nothing could be held out).
+    ``placement`` is the JSON report of that classifier
+    (:func:`~semcurate.clustering.placement.placement_report`: the classifiers
+    compared, the calibration, held-out accuracy per category, the confusion
+    matrix, the reliability table, placed and doubtful counts).
     ``rule`` says how the number of children of a node was chosen.
     """
 
@@ -308,6 +313,7 @@ class TreeRow(Base):
     n_images: Mapped[int] = mapped_column(Integer)
     n_labelled: Mapped[int] = mapped_column(Integer)
     classifier_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    placement: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -319,7 +325,11 @@ class TreeNodeRow(Base):
     (``semcurate tree rename``). ``representative_md5`` is the medoid image,
     ``mean_image`` a PNG of the members' mean grey image (HyperSpy's cluster
     signals). ``split_rule``/``split_scores`` record how the number of children
-    was chosen (JSON of score per k), empty for leaves.
+    was chosen (JSON of score per k; the gap rule scores k = 1 too, so a leaf
+    it declined to split keeps them); ``stop`` says why a leaf was not split
+    (:data:`semcurate.clustering.splitting.STOPS`: ``no-structure``,
+    ``max-depth``, ``small-children``, ...), ``note`` gives the deciding
+    numbers in one sentence.
     """
 
     __tablename__ = "tree_nodes"
@@ -337,15 +347,24 @@ class TreeNodeRow(Base):
     mean_image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     split_rule: Mapped[str | None] = mapped_column(String(32), nullable=True)
     split_scores: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stop: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (UniqueConstraint("tree_id", "path"),)
 
 
 class TreeMemberRow(Base):
-    """An image in a tree node; ``assigned_by`` is ``label`` or ``classifier`` (how it got its top category)."""
+    """An image in a tree node; ``assigned_by`` is ``label`` or ``classifier`` (how it got its top category).
+
+    ``probability`` is the classifier's calibrated probability of the category
+    it gave (None for a labelled image); ``doubtful`` marks a placement below
+    the tree's threshold (``doubtful_below`` in ``TreeRow.placement``).
+    """
 
     __tablename__ = "tree_members"
 
     node_id: Mapped[int] = mapped_column(ForeignKey("tree_nodes.id", ondelete="CASCADE"), primary_key=True)
     image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True, index=True)
     assigned_by: Mapped[str] = mapped_column(String(16))
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    doubtful: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -27,7 +27,7 @@ CORES=(
   datasets/databar datasets/specimens datasets/taxonomy datasets/demo_corpus
   features/classic features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
   clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat
-  clustering/n_clusters clustering/splitting
+  clustering/n_clusters clustering/splitting clustering/placement
   evaluation/scores evaluation/compare2d
 )
 STAGES=(ingest datasets features clustering evaluation db)

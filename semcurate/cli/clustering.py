@@ -233,20 +233,26 @@ def tree_build(
     dataset: Annotated[
         str, typer.Option("--dataset", help="Labelled dataset giving the top categories.")
     ] = "SEM_Dataset",
-    depth: Annotated[int, typer.Option("--depth", min=1, help="Levels of sub-categories below each category.")] = 2,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth", min=1, help="Most levels below each category; the gap rule stops where it finds no structure."
+        ),
+    ] = 4,
     rule: Annotated[
         str,
         choice_option(
             "--rule",
             SPLIT_RULE,
-            "How many children a node gets: silhouette (default: bounded, works for every method), gap (may decline to "
-            "split), dendrogram-gap (monotone linkages only).",
+            "Whether and into how many children a node splits: gap (default: splits only where the gap statistic "
+            "beats its uniform reference, Tibshirani 2001), silhouette or dendrogram-gap (monotone linkages only; "
+            "both always split down to --depth).",
         ),
-    ] = "silhouette",
+    ] = "gap",
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     max_children: Annotated[int, typer.Option("--max-children", min=2, help="Most children a node may get.")] = 8,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
-    seed: Annotated[int, typer.Option("--seed", help="Random state (classifier split, sampling, flat methods).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
     preprocessing: Preprocessing = "standard",
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
@@ -282,7 +288,52 @@ def tree_build(
             )
     except (ClusteringError, LinkageMemoryError) as error:
         fail(str(error))
+    placement = summary.pop("placement")
     print_table(f"tree {summary['tree_id']} stored", summary)
+    print_placement(placement)
+
+
+def print_placement(report: dict) -> None:
+    """The tables of a tree's placement report: classifiers compared, per-category accuracy, confusion matrix."""
+    if report.get("untested"):
+        typer.echo(f"placement: {report['untested']}")
+    if not report.get("cv"):
+        return
+    print_table(
+        f"classifiers compared: {report['folds']}-fold cross-validation on {report['cv_rows']} labelled images "
+        f"(chosen: {report['classifier']}, by balanced accuracy)",
+        [
+            tuple(row[key] for key in ("classifier", "accuracy", "balanced_accuracy", "log_loss", "brier", "seconds"))
+            for row in report["cv"]
+        ],
+        ("classifier", "accuracy", "balanced accuracy", "log-loss", "Brier", "seconds"),
+    )
+    calibration = report["calibration_scores"]
+    print_table(
+        f"calibration of {report['classifier']} on the held-out folds (kept: {report['calibration']})",
+        [(form, scores["log_loss"], scores["brier"]) for form, scores in calibration.items()],
+        ("probabilities", "log-loss", "Brier"),
+    )
+    confident, doubtful = report["heldout_accuracy_confident"], report["heldout_accuracy_doubtful"]
+    print_table(
+        f"placement per category (held-out accuracy {report['heldout_accuracy']}: {confident} where the probability "
+        f"is at least {report['doubtful_below']}, {doubtful} below, where placements are marked doubtful)",
+        [
+            (name, row["labelled"], row["heldout"], row["accuracy"], row["placed"], row["doubtful"])
+            for name, row in report["per_category"].items()
+        ],
+        ("category", "labelled", "held out", "held-out accuracy", "placed", "doubtful"),
+    )
+    confusion = report["confusion"]
+    numbers = [str(number) for number in range(1, len(confusion["categories"]) + 1)]
+    print_table(
+        "held-out confusion matrix (rows: labelled category, columns: predicted, numbered as the rows)",
+        [
+            (f"{number} {name}", *counts)
+            for number, name, counts in zip(numbers, confusion["categories"], confusion["matrix"], strict=True)
+        ],
+        ("", *numbers),
+    )
 
 
 @tree_app.command("list")
