@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy.cluster import hierarchy as scipy_hierarchy
 
-from semcurate.clustering.agglomerative import LINKAGE_METHODS, LinkageMemoryError, linkage, matrix_bytes
+from semcurate.clustering.agglomerative import (
+    LINKAGE_METHODS,
+    LinkageMemoryError,
+    linkage,
+    linkage_in_place,
+    matrix_bytes,
+)
 from semcurate.clustering.hierarchy import Cutter, HierarchyError, check_linkage, cut, first_appearance
 
 
@@ -74,12 +80,38 @@ def test_duplicate_points_merge_at_height_zero():
 def test_matrix_methods_refuse_beyond_the_memory_limit_with_the_numbers():
     points = np.zeros((1000, 2)) + np.arange(1000)[:, None]
     with pytest.raises(LinkageMemoryError, match=r"complete linkage of 1,000 points needs .* GiB.*ward, centroid"):
-        linkage(points, "complete", memory_limit=matrix_bytes(1000) - 1)
-    assert linkage(points, "complete", memory_limit=matrix_bytes(1000)).shape == (999, 4)
+        linkage(points, "complete", memory_limit=matrix_bytes(1000, 2) - 1)
+    assert linkage(points, "complete", memory_limit=matrix_bytes(1000, 2)).shape == (999, 4)
 
 
-def test_matrix_bytes_counts_the_condensed_matrix_twice():
-    assert matrix_bytes(52_682) == 2 * 8 * 52_682 * 52_681 // 2
+def test_matrix_bytes_counts_the_condensed_matrix_once_plus_linear_terms():
+    condensed = 8 * 52_682 * 52_681 // 2  # 11.1 GB, the figure of the 1u-2u subset
+    assert condensed < matrix_bytes(52_682, 18) < condensed + 20 * 2**20
+    assert matrix_bytes(52_682, 18) < 15e9
+
+
+def test_complete_linkage_holds_one_condensed_matrix_and_no_copy():
+    """Traced NumPy allocations peak at the one n(n-1)/2 array and X; fastcluster.linkage's copy would double it."""
+    import tracemalloc
+
+    values = np.random.default_rng(5).normal(size=(3000, 18))
+    condensed_bytes = 8 * 3000 * 2999 // 2
+    tracemalloc.start()
+    try:
+        tree = linkage(values, "complete")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert condensed_bytes < peak < 1.3 * condensed_bytes + values.nbytes
+    assert peak <= matrix_bytes(*values.shape), "the estimate checked before starting covers the real peak"
+    np.testing.assert_allclose(tree[:, 2], scipy_hierarchy.linkage(values, "complete")[:, 2], rtol=1e-12)
+
+
+def test_linkage_in_place_refuses_a_matrix_it_could_not_safely_write():
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        linkage_in_place(np.zeros(6, dtype=np.float32), 4, "complete")
+    with pytest.raises(ValueError, match="4 points has 6 entries"):
+        linkage_in_place(np.zeros(5), 4, "complete")
 
 
 @pytest.mark.parametrize(
