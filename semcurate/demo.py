@@ -301,7 +301,6 @@ def run_clustering_stages(
             tree_feature_set,
             "ward",
             "SEM_Dataset",
-            depth=2,
             min_size=5,
             reporter=reporter,
         )
