@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix, log_loss
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, log_loss
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -597,8 +597,19 @@ def _probability_quality(truth: np.ndarray, probabilities: np.ndarray, labels: n
     labels = np.arange(probabilities.shape[1]) if labels is None else labels
     return {
         "log_loss": float(log_loss(truth, probabilities, labels=labels)),
-        "brier": float(brier_score_loss(truth, probabilities, labels=labels)),
+        "brier": multiclass_brier(truth, probabilities, labels),
     }
+
+
+def multiclass_brier(truth: np.ndarray, probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Brier's multi-class score: the mean over rows of the squared distance to the one-hot truth (0 to 2).
+
+    ``probabilities[:, j]`` is the probability of ``labels[j]``.  Written out
+    because scikit-learn's ``brier_score_loss`` takes several classes only from
+    1.7 on (it equals it there; a test checks), above this package's floor.
+    """
+    one_hot = np.asarray(truth)[:, None] == np.asarray(labels)[None, :]
+    return float(np.mean(np.sum((np.asarray(probabilities, dtype=float) - one_hot) ** 2, axis=1)))
 
 
 def _share(right: np.ndarray) -> float | None:

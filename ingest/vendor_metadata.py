@@ -152,7 +152,8 @@ def _read(handle: BinaryIO) -> MetadataScale | None:
         with tifffile.TiffFile(handle) as tif:
             zeiss = tif.sem_metadata
             fei = tif.fei_metadata
-            width_px = int(tif.pages.first.imagewidth) if zeiss else None
+            first = tif.pages[0]  # always a full TiffPage (not a TiffFrame); the check tells the type checker
+            width_px = int(first.imagewidth) if zeiss and isinstance(first, tifffile.TiffPage) else None
     except _UNREADABLE:
         return None
     # A tag whose text tifffile cannot decode comes back as raw bytes instead of a dict; treat it as absent.

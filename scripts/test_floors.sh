@@ -42,7 +42,8 @@ rm -rf .venv-floors
   tests/test_feature_store.py tests/test_autoencoder.py \
   tests/test_db.py tests/test_cli.py tests/test_public_api.py tests/test_report.py tests/test_compare2d.py \
   tests/test_ingest.py tests/test_vendor_metadata.py tests/test_demo_corpus.py tests/test_databar.py \
-  tests/test_length_text.py tests/test_ocr.py \
+  tests/test_length_text.py tests/test_ocr.py tests/test_scale_bar.py tests/test_databar_geometry.py \
+  tests/test_real_instruments.py tests/test_placement.py tests/test_preprocessing.py tests/test_quick_read.py \
   --deselect tests/test_agglomerative.py::test_cutter_agrees_with_scipy_fcluster_on_monotone_trees
 
 .venv-floors/bin/python -m pip install -q --only-binary=:all: -c constraints-floors.txt -e '.[test,fast-ocr]'

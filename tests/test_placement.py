@@ -119,7 +119,8 @@ def test_report_tables_equal_scikit_learns_metrics_of_the_heldout_predictions():
     assert report["heldout_accuracy"] == pytest.approx(np.mean(heldout_truth == heldout_predicted), abs=5e-5)
     kept = placer.heldout_probabilities_
     assert report["log_loss"] == pytest.approx(log_loss(heldout_truth, kept, labels=NAMES), abs=5e-5)
-    assert report["brier"] == pytest.approx(brier_score_loss(heldout_truth, kept, labels=NAMES), abs=5e-5)
+    one_hot = heldout_truth[:, None] == np.asarray(NAMES)[None, :]  # the multi-class Brier score, written out
+    assert report["brier"] == pytest.approx(np.mean(np.sum((kept - one_hot) ** 2, axis=1)), abs=5e-5)
     assert report["calibration_scores"][placer.calibration_]["log_loss"] == report["log_loss"]
     scores = report["calibration_scores"]
     assert (scores["matrix-scaling"]["log_loss"] < scores["none"]["log_loss"]) == (placer.calibration_ != "none")
@@ -204,3 +205,19 @@ def test_bad_requests_are_one_clear_error():
         CategoryPlacer().fit(values, ["Tips"] * 100)
     with pytest.raises(ValueError, match="100 labelled rows with 99 categories"):
         place_unlabelled(values, list(truth[:99]), values)
+
+
+def test_the_multiclass_brier_score_equals_scikit_learns_where_it_has_one():
+    import sklearn
+
+    from semcurate.clustering.placement import multiclass_brier
+
+    generator = np.random.default_rng(5)
+    probabilities = generator.dirichlet(np.ones(4), size=300)
+    truth = generator.integers(0, 4, size=300)
+    labels = np.arange(4)
+    ours = multiclass_brier(truth, probabilities, labels)
+    # By hand on one row: p = (0.7, 0.2, 0.1, 0), truth class 1: 0.49 + 0.64 + 0.01 + 0 = 1.14.
+    assert multiclass_brier(np.array([1]), np.array([[0.7, 0.2, 0.1, 0.0]]), labels) == pytest.approx(1.14)
+    if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 7):
+        assert ours == pytest.approx(brier_score_loss(truth, probabilities, labels=labels), rel=1e-12)
