@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 from threadpoolctl import threadpool_limits
 
 from semcurate.datasets.databar import LAYOUTS, burn_data_bar, random_data_bar_spec
@@ -37,6 +38,27 @@ def db_url(tmp_path) -> str:
 def sessions(db_url):
     """A session factory over the migrated test database."""
     return open_database(db_url)
+
+
+#: Typefaces real instruments print their data bars in (Debian's fonts-dejavu-core, fonts-liberation,
+#: fonts-freefont-ttf, installed by scripts/setup.sh), for labels the tests draw themselves.
+FONTS = {
+    "DejaVu Sans": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "Liberation Sans": "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "FreeSans": "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+}
+
+
+def cap_font(path: str, cap_px: int) -> ImageFont.FreeTypeFont:
+    """The smallest size of the font at ``path`` whose "0" is at least ``cap_px`` px tall (measured on its ink)."""
+    for size in range(6, 80):
+        font = ImageFont.truetype(path, size)
+        glyph = Image.new("L", (100, 100), 0)
+        ImageDraw.Draw(glyph).text((10, 10), "0", font=font, fill=255)
+        rows = np.flatnonzero((np.asarray(glyph) > 100).any(axis=1))
+        if rows[-1] - rows[0] + 1 >= cap_px:
+            return font
+    raise AssertionError(f"no size of {path} reaches {cap_px} px")
 
 
 def specimen(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

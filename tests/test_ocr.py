@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from conftest import FONTS, cap_font
+from PIL import Image, ImageDraw
 
 from semcurate.ingest import ocr
 from semcurate.ingest.length_text import Length, parse_length
@@ -37,11 +38,6 @@ LABEL_COUNT = 60
 #: Whether the optional ``fast-ocr`` extra is installed here.
 TESSEROCR_INSTALLED = importlib.util.find_spec("tesserocr") is not None
 needs_tesserocr = pytest.mark.skipif(not TESSEROCR_INSTALLED, reason="tesserocr (the fast-ocr extra) is not installed")
-FONTS = {
-    "DejaVu Sans": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "Liberation Sans": "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "FreeSans": "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
-}
 VALUES = (Length(200, "nm"), Length(1, "µm"), Length(500, "µm"), Length(20, "µm"), Length(100, "nm"), Length(2, "µm"))
 
 
@@ -56,20 +52,8 @@ class DrawnLabel:
     cap_px: int
 
 
-def _font(path: str, cap_px: int) -> ImageFont.FreeTypeFont:
-    """The smallest size of the font whose "0" is at least ``cap_px`` px tall, measured on its ink."""
-    for size in range(6, 80):
-        font = ImageFont.truetype(path, size)
-        glyph = Image.new("L", (100, 100), 0)
-        ImageDraw.Draw(glyph).text((10, 10), "0", font=font, fill=255)
-        rows = np.flatnonzero((np.asarray(glyph) > 100).any(axis=1))
-        if rows[-1] - rows[0] + 1 >= cap_px:
-            return font
-    raise AssertionError(f"no size of {path} reaches {cap_px} px")
-
-
 def _drawn_label(length: Length, font: str, cap_px: int, dark_text: bool, margin: int = 2) -> DrawnLabel:
-    typeface = _font(FONTS[font], cap_px)
+    typeface = cap_font(FONTS[font], cap_px)
     text = f"{length.value:g} {length.unit}"
     paper, ink = (235, 20) if dark_text else (15, 240)
     picture = Image.new("L", (int(typeface.getlength(text)) + 20, 3 * cap_px + 20), paper)

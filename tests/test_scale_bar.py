@@ -13,8 +13,8 @@ from collections import Counter
 import numpy as np
 import pytest
 import tifffile
-from conftest import convention_length, specimen
-from PIL import Image, ImageDraw, ImageFont
+from conftest import FONTS, cap_font, convention_length, specimen
+from PIL import Image, ImageDraw
 
 from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
 from semcurate.ingest.length_text import Length
@@ -31,11 +31,6 @@ from semcurate.ingest.scale_bar import (
 from semcurate.ingest.vendor_metadata import MetadataScale
 
 NM = {"nm": 1.0, "µm": 1e3, "mm": 1e6}
-FONTS = {
-    "DejaVu Sans": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "Liberation Sans": "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "FreeSans": "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
-}
 
 
 def outcome(reading: ScaleReading, value: float, unit: str, nm_per_px: float) -> str:
@@ -59,18 +54,6 @@ def test_every_vendor_layout_reads_right_or_abstains(bars):
 def test_stripe_box_is_reported_for_cropping(bars):
     _spec, image, truth = next(bar for bar in bars if bar[0].position != "overlay")
     assert read_bar(image, get_engine()).stripe_box == truth.stripe_box
-
-
-def cap_font(path: str, cap_px: int) -> ImageFont.FreeTypeFont:
-    """The smallest size of the font at ``path`` whose "0" is at least ``cap_px`` px tall (measured on its ink)."""
-    for size in range(6, 60):
-        font = ImageFont.truetype(path, size)
-        glyph = Image.new("L", (80, 80), 0)
-        ImageDraw.Draw(glyph).text((10, 10), "0", font=font, fill=255)
-        rows = np.flatnonzero((np.asarray(glyph) > 100).any(axis=1))
-        if rows[-1] - rows[0] + 1 >= cap_px:
-            return font
-    raise AssertionError(f"no size of {path} reaches {cap_px} px")
 
 
 def zeiss_like(label: str | None, font, *, dark: bool = False, bars=((12, 60),), fields=("EHT = 5.00 kV",)):
