@@ -15,28 +15,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import tifffile
+from test_real_instruments import instrument_truth
 from test_scale_database import CASES, WIDTH_CLASS, expected_groups, store_cases, table_rows, write_truth
 
 #: Where ``scripts/fetch_fixtures.py`` (run by ``scripts/setup.sh``) caches the real instrument TIFFs.
 INSTRUMENT_TIFFS = Path(__file__).resolve().parent.parent / ".cache" / "fixtures" / "instrument_tiffs"
 ZEISS_1K = INSTRUMENT_TIFFS / "test_tiff_Zeiss_SEM_1k.tif"
 FEI_8BIT = INSTRUMENT_TIFFS / "FEI-Helios-Ebeam-8bits.tif"
-NM_PER = {"pm": 1e-3, "nm": 1.0, "µm": 1e3, "um": 1e3, "mm": 1e6}
 
 
 def semcurate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True)
-
-
-def instrument_nm_per_px(path: Path) -> float:
-    """The pixel size the microscope wrote into the TIFF, in nm, read with tifffile (not with our reader)."""
-    with tifffile.TiffFile(path) as tiff:
-        if tiff.is_sem:
-            metadata = tiff.sem_metadata
-            _name, value, unit = metadata.get("ap_image_pixel_size") or metadata["ap_pixel_size"]
-            return value * NM_PER[unit]
-        return tiff.fei_metadata["Scan"]["PixelWidth"] * 1e9
 
 
 @pytest.fixture
@@ -105,7 +94,7 @@ def test_read_json_on_real_tiffs_gives_each_sources_pixel_size():
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     for path, line in zip(paths, lines, strict=True):
-        truth = instrument_nm_per_px(path)
+        truth = instrument_truth(path)["nm_per_px"]  # read from the tags with tifffile, not with our reader
         assert line["candidates"]["metadata"] == pytest.approx(truth, rel=1e-9)
         assert line["status"] == "ok" and line["nm_per_px"] == pytest.approx(truth, rel=1e-9)
         assert line["source"] in ("metadata", "both") and "field_nm" in line
