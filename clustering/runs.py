@@ -117,9 +117,7 @@ def cluster_feature_set(
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         values = preprocess(values, preprocessing)
-    except StudyError as error:
-        raise ClusteringError(str(error)) from None
-    except ValueError as error:
+    except (StudyError, ValueError) as error:  # ValueError: an unknown preprocessing
         raise ClusteringError(str(error)) from None
     recorded = {"k_max": k_max, "random_state": random_state, "preprocessing": preprocessing, **parameters}
     started = time.perf_counter()
