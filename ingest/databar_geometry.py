@@ -9,7 +9,9 @@ the thesis' algorithm (section 2.3) and makes each step measurable:
    pixels have that colour form runs; a run that is wide (its background
    spans ≥ 90 % of the width), not too tall (≤ 30 % of the image), and holds
    some content (text or a segment) is a stripe.  None is ``no_stripe``;
-   more than one is ``multiple_stripes`` rather than a guess.  Real stripes
+   more than one is ``multiple_stripes`` rather than a guess, unless only
+   one of them holds a scale marker (dark picture over a dark stripe is
+   flat enough to pass for a second one).  Real stripes
    need three more rules:
 
    * **rules** — rows that are one flat line across ≥ 90 % of the width in
@@ -97,7 +99,8 @@ MIN_SEGMENT_PX = 8
 MAX_SEGMENT_FRACTION = 0.6
 #: The thickest segment body, as a fraction of its length (a logo or a filled box is not a bar).
 MAX_BODY_FRACTION = 0.35
-#: The largest fraction of a bar's interior columns that may hold ink off its body (a ruler's minor ticks).
+#: The largest fraction of a bar's interior columns that may hold ink off its body (a ruler's minor ticks), unless
+#: that ink is regular ticks (:func:`_regular_ticks`).
 MAX_OFF_BODY_FRACTION = 0.35
 #: The widest gap a label may open in its bar, in lengths of one of the two pieces (a wide label, short pieces).
 MAX_LABEL_GAP = 8.0
@@ -213,20 +216,30 @@ def find_stripe(grey: np.ndarray) -> Stripe | GeometryProblem:
     if not candidates:
         return GeometryProblem("no_stripe", "no flat area in the lower part of the image")
     for colour, tolerance in candidates[:3]:
-        stripes = _stripes_of_colour(grey, top, colour, tolerance)
+        stripes = [
+            _with_edge_rules(grey, span, colour, tolerance) for span in _stripes_of_colour(grey, top, colour, tolerance)
+        ]
         if len(stripes) > 1:
-            spans = ", ".join(f"rows {y0}-{y1}" for y0, y1 in stripes)
+            # Dark picture over a dark stripe may pass for a second stripe; only a band holding a scale marker
+            # is a data bar.  Two such bands are reported, not guessed between.
+            with_marker = [stripe for stripe in stripes if isinstance(find_segment(grey, stripe), Segment)]
+            if len(with_marker) == 1:
+                return with_marker[0]
+            spans = ", ".join(f"rows {stripe.box[1]}-{stripe.box[3]}" for stripe in stripes)
             return GeometryProblem("multiple_stripes", f"{len(stripes)} candidate stripes ({spans})")
         if stripes:
-            break
-    else:
-        return GeometryProblem("no_stripe", "no wide uniform band with text or a marker in the lower part")
-    y0, y1 = stripes[0]
-    # A rule along the stripe's top or bottom edge (a frame, a table's outer line) belongs to the stripe.
+            return stripes[0]
+    return GeometryProblem("no_stripe", "no wide uniform band with text or a marker in the lower part")
+
+
+def _with_edge_rules(grey: np.ndarray, span: tuple[int, int], colour: float, tolerance: float) -> Stripe:
+    """The stripe of rows ``span``, grown over a rule along its top or bottom edge (a frame, a table's outer line)."""
+    height, width = grey.shape
+    y0, y1 = span
     reach = max(3, (y1 - y0) // 6)
-    while y0 > 0 and stripes[0][0] - y0 < reach and _rule_rows(grey[y0 - 1 : y0], colour, tolerance)[0]:
+    while y0 > 0 and span[0] - y0 < reach and _rule_rows(grey[y0 - 1 : y0], colour, tolerance)[0]:
         y0 -= 1
-    while y1 < height and y1 - stripes[0][1] < reach and _rule_rows(grey[y1 : y1 + 1], colour, tolerance)[0]:
+    while y1 < height and y1 - span[1] < reach and _rule_rows(grey[y1 : y1 + 1], colour, tolerance)[0]:
         y1 += 1
     return Stripe((0, y0, width, y1), colour)
 
@@ -378,13 +391,21 @@ class _Piece:
     def width(self) -> int:
         return self.cols.stop - self.cols.start
 
+    @property
+    def slender(self) -> bool:
+        """Whether the piece is thin enough to be a bar on its own (:data:`MAX_BODY_FRACTION`)."""
+        return self.thickness <= MAX_BODY_FRACTION * self.width
 
-def _pieces(ink: np.ndarray, min_length: float, max_length: float) -> list[_Piece]:
+
+def _pieces(
+    ink: np.ndarray, min_length: float, max_length: float, max_body_fraction: float = MAX_BODY_FRACTION
+) -> list[_Piece]:
     """Components of ``ink`` shaped like a scale bar.
 
     Long; thin (body thickness, the median column's ink, at most
     :data:`MAX_BODY_FRACTION` of the length); a body of rows covering 90 % of
-    the width, at least half as many as the body is thick; and ink off the
+    the width, at least half as many as the body is thick, in one run (not the
+    frame and cross of an icon such as "⊞"); and ink off the
     body in at most :data:`MAX_OFF_BODY_FRACTION` of the interior columns (the
     end ticks excluded).  Glyphs that share a row fail the last two — a pixel
     font's "m" or "%", two "4" whose crossbars touch: their one full row is
@@ -401,7 +422,10 @@ def _pieces(ink: np.ndarray, min_length: float, max_length: float) -> list[_Piec
         row_cover, column_cover = component.sum(axis=1), component.sum(axis=0)
         thickness = float(np.median(column_cover))
         full = np.flatnonzero(row_cover >= 0.9 * box_width)
-        if full.size < max(1, thickness / 2) or thickness > MAX_BODY_FRACTION * box_width:
+        if full.size < max(1, thickness / 2) or thickness > max_body_fraction * box_width:
+            continue
+        # A bar's full rows are one body; a framed icon's (Thermo's "⊞" beside "mag") are its top, middle and bottom.
+        if full[-1] - full[0] + 1 > full.size + 1:
             continue
         # Ink off the body (its full rows and one row of fringe) in the interior: a ruler's minor ticks, a glyph's
         # strokes.  Glyphs that touch ("44" sharing a crossbar) have it in most columns, a ruler in a few.
@@ -409,11 +433,26 @@ def _pieces(ink: np.ndarray, min_length: float, max_length: float) -> list[_Piec
         off_body[max(0, full[0] - 1) : full[-1] + 2] = False
         ends = round(thickness) + 1
         interior = off_body[:, ends : box_width - ends].any(axis=0)
-        if interior.size and interior.mean() > MAX_OFF_BODY_FRACTION:
+        if interior.size and interior.mean() > MAX_OFF_BODY_FRACTION and not _regular_ticks(interior):
             continue
         body = slice(rows.start + int(full[0]), rows.start + int(full[-1]) + 1)
         pieces.append(_Piece(rows, cols, body, thickness, component))
     return pieces
+
+
+def _regular_ticks(columns: np.ndarray) -> bool:
+    """Whether the true runs of ``columns`` are a ruler's ticks: at least five, of one width and evenly spaced (±1 px).
+
+    A bold ruler's ticks may cover half its length, more than
+    :data:`MAX_OFF_BODY_FRACTION`; glyphs sharing a row ("44") never leave it so regularly.
+    """
+    edges = np.diff(columns.astype(np.int8), prepend=0, append=0)
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if starts.size < 5:
+        return False
+    # The first and last ticks may be cut by the end columns left out of ``columns``: only the inner ones count.
+    widths, spacings = (stops - starts)[1:-1], np.diff(starts)[1:-1]
+    return bool(np.ptp(widths) <= 1 and np.ptp(spacings) <= 2)
 
 
 def _off_body_columns(piece: _Piece) -> np.ndarray:
@@ -426,9 +465,11 @@ def _off_body_columns(piece: _Piece) -> np.ndarray:
 def _interrupted_by_label(left: _Piece, right: _Piece, ink: np.ndarray, char_height: float) -> bool:
     """Whether two pieces are one bar with its label in between.
 
-    Same row and thickness, equal lengths of at least a character height,
-    ink off the body only at their outer ends (end caps, never a glyph's
-    stem), a gap at most :data:`MAX_LABEL_GAP` times a piece, and ink filling
+    Same row and thickness, lengths equal within a quarter (a label's
+    glyph may touch one piece; FreeMono's "200 nm" in a Helios line makes
+    pieces of 28 and 34 px) and of at least a character height, ink off the body only at their outer ends (end
+    caps, never a glyph's stem) or ticks along both in equal numbers (a
+    ruler split by its label), a gap at most :data:`MAX_LABEL_GAP` times a piece, and ink filling
     at least half of the gap, centred in it, within a character height of
     the row.
     """
@@ -436,12 +477,14 @@ def _interrupted_by_label(left: _Piece, right: _Piece, ink: np.ndarray, char_hei
     longer = max(left.width, right.width)
     if min(left.width, right.width) < char_height or gap <= 0 or gap > MAX_LABEL_GAP * longer:
         return False
-    if abs(left.row - right.row) > 1 or abs(left.width - right.width) > 0.1 * longer + 2:
+    if abs(left.row - right.row) > 1 or abs(left.width - right.width) > 0.25 * longer + 2:
         return False
     if abs(left.thickness - right.thickness) > 1:
         return False
     ends = round(left.thickness) + 2
-    if _off_body_columns(left)[ends:].any() or _off_body_columns(right)[: right.width - ends].any():
+    left_ticks = _tick_count(_off_body_columns(left)[ends:])
+    right_ticks = _tick_count(_off_body_columns(right)[: right.width - ends])
+    if (left_ticks or right_ticks) and (min(left_ticks, right_ticks) == 0 or abs(left_ticks - right_ticks) > 1):
         return False
     reach = max(2, round(char_height))
     between = ink[max(0, left.row - reach) : left.row + reach + 1, left.cols.stop : right.cols.start]
@@ -452,13 +495,32 @@ def _interrupted_by_label(left: _Piece, right: _Piece, ink: np.ndarray, char_hei
     return bool(abs(centre - (gap - 1) / 2) <= 0.25 * gap and columns[-1] - columns[0] + 1 >= 0.5 * gap)
 
 
+def _tick_count(columns: np.ndarray) -> int:
+    """The number of runs of true values in ``columns`` (the ticks along a piece, from its off-body columns)."""
+    flags = columns.astype(np.int8)
+    return int(np.count_nonzero(np.diff(flags, prepend=0) == 1))
+
+
 def _bars(pieces: list[_Piece], ink: _Ink, min_length: float) -> list[list[_Piece]]:
     """The bars among ``pieces`` (sorted by column): pairs interrupted by their label, and pieces of ``min_length``.
 
     A label's own glyphs that look like pieces ("—", a mono font's "m") lie in
-    its pair's gap and are no bar.
+    its pair's gap and are no bar; a piece with a twin just above or below it
+    (the strokes of a fixed-width "=") is none either.  A pair's pieces may be stubs thicker than
+    a bar alone may be (a filled box with its label inside leaves two ends
+    not much longer than high); a bar of one piece must be :attr:`_Piece.slender`.
     """
-    bars, used = [], set()
+    # A fixed-width font's "=" is two pieces, one over the other: a bar has no such twin.
+    twins = {
+        i
+        for i, piece in enumerate(pieces)
+        for other in pieces
+        if other is not piece
+        and abs(other.cols.start - piece.cols.start) <= 1
+        and abs(other.cols.stop - piece.cols.stop) <= 1
+        and 0 < abs(other.row - piece.row) <= ink.char_height
+    }
+    bars, used = [], set(twins)
     for i, left in enumerate(pieces):
         partner = next(
             (
@@ -474,7 +536,7 @@ def _bars(pieces: list[_Piece], ink: _Ink, min_length: float) -> list[list[_Piec
         bars.append([left, right])
         used |= {i, partner}
         used |= {k for k in range(i + 1, partner) if pieces[k].cols.start >= left.cols.stop}
-    bars += [[piece] for k, piece in enumerate(pieces) if k not in used and piece.width >= min_length]
+    bars += [[piece] for k, piece in enumerate(pieces) if k not in used and piece.slender and piece.width >= min_length]
     return bars
 
 
@@ -487,7 +549,8 @@ def _find_segment(ink: _Ink, stripe: Stripe, image_width: int) -> Segment | Geom
     x0, y0, _, _ = stripe.box
     min_length = max(MIN_SEGMENT_PX, MIN_SEGMENT_CHARACTERS * ink.char_height)
     pieces = sorted(
-        _pieces(ink.mask, MIN_SEGMENT_PX, MAX_SEGMENT_FRACTION * image_width), key=lambda piece: piece.cols.start
+        _pieces(ink.mask, MIN_SEGMENT_PX, MAX_SEGMENT_FRACTION * image_width, max_body_fraction=1.0),
+        key=lambda piece: piece.cols.start,
     )
     bars = _bars(pieces, ink, min_length)
     if not bars:

@@ -38,10 +38,15 @@ OCR text                reads as   seen
 ``um``                  µm         real (Zeiss "200 um"); drawn 1 799
 ``pm`` ``ym``           µm         real (Helios "500 pm", "500 ym"); drawn
                                    1 107 and 151
+``yam`` ``wm``          µm         drawn in the demo's fixed-width faces
+                                   (FreeMono "2 yam", Liberation Mono
+                                   "648 wm", issue 12's failure study)
 ``yum`` ``pum``         µm         drawn 233 and 59: ``µ`` as descender + ``u``
 ``urn`` ``prn``         µm         real (Helios "500 urn"); drawn 8 and 4
                                    (``rn`` for ``m``)
 ``ren``                 nm         drawn 6 (FreeSans, Liberation)
+``om``                  nm         drawn (FreeMono at 7 px: "200 om" in
+                                   three looks of four)
 ``O`` ``o``             0          real (Zeiss 512 "2O %"); drawn ("SOnm")
 ``S`` ``s``             5          real (Helios "S00 pm"); drawn 48 ("Sum"
                                    for "5µm"), "sonm"
@@ -53,7 +58,8 @@ OCR text                reads as   seen
 ======================  =========  ==========================================
 
 A number token is a run of digits and the look-alike letters above, possibly
-with one decimal separator; it must start a word (not follow a letter, digit,
+with one decimal separator, which OCR may follow with a space (Hitachi's
+"20.0nm" in Liberation Mono read "20. 0nm"); it must start a word (not follow a letter, digit,
 sign, ``:`` or ``/``) and hold at least one real digit, except that a single
 ``1``-look-alike (``T``, ``J``, ``l``, ``I``, ``i``, ``t``) directly before a unit is
 read as 1 ("imm" → 1 mm).  A comma is a decimal separator ("1,5 µm"), except
@@ -77,11 +83,14 @@ NM_PER_UNIT = {"nm": 1.0, "µm": 1e3, "mm": 1e6}
 UNIT_SPELLINGS: dict[str, str] = {
     "nm": "nm",
     "ren": "nm",
+    "om": "nm",
     "µm": "µm",
     "μm": "µm",
     "um": "µm",
     "pm": "µm",
     "ym": "µm",
+    "yam": "µm",
+    "wm": "µm",
     "yum": "µm",
     "pum": "µm",
     "urn": "µm",
@@ -111,7 +120,7 @@ _DIGIT_CLASS = "0-9" + re.escape("".join(DIGIT_LOOKALIKES))
 _UNIT_ALTERNATIVES = "|".join(re.escape(spelling) for spelling in sorted(UNIT_SPELLINGS, key=len, reverse=True))
 _LENGTH_PATTERN = re.compile(
     rf"(?<![\w.,:/+\-−–])"
-    rf"(?P<number>[{_DIGIT_CLASS}]+(?:[.,][{_DIGIT_CLASS}]+)?)"
+    rf"(?P<number>[{_DIGIT_CLASS}]+(?:[.,] ?[{_DIGIT_CLASS}]+)?)"
     rf"[ \t]{{0,2}}"
     rf"(?P<unit>{_UNIT_ALTERNATIVES})"
     rf"(?![^\W\d_]|\d)"
@@ -119,10 +128,19 @@ _LENGTH_PATTERN = re.compile(
 _DIGITS = re.compile(r"\d")
 _DIGIT_TABLE = str.maketrans(DIGIT_LOOKALIKES)
 
-_MAG_NUMBER = r"(?P<{name}>\d{{1,3}}(?:[ ,]\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+#: A magnification's number: digit groups of three after a space or a comma (which OCR may pad: "93 , 000"), or a
+#: decimal number.
+_MAG_NUMBER = r"(?P<{name}>\d{{1,3}}(?:(?: ?, ?| )\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+_THOUSANDS = re.compile(r"\d{1,3}(?:(?: ?, ?| )\d{3})+(?:\.\d+)?")
 _MAGNIFICATION_PATTERNS = (
     re.compile(r"(?<![\w.,])" + _MAG_NUMBER.format(name="number") + r"\s?(?P<kilo>[kK]{1,2})?\s?[xX×](?![^\W\d_])"),
-    re.compile(r"(?<![^\W\d_])[xX×]\s?" + _MAG_NUMBER.format(name="number") + r"(?![\d.,]|\s?[^\W\d_])"),
+    re.compile(
+        r"(?<![^\W\d_])[xX×#]\s?"
+        + _MAG_NUMBER.format(name="number")
+        # Thousands ("x22.2k"); else not followed by more number ("X93 , 000" is not 93), by a sign OCR made of
+        # a digit ("X11?" for X117) or by a length unit ("x 5 mm" is no magnification); words may follow ("x575 SE").
+        + r"(?:(?P<kilo>[kK])(?!\w)|(?![\d.,?]|[^\W\d_]|\s?[.,]|\s?(?:nm|µm|μm|um|mm)(?![^\W\d_])))"
+    ),
 )
 
 #: Field name (as written, case-insensitive) -> key used in :class:`StripeFields`.
@@ -178,7 +196,7 @@ def _number_value(token: str) -> float | None:
     """The value of a number token (look-alikes mapped to digits), or None if it is not a number."""
     if not _DIGITS.search(token) and not (len(token) == 1 and token in _LONE_ONES):
         return None
-    digits = token.translate(_DIGIT_TABLE)
+    digits = token.replace(" ", "").translate(_DIGIT_TABLE)
     whole, comma, fraction = digits.partition(",")
     if comma:
         digits = whole + fraction if len(fraction) == 3 and whole != "0" else f"{whole}.{fraction}"
@@ -243,7 +261,8 @@ def parse_magnification(text: str) -> float | None:
 
     Accepts a number followed by ``x`` (optionally with ``k``/``K``, doubled
     ``kK`` as OCR sometimes writes it, for thousands: "25.00 KX", "500x") or
-    ``x`` followed by a number ("x 5,000").  Digit groups separated by a space
+    ``x`` followed by a number, with ``k`` for thousands after it as Hitachi
+    prints it ("x 5,000", "x22.2k"; OCR reads that small ``x`` as ``#`` too).  Digit groups separated by a space
     or a comma are thousands ("8 811 x"); a comma followed by one or two
     digits is a decimal comma ("1,20 kx").
 
@@ -253,6 +272,10 @@ def parse_magnification(text: str) -> float | None:
     98600.0
     >>> parse_magnification("x 5,000")
     5000.0
+    >>> parse_magnification("SE x22.2k SE(U)")
+    22200.0
+    >>> parse_magnification("X93 , 000"), parse_magnification("x575 SE(U)")
+    (93000.0, 575.0)
     >>> parse_magnification("8 811 x")
     8811.0
     >>> parse_magnification("1,20 kx")
@@ -265,7 +288,7 @@ def parse_magnification(text: str) -> float | None:
         return None
     match = min(matches, key=lambda candidate: candidate.start())
     number = match.group("number")
-    if re.fullmatch(r"\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?", number):
+    if _THOUSANDS.fullmatch(number):
         value = float(re.sub("[ ,]", "", number))
     else:
         value = float(number.replace(",", "."))

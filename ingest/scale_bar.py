@@ -70,7 +70,14 @@ from semcurate.ingest.databar_geometry import (
     label_candidates,
 )
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image
-from semcurate.ingest.length_text import Length, find_lengths, parse_fields, parse_length, parse_magnification
+from semcurate.ingest.length_text import (
+    DIGIT_LOOKALIKES,
+    Length,
+    find_lengths,
+    parse_fields,
+    parse_length,
+    parse_magnification,
+)
 from semcurate.ingest.ocr import OcrEngine, prepare_crop
 from semcurate.ingest.vendor_metadata import (
     DISAGREEMENT_THRESHOLD,
@@ -93,6 +100,11 @@ FIELD_AGREEMENT = 0.02
 #: the vendor's is unknown) and Thermo Fisher/FEI's ``[Image] MagCanvasRealWidth`` (0.2072 m on the Helios
 #: fixture, which prints "120 x" for HFW 1.73 mm).  Zeiss' is not fixed: 281 and 298 mm on its two fixtures.
 MAGNIFICATION_REFERENCES_NM = {"Polaroid": 127e6, "Thermo Fisher": 207.2e6}
+#: Every display width a magnification was seen to refer to, in nm: the Polaroid's 127 mm to Zeiss' 298 mm.
+MAGNIFICATION_REFERENCE_RANGE_NM = (127e6, 298e6)
+#: A bar whose field width is this many times wider than every magnification on the stripe allows (on the widest
+#: display of :data:`MAGNIFICATION_REFERENCE_RANGE_NM`) is contradicted: a label read "500um" for "5.00um".
+CONTRADICTION_FACTOR = 3.0
 #: Candidate label boxes tried, nearest first.
 MAX_LABEL_CANDIDATES = 3
 #: Text whose tall glyphs are under this many px is read until two looks agree (one look suffices above).
@@ -125,6 +137,7 @@ _FIELD_NAME_ONLY = re.compile(
 #: A field width's name anywhere in a text.
 _WIDTH_NAME = re.compile(r"(?<![^\W\d_])(hfw|width|view\s*field)(?![^\W\d_])", re.IGNORECASE)
 _Parsed = TypeVar("_Parsed")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,43 @@ class PrintedField:
     text: str
 
 
+def nearest_usual_length(nm: float) -> Length:
+    """The scale-bar value (mantissa in :data:`USUAL_MANTISSAS`) nearest to ``nm`` nm, in the unit a bar prints it.
+
+    Examples
+    --------
+    >>> nearest_usual_length(10_113.0)
+    Length(value=10.0, unit='µm')
+    >>> nearest_usual_length(243.0)
+    Length(value=250.0, unit='nm')
+    """
+    exponent = math.floor(math.log10(nm))
+    candidates = [
+        mantissa * 10.0**power for power in (exponent - 1, exponent, exponent + 1) for mantissa in USUAL_MANTISSAS
+    ]
+    best = min(candidates, key=lambda value: abs(math.log(value / nm)))
+    unit, per_unit = ("nm", 1.0) if best < 1e3 else ("µm", 1e3) if best < 1e6 else ("mm", 1e6)
+    return Length(float(f"{best / per_unit:.6g}"), unit)
+
+
+#: OCR look-alike letters to digits, for comparing a misread label's digits with a value.
+_LOOKALIKE_TABLE = str.maketrans(DIGIT_LOOKALIKES)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _digits_compatible(text: str, length: Length) -> bool:
+    """Whether a label's OCR ``text`` (that did not parse) shows ``length``'s first digit and number of digits.
+
+    "19 pm" is compatible with 10 µm, "Z00 am" with 200 nm; "2000m" is not with 200 nm.
+    """
+    found = _NUMBER.search(text.translate(_LOOKALIKE_TABLE))
+    if found is None:
+        return False
+    read = found.group().replace(".", "").replace(",", "")
+    value = f"{length.value:g}".replace(".", "")
+    return read[0] == value[0] and len(read) == len(value)
+
+
 def _is_usual(value: float) -> bool:
     mantissa = value / 10 ** math.floor(math.log10(value))
     return any(math.isclose(mantissa, usual, rel_tol=1e-6) for usual in USUAL_MANTISSAS)
@@ -212,6 +262,16 @@ class _StripeText:
                 self._texts[box, look] = reading.text.strip()
         return [self._texts[box, look] for box in boxes]
 
+    def read_phrase(self, phrase: tuple[Box, ...], look: int = 0) -> str:
+        """The text of a phrase's words read as one line: one crop around them all, in ``look``.
+
+        One crop rather than one per word: Tesseract reads a lone short word
+        ("1", "µm" in a fixed-width font) far less reliably than the line it
+        belongs to.
+        """
+        (text,) = self.read([_union(phrase)], look)
+        return text
+
     def confirmed(
         self, boxes: tuple[Box, ...], parse: Callable[[str], _Parsed | None], looks: int
     ) -> tuple[_Parsed | None, str]:
@@ -224,13 +284,13 @@ class _StripeText:
         """
         votes: dict[_Parsed, list[str]] = {}
         for look in range(len(LOOKS)):
-            text = " ".join(self.read(list(boxes), look))
+            text = self.read_phrase(boxes, look)
             value = parse(text)
             if value is not None:
                 votes.setdefault(value, []).append(text)
                 if len(votes[value]) >= looks:
                     return value, votes[value][0]
-        return None, " ".join(self.read(list(boxes)))
+        return None, self.read_phrase(boxes)
 
 
 def _phrases(box: Box, boxes: list[Box], char_height: float) -> list[tuple[Box, ...]]:
@@ -263,9 +323,26 @@ def _phrases(box: Box, boxes: list[Box], char_height: float) -> list[tuple[Box, 
 def _smallest_reading(
     box: Box, layout: StripeLayout, reader: _StripeText, parse: Callable[[str], Length | None]
 ) -> tuple[Box, ...]:
-    """The smallest phrase around ``box`` (:func:`_phrases`) whose first look parses, else the largest."""
+    """The smallest phrase around ``box`` (:func:`_phrases`) that parses, in the first look where one does.
+
+    When none parses in any look, the largest phrase (for the caller to report what it read).
+    """
     phrases = _phrases(box, layout.boxes, layout.char_height)
-    return next((phrase for phrase in phrases if parse(" ".join(reader.read(list(phrase))))), phrases[-1])
+    for look in range(len(LOOKS)):
+        for phrase in phrases:
+            if parse(reader.read_phrase(phrase, look)):
+                return phrase
+    return phrases[-1]
+
+
+def _union(boxes: tuple[Box, ...]) -> Box:
+    """The smallest box holding every one of ``boxes``."""
+    return (
+        min(box[0] for box in boxes),
+        min(box[1] for box in boxes),
+        max(box[2] for box in boxes),
+        max(box[3] for box in boxes),
+    )
 
 
 def _same_line(box: Box, other: Box) -> bool:
@@ -287,37 +364,62 @@ def _label_length(text: str) -> Length | None:
 
 
 def _label(
-    candidates: list[Box], layout: StripeLayout, reader: _StripeText, looks: int
+    candidates: list[Box],
+    layout: StripeLayout,
+    reader: _StripeText,
+    looks: int,
+    plausible: Callable[[Length, tuple[Box, ...]], bool],
 ) -> tuple[tuple[Box, ...], Length | None, str]:
     """The label's words, its length (None when it does not read as one) and its text.
 
-    The label is the nearest candidate that holds a digit or reads as a
-    length (the nearest of all when none does), with the words continuing its
-    line when it does not read as a length alone ("200" and "nm" in a
-    fixed-width font).  It must read as exactly one length with at most one
+    The label is the nearest candidate that reads as a length, alone or with
+    the words continuing its line ("200" and "nm" in a fixed-width font; a
+    unit-only box "µm" nearest the bar, its number farther), in one of the
+    first two looks; failing that, the nearest that holds a digit; failing
+    that, the nearest.  It must read as exactly one length with at most one
     stray letter, in ``looks`` agreeing looks (:meth:`_StripeText.confirmed`).
 
     Farther candidates are only looked at while the nearer ones hold no digit
     at all (a field name such as "Det" sitting closer than the value): a
     nearer box with digits that do not parse is the label misread, and the
     next box over is another field ("WD 3.7 mm") that must not stand in for it.
+
+    Looks whose length is not ``plausible`` (given the words) do not vote
+    while another look may still give a plausible one: at 7-12 px a µ is read
+    as an m in one look and right in the next.  When no look does, the
+    label is what the looks agree on regardless, for the caller to judge
+    and say why it is refused.
     """
-    texts = reader.read(candidates)
-    chosen = next(
-        (
-            box
-            for box, text in zip(candidates, texts, strict=True)
-            if _label_length(text) is not None or any(character.isdigit() for character in text)
-        ),
-        candidates[0],
-    )
+
+    def reads_as_length(box: Box) -> bool:
+        phrases = _phrases(box, layout.boxes, layout.char_height)
+        return any(_label_length(reader.read_phrase(phrase, look)) for look in (0, 1) for phrase in phrases)
+
+    def holds_digit(box: Box) -> bool:
+        return any(_DIGIT.search(reader.read([box], look)[0]) for look in (0, 1))
+
+    chosen = candidates[0]
+    for box in candidates:
+        if reads_as_length(box) or holds_digit(box):
+            chosen = box
+            break
     phrase = _smallest_reading(chosen, layout, reader, _label_length)
-    length, text = reader.confirmed(phrase, _label_length, looks)
+
+    def plausible_length(text: str) -> Length | None:
+        length = _label_length(text)
+        return length if length is not None and plausible(length, phrase) else None
+
+    length, text = reader.confirmed(phrase, plausible_length, looks)
+    if length is None:
+        length, text = reader.confirmed(phrase, _label_length, looks)
     return phrase, length, text
 
 
 def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]) -> tuple[str | None, list[str]]:
     """``(problem or None, evidence)`` for a bar reading against physics and the stripe's other fields.
+
+    A field width outside what SEMs image, or :data:`CONTRADICTION_FACTOR`
+    times wider than every magnification on the stripe allows, is a problem.
 
     ``other_texts`` are the OCR texts of the stripe's other boxes; a length
     among them that, as a field width, matches within
@@ -329,6 +431,18 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
     low, high = FIELD_WIDTH_RANGE_NM
     if not low <= field_nm <= high:
         return f"implied field width {field_nm:.3g} nm is outside what an SEM images ({low:g} nm to {high:g} nm)", []
+    magnifications = [found for text in other_texts if (found := parse_magnification(text))]
+    _low_reference, high_reference = MAGNIFICATION_REFERENCE_RANGE_NM
+    # Only a field wider than the magnification allows: a label that lost its decimal point ("500um" for
+    # "5.00um") reads too long, while OCR that drops a digit group of the magnification ("100 x" for "26 100 x")
+    # makes it too small and must not discredit a right label.
+    if magnifications and all(
+        field_nm > high_reference / magnification * CONTRADICTION_FACTOR for magnification in magnifications
+    ):
+        return (
+            f"implied field width {field_nm:.3g} nm contradicts the magnification {magnifications[0]:g}× "
+            f"(at most {high_reference / magnifications[0]:.3g} nm)"
+        ), []
     evidence = []
     for text in other_texts:
         for length, _span in find_lengths(text):
@@ -352,16 +466,20 @@ def _field_length(text: str) -> Length | None:
 
 
 def _value_length(text: str) -> Length | None:
-    """The first length of a table cell's value ("1.73 mm") when the whole text is that value."""
-    return parse_length(text.translate(_STRAY_MARKS))
+    """The length of a table cell's value ("1.73 mm") when the text is that value, at most one stray letter besides.
+
+    The neighbour of a field name is only its value when it holds no other
+    field's name: "WD: 5.7 mm" under "HFW:" is the working distance.
+    """
+    return _label_length(text)
 
 
 def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> PrintedField | None:
     """The horizontal field width the stripe prints, read in ``looks`` agreeing looks; None if none or several.
 
     Found in a box that names it ("HFW 2.98 µm", "Width = 556.0 nm",
-    "View field: 2.50 µm"), or in the nearest box under or right of a box
-    holding the name alone (Thermo/FEI table cells: "HFW" over "1.73 mm"),
+    "View field: 2.50 µm"), or in the box right of or under a box holding
+    the name alone (:func:`_value_boxes`; Thermo/FEI table cells: "HFW" over "1.73 mm"),
     with the words continuing its line (:func:`_phrases`) when a fixed-width
     font's spaces split it.
     """
@@ -373,12 +491,16 @@ def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> Prin
         if _field_length(text):
             found.append(((box,), _field_length))
         elif _FIELD_NAME_ONLY.match(text):
-            value_box = _value_box(box, boxes)
-            if value_box is not None:
-                found.append((_smallest_reading(value_box, layout, reader, _value_length), _value_length))
+            for value_box in _value_boxes(box, boxes):
+                phrase = _smallest_reading(value_box, layout, reader, _value_length)
+                first_look = reader.read_phrase(phrase)
+                # A value that the first look misreads ("648 wm") is still the value: the looks confirm it.
+                if _value_length(first_look) or (phrase == (value_box,) and _DIGIT.search(first_look)):
+                    found.append((phrase, _value_length))
+                    break
         elif _WIDTH_NAME.search(text):
             phrase = _smallest_reading(box, layout, reader, _field_length)
-            if _field_length(" ".join(text_of[word] for word in phrase)):
+            if _field_length(reader.read_phrase(phrase)):
                 found.append((phrase, _field_length))
     fields = []
     for phrase, parse in found:
@@ -390,19 +512,24 @@ def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> Prin
     return fields[0]
 
 
-def _value_box(name_box: Box, boxes: list[Box]) -> Box | None:
-    """The box holding the value of a field whose name is alone in ``name_box``: the nearest one under it
-    (overlapping its columns, within two name heights) or right of it (on its line, within three), or None."""
+def _value_boxes(name_box: Box, boxes: list[Box]) -> list[Box]:
+    """The boxes that may hold the value of a field whose name is alone in ``name_box``, likeliest first.
+
+    First those right of it on its line (within three name heights: "HFW:"
+    "2.048 µm" in a fixed-width font), nearest first; then those under it
+    (overlapping its columns, within two name heights: a Thermo/FEI table's
+    "HFW" header over "1.73 mm"), nearest first.
+    """
     nx0, ny0, nx1, ny1 = name_box
     height = ny1 - ny0
-    near = []
+    right, under = [], []
     for box in boxes:
         bx0, by0, bx1, by1 = box
-        if by0 >= ny1 and by0 - ny1 < 2 * height and min(nx1, bx1) > max(nx0, bx0):
-            near.append((by0 - ny1, box))
-        elif bx0 >= nx1 and bx0 - nx1 < 3 * height and by0 < ny1 and by1 > ny0:
-            near.append((bx0 - nx1, box))
-    return min(near)[1] if near else None
+        if bx0 >= nx1 and bx0 - nx1 < 3 * height and by0 < ny1 and by1 > ny0:
+            right.append((bx0 - nx1, box))
+        elif by0 >= ny1 and by0 - ny1 < 2 * height and min(nx1, bx1) > max(nx0, bx0):
+            under.append((by0 - ny1, box))
+    return [box for _distance, box in sorted(right)] + [box for _distance, box in sorted(under)]
 
 
 def read_bar(grey: np.ndarray, engine: OcrEngine) -> ScaleReading:
@@ -413,10 +540,10 @@ def read_bar(grey: np.ndarray, engine: OcrEngine) -> ScaleReading:
     layout = analyse_stripe(grey, stripe)
     reader = _StripeText(layout, engine)
     width = grey.shape[1]
-    # First the first look at everything: a bar and a printed field width that agree are two independent
-    # readings, confirmation enough.  Otherwise small text is read until two looks agree (SMALL_TEXT_PX).
+    # First the first look at everything: a bar and a printed field width (or magnification) that agree are two
+    # independent readings, confirmation enough.  Otherwise small text is read until two looks agree (SMALL_TEXT_PX).
     first_look = reconcile(_read_segment(layout, reader, width, 1), printed_field(layout, reader, 1), width)
-    corroborated = first_look.source == "ocr" and first_look.field_nm is not None
+    corroborated = first_look.source == "ocr" and (first_look.field_nm is not None or len(first_look.evidence) > 1)
     if layout.char_height >= SMALL_TEXT_PX or corroborated:
         return first_look
     return reconcile(_read_segment(layout, reader, width, 2), printed_field(layout, reader, 2), width)
@@ -433,7 +560,13 @@ def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: 
         return ScaleReading(
             "unreadable", bar_px=segment.length_px, stripe_box=stripe_box, reason="no text next to the segment"
         )
-    phrase, label, label_text = _label(candidates, layout, reader, looks)
+    texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
+
+    def plausible(label: Length, phrase: tuple[Box, ...]) -> bool:
+        others = [text for box, text in texts.items() if box not in phrase]
+        return judge(label.nm / segment.length_px, width, label, others)[0] is None
+
+    phrase, label, label_text = _label(candidates, layout, reader, looks, plausible)
     if label is None:
         return ScaleReading(
             "unreadable",
@@ -443,7 +576,7 @@ def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: 
             reason=f"no length next to the segment (read {label_text!r})",
         )
     nm_per_px = label.nm / segment.length_px
-    others = [text for box, text in zip(layout.boxes, reader.read(layout.boxes), strict=True) if box not in phrase]
+    others = [text for box, text in texts.items() if box not in phrase]
     problem, evidence = judge(nm_per_px, width, label, others)
     if problem:
         return ScaleReading(
@@ -502,6 +635,41 @@ def reconcile(bar: ScaleReading, printed: PrintedField | None, width_px: int) ->
             label_text=bar.label_text,
             reason=f"{_describe_bar(bar)}, {described} = {field_nm_per_px:.4g} nm/px: {apart:.1%} apart",
         )
+    if bar.bar_px is not None:
+        # The bar was measured but its label not read: the field width says what the label must be.
+        implied = nearest_usual_length(field_nm_per_px * bar.bar_px)
+        apart = disagreement(implied.nm / bar.bar_px, field_nm_per_px)
+        if apart > FIELD_AGREEMENT:
+            return ScaleReading(
+                "conflict",
+                bar_px=bar.bar_px,
+                field_nm=field_nm,
+                field_nm_per_px=field_nm_per_px,
+                stripe_box=bar.stripe_box,
+                label_text=bar.label_text,
+                reason=(
+                    f"{described} puts {field_nm_per_px * bar.bar_px:.4g} nm on the bar's {bar.bar_px:.1f} px, "
+                    f"not a value scale bars show (nearest {implied.value:g} {implied.unit}, {apart:.1%} apart)"
+                ),
+            )
+        if bar.label_text and _digits_compatible(bar.label_text, implied):
+            nm_per_px = implied.nm / bar.bar_px
+            return replace(
+                bar,
+                status="ok",
+                value=implied.value,
+                unit=implied.unit,
+                nm_per_px=nm_per_px,
+                source="ocr",
+                ocr_nm_per_px=nm_per_px,
+                field_nm=field_nm,
+                field_nm_per_px=field_nm_per_px,
+                evidence=[
+                    f"label read {bar.label_text!r}, taken as {implied.value:g} {implied.unit}: {described} "
+                    f"agrees ({apart:.1%} apart)"
+                ],
+                reason=None,
+            )
     return ScaleReading(
         "ok",
         bar_px=bar.bar_px,

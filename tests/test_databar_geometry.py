@@ -276,3 +276,76 @@ def test_two_stripes_are_reported_not_guessed(bars):
     stripe_rows = image[y0:y1]
     doubled = np.vstack([image[: y0 - 2 * (y1 - y0)], stripe_rows, image[y0 - (y1 - y0) : y0], stripe_rows])
     assert find_stripe(doubled).status == "multiple_stripes"
+
+
+MONO = "/usr/share/fonts/truetype/freefont/FreeMono.ttf"
+
+
+def test_a_framed_icon_beside_the_text_is_not_a_bar():
+    """Thermo/FEI's "⊞" next to "mag" has full rows at its top, middle and bottom: an icon, not a bracket."""
+
+    def quad(pen):
+        pen.rectangle((600, 722, 614, 736), outline=0)
+        pen.line((600, 729, 614, 729), fill=0)
+        pen.line((607, 722, 607, 736), fill=0)
+
+    image = draw(frame(), both(quad, label("mag", 560, 722, 12), bracket(100, 180, 740), label("5 µm", 300, 730, 12)))
+    assert measured(image).length_px == pytest.approx(180, abs=0.05)
+
+
+def test_the_strokes_of_a_fixed_width_equals_sign_are_no_bar():
+    """Two FreeMono "=" a short word apart on one line: each is two thin strokes, one over the other."""
+
+    def text(pen):
+        pen.text((300, 724), "A = 5 = 6", font=ImageFont.truetype(MONO, 16), fill=0)
+
+    assert measured(draw(frame(), both(text, bracket(40, 150, 745)))).length_px == pytest.approx(150, abs=0.05)
+
+
+def test_a_ruler_split_by_its_label_is_one_bar():
+    """Ticks every 20 px on both halves (centres 101 to 201 and 281 to 381), "200nm" in the gap: 280 px."""
+
+    def ruler(pen):
+        for start in (100, 280):
+            pen.rectangle((start, 745, start + 101, 746), fill=0)
+            for index in range(6):
+                pen.rectangle((start + 20 * index, 739, start + 1 + 20 * index, 746), fill=0)
+
+    segment = measured(draw(frame(), both(ruler, label("200nm", 212, 733))))
+    assert len(segment.pieces) == 2
+    assert segment.length_px == pytest.approx(280, abs=0.05)
+
+
+def test_a_bold_ruler_whose_ticks_cover_half_its_length():
+    """Eleven 6-px ticks every 16 px along a 166-px ruler: 40 % of its columns hold tick ink."""
+
+    def ruler(pen):
+        pen.rectangle((100, 742, 265, 747), fill=0)
+        for index in range(11):
+            pen.rectangle((100 + 16 * index, 732, 105 + 16 * index, 747), fill=0)
+
+    segment = measured(draw(frame(), both(ruler, label("10 µm", 300, 730))))
+    assert segment.length_px == pytest.approx(160, abs=0.05)  # first tick's centre 102.5 to the last's 262.5
+
+
+def test_a_filled_box_split_by_its_label_into_two_stubs():
+    """A 16-px-high box of 120 px with its label inside leaves 28-px ends, too thick to be bars alone."""
+
+    def box(pen):
+        pen.rectangle((400, 730, 427, 745), fill=0)
+        pen.rectangle((492, 730, 519, 745), fill=0)
+
+    segment = measured(draw(frame(), both(box, label("2µm", 436, 726, 18))))
+    assert len(segment.pieces) == 2
+    assert segment.length_px == pytest.approx(120, abs=0.05)
+
+
+def test_of_two_stripe_coloured_bands_the_one_with_a_marker_is_the_stripe():
+    """A black picture band over a black stripe: only the stripe holds a scale marker."""
+    image = frame(stripe_grey=0)
+    image[560:640] = 0
+    image = draw(image, lambda pen: pen.ellipse((200, 575, 240, 615), fill=200))  # a bright particle in the dark band
+    image = draw(image, both(bracket(40, 150, 740, fill=255), label("2 µm", 90, 712, fill=255)))
+    stripe = find_stripe(image)
+    assert isinstance(stripe, Stripe) and stripe.box[3] == 768 and stripe.box[1] >= 700
+    assert measured(image).length_px == pytest.approx(150, abs=0.05)

@@ -64,6 +64,12 @@ LABELS = [
     ("1 mrn", None),
     ("|00 nm", None),
     ("B0 nm", None),
+    # seen in the demo's fixed-width faces (issue 12's failure study)
+    ("2 yam", Length(2, "µm")),
+    ("648 wm", Length(648, "µm")),
+    ("200 om", Length(200, "nm")),
+    ("20. 0nm", Length(20.0, "nm")),  # Hitachi's "20.0nm": a space after the decimal point
+    ("50. Oum", Length(50.0, "µm")),
     # one length among other words: the caller decides which field it is
     ("WD 6.2 mm", Length(6.2, "mm")),
     ("Scale: 500 nm", Length(500, "nm")),
@@ -133,6 +139,15 @@ MAGNIFICATIONS = [
     ("× 250", 250.0),
     ("1,20 kx", 1_200.0),
     ("mag = 1 234 x", 1_234.0),
+    ("SE x22.2k SE(U)", 22_200.0),  # Hitachi: x before the number, k after
+    ("S-4700 20.0kV 8.5mm x3.97k SE(U)", 3_970.0),
+    ("#10.8k", 10_800.0),  # Hitachi's small x read as #
+    ("x575 SE(U)", 575.0),
+    ("X93 , 000", 93_000.0),  # JEOL "X93,000" with OCR's spaces around the comma
+    ("X7 ,690", 7_690.0),
+    ("X11?", None),  # "X117" with its last digit misread: not 11
+    ("x5kV", None),
+    ("x 5 mm", None),
     ("mag", None),
     ("HV 5.00 kV", None),
     ("WD 6.2 mm", None),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -155,6 +156,29 @@ def test_printed_field_width_stands_in_for_an_unreadable_bar():
     implausible = printed(298, "mm")  # "2.98 µm" misread: no SEM images a 298 mm field
     assert reconcile(no_bar, implausible, 1024) == no_bar
     assert reconcile(BAR, implausible, 1024) == BAR
+
+
+def test_a_misread_label_is_taken_from_the_field_width_when_its_digits_agree():
+    """Tescan's "10 µm" over 64 px read "19 pm"; "View field: 80.0 µm" read "80.9": 10 µm / 64 px = 156.25 nm/px."""
+    misread = ScaleReading("unreadable", bar_px=64.0, stripe_box=(0, 347, 512, 384), label_text="19 pm")
+    reading = reconcile(misread, printed(80.9, "µm"), 512)  # 158.0 nm/px, 1.1 % from 10 µm over 64 px
+    assert (reading.status, reading.source, reading.value, reading.unit) == ("ok", "ocr", 10.0, "µm")
+    assert reading.nm_per_px == pytest.approx(156.25) and "19 pm" in reading.evidence[0]
+    # "2000m" shows four digits: not 200 nm, so the field width alone gives the scale
+    other = reconcile(replace(misread, label_text="2000m", bar_px=59.0), printed(512, "nm"), 512)
+    assert (other.source, other.nm_per_px) == ("field", pytest.approx(1.0))
+    # a field width that puts 130 µm on the bar (not a value bars show) contradicts the bar: no reading
+    conflict = reconcile(misread, printed(1.04, "mm"), 512)
+    assert (conflict.status, conflict.nm_per_px) == ("conflict", None) and "not a value" in conflict.reason
+
+
+def test_a_label_that_lost_its_decimal_point_contradicts_the_magnification():
+    """Hitachi's "5.00um" read "500um" over 80 px of 512: a 3.2 mm field where x3.97k allows at most 75 µm."""
+    problem, _ = judge(500_000 / 80, 512, Length(500, "µm"), ["S-4700 20.0kV 8.5mm x3.97k SE(U)"])
+    assert "contradicts the magnification 3970" in problem
+    assert judge(5000 / 80, 512, Length(5, "µm"), ["S-4700 20.0kV 8.5mm x3.97k SE(U)"])[0] is None
+    # a magnification that lost a digit group ("100 x" for "26 100 x") never discredits a right label
+    assert judge(5000 / 80, 512, Length(5, "µm"), ["mag 100 x"])[0] is None
 
 
 def test_metadata_is_trusted_first_and_pixels_are_kept():
