@@ -61,8 +61,10 @@ A number token is a run of digits and the look-alike letters above, possibly
 with one decimal separator, which OCR may follow with a space (Hitachi's
 "20.0nm" in Liberation Mono read "20. 0nm"); it must start a word (not follow a letter, digit,
 sign, ``:`` or ``/``) and hold at least one real digit, except that a single
-``1``-look-alike (``T``, ``J``, ``l``, ``I``, ``i``, ``t``) directly before a unit is
-read as 1 ("imm" → 1 mm).  A comma is a decimal separator ("1,5 µm"), except
+look-alike directly before a unit is read as its digit: ``T``, ``J``, ``l``,
+``I``, ``i``, ``t`` as 1 ("imm" → 1 mm), ``S`` ``s`` as 5 ("Sum", "S um" for
+5 µm: drawn 48, and DejaVu Sans Mono at 7 px), ``Z`` ``z`` as 2 ("Zum" for 2 µm
+in FreeSans at 5 px, three looks of five).  A comma is a decimal separator ("1,5 µm"), except
 when exactly three digits follow it ("1,500 nm" → 1500 nm).
 
 Known limits (drawn labels under 10 px): a lost decimal point ("1.5 µm"
@@ -113,8 +115,8 @@ DIGIT_LOOKALIKES: dict[str, str] = {
     "Z": "2",
     "z": "2",
 }
-#: Look-alikes that may stand alone for the number 1 when a unit follows directly.
-_LONE_ONES = frozenset("TJlIit")
+#: Look-alikes that may stand alone for a one-digit number (1, 2, 5: the scale values of one digit) before a unit.
+_LONE_DIGITS = frozenset("TJlItiSsZz")
 
 _DIGIT_CLASS = "0-9" + re.escape("".join(DIGIT_LOOKALIKES))
 _UNIT_ALTERNATIVES = "|".join(re.escape(spelling) for spelling in sorted(UNIT_SPELLINGS, key=len, reverse=True))
@@ -194,7 +196,7 @@ class StripeFields:
 
 def _number_value(token: str) -> float | None:
     """The value of a number token (look-alikes mapped to digits), or None if it is not a number."""
-    if not _DIGITS.search(token) and not (len(token) == 1 and token in _LONE_ONES):
+    if not _DIGITS.search(token) and not (len(token) == 1 and token in _LONE_DIGITS):
         return None
     digits = token.replace(" ", "").translate(_DIGIT_TABLE)
     whole, comma, fraction = digits.partition(",")

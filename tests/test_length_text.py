@@ -52,7 +52,7 @@ LABELS = [
     ("S00 pm", Length(500, "µm")),  # the Helios fixture's label again
     ("2S nm", Length(25, "nm")),
     ("Z0 µm", Length(20, "µm")),
-    ("zmm", None),  # a lone 2-look-alike is not read as 2
+    ("zmm", Length(2, "mm")),  # the drawn "2mm" as OCR read it (module docstring)
     ("z0 µm", Length(20, "µm")),
     # reported once, never seen by Tesseract on the instruments' fonts: refused
     ("5 µ m", None),
@@ -88,7 +88,10 @@ LABELS = [
     ("0.0 µm", None),
     ("10 PM", None),  # units are case-sensitive
     ("3:45 pm", None),  # a time of day
-    ("Sum", None),  # no real digit, and S is not a lone 1
+    ("Sum", Length(5, "µm")),  # a lone S before a unit is a 5 (FreeSans, DejaVu Sans Mono at 7 px)
+    ("S um", Length(5, "µm")),
+    ("Zum", Length(2, "µm")),
+    ("SS um", None),  # two look-alikes and no real digit
     ("lo µm", None),  # two look-alikes and no real digit
     ("Helium", None),
     ("200 nmM", None),  # unit followed by more letters
