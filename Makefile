@@ -1,5 +1,5 @@
 # The two entry points a new machine needs (see README.md).
-.PHONY: setup demo check test test-fast test-floors lock bench clean
+.PHONY: setup demo serve check test test-fast test-floors lock bench clean
 
 VENV := .venv
 DEMO_DIR ?= demo
@@ -10,6 +10,10 @@ setup:
 
 demo: setup
 	$(VENV)/bin/semcurate demo --out $(DEMO_DIR) --images $(DEMO_IMAGES)
+
+# Browse the demo (make demo first) at http://127.0.0.1:8000/, read-only.
+serve: setup
+	$(VENV)/bin/semcurate serve --db $(DEMO_DIR)/semcurate.db
 
 # Style (ruff lint + format) and types and docstring examples of the pure cores.
 check: setup
@@ -49,6 +53,7 @@ bench: setup
 	$(VENV)/bin/python bench/evaluation.py
 	$(VENV)/bin/python bench/cli.py
 	$(VENV)/bin/python bench/faults.py
+	$(VENV)/bin/python bench/serve.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -6,10 +6,18 @@
 >>> tree.children("Nanowires")                         # [Node(path='Nanowires.1', ...), ...]
 >>> tree.images("Nanowires.2", limit=5)                 # [Path('store/<md5>.jpg'), ...]
 >>> tree.rename("Nanowires.2", "vertical arrays")
+>>> tree.move(md5, "Nanowires.2", "Nanowires.1")      # an editor's correction, kept beside the stored tree
 >>> tree.export("newick")
 
 Nodes are addressed by path (``Nanowires``, ``Nanowires.2``, ``Nanowires.2.1``),
 by their editable name, or by database id.
+
+Editors' corrections (:class:`~semcurate.db.models.TreeEditRow`, made by
+``semcurate serve --allow-edits`` or :meth:`Tree.move` / :meth:`Tree.mark_misplaced`)
+are honoured by every membership answer here and so by ``tree export``: an
+image moved to node T belongs to T and T's ancestors and to no other node; an
+image marked misplaced in node F leaves F and F's descendants and stays in
+F's ancestors.  The newest edit of an image wins.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.db import open_database
-from semcurate.db.models import Image, IngestRun, TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.db.models import Image, IngestRun, TreeEditRow, TreeMemberRow, TreeNodeRow, TreeRow
 
 
 class TreeError(LookupError):
@@ -152,10 +160,7 @@ class Tree:
         """Image files of a node's members (md5s when no store is known), representative first, then by md5."""
         with self._sessions() as session:
             row = self._row(session, address)
-            query = (
-                select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == row.id).order_by(TreeMemberRow.image_md5)
-            )
-            md5s = list(session.scalars(query))
+            md5s = self._members(session, row)
             first = row.representative_md5
         md5s = ([first] if first in md5s else []) + [md5 for md5 in md5s if md5 != first]
         md5s = md5s[:limit] if limit is not None else md5s
@@ -206,20 +211,82 @@ class Tree:
         return "\n".join(lines)
 
     def member_md5s(self, address: str | int) -> list[str]:
-        """The md5 of every image in the node at ``address``, sorted."""
+        """The md5 of every image in the node at ``address``, sorted, editors' corrections applied."""
         with self._sessions() as session:
-            row = self._row(session, address)
-            return list(
-                session.scalars(
-                    select(TreeMemberRow.image_md5)
-                    .where(TreeMemberRow.node_id == row.id)
-                    .order_by(TreeMemberRow.image_md5)
+            return self._members(session, self._row(session, address))
+
+    def edits(self) -> dict[str, tuple[int, int | None]]:
+        """The newest correction of each edited image: md5 → (node it was taken from, node id it went to or None
+        when it was marked misplaced)."""
+        with self._sessions() as session:
+            return self._edits(session)
+
+    def _edits(self, session) -> dict[str, tuple[int, int | None]]:
+        rows = session.execute(
+            select(TreeEditRow.image_md5, TreeEditRow.from_node_id, TreeEditRow.to_node_id)
+            .where(TreeEditRow.tree_id == self.id)
+            .order_by(TreeEditRow.id)
+        ).all()
+        return {md5: (source, target) for md5, source, target in rows}
+
+    def _members(self, session, row: TreeNodeRow) -> list[str]:
+        members = set(session.scalars(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == row.id)))
+        edits = self._edits(session)
+        if edits:
+            parents = dict(
+                session.execute(
+                    select(TreeNodeRow.id, TreeNodeRow.parent_id).where(TreeNodeRow.tree_id == self.id)
+                ).all()
+            )
+
+            def lineage(node_id: int | None) -> set[int]:
+                found = set()
+                while node_id is not None:
+                    found.add(node_id)
+                    node_id = parents.get(node_id)
+                return found
+
+            for md5, (source, target) in edits.items():
+                if target is not None:
+                    (members.add if row.id in lineage(target) else members.discard)(md5)
+                elif source in lineage(row.id):
+                    members.discard(md5)
+        return sorted(members)
+
+    def move(self, md5: str, source: str | int, target: str | int | None) -> None:
+        """Record that image ``md5``, seen in node ``source``, belongs in node ``target`` (None: misplaced, place
+        unknown).  The stored tree is kept as built; every membership answer applies the newest edit.
+
+        Raises
+        ------
+        TreeError
+            An unknown node, an image that is not in ``source``, or a ``target`` that is ``source`` itself.
+        """
+        with self._sessions.begin() as session:
+            origin = self._row(session, source)
+            if md5 not in self._members(session, origin):
+                raise TreeError(f"image {md5} is not in node {origin.path}")
+            destination = None if target is None else self._row(session, target)
+            if destination is not None and destination.id == origin.id:
+                raise TreeError(f"image {md5} is already in node {origin.path}")
+            session.add(
+                TreeEditRow(
+                    tree_id=self.id,
+                    image_md5=md5,
+                    from_node_id=origin.id,
+                    to_node_id=None if destination is None else destination.id,
                 )
             )
 
+    def mark_misplaced(self, md5: str, address: str | int) -> None:
+        """Record that image ``md5`` does not belong in the node at ``address`` (nor below it); see :meth:`move`."""
+        self.move(md5, address, None)
+
     def as_dict(self, address: str | int | None = None, *, members: bool = False) -> dict:
         """The tree (or the subtree at ``address``) as nested dictionaries, for JSON; with ``members``, each node
-        lists the md5 of its images under ``"members"``."""
+        lists the md5 of its images under ``"members"`` and of those an editor marked misplaced there under
+        ``"misplaced"``.  Once a tree has edits, sizes count the members after them."""
+        edits = self.edits()
 
         def nested(node: Node) -> dict:
             entry = {
@@ -229,8 +296,14 @@ class Tree:
                 "size": node.size,
                 "representative": str(node.representative) if node.representative else None,
             }
-            if members:
-                entry["members"] = self.member_md5s(node.id)
+            if members or edits:
+                listed = self.member_md5s(node.id)
+                entry["size"] = len(listed)
+                if members:
+                    entry["members"] = listed
+                    entry["misplaced"] = sorted(
+                        md5 for md5, (source, target) in edits.items() if target is None and source == node.id
+                    )
             return {**entry, "children": [nested(child) for child in self.children(node.id)]}
 
         roots = self.roots() if address is None else [self.node(address)]

@@ -28,6 +28,7 @@ Layout under ``out``::
     ``new_dati_SEM`` have ids ``ext00000``... and are not counted as images.
 ``kind``
     ``original`` (an image's TIFF, or the JPG of a JPG-only image),
+    ``variant`` (a re-saved copy of another image, see ``variant``),
     ``jpg-pair`` (the JPG exported next to a TIFF), ``duplicate`` (byte copy
     of another file of ``new_dati_SEM``), ``metadata-variant`` (same pixels as
     the original TIFF, other tags), ``near-duplicate`` (a distinct image whose
@@ -98,6 +99,32 @@ Layout under ``out``::
     (``nm_per_px * width / 1024``), ``AP_WIDTH`` and ``AP_MAG`` as printed,
     and on about 70 % of them (newer SmartSEM) ``AP_IMAGE_PIXEL_SIZE``
     equal to ``nm_per_px``; pixel sizes with 7 significant digits.
+``defect``
+    the image-quality defect drawn on the image's picture (above its data bar,
+    which is drawn as without it; :func:`semcurate.datasets.defects.apply_defect`):
+    ``blurred``, ``dark``, ``light``, ``charging``, ``blank`` or ``colour``
+    (a navigation-camera RGB photo); empty for a sound image.  The quality
+    flag each should raise is :data:`~semcurate.datasets.defects.DEFECT_FLAGS`.
+``charging_rows``
+    for ``charging``: the image rows of each streak and band edge, ``"first-last"``
+    (inclusive) separated by spaces.
+``variant``
+    for ``kind`` ``variant`` (another image saved from the same acquisition as
+    ``near_duplicate_of``; :func:`~semcurate.datasets.defects.make_variant`):
+    ``resized`` (JPG, 0.4-0.7 of the size), ``recompressed`` (a JPG export
+    saved again at quality 60),
+    ``cropped`` (TIFF, a few px off the left, right and top), ``contrast`` (JPG,
+    contrast-stretched) or ``no_bar`` (TIFF of the picture alone).  Its scale
+    columns describe the copy: boxes and ``bar_px`` scaled or shifted with it,
+    ``nm_per_px`` divided by the resize factor, no stripe for ``no_bar``; a JPG
+    variant is ``jpg_only`` (an image of its own, which ingest admits as such).
+
+Image-quality defects and variants come from their own generator (spawned
+from ``seed`` after the others), so ``defects=False`` writes exactly the
+corpus of earlier versions.  With defects (the default), about
+:data:`DEFECT_SHARES` of the images carry each defect and
+:data:`VARIANT_SHARE` of the ``n_images`` are variants (two per source image;
+every pair within a source and its variants is a near-duplicate pair).
 
 Determinism: the layout, duplication and encoding decisions come from one
 master generator; each image's pixels come from its own generator
@@ -133,6 +160,7 @@ from semcurate.datasets.databar import (
     random_data_bar_spec,
     require_fonts,
 )
+from semcurate.datasets.defects import VARIANTS, apply_defect, jpeg_bytes, make_variant
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.ingest.convert import encode_jpeg
@@ -195,7 +223,29 @@ GROUND_TRUTH_COLUMNS = (
     "width_px",
     "field_nm",
     "zeiss_metadata",
+    "defect",
+    "charging_rows",
+    "variant",
 )
+#: Share of the images (near-duplicates and variants aside) that carry each image-quality defect.
+DEFECT_SHARES: dict[str, float] = {
+    "blurred": 0.04,
+    "dark": 0.02,
+    "light": 0.02,
+    "charging": 0.03,
+    "blank": 0.015,
+    "colour": 0.015,
+}
+#: Share of ``n_images`` that are variants (re-saved copies) of other images, two per source image.
+VARIANT_SHARE = 0.04
+#: How each variant is saved: ``(format, JPEG quality)``; TIFFs carry no vendor metadata.
+VARIANT_FORMATS: dict[str, tuple[str, int]] = {
+    "resized": ("JPG", 90),
+    "recompressed": ("JPG", 60),
+    "cropped": ("TIFF", 0),
+    "contrast": ("JPG", 90),
+    "no_bar": ("TIFF", 0),
+}
 
 #: The two categories whose Majority labels conflict (thesis section 2.2).
 CONFLICTING_CATEGORIES = ("Patterned_surface", "MEMS_devices_and_electrodes")
@@ -238,7 +288,8 @@ class CorpusSummary:
 
     ``n_images`` counts the distinct images of ``new_dati_SEM`` (near-duplicates
     included); ``n_duplicate_files`` counts the files that add no image there
-    (``duplicate`` + ``metadata-variant`` + ``jpg-pair``).
+    (``duplicate`` + ``metadata-variant`` + ``jpg-pair``); ``n_variants`` the
+    re-saved copies (``variant``) and ``defects`` the images per drawn defect.
     """
 
     n_images: int
@@ -250,6 +301,8 @@ class CorpusSummary:
     n_near_duplicate_pairs: int
     n_labelled: int
     files_per_format: dict[str, int] = field(default_factory=dict)
+    n_variants: int = 0
+    defects: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -292,6 +345,19 @@ class _ImageTask:
     near_id: str = ""
     near_seed: np.random.SeedSequence | None = None
     files: list[_FilePlan] = field(default_factory=list)
+    defect: str = ""  # a key of defects.DEFECT_FLAGS drawn on the picture
+    defect_seed: np.random.SeedSequence | None = None
+    variants: list[_VariantPlan] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _VariantPlan:
+    """A re-saved copy of a task's image: its id, how it is made (:data:`VARIANTS`), where it goes, its seed."""
+
+    image_id: str
+    variant: str
+    path: str
+    seed: np.random.SeedSequence
 
 
 def _how_many(total: int, fraction: float, minimum_from: int = 20) -> int:
@@ -374,13 +440,33 @@ class _Namer:
         return self._unique(f"{folder}/{int(self.rng.integers(16**8)):08x}.jpg")
 
 
-def _draw_image(task: _ImageTask) -> tuple[np.ndarray, DataBarSpec, DataBarTruth]:
-    """The pixels of one image: a specimen of ``task.leaf`` with a data bar, ``(height, width)`` uint8."""
+def _draw_image(task: _ImageTask) -> tuple[np.ndarray, DataBarSpec, DataBarTruth, tuple[tuple[int, int], ...]]:
+    """The pixels of one image: a specimen of ``task.leaf`` with a data bar, ``(height, width)`` uint8.
+
+    A task's defect is drawn on the specimen from its own generator, so the
+    data bar is the one drawn without it; a ``colour`` picture (RGB) replaces
+    the rows above the stripe after the bar is burnt, which stays grey in all
+    three channels.  Also returns the charging rows (empty without charging).
+    """
     rng = np.random.default_rng(task.seed)
     spec = random_data_bar_spec(rng, task.width, task.height, task.layout)
     specimen = np.asarray(draw_specimen(task.leaf, rng, spec.specimen_height, task.width), dtype=np.uint8)
+    rows: tuple[tuple[int, int], ...] = ()
+    colour = None
+    if task.defect:
+        defect_rng = np.random.default_rng(task.defect_seed)
+        drawn, defect_truth = apply_defect(specimen, task.defect, defect_rng)
+        rows = defect_truth.rows
+        if drawn.ndim == 3:
+            colour = drawn
+        else:
+            specimen = drawn
     pixels, truth = burn_data_bar(specimen, spec)
-    return pixels, spec, truth
+    if colour is not None:
+        picture_end = spec.specimen_height - spec.flat_rows if truth.has_stripe else spec.specimen_height
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+        pixels[:picture_end] = colour[:picture_end]
+    return pixels, spec, truth, rows
 
 
 def _nudge_pixels(pixels: np.ndarray, rng: np.random.Generator, specimen_height: int, count: int) -> np.ndarray:
@@ -481,7 +567,7 @@ def _tiff_bytes(
     tifffile.imwrite(
         buffer,
         pixels,
-        photometric="minisblack",
+        photometric="rgb" if pixels.ndim == 3 else "minisblack",
         metadata=None,
         software=software,
         datetime=datetime_text,
@@ -493,7 +579,7 @@ def _tiff_bytes(
 
 def _pillow_jpeg(pixels: np.ndarray, quality: int) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="JPEG", quality=quality)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
@@ -526,7 +612,50 @@ def _image_columns(task: _ImageTask, truth: DataBarTruth, image_id: str, near_of
         "font": truth.font,
         "width_px": task.width_class,
         "field_nm": "" if truth.field_nm is None else f"{truth.field_nm:.10g}",
+        "defect": task.defect,
     }
+
+
+def _scaled_box(box: Iterable[float] | None, scale: float, dx: float, dy: float, xy: str) -> str:
+    """A truth box moved by ``(-dx, -dy)`` then scaled: ``xy`` names each value's axis (``"xyxy"`` or ``"xxy"``)."""
+    if box is None:
+        return ""
+    moved = [(value - (dx if axis == "x" else dy)) * scale for value, axis in zip(box, xy, strict=True)]
+    return _format_box(round(value, 3) for value in moved)
+
+
+def _variant_rows(out: Path, task: _ImageTask, pixels: np.ndarray, truth: DataBarTruth) -> list[dict[str, object]]:
+    """Write the task's variants (re-saved copies of its image) and return their ground-truth rows."""
+    rows = []
+    stripe_top = truth.stripe_box[1] if truth.stripe_box is not None else None
+    for plan in task.variants:
+        copy, geometry = make_variant(pixels, stripe_top, plan.variant, np.random.default_rng(plan.seed))
+        file_format, quality = VARIANT_FORMATS[plan.variant]
+        if file_format == "TIFF":
+            data = _tiff_bytes(copy, software="ImageJ", datetime_text=None, description=None, vendor_tag=None)
+        else:
+            data = jpeg_bytes(copy, quality)
+        _write(out, plan.path, data)
+        columns = _image_columns(task, truth, plan.image_id, task.image_id)
+        scale, (dx, dy, _x1, _y1) = geometry.scale, geometry.box
+        shown = truth.has_stripe and plan.variant != "no_bar"
+        columns.update(
+            width=copy.shape[1],
+            height=copy.shape[0],
+            nm_per_px=repr(truth.nm_per_px / scale),
+            has_stripe=shown,
+            stripe_box=_scaled_box(truth.stripe_box, scale, dx, dy, "xyxy") if shown else "",
+            segment=_scaled_box(truth.segment, scale, dx, dy, "xxy") if shown else "",
+            label_box=_scaled_box(truth.label_box, scale, dx, dy, "xyxy") if shown else "",
+            bar_px=f"{truth.bar_px * scale:g}" if shown else "",
+            field_nm=columns["field_nm"] if shown else "",
+            variant=plan.variant,
+            jpg_only=file_format == "JPG",
+        )
+        if not shown:
+            columns.update(scale_value="", scale_unit="", segment_style="", label_text="", layout="none", font="")
+        rows.append({"path": plan.path, **columns, "kind": "variant", "format": file_format})
+    return rows
 
 
 def _write(out: Path, relative: str, data: bytes) -> None:
@@ -537,7 +666,7 @@ def _write(out: Path, relative: str, data: bytes) -> None:
 
 def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
     """Draw the task's image (and near-duplicate), write its planned files, return their ground-truth rows."""
-    pixels, spec, truth = _draw_image(task)
+    pixels, spec, truth, charging_rows = _draw_image(task)
     software = _TIFF_SOFTWARE[int(spec.acquired.toordinal()) % len(_TIFF_SOFTWARE)]
     datetime_text = spec.acquired.strftime("%Y:%m:%d %H:%M:%S")
     vendor_tag: tuple[int, str | bytes] | None = None
@@ -563,11 +692,11 @@ def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
                 vendor_tag=vendor_tag if with_vendor else None,
             ),
             "pair": lambda: (
-                encode_jpeg(Image.fromarray(image, mode="L"))
+                encode_jpeg(Image.fromarray(image))
                 if task.pair_quality is None
                 else _pillow_jpeg(image, task.pair_quality)
             ),
-            "store": lambda: encode_jpeg(Image.fromarray(image, mode="L")),
+            "store": lambda: encode_jpeg(Image.fromarray(image)),
             "q75": lambda: _pillow_jpeg(image, 75),
             "jpg-only": lambda: _pillow_jpeg(image, task.jpg_only_quality),
         }
@@ -614,8 +743,10 @@ def _run_image_task(out: Path, task: _ImageTask) -> list[dict[str, object]]:
             "label_path": plan.label_path,
             "expected_match": plan.expected_match,
         }
+        if charging_rows and not corrupt:
+            row["charging_rows"] = " ".join(f"{first}-{last}" for first, last in charging_rows)
         rows.append(row)
-    return rows
+    return rows + _variant_rows(out, task, pixels, truth)
 
 
 def _scaled_sizes(size_scale: float) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -637,16 +768,19 @@ def _quota_draw(rng: np.random.Generator, count: int, shares: np.ndarray) -> lis
     return rng.permutation(np.repeat(np.arange(len(shares)), counts)).tolist()
 
 
-def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask], list[tuple[str, bytes, dict]]]:
+def _plan(
+    n_images: int, seed: int, size_scale: float, defects: bool = True
+) -> tuple[list[_ImageTask], list[tuple[str, bytes, dict]]]:
     """Decide every file of the corpus: image tasks for the workers, small extra files for the parent."""
-    master_seed, image_seeds_root = np.random.SeedSequence(seed).spawn(2)
+    master_seed, image_seeds_root, defect_seed = np.random.SeedSequence(seed).spawn(3)
     rng = np.random.default_rng(master_seed)
     namer = _Namer(rng, n_images)
     leaves = leaf_paths()
     sizes, size_shares = _scaled_sizes(size_scale)
 
     n_near = _how_many(n_images, 0.02)
-    n_base = n_images - n_near
+    n_variants = 2 * (_how_many(n_images, VARIANT_SHARE) // 2) if defects else 0
+    n_base = n_images - n_near - n_variants
     image_seeds = image_seeds_root.spawn(n_images + max(1, n_images // 50))
     order = rng.permutation(n_base)
     n_tiff_only, n_jpg_only = _how_many(n_base, 0.08, 10), _how_many(n_base, 0.08, 10)
@@ -728,8 +862,45 @@ def _plan(n_images: int, seed: int, size_scale: float) -> tuple[list[_ImageTask]
         )
 
     extra_files = _plan_small_files(rng, namer, n_images, n_corrupt_each)
+    if defects:
+        _plan_defects(np.random.default_rng(defect_seed), namer, tasks, n_base + n_near, n_variants)
     tasks.extend(_plan_labels(rng, namer, tasks, sizes, size_shares, image_seeds[n_images:]))
     return tasks, extra_files
+
+
+def _plan_defects(
+    rng: np.random.Generator, namer: _Namer, tasks: list[_ImageTask], first_id: int, n_variants: int
+) -> None:
+    """Give :data:`DEFECT_SHARES` of the tasks a defect and plan ``n_variants`` variants, two per source image.
+
+    Neither touches a task with a near-duplicate; variants come from sound
+    TIFF images with a data bar, and take the ids from ``first_id`` on.
+    """
+    candidates = [task for task in tasks if not task.near_id]
+    order = rng.permutation(len(candidates)).tolist()
+    seeds = iter(np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(candidates) + n_variants))
+    taken = 0
+    for defect, share in DEFECT_SHARES.items():
+        for index in order[taken : taken + _how_many(len(tasks), share)]:
+            candidates[index].defect = defect
+            candidates[index].defect_seed = next(seeds)
+        taken += _how_many(len(tasks), share)
+    sources = [
+        candidates[index]
+        for index in order[taken:]
+        if not candidates[index].jpg_only and candidates[index].layout != "none"
+    ][: n_variants // 2]
+    kinds = [VARIANTS[index % len(VARIANTS)] for index in rng.permutation(2 * len(sources))]
+    next_id = first_id
+    for number, source in enumerate(sources):
+        pair = kinds[2 * number : 2 * number + 2]
+        if pair[0] == pair[1]:
+            pair[1] = VARIANTS[(VARIANTS.index(pair[0]) + 1) % len(VARIANTS)]
+        for variant in pair:
+            suffix = ".tif" if VARIANT_FORMATS[variant][0] == "TIFF" else ".jpg"
+            path = namer.file(namer.folder(), suffix, f"{namer.stem()} {variant.replace('_', ' ')}")
+            source.variants.append(_VariantPlan(f"img{next_id:05d}", variant, path, next(seeds)))
+            next_id += 1
 
 
 def _sample(rng: np.random.Generator, items: list, count: int) -> list:
@@ -904,6 +1075,7 @@ def make_sem_corpus(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     size_scale: float = 1.0,
+    defects: bool = True,
 ) -> CorpusSummary:
     """Write a demo SEM repository with ``n_images`` distinct images under ``out`` and return its counts.
 
@@ -927,6 +1099,10 @@ def make_sem_corpus(
         Multiplies every image size (px); 1.0 gives the real sizes
         (512 to 4096 px wide, mostly 1024; :data:`IMAGE_SIZES`), 0.25 gives
         small images for tests.
+    defects : bool
+        Draw the image-quality defects (:data:`DEFECT_SHARES`) and the
+        variants (:data:`VARIANT_SHARE` of ``n_images``); False writes the corpus
+        without them, byte for byte as before they existed.
 
     Returns
     -------
@@ -945,7 +1121,7 @@ def make_sem_corpus(
     out = Path(out)
     ensure_fresh(out)
     require_fonts()  # one clear line naming the missing Debian package, before any worker starts
-    tasks, extra_files = _plan(n_images, seed, size_scale)
+    tasks, extra_files = _plan(n_images, seed, size_scale, defects)
     out.mkdir(parents=True, exist_ok=True)
 
     rows: list[dict[str, object]] = []
@@ -961,7 +1137,7 @@ def make_sem_corpus(
     try:
         for task, task_rows in zip(tasks, results, strict=True):
             rows.extend(task_rows)
-            done += 1 + bool(task.near_id)
+            done += 1 + bool(task.near_id) + len(task.variants)
             if progress is not None:
                 progress(done)
     finally:
@@ -995,4 +1171,12 @@ def _summarise(rows: list[dict[str, object]]) -> CorpusSummary:
         n_near_duplicate_pairs=len({row["image_id"] for row in source_rows if row["kind"] == "near-duplicate"}),
         n_labelled=kinds["labelled"],
         files_per_format=dict(sorted(Counter(str(row["format"]) for row in rows).items())),
+        n_variants=kinds["variant"],
+        defects=dict(
+            sorted(
+                Counter(
+                    str(row["defect"]) for row in source_rows if row["kind"] == "original" and row.get("defect")
+                ).items()
+            )
+        ),
     )

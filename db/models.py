@@ -368,3 +368,121 @@ class TreeMemberRow(Base):
     assigned_by: Mapped[str] = mapped_column(String(16))
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     doubtful: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class TreeEditRow(Base):
+    """An editor's correction of a tree member, made in ``semcurate serve --allow-edits``.
+
+    The image ``image_md5`` was in node ``from_node_id`` (a leaf or any node
+    the editor looked at) and was moved to ``to_node_id``, or marked
+    misplaced when ``to_node_id`` is null.  Rows are only ever added; the
+    newest row of an image in a tree is the one that counts, and
+    ``tree export`` honours it (the stored clustering stays as built).
+    """
+
+    __tablename__ = "tree_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tree_id: Mapped[int] = mapped_column(ForeignKey("trees.id", ondelete="CASCADE"), index=True)
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), index=True)
+    from_node_id: Mapped[int] = mapped_column(ForeignKey("tree_nodes.id", ondelete="CASCADE"))
+    to_node_id: Mapped[int | None] = mapped_column(ForeignKey("tree_nodes.id", ondelete="CASCADE"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QualityRun(Base):
+    """One ``semcurate quality`` run: the thresholds it set from the repository's score distributions.
+
+    ``thresholds`` is the JSON of every flag's
+    :class:`~semcurate.ingest.quality.Threshold` (score, direction, value and
+    how it was set: robust z with the median and spread, the guard, or an
+    override); ``config`` the JSON of the rules and overrides the run was given;
+    ``flag_counts`` the JSON of images per flag.  The newest run's flags are the
+    ones stored on :class:`QualityScore` rows.
+    """
+
+    __tablename__ = "quality_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scorer_version: Mapped[str] = mapped_column(String(16))
+    n_images: Mapped[int] = mapped_column(Integer)
+    thresholds: Mapped[str] = mapped_column(Text)
+    config: Mapped[str] = mapped_column(Text)
+    flag_counts: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QualityScore(Base):
+    """The raw quality scores of one image (:class:`semcurate.ingest.quality.QualityScores`), and its flags.
+
+    Scores are measured on the picture without its data bar (``bar_included``
+    when no bar was found); grey levels on the 0-255 scale, ``sharpness`` in
+    log10 units, shares in 0..1.  ``charging_rows`` lists the image rows of
+    the scan-line jumps found (space-separated), ``reason`` why a score is
+    missing or how the pixels were read.  ``flags`` is the comma-separated
+    list of flags the newest :class:`QualityRun` (``run_id``) raised (empty
+    for a sound image).
+    """
+
+    __tablename__ = "quality_scores"
+
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    picture_height: Mapped[int] = mapped_column(Integer)
+    bar_included: Mapped[bool] = mapped_column(Boolean)
+    aspect: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    spectral_sharpness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    brightness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    median_brightness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    clipped_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    clipped_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dynamic_range: Mapped[float | None] = mapped_column(Float, nullable=True)
+    entropy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    noise: Mapped[float | None] = mapped_column(Float, nullable=True)
+    structure: Mapped[float | None] = mapped_column(Float, nullable=True)
+    charging: Mapped[float | None] = mapped_column(Float, nullable=True)
+    charging_rows: Mapped[str | None] = mapped_column(Text, nullable=True)
+    colourfulness: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    flags: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("quality_runs.id"), nullable=True)
+    scorer_version: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ImageSignature(Base):
+    """What near-duplicate grouping needs of an image besides its whole-image ``phash``.
+
+    ``top_phash`` is the 64-bit perceptual hash (16 hex digits) of the square
+    at the top centre of the image, half its width on a side
+    (:func:`semcurate.ingest.near_duplicates.top_square`): the same for a copy
+    resized, re-compressed, slightly cropped, contrast-stretched or cut above
+    its data bar, so such copies become candidate pairs.
+    """
+
+    __tablename__ = "image_signatures"
+
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True)
+    top_phash: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class OutlierScore(Base):
+    """How far one image lies from the others in a feature set (``semcurate outliers``).
+
+    ``knn_distance`` is the mean Euclidean distance to its ``k`` nearest
+    neighbours (in the feature set's preprocessed space), ``lof`` its local
+    outlier factor (Breunig et al. 2000; about 1 inside a cluster, larger
+    outside); ``rank`` orders the images by LOF, 1 the most outlying.
+    """
+
+    __tablename__ = "outlier_scores"
+
+    feature_set: Mapped[str] = mapped_column(String(128), primary_key=True)
+    image_md5: Mapped[str] = mapped_column(String(32), ForeignKey("images.md5"), primary_key=True)
+    k: Mapped[int] = mapped_column(Integer)
+    knn_distance: Mapped[float] = mapped_column(Float)
+    lof: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

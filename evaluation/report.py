@@ -76,6 +76,7 @@ SECTIONS = (
     ("scale_validation", "Table 2.3", "Validation of the scale reader"),
     ("scale_histogram", "Table 2.4", "Images per scale"),
     ("subsets", "Table 2.5", "Distribution of the labels in the subsets"),
+    ("quality", "", "Image quality: flags, the worst images per flag, score distributions"),
     ("intrinsic_dimension", "Figs 3.6, 3.7", "2-NN intrinsic dimension: fits and sample-size scans"),
     ("ae_grid", "Table 3.3", "Autoencoder grid search"),
     ("distances", "Figs 3.8-3.10", "Distance heatmaps against the label distance"),
@@ -313,6 +314,76 @@ def _histogram_figure(scales: list[str], counts: list[int]) -> bytes:
     axis.invert_yaxis()
     axis.set_xlabel("images")
     axis.set_ylabel("scale bar")
+    return _matplotlib_png(figure)
+
+
+#: Images shown per flag in the quality section's gallery of the worst.
+QUALITY_GALLERY = 6
+
+
+def quality_section(sessions: sessionmaker, image_store: Path | None) -> dict:
+    """Counts per quality flag with the thresholds of the newest run, the worst images per flag, score histograms."""
+    from semcurate.ingest.quality_database import flagged_images, latest_run, score_table
+
+    run = latest_run(sessions)
+    if run is None:
+        return _missing("no quality scores yet", "semcurate quality")
+    md5s, table = score_table(sessions)
+    flags = []
+    for flag, threshold in run["thresholds"].items():
+        worst = flagged_images(sessions, flag)[:QUALITY_GALLERY] if run["flag_counts"].get(flag) else []
+        gallery = []
+        for record in worst:
+            data = thumbnail_jpeg(image_store / f"{record['md5']}.jpg") if image_store is not None else None
+            if data:
+                value = record[threshold["score"]]
+                caption = f"{record['path'] or record['md5']}: {threshold['score']} {value:.3g}"
+                gallery.append(_figure(data, caption))
+        flags.append(
+            {
+                "flag": flag,
+                "images": run["flag_counts"].get(flag, 0),
+                "threshold": f"{threshold['score']} {'<' if threshold['direction'] == 'below' else '>'} "
+                f"{threshold['value']:.4g}",
+                "how": threshold["how"],
+                "gallery": [figure for figure in gallery if figure],
+            }
+        )
+    figure = _quality_figure(table, run["thresholds"]) if md5s else None
+    return _present(
+        {
+            "run_id": run["run_id"],
+            "images": run["images"],
+            "created": run["created"],
+            "flags": flags,
+            "figure": _figure(figure, "score distributions, the thresholds as red lines") if figure else None,
+        }
+    )
+
+
+def _quality_figure(table: dict, thresholds: dict) -> bytes:
+    """Histograms of the scores that flags read, each with its threshold(s) drawn as red lines."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    by_score: dict[str, list[float]] = {}
+    for threshold in thresholds.values():
+        if threshold["score"] in table:
+            by_score.setdefault(threshold["score"], []).append(threshold["value"])
+    names = sorted(by_score)
+    columns = 3
+    rows = (len(names) + columns - 1) // columns
+    figure = Figure(figsize=(10, 2.4 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis, name in zip(axes.ravel(), names, strict=False):
+        values = table[name][np.isfinite(table[name])]
+        axis.hist(values, bins=40, color="tab:blue")
+        for value in by_score[name]:
+            axis.axvline(value, color="tab:red")
+        axis.set_title(name, fontsize=10)
+        axis.set_yscale("log")
+    for axis in axes.ravel()[len(names) :]:
+        axis.set_visible(False)
     return _matplotlib_png(figure)
 
 
@@ -786,6 +857,7 @@ def collect(sessions: sessionmaker, results_dir: Path, image_store: Path | None 
         "scale_validation": lambda: scale_validation_section(results_dir),
         "scale_histogram": lambda: scale_histogram_section(sessions),
         "subsets": lambda: subsets_section(sessions),
+        "quality": lambda: quality_section(sessions, store),
         "intrinsic_dimension": lambda: id_section(results_dir),
         "ae_grid": lambda: ae_grid_section(results_dir),
         "distances": lambda: distances_section(results_dir),

@@ -5,10 +5,13 @@ Cores (pure, over bytes, numpy arrays and PIL images): :mod:`~semcurate.ingest.f
 :mod:`~semcurate.ingest.databar_geometry` (stripe, segment and text boxes of a
 data bar), :mod:`~semcurate.ingest.length_text` (lengths and magnifications in
 OCR text), :mod:`~semcurate.ingest.vendor_metadata` (Zeiss and FEI TIFF tags),
-:mod:`~semcurate.ingest.scale_bar` (one image's scale: ``read_scale``).
+:mod:`~semcurate.ingest.scale_bar` (one image's scale: ``read_scale``),
+:mod:`~semcurate.ingest.quality` (quality scores and flags: ``score_image``),
+:mod:`~semcurate.ingest.near_duplicates` (copies of one acquisition).
 Shells: :mod:`~semcurate.ingest.ingestion` (``semcurate ingest``),
 :mod:`~semcurate.ingest.labels` (``semcurate labels``),
-:mod:`~semcurate.ingest.scale_database` (``semcurate scale``, subsets).
+:mod:`~semcurate.ingest.scale_database` (``semcurate scale``, subsets),
+:mod:`~semcurate.ingest.quality_database` (``semcurate quality``).
 
 Every public name is importable from here and loaded on first use, so
 ``import semcurate.ingest`` stays cheap.
@@ -25,7 +28,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "ingestion": ["IngestError", "Ingestion", "ingest"],
         "labels": ["LabelImportError", "category_distribution", "dataset_table", "import_labels"],
         "length_text": ["Length", "find_lengths", "parse_length", "parse_magnification"],
+        "near_duplicates": ["candidate_pairs", "comparison_view", "match"],
         "ocr": ["OcrUnavailable", "get_engine"],
+        "quality": ["QualityScores", "score_image", "set_thresholds"],
+        "quality_database": ["QualityError", "exclude_flagged", "flagged_images", "score_images"],
         "scale_bar": ["ScaleReading", "read_scale", "read_scale_bytes"],
         "scale_database": ["ScaleError", "create_subset", "list_subsets", "read_scales"],
         "store": ["FlatStore", "StoreError"],

@@ -17,10 +17,11 @@ Thesis section 2.1, step by step, with every file accounted for:
    TIFF of the same picture (:mod:`semcurate.ingest.rendition`), is a
    ``jpg_rendition`` duplicate; any other decodable JPG is admitted as a
    JPG-only image under its own MD5 and flagged.
-4. **Near-duplicates.**  Images of the same size whose perceptual hashes
-   differ in at most :data:`NEAR_DUPLICATE_BITS` bits and whose pixels agree
-   within :data:`NEAR_DUPLICATE_TOLERANCE` grey levels are grouped, never
-   deleted.
+4. **Near-duplicates.**  Copies of one acquisition, even resized,
+   re-compressed, slightly cropped, contrast-stretched or cut above their data
+   bar, are grouped, never deleted: candidate pairs from perceptual hashes of
+   the whole image and of its top square, confirmed by the correlation of
+   their pixels (:mod:`semcurate.ingest.near_duplicates`).
 
 Resumable and idempotent: file rows are committed in batches, a file whose
 size and mtime are unchanged is not hashed again, and only ``pending`` files
@@ -57,7 +58,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from semcurate.db.location import write_failure
-from semcurate.db.models import File, IngestRun, utcnow
+from semcurate.db.models import File, ImageSignature, IngestRun, utcnow
 from semcurate.db.models import Image as ImageRow
 from semcurate.ingest.convert import encode_jpeg
 from semcurate.ingest.formats import (
@@ -74,18 +75,16 @@ from semcurate.ingest.images import (
     DecodedImage,
     ImageProblem,
     decode_image,
-    hamming,
     perceptual_hash,
 )
+from semcurate.ingest.near_duplicates import VIEW_WIDTH, candidate_pairs, confirmed, top_square_hash
 from semcurate.ingest.parallel import batched, parallel_map
-from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition, mean_abs_difference
+from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition
 from semcurate.ingest.store import FlatStore, StoreError, hold_lock
 from semcurate.ingest.walk import FileSkipped, name_to_text, open_regular, read_regular, text_to_name, walk_tree
 
-#: Perceptual hashes of near-duplicates differ in at most this many of 64 bits.
-NEAR_DUPLICATE_BITS = 3
-#: ... and their store JPGs in at most this mean absolute grey-level difference.
-NEAR_DUPLICATE_TOLERANCE = 1.0
+#: Most reduced store JPGs kept in memory at once while near-duplicate pairs are confirmed.
+VIEW_CACHE = 4096
 #: Most rows written per database transaction; a transaction also closes after a second,
 #: so a SIGKILL undoes at most that much finished work.
 BATCH_SIZE = 200
@@ -547,25 +546,66 @@ class Ingestion:
         self._settle(others, "duplicate", f"same bytes as {first.relpath}", "exact", admission.md5, run_id)
 
     # -- phase 4
+    def _signatures(self, md5s: list[str]) -> dict[str, str]:
+        """The top-square hash of every image in ``md5s``, computing (in the workers) and storing the missing ones."""
+        with self.sessions() as session:
+            signed = dict(session.execute(select(ImageSignature.image_md5, ImageSignature.top_phash)).all())
+        tasks = [(md5, self.store.path(md5, "jpg")) for md5 in md5s if md5 not in signed]
+        advance = self.reporter("near-duplicate signatures", len(tasks)) if tasks else (lambda _n=1: None)
+        for batch in batched(parallel_map(_signature_task, tasks, self.workers), BATCH_SIZE):
+            found = [(md5, top) for md5, top in batch if top is not None]
+            if found:
+                with self.sessions.begin() as session:
+                    session.execute(
+                        insert(ImageSignature), [{"image_md5": md5, "top_phash": top} for md5, top in found]
+                    )
+            signed.update(found)
+            advance(len(batch))
+        return signed
+
+    def _reduced(self, md5: str, cache: dict) -> tuple[Image.Image, int] | None:
+        """An image's store JPG decoded at a reduced scale (JPEG draft mode) with its true width, cached."""
+        if md5 not in cache:
+            if len(cache) >= VIEW_CACHE:
+                cache.clear()
+            try:
+                with Image.open(self.store.path(md5, "jpg")) as image:
+                    width = image.width
+                    image.draft("L", (2 * VIEW_WIDTH, max(1, 2 * VIEW_WIDTH * image.height // max(width, 1))))
+                    cache[md5] = (image.convert("L"), width)
+            except (OSError, ValueError, SyntaxError):
+                cache[md5] = None
+        return cache[md5]
+
+    def _confirmed(self, md5_a: str, md5_b: str, cache: dict) -> bool:
+        reduced_a, reduced_b = self._reduced(md5_a, cache), self._reduced(md5_b, cache)
+        if reduced_a is None or reduced_b is None:
+            return False
+        return confirmed(reduced_a[0], reduced_b[0], (reduced_a[1], reduced_b[1]))
+
     def group_near_duplicates(self) -> None:
-        """Group same-size images with close perceptual hashes and near-identical pixels."""
+        """Group copies of one acquisition: candidates from perceptual hashes, confirmed by their pixels.
+
+        Candidate pairs have whole-image or top-square hashes within
+        :data:`~semcurate.ingest.near_duplicates.CANDIDATE_BITS` bits; a pair
+        is confirmed when the views of its store JPGs correlate
+        (:func:`~semcurate.ingest.near_duplicates.confirmed`).  Groups only
+        grow: an existing group keeps its id.
+        """
         with self.sessions() as session:
             images = session.execute(
-                select(ImageRow.md5, ImageRow.width, ImageRow.height, ImageRow.phash, ImageRow.near_duplicate_group)
+                select(ImageRow.md5, ImageRow.phash, ImageRow.near_duplicate_group).order_by(ImageRow.md5)
             ).all()
-        group_of = {md5: group for md5, _, _, _, group in images}
-        # Pigeonhole: two 64-bit hashes within 3 bits agree on at least one of four 16-bit blocks.
-        buckets: dict[tuple, list] = defaultdict(list)
-        for md5, width, height, phash, _ in images:
-            for block in range(4):
-                buckets[(width, height, block, phash[4 * block : 4 * block + 4])].append((md5, phash))
-        pairs = set()
-        for members in buckets.values():
-            for i, (md5_a, hash_a) in enumerate(members):
-                for md5_b, hash_b in members[i + 1 :]:
-                    same_group = group_of[md5_a] is not None and group_of[md5_a] == group_of[md5_b]
-                    if not same_group and hamming(hash_a, hash_b) <= NEAR_DUPLICATE_BITS:
-                        pairs.add((min(md5_a, md5_b), max(md5_a, md5_b)))
+        md5s = [md5 for md5, _, _ in images]
+        group_of = {md5: group for md5, _, group in images}
+        signed = self._signatures(md5s)
+        # An image whose store JPG could not be read has no top-square hash: its whole-image hash stands in.
+        tops = [signed.get(md5, phash) for md5, phash, _ in images]
+        pairs = [
+            (md5s[a], md5s[b])
+            for a, b in candidate_pairs([[phash for _, phash, _ in images], tops])
+            if group_of[md5s[a]] is None or group_of[md5s[a]] != group_of[md5s[b]]
+        ]
         parent = {md5: group_of[md5] or md5 for md5 in group_of}
 
         def root(md5: str) -> str:
@@ -578,16 +618,13 @@ class Ingestion:
         for group in existing_groups:
             parent.setdefault(group, group)
         advance = self.reporter("near-duplicates", len(pairs))
-        for md5_a, md5_b in sorted(pairs):
-            difference = mean_abs_difference(
-                Image.open(self.store.path(md5_a, "jpg")), Image.open(self.store.path(md5_b, "jpg"))
-            )
-            if difference <= NEAR_DUPLICATE_TOLERANCE:
+        reduced: dict[str, tuple[Image.Image, int] | None] = {}
+        for md5_a, md5_b in pairs:
+            if root(md5_a) != root(md5_b) and self._confirmed(md5_a, md5_b, reduced):
                 root_a, root_b = root(md5_a), root(md5_b)
-                if root_a != root_b:
-                    # Keep an existing group's id; otherwise the smaller md5 names the new group.
-                    keep = min((r for r in (root_a, root_b) if r in existing_groups), default=min(root_a, root_b))
-                    parent[root_a] = parent[root_b] = keep
+                # Keep an existing group's id; otherwise the smaller md5 names the new group.
+                keep = min((r for r in (root_a, root_b) if r in existing_groups), default=min(root_a, root_b))
+                parent[root_a] = parent[root_b] = keep
             advance(1)
         members = defaultdict(list)
         for md5 in group_of:
@@ -731,6 +768,18 @@ def database_error_line(sessions: sessionmaker, error: OperationalError) -> str:
 
 def _hash_task(task: tuple[Path, str]) -> HashResult:
     return hash_file(*task)
+
+
+def _signature_task(task: tuple[str, Path]) -> tuple[str, str | None]:
+    """Worker: ``(md5, top-square hash)`` of a store JPG, the hash None when the JPG cannot be read."""
+    md5, path = task
+    try:
+        with Image.open(path) as image:
+            # decoded at 1/2-1/8 scale (JPEG draft mode), at least 256 px wide: phash looks at 32 × 32 px of it
+            image.draft("L", (min(image.width, 256), max(1, min(image.height, 256 * image.height // image.width))))
+            return md5, top_square_hash(image)
+    except (OSError, ValueError, SyntaxError):
+        return md5, None
 
 
 def ingest(source: Path, store: Path, sessions: sessionmaker, **options) -> dict:

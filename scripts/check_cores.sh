@@ -23,14 +23,16 @@ PYTHON=${PYTHON:-.venv/bin/python}
 # dataclasses (design.md, "Inside a stage"), as paths without the .py.
 CORES=(
   ingest/formats ingest/convert ingest/images ingest/rendition ingest/databar_geometry
-  ingest/length_text ingest/scale_bar ingest/vendor_metadata ingest/walk
-  datasets/databar datasets/specimens datasets/taxonomy datasets/demo_corpus
+  ingest/length_text ingest/scale_bar ingest/vendor_metadata ingest/walk ingest/quality ingest/near_duplicates
+  datasets/databar datasets/specimens datasets/taxonomy datasets/demo_corpus datasets/defects
   features/classic features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
+  features/outliers
   clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat
   clustering/n_clusters clustering/splitting clustering/placement
   evaluation/scores evaluation/compare2d
+  web/similar web/thumbnails
 )
-STAGES=(ingest datasets features clustering evaluation db)
+STAGES=(ingest datasets features clustering evaluation db web)
 
 TREE=build/typecheck
 rm -rf "$TREE"

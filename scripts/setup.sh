@@ -21,9 +21,10 @@ fi
 # Tesseract is the OCR engine the scale-bar reader calls; the font packages are
 # the typefaces real instruments print their data bars in (DejaVu, Liberation =
 # Arial/Helvetica metrics, FreeFont), which the demo corpus draws and the OCR
-# tests read.  Install what is missing with apt-get when we are allowed to
-# (root, or password-less sudo).
-DEBIAN_PACKAGES="tesseract-ocr fonts-dejavu-core fonts-liberation fonts-freefont-ttf"
+# tests read; Chromium and its WebDriver run the real-browser test of
+# `semcurate serve` (tests/test_web.py).  Install what is missing with
+# apt-get when we are allowed to (root, or password-less sudo).
+DEBIAN_PACKAGES="tesseract-ocr fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium chromium-driver"
 missing=""
 for package in $DEBIAN_PACKAGES; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then

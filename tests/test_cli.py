@@ -110,12 +110,13 @@ def choice_options(typer_app, prefix: tuple[str, ...] = ()) -> dict[tuple[str, .
 
 
 #: Commands that compare rows by distance and scale them first (--preprocessing).
-PREPROCESSED_COMMANDS = (("cluster",), ("n-clusters",), ("tree", "build"), ("reduce",))
+PREPROCESSED_COMMANDS = (("cluster",), ("n-clusters",), ("tree", "build"), ("reduce",), ("outliers",))
 
 
 def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
     from semcurate.clustering import agglomerative, flat, n_clusters, runs, splitting
     from semcurate.features import analysis, finetune, preprocessing
+    from semcurate.ingest import quality
 
     extract = importlib.import_module("semcurate.features.extract")  # the package's `extract` is the function
 
@@ -132,6 +133,8 @@ def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
         ("scale", "read", "--source"): ("auto", "ocr", "metadata"),
         ("features", "extract", "--extractor"): extract.EXTRACTORS,
         ("finetune", "--mode"): tuple(finetune.LEARNING_RATES),
+        ("quality", "list", "--flag"): quality.FLAGS,
+        ("quality", "exclude", "--flag"): quality.FLAGS,
         **{(*command, "--preprocessing"): preprocessing.PREPROCESSING for command in PREPROCESSED_COMMANDS},
     }
     assert runs.METHODS == trees_then_flat

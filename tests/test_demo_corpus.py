@@ -109,7 +109,7 @@ def test_jpg_pairs_match_their_tiff_by_store_encoding_or_own_tables(corpus):
     tiffs = _originals(rows)
     ways = Counter()
     for row in _by_kind(rows, "jpg-pair"):
-        tiff = Image.fromarray(_pixels(out / tiffs[row["image_id"]]["path"]))
+        tiff = Image.fromarray(tifffile.imread(out / tiffs[row["image_id"]]["path"]))  # grey, or RGB (navcam)
         data = (out / row["path"]).read_bytes()
         if encode_jpeg(tiff) == data:
             ways["store"] += 1
@@ -356,3 +356,56 @@ def test_different_seeds_give_different_corpora(tmp_path):
             )
     assert first.n_images == second.n_images == 8
     assert len(md5s[0]) == 8 and not md5s[0] & md5s[1]
+
+
+def test_quality_defects_are_drawn_where_the_truth_says(corpus):
+    out, summary, rows, _reported = corpus
+    images = _originals(rows)
+    defects = Counter(row["defect"] for row in images.values() if row["defect"])
+    assert set(defects) == {"blurred", "dark", "light", "charging", "blank", "colour"}
+    assert summary.defects == dict(sorted(defects.items()))
+    for row in images.values():
+        if row["format"] != "TIFF" or not row["defect"]:
+            continue
+        pixels = tifffile.imread(out / row["path"])
+        top = int(row["stripe_box"].split()[1]) if row["stripe_box"] else pixels.shape[0]
+        if row["defect"] == "colour":
+            assert pixels.ndim == 3 and np.ptp(pixels[: top // 2].astype(int), axis=2).mean() > 10
+            assert (np.ptp(pixels[top:].astype(int), axis=2) == 0).all()  # the data bar stays grey
+        elif row["defect"] == "charging":
+            levels = pixels[:top, pixels.shape[1] // 2 :].mean(axis=1)
+            for span in row["charging_rows"].split():
+                first, last = map(int, span.split("-"))
+                inside = levels[first : last + 1].mean()
+                assert max(abs(inside - levels[first - 1]), abs(inside - levels[min(last + 1, top - 1)])) > 20
+        elif row["defect"] == "dark":
+            assert pixels[:top].mean() < 30
+        elif row["defect"] == "blank":
+            assert pixels[:top].std() < 6
+
+
+def test_variants_are_resaved_copies_of_their_original(corpus):
+    out, summary, rows, _reported = corpus
+    images = _originals(rows)
+    variants = _by_kind(rows, "variant")
+    assert summary.n_variants == len(variants) >= 4
+    assert Counter(row["near_duplicate_of"] for row in variants).most_common(1)[0][1] == 2
+    for row in variants:
+        original = images[row["near_duplicate_of"]]
+        with Image.open(out / row["path"]) as image:
+            assert image.size == (int(row["width"]), int(row["height"]))
+            assert image.format == ("TIFF" if row["format"] == "TIFF" else "JPEG")
+        field_nm = float(row["nm_per_px"]) * int(row["width"])
+        if row["variant"] in ("resized", "recompressed", "contrast"):  # the same field of view
+            assert field_nm == pytest.approx(float(original["nm_per_px"]) * int(original["width"]), rel=0.01)
+        if row["variant"] == "no_bar":
+            assert row["has_stripe"] == "false" and int(row["height"]) == int(original["stripe_box"].split()[1])
+        assert row["jpg_only"] == ("true" if row["format"] == "JPG" else "false")
+
+
+def test_without_defects_the_corpus_has_none(tmp_path):
+    summary = make_sem_corpus(tmp_path / "plain", 30, seed=2, workers=1, size_scale=0.25, defects=False)
+    with (tmp_path / "plain" / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert summary.n_images == 30 and summary.n_variants == 0 and summary.defects == {}
+    assert not any(row["defect"] or row["variant"] for row in rows)

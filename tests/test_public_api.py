@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-STAGES = ("ingest", "datasets", "features", "clustering", "evaluation", "db")
+STAGES = ("ingest", "datasets", "features", "clustering", "evaluation", "web", "db")
 
 
 def documented_names() -> dict[str, list[str]]:

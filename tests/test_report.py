@@ -374,7 +374,7 @@ def test_missing_sections_name_their_command(written):
         "tree",
         "provenance",
     } <= set(summary["present"])
-    assert {"scale_validation", "ae_grid", "nmi", "compare2d"} == set(summary["missing"])
+    assert {"scale_validation", "ae_grid", "nmi", "compare2d", "quality"} == set(summary["missing"])
     assert_commands_exist(summary["missing"], html)
 
 

@@ -5,7 +5,8 @@
 ``finetune``, ``id``, ``reduce``, ``distances``), :mod:`~semcurate.cli.clustering`
 (``cluster``, ``n-clusters``, ``tree``), :mod:`~semcurate.cli.evaluation`
 (``evaluate``, ``compare-2d``, ``report``), :mod:`~semcurate.cli.datasets`
-(``demo-data``) and :mod:`~semcurate.cli.pipeline` (``demo``, ``db``); what
+(``demo-data``), :mod:`~semcurate.cli.pipeline` (``demo``, ``db``) and
+:mod:`~semcurate.cli.web` (``serve``, ``similar``); what
 they share is in :mod:`~semcurate.cli.common`.
 
 Options with a fixed set of values list them in ``--help`` and refuse any
@@ -25,7 +26,7 @@ from typing import Annotated
 
 import typer
 
-from semcurate.cli import clustering, datasets, evaluation, features, ingest, pipeline, scale
+from semcurate.cli import clustering, datasets, evaluation, features, ingest, pipeline, quality, scale, web
 from semcurate.features.quiet_tensorflow import VERBOSE_VARIABLE
 
 __all__ = ["app", "main", "main_options", "print_version", "spread_multi_value_options"]
@@ -70,6 +71,8 @@ app.command("ingest")(ingest.ingest)
 app.add_typer(ingest.labels_app, name="labels")
 app.add_typer(scale.scale_app, name="scale")
 app.add_typer(scale.subset_app, name="subset")
+app.add_typer(quality.quality_app, name="quality")
+app.command("outliers")(quality.outliers)
 app.add_typer(features.features_app, name="features")
 app.command("finetune")(features.finetune)
 app.command("id")(features.intrinsic_dimension)
@@ -84,6 +87,8 @@ app.command("report")(evaluation.report)
 app.command("demo-data")(datasets.demo_data)
 app.command("demo")(pipeline.demo)
 app.add_typer(pipeline.db_app, name="db")
+app.command("serve")(web.serve)
+app.command("similar")(web.similar)
 
 #: Options that take several values in a row (``--methods ward single``), as the thesis' figures list them.
 MULTI_VALUE_OPTIONS = ("--feature-sets", "--methods")

@@ -99,10 +99,21 @@ def open_sessions(db: str | None, *, read_only: bool = False) -> sessionmaker:
 
 
 def image_store(sessions: sessionmaker, store: Path | None) -> Path:
-    """``store`` if given, else the flat store of the most recent ingest; one error line when nothing was ingested."""
-    from semcurate.ingest.ingestion import latest_store
+    """``store`` if given, else the flat store of the most recent ingest; one error line when nothing was ingested.
 
-    store = store if store is not None else latest_store(sessions)
+    The last ingest run's store is read here with one query rather than
+    through :func:`semcurate.ingest.ingestion.latest_store`, whose module
+    loads SciPy: ``semcurate serve`` must start in under 2 s.
+    """
+    if store is None:
+        from sqlalchemy import select
+
+        from semcurate.db.models import IngestRun
+        from semcurate.ingest.walk import text_to_name
+
+        with sessions() as session:
+            recorded = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
+        store = None if recorded is None else Path(text_to_name(recorded))
     if store is None:
         fail("nothing has been ingested yet: run `semcurate ingest SRC --store STORE` first, or pass --store", 1)
     return store

@@ -1,0 +1,231 @@
+"""Near-duplicates that survive what people do to images: candidates from perceptual hashes, confirmed by pixels.
+
+A copy of an acquisition saved again is resized, re-compressed, cropped by a
+few pixels, contrast-stretched or cut above its data bar; it keeps neither
+the size nor the grey levels of the original, so a same-size, same-pixels
+test finds none of them.  Grouping here takes two steps:
+
+1. **Candidates** (:func:`candidate_pairs`): pairs whose 64-bit perceptual
+   hashes lie within :data:`CANDIDATE_BITS` bits, on the whole image
+   (``images.phash``) or on its top square (:func:`top_square_hash`: the
+   square at the top centre, half the width on a side, which a copy cut above
+   its data bar, resized or slightly cropped still shows the same).  Cheap
+   and tolerant, but similar textures collide (different fields of view of
+   one sample, two images of one kind of specimen).
+2. **Confirmation** (:func:`match`): the two images' views
+   (:func:`comparison_view`: the upper :data:`VIEW_SHARE` of the image at
+   :data:`VIEW_WIDTH` px wide, band-passed so that shading and contrast do
+   not count) must correlate at :data:`MIN_CORRELATION` or more at some shift
+   of at most :data:`MAX_SHIFT` of the width, over an overlap of at least
+   :data:`MIN_OVERLAP` of the smaller view.  Independent textures correlate
+   near 0; another field of view of the same sample overlaps too little or
+   at another scale.  A copy cropped by a few pixels is also compared at the
+   original's pixel size.
+
+Pure functions over PIL images and numpy arrays; the shell is
+:meth:`semcurate.ingest.ingestion.Ingestion.group_near_duplicates`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from semcurate.ingest.images import perceptual_hash
+
+#: Candidate pairs: perceptual hashes (whole image or top square) within this many of 64 bits.
+CANDIDATE_BITS = 10
+#: Side of the top square, as a share of the image width.
+TOP_SQUARE_SHARE = 0.5
+#: Width, in px, of the views compared.
+VIEW_WIDTH = 128
+#: Share of the image height, from the top, that the view keeps (the data bar lies in the lower part).
+VIEW_SHARE = 0.7
+#: Gaussian sigmas (view px) of the band-pass: detail finer than the pixels of a JPG and coarser than shading.
+BAND_SIGMAS = (0.8, 5.0)
+#: Largest shift tried, as a share of the view width (a crop of a few px moves the content by about that much).
+MAX_SHIFT = 0.06
+#: Largest crop tried as a same-pixel-size copy, as a share of the wider image's width.
+MAX_CROP = 0.1
+#: Crops (shares of the width) tried when the sizes do not tell: a copy resized and then cropped.
+CROP_SHARES = (0.01, 0.02, 0.04)
+#: Least overlap of the two views at the shift tried, as a share of the smaller view.
+MIN_OVERLAP = 0.8
+#: Least correlation of the band-passed views for a confirmed pair.
+MIN_CORRELATION = 0.85
+#: Least standard deviation (grey levels) of a band-passed view: below it there is too little to compare.
+MIN_DETAIL = 0.5
+
+
+def top_square(image: Image.Image) -> Image.Image:
+    """The square at the top centre of ``image``, :data:`TOP_SQUARE_SHARE` of its width on a side (or less).
+
+    Examples
+    --------
+    >>> top_square(Image.new("L", (1024, 768))).size
+    (512, 512)
+    """
+    width, height = image.size
+    side = max(1, min(round(width * TOP_SQUARE_SHARE), height))
+    left = (width - side) // 2
+    return image.crop((left, 0, left + side, side))
+
+
+def top_square_hash(image: Image.Image) -> str:
+    """The perceptual hash (16 hex digits) of :func:`top_square` of ``image``, as grey."""
+    return perceptual_hash(top_square(image.convert("L")))
+
+
+def hash_array(hashes: Sequence[str]) -> np.ndarray:
+    """Hex hashes of 16 digits as a ``uint64`` array.
+
+    Examples
+    --------
+    >>> hash_array(["ffffffffffffffff", "0000000000000001"]).tolist()
+    [18446744073709551615, 1]
+    """
+    return np.array([int(value, 16) for value in hashes], dtype=np.uint64)
+
+
+def candidate_pairs(hash_columns: Sequence[Sequence[str]], max_bits: int = CANDIDATE_BITS) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``, ``i < j``, of images whose hashes of any one kind differ in at most ``max_bits`` bits.
+
+    Parameters
+    ----------
+    hash_columns : sequence of sequences of str
+        One sequence per kind of hash (whole image, top square), each with one
+        16-hex-digit hash per image, in the same image order.
+    max_bits : int
+        Largest Hamming distance of a candidate pair.
+
+    Returns
+    -------
+    list of (int, int)
+        Sorted, without repeats.
+
+    Notes
+    -----
+    Exhaustive: every pair is compared, a block of rows at a time, with
+    ``numpy.bitwise_count`` on the XOR of the hashes; ``O(n²)`` time in about
+    ``n²/2 × 2`` ns (52,682 images: a few seconds), ``O(n × block)`` memory.
+
+    Examples
+    --------
+    >>> candidate_pairs([["0000000000000000", "0000000000000007", "ffffffffffffffff"]], max_bits=3)
+    [(0, 1)]
+    """
+    found: set[tuple[int, int]] = set()
+    block = 512
+    for column in hash_columns:
+        values = hash_array(column)
+        for start in range(0, len(values), block):
+            rows = values[start : start + block]
+            distances = np.bitwise_count(rows[:, None] ^ values[None, :])
+            for i, j in zip(*np.nonzero(distances <= max_bits), strict=True):
+                a, b = start + int(i), int(j)
+                if a < b:
+                    found.add((a, b))
+    return sorted(found)
+
+
+def comparison_view(image: Image.Image, width: int = VIEW_WIDTH) -> np.ndarray | None:
+    """The band-passed view of ``image`` that :func:`similarity` compares, or None when it holds too little.
+
+    The image as grey, resized to ``width`` px wide (area average),
+    its upper :data:`VIEW_SHARE` kept, the difference of Gaussian blurs of
+    :data:`BAND_SIGMAS` px taken.  None for images under 16 px either way and
+    for views whose detail is under :data:`MIN_DETAIL` grey levels (a blank
+    frame: nothing to tell copies from other blank frames by).
+    """
+    image_width, image_height = image.size
+    if image_width < 16 or image_height < 16:
+        return None
+    grey = image.convert("L")
+    view_height = max(8, round(image_height * width / image_width))
+    resized = np.asarray(grey.resize((width, view_height), Image.Resampling.BOX), dtype=np.float64)
+    view = resized[: max(8, round(view_height * VIEW_SHARE))]
+    fine, coarse = BAND_SIGMAS
+    band = ndimage.gaussian_filter(view, fine) - ndimage.gaussian_filter(view, coarse)
+    return band if band.std() >= MIN_DETAIL else None
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def similarity(view_a: np.ndarray, view_b: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """The best correlation of two views over shifts of up to :data:`MAX_SHIFT`, and that shift ``(dy, dx)``.
+
+    Only shifts where the views overlap by at least :data:`MIN_OVERLAP` of
+    the smaller one count; the zero shift is tried first and, when it already
+    reaches :data:`MIN_CORRELATION`, is the answer.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> view = rng.normal(size=(60, 128))
+    >>> round(similarity(view, view[2:, 3:])[0], 6), similarity(view, view[2:, 3:])[1]
+    (1.0, (2, 3))
+    >>> bool(similarity(view, rng.normal(size=(60, 128)))[0] < 0.2)
+    True
+    """
+    smaller = min(view_a.size, view_b.size)
+    reach = max(1, round(MAX_SHIFT * VIEW_WIDTH))
+    best, best_shift = -1.0, (0, 0)
+    shifts = [(0, 0)] + [(dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1) if dy or dx]
+    for dy, dx in shifts:
+        # view_b[y, x] is compared with view_a[y + dy, x + dx]
+        a = view_a[max(0, dy) :, max(0, dx) :]
+        b = view_b[max(0, -dy) :, max(0, -dx) :]
+        rows, columns = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        if rows * columns < MIN_OVERLAP * smaller:
+            continue
+        value = _correlation(a[:rows, :columns], b[:rows, :columns])
+        if value > best:
+            best, best_shift = value, (dy, dx)
+        if (dy, dx) == (0, 0) and value >= MIN_CORRELATION:
+            break
+    return best, best_shift
+
+
+def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> float:
+    """How well two images match as copies of one acquisition: the best :func:`similarity` of two hypotheses.
+
+    Same field of view (one resized, re-compressed, contrast-stretched or cut
+    above its bar): both views :data:`VIEW_WIDTH` px wide.  Failing that, one
+    cropped: the narrower image's view made narrower by each share of
+    :data:`CROP_SHARES` (a crop after a resize) and, when the widths differ by
+    at most :data:`MAX_CROP`, by exactly their ratio (a plain crop keeps the
+    pixel size).  ``widths`` are the images' true widths when they
+    were decoded reduced (JPEG draft mode); by default their sizes.  0 when
+    either view holds too little detail (:func:`comparison_view`).
+    """
+    width_a, width_b = widths or (image_a.width, image_b.width)
+    view_a, view_b = comparison_view(image_a), comparison_view(image_b)
+    if view_a is None or view_b is None:
+        return 0.0
+    best = similarity(view_a, view_b)[0]
+    if best >= MIN_CORRELATION:
+        return best
+    wide_view, narrow = (view_a, image_b) if width_a >= width_b else (view_b, image_a)
+    shares = list(CROP_SHARES)
+    if width_a != width_b and abs(width_a - width_b) <= MAX_CROP * max(width_a, width_b):
+        shares.append(1 - min(width_a, width_b) / max(width_a, width_b))  # a plain crop: the same pixel size
+    for share in shares:
+        narrow_view = comparison_view(narrow, round(VIEW_WIDTH * (1 - share)))
+        if narrow_view is not None:
+            best = max(best, similarity(wide_view, narrow_view)[0])
+            if best >= MIN_CORRELATION:
+                break
+    return best
+
+
+def confirmed(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> bool:
+    """Whether two images are copies of one acquisition: :func:`match` at least :data:`MIN_CORRELATION`."""
+    return match(image_a, image_b, widths) >= MIN_CORRELATION

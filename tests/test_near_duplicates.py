@@ -1,0 +1,132 @@
+"""Near-duplicates made with Pillow (resize, JPEG quality 60, crop, autocontrast, bar cut off) are grouped; different
+images of one kind, and other fields of view of one sample, are not."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+from sqlalchemy import select
+
+from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
+from semcurate.datasets.specimens import draw_specimen
+from semcurate.datasets.taxonomy import leaf_paths
+from semcurate.db.models import Image as ImageRow
+from semcurate.ingest.images import hamming, perceptual_hash
+from semcurate.ingest.ingestion import ingest
+from semcurate.ingest.near_duplicates import (
+    CANDIDATE_BITS,
+    candidate_pairs,
+    comparison_view,
+    confirmed,
+    top_square_hash,
+)
+
+LEAVES = leaf_paths()
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def _acquisition(leaf: str, seed: int, width: int = 1024, height: int = 768) -> tuple[Image.Image, int]:
+    """A drawn specimen with a burned data bar, and the first row of the bar."""
+    rng = np.random.default_rng(seed)
+    spec = random_data_bar_spec(rng, width, height, "zeiss_plain")
+    pixels, truth = burn_data_bar(draw_specimen(leaf, rng, spec.specimen_height, width), spec)
+    return Image.fromarray(pixels), truth.stripe_box[1]
+
+
+def _copies(image: Image.Image, stripe_top: int) -> dict[str, Image.Image]:
+    """What people do to an image when they save it again, done with Pillow alone."""
+    width, height = image.size
+    return {
+        "half size": image.resize((width // 2, height // 2), Image.Resampling.LANCZOS),
+        "jpeg q60": _jpeg(image, 60),
+        "crop 10 px": image.crop((10, 10, width - 10, height)),
+        "autocontrast": ImageOps.autocontrast(image, cutoff=2),
+        "bar cut off": image.crop((0, 0, width, stripe_top)),
+        "half, q60, cropped": _jpeg(
+            image.resize((width // 2, height // 2)).crop((5, 5, width // 2 - 5, height // 2)), 60
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def acquisitions():
+    return [_acquisition(LEAVES[index], seed=index) for index in (0, 7, 14, 21, 28, 35)]
+
+
+def test_every_copy_is_a_candidate_and_confirmed(acquisitions):
+    for original, stripe_top in acquisitions:
+        for name, copy in _copies(original, stripe_top).items():
+            distances = (
+                hamming(perceptual_hash(original.convert("L")), perceptual_hash(copy.convert("L"))),
+                hamming(top_square_hash(original), top_square_hash(copy)),
+            )
+            assert min(distances) <= CANDIDATE_BITS, name
+            assert confirmed(original, copy), name
+
+
+def test_images_of_one_kind_and_other_fields_of_view_are_kept_apart():
+    # Two acquisitions of one category: same texture statistics, different specimens.
+    for leaf in (LEAVES[3], LEAVES[20], LEAVES[30]):
+        first, _ = _acquisition(leaf, seed=1)
+        second, _ = _acquisition(leaf, seed=2)
+        assert not confirmed(first, second), leaf
+    # One large specimen seen through two overlapping windows, and zoomed in on its centre.
+    field = Image.fromarray(draw_specimen(LEAVES[10], np.random.default_rng(4), 1200, 2400))
+    left, shifted = field.crop((0, 0, 1600, 1200)), field.crop((640, 0, 2240, 1200))  # 60 % overlap
+    zoomed = field.crop((400, 300, 1200, 900)).resize((1600, 1200))
+    assert confirmed(left, field.crop((8, 8, 1608, 1208)))
+    assert not confirmed(left, shifted)
+    assert not confirmed(left, zoomed)
+
+
+def test_a_blank_frame_is_never_confirmed():
+    blank = Image.fromarray(np.full((300, 400), 120, np.uint8))
+    assert comparison_view(blank) is None
+    assert not confirmed(blank, blank)
+
+
+def test_candidate_pairs_equal_a_brute_force_hamming_search():
+    rng = np.random.default_rng(0)
+    base = [f"{value:016x}" for value in rng.integers(0, 2**63, 300, dtype=np.int64)]
+    flipped = [
+        f"{int(value, 16) ^ (1 << int(bit)):016x}"
+        for value, bit in zip(base[:40], rng.integers(0, 64, 40), strict=True)
+    ]
+    column = base + flipped
+    expected = {(i, j) for i, j in itertools.combinations(range(len(column)), 2) if hamming(column[i], column[j]) <= 6}
+    assert set(candidate_pairs([column], max_bits=6)) == expected
+    assert {(index, 300 + index) for index in range(40)} <= expected
+
+
+def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquisitions):
+    source = tmp_path / "source"
+    source.mkdir()
+    expected = []
+    for number, (original, stripe_top) in enumerate(acquisitions[:3]):
+        original.save(source / f"acq{number}.tif")
+        names = [f"acq{number}.tif"]
+        for index, (name, copy) in enumerate(_copies(original, stripe_top).items()):
+            file_name = f"acq{number}_copy{index}.{'jpg' if 'q60' in name else 'tif'}"
+            (copy if copy.mode == "L" else copy.convert("L")).save(source / file_name, quality=60)
+            names.append(file_name)
+        expected.append(names)
+    ingest(source, tmp_path / "store", sessions, workers=1)
+    with sessions() as session:
+        group_of = {row.md5: row.near_duplicate_group for row in session.scalars(select(ImageRow))}
+        from semcurate.db.models import File
+
+        md5_of = {row.relpath: row.image_md5 for row in session.scalars(select(File))}
+    groups = []
+    for names in expected:
+        groups.append({group_of[md5_of[name]] for name in names})
+    assert all(len(group) == 1 and None not in group for group in groups)
+    assert len(set.union(*groups)) == 3  # three acquisitions, three groups

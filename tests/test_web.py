@@ -1,0 +1,538 @@
+"""The web browser (semcurate serve) over a small generated store: every route and JSON shape through FastAPI's
+TestClient, the security rules (no path from the request, escaping, read-only, POST with a token), edits honoured
+by `tree export`, `semcurate similar`, and a real Chromium driven by Selenium (slow)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+import semcurate
+from semcurate.clustering.tree_building import build_tree
+from semcurate.datasets.demo_corpus import make_sem_corpus
+from semcurate.db import open_database
+from semcurate.features.extract import create_extractor, extract
+from semcurate.features.store import FeatureStore
+from semcurate.ingest.ingestion import ingest
+from semcurate.ingest.labels import import_labels
+from semcurate.ingest.scale_database import create_subset, read_scales
+from semcurate.web.app import create_app
+
+#: Starlette 1.10 asks for httpx2 in its TestClient; httpx is what FastAPI's documentation and floors use.
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """80 demo images ingested, labelled, scale-read, a subset, classic features and a tree of depth 2
+    (silhouette rule, so every large category is split). Returns a dict of what the tests need."""
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    make_sem_corpus(corpus, 80, seed=3, workers=2, size_scale=0.5)
+    db_url = f"sqlite:///{root / 'db.sqlite'}"
+    sessions = open_database(db_url)
+    ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
+    import_labels(corpus / "datasets" / "SEM_Dataset", "SEM_Dataset", sessions, root / "store", workers=2)
+    read_scales(sessions, root / "store", workers=2)
+    create_subset(sessions, "1u-2u", ["1um", "2um"])
+    extract(sessions, root / "store", FeatureStore(root / "features.h5"), create_extractor("classic"), workers=2)
+    tree_id = build_tree(
+        sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward", "SEM_Dataset",
+        depth=2, rule="silhouette", min_size=3,
+    )["tree_id"]  # fmt: skip
+    with open(corpus / "ground_truth.csv", newline="", encoding="utf-8") as handle:
+        truth = list(csv.DictReader(handle))
+    return {"root": root, "db": db_url, "sessions": sessions, "tree_id": tree_id, "truth": truth, "corpus": corpus}
+
+
+@pytest.fixture(scope="module")
+def client(site):
+    return TestClient(create_app(open_database(site["db"], read_only=True), site["root"] / "store"))
+
+
+def a_split_node(client, tree_id: int) -> dict:
+    """The first node with children in the tree's JSON."""
+    nodes = client.get(f"/api/trees/{tree_id}").json()["nodes"]
+    return next(node for node in nodes if node["children"])
+
+
+def feature_rows(site) -> tuple[list[str], np.ndarray]:
+    return FeatureStore(site["root"] / "features.h5").read("classic")
+
+
+# --- every route, every JSON shape --------------------------------------------------------------------------
+
+
+def test_tree_json_counts_add_up_and_match_the_labels(client, site):
+    listed = client.get("/api/trees").json()
+    assert [tree["id"] for tree in listed] == [site["tree_id"]]
+    data = client.get(f"/api/trees/{site['tree_id']}").json()
+    assert set(data["tree"]) >= {"id", "feature_set", "method", "rule", "images", "labelled"}
+    with sqlite3.connect(site["root"] / "db.sqlite") as connection:  # every md5 the images go by (TIFF and JPG)
+        image_of = {md5: md5 for (md5,) in connection.execute("SELECT md5 FROM images")}
+        image_of |= dict(connection.execute("SELECT jpg_md5, md5 FROM images").fetchall())
+        matched = {md5 for (md5,) in connection.execute("SELECT image_md5 FROM labels WHERE image_md5 IS NOT NULL")}
+    same_bytes = {  # labelled files whose own bytes (hashed here) are an image's: certainly labelled
+        image_of[digest]
+        for row in site["truth"]
+        if row["dataset"] == "SEM_Dataset"
+        and (digest := hashlib.md5((site["corpus"] / row["path"]).read_bytes()).hexdigest()) in image_of
+    }
+    assert same_bytes <= matched
+    labelled_images = matched  # plus those matched by re-encoding or pixels (see test_ingest for that matching)
+    roots = data["nodes"]
+    assert sum(node["size"] for node in roots) == data["tree"]["images"] == 80
+    assert sum(node["labelled"] for node in roots) == len(labelled_images)
+    for node in roots:
+        assert node["labelled"] + node["placed"] == node["size"] and node["moved"] == 0
+        assert set(node) >= {"id", "path", "name", "title", "size", "labelled", "placed", "moved", "strip", "children"}
+        assert sum(child["size"] for child in node["children"]) in (0, node["size"])
+
+
+def test_node_gallery_is_sorted_by_distance_to_the_centre_computed_independently(client, site):
+    node = a_split_node(client, site["tree_id"])
+    data = client.get(f"/api/nodes/{node['id']}?per_page=500").json()
+    members = semcurate.Tree.open(site["db"], site["tree_id"]).member_md5s(node["id"])
+    md5s, values = feature_rows(site)
+    standardised = StandardScaler().fit_transform(values)
+    rows = standardised[[md5s.index(md5) for md5 in members]]
+    distances = np.linalg.norm(rows - rows.mean(axis=0), axis=1)
+    expected = [members[index] for index in np.argsort(distances, kind="stable")]
+    assert [member["md5"] for member in data["gallery"]] == expected
+    np.testing.assert_allclose([m["distance"] for m in data["gallery"]], np.sort(distances), atol=1e-3)
+    assert data["node"]["members"] == node["size"] and data["pages"] == 1
+    assert [child["id"] for child in data["children"]] == [child["id"] for child in node["children"]]
+    labelled = [member for member in data["gallery"] if member["assigned_by"] == "label"]
+    assert labelled and all(member["label"].split("/")[0] == node["category"] for member in labelled)
+    paged = client.get(f"/api/nodes/{node['id']}?per_page=2&page=2").json()
+    assert [member["md5"] for member in paged["gallery"]] == expected[2:4]
+
+
+def test_similar_images_equal_scikit_learns_exact_neighbours(client, site):
+    md5s, values = feature_rows(site)
+    reference = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(StandardScaler().fit_transform(values))
+    _, rows = reference.kneighbors(StandardScaler().fit_transform(values)[[10]])
+    found = client.get(f"/api/images/{md5s[10]}/similar?k=5&feature_set=classic").json()
+    assert [neighbour["md5"] for neighbour in found["neighbours"]] == [md5s[row] for row in rows[0][1:]]
+    page = client.get(f"/api/images/{md5s[10]}").json()
+    assert [n["md5"] for n in page["similar"]["neighbours"][:5]] == [md5s[row] for row in rows[0][1:]]
+
+
+def test_image_json_lists_its_files_duplicates_labels_scale_and_tree_path(client, site):
+    truth = [row for row in site["truth"] if row["kind"] == "duplicate"]
+    duplicate = site["corpus"] / truth[0]["path"]
+    digest = hashlib.md5(duplicate.read_bytes()).hexdigest()
+    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+        md5 = connection.execute("SELECT image_md5 FROM files WHERE md5 = ?", (digest,)).fetchone()[0]
+    data = client.get(f"/api/images/{md5}").json()
+    paths = {file["path"]: file for file in data["files"]}
+    assert str(duplicate) in paths and paths[str(duplicate)]["status"] == "duplicate"
+    assert paths[str(duplicate)]["reason"]
+    assert set(data) >= {"labels", "subsets", "scale", "tree_paths", "near_duplicates", "similar", "feature_sets"}
+    steps = [node["path"] for node in data["tree_paths"][0]["nodes"]]
+    assert steps and all(deeper.startswith(higher + ".") for higher, deeper in itertools.pairwise(steps))
+    assert data["scale"]["candidates"].keys() == {"ocr", "metadata", "field"}
+
+
+def test_near_duplicates_are_shown_as_a_group(client, site):
+    near = [row for row in site["truth"] if row["kind"] == "near-duplicate"]
+    digest = hashlib.md5((site["corpus"] / near[0]["path"]).read_bytes()).hexdigest()
+    data = client.get(f"/api/images/{digest}").json()
+    assert data["near_duplicate_group"] and data["near_duplicates"]
+    admin = client.get("/api/admin").json()
+    assert any(digest in group["images"] for group in admin["near_duplicate_groups"])
+
+
+def test_search_by_every_field(client, site):
+    original = next(row for row in site["truth"] if row["kind"] == "original" and row["format"] == "TIFF")
+    digest = hashlib.md5((site["corpus"] / original["path"]).read_bytes()).hexdigest()
+    fragment = Path(original["path"]).name
+    by_path = client.get("/api/search", params={"q": fragment, "by": "path"}).json()
+    assert digest in {row["md5"] for row in by_path["results"]}
+    assert client.get("/api/search", params={"q": digest[:10], "by": "md5"}).json()["results"][0]["md5"] == digest
+    by_label = client.get("/api/search", params={"q": "Nanowires", "by": "label"}).json()["results"]
+    assert by_label and all("Nanowires" in row["match"] for row in by_label)
+    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+        two_um = {
+            md5 for (md5,) in connection.execute("SELECT image_md5 FROM scale_readings WHERE value=2 AND unit='µm'")
+        }
+        subset = {md5 for (md5,) in connection.execute("SELECT image_md5 FROM subset_members WHERE subset='1u-2u'")}
+    assert {row["md5"] for row in client.get("/api/search?q=2um&by=scale").json()["results"]} == two_um
+    assert {row["md5"] for row in client.get("/api/search?q=1u-2u&by=subset").json()["results"]} == subset
+    assert client.get("/api/search?q=%25&by=path").json()["results"] == []  # a LIKE wildcard is a literal here
+    assert client.get("/api/search?q=xyz&by=nothing").status_code == 400
+    assert client.get("/api/search?q=2%20parsecs&by=scale").status_code == 400
+
+
+def test_admin_lists_what_ingest_refused_as_the_corpus_truth_says(client, site):
+    admin = client.get("/api/admin").json()
+    corrupt = {str(site["corpus"] / row["path"]) for row in site["truth"] if row["kind"] == "corrupt"}
+    assert {row["path"] for row in admin["files_not_admitted"] if row["status"] == "corrupt"} == corrupt
+    assert admin["ingest_runs"][0]["summary"]["images_total"] == 80
+    assert [row["name"] for row in admin["label_datasets"]] == ["SEM_Dataset"]
+    assert sum(admin["scale_status"].values()) == 80
+    assert [row["name"] for row in admin["subsets"]] == ["1u-2u"]
+
+
+def test_every_html_page_renders(client, site):
+    node = a_split_node(client, site["tree_id"])
+    md5 = node["strip"][0]
+    for url in ("/trees", f"/trees/{site['tree_id']}", f"/nodes/{node['id']}", f"/images/{md5}", "/search?q=area",
+                "/search?q=2um&by=scale", "/admin", "/docs", "/static/style.css", "/static/app.js"):  # fmt: skip
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.text[-300:])
+    assert client.get("/", follow_redirects=False).headers["location"] == f"/trees/{site['tree_id']}"
+    page = client.get(f"/nodes/{node['id']}").text
+    assert 'href="/static/style.css"' in page and "http" not in page.split("<main>")[0].replace("http-equiv", "")
+    thumbnail = client.get(f"/thumbs/{md5}.webp")
+    assert thumbnail.status_code == 200 and thumbnail.content[8:12] == b"WEBP"
+    assert (site["root"] / "store" / "thumbs" / f"{md5}.webp").read_bytes() == thumbnail.content
+    assert client.get(f"/files/{md5}.jpg").content == (site["root"] / "store" / f"{md5}.jpg").read_bytes()
+
+
+# --- errors: one clear line, never a traceback -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/nodes/999999", 404, "no tree node with id 999999"),
+        ("/nodes/abc", 400, "bad node_id"),
+        ("/trees/999999", 404, "no tree with id 999999"),
+        ("/images/" + "f" * 32, 404, "no image with md5"),
+        ("/api/nodes/999999", 404, "no tree node with id 999999"),
+        ("/nowhere", 404, "no such page"),
+    ],
+)
+def test_errors_are_one_line_pages(client, url, status, words):
+    response = client.get(url)
+    assert response.status_code == status
+    if url.startswith("/api/"):
+        assert words in response.json()["error"]
+    else:
+        assert '<p class="error">' in response.text and words in response.text and "Traceback" not in response.text
+
+
+def test_bad_page_numbers(client, site):
+    node = a_split_node(client, site["tree_id"])
+    assert client.get(f"/nodes/{node['id']}?page=0").status_code == 400
+    assert client.get(f"/nodes/{node['id']}?page=-3").status_code == 400
+    assert client.get(f"/nodes/{node['id']}?page=two").status_code == 400
+    past = client.get(f"/nodes/{node['id']}?page=50")
+    assert past.status_code == 404 and "there is no page 50" in past.text
+    assert client.get(f"/api/nodes/{node['id']}?per_page=100000").status_code == 400
+
+
+# --- security -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/files/../../../../etc/passwd",
+        "/files/..%2f..%2f..%2fetc%2fpasswd.jpg",
+        "/files/%2e%2e%2f%2e%2e%2fetc%2fpasswd.jpg",
+        "/thumbs/%2e%2e%2f%2e%2e%2fdb.sqlite.webp",
+        "/files//etc/passwd.jpg",
+        "/files/%2Fetc%2Fpasswd.jpg",
+        "/images/..%2F..%2Fdb.sqlite",
+        "/static/../db.sqlite",
+        "/static/%2e%2e/%2e%2e/db.sqlite",
+    ],
+)
+def test_no_path_is_built_from_the_request(client, url):
+    response = client.get(url)
+    assert response.status_code in (400, 404)
+    assert b"root:" not in response.content and b"SQLite format" not in response.content
+
+
+def test_a_symlink_in_the_store_is_not_followed(client, site, tmp_path):
+    store = site["root"] / "store"
+    md5 = sorted(store.glob("*.tif"))[-1].stem  # an image with both files: the thumbnail may come from either
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"\xff\xd8 secret bytes")
+    (store / "thumbs" / f"{md5}.webp").unlink(missing_ok=True)
+    victims = [store / f"{md5}.jpg", store / f"{md5}.tif"]
+    saved = [victim.read_bytes() for victim in victims]
+    for victim in victims:
+        victim.unlink()
+        victim.symlink_to(secret)
+    try:
+        for url in (f"/files/{md5}.jpg", f"/thumbs/{md5}.webp"):
+            response = client.get(url)
+            assert response.status_code == 404 and b"secret bytes" not in response.content
+            assert "not a regular file" in response.text
+    finally:
+        for victim, data in zip(victims, saved, strict=True):
+            victim.unlink()
+            victim.write_bytes(data)
+
+
+def test_the_fast_thumbnail_path_serves_only_known_md5s(client, site):
+    thumbs = site["root"] / "store" / "thumbs"
+    node = a_split_node(client, site["tree_id"])
+    shown = client.get(f"/nodes/{node['id']}").text
+    md5 = client.get(f"/api/nodes/{node['id']}").json()["gallery"][0]["md5"]
+    assert f"/thumbs/{md5}.webp" in shown
+    first, again = client.get(f"/thumbs/{md5}.webp"), client.get(f"/thumbs/{md5}.webp")  # made, then from the cache
+    assert first.content == again.content == (thumbs / f"{md5}.webp").read_bytes()
+    assert again.headers["content-type"] == "image/webp" and "immutable" in again.headers["cache-control"]
+    stranger = "f" * 32  # not an image of the database, though a file of that name is planted in the cache
+    (thumbs / f"{stranger}.webp").write_bytes(first.content)
+    try:
+        refused = client.get(f"/thumbs/{stranger}.webp")
+        assert refused.status_code == 404 and f"no image with md5 {stranger}" in refused.text
+    finally:
+        (thumbs / f"{stranger}.webp").unlink()
+
+
+def test_a_missing_store_file_is_a_404_page(client, site):
+    store = site["root"] / "store"
+    md5 = sorted(store.glob("*.tif"))[0].stem
+    (store / "thumbs" / f"{md5}.webp").unlink(missing_ok=True)
+    victims = [store / f"{md5}.jpg", store / f"{md5}.tif"]
+    for victim in victims:
+        victim.rename(victim.with_suffix(victim.suffix + ".moved"))
+    try:
+        for url in (f"/thumbs/{md5}.webp", f"/files/{md5}.jpg"):
+            response = client.get(url)
+            assert response.status_code == 404 and f"image {md5} is missing from the store" in response.text
+    finally:
+        for victim in victims:
+            victim.with_suffix(victim.suffix + ".moved").rename(victim)
+
+
+def test_read_only_by_default_and_no_get_changes_anything(client, site):
+    node = a_split_node(client, site["tree_id"])
+    refused = client.post(f"/nodes/{node['id']}/rename", data={"name": "x", "token": "anything"})
+    assert refused.status_code == 403 and "read-only" in refused.text
+    assert client.get(f"/nodes/{node['id']}/rename?name=x").status_code in (404, 405)
+    assert "token" not in client.get(f"/nodes/{node['id']}").text
+
+
+@pytest.fixture
+def editable(site, tmp_path):
+    """An app with edits allowed over a copy of the database (the module's own stays as built)."""
+    copy = tmp_path / "edit.db"
+    with sqlite3.connect(site["root"] / "db.sqlite") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    url = f"sqlite:///{copy}"
+    return TestClient(create_app(open_database(url), site["root"] / "store", allow_edits=True, token="t0k")), url
+
+
+def test_a_node_renamed_to_a_script_is_escaped(editable, site):
+    client, _ = editable
+    node = a_split_node(client, site["tree_id"])
+    page = client.get(f"/nodes/{node['id']}").text
+    assert 'name="token" value="t0k"' in page
+    assert client.post(f"/nodes/{node['id']}/rename", data={"name": "x", "token": "wrong"}).status_code == 403
+    done = client.post(
+        f"/nodes/{node['id']}/rename",
+        data={"name": "<script>alert(1)</script>", "token": "t0k"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    for url in (f"/nodes/{node['id']}", f"/trees/{site['tree_id']}"):
+        page = client.get(url).text
+        assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert client.get(f"/api/nodes/{node['id']}").json()["node"]["name"] == "<script>alert(1)</script>"
+
+
+def test_moves_and_misplaced_marks_are_honoured_by_tree_export(editable, site):
+    client, url = editable
+    node = a_split_node(client, site["tree_id"])
+    first, second = node["children"][:2]
+    moving = client.get(f"/api/nodes/{first['id']}").json()["gallery"][0]["md5"]
+    doubtful = client.get(f"/api/nodes/{first['id']}").json()["gallery"][-1]["md5"]
+    assert (
+        client.post(f"/nodes/{first['id']}/move", data={"md5": moving, "to": second["id"], "token": "t0k"}).status_code
+        == 200
+    )
+    assert client.post(f"/nodes/{first['id']}/misplaced", data={"md5": doubtful, "token": "t0k"}).status_code == 200
+    exported = subprocess.run(
+        [sys.executable, "-m", "semcurate", "tree", "export", "--db", url], capture_output=True, text=True, check=True
+    )
+    nodes = {entry["path"]: entry for entry in walk(json.loads(exported.stdout)["nodes"])}
+    assert moving in nodes[second["path"]]["members"] and moving not in nodes[first["path"]]["members"]
+    assert doubtful not in nodes[first["path"]]["members"] and doubtful in nodes[node["path"]]["members"]
+    assert nodes[first["path"]]["misplaced"] == [doubtful]
+    assert nodes[first["path"]]["size"] == first["size"] - 2 and nodes[second["path"]]["size"] == second["size"] + 1
+    gallery = client.get(f"/api/nodes/{second['id']}?per_page=500").json()["gallery"]
+    assert moving in [member["md5"] for member in gallery]
+    bad = client.post(f"/nodes/{first['id']}/move", data={"md5": moving, "to": second["id"], "token": "t0k"})
+    assert bad.status_code == 400 and "is not in node" in bad.text
+
+
+def test_api_edits_need_the_token_and_the_tree_page_counts_follow_every_edit(editable, client, site):
+    editor, url = editable
+    node = a_split_node(editor, site["tree_id"])
+    first, second = node["children"][:2]
+    gallery = editor.get(f"/api/nodes/{first['id']}").json()["gallery"]
+    moving, doubtful = gallery[0]["md5"], gallery[-1]["md5"]
+    api = f"/api/nodes/{first['id']}"
+    refused = client.post(f"{api}/move", json={"token": "t0k", "md5": moving, "to": second["id"]})
+    assert refused.status_code == 403 and "read-only" in refused.json()["error"]  # the read-only server
+    wrong = editor.post(f"{api}/move", json={"token": "nope", "md5": moving, "to": second["id"]})
+    assert wrong.status_code == 403 and "token" in wrong.json()["error"]
+    as_form = editor.post(f"{api}/move", data={"token": "t0k", "md5": moving, "to": second["id"]})
+    assert as_form.status_code == 400 and "JSON" in as_form.json()["error"]
+    assert editor.post(f"{api}/move", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    moved = editor.post(f"{api}/move", json={"token": "t0k", "md5": moving, "to": second["id"]})
+    assert moved.status_code == 200 and moved.json() == {"md5": moving, "from": first["id"], "to": second["id"]}
+    marked = editor.post(f"{api}/misplaced", json={"token": "t0k", "md5": doubtful})
+    assert marked.status_code == 200 and marked.json()["to"] is None
+    renamed = editor.post(f"{api}/rename", json={"token": "t0k", "name": "wires, vertical"})
+    assert renamed.json() == {"node": first["id"], "path": first["path"], "name": "wires, vertical"}
+    # The tree page's counts against the membership rule of semcurate.Tree (what `tree export` writes).
+    tree = semcurate.Tree.open(url, site["tree_id"])
+    data = editor.get(f"/api/trees/{site['tree_id']}").json()
+    assert data["tree"]["edits"] == 2
+    for entry in walk(data["nodes"]):
+        assert entry["size"] == len(tree.member_md5s(entry["id"])), entry["path"]
+        assert entry["labelled"] + entry["placed"] + entry["moved"] == entry["size"]
+    counted = {entry["id"]: entry for entry in walk(data["nodes"])}
+    assert counted[second["id"]]["moved"] == 1 and counted[node["id"]]["moved"] == 0
+    assert counted[first["id"]]["size"] == first["size"] - 2 and counted[node["id"]]["size"] == node["size"]
+    assert "1 moved here by editors" in editor.get(f"/trees/{site['tree_id']}").text
+    entry = next(
+        m for m in editor.get(f"/api/nodes/{second['id']}?per_page=500").json()["gallery"] if m["md5"] == moving
+    )
+    assert entry["assigned_by"] == "editor"
+    # An edit made elsewhere (the Python API, another server) is seen too: the kept gallery orders are checked.
+    back = editor.get(f"/api/nodes/{second['id']}?per_page=500").json()["gallery"][-1]["md5"]
+    tree.move(back, second["id"], first["id"])
+    assert back in [m["md5"] for m in editor.get(f"/api/nodes/{first['id']}?per_page=500").json()["gallery"]]
+    assert back not in [m["md5"] for m in editor.get(f"/api/nodes/{second['id']}?per_page=500").json()["gallery"]]
+
+
+def walk(nodes: list[dict]):
+    for node in nodes:
+        yield node
+        yield from walk(node["children"])
+
+
+# --- semcurate similar --------------------------------------------------------------------------------------
+
+
+def semcurate_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_similar_command_by_md5_by_file_and_refusing_an_unknown_file(site, tmp_path):
+    md5s, values = feature_rows(site)
+    reference = NearestNeighbors(n_neighbors=4, algorithm="brute").fit(StandardScaler().fit_transform(values))
+    _, rows = reference.kneighbors(StandardScaler().fit_transform(values)[[3]])
+    expected = [md5s[row] for row in rows[0][1:]]
+    by_md5 = semcurate_cli("similar", md5s[3], "--feature-set", "classic", "-k", "3", "--json", "--db", site["db"])
+    assert by_md5.returncode == 0, by_md5.stderr
+    assert [row["md5"] for row in json.loads(by_md5.stdout)["neighbours"]] == expected
+    outside = tmp_path / "copy.jpg"  # the same bytes outside the store: hashed and found
+    shutil.copy(site["root"] / "store" / f"{md5s[3]}.jpg", outside)
+    by_file = semcurate_cli(
+        "similar", str(outside), "--feature-set", "classic", "-k", "3", "--json", "--db", site["db"]
+    )
+    assert [row["md5"] for row in json.loads(by_file.stdout)["neighbours"]] == expected
+    table = semcurate_cli("similar", md5s[3], "--feature-set", "classic", "-k", "3", "--db", site["db"])
+    assert table.returncode == 0 and all(md5 in table.stdout for md5 in expected)
+    stranger = tmp_path / "stranger.jpg"
+    stranger.write_bytes(b"not an image we know")
+    refused = semcurate_cli("similar", str(stranger), "--feature-set", "classic", "--db", site["db"])
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"error: {stranger} (md5 {hashlib.md5(b'not an image we know').hexdigest()})")
+    unknown_set = semcurate_cli("similar", md5s[3], "--feature-set", "nope", "--db", site["db"])
+    assert (
+        unknown_set.returncode == 2
+        and unknown_set.stderr == "error: no finished feature set 'nope'; see `semcurate features list`\n"
+    )
+
+
+# --- the real thing: semcurate serve in a subprocess, Chromium through Selenium -------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(site):
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "semcurate", "serve", "--db", site["db"], "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SEMCURATE_DB": ""},
+    )
+    import httpx
+
+    try:
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/trees", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.perf_counter() - started > 30:
+                    raise AssertionError(f"semcurate serve did not start: {process.stderr.read().decode()}") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_real_browser_walks_tree_node_image_and_similar_images(server, tmp_path):
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/setup.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        wait = WebDriverWait(browser, 20)
+        browser.get(server + "/")
+        wait.until(expected_conditions.presence_of_element_located((By.ID, "tree")))
+        assert browser.title.startswith("Tree ")
+        browser.find_element(By.CSS_SELECTOR, "#tree a.node-link").click()
+        gallery = wait.until(expected_conditions.presence_of_element_located((By.ID, "gallery")))
+        thumbnails = gallery.find_elements(By.CSS_SELECTOR, "img")
+        assert thumbnails
+        wait.until(lambda _: browser.execute_script("return arguments[0].naturalWidth", thumbnails[0]) > 0)
+        browser.save_screenshot(str(tmp_path / "node.png"))
+        gallery.find_element(By.CSS_SELECTOR, "a.thumb").click()
+        similar = wait.until(expected_conditions.presence_of_element_located((By.ID, "similar")))
+        found = similar.find_elements(By.CSS_SELECTOR, "img")
+        assert len(found) == 12
+        wait.until(lambda _: browser.execute_script("return arguments[0].naturalWidth", found[-1]) > 0)
+        picture = browser.find_element(By.CSS_SELECTOR, "img.picture")
+        assert browser.execute_script("return arguments[0].naturalWidth", picture) > 0
+        browser.save_screenshot(str(tmp_path / "image.png"))
+    finally:
+        browser.quit()
+    assert (tmp_path / "image.png").stat().st_size > 10_000
