@@ -177,6 +177,9 @@ def _candidate_colours(means: np.ndarray, stds: np.ndarray, min_squares: int) ->
     while remaining.any():
         counts = np.bincount(np.rint(means[remaining]).astype(np.int64), minlength=256)
         peak = float(np.argmax(np.convolve(counts, np.ones(5), mode="same")))
+        # Re-centre on the squares under the smoothing window: with a tie the argmax is the window's leftmost
+        # position, and squares at its right edge would be left out (and found again, and again).
+        peak = float(np.median(means[remaining & (np.abs(means - peak) <= 2.5)]))
         members = remaining & (np.abs(means - peak) <= 2)
         if not members.any():
             break
@@ -215,20 +218,27 @@ def find_stripe(grey: np.ndarray) -> Stripe | GeometryProblem:
     candidates = _candidate_colours(means, stds, min_squares=max(3, width // side // 4))
     if not candidates:
         return GeometryProblem("no_stripe", "no flat area in the lower part of the image")
+    several: GeometryProblem | None = None
     for colour, tolerance in candidates[:3]:
         stripes = [
             _with_edge_rules(grey, span, colour, tolerance) for span in _stripes_of_colour(grey, top, colour, tolerance)
         ]
         if len(stripes) > 1:
             # Dark picture over a dark stripe may pass for a second stripe; only a band holding a scale marker
-            # is a data bar.  Two such bands are reported, not guessed between.
+            # is a data bar.  Two such bands are reported, not guessed between; none sends the search on to the
+            # next colour (flat white picture over a black stripe makes bands of white).
             with_marker = [stripe for stripe in stripes if isinstance(find_segment(grey, stripe), Segment)]
             if len(with_marker) == 1:
                 return with_marker[0]
             spans = ", ".join(f"rows {stripe.box[1]}-{stripe.box[3]}" for stripe in stripes)
-            return GeometryProblem("multiple_stripes", f"{len(stripes)} candidate stripes ({spans})")
+            several = GeometryProblem("multiple_stripes", f"{len(stripes)} candidate stripes ({spans})")
+            if with_marker:
+                return several
+            continue
         if stripes:
             return stripes[0]
+    if several is not None:
+        return several
     return GeometryProblem("no_stripe", "no wide uniform band with text or a marker in the lower part")
 
 

@@ -349,3 +349,30 @@ def test_of_two_stripe_coloured_bands_the_one_with_a_marker_is_the_stripe():
     stripe = find_stripe(image)
     assert isinstance(stripe, Stripe) and stripe.box[3] == 768 and stripe.box[1] >= 700
     assert measured(image).length_px == pytest.approx(150, abs=0.05)
+
+
+def test_a_blank_picture_over_a_dark_stripe():
+    """A blank frame over a black stripe, its flat squares as many at grey 114.0 as at 115.3 (a tie one grey apart)."""
+    image = frame(stripe_grey=21)
+    rng = np.random.default_rng(5)
+    image[:708, :512] = 114
+    image[:708, 512:] = 115
+    image[:708, 512:][rng.random((708, 512)) < 0.3] = 116  # squares' means near 115.3
+    image = draw(image, both(bracket(40, 150, 740, fill=250), label("2 µm", 90, 712, fill=250)))
+    stripe = find_stripe(image)
+    # flat picture rows along its top edge pass for a frame rule: the box may start up to a sixth higher
+    assert isinstance(stripe, Stripe) and 698 <= stripe.box[1] <= 708 and stripe.box[3] == 768
+    assert measured(image).length_px == pytest.approx(150, abs=0.05)
+
+
+def test_white_bands_of_an_over_exposed_picture_over_a_black_stripe():
+    """Two saturated white bands low in the picture, each with a dark speck, over a black stripe with a bar."""
+    image = frame(stripe_grey=11)
+    image[560:620] = 255
+    image[640:700] = 255
+    image[580:590, 300:310] = 0
+    image[660:670, 700:710] = 0
+    image = draw(image, both(bracket(40, 150, 740, fill=250), label("2 µm", 90, 712, fill=250)))
+    stripe = find_stripe(image)
+    assert isinstance(stripe, Stripe) and stripe.box[3] == 768 and stripe.dark
+    assert measured(image).length_px == pytest.approx(150, abs=0.05)
