@@ -11,7 +11,10 @@ the thesis' algorithm (section 2.3) and makes each step measurable:
    some content (text or a segment) is a stripe.  None is ``no_stripe``;
    more than one is ``multiple_stripes`` rather than a guess, unless only
    one of them holds a scale marker (dark picture over a dark stripe is
-   flat enough to pass for a second one).  Real stripes
+   flat enough to pass for a second one); the search goes through the three
+   likeliest colours for a band with a marker (over-exposed white picture
+   over a white or black stripe), and takes a single band without one only
+   when no colour has one.  Real stripes
    need three more rules:
 
    * **rules** — rows that are one flat line across ≥ 90 % of the width in
@@ -218,27 +221,30 @@ def find_stripe(grey: np.ndarray) -> Stripe | GeometryProblem:
     candidates = _candidate_colours(means, stds, min_squares=max(3, width // side // 4))
     if not candidates:
         return GeometryProblem("no_stripe", "no flat area in the lower part of the image")
-    several: GeometryProblem | None = None
+    # The first colour whose bands hold exactly one with a scale marker gives the stripe.  Dark picture over a
+    # dark stripe may pass for a second stripe, and flat white picture for a white one: only a band holding a
+    # marker is surely a data bar.  Two such bands are reported, not guessed between; failing any marker, the
+    # first colour's single band is the stripe (a data bar with text and no bar).
+    fallback: Stripe | GeometryProblem | None = None
     for colour, tolerance in candidates[:3]:
         stripes = [
             _with_edge_rules(grey, span, colour, tolerance) for span in _stripes_of_colour(grey, top, colour, tolerance)
         ]
+        if not stripes:
+            continue
+        with_marker = [stripe for stripe in stripes if isinstance(find_segment(grey, stripe), Segment)]
+        if len(with_marker) == 1:
+            return with_marker[0]
+        several = None
         if len(stripes) > 1:
-            # Dark picture over a dark stripe may pass for a second stripe; only a band holding a scale marker
-            # is a data bar.  Two such bands are reported, not guessed between; none sends the search on to the
-            # next colour (flat white picture over a black stripe makes bands of white).
-            with_marker = [stripe for stripe in stripes if isinstance(find_segment(grey, stripe), Segment)]
-            if len(with_marker) == 1:
-                return with_marker[0]
             spans = ", ".join(f"rows {stripe.box[1]}-{stripe.box[3]}" for stripe in stripes)
             several = GeometryProblem("multiple_stripes", f"{len(stripes)} candidate stripes ({spans})")
-            if with_marker:
-                return several
-            continue
-        if stripes:
-            return stripes[0]
-    if several is not None:
-        return several
+        if with_marker:
+            return several if several is not None else with_marker[0]
+        if fallback is None:
+            fallback = several if several is not None else stripes[0]
+    if fallback is not None:
+        return fallback
     return GeometryProblem("no_stripe", "no wide uniform band with text or a marker in the lower part")
 
 
@@ -427,6 +433,9 @@ def _pieces(
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
         box_width, box_height = cols.stop - cols.start, rows.stop - rows.start
         if not min_length <= box_width <= max_length or box_height > 0.8 * ink.shape[0]:
+            continue
+        # A scale bar keeps a margin from the frame's sides; ink running into them is picture (a bright band).
+        if cols.start == 0 or cols.stop == ink.shape[1]:
             continue
         component = labels[rows, cols] == index
         row_cover, column_cover = component.sum(axis=1), component.sum(axis=0)
