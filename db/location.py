@@ -34,14 +34,23 @@ def database_url(explicit: str | None = None) -> str:
 
     A value without ``://`` is a path to an SQLite file (``demo/semcurate.db``
     means ``sqlite:///demo/semcurate.db``); ``postgresql://`` means the
-    psycopg 3 driver that the ``postgres`` extra installs.
+    psycopg 3 driver that the ``postgres`` extra installs (``postgres://`` too).
     """
     url = explicit or os.environ.get("SEMCURATE_DB") or DEFAULT_URL
     if "://" not in url:
         return f"sqlite:///{url}"
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def shown(url: str) -> str:
+    """How a database is named in messages: an SQLite file by its path, another URL with its password hidden."""
+    path = sqlite_path(url)
+    if path is not None:
+        return str(path)
+    return re.sub(r"^([\w+.-]+://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -128,7 +137,7 @@ def check_revision(current: str | None, url: str, *, read_only: bool) -> bool:
     revisions, head = known_revisions()
     if current == head:
         return False
-    where = sqlite_path(url) or url
+    where = shown(url)
     if current is not None and current not in revisions:
         raise DatabaseOpenError(
             f"database {where} was written by a newer semcurate (schema revision {current}, this one knows up to "
@@ -142,7 +151,7 @@ def check_revision(current: str | None, url: str, *, read_only: bool) -> bool:
 
 def not_a_database(url: str) -> DatabaseOpenError:
     """The error for a file that SQLite cannot read as a database."""
-    where = sqlite_path(url) or url
+    where = shown(url)
     return DatabaseOpenError(f"database file {where} is not an SQLite database: pass the right --db or move it away")
 
 

@@ -9,19 +9,28 @@ differs from the newest one.  Where the database is, and the checks that need
 no SQLAlchemy, are in :mod:`semcurate.db.location`; every failure to open is
 a :class:`~semcurate.db.location.DatabaseOpenError` whose message names the
 database and the fix.
+
+PostgreSQL (``postgresql://`` or ``postgresql+psycopg://``, the ``postgres``
+extra) serves a shared deployment: the schema is migrated under an advisory
+lock, a server that does not answer within :data:`CONNECT_TIMEOUT` seconds is
+one error line, and :func:`insert_ignoring_duplicates` and
+:func:`serialise_writers` let several processes write one database at once
+without duplicate rows or deadlocks.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import shutil
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Insert, Table, create_engine, event, text
 from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from semcurate.db.location import (
     MIGRATIONS_DIR,
@@ -33,12 +42,16 @@ from semcurate.db.location import (
     known_revisions,
     not_a_database,
     read_only_uri,
+    shown,
     sqlite_path,
     write_failure,
 )
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+#: Seconds a PostgreSQL server may take to accept a connection before opening fails with one line.
+CONNECT_TIMEOUT = 10
 
 
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -68,6 +81,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         engine = create_engine(f"sqlite:///{read_only_uri(path)}&uri=true")
         event.listen(engine, "connect", _set_read_only_pragmas)
         return engine
+    if url.startswith("postgresql"):
+        # psycopg logs the pipeline it abandons when the server goes away ("error ignored terminating ...") on
+        # top of the error it raises, which the caller reports as one line: that echo is not shown.
+        logging.getLogger("psycopg").addHandler(logging.NullHandler())
+        return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT}, pool_pre_ping=True)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
@@ -109,13 +127,14 @@ def stored_revision(engine: Engine) -> str | None:
 def _schema_revision(engine: Engine, url: str) -> str | None:
     """:func:`stored_revision`, with a missing driver, a file that is no database or a refused connection as one
     :class:`DatabaseOpenError`."""
-    where = sqlite_path(url) or url
+    where = shown(url)
     try:
         return stored_revision(engine)
     except OperationalError as error:
         if _disk_full(url):  # opening in WAL mode writes: SQLite says "disk I/O error"
             raise _write_failure(url, error) from None
-        raise DatabaseOpenError(f"cannot open database {where}: {error.orig}; check --db") from error
+        reason = " ".join(str(error.orig).split())  # libpq's message spans lines
+        raise DatabaseOpenError(f"cannot open database {where}: {reason}; check --db") from error
     except DatabaseError as error:
         raise not_a_database(url) from error
 
@@ -149,7 +168,7 @@ def open_database(url: str | None = None, *, read_only: bool = False) -> session
         ) from error
     if check_revision(_schema_revision(engine, resolved), resolved, read_only=read_only):
         engine.dispose()
-        with _migration_lock(resolved):
+        with _migration_lock(resolved, engine):
             # Another process may have migrated while this one waited for the lock.
             if _schema_revision(engine, resolved) != known_revisions()[1]:
                 try:
@@ -169,22 +188,36 @@ def _disk_full(url: str) -> bool:
 
 
 def _write_failure(url: str, error: OperationalError) -> DatabaseOpenError:
-    where = str(sqlite_path(url) or url)
+    where = shown(url)
     return DatabaseOpenError(write_failure(where, str(error.orig).splitlines()[0], disk_full=_disk_full(url)))
 
 
+def lock_key(name: str) -> int:
+    """A stable 63-bit key for the PostgreSQL advisory lock named ``name``."""
+    return zlib.crc32(f"semcurate:{name}".encode()) & 0x7FFF_FFFF
+
+
 @contextmanager
-def _migration_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``<file>.migrate.lock`` next to an SQLite database while its schema is migrated.
+def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock while the schema is migrated: a file next to an SQLite database, else an advisory lock.
 
     Two processes that open a brand-new database at once would otherwise both
-    create ``alembic_version`` and one of them fail.  The kernel drops the lock
-    when its holder exits, so a killed process leaves no stale lock.  Other
-    databases migrate inside one transaction of their own and need no file.
+    create ``alembic_version`` and one of them fail.  The kernel drops the file
+    lock when its holder exits, and PostgreSQL the advisory lock when its
+    session ends, so a killed process leaves no stale lock.
     """
     path = sqlite_path(url)
     if path is None:
-        yield
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key("migrate")})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key("migrate")})
+                connection.commit()
         return
     with open(path.with_name(path.name + ".migrate.lock"), "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -192,3 +225,35 @@ def _migration_lock(url: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``table`` for SQLite and PostgreSQL (a plain insert elsewhere).
+
+    A row whose primary key or unique column another writer stored first is
+    left out rather than failing the transaction, so concurrent writers of the
+    same rows (two ingests of overlapping sources) end with each row once.
+    The statement's ``rowcount`` says how many rows were new.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy import insert
+
+        return insert(table)
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+def serialise_writers(session: Session, name: str) -> None:
+    """Make the transaction of ``session`` the only one named ``name`` writing at a time, until it ends.
+
+    On PostgreSQL it takes the transaction-scoped advisory lock ``name``
+    (``pg_advisory_xact_lock``), so concurrent writers that read, decide and
+    write (is this image known yet?) see each other's committed rows and never
+    wait on each other's row locks in opposite orders: no deadlock.  SQLite
+    serialises writers anyway and needs nothing.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})

@@ -209,6 +209,7 @@ def extract(
     workers: int = 1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     reporter=None,
+    scheduler: str | None = None,
 ) -> dict:
     """Compute the missing rows of every output of ``extractor``; return names, row counts and skipped images.
 
@@ -220,7 +221,10 @@ def extract(
     count is raised only when the run finishes, so later stages never see the
     rows of an unfinished run (:func:`semcurate.features.analysis.feature_rows`).
     Images that do not decode within ``max_pixels`` are skipped and counted by
-    reason under ``skipped``.
+    reason under ``skipped``.  The classic descriptor runs in ``workers``
+    local processes, or on the Dask workers of ``scheduler``
+    (:func:`~semcurate.ingest.parallel.parallel_map`); only this process
+    writes the feature store.
     """
     names = {output: feature_set_name(extractor, output) for output in extractor.outputs}
     feature_store, moved_from = _bound(sessions, feature_store, list(names.values()))
@@ -232,7 +236,8 @@ def extract(
         batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
         advance = reporter(f"extracting {extractor.name}", len(todo)) if reporter and todo else (lambda _n=1: None)
         if extractor.name == "classic":
-            results = parallel_map(classic_batch, [(batch, max_pixels) for batch in batches], workers)
+            jobs = [(batch, max_pixels) for batch in batches]
+            results = parallel_map(classic_batch, jobs, workers, scheduler=scheduler)
         else:
             # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.
             prepared = prefetched(cnn_batch(extractor, batch, max_pixels) for batch in batches)

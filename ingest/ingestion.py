@@ -28,11 +28,18 @@ size and mtime are unchanged is not hashed again, and only ``pending`` files
 are classified, so a re-run after SIGKILL finishes the job and a re-run after
 success does no new work.  The store is written atomically
 (:class:`semcurate.ingest.store.FlatStore`).  Work runs in ``workers``
-processes; only this process writes to the database.
+processes, or on Dask workers with ``scheduler``
+(:func:`~semcurate.ingest.parallel.parallel_map`); only this process writes to
+the database.
 
-One ingest at a time: a run holds the store's lock and, for an SQLite file,
+One ingest at a time on an SQLite database: a run holds the store's lock and
 a lock next to the database, and a second run stops at once with "another
-ingest is running on … (pid N)".  One store per database: the images a
+ingest is running on … (pid N)".  On PostgreSQL several ingests (several
+admins, overlapping sources) run at once: each holds the store's lock shared,
+their write transactions take turns (:func:`~semcurate.db.session.serialise_writers`),
+each re-reads inside its transaction which files are still pending and which
+images exist, and rows are inserted with ``ON CONFLICT DO NOTHING``, so every
+file and every image ends up recorded once, as by one ingest.  One store per database: the images a
 database knows are in the store of its latest run, so a run into another
 store is refused (unless that store already holds them all: a moved store).
 A full or read-only store or database ends the run with one line
@@ -43,23 +50,26 @@ File names are kept as escaped text (:func:`semcurate.ingest.walk.name_to_text`)
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from semcurate.db.location import write_failure
 from semcurate.db.models import File, ImageSignature, IngestRun, utcnow
 from semcurate.db.models import Image as ImageRow
+from semcurate.db.session import insert_ignoring_duplicates, serialise_writers
 from semcurate.ingest.convert import encode_jpeg
 from semcurate.ingest.formats import (
     INGESTED_FORMATS,
@@ -80,7 +90,7 @@ from semcurate.ingest.images import (
 from semcurate.ingest.near_duplicates import VIEW_WIDTH, candidate_pairs, confirmed, top_square_hash
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition
-from semcurate.ingest.store import FlatStore, StoreError, hold_lock
+from semcurate.ingest.store import LOCK_NAME, FlatStore, StoreError, hold_lock
 from semcurate.ingest.walk import FileSkipped, name_to_text, open_regular, read_regular, text_to_name, walk_tree
 
 #: Most reduced store JPGs kept in memory at once while near-duplicate pairs are confirmed.
@@ -290,6 +300,7 @@ class Ingestion:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         retry_failed: bool = False,
         reporter: Reporter = silent_reporter,
+        scheduler: str | None = None,
     ):
         source, store = Path(source), Path(store)
         if not source.is_dir():
@@ -303,12 +314,34 @@ class Ingestion:
         self.store = FlatStore(store_resolved)
         self.sessions = sessions
         self.workers = max(1, workers)
+        self.scheduler = scheduler
         self.max_pixels = max_pixels
         self.retry_failed = retry_failed
         self.reporter = reporter
         self.images_new = 0
 
     # -- helpers over the database
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction, taking turns with any other ingest writing this database (PostgreSQL)."""
+        with self.sessions.begin() as session:
+            serialise_writers(session, "ingest")
+            yield session
+
+    def _insert_new(self, session: Session, model):
+        """An insert into ``model``'s table that skips rows another ingest already stored."""
+        return insert_ignoring_duplicates(model.__table__, session.get_bind().dialect.name)
+
+    def _still_pending(self, session: Session, rows: list[File]) -> list[File]:
+        """``rows`` as stored now, loaded into ``session``, less those another ingest settled meanwhile."""
+        ids = [row.id for row in rows]
+        fresh: list[File] = []
+        for start in range(0, len(ids), 1000):
+            fresh += session.scalars(
+                select(File).where(File.id.in_(ids[start : start + 1000]), File.status == "pending")
+            ).all()
+        return sorted(fresh, key=lambda row: row.relpath)
+
     def _abs(self, relpath: str) -> Path:
         """The file to open for a stored (escaped) relpath."""
         return Path(text_to_name(self.source_root)) / text_to_name(relpath)
@@ -344,7 +377,7 @@ class Ingestion:
     def inventory(self, run_id: int) -> int:
         """Walk, stat, hash new or changed files, settle what needs no decoding. Returns files seen."""
         if self.retry_failed:
-            with self.sessions.begin() as session:
+            with self._write() as session:
                 session.execute(
                     update(File)
                     .where(File.source_root == self.source_root, File.status.in_(("corrupt", "rejected", "unreadable")))
@@ -371,7 +404,7 @@ class Ingestion:
             unchanged = previous is not None and (previous.size, previous.mtime_ns) == (entry.size, entry.mtime_ns)
             if not unchanged or not previous.md5:
                 to_hash.append((entry.relpath, entry.size, entry.mtime_ns))
-        with self.sessions.begin() as session:
+        with self._write() as session:
             for entry in problems:
                 if entry.relpath in known and known[entry.relpath].reason == entry.problem:
                     continue  # already recorded with this reason
@@ -394,9 +427,10 @@ class Ingestion:
                 )
         sizes = {relpath: (size, mtime_ns) for relpath, size, mtime_ns in to_hash}
         advance = self.reporter("hashing", len(to_hash))
-        results = parallel_map(_hash_task, [(self._abs(relpath), relpath) for relpath, _, _ in to_hash], self.workers)
+        tasks = [(self._abs(relpath), relpath) for relpath, _, _ in to_hash]
+        results = parallel_map(_hash_task, tasks, self.workers, scheduler=self.scheduler)
         for batch in batched(results, BATCH_SIZE):
-            with self.sessions.begin() as session:
+            with self._write() as session:
                 for result in batch:
                     size, mtime_ns = sizes[result.relpath]
                     fmt, status, reason = _settle_without_decoding(result, size)
@@ -422,8 +456,10 @@ class Ingestion:
 
     def _upsert(self, session: Session, known: dict, relpath: str, values: dict) -> None:
         previous = known.get(relpath)
-        if previous is None:
-            session.execute(insert(File), [{"source_root": self.source_root, "relpath": relpath, **values}])
+        if previous is None:  # another ingest of this source may have recorded it meanwhile: its row stands
+            session.execute(
+                self._insert_new(session, File), [{"source_root": self.source_root, "relpath": relpath, **values}]
+            )
         else:
             session.execute(update(File), [{"id": previous.id, "updated_at": utcnow(), **values}])
 
@@ -433,8 +469,6 @@ class Ingestion:
         with self.sessions() as session:
             groups = self._pending(session, fmt)
             bad = self._bad_md5s(session)
-            known_images = set(session.scalars(select(ImageRow.md5)))
-            known_jpg = dict(session.execute(select(ImageRow.jpg_md5, ImageRow.md5)).all())
             index = (
                 CandidateIndex(
                     Candidate(md5, width, height, phash)
@@ -447,22 +481,16 @@ class Ingestion:
                 if fmt == JPG
                 else None
             )
-        with self.sessions.begin() as session:
+        with self._write() as session:
+            # Read under the writers' turn: another ingest may have admitted some of these meanwhile.
+            known_images = set(session.scalars(select(ImageRow.md5)))
+            known_jpg = dict(session.execute(select(ImageRow.jpg_md5, ImageRow.md5)).all())
+            fresh = self._by_md5(self._still_pending(session, [row for rows in groups.values() for row in rows]))
             tasks = []
-            for md5, rows in groups.items():
-                session.add_all(rows)
-                if fmt == JPG and md5 in known_jpg:
-                    self._settle(
-                        rows,
-                        "duplicate",
-                        f"same bytes as the store JPG of image {known_jpg[md5]}",
-                        "jpg_rendition",
-                        known_jpg[md5],
-                        run_id,
-                    )
-                elif md5 in known_images:
-                    self._settle(rows, "duplicate", f"same bytes as admitted image {md5}", "exact", md5, run_id)
-                elif md5 in bad:
+            for md5, rows in fresh.items():
+                if self._settle_known(rows, md5, fmt, known_images, known_jpg, run_id):
+                    continue
+                if md5 in bad:
                     status, reason, relpath = bad[md5]
                     self._settle(rows, status, f"same bytes as {relpath}: {reason}", run_id=run_id)
                 else:
@@ -470,18 +498,72 @@ class Ingestion:
         advance = self.reporter(f"admitting {fmt}", len(tasks))
         worker = prepare_tiff if fmt == TIFF else prepare_jpg
         results = (
-            parallel_map(worker, tasks, self.workers, _install_candidates, (index,))
+            parallel_map(worker, tasks, self.workers, _install_candidates, (index,), scheduler=self.scheduler)
             if fmt == JPG
-            else parallel_map(worker, tasks, self.workers)
+            else parallel_map(worker, tasks, self.workers, scheduler=self.scheduler)
         )
         for batch in batched(results, BATCH_SIZE):
-            with self.sessions.begin() as session:
+            with self._write() as session:
+                self._refresh_known(session, batch, known_images, known_jpg)
+                fresh = self._by_md5(
+                    self._still_pending(session, [row for admission in batch for row in groups[admission.md5]])
+                )
                 for admission in batch:
-                    self._record(session, admission, groups[admission.md5], known_jpg, fmt, run_id)
+                    self._record(session, admission, fresh.get(admission.md5, []), known_images, known_jpg, fmt, run_id)
             advance(len(batch))
 
-    def _record(self, session: Session, admission: Admission, rows: list[File], known_jpg: dict, fmt: str, run_id: int):
-        session.add_all(rows)
+    @staticmethod
+    def _by_md5(rows: list[File]) -> dict[str, list[File]]:
+        groups: dict[str, list[File]] = defaultdict(list)
+        for row in rows:
+            groups[row.md5].append(row)
+        return groups
+
+    @staticmethod
+    def _refresh_known(session: Session, batch: list[Admission], known_images: set, known_jpg: dict) -> None:
+        """Add to ``known_images``/``known_jpg`` the images of ``batch``'s md5s that another ingest stored."""
+        md5s = {admission.md5 for admission in batch}
+        jpgs = {admission.jpg_md5 for admission in batch if admission.jpg_md5}
+        for md5, jpg_md5 in session.execute(
+            select(ImageRow.md5, ImageRow.jpg_md5).where(or_(ImageRow.md5.in_(md5s), ImageRow.jpg_md5.in_(md5s | jpgs)))
+        ):
+            known_images.add(md5)
+            known_jpg[jpg_md5] = md5
+
+    def _settle_known(self, rows: list[File], md5: str, fmt: str, known_images: set, known_jpg: dict, run_id: int):
+        """Settle ``rows`` (content ``md5``) as duplicates when an image with these bytes is known; say whether."""
+        if fmt == JPG and md5 in known_jpg:
+            self._settle(
+                rows,
+                "duplicate",
+                f"same bytes as the store JPG of image {known_jpg[md5]}",
+                "jpg_rendition",
+                known_jpg[md5],
+                run_id,
+            )
+            return True
+        if md5 in known_images:
+            self._settle(rows, "duplicate", f"same bytes as admitted image {md5}", "exact", md5, run_id)
+            return True
+        return False
+
+    def _record(
+        self,
+        session: Session,
+        admission: Admission,
+        rows: list[File],
+        known_images: set,
+        known_jpg: dict,
+        fmt: str,
+        run_id: int,
+    ) -> None:
+        """Record what a worker made of one content on its file rows (those still pending) and admit the image."""
+        if not rows or self._settle_known(rows, admission.md5, fmt, known_images, known_jpg, run_id):
+            # Another ingest settled these files or admitted these bytes while the worker ran.
+            for staged in (admission.staged_tif, admission.staged_jpg):
+                if staged is not None:
+                    self.store.discard(staged)
+            return
         if admission.changed:
             for row in rows:
                 row.reason = "changed while ingesting: re-run to pick up the new content"
@@ -518,21 +600,25 @@ class Ingestion:
         if admission.staged_tif is not None:
             self.store.commit(admission.staged_tif, admission.md5, "tif")
         self.store.commit(admission.staged_jpg, admission.md5, "jpg")
-        session.add(
-            ImageRow(
-                md5=admission.md5,
-                source_format=fmt,
-                jpg_md5=admission.jpg_md5,
-                jpg_only=fmt == JPG,
-                width=admission.width,
-                height=admission.height,
-                mode=admission.mode,
-                pages=admission.pages,
-                phash=admission.phash,
-                conversion_note=admission.note,
-            )
-        )
-        session.flush()  # the image row must exist before file rows point at it
+        session.execute(
+            self._insert_new(session, ImageRow),
+            [
+                {
+                    "md5": admission.md5,
+                    "source_format": fmt,
+                    "jpg_md5": admission.jpg_md5,
+                    "jpg_only": fmt == JPG,
+                    "width": admission.width,
+                    "height": admission.height,
+                    "mode": admission.mode,
+                    "pages": admission.pages,
+                    "phash": admission.phash,
+                    "conversion_note": admission.note,
+                    "created_at": utcnow(),
+                }
+            ],
+        )  # before the file rows that point at it
+        known_images.add(admission.md5)
         known_jpg[admission.jpg_md5] = admission.md5
         self.images_new += 1
         first, *others = rows
@@ -552,12 +638,13 @@ class Ingestion:
             signed = dict(session.execute(select(ImageSignature.image_md5, ImageSignature.top_phash)).all())
         tasks = [(md5, self.store.path(md5, "jpg")) for md5 in md5s if md5 not in signed]
         advance = self.reporter("near-duplicate signatures", len(tasks)) if tasks else (lambda _n=1: None)
-        for batch in batched(parallel_map(_signature_task, tasks, self.workers), BATCH_SIZE):
+        for batch in batched(parallel_map(_signature_task, tasks, self.workers, scheduler=self.scheduler), BATCH_SIZE):
             found = [(md5, top) for md5, top in batch if top is not None]
             if found:
-                with self.sessions.begin() as session:
+                with self._write() as session:
                     session.execute(
-                        insert(ImageSignature), [{"image_md5": md5, "top_phash": top} for md5, top in found]
+                        self._insert_new(session, ImageSignature),
+                        [{"image_md5": md5, "top_phash": top} for md5, top in found],
                     )
             signed.update(found)
             advance(len(batch))
@@ -637,7 +724,7 @@ class Ingestion:
             if group_of[md5] != group
         ]
         if updates:
-            with self.sessions.begin() as session:
+            with self._write() as session:
                 session.execute(update(ImageRow), updates)
 
     # -- summary
@@ -692,18 +779,63 @@ class Ingestion:
         try:
             self._check_store_in_use()  # before a refused store's folder is created
             self.store.prepare()
-            with self.store.locked(), self._database_lock():
+            with self._store_lock() as alone, self._database_lock():
                 self._check_store_in_use()  # again, now that no other ingest can add a run
-                self.store.clear_incoming()
                 try:
                     return self._run_phases()
                 except (StoreError, OperationalError):
-                    self.store.clear_incoming()
+                    if alone:  # concurrent ingests' staged files stay; the next run alone removes ours
+                        self.store.clear_incoming()
                     raise
         except StoreError as error:
             raise IngestError(str(error)) from None
         except OperationalError as error:
             raise IngestError(database_error_line(self.sessions, error)) from None
+
+    @contextmanager
+    def _store_lock(self) -> Iterator[bool]:
+        """Hold the store's ingest lock; yield whether this run has the store to itself.
+
+        For an SQLite database the lock is exclusive (one ingest at a time,
+        :meth:`FlatStore.locked`).  For PostgreSQL it is shared, so ingests of
+        several admins run at once, and only against an ingest into an SQLite
+        database is it refused.  Whoever starts alone first removes the staged
+        files crashed runs left behind.
+        """
+        if self._dialect() != "postgresql":
+            with self.store.locked():
+                self.store.clear_incoming()
+                yield True
+            return
+        path = self.store.root / LOCK_NAME
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as error:
+            raise StoreError(
+                f"cannot create lock file {path} ({error.strerror}): check the folder's permissions"
+            ) from None
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.store.clear_incoming()
+                alone = True
+            except BlockingIOError:
+                alone = False
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)  # from exclusive: lets other ingests in
+            except BlockingIOError:
+                holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                raise StoreError(
+                    f"another ingest is running on store {self.store.root} (pid {holder}) into a database that "
+                    "takes one ingest at a time: wait for it to end"
+                ) from None
+            yield alone
+        finally:
+            os.close(descriptor)
+
+    def _dialect(self) -> str:
+        bind = self.sessions.kw.get("bind")
+        return bind.dialect.name if bind is not None else ""
 
     def _database_lock(self) -> AbstractContextManager:
         """The ingest lock of an SQLite database file (next to it), so that two ingests never write one database."""

@@ -114,8 +114,12 @@ def score_images(
     overrides: Mapping[str, float] | None = None,
     rules: Mapping[str, Mapping] | None = None,
     reporter: Callable | None = None,
+    scheduler: str | None = None,
 ) -> dict:
     """Score every image that needs it, then set the thresholds and flags (:func:`apply_thresholds`).
+
+    The images are scored in ``workers`` local processes, or on the Dask
+    workers of ``scheduler`` (:func:`~semcurate.ingest.parallel.parallel_map`).
 
     Returns the summary: ``scored`` now, ``unscored`` (images that could not
     be read, with a reason), ``bar_included`` (images scored with their data
@@ -129,7 +133,7 @@ def score_images(
     if tasks and len(missing) == min(len(tasks), 50):
         raise QualityError(f"the store {store} does not hold the ingested images (e.g. {missing[0]}): pass --store")
     advance = reporter("scoring image quality", len(tasks)) if reporter and tasks else (lambda _n=1: None)
-    for batch in batched(parallel_map(score_file, tasks, workers), BATCH_SIZE):
+    for batch in batched(parallel_map(score_file, tasks, workers, scheduler=scheduler), BATCH_SIZE):
         with sessions.begin() as session:
             md5s = [md5 for md5, _ in batch]
             session.execute(delete(QualityScore).where(QualityScore.image_md5.in_(md5s)))

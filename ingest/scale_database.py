@@ -139,8 +139,21 @@ def reading_row(md5: str, reading: ScaleReading) -> dict:
     }
 
 
-def read_scales(sessions: sessionmaker, store: Path, *, workers: int = 1, reread: bool = False, reporter=None) -> dict:
-    """Read the scale of every image without a reading (all of them with ``reread``); return status counts."""
+def read_scales(
+    sessions: sessionmaker,
+    store: Path,
+    *,
+    workers: int = 1,
+    reread: bool = False,
+    reporter=None,
+    scheduler: str | None = None,
+) -> dict:
+    """Read the scale of every image without a reading (all of them with ``reread``); return status counts.
+
+    The images are read in ``workers`` local processes, or on the Dask
+    workers of ``scheduler`` (:func:`~semcurate.ingest.parallel.parallel_map`);
+    only this process writes the readings.
+    """
     store = Path(store)
     with sessions() as session:
         query = select(Image.md5, Image.jpg_only).order_by(Image.md5)
@@ -152,7 +165,8 @@ def read_scales(sessions: sessionmaker, store: Path, *, workers: int = 1, reread
     if tasks and len(missing) == min(len(tasks), 50):
         raise ScaleError(f"the store {store} does not hold the ingested images (e.g. {missing[0]}): pass --store")
     advance = reporter("reading scales", len(tasks)) if reporter and tasks else (lambda _n=1: None)
-    for batch in batched(parallel_map(read_image_file, tasks, workers, _silence_tifffile), BATCH_SIZE):
+    readings = parallel_map(read_image_file, tasks, workers, _silence_tifffile, scheduler=scheduler)
+    for batch in batched(readings, BATCH_SIZE):
         with sessions.begin() as session:
             md5s = [md5 for md5, _ in batch]
             session.execute(delete(ReadingRow).where(ReadingRow.image_md5.in_(md5s)))

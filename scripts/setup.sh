@@ -22,9 +22,11 @@ fi
 # the typefaces real instruments print their data bars in (DejaVu, Liberation =
 # Arial/Helvetica metrics, FreeFont), which the demo corpus draws and the OCR
 # tests read; Chromium and its WebDriver run the real-browser test of
-# `semcurate serve` (tests/test_web.py).  Install what is missing with
-# apt-get when we are allowed to (root, or password-less sudo).
-DEBIAN_PACKAGES="tesseract-ocr fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium chromium-driver"
+# `semcurate serve` (tests/test_web.py); PostgreSQL's server programs (initdb,
+# postgres) run the throw-away server every database test also runs against
+# (tests/postgres_server.py), not the system's own cluster.  Install what
+# is missing with apt-get when we are allowed to (root, or password-less sudo).
+DEBIAN_PACKAGES="tesseract-ocr fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium chromium-driver postgresql"
 missing=""
 for package in $DEBIAN_PACKAGES; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
@@ -49,16 +51,17 @@ fi
 # The fast-ocr extra (tesserocr, one Tesseract model kept open: about 30 times
 # faster than pytesseract's program start per scale label) is installed too; where
 # it cannot be (no wheel for this platform and no Tesseract headers to build it),
-# semcurate runs on pytesseract alone.
+# semcurate runs on pytesseract alone.  The postgres (psycopg 3) and distributed
+# (Dask) extras are installed too, so the tests run against PostgreSQL and Dask.
 stamp=.venv/.installed
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -c constraints.txt --upgrade pip
-  if ! .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,fast-ocr]'; then
+  if ! .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,fast-ocr,postgres,distributed]'; then
     echo "warning: tesserocr (the fast-ocr extra) did not install; OCR falls back to pytesseract" >&2
-    .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,postgres,distributed]'
   fi
   touch "$stamp"
 fi

@@ -28,10 +28,45 @@ def one_thread():
         yield
 
 
-@pytest.fixture
-def db_url(tmp_path) -> str:
-    """URL of a new, empty SQLite database for one test."""
-    return f"sqlite:///{tmp_path / 'test.db'}"
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server for the session (tests/postgres_server.py).
+
+    Without the server programs the PostgreSQL half of the database tests is
+    skipped with the reason, except on CI (``$CI`` set), where it fails.
+    """
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    yield server
+    server.stop()
+
+
+#: The database backends every database-touching test runs on (design.md, "Growing past one machine").
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """URL of a new, empty database for one test: an SQLite file, then a database on the test PostgreSQL server.
+
+    A test about one backend only (SQLite's WAL mode) says so with ``@pytest.mark.backends("sqlite")``.
+    """
+    marker = request.node.get_closest_marker("backends")
+    if marker is not None and request.param not in marker.args:
+        pytest.skip(f"{request.param}: this test is about {' and '.join(marker.args)} only")
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -23,6 +24,7 @@ def test_migrations_create_exactly_the_models(db_url):
     assert set(inspect(engine).get_table_names()) >= {"files", "images", "labels", "alembic_version"}
 
 
+@pytest.mark.backends("sqlite")
 def test_sqlite_is_in_wal_mode(db_url, tmp_path):
     sessions = open_database(db_url)
     with sessions() as session:

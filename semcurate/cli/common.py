@@ -8,7 +8,8 @@ commands.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -44,6 +45,16 @@ ImageStore = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")]
 Subset = Annotated[str | None, typer.Option("--subset", help="Only images of this subset, e.g. 1u-2u.")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="Run the per-image work on Dask: a dask.distributed scheduler's address (tcp://host:8786; its "
+        "workers must see the store and source paths) or local:N, a local cluster of N worker processes; "
+        "default: the local process pool of --workers. Needs pip install 'semcurate[distributed]'.",
+    ),
+]
 
 
 def fail(message: str, status: int = 2) -> NoReturn:
@@ -96,6 +107,41 @@ def open_sessions(db: str | None, *, read_only: bool = False) -> sessionmaker:
         return open_database(db, read_only=read_only)
     except DatabaseOpenError as error:
         fail(str(error))
+
+
+def connect_scheduler(scheduler: str | None) -> None:
+    """Connect to the Dask ``scheduler`` now (none: nothing to do), or one error line (exit status 2).
+
+    A scheduler that does not answer, a malformed ``local:N`` or a missing
+    Dask is reported before any work starts; the connection is then reused by
+    :func:`semcurate.ingest.parallel.parallel_map` for the whole command.
+    """
+    if scheduler is None:
+        return
+    from semcurate.ingest.parallel import SchedulerError, scheduler_client
+
+    try:
+        scheduler_client(scheduler)
+    except SchedulerError as error:
+        fail(str(error))
+
+
+@contextmanager
+def database_errors(db: str | None) -> Iterator[None]:
+    """Turn a database lost mid-command (a PostgreSQL server gone, a full disk) into one error line.
+
+    Each batch is its own transaction, so what was committed stays and a
+    re-run of the command finishes the work.
+    """
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from semcurate.db.location import database_url, shown, write_failure
+
+    try:
+        yield
+    except (OperationalError, InterfaceError) as error:
+        reason = " ".join(str(getattr(error, "orig", error)).split())
+        fail(write_failure(shown(database_url(db)), reason))
 
 
 def image_store(sessions: sessionmaker, store: Path | None) -> Path:

@@ -15,8 +15,11 @@ from semcurate.cli.common import (
     FeatureStorePath,
     ImageStore,
     Preprocessing,
+    Scheduler,
     Subset,
     choice_option,
+    connect_scheduler,
+    database_errors,
     echo_json,
     fail,
     image_store,
@@ -65,6 +68,7 @@ def features_extract(
     ] = False,
     store: ImageStore = None,
     feature_store: FeatureStorePath = FEATURE_STORE,
+    scheduler: Scheduler = None,
     db: Db = None,
 ) -> None:
     """Compute one feature row per image (data bar cropped away); resumable: only missing rows are computed.
@@ -72,6 +76,7 @@ def features_extract(
     The data bar is cropped at the top of the stripe that `semcurate scale` found, so images without a scale
     reading are refused unless --allow-uncropped: a bar left in would make its text part of the features.
     One extraction at a time writes a feature store; later stages see a set only once its extraction finished.
+    --scheduler runs the classic descriptor on Dask workers; this process alone writes the feature store.
     """
     from semcurate.features.extract import ExtractionError, create_extractor, extract, images_without_scale_reading
     from semcurate.features.inception import WeightsUnavailable
@@ -85,9 +90,10 @@ def features_extract(
             f"{unread} of {images} images have no scale reading yet, so their data bar cannot be cropped: "
             "run `semcurate scale` first, or pass --allow-uncropped"
         )
+    connect_scheduler(scheduler)
     try:
         model = create_extractor(extractor, weights)
-        with progress_reporter() as reporter:
+        with database_errors(db), progress_reporter() as reporter:
             result = extract(
                 sessions,
                 store,
@@ -98,6 +104,7 @@ def features_extract(
                 workers=workers,
                 max_pixels=max_pixels,
                 reporter=reporter,
+                scheduler=scheduler,
             )
     except (ExtractionError, WeightsUnavailable, FeatureStoreError) as error:
         fail(str(error))

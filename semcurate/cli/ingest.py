@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from semcurate.cli.common import AsJson, Db, echo_json, fail, image_store, open_sessions, show_records
+from semcurate.cli.common import (
+    AsJson,
+    Db,
+    Scheduler,
+    connect_scheduler,
+    database_errors,
+    echo_json,
+    fail,
+    image_store,
+    open_sessions,
+    show_records,
+)
 from semcurate.progress import print_table, progress_reporter
 
 labels_app = typer.Typer(help="Labelled datasets: import, list, statistics (thesis §2.2).", no_args_is_help=True)
@@ -37,6 +48,7 @@ def ingest(
             help="Look again at files recorded as corrupt, rejected or unreadable.",
         ),
     ] = False,
+    scheduler: Scheduler = None,
     as_json: AsJson = False,
     db: Db = None,
 ) -> None:
@@ -44,8 +56,9 @@ def ingest(
     from semcurate.ingest.ingestion import IngestError, Ingestion
 
     sessions = open_sessions(db)
+    connect_scheduler(scheduler)
     try:
-        with progress_reporter(enabled=not as_json) as reporter:
+        with database_errors(db), progress_reporter(enabled=not as_json) as reporter:
             summary = Ingestion(
                 source,
                 store,
@@ -54,6 +67,7 @@ def ingest(
                 max_pixels=max_pixels,
                 retry_failed=retry_failed,
                 reporter=reporter,
+                scheduler=scheduler,
             ).run()
     except IngestError as error:
         fail(str(error))

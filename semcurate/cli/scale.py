@@ -12,7 +12,10 @@ from semcurate.cli.common import (
     Choice,
     Db,
     ImageStore,
+    Scheduler,
     choice_option,
+    connect_scheduler,
+    database_errors,
     echo_json,
     fail,
     image_store,
@@ -50,6 +53,7 @@ def scale_all(
     ] = 1,
     store: ImageStore = None,
     reread: Annotated[bool, typer.Option("--reread", help="Read images that already have a reading again.")] = False,
+    scheduler: Scheduler = None,
     db: Db = None,
 ) -> None:
     """Read the scale of every ingested image that has none yet (resumable); print the status summary.
@@ -65,9 +69,12 @@ def scale_all(
 
     sessions = open_sessions(db)
     store = image_store(sessions, store)
+    connect_scheduler(scheduler)
     try:
-        with progress_reporter() as reporter:
-            summary = read_scales(sessions, store, workers=workers, reread=reread, reporter=reporter)
+        with database_errors(db), progress_reporter() as reporter:
+            summary = read_scales(
+                sessions, store, workers=workers, reread=reread, reporter=reporter, scheduler=scheduler
+            )
     except (ScaleError, OcrUnavailable) as error:
         fail(str(error))
     if summary["read"] == 0 and summary["images_without_reading"] == 0 and not summary["by_status"]:
