@@ -5,7 +5,10 @@
 (:mod:`~semcurate.datasets.specimens`) with burned-in data bars
 (:mod:`~semcurate.datasets.databar`), labelled-dataset folders laid out by the
 Hierarchical tree (:mod:`~semcurate.datasets.taxonomy`) and a
-``ground_truth.csv`` for every file.  Nothing here reads real data: the
+``ground_truth.csv`` for every file.  :func:`make_textures`
+(:mod:`~semcurate.datasets.textures`) draws a second, independent set of
+SEM-like textures with their categories, to test what is learnt from the
+first on data it was not built for.  Nothing here reads real data: the
 readers live in :mod:`semcurate.ingest`.
 
 Every public name is importable from here and loaded on first use.
@@ -20,5 +23,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "demo_corpus": ["CorpusSummary", "make_sem_corpus"],
         "specimens": ["draw_specimen"],
         "taxonomy": ["hierarchical_tree", "leaf_paths", "top_categories"],
+        "textures": ["make_textures"],
     },
 )

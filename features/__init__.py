@@ -1,7 +1,10 @@
 """Feature learning (thesis chapter 3): CNN activations, 2-NN intrinsic dimension, autoencoder codes.
 
 Cores: :mod:`~semcurate.features.classic` (``ClassicDescriptor``, the
-weight-free descriptor), :mod:`~semcurate.features.inception`
+weight-free descriptor), :mod:`~semcurate.features.scattering`
+(``ScatteringExtractor``, weight-free wavelet scattering),
+:mod:`~semcurate.features.contrastive` (``ContrastiveExtractor``, a small CNN
+trained on unlabelled images), :mod:`~semcurate.features.inception`
 (``InceptionV3Extractor``), :mod:`~semcurate.features.intrinsic_dimension`
 (``TwoNN``, the sample-size scan, the suggested code size),
 :mod:`~semcurate.features.autoencoder` (``TiedAutoencoder``, the §3.2.4 grid
@@ -22,11 +25,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "autoencoder": ["TiedAutoencoder", "grid_search"],
         "classic": ["ClassicDescriptor"],
+        "contrastive": ["ContrastiveExtractor"],
         "distances": ["correlation_index", "discrete_distance", "heatmaps"],
         "extract": ["ExtractionError", "create_extractor"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
         "preprocessing": ["preprocess"],
+        "scattering": ["ScatteringExtractor"],
         "store": ["FeatureStore", "FeatureStoreBusy", "FeatureStoreError", "FeatureStoreFull"],
     },
 )

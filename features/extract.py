@@ -1,8 +1,9 @@
 """Feature extraction shell: images from the store, data bar cropped, rows into the feature store.
 
 * :func:`create_extractor` — the registry: ``classic`` (weight-free
-  descriptor, :mod:`semcurate.features.classic`) and ``inception_v3``
-  (:mod:`semcurate.features.inception`).  Each has a ``name``, an
+  descriptor, :mod:`semcurate.features.classic`), ``scattering`` (weight-free
+  wavelet scattering, :mod:`semcurate.features.scattering`) and
+  ``inception_v3`` (:mod:`semcurate.features.inception`).  Each has a ``name``, an
   ``input_size`` and ``outputs`` (output name → dimension).
 * :func:`extract` — resumable: only images that lack a row in one of the
   extractor's feature sets are processed, in batches appended to the HDF5
@@ -73,6 +74,10 @@ def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0
     """An extractor by name; ``weights`` applies to CNN extractors (``imagenet``, ``none`` or a file)."""
     if name == "classic":
         return ClassicExtractor()
+    if name == "scattering":
+        from semcurate.features.scattering import ScatteringExtractor
+
+        return ScatteringExtractor()
     if name == "inception_v3":
         from semcurate.features.inception import InceptionV3Extractor
 
@@ -81,8 +86,8 @@ def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0
 
 
 def feature_set_name(extractor, output: str) -> str:
-    """``classic`` for the descriptor, ``<extractor>.<weights tag>.<output>`` for CNNs."""
-    return output if extractor.name == "classic" else f"{extractor.name}.{extractor.weights_tag}.{output}"
+    """The output's name for weight-free extractors (``classic``, ``scattering``), else ``<name>.<tag>.<output>``."""
+    return output if extractor.weights_tag == "none" else f"{extractor.name}.{extractor.weights_tag}.{output}"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,9 @@ REDUCE_METHOD = Choice("method", REDUCE_METHODS)
 
 @features_app.command("extract")
 def features_extract(
-    extractor: Annotated[str, choice_option("--extractor", EXTRACTOR, "classic (weight-free) or inception_v3.")],
+    extractor: Annotated[
+        str, choice_option("--extractor", EXTRACTOR, "classic or scattering (weight-free) or inception_v3.")
+    ],
     weights: Annotated[
         str,
         typer.Option(
