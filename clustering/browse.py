@@ -239,17 +239,10 @@ class Tree:
                 ).all()
             )
 
-            def lineage(node_id: int | None) -> set[int]:
-                found = set()
-                while node_id is not None:
-                    found.add(node_id)
-                    node_id = parents.get(node_id)
-                return found
-
             for md5, (source, target) in edits.items():
                 if target is not None:
-                    (members.add if row.id in lineage(target) else members.discard)(md5)
-                elif source in lineage(row.id):
+                    (members.add if row.id in lineage(target, parents) else members.discard)(md5)
+                elif source in lineage(row.id, parents):
                     members.discard(md5)
         return sorted(members)
 
@@ -332,6 +325,21 @@ class Tree:
             tops = self.as_dict(address)["nodes"]
             return f"({','.join(newick(node) for node in tops)})tree_{self.id};"
         raise TreeError(f"unknown export format {fmt!r}; choose json or newick")
+
+
+def lineage(node_id: int | None, parents: dict[int, int | None]) -> set[int]:
+    """``node_id`` and every ancestor of it, given each node's parent (``None`` above a root).
+
+    Examples
+    --------
+    >>> sorted(lineage(3, {1: None, 2: 1, 3: 2}))
+    [1, 2, 3]
+    """
+    found = set()
+    while node_id is not None:
+        found.add(node_id)
+        node_id = parents.get(node_id)
+    return found
 
 
 def newick_label(text: str) -> str:

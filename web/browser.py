@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.clustering.browse import Tree, TreeError
+from semcurate.clustering.browse import Tree, TreeError, lineage
 from semcurate.db.models import (
     FeatureSet,
     File,
@@ -774,16 +774,13 @@ def apply_edits(
     [(1, 3, 3, 0), (2, 1, 1, 0), (3, 2, 1, 1)]
     """
 
-    def lineage(node_id: int | None) -> set[int]:
-        found = set()
-        while node_id is not None:
-            found.add(node_id)
-            node_id = parents.get(node_id)
-        return found
-
     for md5, (source, target) in edits.items():
         before = stored.get(md5, {})
-        after = lineage(target) if target is not None else {node for node in before if source not in lineage(node)}
+        after = (
+            lineage(target, parents)
+            if target is not None
+            else {node for node in before if source not in lineage(node, parents)}
+        )
         for node in before.keys() - after:
             kind, doubtful = before[node]
             counts[node]["size"] -= 1
