@@ -36,6 +36,8 @@ rm -rf .venv-floors
 # One test is left out because its reference, not semcurate, needs a newer release:
 # SciPy < 1.15's fcluster(criterion="maxclust") gives 298 clusters for k = 299 and 300
 # on the test's points; semcurate's Cutter does not use it.
+# The floors venv has no postgres extra: the database tests run on SQLite here (PostgreSQL in `make test`).
+export SEMCURATE_TEST_BACKENDS=sqlite
 .venv-floors/bin/python -m pytest -q -p no:cacheprovider \
   tests/test_scores.py tests/test_agglomerative.py tests/test_density_peaks.py tests/test_flat.py \
   tests/test_splitting.py tests/test_distances.py tests/test_intrinsic_dimension.py tests/test_classic.py \
