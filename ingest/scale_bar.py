@@ -100,10 +100,11 @@ FIELD_AGREEMENT = 0.02
 #: the vendor's is unknown) and Thermo Fisher/FEI's ``[Image] MagCanvasRealWidth`` (0.2072 m on the Helios
 #: fixture, which prints "120 x" for HFW 1.73 mm).  Zeiss' is not fixed: 281 and 298 mm on its two fixtures.
 MAGNIFICATION_REFERENCES_NM = {"Polaroid": 127e6, "Thermo Fisher": 207.2e6}
-#: Every display width a magnification was seen to refer to, in nm: the Polaroid's 127 mm to Zeiss' 298 mm.
-MAGNIFICATION_REFERENCE_RANGE_NM = (127e6, 298e6)
-#: A bar whose field width is this many times wider than every magnification on the stripe allows (on the widest
-#: display of :data:`MAGNIFICATION_REFERENCE_RANGE_NM`) is contradicted: a label read "500um" for "5.00um".
+#: The widest display a magnification was seen to refer to, in nm: Zeiss' 298 mm (the Polaroid's 127 mm is the
+#: narrowest).
+WIDEST_MAGNIFICATION_REFERENCE_NM = 298e6
+#: A bar whose field width is this many times wider than every magnification on the stripe allows (on
+#: :data:`WIDEST_MAGNIFICATION_REFERENCE_NM`) is contradicted: a label read "500um" for "5.00um".
 CONTRADICTION_FACTOR = 3.0
 #: Candidate label boxes tried, nearest first.
 MAX_LABEL_CANDIDATES = 3
@@ -432,16 +433,16 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
     if not low <= field_nm <= high:
         return f"implied field width {field_nm:.3g} nm is outside what an SEM images ({low:g} nm to {high:g} nm)", []
     magnifications = [found for text in other_texts if (found := parse_magnification(text))]
-    _low_reference, high_reference = MAGNIFICATION_REFERENCE_RANGE_NM
     # Only a field wider than the magnification allows: a label that lost its decimal point ("500um" for
     # "5.00um") reads too long, while OCR that drops a digit group of the magnification ("100 x" for "26 100 x")
     # makes it too small and must not discredit a right label.
     if magnifications and all(
-        field_nm > high_reference / magnification * CONTRADICTION_FACTOR for magnification in magnifications
+        field_nm > WIDEST_MAGNIFICATION_REFERENCE_NM / magnification * CONTRADICTION_FACTOR
+        for magnification in magnifications
     ):
         return (
             f"implied field width {field_nm:.3g} nm contradicts the magnification {magnifications[0]:g}× "
-            f"(at most {high_reference / magnifications[0]:.3g} nm)"
+            f"(at most {WIDEST_MAGNIFICATION_REFERENCE_NM / magnifications[0]:.3g} nm)"
         ), []
     evidence = []
     for text in other_texts:
@@ -465,15 +466,6 @@ def _field_length(text: str) -> Length | None:
     return widths.pop() if len(widths) == 1 else None
 
 
-def _value_length(text: str) -> Length | None:
-    """The length of a table cell's value ("1.73 mm") when the text is that value, at most one stray letter besides.
-
-    The neighbour of a field name is only its value when it holds no other
-    field's name: "WD: 5.7 mm" under "HFW:" is the working distance.
-    """
-    return _label_length(text)
-
-
 def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> PrintedField | None:
     """The horizontal field width the stripe prints, read in ``looks`` agreeing looks; None if none or several.
 
@@ -492,11 +484,13 @@ def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> Prin
             found.append(((box,), _field_length))
         elif _FIELD_NAME_ONLY.match(text):
             for value_box in _value_boxes(box, boxes):
-                phrase = _smallest_reading(value_box, layout, reader, _value_length)
+                # The value reads like a label: one length, at most one stray letter, so no other field's name
+                # ("WD: 5.7 mm" under "HFW:" is the working distance).
+                phrase = _smallest_reading(value_box, layout, reader, _label_length)
                 first_look = reader.read_phrase(phrase)
                 # A value that the first look misreads ("648 wm") is still the value: the looks confirm it.
-                if _value_length(first_look) or (phrase == (value_box,) and _DIGIT.search(first_look)):
-                    found.append((phrase, _value_length))
+                if _label_length(first_look) or (phrase == (value_box,) and _DIGIT.search(first_look)):
+                    found.append((phrase, _label_length))
                     break
         elif _WIDTH_NAME.search(text):
             phrase = _smallest_reading(box, layout, reader, _field_length)
