@@ -5,7 +5,7 @@ The rows are standardised first (each column to mean 0, variance 1, as
 every distance; the distance is Euclidean between standardised rows.
 
 Exact search is one matrix-vector product over the whole matrix: at
-52,682 × 2,048 float32 rows (431 MB) it answers k = 12 in about 15 ms on one
+52,682 × 2,048 float32 rows (431 MB) it answers k = 12 in about 23 ms on one
 core (``bench/serve.py``), well inside the 50 ms target, so no approximate
 index is kept (an ANN library such as hnswlib would bring a second copy of
 the rows and a recall below 1 for no gain at this size).
