@@ -167,17 +167,30 @@ class Tree:
         return [self.image_path(md5) or md5 for md5 in md5s]
 
     def categories_of(self, md5: str) -> list[Node]:
-        """Every node that holds image ``md5``, from its top category down (where does my image sit?)."""
+        """Every node that holds image ``md5``, from its top category down (where does my image sit?),
+        editors' corrections applied as in every other membership answer."""
         with self._sessions() as session:
             rows = session.scalars(
                 select(TreeNodeRow)
                 .join(TreeMemberRow, TreeMemberRow.node_id == TreeNodeRow.id)
                 .where(TreeNodeRow.tree_id == self.id, TreeMemberRow.image_md5 == md5)
-                .order_by(TreeNodeRow.depth)
             ).all()
             if not rows and session.get(Image, md5) is None:
                 raise TreeError(f"no image with md5 {md5}")
-            return self._nodes(session, rows)
+            edit = self._edits(session).get(md5)
+            if edit is not None:
+                source, target = edit
+                parents = dict(
+                    session.execute(
+                        select(TreeNodeRow.id, TreeNodeRow.parent_id).where(TreeNodeRow.tree_id == self.id)
+                    ).all()
+                )
+                if target is not None:
+                    holders = lineage(target, parents)
+                    rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.id.in_(holders))).all()
+                else:
+                    rows = [row for row in rows if source not in lineage(row.id, parents)]
+            return self._nodes(session, sorted(rows, key=lambda row: row.depth))
 
     def rename(self, address: str | int, name: str) -> Node:
         """Give the node at ``address`` a human name (an empty name clears it)."""

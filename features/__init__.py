@@ -27,7 +27,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "classic": ["ClassicDescriptor"],
         "contrastive": ["ContrastiveExtractor"],
         "distances": ["correlation_index", "discrete_distance", "heatmaps"],
-        "extract": ["ExtractionError", "create_extractor"],
+        "extract": ["ExtractionError", "create_extractor", "features_of_file"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
         "preprocessing": ["preprocess"],

@@ -109,6 +109,56 @@ def load_specimen(task: ImageTask, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
     return grey[: task.specimen_rows] if task.specimen_rows else grey
 
 
+def features_of_file(sessions: sessionmaker, name: str, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The row feature set ``name`` would hold for an image file that is not in the database.
+
+    The file is decoded as ingest decodes it, its data bar is found by the
+    scale reader's stripe search and cut away as the extraction cuts a stored
+    image's (an image without a stripe keeps every row), and the set's own
+    extractor, with the weights it was extracted with, computes the row.
+    This is how ``semcurate similar`` compares an image from outside the
+    repository with the stored ones.
+
+    Returns
+    -------
+    ndarray of shape (dimension,)
+        The row, in the set's own (unstandardised) units.
+
+    Raises
+    ------
+    ExtractionError
+        The set is unknown or derived (autoencoder codes, PCA: their model is
+        not kept, so only the set they were derived from can be computed), its
+        weights changed since it was extracted, or the file does not decode.
+    """
+    from semcurate.ingest.databar_geometry import Stripe, find_stripe
+
+    with sessions() as session:
+        row = session.get(FeatureSet, name)
+    if row is None:
+        raise ExtractionError(f"no feature set {name!r}; see `semcurate features list`")
+    if row.parent is not None:
+        root = row.parent
+        with sessions() as session:
+            while (parent := session.scalar(select(FeatureSet.parent).where(FeatureSet.name == root))) is not None:
+                root = parent
+        raise ExtractionError(
+            f"feature set {name} is derived from {root} and its model is not kept: "
+            f"compare an image from outside the repository in --feature-set {root}"
+        )
+    extractor = create_extractor(row.extractor, weights=row.weights)
+    if extractor.weights_digest != row.weights_digest:
+        raise ExtractionError(f"the weights of {name} changed since it was extracted: extract it again first")
+    (output,) = [output for output in extractor.outputs if feature_set_name(extractor, output) == name]
+    try:
+        grey = load_specimen(ImageTask("", path, None), max_pixels)
+    except ImageProblem as problem:
+        raise ExtractionError(f"{path} is not an image semcurate reads ({problem.reason})") from None
+    stripe = find_stripe(grey)
+    specimen = grey[: stripe.box[1]] if isinstance(stripe, Stripe) and stripe.box[1] > 0 else grey
+    return extractor.transform([specimen])[output][0]
+
+
 def load_batch(tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], list[np.ndarray], dict[str, int]]:
     """The md5s and grey specimens of the tasks that decode within ``max_pixels``, and the others counted by reason.
 

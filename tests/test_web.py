@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from fastapi.testclient import TestClient
+from PIL import Image as PILImage
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
@@ -27,7 +29,9 @@ import semcurate
 from semcurate.clustering.tree_building import build_tree
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
-from semcurate.features.extract import create_extractor, extract
+from semcurate.db.models import FeatureSet, ScaleReading
+from semcurate.features.classic import ClassicDescriptor
+from semcurate.features.extract import ExtractionError, create_extractor, extract, features_of_file
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
@@ -375,6 +379,12 @@ def test_moves_and_misplaced_marks_are_honoured_by_tree_export(editable, site):
     assert nodes[first["path"]]["size"] == first["size"] - 2 and nodes[second["path"]]["size"] == second["size"] + 1
     gallery = client.get(f"/api/nodes/{second['id']}?per_page=500").json()["gallery"]
     assert moving in [member["md5"] for member in gallery]
+    # The image page's tree path follows the edits: the nodes whose exported members hold the image, top down.
+    for md5 in (moving, doubtful):
+        holders = sorted((path.count("."), path) for path, entry in nodes.items() if md5 in entry["members"])
+        (shown,) = [p for p in client.get(f"/api/images/{md5}").json()["tree_paths"] if p["tree"] == site["tree_id"]]
+        assert [node["path"] for node in shown["nodes"]] == [path for _, path in holders]
+    assert [n["path"] for n in shown["nodes"]] == [node["path"]]  # marked misplaced: it stays in the parent only
     bad = client.post(f"/nodes/{first['id']}/move", data={"md5": moving, "to": second["id"], "token": "t0k"})
     assert bad.status_code == 400 and "is not in node" in bad.text
 
@@ -454,7 +464,10 @@ def test_similar_command_by_md5_by_file_and_refusing_an_unknown_file(site, tmp_p
     stranger.write_bytes(b"not an image we know")
     refused = semcurate_cli("similar", str(stranger), "--feature-set", "classic", "--db", site["db"])
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-    assert refused.stderr.startswith(f"error: {stranger} (md5 {hashlib.md5(b'not an image we know').hexdigest()})")
+    assert refused.stderr.startswith(
+        f"error: {stranger} (md5 {hashlib.md5(b'not an image we know').hexdigest()}) is not in the database and "
+        "its features cannot be computed"
+    )
     unknown_set = semcurate_cli("similar", md5s[3], "--feature-set", "nope", "--db", site["db"])
     assert (
         unknown_set.returncode == 2
@@ -463,6 +476,50 @@ def test_similar_command_by_md5_by_file_and_refusing_an_unknown_file(site, tmp_p
 
 
 # --- the real thing: semcurate serve in a subprocess, Chromium through Selenium -------------------------------
+
+
+def test_similar_computes_the_features_of_an_image_from_outside_the_repository(site, tmp_path):
+    """A stored TIFF with one specimen pixel changed is a file the database does not know: its row is computed
+    (data bar cut at the stripe top the scale reading recorded) and searched as scikit-learn searches it."""
+    md5s, values = feature_rows(site)
+    original = md5s[5]
+    pixels = tifffile.imread(site["root"] / "store" / f"{original}.tif")
+    pixels[0, 0] = 255 - pixels[0, 0] // 2
+    outside = tmp_path / "changed.tif"
+    tifffile.imwrite(outside, pixels)
+    with site["sessions"]() as session:
+        stripe_top = session.get(ScaleReading, original).stripe_y0
+    grey = np.asarray(PILImage.open(outside).convert("L"))
+    scaler = StandardScaler().fit(values)
+    row = scaler.transform(ClassicDescriptor().transform([grey[:stripe_top]]))
+    _, rows = NearestNeighbors(n_neighbors=4, algorithm="brute").fit(scaler.transform(values)).kneighbors(row)
+    found = semcurate_cli("similar", str(outside), "--feature-set", "classic", "-k", "4", "--json", "--db", site["db"])
+    assert found.returncode == 0, found.stderr
+    answer = json.loads(found.stdout)
+    assert answer["file"] == str(outside) and "md5" not in answer
+    assert [n["md5"] for n in answer["neighbours"]] == [md5s[r] for r in rows[0]]
+    assert answer["neighbours"][0]["md5"] == original and answer["neighbours"][0]["distance"] < 0.5
+    table = semcurate_cli("similar", str(outside), "--feature-set", "classic", "-k", "2", "--db", site["db"])
+    assert table.returncode == 0 and "features computed from the file" in table.stdout and original in table.stdout
+
+
+def test_a_derived_feature_set_cannot_be_computed_for_an_outside_file_and_says_which_can(site, tmp_path):
+    copy = tmp_path / "derived.db"
+    with sqlite3.connect(site["root"] / "db.sqlite") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    sessions = open_database(f"sqlite:///{copy}")
+    with sessions.begin() as session:
+        parent = session.get(FeatureSet, "classic")
+        session.add(
+            FeatureSet(
+                name="classic.ae7", extractor=parent.extractor, weights=parent.weights,
+                weights_digest=parent.weights_digest, layer="code", dimension=7, n_rows=3,
+                store_path=parent.store_path, parent="classic",
+            )
+        )  # fmt: skip
+    some_file = next((site["root"] / "store").glob("*.jpg"))
+    with pytest.raises(ExtractionError, match=r"derived from classic .* --feature-set classic$"):
+        features_of_file(sessions, "classic.ae7", some_file)
 
 
 def free_port() -> int:

@@ -127,12 +127,7 @@ class Browser:
 
     def known_image(self, md5: str) -> Image:
         """The database row of image ``md5``, or :class:`NotFound`."""
-        check_md5(md5)
-        with self.sessions() as session:
-            row = session.get(Image, md5)
-        if row is None:
-            raise NotFound(f"no image with md5 {md5} in the database")
-        return row
+        return self._row_or_not_found(Image, check_md5(md5), f"no image with md5 {md5} in the database")
 
     def known_md5(self, md5: str) -> str:
         """``md5`` when the database knows it as an image (remembered once seen), else :class:`NotFound`."""
@@ -211,6 +206,44 @@ class Browser:
     def similar(self, md5: str, feature_set: str | None = None, k: int = 12) -> dict:
         """The ``k`` images most like ``md5`` in ``feature_set`` (default: that of the newest tree, else the first)."""
         self.known_md5(md5)
+        feature_set, index = self._similar_index(feature_set, k)
+        if md5 not in index:
+            raise NotFound(f"image {md5} has no row in feature set {feature_set}")
+        return {
+            "md5": md5,
+            "feature_set": feature_set,
+            "k": k,
+            "neighbours": [{"md5": found.md5, "distance": round(found.distance, 4)} for found in index.query(md5, k)],
+        }
+
+    def similar_to_file(self, path: Path, feature_set: str | None = None, k: int = 12) -> dict:
+        """The ``k`` stored images most like an image file that is not in the database: its row of ``feature_set``
+        is computed from the file (:func:`~semcurate.features.extract.features_of_file`), then searched alike.
+
+        Raises
+        ------
+        BadRequest
+            When the row cannot be computed (a derived set, changed weights, a file that does not decode).
+        """
+        from semcurate.features.extract import ExtractionError, features_of_file
+
+        feature_set, index = self._similar_index(feature_set, k)
+        try:
+            row = features_of_file(self.sessions, feature_set, Path(path))
+        except ExtractionError as error:
+            raise BadRequest(str(error)) from None
+        return {
+            "file": str(path),
+            "feature_set": feature_set,
+            "k": k,
+            "neighbours": [
+                {"md5": found.md5, "distance": round(found.distance, 4)}
+                for found in index.query_row(index.standardise(row), k)
+            ],
+        }
+
+    def _similar_index(self, feature_set: str | None, k: int) -> tuple[str, SimilarIndex]:
+        """The feature set to search (checked, or the default) and its index; ``k`` checked."""
         if not 1 <= k <= 200:
             raise BadRequest(f"k must be between 1 and 200, not {k}")
         names = self.feature_sets()
@@ -220,15 +253,7 @@ class Browser:
             raise NotFound("no feature set is stored yet: run `semcurate features extract`")
         if feature_set not in names:
             raise NotFound(f"no finished feature set {feature_set!r}; see `semcurate features list`")
-        index = self.index(feature_set)
-        if md5 not in index:
-            raise NotFound(f"image {md5} has no row in feature set {feature_set}")
-        return {
-            "md5": md5,
-            "feature_set": feature_set,
-            "k": k,
-            "neighbours": [{"md5": found.md5, "distance": round(found.distance, 4)} for found in index.query(md5, k)],
-        }
+        return feature_set, self.index(feature_set)
 
     def default_feature_set(self, names: list[str]) -> str | None:
         """The feature set similar images are found in unless asked: the newest tree's, else the first stored."""
@@ -262,11 +287,7 @@ class Browser:
 
     def tree_row(self, tree_id: int) -> TreeRow:
         """The stored tree ``tree_id`` or :class:`NotFound`."""
-        with self.sessions() as session:
-            row = session.get(TreeRow, tree_id)
-        if row is None:
-            raise NotFound(f"no tree with id {tree_id}; the stored trees are listed at /")
-        return row
+        return self._row_or_not_found(TreeRow, tree_id, f"no tree with id {tree_id}; the stored trees are listed at /")
 
     def _tree(self, tree_id: int) -> Tree:
         try:
@@ -397,10 +418,14 @@ class Browser:
 
     def node_row(self, node_id: int) -> TreeNodeRow:
         """Stored node ``node_id`` or :class:`NotFound`."""
+        return self._row_or_not_found(TreeNodeRow, node_id, f"no tree node with id {node_id}")
+
+    def _row_or_not_found(self, model, key, message: str):
+        """The database row of ``model`` with primary key ``key``, or :class:`NotFound` saying ``message``."""
         with self.sessions() as session:
-            row = session.get(TreeNodeRow, node_id)
+            row = session.get(model, key)
         if row is None:
-            raise NotFound(f"no tree node with id {node_id}")
+            raise NotFound(message)
         return row
 
     def node(self, node_id: int, page: int = 1, per_page: int = PER_PAGE) -> dict:

@@ -46,40 +46,58 @@ def serve(
 
 
 def similar(
-    image: Annotated[str, typer.Argument(help="An image's md5, or an image file (hashed and looked up).")],
+    image: Annotated[
+        str,
+        typer.Argument(
+            help="An image's md5, or an image file: looked up by its bytes, else its features are computed."
+        ),
+    ],
     feature_set: Annotated[str, typer.Option("--feature-set", help="Feature set to compare in, e.g. classic.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=200, help="How many similar images.")] = 12,
     as_json: AsJson = False,
     db: Db = None,
     store: ImageStore = None,
 ) -> None:
-    """The k images most like one image: exact nearest neighbours of its standardised feature row (Euclidean)."""
+    """The k images most like one image: exact nearest neighbours of its standardised feature row (Euclidean).
+
+    An image file the database does not know (by its MD5) is compared all the
+    same: its data bar is cut away and its row computed by the feature set's
+    own extractor.
+    """
     from semcurate.progress import print_table
-    from semcurate.web.browser import Browser, NotFound
+    from semcurate.web.browser import BadRequest, Browser, NotFound
 
     sessions = open_sessions(db, read_only=True)
-    md5 = resolve_image(sessions, image)
+    md5, outside, what = resolve_image(sessions, image)
     browser = Browser(sessions, store)
     try:
-        found = browser.similar(md5, feature_set, k)
+        found = (
+            browser.similar(md5, feature_set, k)
+            if outside is None
+            else browser.similar_to_file(outside, feature_set, k)
+        )
     except NotFound as error:
         fail(str(error))
+    except BadRequest as error:
+        fail(f"{what} is not in the database and its features cannot be computed: {error}")
     folder = store if store is not None else image_store(sessions, None)
     for neighbour in found["neighbours"]:
         neighbour["path"] = str(folder / f"{neighbour['md5']}.jpg")
     if as_json:
         echo_json(found)
         return
+    how = "features computed from the file" if outside is not None else "stored features"
     print_table(
-        f"the {k} images most like {md5} in {feature_set} (Euclidean distance between standardised rows)",
+        f"the {k} images most like {what} in {feature_set} ({how}; Euclidean distance between standardised rows)",
         [(rank, row["md5"], row["distance"], row["path"]) for rank, row in enumerate(found["neighbours"], 1)],
         ("rank", "md5", "distance", "file"),
     )
 
 
-def resolve_image(sessions, text: str) -> str:
-    """The md5 of the image ``text`` names: an md5 the database knows, or a file whose bytes (MD5) it knows as an
-    image, its JPG, or any file it saw; one error line otherwise."""
+def resolve_image(sessions, text: str) -> tuple[str | None, Path | None, str]:
+    """What ``text`` names: ``(md5, None, description)`` for an md5 the database knows or a file whose bytes (MD5)
+    it knows as an image, its JPG, or any file it saw; ``(None, path, description)`` for an image file it does not
+    know; one error line otherwise."""
     from sqlalchemy import or_, select
 
     from semcurate.db.models import File, Image
@@ -99,6 +117,8 @@ def resolve_image(sessions, text: str) -> str:
         known = session.scalar(select(Image.md5).where(or_(Image.md5 == digest, Image.jpg_md5 == digest)))
         if known is None:
             known = session.scalar(select(File.image_md5).where(File.md5 == digest, File.image_md5.is_not(None)))
-    if known is None:
-        fail(f"{what} is not an image in the database: ingest it first (`semcurate ingest SRC --store STORE`)")
-    return known
+    if known is not None:
+        return known, None, what
+    if path.is_file():
+        return None, path, what
+    fail(f"{what} is not an image in the database: ingest it first (`semcurate ingest SRC --store STORE`)")
