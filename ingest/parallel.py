@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 #: ``prctl`` option that delivers a signal to a process when its parent exits (linux/prctl.h).
@@ -39,6 +40,11 @@ TASK_ITEMS = 8
 #: without holding the whole run's results in memory.
 IN_FLIGHT_PER_THREAD = 4
 _LOCAL = re.compile(r"local:(\d+)")
+#: Dask configuration for the workers of ``local:N``.  Dask's nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` in
+#: every worker's environment; setting it at all turns off glibc's dynamic mmap threshold, so each large
+#: temporary array of the per-image work is mapped and page-faulted afresh: the classic descriptor then took
+#: 2.8x the CPU time it takes in a plain process (``bench/scale_out.py``).  ``None`` leaves it unset.
+LOCAL_WORKER_ENVIRONMENT = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 class SchedulerError(Exception):
@@ -133,6 +139,7 @@ def scheduler_client(scheduler: str):
     if scheduler in _CLIENTS:
         return _CLIENTS[scheduler]
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise SchedulerError(f"--scheduler needs Dask: {DISTRIBUTED_INSTALL}") from None
@@ -142,7 +149,10 @@ def scheduler_client(scheduler: str):
         if n_workers < 1:
             raise SchedulerError(f"--scheduler {scheduler}: a local cluster needs at least one worker (local:2)")
         try:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            with dask.config.set(LOCAL_WORKER_ENVIRONMENT):
+                cluster = LocalCluster(
+                    n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+                )
         except (RuntimeError, OSError) as error:  # a worker process that cannot start (memory, a script on stdin)
             raise SchedulerError(f"--scheduler {scheduler}: the local Dask cluster did not start ({error})") from None
         client = Client(cluster)
@@ -161,6 +171,43 @@ def scheduler_client(scheduler: str):
     atexit.register(client.close)
     _CLIENTS[scheduler] = client
     return client
+
+
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or, when it does not exist yet, its nearest ancestor that does."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _folders_visible(folders: list[str]) -> list[bool]:
+    """Dask worker: whether each folder exists here as a directory."""
+    return [os.path.isdir(folder) for folder in folders]
+
+
+def check_workers_see(scheduler: str, folders: list) -> None:
+    """Stop with one line unless every worker of ``scheduler`` sees every folder at the same path.
+
+    Workers read the source and read and write the flat store by path, so
+    each of them must mount them where this process does.  A folder that does
+    not exist yet (a new store, which the run creates) is checked through its
+    nearest existing ancestor.  Checked once, before any work is sent (one
+    call to every worker).
+
+    Raises
+    ------
+    SchedulerError
+        Naming the first worker and folder that do not match.
+    """
+    paths = [str(_nearest_existing(Path(folder).resolve())) for folder in folders]
+    client = scheduler_client(scheduler)
+    for worker, visible in sorted(client.run(_folders_visible, paths).items()):
+        for path, seen in zip(paths, visible, strict=True):
+            if not seen:
+                raise SchedulerError(
+                    f"Dask worker {worker} cannot see {path}: mount it at the same path on every worker "
+                    "(or run without --scheduler)"
+                )
 
 
 def _run_task(function: Callable, key: str | None, initializer, initargs, items: list) -> list:

@@ -109,19 +109,22 @@ def open_sessions(db: str | None, *, read_only: bool = False) -> sessionmaker:
         fail(str(error))
 
 
-def connect_scheduler(scheduler: str | None) -> None:
+def connect_scheduler(scheduler: str | None, folders: list[Path]) -> None:
     """Connect to the Dask ``scheduler`` now (none: nothing to do), or one error line (exit status 2).
 
-    A scheduler that does not answer, a malformed ``local:N`` or a missing
-    Dask is reported before any work starts; the connection is then reused by
-    :func:`semcurate.ingest.parallel.parallel_map` for the whole command.
+    A scheduler that does not answer, a malformed ``local:N``, a missing
+    Dask, or a worker that does not see one of ``folders`` (the source, the
+    store) at the same path is reported before any work starts; the
+    connection is then reused by :func:`semcurate.ingest.parallel.parallel_map`
+    for the whole command.
     """
     if scheduler is None:
         return
-    from semcurate.ingest.parallel import SchedulerError, scheduler_client
+    from semcurate.ingest.parallel import SchedulerError, check_workers_see, scheduler_client
 
     try:
         scheduler_client(scheduler)
+        check_workers_see(scheduler, folders)
     except SchedulerError as error:
         fail(str(error))
 

@@ -92,7 +92,7 @@ def features_extract(
             f"{unread} of {images} images have no scale reading yet, so their data bar cannot be cropped: "
             "run `semcurate scale` first, or pass --allow-uncropped"
         )
-    connect_scheduler(scheduler)
+    connect_scheduler(scheduler, [store])
     try:
         model = create_extractor(extractor, weights)
         with database_errors(db), progress_reporter() as reporter:

@@ -56,7 +56,7 @@ def ingest(
     from semcurate.ingest.ingestion import IngestError, Ingestion
 
     sessions = open_sessions(db)
-    connect_scheduler(scheduler)
+    connect_scheduler(scheduler, [source, store])
     try:
         with database_errors(db), progress_reporter(enabled=not as_json) as reporter:
             summary = Ingestion(

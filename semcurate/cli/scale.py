@@ -69,7 +69,7 @@ def scale_all(
 
     sessions = open_sessions(db)
     store = image_store(sessions, store)
-    connect_scheduler(scheduler)
+    connect_scheduler(scheduler, [store])
     try:
         with database_errors(db), progress_reporter() as reporter:
             summary = read_scales(
