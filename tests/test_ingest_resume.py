@@ -1,4 +1,4 @@
-"""SIGKILL an ingest part-way, re-run it, and get exactly what one clean run gives."""
+"""SIGKILL an ingest part-way, re-run it, and get exactly what one clean run gives (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 pytestmark = pytest.mark.slow  # kills and resumes a real ingest
 
@@ -34,7 +37,7 @@ def build_tree(root: Path, n_images: int = 240) -> None:
     (root / "broken.tif").write_bytes(b"II*\x00garbage")
 
 
-def ingest_command(src: Path, store: Path, db: Path) -> list[str]:
+def ingest_command(src: Path, store: Path, url: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -44,22 +47,23 @@ def ingest_command(src: Path, store: Path, db: Path) -> list[str]:
         "--store",
         str(store),
         "--db",
-        f"sqlite:///{db}",
+        url,
         "--workers",
         "2",
         "--json",
     ]
 
 
-def final_state(db: Path, store: Path) -> tuple[dict, dict]:
-    connection = sqlite3.connect(db)
-    files = {
-        relpath: (status, relation, image_md5)
-        for relpath, status, relation, image_md5 in connection.execute(
-            "SELECT relpath, status, relation, image_md5 FROM files"
-        )
-    }
-    connection.close()
+def final_state(url: str, store: Path) -> tuple[dict, dict]:
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        files = {
+            relpath: (status, relation, image_md5)
+            for relpath, status, relation, image_md5 in connection.execute(
+                text("SELECT relpath, status, relation, image_md5 FROM files")
+            )
+        }
+    engine.dispose()
     stored = {  # the store's files, not its ingest lock (which names the last holder's pid)
         path.name: hashlib.md5(path.read_bytes()).hexdigest()
         for path in store.glob("*.*")
@@ -68,26 +72,36 @@ def final_state(db: Path, store: Path) -> tuple[dict, dict]:
     return files, stored
 
 
-def count_images(db: Path) -> int:
-    try:
-        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+def count_images(url: str) -> int:
+    """Images committed so far, read without creating anything (0 before the schema exists)."""
+    if url.startswith("sqlite:///"):
         try:
-            return connection.execute("SELECT count(*) FROM images").fetchone()[0]
-        finally:
-            connection.close()
-    except sqlite3.Error:
+            connection = sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True, timeout=1)
+            try:
+                return connection.execute("SELECT count(*) FROM images").fetchone()[0]
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return 0
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM images")).scalar_one()
+    except SQLAlchemyError:
         return 0
+    finally:
+        engine.dispose()
 
 
-def test_sigkill_then_rerun_accounts_for_every_file_once(tmp_path):
+def test_sigkill_then_rerun_accounts_for_every_file_once(tmp_path, db_url):
     src = tmp_path / "src"
     build_tree(src)
-    reference_db, reference_store = tmp_path / "reference.db", tmp_path / "reference_store"
+    reference_db, reference_store = f"sqlite:///{tmp_path / 'reference.db'}", tmp_path / "reference_store"
     subprocess.run(ingest_command(src, reference_store, reference_db), check=True, capture_output=True)
     expected_files, expected_store = final_state(reference_db, reference_store)
     n_images = len(set(image for _, _, image in expected_files.values() if image))
 
-    db, store = tmp_path / "killed.db", tmp_path / "store"
+    db, store = db_url, tmp_path / "store"
     victim = subprocess.Popen(ingest_command(src, store, db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while count_images(db) < 10 and victim.poll() is None and time.monotonic() < deadline:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from conftest import BACKENDS
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.pool import NullPool
 
 from semcurate.db.models import File, Image
 from semcurate.db.models import ScaleReading as ReadingRow
@@ -365,11 +367,25 @@ def semcurate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    """30 full-size demo images, ingested, labels imported, scales read with 2 workers (slow: Tesseract)."""
+def query(url: str, sql: str) -> list[tuple]:
+    """Rows of one SQL query on the database at ``url`` (SQLite or PostgreSQL), read beside the commands."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def repository(request, tmp_path_factory):
+    """30 full-size demo images, ingested, labels imported, scales read with 2 workers (slow: Tesseract), on an
+    SQLite file and then on the test PostgreSQL server."""
     root = tmp_path_factory.mktemp("scales")
-    db = f"sqlite:///{root / 'db.sqlite'}"
+    if request.param == "sqlite":
+        db = f"sqlite:///{root / 'db.sqlite'}"
+    else:
+        db = request.getfixturevalue("postgres_server").create_database()
     steps = [
         ("demo-data", str(root / "corpus"), "--images", "30", "--seed", "21"),
         ("ingest", str(root / "corpus" / "new_dati_SEM"), "--store", str(root / "store"), "--db", db, "--json"),
@@ -449,13 +465,7 @@ def table_rows(output: str) -> dict[str, list[str]]:
 @pytest.mark.slow
 def test_histogram_counts_match_the_stored_readings(repository):
     _root, db = repository
-    import sqlite3
-
-    stored = (
-        sqlite3.connect(db.removeprefix("sqlite:///"))
-        .execute("SELECT value, unit, count(*) FROM scale_readings WHERE value IS NOT NULL GROUP BY value, unit")
-        .fetchall()
-    )
+    stored = query(db, "SELECT value, unit, count(*) FROM scale_readings WHERE value IS NOT NULL GROUP BY value, unit")
     plain = table_rows(semcurate("scale", "histogram", "--db", db).stdout)
     assert {key: int(cells[0]) for key, cells in plain.items() if key != "total"} == {
         f"{value:g} {unit}": count for value, unit, count in stored
@@ -479,16 +489,14 @@ def test_subsets_by_scale(repository):
     assert again.returncode == 2 and "--replace" in again.stderr
     bad = semcurate("subset", "create", "x", "--scale", "one micron", "--db", db)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
-    import sqlite3
-
-    connection = sqlite3.connect(db.removeprefix("sqlite:///"))
-    members = connection.execute(
+    members = query(
+        db,
         "SELECT r.value, r.unit FROM subset_members m JOIN scale_readings r ON r.image_md5 = m.image_md5 "
-        "WHERE m.subset = '1u-2u'"
-    ).fetchall()
-    expected = connection.execute(
-        "SELECT count(*) FROM scale_readings WHERE status = 'ok' AND unit = 'µm' AND value IN (1, 2)"
-    ).fetchone()[0]
+        "WHERE m.subset = '1u-2u'",
+    )
+    ((expected,),) = query(
+        db, "SELECT count(*) FROM scale_readings WHERE status = 'ok' AND unit = 'µm' AND value IN (1, 2)"
+    )
     assert members and set(members) <= {(1.0, "µm"), (2.0, "µm")} and len(members) == expected
 
 
