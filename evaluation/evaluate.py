@@ -212,9 +212,9 @@ def tree_scores(
 
     Per category: NMI of its children against the sub-category (second path level) of the labelled images
     in it. Overall: NMI of the leaves against the full label path, and the tree's purity (Heller &
-    Ghahramani's dendrogram purity generalised to any tree) against the full label path. ``tree_id`` None
-    scores the newest tree. With ``out_dir`` the scores are also written to ``out_dir/tree_scores.json``
-    (the report reads them from ``results/evaluate/``).
+    Ghahramani's dendrogram purity generalised to any tree) against the full label path (None when no two
+    labelled images share a path). ``tree_id`` None scores the newest tree. With ``out_dir`` the scores are
+    also written to ``out_dir/tree_scores.json`` (the report reads them from ``results/evaluate/``).
     """
     with sessions() as session:
         if tree_id is not None and session.get(TreeRow, tree_id) is None:
@@ -267,7 +267,8 @@ def tree_scores(
         "dataset": hierarchy_dataset,
         "labelled_images": len(labelled),
         "leaf_nmi": scores.nmi(truth_labels, leaf_labels),
-        "purity": scores.hierarchy_purity(paths, truth_labels),
+        # Purity counts pairs of one class; a tiny corpus may label no two images alike: then it is undefined.
+        "purity": scores.hierarchy_purity(paths, truth_labels) if len(set(truth_labels)) < len(labelled) else None,
         "per_category": per_category,
     }
     if out_dir is not None:

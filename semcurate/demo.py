@@ -7,7 +7,8 @@
     DIR/corpus/ground_truth.csv
     DIR/store/                 the flat store           (semcurate ingest)
     DIR/semcurate.db           the database: files, images, labels (semcurate labels import),
-                               scale readings (semcurate scale), the 1u-2u subset, feature sets
+                               scale readings (semcurate scale), quality scores and flags
+                               (semcurate quality), the 1u-2u subset, feature sets
     DIR/features.h5            feature rows: the weight-free descriptor (features extract) and
                                its autoencoder codes (reduce, code size from the 2-NN ID)
     DIR/clusterings.h5         merge trees of the five thesis algorithms on every evaluated feature
@@ -39,6 +40,7 @@ from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, CorpusSummary, ens
 from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
+from semcurate.ingest.quality_database import score_images
 from semcurate.ingest.scale_database import create_subset, read_scales, validate
 from semcurate.progress import from_running_total
 
@@ -171,6 +173,10 @@ def run_demo(
         say(f"scale validated against the ground truth ({validation['total']} images): {shares}")
         results["subset"] = create_subset(sessions, "1u-2u", ["1 µm", "2 µm"], replace=True)
         say(f"subset 1u-2u: {results['subset']['size']} images at 1 µm or 2 µm")
+    with clock("quality"):
+        results["quality"] = score_images(sessions, store, workers=workers, reporter=reporter)
+        flagged = ", ".join(f"{flag} {count}" for flag, count in results["quality"]["flag_counts"].items() if count)
+        say(f"quality: scored {results['quality']['scored']} images now; flagged {flagged or 'none'}")
     results.update(run_feature_stages(sessions, store, out, workers, reporter, say, clock))
     feature_sets = ["classic", results["reduced_feature_set"], *results["cnn_feature_sets"]]
     results.update(
@@ -333,7 +339,7 @@ def run_evaluation_stages(
         f"{best['nmi']:.3f} at k = {best['k']} ({best['excess_over_chance']:.3f} above uniform random; "
         f"{best['nmi_at_classes']} at k = {best['classes']}); tree leaves against Hierarchical: NMI "
         f"{scored['leaf_nmi']:.3f}, "
-        f"purity {scored['purity']:.3f}"
+        f"purity {'undefined' if scored['purity'] is None else format(scored['purity'], '.3f')}"
     )
     compare_dir = results_dir / "compare2d"
     with clock("compare-2d"):

@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
-from semcurate.db.models import File, Image, ScaleReading
+from semcurate.db.models import File, Image, QualityScore, ScaleReading
 from semcurate.features.extract import create_extractor, extract
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import _hash_task, ingest
 from semcurate.ingest.parallel import SchedulerError, parallel_map, scheduler_client
+from semcurate.ingest.quality_database import score_images
 from semcurate.ingest.scale_database import read_scales
 
 pytest.importorskip("distributed", reason="the distributed extra (pip install 'semcurate[distributed]') is missing")
@@ -190,6 +191,7 @@ def test_ingest_scale_and_classic_features_on_local_2_equal_the_local_pool_row_f
         store = tmp_path / f"{name}_store"
         summary = ingest(corpus, store, sessions, **options)
         read_scales(sessions, store, **options)
+        score_images(sessions, store, **options)
         features = FeatureStore(tmp_path / f"{name}.h5")
         extract(sessions, store, features, create_extractor("classic"), batch_size=4, **options)
         md5s, values = features.read("classic")
@@ -198,10 +200,12 @@ def test_ingest_scale_and_classic_features_on_local_2_equal_the_local_pool_row_f
             "files": rows(sessions, File, File.relpath),
             "images": rows(sessions, Image, Image.md5),
             "scales": rows(sessions, ScaleReading, ScaleReading.image_md5),
+            "quality": rows(sessions, QualityScore, QualityScore.image_md5),
             "store": sorted(path.name for path in store.iterdir() if path.is_file()),
             "images_new": summary["images_new"],
         }
     assert results["dask"]["images_new"] == 40
     assert len(results["dask"]["features"]) == 40
-    for part in ("files", "images", "scales", "store", "features"):
+    assert len(results["dask"]["quality"]) == 40
+    for part in ("files", "images", "scales", "quality", "store", "features"):
         assert results["dask"][part] == results["pool"][part], part

@@ -283,3 +283,30 @@ def test_an_unsplit_category_scores_zero_and_is_marked():
     assert split["nmi"] == pytest.approx(1.0) and split["children"] == 2
     unlabelled = category_score({"x": "Dots"}, truth, "Dots", was_split=False)
     assert unlabelled["nmi"] is None and unlabelled["labelled"] == 0
+
+
+def test_tree_purity_is_undefined_not_a_crash_when_no_two_labelled_images_share_a_path(demo_repository):
+    """A tiny corpus (``semcurate demo --images 120``) may label no two tree images alike."""
+    from semcurate.db import LabelDataset
+
+    root, _, sessions, _ = demo_repository
+    tree_id = build_tree(
+        sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward", "SEM_Dataset", depth=1
+    )["tree_id"]
+    with sessions() as session:
+        md5s = list(session.scalars(select(TreeMemberRow.image_md5).distinct().limit(6)))
+    with sessions.begin() as session:
+        session.add(LabelDataset(name="Unique", directory="-", n_files=6, n_unique=6, n_matched=6,
+                                 n_matched_reencoded=0, n_unmatched=0, n_conflicting=0))  # fmt: skip
+        session.flush()  # the dataset row before its labels (no ORM relationship orders them)
+        for index, md5 in enumerate(md5s):
+            path = f"Category{index}/Sub{index}"
+            session.add(Label(dataset="Unique", relpath=f"{index}.jpg", file_md5=md5, category_path=path,
+                              category=f"Category{index}", image_md5=md5, match="md5"))  # fmt: skip
+    try:
+        scored = tree_scores(sessions, "Unique", tree_id)
+    finally:
+        with sessions.begin() as session:
+            session.execute(Label.__table__.delete().where(Label.dataset == "Unique"))
+            session.execute(LabelDataset.__table__.delete().where(LabelDataset.name == "Unique"))
+    assert scored["labelled_images"] == 6 and scored["purity"] is None

@@ -70,7 +70,10 @@ def evaluate(
     if scored is not None:
         print_table(
             f"tree {scored['tree_id']} against {hierarchy} ({scored['labelled_images']} labelled images)",
-            {"leaf NMI": round(scored["leaf_nmi"], 3), "tree purity": round(scored["purity"], 3)},
+            {
+                "leaf NMI": round(scored["leaf_nmi"], 3),
+                "tree purity": None if scored["purity"] is None else round(scored["purity"], 3),
+            },
         )
         print_records(
             "NMI of each category's children against its sub-categories (not split: the category is one child)",

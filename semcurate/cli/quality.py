@@ -16,7 +16,9 @@ from semcurate.cli.common import (
     FeatureStorePath,
     ImageStore,
     Preprocessing,
+    Scheduler,
     choice_option,
+    connect_scheduler,
     echo_json,
     fail,
     image_store,
@@ -91,6 +93,7 @@ def quality_all(
             "--threshold wins over it.",
         ),
     ] = None,
+    scheduler: Scheduler = None,
     db: Db = None,
 ) -> None:
     """Score every ingested image that has no scores yet (resumable), set the thresholds, flag, print a summary.
@@ -109,10 +112,18 @@ def quality_all(
     overrides.update(_overrides(list(threshold)))
     sessions = open_sessions(db)
     store = image_store(sessions, store)
+    connect_scheduler(scheduler, [store])
     try:
         with progress_reporter() as reporter:
             summary = score_images(
-                sessions, store, workers=workers, rescore=rescore, overrides=overrides, rules=rules, reporter=reporter
+                sessions,
+                store,
+                workers=workers,
+                rescore=rescore,
+                overrides=overrides,
+                rules=rules,
+                reporter=reporter,
+                scheduler=scheduler,
             )
     except QualityError as error:
         fail(str(error))
