@@ -13,14 +13,19 @@ Scores (:class:`QualityScores`; grey levels are on the 0-255 scale whatever
 the image's bit depth):
 
 ``sharpness``
-    log10 of the energy of a smoothed Laplacian (a difference of Gaussians)
-    over the variance of the picture (both less their share of the noise), on
-    the picture resized to a :data:`WORKING_SIDE` px shorter side: a fixed
-    fraction of the field, so an image is not called blurred for being large
-    or small, and the contrast cancels out.
+    −log10 of the width of the picture's sharpest edges (a Gaussian sigma)
+    as a share of its shorter side (:func:`edge_width`): the ratio of fine-
+    to coarse-scale gradient energy where the gradients are steepest, which a
+    blur lowers and a smooth specimen with crisp rims does not.  A share of the
+    field, not of nm: the picture is reduced to a fixed number of px across,
+    so an image is not called blurred for being large, small, of low contrast
+    or of a smooth specimen.  Its blind spot: a fine periodic array (pitch
+    under about a tenth of the field) blurred keeps its pitch as a sinusoid,
+    whose gradients look like those of crisp edges.
 ``spectral_sharpness``
     share of the picture's spectral energy (noise floor removed) above 1/8
-    cycle per px at the same working size: the frequency-domain measure.
+    cycle per px at :data:`WORKING_SIDE` px on the shorter side: the
+    frequency-domain measure.
 ``brightness``, ``median_brightness``, ``clipped_low``, ``clipped_high``, ``dynamic_range``
     mean and median grey level (the median is what most of the picture
     shows, whatever a dark corner or a data bar left in do: over-exposure
@@ -44,6 +49,9 @@ the image's bit depth):
 ``colourfulness``
     Hasler and Süsstrunk's (2003) colourfulness of an RGB picture; 0 for grey.
 
+The picture is the image less its data bar (the stripe the scale reader found, a margin past it, and a blank
+band of the bar next to it that the stripe left out, :func:`bar_band_rows`).
+
 Bad input never raises: a constant, 1-pixel-high, 16-bit, float, NaN-holding
 or oddly shaped array gives every score it can and a ``reason`` for each it
 cannot (:func:`score_image`).
@@ -52,19 +60,20 @@ References
 ----------
 Immerkær, J. (1996). Fast noise variance estimation. *Computer Vision and Image Understanding* 64(2), 300-302.
 Hasler, D., Süsstrunk, S. (2003). Measuring colourfulness in natural images. *Proc. SPIE* 5007, 87-95.
-Pertuz, S., Puig, D., Garcia, M. A. (2013). Analysis of focus measure operators for shape-from-focus.
-*Pattern Recognition* 46(5), 1415-1432 (the variance of the Laplacian).
+Zhuo, S., Sim, T. (2011). Defocus map estimation from a single image. *Pattern Recognition* 44(9), 1852-1858
+(the ratio of gradients at two Gaussian scales).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+from scipy import fft, ndimage
 
 #: Shorter side, in px, of the picture on which sharpness is measured (larger pictures are area-reduced).
 WORKING_SIDE = 256
@@ -84,6 +93,8 @@ CHARGING_RANGE_SHARE = 0.04
 #: Rows above a data bar that was cut away that are cut too, as a share of the height (at least 4 rows): the
 #: reader's stripe may start a few rows below the bar's edge, and a rule or a frame is no picture.
 BAR_MARGIN = 0.01
+#: Most grey levels a row of a data bar's blank band varies by (JPEG noise on a flat fill).
+BAND_SPREAD = 2.0
 #: Share of the rows, from the bottom, that the charging score ignores when no data bar was found there.
 BAR_SEARCH = 0.25
 #: Rows whose charging z-score exceeds this are listed in ``charging_rows``.
@@ -94,7 +105,7 @@ CHARGING_ROW_Z = 3.5
 #: deviation), held within ``bounds`` so that a repository of uniformly fine (or uniformly poor) images neither
 #: flags its best nor passes its worst; ``z`` = 0 takes the bound alone (colour, odd size and aspect are absolute).
 FLAG_RULES: dict[str, dict] = {
-    "blurred": {"score": "sharpness", "direction": "below", "z": 2.3, "bounds": (-2.8, -2.2)},
+    "blurred": {"score": "sharpness", "direction": "below", "z": 4.0, "bounds": (1.75, 1.84)},
     "dark": {"score": "brightness", "direction": "below", "z": 2.5, "bounds": (20.0, 50.0)},
     "light": {"score": "median_brightness", "direction": "above", "z": 2.5, "bounds": (190.0, 200.0)},
     "saturated": {"score": "clipped", "direction": "above", "z": 4.0, "bounds": (0.05, 0.5)},
@@ -244,6 +255,38 @@ def picture_rows(height: int, stripe_box: Sequence[int] | None) -> tuple[int, in
     return (0, y0) if y0 >= height - y1 else (y1, height)
 
 
+def bar_band_rows(picture: np.ndarray, bar_below: bool) -> int:
+    """How many rows of ``picture`` next to its data bar are one flat grey level: a blank band of the bar.
+
+    Data bars often have a blank band between the picture and the text that
+    the stripe found may not include; left in, its edge is one abrupt step
+    across every column (a charging streak to the charging score) and its
+    level weighs in the structure of a blank frame.  The rows counted, from
+    the bar's side (the last rows when ``bar_below``, else the first), are
+    those within :data:`BAND_SPREAD` grey levels from end to end of the row
+    (every 4th column) and of the first row's mean; none when they would be
+    more than half the picture (then the flat rows are the picture).
+
+    Examples
+    --------
+    >>> picture = np.full((100, 40), 120, np.uint8)
+    >>> picture[:70] = np.random.default_rng(0).integers(0, 255, (70, 40))
+    >>> bar_band_rows(picture, bar_below=True), bar_band_rows(picture, bar_below=False)
+    (30, 0)
+    """
+    grey = picture if picture.ndim == 2 else picture[..., 0]
+    half = grey.shape[0] // 2
+    rows = grey[::-1][: half + 1] if bar_below else grey[: half + 1]
+    sample = np.asarray(rows[:, ::4], dtype=np.float32)
+    if sample.size == 0:
+        return 0
+    spread = sample.max(axis=1) - sample.min(axis=1)
+    level = sample.mean(axis=1)
+    flat = (spread <= BAND_SPREAD) & (np.abs(level - level[0]) <= BAND_SPREAD / 2)
+    run = int(np.argmin(flat)) if not flat.all() else flat.size
+    return run if run <= half else 0
+
+
 def estimate_noise(grey: np.ndarray) -> float:
     """Standard deviation of the pixel noise (grey levels), from Immerkær's 3 × 3 kernel, robustly.
 
@@ -261,7 +304,7 @@ def estimate_noise(grey: np.ndarray) -> float:
     if grey.shape[0] < 3 or grey.shape[1] < 3:
         return 0.0
     top, left = max(0, (grey.shape[0] - NOISE_SIDE) // 2), max(0, (grey.shape[1] - NOISE_SIDE) // 2)
-    grey = grey[top : top + NOISE_SIDE, left : left + NOISE_SIDE]
+    grey = np.asarray(grey[top : top + NOISE_SIDE, left : left + NOISE_SIDE], dtype=np.float32)
     response = (
         grey[:-2, :-2]
         + grey[:-2, 2:]
@@ -285,7 +328,7 @@ def _reduce(grey: np.ndarray | Image.Image, side: int) -> tuple[np.ndarray, floa
     width, height = grey.size if isinstance(grey, Image.Image) else (grey.shape[1], grey.shape[0])
     short = min(width, height)
     if short <= side:
-        return np.asarray(grey, dtype=np.float64), 1.0, 0.0
+        return np.asarray(grey, dtype=np.float32), 1.0, 0.0
     factor = short / side
     size = (max(1, round(width / factor)), max(1, round(height / factor)))
     added = 0.0
@@ -296,24 +339,98 @@ def _reduce(grey: np.ndarray | Image.Image, side: int) -> tuple[np.ndarray, floa
         image = image.convert("F")
     else:
         image = Image.fromarray(grey.astype(np.float32), mode="F")
-    return np.asarray(image.resize(size, Image.Resampling.BOX), dtype=np.float64), factor, added
+    return np.asarray(image.resize(size, Image.Resampling.BOX), dtype=np.float32), factor, added
 
 
-#: Gaussian sigmas (working px) of the band whose energy is the sharpness: fine detail, above the pixel noise.
-SHARPNESS_SIGMAS = (1.0, 2.0)
-#: Side (working px) of the blocks sharpness is measured in; the score is the :data:`SHARPNESS_PERCENTILE`-th
-#: percentile over the blocks whose variance exceeds :data:`SHARPNESS_BUSY` of the picture's: the sharpest
-#: places decide, so a few sharp particles on a smooth background are not blurred.
-SHARPNESS_BLOCK = 32
-#: Sharpness of a picture with contrast but no block above the noise (log10 of the smallest ratio kept).
-SHARPNESS_FLOOR = -6.0
-SHARPNESS_PERCENTILE = 50
-SHARPNESS_BUSY = 0.25
+#: Least shorter side (px) of a picture whose sharpness is measured.
+SHARPNESS_MIN_SIDE = 32
+#: Shorter side (px) of the copy of the working picture the edges are measured on: a blur that matters spans
+#: several px of it, and its gradients cost a quarter of the working picture's.
+EDGE_SIDE = 128
+#: Gaussian scales (px of the :data:`EDGE_SIDE` copy) of the two gradients whose ratio gives the width of the
+#: sharpest edges.
+EDGE_SCALES = (1.0, 2.0)
+#: Share of the working picture's pixels, those of steepest gradient at the coarser scale, whose ratios are read.
+EDGE_SHARE = 0.02
+#: Percentile of their ratios taken: the sharpest edges decide, so smooth regions do not.
+EDGE_PERCENTILE = 90
+#: Narrowest edge width (a Gaussian sigma, as a share of the shorter side) told apart; sharper edges score as
+#: this one.
+EDGE_FLOOR = 1 / 512
+#: Gaussian kernels of the gradients end at this many sigmas (what lies beyond weighs 0.3 %).
+EDGE_TRUNCATE = 3.0
+#: Least contrast of the coarse gradient over its noise (in standard deviations) an edge must have to be read.
+EDGE_SNR = 5.0
 
 
-def _dog_noise_gain(fine: float, coarse: float) -> float:
-    """Variance of ``G(fine) - G(coarse)`` applied to unit white noise in 2-D (Gaussian kernels, sigmas in px)."""
-    return 1 / (4 * math.pi * fine**2) + 1 / (4 * math.pi * coarse**2) - 1 / (math.pi * (fine**2 + coarse**2))
+@functools.lru_cache(maxsize=8)
+def _gradient_noise_gain(scale: float) -> float:
+    """Variance of one component of the Gaussian gradient (sigma ``scale`` px) of unit white noise, exactly
+    for scipy's sampled kernels."""
+    impulse = np.zeros(8 * math.ceil(4 * scale) + 1)
+    impulse[impulse.size // 2] = 1.0
+    smooth = ndimage.gaussian_filter1d(impulse, scale, truncate=EDGE_TRUNCATE)
+    slope = ndimage.gaussian_filter1d(impulse, scale, order=1, truncate=EDGE_TRUNCATE)
+    return float((smooth**2).sum() * (slope**2).sum())
+
+
+def _squared_gradient(values: np.ndarray, scale: float) -> np.ndarray:
+    """Squared magnitude of the Gaussian gradient (sigma ``scale`` px) of a float32 picture."""
+
+    def smooth(data: np.ndarray, axis: int, order: int = 0) -> np.ndarray:
+        return ndimage.gaussian_filter1d(data, scale, axis=axis, order=order, truncate=EDGE_TRUNCATE)
+
+    across = smooth(smooth(values, 0), 1, order=1)
+    down = smooth(smooth(values, 1), 0, order=1)
+    across *= across
+    down *= down
+    across += down
+    return across
+
+
+def edge_width(working: np.ndarray, noise_variance: float) -> float | None:
+    """Width of the sharpest edges of ``working`` (a Gaussian sigma, as a share of its shorter side), or None.
+
+    ``working`` is area-reduced to :data:`EDGE_SIDE` px on its shorter side
+    (``noise_variance``, the pixel noise's variance in it, shrinks with the
+    area).  A step edge blurred to sigma ``w`` has, where it is steepest, a
+    squared gradient at Gaussian scale ``s`` proportional to ``1 / (w² +
+    s²)`` whatever its contrast, so the ratio ``R`` of the squared gradients
+    at the two :data:`EDGE_SCALES` ``s1 < s2`` gives ``w² = (s2² − R s1²) /
+    (R − 1)`` (the re-blur estimate of Zhuo and Sim 2011).  The ratios are
+    read at the :data:`EDGE_SHARE` of pixels with the steepest coarse
+    gradient (at least :data:`EDGE_SNR` noise deviations), each squared
+    gradient less the noise's expected share, and their
+    :data:`EDGE_PERCENTILE`-th percentile is taken: the sharpest edges of the
+    picture decide, so a smooth specimen with a few crisp rims is sharp, and
+    a blur, which widens every edge, is not.  Edges narrower than
+    :data:`EDGE_FLOOR` give that floor, a picture without any edge narrower
+    than itself 1; None when no edge stands above the noise.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[0:256, 0:256]
+    >>> step = ndimage.gaussian_filter((x > 128) * 100.0, 6.4).astype(np.float32)  # an edge 2.5 % of the side
+    >>> round(edge_width(step, 0.0), 3)
+    0.025
+    """
+    reduced, factor, _added = _reduce(working, EDGE_SIDE)
+    noise_variance /= factor**2
+    fine, coarse = EDGE_SCALES
+    margin = math.ceil(2 * coarse)
+    if min(reduced.shape) <= 2 * margin + 8:
+        return None
+    inner = (slice(margin, -margin), slice(margin, -margin))
+    fine_energy = _squared_gradient(reduced, fine)[inner] - 2 * noise_variance * _gradient_noise_gain(fine)
+    coarse_noise = 2 * noise_variance * _gradient_noise_gain(coarse)
+    coarse_energy = _squared_gradient(reduced, coarse)[inner] - coarse_noise
+    cut = max(float(np.quantile(coarse_energy, 1 - EDGE_SHARE)), EDGE_SNR**2 * coarse_noise, 1e-12)
+    steep = coarse_energy >= cut
+    if steep.sum() < 8:
+        return None
+    ratio = float(np.percentile(np.maximum(fine_energy[steep], 0.0) / coarse_energy[steep], EDGE_PERCENTILE))
+    width_squared = (coarse**2 - ratio * fine**2) / (ratio - 1.0) if ratio > 1.0 else math.inf
+    return min(max(math.sqrt(max(width_squared, 0.0)) / min(reduced.shape), EDGE_FLOOR), 1.0)
 
 
 def _structure(working: np.ndarray, noise: float, short_side: int) -> float:
@@ -335,50 +452,34 @@ def sharpness_scores(
     Both are measured at :data:`WORKING_SIDE` px on the shorter side (the
     ``working`` copy reduced by ``factor``, with ``added`` variance of its own,
     when the caller has it), where the noise is area-averaged (deviation over
-    the reduction factor).  Sharpness is
-    log10 of the energy of the band between Gaussian blurs of
-    :data:`SHARPNESS_SIGMAS` px (a difference of Gaussians, the smoothed
-    Laplacian) over the variance of the picture blurred by the coarser one,
-    each less the noise's expected share; the spectral score is the share of
-    the spectral energy above 1/8 cycle per px, the white noise floor removed.
+    the reduction factor).  Sharpness is log10 of the shorter side over the
+    width of the sharpest edges (:func:`edge_width`): how many edge widths
+    the field holds, so that neither the image's size, nor its contrast, nor
+    a smooth specimen (whose crisp rims are as narrow as a busy one's) moves
+    it; 0 for a picture without an edge narrower than itself.  The spectral
+    score is the share of the spectral energy above 1/8 cycle per px, the
+    white noise floor removed.
     """
-    if min(grey.shape) < 8:
+    if min(grey.shape) < SHARPNESS_MIN_SIDE:
         return None, None, f"picture of {grey.shape[1]}×{grey.shape[0]} px is too small to measure sharpness"
     if working is None:
         working, factor, added = _reduce(grey, WORKING_SIDE)
     noise_variance = (noise / factor) ** 2 + added
-    fine, coarse = SHARPNESS_SIGMAS
-    smooth_fine = ndimage.gaussian_filter(working, fine, mode="reflect")
-    smooth_coarse = ndimage.gaussian_filter(working, coarse, mode="reflect")
-    smoothed_noise = noise_variance / (4 * math.pi * coarse**2)  # what the coarse blur leaves of white noise
-    variance = float(smooth_coarse.var()) - smoothed_noise
-    if variance <= 0.25:
+    if float(working.var()) - noise_variance <= 0.25:
         return None, None, "no contrast above the noise: sharpness undefined"
-    band_noise = noise_variance * _dog_noise_gain(fine, coarse)
-    rows, columns = (side - side % SHARPNESS_BLOCK for side in working.shape)
-    if min(rows, columns) < SHARPNESS_BLOCK:
-        return None, None, f"picture of {grey.shape[1]}×{grey.shape[0]} px is too small to measure sharpness"
-
-    def blocks(values: np.ndarray) -> np.ndarray:
-        shaped = values[:rows, :columns].reshape(rows // SHARPNESS_BLOCK, SHARPNESS_BLOCK, -1, SHARPNESS_BLOCK)
-        return shaped.swapaxes(1, 2).reshape(-1, SHARPNESS_BLOCK * SHARPNESS_BLOCK)
-
-    block_band = (blocks(smooth_fine - smooth_coarse) ** 2).mean(axis=1) - band_noise
-    block_variance = blocks(smooth_coarse).var(axis=1)
-    busy = block_variance >= max(SHARPNESS_BUSY * float(np.percentile(block_variance, 90)), 4 * smoothed_noise)
-    if not busy.any():  # contrast across the picture, none within any block: nothing but slow variation
-        return SHARPNESS_FLOOR, None, "contrast only at scales above the blocks: sharpness at its floor"
-    ratios = np.maximum(block_band[busy], 1e-6 * block_variance[busy]) / block_variance[busy]
-    sharpness = float(math.log10(np.percentile(ratios, SHARPNESS_PERCENTILE)))
-    spectrum = np.abs(np.fft.rfft2(working - working.mean())) ** 2 / working.size
+    width = edge_width(working, noise_variance)
+    if width is None:
+        return None, None, "no edge above the noise: sharpness undefined"
+    sharpness = -math.log10(width)
+    spectrum = np.abs(fft.rfft2(working - working.mean())) ** 2 / working.size
     fy = np.fft.fftfreq(working.shape[0])[:, None]
     fx = np.fft.rfftfreq(working.shape[1])[None, :]
     high = np.hypot(fy, fx) > 0.125
     weights = np.ones_like(spectrum)
     weights[:, 1:-1] = 2  # rfft keeps one of each conjugate pair
     signal = np.clip(spectrum - noise_variance, 0, None) * weights
-    total = float(signal.sum())
-    spectral = float(signal[high].sum() / total) if total > 0 else None
+    total = float(signal.sum(dtype=np.float64))
+    spectral = float(signal[high].sum(dtype=np.float64) / total) if total > 0 else None
     return sharpness, spectral, None
 
 
@@ -422,7 +523,7 @@ def charging_score(
     # levels average hundreds of them), anything else in float.
     source = image if image is not None else Image.fromarray(grey.astype(np.float32), mode="F")
     binned = np.asarray(
-        source.crop((0, 0, columns, height)).resize((columns // 4, height), Image.Resampling.BOX), dtype=np.float64
+        source.resize((columns // 4, height), Image.Resampling.BOX, box=(0, 0, columns, height)), dtype=np.float32
     )
     evidence = np.zeros(height)
     flat = binned.std(axis=1) < FLAT_ROW_STD
@@ -497,15 +598,24 @@ def score_image(pixels: np.ndarray, stripe_box: Sequence[int] | None = None) -> 
         first, end = (first, end - margin) if first == 0 else (first + margin, end)
         end = max(end, first + 1)
     notes = ["whole image scored: no data bar was found"] if stripe_box is None else []
+    if not bar_included and values.ndim >= 2:  # a blank band of the bar above (or below) the stripe found
+        band = bar_band_rows(values[first:end], bar_below=first == 0)
+        if band:
+            first, end = (first, end - band - margin) if first == 0 else (first + band + margin, end)
+            notes.append(f"{band} rows of one grey level next to the data bar cut away with it")
     if end - first < 1:
         notes.append("the data bar covers the whole image: scored with the bar")
         first, end, bar_included = 0, height, True
-    grey, colour, read_notes = to_grey(values[first:end] if values.ndim >= 2 else values)
-    notes += read_notes
+    picture = values[first:end] if values.ndim >= 2 else values
+    grey: np.ndarray | None
+    if picture.dtype == np.uint8 and picture.ndim == 2 and picture.size:  # read as it is: no full-size float copy
+        grey, colour = picture, None
+    else:
+        grey, colour, read_notes = to_grey(picture)
+        notes += read_notes
     if grey is None:
         return QualityScores(int(width), int(height), end - first, bar_included, float(aspect), reason="; ".join(notes))
     noise = estimate_noise(grey)
-    picture = values[first:end]
     image = Image.fromarray(np.ascontiguousarray(picture)) if picture.dtype == np.uint8 and picture.ndim == 2 else None
     if image is not None:
         histogram = np.asarray(image.histogram(), dtype=np.float64) / picture.size
@@ -610,7 +720,7 @@ def set_thresholds(
         One array per score of :data:`SCORE_NAMES` plus ``width`` and
         ``height``, one value per image (NaN where the score is missing).
     overrides : mapping of str to float, optional
-        A fixed threshold per flag (``{"blurred": -2.5}``), taken as it is.
+        A fixed threshold per flag (``{"blurred": 1.8}``), taken as it is.
     rules : mapping, optional
         Replaces :data:`FLAG_RULES` (same keys per flag: score, direction, z, bounds).
 
