@@ -59,7 +59,8 @@ OCR text                reads as   seen
 
 A number token is a run of digits and the look-alike letters above, possibly
 with one decimal separator, which OCR may follow with a space (Hitachi's
-"20.0nm" in Liberation Mono read "20. 0nm"); it must start a word (not follow a letter, digit,
+"20.0nm" in Liberation Mono read "20. 0nm") or, a point, precede with one ("1.00um" and "5.00nm" in
+DejaVu Sans Mono and FreeMono at 7 px read "1 .00um", "5 .00nm"); it must start a word (not follow a letter, digit,
 sign, ``:`` or ``/``) and hold at least one real digit, except that a single
 look-alike directly before a unit is read as its digit: ``T``, ``J``, ``l``,
 ``I``, ``i``, ``t`` as 1 ("imm" → 1 mm), ``S`` ``s`` as 5 ("Sum", "S um" for
@@ -122,7 +123,7 @@ _DIGIT_CLASS = "0-9" + re.escape("".join(DIGIT_LOOKALIKES))
 _UNIT_ALTERNATIVES = "|".join(re.escape(spelling) for spelling in sorted(UNIT_SPELLINGS, key=len, reverse=True))
 _LENGTH_PATTERN = re.compile(
     rf"(?<![\w.,:/+\-−–])"
-    rf"(?P<number>[{_DIGIT_CLASS}]+(?:[.,] ?[{_DIGIT_CLASS}]+)?)"
+    rf"(?P<number>[{_DIGIT_CLASS}]+(?:(?:[.,]| \.) ?[{_DIGIT_CLASS}]+)?)"
     rf"[ \t]{{0,2}}"
     rf"(?P<unit>{_UNIT_ALTERNATIVES})"
     rf"(?![^\W\d_]|\d)"
@@ -137,7 +138,7 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:(?: ?, ?| )\d{3})+(?:\.\d+)?")
 _MAGNIFICATION_PATTERNS = (
     re.compile(r"(?<![\w.,])" + _MAG_NUMBER.format(name="number") + r"\s?(?P<kilo>[kK]{1,2})?\s?[xX×](?![^\W\d_])"),
     re.compile(
-        r"(?<![^\W\d_])[xX×#]\s?"
+        r"(?<![^\W\d_])(?:[xX×#]|K(?=\d{1,3},\d{3}))\s?"
         + _MAG_NUMBER.format(name="number")
         # Thousands ("x22.2k"); else not followed by more number ("X93 , 000" is not 93), by a sign OCR made of
         # a digit ("X11?" for X117) or by a length unit ("x 5 mm" is no magnification); words may follow ("x575 SE").
@@ -264,7 +265,8 @@ def parse_magnification(text: str) -> float | None:
     Accepts a number followed by ``x`` (optionally with ``k``/``K``, doubled
     ``kK`` as OCR sometimes writes it, for thousands: "25.00 KX", "500x") or
     ``x`` followed by a number, with ``k`` for thousands after it as Hitachi
-    prints it ("x 5,000", "x22.2k"; OCR reads that small ``x`` as ``#`` too).  Digit groups separated by a space
+    prints it ("x 5,000", "x22.2k"; OCR reads that small ``x`` as ``#`` too, and JEOL's "X377,000" in FreeMono at
+    8 px as "K377,000": a ``K`` only before comma-grouped thousands).  Digit groups separated by a space
     or a comma are thousands ("8 811 x"); a comma followed by one or two
     digits is a decimal comma ("1,20 kx").
 

@@ -34,10 +34,14 @@ is passed in).  :func:`read_bar` reads the pixels:
    corroborates the bar when they agree within :data:`FIELD_AGREEMENT`; it is
    the reading (source ``field``) when the bar cannot be measured or its
    label not read; and when both exist and disagree the reader abstains
-   (status ``conflict``) rather than pick one.  Magnifications only ever
-   corroborate: their reference width is a display setting of the
+   (status ``conflict``) rather than pick one, unless a magnification
+   agrees with the bar and with no reading of the printed field width (tiny
+   print: "794 nm" read "734 nm"; :func:`reconcile`).  Magnifications never
+   give a reading: their reference width is a display setting of the
    instrument, never printed on the stripe, and not even fixed per vendor
-   (Mag x Width is 281 mm and 298 mm on the two Zeiss fixtures).
+   (Mag x Width is 281 mm and 298 mm on the two Zeiss fixtures); nor do they
+   corroborate a label that, on another display, would be a usual value
+   with as many digits (the displays are 1.63 apart, close to 5 / 3 and 8 / 5).
 
 :func:`combine` then applies the trust order (design.md, "Trust"): the
 instrument's metadata (:mod:`semcurate.ingest.vendor_metadata`) is exact and
@@ -65,8 +69,7 @@ from semcurate.ingest.databar_geometry import (
     Box,
     GeometryProblem,
     StripeLayout,
-    analyse_stripe,
-    find_stripe,
+    analyse_image,
     label_candidates,
 )
 from semcurate.ingest.images import DEFAULT_MAX_PIXELS, ImageProblem, decode_image
@@ -94,6 +97,10 @@ FIELD_WIDTH_RANGE_NM = (50.0, 30e6)
 USUAL_MANTISSAS = (1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 #: Relative agreement with another length or magnification on the stripe that corroborates an unusual value.
 CORROBORATION = 0.03
+#: An unusual value within this relative difference of a usual one is that one misread ("206 nm", "506 nm" for
+#: 200 and 500 nm at 7 px), whatever agrees with it: :data:`CORROBORATION` cannot tell them apart, and a field width
+#: in the same font is misread the same way ("Width = 1.600 µm" read "1.666 µm" beside "200 nm" read "208 nm").
+NEAR_USUAL = 0.05
 #: Bar and printed field width agreeing within this relative difference corroborate each other; beyond, conflict.
 FIELD_AGREEMENT = 0.02
 #: Widths, in nm, of the displays magnifications are known to refer to: the Polaroid print (127 mm, used where
@@ -425,8 +432,9 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
     ``other_texts`` are the OCR texts of the stripe's other boxes; a length
     among them that, as a field width, matches within
     :data:`CORROBORATION`, or a magnification whose field width on one of
-    :data:`MAGNIFICATION_REFERENCES_NM` does, is evidence.  An unusual label
-    value needs evidence.
+    :data:`MAGNIFICATION_REFERENCES_NM` does (unambiguously:
+    :func:`_corroborating_displays`), is evidence.  An unusual label
+    value needs evidence, and one within :data:`NEAR_USUAL` of a usual value is refused whatever the evidence.
     """
     field_nm = nm_per_px * width_px
     low, high = FIELD_WIDTH_RANGE_NM
@@ -444,6 +452,12 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
             f"implied field width {field_nm:.3g} nm contradicts the magnification {magnifications[0]:g}× "
             f"(at most {WIDEST_MAGNIFICATION_REFERENCE_NM / magnifications[0]:.3g} nm)"
         ), []
+    usual = nearest_usual_length(label.nm)
+    if not _is_usual(label.value) and abs(label.nm / usual.nm - 1) <= NEAR_USUAL:
+        return (
+            f"{label.value:g} {label.unit} is not a usual scale-bar value but {usual.value:g} {usual.unit} misread",
+            [],
+        )
     evidence = []
     for text in other_texts:
         for length, _span in find_lengths(text):
@@ -452,9 +466,8 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
         magnification = parse_magnification(text)
         if magnification is None:
             continue
-        for display, reference_nm in MAGNIFICATION_REFERENCES_NM.items():
-            if abs(reference_nm / magnification / width_px / nm_per_px - 1) <= CORROBORATION:
-                evidence.append(f"magnification {magnification:g}× on the {display} display")
+        for display in _corroborating_displays(field_nm, label, {magnification}):
+            evidence.append(f"magnification {magnification:g}× on the {display} display")
     if not evidence and not _is_usual(label.value):
         return f"{label.value:g} {label.unit} is not a usual scale-bar value and nothing on the stripe confirms it", []
     return None, evidence
@@ -528,19 +541,85 @@ def _value_boxes(name_box: Box, boxes: list[Box]) -> list[Box]:
 
 def read_bar(grey: np.ndarray, engine: OcrEngine) -> ScaleReading:
     """Read the scale from the pixels of a 2-D uint8 image: the data bar and the printed field width, OCR only."""
-    stripe = find_stripe(grey)
-    if isinstance(stripe, GeometryProblem):
-        return ScaleReading(stripe.status, reason=stripe.reason)
-    layout = analyse_stripe(grey, stripe)
+    layout = analyse_image(grey)
+    if isinstance(layout, GeometryProblem):
+        return ScaleReading(layout.status, reason=layout.reason)
     reader = _StripeText(layout, engine)
     width = grey.shape[1]
     # First the first look at everything: a bar and a printed field width (or magnification) that agree are two
     # independent readings, confirmation enough.  Otherwise small text is read until two looks agree (SMALL_TEXT_PX).
-    first_look = reconcile(_read_segment(layout, reader, width, 1), printed_field(layout, reader, 1), width)
+    bar, printed = _read_segment(layout, reader, width, 1), printed_field(layout, reader, 1)
+    magnifications = _magnifications(layout, reader)
+    first_look = reconcile(bar, printed, width, magnifications)
     corroborated = first_look.source == "ocr" and (first_look.field_nm is not None or len(first_look.evidence) > 1)
     if layout.char_height >= SMALL_TEXT_PX or corroborated:
         return first_look
-    return reconcile(_read_segment(layout, reader, width, 2), printed_field(layout, reader, 2), width)
+    return reconcile(_read_segment(layout, reader, width, 2), printed_field(layout, reader, 2), width, magnifications)
+
+
+def _magnifications(layout: StripeLayout, reader: _StripeText) -> set[float]:
+    """Every magnification the stripe prints, from the first look at its words and at their lines.
+
+    Lines as well as words: a fixed-width font's spaces split "261 000 x" into three boxes.
+    """
+    texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
+    found = set()
+    for box in layout.boxes:
+        for phrase in _phrases(box, layout.boxes, layout.char_height):
+            magnification = parse_magnification(" ".join(texts[word] for word in phrase))
+            if magnification is not None:
+                found.add(magnification)
+    return found
+
+
+def _magnification_agrees(field_nm: float, magnifications: set[float]) -> bool:
+    """Whether one of ``magnifications`` gives a field width within :data:`CORROBORATION` of ``field_nm`` nm on one
+    of :data:`MAGNIFICATION_REFERENCES_NM`."""
+    return any(
+        abs(reference_nm / magnification / field_nm - 1) <= CORROBORATION
+        for magnification in magnifications
+        for reference_nm in MAGNIFICATION_REFERENCES_NM.values()
+    )
+
+
+def _corroborating_displays(field_nm: float, label: Length, magnifications: set[float]) -> list[str]:
+    """The displays of :data:`MAGNIFICATION_REFERENCES_NM` on which one of ``magnifications`` corroborates a bar.
+
+    The bar reads ``label`` and implies a field width of ``field_nm`` nm.  A
+    display counts when a magnification's field width on it agrees within
+    :data:`CORROBORATION`, unless on another display the magnification would
+    fit a usual value with as many digits as the label (a likely misreading of it): the references are 1.63 apart,
+    within 2 % of 5 / 3 and 8 / 5, so "100nm" misread "160nm" (or "166nm") on a Polaroid-referred stripe agrees with its
+    magnification on the Thermo Fisher display, and "500 nm" misread "300 nm" would agree the other way.
+    """
+    displays = []
+    for display, reference_nm in MAGNIFICATION_REFERENCES_NM.items():
+        implied = [reference_nm / magnification for magnification in magnifications]
+        if not any(abs(field / field_nm - 1) <= CORROBORATION for field in implied):
+            continue
+        others = [label.nm * other_nm / reference_nm for other_nm in MAGNIFICATION_REFERENCES_NM.values()]
+        if not any(
+            other != label.nm
+            and abs(nearest_usual_length(other).nm / other - 1) <= CORROBORATION
+            and _same_digit_count(label, nearest_usual_length(other).nm)
+            for other in others
+        ):
+            displays.append(display)
+    return displays
+
+
+def _same_digit_count(label: Length, other_nm: float) -> bool:
+    """Whether ``other_nm`` nm, written in ``label``'s unit, has as many characters as ``label``'s value.
+
+    OCR misreads digits ("100" read "160" or "166") but rarely adds or drops
+    one with the rest right; a value of another length is no misreading of it.
+
+    Examples
+    --------
+    >>> _same_digit_count(Length(166, "nm"), 100.0), _same_digit_count(Length(1, "µm"), 600.0)
+    (True, False)
+    """
+    return len(f"{label.value:g}") == len(f"{other_nm * label.value / label.nm:g}")
 
 
 def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: int) -> ScaleReading:
@@ -594,7 +673,9 @@ def _describe_bar(bar: ScaleReading) -> str:
     return f"the bar reads {bar.value:g} {bar.unit} over {bar.bar_px:.1f} px = {bar.ocr_nm_per_px:.4g} nm/px"
 
 
-def reconcile(bar: ScaleReading, printed: PrintedField | None, width_px: int) -> ScaleReading:
+def reconcile(
+    bar: ScaleReading, printed: PrintedField | None, width_px: int, magnifications: set[float] | None = None
+) -> ScaleReading:
     """The pixels' reading: the bar (``bar``, status ``ok`` or why not) checked against the printed field width.
 
     A printed field width outside what an SEM images (:data:`FIELD_WIDTH_RANGE_NM`)
@@ -602,6 +683,16 @@ def reconcile(bar: ScaleReading, printed: PrintedField | None, width_px: int) ->
     :data:`FIELD_AGREEMENT`: the bar, corroborated; disagreeing: ``conflict``,
     no pixel size, both values kept; no bar reading: the field width over
     ``width_px`` is the reading (source ``field``).
+
+    ``magnifications`` (those printed on the stripe) settle a disagreement
+    only one way: when one of them, on a display of
+    :data:`MAGNIFICATION_REFERENCES_NM`, agrees with the bar's field width and
+    none agrees with the printed one, the printed field width is the misread
+    one (tiny print: "794 nm" read "734 nm", "4.491 µm" read "4491 µm") and
+    the bar stands, the field width left out of the reading and told in its
+    evidence.  A magnification that agrees with the printed field width
+    leaves the conflict: a label misread 5 → 3 may match the same
+    magnification on the other display (127 / 207.2 mm is within 2 % of 3 / 5).
     """
     low, high = FIELD_WIDTH_RANGE_NM
     if printed is None or not low <= printed.length.nm <= high:
@@ -618,6 +709,20 @@ def reconcile(bar: ScaleReading, printed: PrintedField | None, width_px: int) ->
                 field_nm=field_nm,
                 field_nm_per_px=field_nm_per_px,
                 evidence=[*bar.evidence, f"{described} agrees ({apart:.1%} apart)"],
+            )
+        assert bar.value is not None and bar.unit is not None, "an 'ok' bar reading always has its label"
+        bar_field_nm = bar.ocr_nm_per_px * width_px
+        label = Length(bar.value, bar.unit)
+        if _corroborating_displays(bar_field_nm, label, magnifications or set()) and not _magnification_agrees(
+            field_nm, magnifications or set()
+        ):
+            return replace(
+                bar,
+                evidence=[
+                    *bar.evidence,
+                    f"the magnification agrees with the bar; {described} = {field_nm_per_px:.4g} nm/px "
+                    f"({apart:.1%} apart) agrees with neither: misread, left out",
+                ],
             )
         return ScaleReading(
             "conflict",

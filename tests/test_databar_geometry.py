@@ -17,10 +17,13 @@ import pytest
 from conftest import convention_length, specimen
 from PIL import Image, ImageDraw, ImageFont
 
+from semcurate.datasets.databar import LAYOUTS, burn_data_bar, random_data_bar_spec
+from semcurate.datasets.demo_corpus import IMAGE_SIZES
 from semcurate.ingest.databar_geometry import (
     GeometryProblem,
     Segment,
     Stripe,
+    analyse_image,
     analyse_stripe,
     find_segment,
     find_stripe,
@@ -228,6 +231,50 @@ def test_every_vendor_layout_is_found_and_measured(bars):
         lx0, ly0, lx1, ly1 = truth.label_box
         assert side == truth.label_position, (key, candidates[:2], truth.label_box)
         assert lx0 - 2 <= bx0 < bx1 <= lx1 + 2 and ly0 - 2 <= by0 < by1 <= ly1 + 2, (key, candidates[0])
+
+
+def test_analyse_image_is_find_stripe_then_analyse_stripe_in_one_pass(bars):
+    """The reader's one pass (the segment measured while choosing the stripe) gives what the two public steps give."""
+    for spec, image, truth in bars:
+        key = (spec.layout, spec.width, spec.font)
+        layout = analyse_image(image)
+        stripe = find_stripe(image)
+        assert isinstance(stripe, Stripe), (key, stripe)
+        separate = analyse_stripe(image, stripe)
+        assert layout.stripe == stripe and layout.segment == separate.segment, key
+        assert layout.boxes == separate.boxes and np.array_equal(layout.cleaned, separate.cleaned), key
+        assert abs(layout.segment.length_px - convention_length(image, spec, truth)) <= 0.5, key
+    assert analyse_image(np.zeros((8, 8), np.uint8)).status == "no_stripe"
+
+
+def harness_bar(seed: int, layout: str, index: int, *, small: bool = True):
+    """``(spec, pixels, truth)`` of the demo-corpus bar ``index`` of ``layout`` from ``seed``.
+
+    The recipe of the accuracy study that found the reader's failures: a
+    corpus size is drawn, then (``small``) one of the three 512-px frames instead, then the bar.
+    """
+    rng = np.random.default_rng([seed, LAYOUTS.index(layout), index])
+    shares = np.array([share for *_size, share in IMAGE_SIZES])
+    width, height, _share = IMAGE_SIZES[int(rng.choice(len(IMAGE_SIZES), p=shares / shares.sum()))]
+    if small:
+        width, height, _share = [size for size in IMAGE_SIZES if size[0] == 512][int(rng.integers(3))]
+    spec = random_data_bar_spec(rng, width, height, layout)
+    pixels, truth = burn_data_bar(specimen(np.random.default_rng(index), spec.specimen_height, width), spec)
+    return spec, pixels, truth
+
+
+@pytest.mark.parametrize(
+    ("seed", "layout", "index"),
+    [
+        (7, "zeiss_framed", 14),  # "WD = 3.4 mm" in 8-px FreeSans: the arches of "mm", 2 px apart, are no bar
+        (8, "generic", 52),  # a ruler split by "200 nm": the tick at the gap's left edge falls in the gap
+    ],
+)
+def test_small_print_bars_are_one_segment_of_their_true_length(seed, layout, index):
+    spec, image, truth = harness_bar(seed, layout, index)
+    segment = measured(image)
+    assert segment.length_px == pytest.approx(convention_length(image, spec, truth), abs=0.5)
+    assert segment.convention == "tick centres"
 
 
 def test_blurred_segment_ends_are_measured_to_sub_pixel(bars):

@@ -69,6 +69,8 @@ LABELS = [
     ("648 wm", Length(648, "µm")),
     ("200 om", Length(200, "nm")),
     ("20. 0nm", Length(20.0, "nm")),  # Hitachi's "20.0nm": a space after the decimal point
+    ("1 .00um", Length(1.0, "µm")),  # ... and before it (DejaVu Sans Mono, 7 px: issue 12's failure study)
+    ("5 .00nm", Length(5.0, "nm")),  # FreeMono, 7 px
     ("50. Oum", Length(50.0, "µm")),
     # one length among other words: the caller decides which field it is
     ("WD 6.2 mm", Length(6.2, "mm")),
@@ -148,6 +150,9 @@ MAGNIFICATIONS = [
     ("x575 SE(U)", 575.0),
     ("X93 , 000", 93_000.0),  # JEOL "X93,000" with OCR's spaces around the comma
     ("X7 ,690", 7_690.0),
+    ("K377,000", 377_000.0),  # JEOL "X377,000" in FreeMono at 8 px (issue 12's failure study)
+    ("K 25", None),  # a K stands for the X before comma-grouped thousands only
+    ("3.0kV K5", None),
     ("X11?", None),  # "X117" with its last digit misread: not 11
     ("x5kV", None),
     ("x 5 mm", None),

@@ -16,8 +16,9 @@ import pytest
 import tifffile
 from conftest import FONTS, cap_font, convention_length, specimen
 from PIL import Image, ImageDraw
+from test_databar_geometry import harness_bar
 
-from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
+from semcurate.datasets.databar import REFERENCE_WIDTH_MM, burn_data_bar, random_data_bar_spec
 from semcurate.ingest.length_text import Length
 from semcurate.ingest.ocr import OcrText, get_engine
 from semcurate.ingest.scale_bar import (
@@ -129,6 +130,65 @@ def test_unusual_values_need_corroboration():
     assert "not a usual" in judge(nm_per_px, 1024, odd, [f"Mag = {280e6 / (nm_per_px * 1024):.1f} x"])[0]
 
 
+def test_a_magnification_that_fits_another_display_does_not_vouch_for_a_misread_label():
+    """JEOL's "100nm" over 45 px of 512 (Polaroid display, the generator's reference) read "160nm".
+
+    160 nm over 45 px agrees with the magnification on Thermo Fisher's display (207.2 / 127 = 1.63, within 2 % of
+    160 / 100); that coincidence must not make the unusual 160 acceptable, nor vouch for a usual 300 read for 500.
+    """
+    magnification = REFERENCE_WIDTH_MM["jeol"] * 1e6 / (100 / 45 * 512)  # 111,621 x, printed "X111,621"
+    printed = [f"X{magnification:,.0f}"]
+    assert "not a usual" in judge(160 / 45, 512, Length(160, "nm"), printed)[0]
+    assert judge(100 / 45, 512, Length(100, "nm"), printed) == (None, ["magnification 111621× on the Polaroid display"])
+    thermo = REFERENCE_WIDTH_MM["thermo_table"] * 1e6 / (500 / 60 * 1024)  # a Thermo stripe's 500 nm over 60 px
+    assert judge(300 / 60, 1024, Length(300, "nm"), [f"{thermo:.0f} x"]) == (None, [])  # usual, but not vouched for
+
+
+def test_a_label_a_digit_off_a_usual_value_is_refused_whatever_agrees_with_it():
+    """At 7 px "500nm" over 106 px of 512 was read "506nm" and "200 nm" over 64 px "208 nm" (its Width too)."""
+    hitachi = f"x{REFERENCE_WIDTH_MM['hitachi_ruler'] * 1e3 / (500 / 106 * 512):.1f}k"  # x52.6k on the Polaroid display
+    problem, _ = judge(506 / 106, 512, Length(506, "nm"), [f"S-3400N 20.0kV {hitachi} SE(U)"])
+    assert "506 nm is not a usual scale-bar value but 500 nm misread" in problem
+    assert judge(500 / 106, 512, Length(500, "nm"), [f"S-3400N 20.0kV {hitachi} SE(U)"])[0] is None
+    assert "but 200 nm misread" in judge(208 / 64, 512, Length(208, "nm"), ["Width = 1.666 um"])[0]
+    # Far from any usual value, agreement still vouches for it: 7 µm beside its field width.
+    assert judge(7000 / 200, 1024, Length(7, "µm"), ["HFW 35.84 µm"])[0] is None
+    # "100nm" over 142 px read "166nm": x352k fits 166 nm on Thermo Fisher's display and 100 nm on the Polaroid.
+    hitachi = f"x{REFERENCE_WIDTH_MM['hitachi_ruler'] * 1e3 / (100 / 142 * 512):.0f}k"
+    assert "not a usual" in judge(166 / 142, 512, Length(166, "nm"), [f"S-4800 10.0kV {hitachi} BSE(U)"])[0]
+
+
+@pytest.mark.parametrize(
+    ("seed", "layout", "index", "small"),
+    [
+        (9, "hitachi_ruler", 5, True),
+        (9, "hitachi_ruler", 7, True),
+        (8, "jeol", 45, True),
+        (11, "zeiss_plain", 10, True),
+        (11, "jeol", 78, False),  # "50nm" read "5O0nm" beside "X377,000" read "K377,000"
+    ],
+)
+def test_small_print_misreads_that_were_once_taken_now_abstain(seed, layout, index, small):
+    """Bars whose 7-px labels Tesseract misreads ("506nm", "166nm", "160nm", "208 nm"): right or no reading."""
+    _spec, image, truth = harness_bar(seed, layout, index, small=small)
+    assert image.shape[1] == 512
+    reading = read_bar(image, get_engine())
+    assert reading.status != "ok" or reading.nm_per_px == pytest.approx(truth.nm_per_px, rel=0.01), reading
+
+
+@pytest.mark.parametrize(
+    ("seed", "layout", "index"),
+    [
+        (7, "thermo_table", 2),  # HFW "794 nm" read "734 nm" in every look; "261 000 x" over "HFW" says 794
+        (7, "generic", 26),  # "4.491 µm" read "4491 um"; "28 277 x" on the Polaroid display says 4.49 µm
+    ],
+)
+def test_tiny_printed_field_widths_misread_yield_to_bar_and_magnification(seed, layout, index):
+    _spec, image, truth = harness_bar(seed, layout, index)
+    reading = read_bar(image, get_engine())
+    assert reading.status == "ok" and reading.nm_per_px == pytest.approx(truth.nm_per_px, rel=1e-6), reading
+
+
 BAR = ScaleReading("ok", 1.0, "µm", 200.0, 5.0, "ocr", ocr_nm_per_px=5.0, label_text="1 µm")
 
 
@@ -146,6 +206,18 @@ def test_printed_field_width_corroborates_or_conflicts():
     assert (conflict.status, conflict.nm_per_px, conflict.value) == ("conflict", None, None)
     assert conflict.candidates == {"ocr": 5.0, "field": pytest.approx(5300 / 1024)}
     assert "5 nm/px" in conflict.reason and "5.176 nm/px" in conflict.reason
+
+
+def test_a_printed_field_width_that_the_magnification_contradicts_is_the_misread_one():
+    """Bar 1 µm / 200 px = 5 nm/px on a 1024-px Thermo stripe (5.12 µm field); its HFW printed 5.12 µm read 5.62."""
+    magnifications = {REFERENCE_WIDTH_MM["thermo_table"] * 1e6 / 5120}
+    reading = reconcile(BAR, printed(5.62, "µm"), 1024, magnifications)
+    assert (reading.status, reading.nm_per_px, reading.source, reading.field_nm) == ("ok", 5.0, "ocr", None)
+    assert "misread" in reading.evidence[-1] and "5.488 nm/px" in reading.evidence[-1]
+    assert reconcile(BAR, printed(5.62, "µm"), 1024).status == "conflict"  # no magnification: no way to tell
+    # A printed field width that fits the magnification on another display keeps the conflict.
+    other_display = REFERENCE_WIDTH_MM["jeol"] * 1e6 / next(iter(magnifications)) / 1e3  # 3.14 µm
+    assert reconcile(BAR, printed(round(other_display, 2), "µm"), 1024, magnifications).status == "conflict"
 
 
 def test_printed_field_width_stands_in_for_an_unreadable_bar():
