@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 import semcurate
 from semcurate.clustering.tree_building import build_tree
+from semcurate.datasets.defects import DEFECT_FLAGS
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
 from semcurate.db.models import FeatureSet, ScaleReading
@@ -35,6 +36,8 @@ from semcurate.features.extract import ExtractionError, create_extractor, extrac
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
+from semcurate.ingest.quality import FLAGS
+from semcurate.ingest.quality_database import score_images
 from semcurate.ingest.scale_database import create_subset, read_scales
 from semcurate.web.app import create_app
 
@@ -44,7 +47,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.te
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """80 demo images ingested, labelled, scale-read, a subset, classic features and a tree of depth 2
+    """80 demo images ingested, labelled, scale-read, quality-scored, a subset, classic features and a tree of depth 2
     (silhouette rule, so every large category is split). Returns a dict of what the tests need."""
     root = tmp_path_factory.mktemp("web")
     corpus = root / "corpus"
@@ -54,6 +57,7 @@ def site(tmp_path_factory):
     ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
     import_labels(corpus / "datasets" / "SEM_Dataset", "SEM_Dataset", sessions, root / "store", workers=2)
     read_scales(sessions, root / "store", workers=2)
+    score_images(sessions, root / "store", workers=2)
     create_subset(sessions, "1u-2u", ["1um", "2um"])
     extract(sessions, root / "store", FeatureStore(root / "features.h5"), create_extractor("classic"), workers=2)
     tree_id = build_tree(
@@ -197,8 +201,10 @@ def test_admin_lists_what_ingest_refused_as_the_corpus_truth_says(client, site):
 def test_every_html_page_renders(client, site):
     node = a_split_node(client, site["tree_id"])
     md5 = node["strip"][0]
+    flagged = next(row["flag"] for row in client.get("/api/quality").json()["flags"] if row["images"])
     for url in ("/trees", f"/trees/{site['tree_id']}", f"/nodes/{node['id']}", f"/images/{md5}", "/search?q=area",
-                "/search?q=2um&by=scale", "/admin", "/docs", "/static/style.css", "/static/app.js"):  # fmt: skip
+                "/search?q=2um&by=scale", "/admin", "/quality", f"/quality/{flagged}", "/docs", "/static/style.css",
+                "/static/app.js"):  # fmt: skip
         response = client.get(url)
         assert response.status_code == 200, (url, response.text[-300:])
     assert client.get("/", follow_redirects=False).headers["location"] == f"/trees/{site['tree_id']}"
@@ -208,6 +214,174 @@ def test_every_html_page_renders(client, site):
     assert thumbnail.status_code == 200 and thumbnail.content[8:12] == b"WEBP"
     assert (site["root"] / "store" / "thumbs" / f"{md5}.webp").read_bytes() == thumbnail.content
     assert client.get(f"/files/{md5}.jpg").content == (site["root"] / "store" / f"{md5}.jpg").read_bytes()
+
+
+# --- image quality ------------------------------------------------------------------------------------------
+
+
+def quality_rows(site) -> list[sqlite3.Row]:
+    """Every stored quality score row, read directly from the database file."""
+    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute("SELECT * FROM quality_scores").fetchall()
+
+
+def raised_by(site) -> dict[str, set[str]]:
+    """flag → md5s whose stored flags name it (a direct read)."""
+    raised: dict[str, set[str]] = {flag: set() for flag in FLAGS}
+    for row in quality_rows(site):
+        for flag in filter(None, row["flags"].split(",")):
+            raised[flag].add(row["image_md5"])
+    return raised
+
+
+def scores_as_compared(site) -> dict[str, dict[str, float]]:
+    """score → {md5: value} of the scored images, the derived scores recomputed here: clipped = low + high share,
+    size_ratio = how many times the side √(w·h) is off the median side."""
+    rows = [row for row in quality_rows(site) if row["width"] > 0]
+    sides = np.sqrt([row["width"] * row["height"] for row in rows])
+    median = float(np.median(sides))
+    values: dict[str, dict[str, float]] = {"clipped": {}, "size_ratio": {}}
+    for row, side in zip(rows, sides, strict=True):
+        for name in row.keys():
+            values.setdefault(name, {})[row["image_md5"]] = row[name]
+        low, high = row["clipped_low"], row["clipped_high"]
+        values["clipped"][row["image_md5"]] = None if low is None or high is None else low + high
+        values["size_ratio"][row["image_md5"]] = max(side / median, median / side)
+    return values
+
+
+def test_quality_counts_per_flag_equal_the_databases_rows_and_the_corpus_defects(client, site):
+    data = client.get("/api/quality").json()
+    raised = raised_by(site)
+    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+        run_id, thresholds = connection.execute("SELECT id, thresholds FROM quality_runs ORDER BY id DESC").fetchone()
+        scored = connection.execute("SELECT count(*) FROM quality_scores WHERE width > 0").fetchone()[0]
+        image_of = dict(connection.execute("SELECT relpath, image_md5 FROM files WHERE image_md5 IS NOT NULL"))
+    assert data["run"]["id"] == run_id and data["run"]["images"] == scored == 80
+    assert [row["flag"] for row in data["flags"]] == list(FLAGS)
+    assert {row["flag"]: row["images"] for row in data["flags"]} == {flag: len(raised[flag]) for flag in FLAGS}
+    for row in data["flags"]:
+        stored = json.loads(thresholds)[row["flag"]]
+        assert (row["score"], row["direction"], row["threshold"], row["how"]) == (
+            stored["score"], stored["direction"], stored["value"], stored["how"],
+        )  # fmt: skip
+    drawn: dict[str, set[str]] = {flag: set() for flag in DEFECT_FLAGS.values()}
+    for row in site["truth"]:
+        if row["defect"] and row["kind"] not in ("labelled", "corrupt", "unsupported"):  # the ingested files
+            drawn[DEFECT_FLAGS[row["defect"]]].add(image_of[row["path"].removeprefix("new_dati_SEM/")])
+    shown = {flag: {image["md5"] for image in client.get(f"/api/quality/{flag}?per_page=500").json()["gallery"]}
+             for flag in drawn}  # fmt: skip
+    assert all(shown[flag] & drawn[flag] for flag in drawn)  # each page shows images drawn with its defect
+    hits = sum(len(shown[flag] & drawn[flag]) for flag in drawn)  # the scorer's own precision is bench/quality.py's
+    assert hits >= 0.9 * sum(map(len, shown.values())) and hits >= 0.8 * sum(map(len, drawn.values()))
+    page = client.get("/quality").text
+    for row in data["flags"]:
+        assert f"<td>{row['images']}</td>" in page.split(f">{row['flag']}<", 1)[1].split("</tr>")[0]
+
+
+def test_quality_histograms_equal_numpys_over_a_direct_read(client, site):
+    data = client.get("/api/quality").json()
+    values = scores_as_compared(site)
+    read = {row["score"] for row in data["flags"]}
+    assert {histogram["score"] for histogram in data["histograms"]} == read
+    for histogram in data["histograms"]:
+        column = np.array([np.nan if v is None else v for v in values[histogram["score"]].values()], dtype=float)
+        finite = column[np.isfinite(column)]
+        marks = [mark["value"] for mark in histogram["thresholds"]]
+        assert marks == [row["threshold"] for row in data["flags"] if row["score"] == histogram["score"]]
+        counts, edges = np.histogram(
+            finite, bins=len(histogram["counts"]), range=(min(finite.min(), *marks), max(finite.max(), *marks))
+        )
+        assert histogram["counts"] == counts.tolist(), histogram["score"]
+        np.testing.assert_allclose(histogram["edges"], edges, rtol=1e-9)
+        assert sum(histogram["counts"]) == histogram["scored"] == finite.size
+        assert histogram["left_out"] == column.size - finite.size
+    page = client.get("/quality").text
+    assert page.count("<svg") == len(data["histograms"]) and 'class="threshold"' in page
+    assert "<script" not in page.split("<main>")[1]
+
+
+def test_a_quality_flags_gallery_is_worst_first_as_sorted_here(client, site):
+    data = client.get("/api/quality").json()
+    values, raised = scores_as_compared(site), raised_by(site)
+    checked = 0
+    for row in data["flags"]:
+        shown = client.get(f"/api/quality/{row['flag']}?per_page=500").json()
+        assert shown["images"] == row["images"] == len(shown["gallery"])
+        assert {image["md5"] for image in shown["gallery"]} == raised[row["flag"]]
+        if row["score"] == "size_ratio":  # listed by pixel count, not by how far off the median
+            continue
+        expected = sorted(
+            (values[row["score"]][md5] for md5 in raised[row["flag"]]), reverse=row["direction"] == "above"
+        )
+        assert [image["value"] for image in shown["gallery"]] == pytest.approx(expected, rel=1e-12)
+        assert all(row["flag"] in image["flags"] for image in shown["gallery"])
+        checked += len(expected)
+        if len(shown["gallery"]) >= 3:
+            second = client.get(f"/api/quality/{row['flag']}?per_page=2&page=2").json()
+            assert [image["md5"] for image in second["gallery"]] == [i["md5"] for i in shown["gallery"][2:4]]
+            assert second["pages"] == -(-len(shown["gallery"]) // 2)
+            html = client.get(f"/quality/{row['flag']}?per_page=2").text
+            assert 'rel="next"' in html and f"/thumbs/{shown['gallery'][0]['md5']}.webp" in html
+    assert checked > 0
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/quality/nonsense", 404, "no quality flag &#39;nonsense&#39;; the flags are blurred, dark"),
+        ("/api/quality/nonsense", 404, "no quality flag 'nonsense'; the flags are blurred, dark"),
+        ("/quality/%2e%2e%2fdb.sqlite", 404, "no such page"),
+        ("/quality/<b onclick=alert(1)>bold", 404, "no quality flag &#39;&lt;b onclick=alert(1)&gt;bold&#39;"),
+        ("/quality/blurred?page=0", 400, "page"),
+        ("/quality/blurred?page=two", 400, "page"),
+        ("/quality/blurred?page=50", 404, "there is no page 50"),
+        ("/api/quality/blurred?per_page=100000", 400, "per_page"),
+    ],
+)
+def test_quality_errors_are_one_line_pages(client, url, status, words):
+    response = client.get(url)
+    assert response.status_code == status
+    if url.startswith("/api/"):
+        assert words in response.json()["error"]
+    else:
+        assert '<p class="error">' in response.text and words in response.text and "Traceback" not in response.text
+        assert "<b onclick" not in response.text
+
+
+def test_the_image_page_shows_the_databases_quality_scores(client, site):
+    rows = {row["image_md5"]: row for row in quality_rows(site) if row["width"] > 0}
+    flagged = next(md5 for md5, row in sorted(rows.items()) if row["flags"])
+    for md5 in (flagged, next(md5 for md5, row in sorted(rows.items()) if not row["flags"])):
+        data = client.get(f"/api/images/{md5}").json()["quality"]
+        row = rows[md5]
+        assert data["scored"] and data["flags"] == list(filter(None, row["flags"].split(",")))
+        assert data["scores"] and all(data["scores"][name] == row[name] for name in data["scores"])
+        assert {t["flag"] for t in data["thresholds"] if t["raised"]} == set(data["flags"])
+        page = client.get(f"/images/{md5}").text
+        table = page.split('id="quality"', 1)[1].split("</table>")[0]
+        for name, value in data["scores"].items():
+            assert f"<th>{name}</th><td>{'–' if value is None else format(value, '.4g')}</td>" in table
+        for flag in data["flags"]:
+            assert f'href="/quality/{flag}"' in page
+
+
+def test_quality_pages_before_any_run_and_an_image_not_scored(site, tmp_path):
+    md5 = quality_rows(site)[0]["image_md5"]
+    copy = tmp_path / "unscored.db"
+    with sqlite3.connect(site["root"] / "db.sqlite") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+        target.execute("DELETE FROM quality_scores")
+        target.execute("DELETE FROM quality_runs")
+    bare = TestClient(create_app(open_database(f"sqlite:///{copy}", read_only=True), site["root"] / "store"))
+    assert bare.get("/api/quality").json()["run"] is None
+    page = bare.get("/quality")
+    assert page.status_code == 200 and "no quality scores yet: run `semcurate quality`" in page.text
+    refused = bare.get("/api/quality/blurred")
+    assert refused.status_code == 404 and refused.json()["error"] == "no quality scores yet: run `semcurate quality`"
+    assert bare.get(f"/api/images/{md5}").json()["quality"] is None
+    assert "Not scored" in bare.get(f"/images/{md5}").text
 
 
 # --- errors: one clear line, never a traceback -------------------------------------------------------------

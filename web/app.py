@@ -1,7 +1,7 @@
 """The web browser: a FastAPI application over :class:`~semcurate.web.browser.Browser`.
 
 HTML pages (``/``, ``/trees/ID``, ``/nodes/ID``, ``/images/MD5``, ``/search``,
-``/admin``) and the same data as JSON under ``/api/...`` (FastAPI's OpenAPI
+``/admin``, ``/quality``, ``/quality/FLAG``) and the same data as JSON under ``/api/...`` (FastAPI's OpenAPI
 page is ``/docs``); pictures only at ``/thumbs/MD5.webp`` and
 ``/files/MD5.jpg``, for md5s the database knows.  Templates are Jinja2 with
 autoescaping on, so every name from the database (node names, labels, file
@@ -16,6 +16,7 @@ created with ``allow_edits``; no GET changes anything.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from pathlib import Path
@@ -104,6 +105,7 @@ def create_app(
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    templates.filters["log1p"] = math.log1p  # the quality page's histogram bars are drawn on a log scale
     app = FastAPI(
         title="semcurate",
         description="Browse the sub-category tree, every image and its similar images.",
@@ -188,6 +190,20 @@ def create_app(
         """Images by file path fragment, md5 prefix, label, scale or subset."""
         return browser.search(q, by)
 
+    @app.get("/api/quality")
+    def api_quality() -> dict:
+        """The newest quality run: images per flag, thresholds, and a histogram of each score a flag reads."""
+        return browser.quality()
+
+    @app.get("/api/quality/{flag}")
+    def api_quality_flag(
+        flag: str,
+        page: Annotated[int, Query(ge=1)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=500)] = PER_PAGE,
+    ) -> dict:
+        """One page of the images a quality flag was raised for, worst first."""
+        return browser.quality_flag(flag, page, per_page)
+
     @app.get("/api/admin")
     def api_admin() -> dict:
         """Ingest runs, files by status, near-duplicate groups, scale statuses, labelled datasets."""
@@ -239,6 +255,19 @@ def create_app(
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = "", by: str = "path") -> Response:
         return page(request, "search.html.j2", data=browser.search(q, by), fields=SEARCH_FIELDS)
+
+    @app.get("/quality", response_class=HTMLResponse, include_in_schema=False)
+    def quality_page(request: Request) -> Response:
+        return page(request, "quality.html.j2", data=browser.quality())
+
+    @app.get("/quality/{flag}", response_class=HTMLResponse, include_in_schema=False)
+    def quality_flag_page(
+        request: Request,
+        flag: str,
+        page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=500)] = PER_PAGE,
+    ) -> Response:
+        return page(request, "quality_flag.html.j2", data=browser.quality_flag(flag, page_number, per_page))
 
     @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
     def admin_page(request: Request) -> Response:

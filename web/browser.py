@@ -2,9 +2,11 @@
 
 Every page of :mod:`semcurate.web.app` is one method here, returning the
 dictionary that ``/api/...`` serves as JSON and the template renders as HTML,
-so the two can never disagree.  Nothing here builds a file path from request
-text: images are looked up by an md5 the database knows, and only then is
-``STORE/<md5>.jpg`` opened (never through a symbolic link).
+so the two can never disagree (the image-quality pages read the newest
+``semcurate quality`` run through :mod:`semcurate.ingest.quality_database`).
+Nothing here builds a file path from request text: images are looked up by an
+md5 the database knows, and only then is ``STORE/<md5>.jpg`` opened (never
+through a symbolic link); a quality flag is checked against the known flags.
 
 Errors a visitor can cause (an unknown node or image, a page past the end, a
 missing store file) are :class:`NotFound` or :class:`BadRequest` with one line
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import re
 import threading
 from collections import defaultdict
@@ -33,6 +36,7 @@ from semcurate.db.models import (
     IngestRun,
     Label,
     LabelDataset,
+    QualityScore,
     ScaleReading,
     Subset,
     SubsetMember,
@@ -44,7 +48,9 @@ from semcurate.db.models import (
 from semcurate.web.thumbnails import MD5_PATTERN, ThumbnailCache, read_regular_file
 
 if TYPE_CHECKING:
-    from semcurate.web.similar import SimilarIndex  # NumPy, loaded with the first feature set (fast start-up)
+    import numpy as np  # loaded with the first feature set or quality page (fast start-up)
+
+    from semcurate.web.similar import SimilarIndex
 
 #: Members per gallery page unless asked otherwise, and the most a page may hold.
 PER_PAGE, MAX_PER_PAGE = 100, 500
@@ -52,6 +58,10 @@ PER_PAGE, MAX_PER_PAGE = 100, 500
 STRIP = 4
 #: Most rows a search answers, and most files per status the admin page lists.
 SEARCH_LIMIT, ADMIN_LIMIT = 200, 200
+#: Bars in each score histogram of the quality page.
+HISTOGRAM_BINS = 30
+#: What the quality pages say before any ``semcurate quality`` run.
+NO_QUALITY = "no quality scores yet: run `semcurate quality`"
 
 
 class NotFound(LookupError):
@@ -60,6 +70,23 @@ class NotFound(LookupError):
 
 class BadRequest(ValueError):
     """A request that cannot be answered as asked (a 400 page with this one line)."""
+
+
+def check_paging(page: int, per_page: int) -> None:
+    """:class:`BadRequest` unless ``page`` ≥ 1 and 1 ≤ ``per_page`` ≤ :data:`MAX_PER_PAGE`."""
+    if per_page < 1 or per_page > MAX_PER_PAGE:
+        raise BadRequest(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
+    if page < 1:
+        raise BadRequest(f"page must be 1 or more, not {page}")
+
+
+def page_count(total: int, page: int, per_page: int, what: str) -> int:
+    """How many pages of ``per_page`` a gallery of ``total`` images fills (at least one, maybe empty), or
+    :class:`NotFound` when ``page`` is past the last one (``what`` names the gallery in that line)."""
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        raise NotFound(f"{what} has {pages} page(s) of {per_page}; there is no page {page}")
+    return pages
 
 
 def check_md5(text: str) -> str:
@@ -121,6 +148,7 @@ class Browser:
         self._indexes: dict[str, SimilarIndex | str] = {}
         self._orders: dict[int, GalleryOrder] = {}
         self._known: set[str] = set()
+        self._quality_tables: dict[int, tuple[dict[str, int], dict[str, np.ndarray]]] = {}
         self._lock = threading.Lock()
 
     # --- images and thumbnails --------------------------------------------------------------------------------
@@ -434,17 +462,12 @@ class Browser:
         Only the page's members are read from the database (their placement and
         labels); the order of all of them is computed once per node and kept.
         """
-        if per_page < 1 or per_page > MAX_PER_PAGE:
-            raise BadRequest(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
-        if page < 1:
-            raise BadRequest(f"page must be 1 or more, not {page}")
+        check_paging(page, per_page)
         node = self.node_row(node_id)
         tree = self._tree(node.tree_id)
         version = self.edit_version(tree.id)
         order = self._gallery_order(tree, node, version)
-        pages = max(1, -(-len(order.md5s) // per_page))
-        if page > pages:
-            raise NotFound(f"node {node.path} has {pages} page(s) of {per_page}; there is no page {page}")
+        pages = page_count(len(order.md5s), page, per_page, f"node {node.path}")
         shown = order.md5s[(page - 1) * per_page : page * per_page]
         with self.sessions() as session:
             stored = {
@@ -581,6 +604,7 @@ class Browser:
                 )
             )
             scale = session.get(ScaleReading, md5)
+            quality = session.get(QualityScore, md5)
             tree_ids = list(session.scalars(select(TreeRow.id).order_by(TreeRow.id.desc())))
         paths = []
         for tree_id in tree_ids:
@@ -620,9 +644,155 @@ class Browser:
             ],
             "subsets": subsets,
             "scale": None if scale is None else scale_dict(scale),
+            "quality": None if quality is None else self._image_quality(quality),
             "tree_paths": paths,
             "similar": similar,
             "feature_sets": self.feature_sets(),
+        }
+
+    def _image_quality(self, row: QualityScore) -> dict:
+        """One image's stored quality scores and flags, with each flag of the newest run: the score it reads (as
+        compared, derived ones included), its threshold and whether it is raised."""
+        from semcurate.ingest.quality import SCORE_NAMES
+        from semcurate.ingest.quality_database import latest_run
+
+        run = latest_run(self.sessions)
+        raised = [flag for flag in row.flags.split(",") if flag]
+        index, derived = self._quality_table(run["run_id"]) if run is not None and row.width > 0 else ({}, {})
+        position = index.get(row.image_md5)
+        return {
+            "scored": row.width > 0,
+            "reason": row.reason,
+            "bar_included": row.bar_included,
+            "picture_height": row.picture_height,
+            "scores": {name: finite_or_none(getattr(row, name)) for name in SCORE_NAMES},
+            "charging_rows": row.charging_rows,
+            "flags": raised,
+            "run_id": row.run_id,
+            "thresholds": [
+                {
+                    "flag": flag,
+                    "score": threshold["score"],
+                    "value": None
+                    if position is None or threshold["score"] not in derived
+                    else finite_or_none(derived[threshold["score"]][position]),
+                    "direction": threshold["direction"],
+                    "threshold": threshold["value"],
+                    "raised": flag in raised,
+                }
+                for flag, threshold in (run["thresholds"].items() if run is not None else ())
+            ],
+        }
+
+    # --- image quality ----------------------------------------------------------------------------------------
+
+    def _quality_table(self, run_id: int) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+        """md5 → row, and every score the flags read (derived ones included) of the scored images, as of quality
+        run ``run_id`` (kept per run: scores change only with a new run)."""
+        with self._lock:
+            if run_id not in self._quality_tables:
+                from semcurate.ingest.quality import derived_scores
+                from semcurate.ingest.quality_database import score_table
+
+                md5s, table = score_table(self.sessions)
+                derived = derived_scores(table) if md5s else {}
+                self._quality_tables = {run_id: ({md5: row for row, md5 in enumerate(md5s)}, derived)}
+            return self._quality_tables[run_id]
+
+    def quality(self) -> dict:
+        """The newest quality run: images per flag with each flag's threshold (score, direction, value, how), and
+        a histogram of every score a flag reads with its threshold(s); ``run`` is None before any run."""
+        from semcurate.ingest.quality_database import latest_run
+
+        run = latest_run(self.sessions)
+        if run is None:
+            return {"run": None, "message": NO_QUALITY, "flags": [], "histograms": []}
+        _, derived = self._quality_table(run["run_id"])
+        flags = [
+            {
+                "flag": flag,
+                "images": run["flag_counts"].get(flag, 0),
+                "score": threshold["score"],
+                "direction": threshold["direction"],
+                "threshold": threshold["value"],
+                "how": threshold["how"],
+            }
+            for flag, threshold in run["thresholds"].items()
+        ]
+        readers: dict[str, list[dict]] = defaultdict(list)
+        for entry in flags:
+            readers[entry["score"]].append(
+                {"flag": entry["flag"], "direction": entry["direction"], "value": entry["threshold"]}
+            )
+        histograms = [
+            {"score": score, **score_histogram(derived[score], [mark["value"] for mark in marks]), "thresholds": marks}
+            for score, marks in readers.items()
+            if score in derived
+        ]
+        return {
+            "run": {"id": run["run_id"], "created": run["created"], "images": run["images"]},
+            "message": None,
+            "flags": flags,
+            "histograms": histograms,
+        }
+
+    def quality_flag(self, flag: str, page: int = 1, per_page: int = PER_PAGE) -> dict:
+        """One page of the images the newest quality run flagged ``flag``, worst first: md5, the score as compared
+        with the threshold, the image's flags and a source path.
+
+        Raises
+        ------
+        NotFound
+            For a flag that is not one of :data:`~semcurate.ingest.quality.FLAGS`, before any quality run, or
+            for a page past the end.
+        """
+        from semcurate.ingest.quality import FLAGS
+        from semcurate.ingest.quality_database import QualityError, flagged_images, latest_run
+
+        check_paging(page, per_page)
+        if flag not in FLAGS:
+            raise NotFound(f"no quality flag {flag[:40]!r}; the flags are {', '.join(FLAGS)}")
+        run = latest_run(self.sessions)
+        if run is None:
+            raise NotFound(NO_QUALITY)
+        threshold = run["thresholds"].get(flag)
+        if threshold is None:
+            raise NotFound(f"quality run {run['run_id']} set no threshold for {flag}: run `semcurate quality` again")
+        try:
+            records = flagged_images(self.sessions, flag)
+        except QualityError as error:
+            raise NotFound(str(error)) from None
+        pages = page_count(len(records), page, per_page, f"flag {flag}")
+        index, derived = self._quality_table(run["run_id"])
+        values = derived.get(threshold["score"])
+        shown = records[(page - 1) * per_page : page * per_page]
+        with self._lock:
+            self._known.update(record["md5"] for record in shown)  # scored images are images the database holds
+        return {
+            "flag": flag,
+            "run": {"id": run["run_id"], "created": run["created"], "images": run["images"]},
+            "score": threshold["score"],
+            "direction": threshold["direction"],
+            "threshold": threshold["value"],
+            "how": threshold["how"],
+            "images": len(records),
+            "page": page,
+            "pages": pages,
+            "per_page": per_page,
+            "gallery": [
+                {
+                    "md5": record["md5"],
+                    "value": finite_or_none(
+                        values[index[record["md5"]]]
+                        if values is not None and record["md5"] in index
+                        else record.get(threshold["score"])
+                    ),
+                    "path": record["path"],
+                    "flags": [name for name in record["flags"].split(",") if name],
+                    **({"charging_rows": record["charging_rows"]} if "charging_rows" in record else {}),
+                }
+                for record in shown
+            ],
         }
 
     # --- search -----------------------------------------------------------------------------------------------
@@ -814,6 +984,54 @@ def apply_edits(
         for node in after - before.keys():
             counts[node]["size"] += 1
             counts[node]["moved"] += 1
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` as a float, or None when missing, NaN or infinite (JSON has no NaN)."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def score_histogram(values: np.ndarray, thresholds: list[float], bins: int = HISTOGRAM_BINS) -> dict:
+    """A histogram of one quality score over the images, wide enough to show its thresholds too.
+
+    Parameters
+    ----------
+    values : array
+        The score of each image (NaN or infinite where missing: left out and counted).
+    thresholds : list of float
+        The thresholds set on this score; the bins span the finite values and these.
+    bins : int
+        Equal-width bins (:func:`numpy.histogram`).
+
+    Returns
+    -------
+    dict
+        ``edges`` (``bins`` + 1 floats, score units), ``counts`` (images per
+        bin, summing to ``scored``), ``scored`` (finite values) and ``left_out``
+        (missing ones); no edges nor counts when no value is finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> histogram = score_histogram(np.array([1.0, 2.0, 2.5, np.nan]), [4.0], bins=3)
+    >>> histogram["edges"], histogram["counts"], histogram["scored"], histogram["left_out"]
+    ([1.0, 2.0, 3.0, 4.0], [1, 2, 0], 3, 1)
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    marks = [value for value in thresholds if math.isfinite(value)]
+    if not finite.size:
+        return {"edges": [], "counts": [], "scored": 0, "left_out": int(values.size)}
+    low, high = min(float(finite.min()), *marks), max(float(finite.max()), *marks)
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high))
+    return {
+        "edges": edges.tolist(),
+        "counts": counts.tolist(),
+        "scored": int(finite.size),
+        "left_out": int(values.size - finite.size),
+    }
 
 
 #: The fields a search can look in.
