@@ -166,9 +166,10 @@ def instrument_tiffs() -> dict[str, Path]:
     return {name: INSTRUMENT_TIFFS / name for name in INSTRUMENT_TIFF_NAMES}
 
 
-@pytest.fixture(scope="session")
-def demo_repository(tmp_path_factory):
-    """360 demo images ingested, SEM_Dataset and Hierarchical labels imported, classic features extracted.
+@pytest.fixture(scope="session", params=BACKENDS)
+def demo_repository(request, tmp_path_factory):
+    """360 demo images ingested, SEM_Dataset and Hierarchical labels imported, classic features extracted, in an
+    SQLite file and then in a database on the test PostgreSQL server.
 
     Returns ``(root, db_url, sessions, truth)`` with ``truth`` the generated sub-category path of each image md5
     (computed from the corpus files, independently of the code under test). Shared by the clustering and
@@ -177,7 +178,10 @@ def demo_repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("subcategories")
     corpus = root / "corpus"
     make_sem_corpus(corpus, 360, seed=11, workers=2, size_scale=0.5)
-    db_url = f"sqlite:///{root / 'db.sqlite'}"
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{root / 'db.sqlite'}"
+    else:
+        db_url = request.getfixturevalue("postgres_server").create_database()
     sessions = open_database(db_url)
     ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
     for dataset in ("SEM_Dataset", "Hierarchical"):

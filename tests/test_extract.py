@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import BACKENDS
 from sqlalchemy import select
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
@@ -21,11 +22,16 @@ from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.scale_database import create_subset, read_scales
 
 
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def repository(request, tmp_path_factory):
+    """12 demo images ingested and scale-read, in an SQLite file and then on the test PostgreSQL server."""
     root = tmp_path_factory.mktemp("extract")
     make_sem_corpus(root / "corpus", 12, seed=4, workers=2, size_scale=0.5)
-    sessions = open_database(f"sqlite:///{root / 'db.sqlite'}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'db.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    sessions = open_database(url)
     ingest(root / "corpus" / "new_dati_SEM", root / "store", sessions, workers=2)
     read_scales(sessions, root / "store", workers=2)
     return root, sessions

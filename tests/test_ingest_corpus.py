@@ -7,6 +7,7 @@ import hashlib
 from collections import defaultdict
 
 import pytest
+from conftest import BACKENDS
 from sqlalchemy import select
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
@@ -15,12 +16,17 @@ from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """An 80-image corpus at quarter size, ingested with 2 workers, all three datasets imported."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def corpus(request, tmp_path_factory):
+    """An 80-image corpus at quarter size, ingested with 2 workers, all three datasets imported, into an SQLite
+    file and then into a database on the test PostgreSQL server."""
     root = tmp_path_factory.mktemp("corpus")
     make_sem_corpus(root / "corpus", 80, seed=11, workers=2, size_scale=0.25)
-    sessions = open_database(f"sqlite:///{root / 'db.sqlite'}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'db.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    sessions = open_database(url)
     summary = ingest(root / "corpus" / "new_dati_SEM", root / "store", sessions, workers=2)
     imports = {
         name: import_labels(root / "corpus" / "datasets" / name, name, sessions, root / "store", workers=2)
@@ -39,7 +45,8 @@ def corpus(tmp_path_factory):
         "files": files,
         "images": images,
         "labels": labels,
-        "database": root / "db.sqlite",
+        "database": url,
+        "root": root,
     }
 
 
@@ -69,7 +76,7 @@ def test_counts_equal_the_ground_truth(corpus):
     # A JPG collision is a TIFF whose bytes differ from the TIFF kept for its image (the first one the walk met,
     # which may be the metadata variant rather than the original): counted here from the bytes on disk.
     mapping = identity_map(corpus)
-    source = corpus["database"].parent / "corpus"
+    source = corpus["root"] / "corpus"
     collisions = sum(
         1
         for row in rows
@@ -161,7 +168,7 @@ def test_label_tables_count_conflicts_and_unmatched(corpus):
 def test_the_dataset_table_counts_categories_and_leaves_apart(corpus):
     from semcurate.ingest.labels import dataset_table
 
-    sessions = open_database(f"sqlite:///{corpus['database']}", read_only=True)
+    sessions = open_database(corpus["database"], read_only=True)
     table = {row["name"]: row for row in dataset_table(sessions)}
     for name in ("SEM_Dataset", "Hierarchical"):
         paths = {row["label_path"] for row in corpus["truth"] if row["kind"] == "labelled" and row["dataset"] == name}
