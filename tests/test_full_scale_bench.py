@@ -1,0 +1,226 @@
+"""The full-scale driver's own logic (bench/full_scale.py, issue 17) with its stages stubbed by small Python commands.
+
+The stubs do known work, so the measurements have truth from outside the driver: a process that holds
+200 MiB of written bytes, one that burns 0.4 s of CPU in a worker process it waits for, a counter file
+that shows which stage ran how often. The pipeline itself (semcurate's stages) is not run here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "full_scale.py"
+MiB = 2**20
+
+
+@pytest.fixture(scope="module")
+def full_scale():
+    """bench/full_scale.py imported as a module (the bench scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location("full_scale", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["full_scale"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["full_scale"]
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def counting(counter: Path, name: str, code: str = "") -> list[str]:
+    """A command that appends ``name`` to ``counter`` and then runs ``code``."""
+    return python(f"open({str(counter)!r}, 'a').write({name + chr(10)!r})\n{code}")
+
+
+def stub_stages(full_scale, tmp_path: Path) -> list:
+    counter = tmp_path / "ran.txt"
+    fail_marker = tmp_path / "failed_once"
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
+    return [
+        full_scale.Stage(
+            "memory",
+            lambda: counting(counter, "memory", f"x = b'1' * {200 * MiB}\nimport time; time.sleep(1.2)"),
+            lambda _: {"items": 200, "unit": "MiB"},
+        ),
+        full_scale.Stage(
+            "worker cpu",
+            lambda: counting(
+                counter, "worker cpu", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"
+            ),
+            lambda _: {},
+        ),
+        full_scale.Stage(
+            "fails once",
+            lambda: counting(
+                counter,
+                "fails once",
+                f"import os, sys, json\nif not os.path.exists({str(fail_marker)!r}):\n"
+                f"    open({str(fail_marker)!r}, 'w').close(); print('boom', file=sys.stderr); sys.exit(3)\n"
+                "print('progress line'); print(json.dumps({'points': 7}))",
+            ),
+            lambda stdout: full_scale.with_items(full_scale.last_json(stdout), "points", "points"),
+            prepare=lambda: (tmp_path / "prepared").write_text("yes"),
+        ),
+    ]
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def ran(tmp_path: Path) -> list[str]:
+    return (tmp_path / "ran.txt").read_text().splitlines()
+
+
+def test_a_failed_run_resumes_at_the_failed_stage_and_measures_each_stage(full_scale, tmp_path, capsys):
+    out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
+    stages = stub_stages(full_scale, tmp_path)
+    written = []
+    with pytest.raises(full_scale.BenchError, match="'fails once' ended with exit status 3: boom"):
+        full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print, after_stage=written.append)
+    assert ran(tmp_path) == ["memory", "worker cpu", "fails once"]
+    assert len(written) == 3  # the JSON is rewritten after each finished stage and after the failure
+    assert not (tmp_path / "prepared").exists()  # a first attempt has nothing to clear
+    state = json.loads((out / full_scale.STATE_FILE).read_text())
+    assert sorted(state["stages"]) == ["memory", "worker cpu"]
+    assert state["failures"]["fails once"]["exit_status"] == 3
+    assert "running" not in state
+
+    state = full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print)
+    assert ran(tmp_path) == ["memory", "worker cpu", "fails once", "fails once"]  # finished stages skipped
+    assert (tmp_path / "prepared").read_text() == "yes"  # the retried stage's leftovers cleared first
+    assert len(state["sessions"]) == 2
+
+    memory, worker, retried = (state["stages"][name] for name in ("memory", "worker cpu", "fails once"))
+    assert memory["peak_rss_bytes"] >= 200 * MiB  # the bytes the stub wrote, its own ru_maxrss
+    assert memory["peak_group_rss_bytes"] >= 200 * MiB  # the sampler saw them during the 1.2 s hold
+    assert memory["wall_s"] >= 1.2
+    assert 0.4 <= worker["cpu_s"] <= worker["wall_s"] + 0.5  # the grandchild's CPU, counted through wait4
+    assert (retried["attempts"], retried["items"], retried["unit"]) == (2, 7, "points")
+    assert retried["figures"] == {"points": 7}
+    assert retried["items_per_s"] == pytest.approx(7 / retried["wall_s"], rel=0.01)
+    assert (out / "logs" / "fails_once.out").read_text() == 'progress line\n{"points": 7}\n'
+    for record in (memory, worker, retried):
+        assert len(record["load_average_before"]) == 3
+        assert record["load_average_1min_max"] >= record["load_average_before"][0]
+
+    reference = {"images": 1, "stages": [{"name": "fails once", "items_per_s": retried["items_per_s"] * 2}]}
+    summary = full_scale.results(state, [stage.name for stage in stages], reference, Path("ref.json"))
+    assert summary["complete"] is True
+    assert summary["failures"] == {}  # the failure was made good
+    assert [stage["name"] for stage in summary["stages"]] == ["memory", "worker cpu", "fails once"]
+    assert summary["stages"][2]["throughput_vs_reference"] == pytest.approx(0.5, abs=0.002)
+    assert summary["stages"][0]["throughput_vs_reference"] is None  # not in the reference
+    assert summary["targets"]["stages_below_throughput_target"] == ["fails once"]
+    assert summary["totals"]["wall_s"] == pytest.approx(sum(stage["wall_s"] for stage in summary["stages"]))
+    assert summary["totals"]["peak_rss_bytes"] == memory["peak_rss_bytes"]  # the largest stage's
+    assert summary["driver_peak_rss_bytes"] < 200 * MiB
+    assert (memory["session"], retried["session"]) == (0, 1)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH.parent, capture_output=True, text=True).stdout
+    assert summary["commit"] == commit.strip() and isinstance(summary["dirty"], bool)
+    assert summary["machine"]["cpus"] == os.cpu_count()
+    json.dumps(summary)  # what write_results writes must be plain JSON
+
+    capsys.readouterr()
+    full_scale.print_table(summary)
+    rows = {line[:30].strip(): line[30:].split() for line in capsys.readouterr().out.splitlines()}
+    assert rows["fails once"][4:7] == ["7", f"{retried['items_per_s']:.1f}", "0.50"]  # items, items/s, vs ref
+    assert rows["memory"][2] == f"{memory['peak_rss_bytes'] / 1e6:.0f}"
+
+
+def test_a_stopped_driver_stops_the_whole_stage_and_resumes_it(full_scale, tmp_path):
+    out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
+    pids = tmp_path / "pids"
+    sleeper = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pids)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)"
+    )
+    slow = [full_scale.Stage("slow", lambda: python(sleeper), lambda _: {})]
+    runner = full_scale.StageRunner()
+    threading.Timer(1.5, runner.stop).start()
+    started = time.perf_counter()
+    with pytest.raises(full_scale.Interrupted):
+        full_scale.run_pipeline(slow, out, config, runner, print)
+    assert time.perf_counter() - started < 30
+    time.sleep(0.2)
+    assert not running(int(pids.read_text()))  # the stage's worker went with it
+    state = json.loads((out / full_scale.STATE_FILE).read_text())
+    assert state["stages"] == {} and state["attempts"] == {"slow": 1} and "running" not in state
+
+    quick = [full_scale.Stage("slow", lambda: python("pass"), lambda _: {})]
+    state = full_scale.run_pipeline(quick, out, config, full_scale.StageRunner(), print)
+    assert state["stages"]["slow"]["attempts"] == 2
+
+
+def test_a_stage_an_earlier_driver_left_running_is_refused(full_scale, tmp_path):
+    out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
+    orphan = subprocess.Popen(python("import time; time.sleep(60)"), process_group=0)
+    try:
+        out.mkdir()
+        state = {"config": config, "stages": {}, "attempts": {"a": 1}, "sessions": []}
+        full_scale.save_state(out, {**state, "running": {"stage": "a", "pgid": orphan.pid, "argv": []}})
+        stages = [full_scale.Stage("a", lambda: python("pass"), lambda _: {})]
+        with pytest.raises(
+            full_scale.BenchError, match=f"'a' of an earlier run still runs \\(process group {orphan.pid}"
+        ):
+            full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print)
+    finally:
+        os.killpg(orphan.pid, signal.SIGKILL)
+        orphan.wait()
+    assert (
+        full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print)["stages"]["a"]["exit_status"] == 0
+    )
+
+
+def test_other_arguments_on_the_same_folder_are_refused(full_scale, tmp_path):
+    out = tmp_path / "run"
+    stages = [full_scale.Stage("a", lambda: python("pass"), lambda _: {})]
+    full_scale.run_pipeline(stages, out, {"images": 3, "seed": 0, "workers": 1}, full_scale.StageRunner(), print)
+    with pytest.raises(full_scale.BenchError, match="give the same arguments to resume it, or another --out"):
+        full_scale.run_pipeline(stages, out, {"images": 4, "seed": 0, "workers": 1}, full_scale.StageRunner(), print)
+
+
+def test_disk_check_refuses_a_run_the_disk_cannot_hold(full_scale, tmp_path):
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    # A reference of one image that took a fifth of the free space (corpus and store a tenth each).
+    reference = {"complete": True, "images": 1, "totals": {"disk_bytes": {"corpus": free // 10, "store": free // 10}}}
+    full_scale.check_disk(tmp_path / "new", 4, 1.0, reference)  # 80 % of the free space: accepted
+    with pytest.raises(full_scale.BenchError, match="pass --no-disk-check"):
+        full_scale.check_disk(tmp_path / "new", 6, 1.0, reference)  # 120 %
+    full_scale.check_disk(tmp_path / "new", 12, 0.5, reference)  # half the side, a quarter of the bytes: 60 %
+    with pytest.raises(full_scale.BenchError, match="--size-scale"):
+        full_scale.check_disk(tmp_path / "new", 2, 1.0, {**reference, "size_scale": 0.5})  # 4 × 40 %
+
+
+def test_a_run_resumed_at_another_commit_names_every_commit_its_stages_measured(full_scale):
+    sessions = [
+        {"commit": "a" * 40, "dirty": False},
+        {"commit": "b" * 40, "dirty": False},  # started, then stopped before finishing a stage
+        {"commit": "c" * 40, "dirty": True},
+    ]
+    assert full_scale.measured_commits(sessions, [{"session": 0}, {"session": 0}]) == {
+        "commit": "a" * 40,
+        "dirty": False,
+    }
+    assert full_scale.measured_commits(sessions, [{"session": 0}, {"session": 2}]) == {
+        "commit": ["a" * 40, "c" * 40],
+        "dirty": True,
+    }
