@@ -173,6 +173,20 @@ class PostgresServer:
         self._admin(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def copy_database(self, url: str) -> str:
+        """A new database holding a copy of the database of ``url`` (``pg_dump`` into ``psql``: the source may be in
+        use, unlike ``CREATE DATABASE … TEMPLATE``); returns the copy's URL."""
+        copy = self.create_database()
+        source, target = (name.rsplit("/", 1)[-1] for name in (url, copy))
+        dump = subprocess.run([str(self.bin_dir / "pg_dump"), self.dsn(source)], capture_output=True, check=True)
+        subprocess.run(
+            [str(self.bin_dir / "psql"), "-q", "-v", "ON_ERROR_STOP=1", self.dsn(target)],
+            input=dump.stdout,
+            capture_output=True,
+            check=True,
+        )
+        return copy
+
     def drop_database(self, url: str) -> None:
         """Drop the database of ``url``, ending any connection still open to it."""
         self._admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[-1]}" WITH (FORCE)')

@@ -15,11 +15,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from conftest import BACKENDS
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 from sklearn.neighbors import NearestNeighbors
@@ -45,14 +48,16 @@ from semcurate.web.app import create_app
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request, tmp_path_factory):
     """80 demo images ingested, labelled, scale-read, quality-scored, a subset, classic features and a tree of depth 2
-    (silhouette rule, so every large category is split). Returns a dict of what the tests need."""
+    (silhouette rule, so every large category is split), in an SQLite file and then in a database on the test
+    PostgreSQL server. Returns a dict of what the tests need."""
     root = tmp_path_factory.mktemp("web")
     corpus = root / "corpus"
     make_sem_corpus(corpus, 80, seed=3, workers=2, size_scale=0.5)
-    db_url = f"sqlite:///{root / 'db.sqlite'}"
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    db_url = f"sqlite:///{root / 'db.sqlite'}" if server is None else server.create_database()
     sessions = open_database(db_url)
     ingest(corpus / "new_dati_SEM", root / "store", sessions, workers=2)
     import_labels(corpus / "datasets" / "SEM_Dataset", "SEM_Dataset", sessions, root / "store", workers=2)
@@ -66,12 +71,56 @@ def site(tmp_path_factory):
     )["tree_id"]  # fmt: skip
     with open(corpus / "ground_truth.csv", newline="", encoding="utf-8") as handle:
         truth = list(csv.DictReader(handle))
-    return {"root": root, "db": db_url, "sessions": sessions, "tree_id": tree_id, "truth": truth, "corpus": corpus}
+    return {
+        "root": root, "db": db_url, "sessions": sessions, "tree_id": tree_id, "truth": truth, "corpus": corpus,
+        "server": server,
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def client(site):
     return TestClient(create_app(open_database(site["db"], read_only=True), site["root"] / "store"))
+
+
+class _QuestionMarks:
+    """A psycopg connection that takes sqlite3's ``?`` placeholders, so one query text serves both backends."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def execute(self, sql: str, params: tuple = ()):
+        return self.connection.execute(sql.replace("?", "%s"), params)
+
+
+@contextmanager
+def direct(url: str, mappings: bool = False) -> Iterator:
+    """A plain DB-API connection to the database at ``url`` (sqlite3 or psycopg), for reading or changing it
+    beside the code under test; committed and closed on leaving. ``mappings``: rows by column name."""
+    if url.startswith("sqlite:///"):
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+        connection.row_factory = sqlite3.Row if mappings else None
+        try:
+            yield connection
+            connection.commit()
+        finally:
+            connection.close()
+        return
+    import psycopg
+    from psycopg.rows import dict_row, tuple_row
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, row_factory=dict_row if mappings else tuple_row) as connection:
+        yield _QuestionMarks(connection)
+
+
+def copy_of(site, tmp_path: Path, name: str) -> str:
+    """URL of a copy of the site's database (the module's own stays as built)."""
+    if site["server"] is None:
+        copy = tmp_path / f"{name}.db"
+        with sqlite3.connect(site["db"].removeprefix("sqlite:///")) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+        return f"sqlite:///{copy}"
+    return site["server"].copy_database(site["db"])
 
 
 def a_split_node(client, tree_id: int) -> dict:
@@ -92,7 +141,7 @@ def test_tree_json_counts_add_up_and_match_the_labels(client, site):
     assert [tree["id"] for tree in listed] == [site["tree_id"]]
     data = client.get(f"/api/trees/{site['tree_id']}").json()
     assert set(data["tree"]) >= {"id", "feature_set", "method", "rule", "images", "labelled"}
-    with sqlite3.connect(site["root"] / "db.sqlite") as connection:  # every md5 the images go by (TIFF and JPG)
+    with direct(site["db"]) as connection:  # every md5 the images go by (TIFF and JPG)
         image_of = {md5: md5 for (md5,) in connection.execute("SELECT md5 FROM images")}
         image_of |= dict(connection.execute("SELECT jpg_md5, md5 FROM images").fetchall())
         matched = {md5 for (md5,) in connection.execute("SELECT image_md5 FROM labels WHERE image_md5 IS NOT NULL")}
@@ -146,7 +195,7 @@ def test_image_json_lists_its_files_duplicates_labels_scale_and_tree_path(client
     truth = [row for row in site["truth"] if row["kind"] == "duplicate"]
     duplicate = site["corpus"] / truth[0]["path"]
     digest = hashlib.md5(duplicate.read_bytes()).hexdigest()
-    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+    with direct(site["db"]) as connection:
         md5 = connection.execute("SELECT image_md5 FROM files WHERE md5 = ?", (digest,)).fetchone()[0]
     data = client.get(f"/api/images/{md5}").json()
     paths = {file["path"]: file for file in data["files"]}
@@ -176,7 +225,7 @@ def test_search_by_every_field(client, site):
     assert client.get("/api/search", params={"q": digest[:10], "by": "md5"}).json()["results"][0]["md5"] == digest
     by_label = client.get("/api/search", params={"q": "Nanowires", "by": "label"}).json()["results"]
     assert by_label and all("Nanowires" in row["match"] for row in by_label)
-    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+    with direct(site["db"]) as connection:
         two_um = {
             md5 for (md5,) in connection.execute("SELECT image_md5 FROM scale_readings WHERE value=2 AND unit='µm'")
         }
@@ -219,10 +268,9 @@ def test_every_html_page_renders(client, site):
 # --- image quality ------------------------------------------------------------------------------------------
 
 
-def quality_rows(site) -> list[sqlite3.Row]:
-    """Every stored quality score row, read directly from the database file."""
-    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
-        connection.row_factory = sqlite3.Row
+def quality_rows(site) -> list:
+    """Every stored quality score row (mappings by column), read directly from the database."""
+    with direct(site["db"], mappings=True) as connection:
         return connection.execute("SELECT * FROM quality_scores").fetchall()
 
 
@@ -254,7 +302,7 @@ def scores_as_compared(site) -> dict[str, dict[str, float]]:
 def test_quality_counts_per_flag_equal_the_databases_rows_and_the_corpus_defects(client, site):
     data = client.get("/api/quality").json()
     raised = raised_by(site)
-    with sqlite3.connect(site["root"] / "db.sqlite") as connection:
+    with direct(site["db"]) as connection:
         run_id, thresholds = connection.execute("SELECT id, thresholds FROM quality_runs ORDER BY id DESC").fetchone()
         scored = connection.execute("SELECT count(*) FROM quality_scores WHERE width > 0").fetchone()[0]
         image_of = dict(connection.execute("SELECT relpath, image_md5 FROM files WHERE image_md5 IS NOT NULL"))
@@ -369,12 +417,11 @@ def test_the_image_page_shows_the_databases_quality_scores(client, site):
 
 def test_quality_pages_before_any_run_and_an_image_not_scored(site, tmp_path):
     md5 = quality_rows(site)[0]["image_md5"]
-    copy = tmp_path / "unscored.db"
-    with sqlite3.connect(site["root"] / "db.sqlite") as source, sqlite3.connect(copy) as target:
-        source.backup(target)
+    copy = copy_of(site, tmp_path, "unscored")
+    with direct(copy) as target:
         target.execute("DELETE FROM quality_scores")
         target.execute("DELETE FROM quality_runs")
-    bare = TestClient(create_app(open_database(f"sqlite:///{copy}", read_only=True), site["root"] / "store"))
+    bare = TestClient(create_app(open_database(copy, read_only=True), site["root"] / "store"))
     assert bare.get("/api/quality").json()["run"] is None
     page = bare.get("/quality")
     assert page.status_code == 200 and "no quality scores yet: run `semcurate quality`" in page.text
@@ -507,10 +554,7 @@ def test_read_only_by_default_and_no_get_changes_anything(client, site):
 @pytest.fixture
 def editable(site, tmp_path):
     """An app with edits allowed over a copy of the database (the module's own stays as built)."""
-    copy = tmp_path / "edit.db"
-    with sqlite3.connect(site["root"] / "db.sqlite") as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    url = f"sqlite:///{copy}"
+    url = copy_of(site, tmp_path, "edit")
     return TestClient(create_app(open_database(url), site["root"] / "store", allow_edits=True, token="t0k")), url
 
 
@@ -678,10 +722,7 @@ def test_similar_computes_the_features_of_an_image_from_outside_the_repository(s
 
 
 def test_a_derived_feature_set_cannot_be_computed_for_an_outside_file_and_says_which_can(site, tmp_path):
-    copy = tmp_path / "derived.db"
-    with sqlite3.connect(site["root"] / "db.sqlite") as source, sqlite3.connect(copy) as target:
-        source.backup(target)
-    sessions = open_database(f"sqlite:///{copy}")
+    sessions = open_database(copy_of(site, tmp_path, "derived"))
     with sessions.begin() as session:
         parent = session.get(FeatureSet, "classic")
         session.add(
