@@ -29,8 +29,10 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 #: How to install Dask when ``--scheduler`` is asked for without it.
 DISTRIBUTED_INSTALL = "pip install 'semcurate[distributed]'"
-#: Seconds a scheduler address may take to answer before the run stops with one line.
-SCHEDULER_TIMEOUT = 5
+#: Seconds a scheduler address may take to answer before the run stops with one line: a TCP connect and a
+#: handshake, so a few seconds even across a network; short enough that the whole command, start-up included,
+#: says so within 10 s on a loaded 2-core machine.
+SCHEDULER_TIMEOUT = 3
 #: Times a Dask task that raised is tried again (a worker that dies is handled by Dask itself: its
 #: tasks are moved to the other workers, up to ``distributed.scheduler.allowed-failures`` deaths per task).
 RETRIES = 2

@@ -130,7 +130,6 @@ def test_a_failed_run_resumes_at_the_failed_stage_and_measures_each_stage(full_s
     assert summary["targets"]["stages_below_throughput_target"] == ["fails once"]
     assert summary["totals"]["wall_s"] == pytest.approx(sum(stage["wall_s"] for stage in summary["stages"]))
     assert summary["totals"]["peak_rss_bytes"] == memory["peak_rss_bytes"]  # the largest stage's
-    assert summary["driver_peak_rss_bytes"] < 200 * MiB
     assert (memory["session"], retried["session"]) == (0, 1)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH.parent, capture_output=True, text=True).stdout
     assert summary["commit"] == commit.strip() and isinstance(summary["dirty"], bool)
