@@ -6,7 +6,12 @@ Targets (issue 15):
   low information = blank, colour = navcam), precision ≥ 0.95 and recall ≥
   0.90 against ``ground_truth.csv``'s ``defect`` column
   (:data:`semcurate.datasets.defects.DEFECT_FLAGS`); odd size and odd aspect,
-  which the corpus does not draw, should flag nothing;
+  which the corpus does not draw, should flag nothing; saturation, which the
+  corpus does not draw either but its over-exposed ("light") frames and some
+  dark grooves show, is scored against a hand count instead: the share of
+  pixels at 0 or 255 above the generator's data bar (``stripe_box`` of the
+  truth, not the scale reader's) at least the run's threshold
+  (:func:`clipped_truth`), with the drawn defects of what it raised;
 * near-duplicate pairs (every pair within an original, its nudged
   near-duplicate and its re-saved variants) recall ≥ 0.95, precision ≥ 0.98,
   as ``semcurate ingest`` groups them;
@@ -109,8 +114,28 @@ def precision_recall(predicted: set, actual: set) -> dict:
     }
 
 
-def flag_scores(sessions, truth: dict[str, dict]) -> tuple[dict, dict[str, set]]:
-    """Precision and recall per flag, and the md5s each flag raised."""
+def clipped_truth(store: Path, truth: dict[str, dict], threshold: float) -> set[str]:
+    """The md5s whose picture, above the generator's data bar, has at least ``threshold`` of its pixels at 0 or 255.
+
+    Counted here on the store file that ``quality`` scores (``<md5>.tif``, else
+    ``<md5>.jpg``, as 8-bit grey), the bar cut at the truth's ``stripe_box``
+    (top-of-image bars do not occur in the corpus): a truth for the
+    ``saturated`` flag that does not go through the scale reader's stripe.
+    """
+    clipped = set()
+    for md5, row in truth.items():
+        path = store / f"{md5}.tif"
+        with Image.open(path if path.exists() else store / f"{md5}.jpg") as image:
+            grey = np.asarray(image.convert("L"))
+        if row["stripe_box"]:
+            grey = grey[: round(float(row["stripe_box"].split()[1]))]
+        if grey.size and ((grey == 0).mean() + (grey == 255).mean()) >= threshold:
+            clipped.add(md5)
+    return clipped
+
+
+def flag_scores(sessions, truth: dict[str, dict], clipped: set[str]) -> tuple[dict, dict[str, set]]:
+    """Precision and recall per flag (``saturated`` against ``clipped``), and the md5s each flag raised."""
     with sessions() as session:
         rows = session.execute(select(QualityScore.image_md5, QualityScore.flags, QualityScore.charging_rows)).all()
     raised: dict[str, set] = defaultdict(set)
@@ -121,6 +146,7 @@ def flag_scores(sessions, truth: dict[str, dict]) -> tuple[dict, dict[str, set]]
     for md5, row in truth.items():
         if row["defect"]:
             expected[DEFECT_FLAGS[row["defect"]]].add(md5)
+    expected["saturated"] = clipped
     table = {}
     for flag in FLAGS:
         cell = precision_recall(raised[flag], expected[flag])
@@ -128,6 +154,13 @@ def flag_scores(sessions, truth: dict[str, dict]) -> tuple[dict, dict[str, set]]
         cell["drawn_by_the_corpus"] = drawn
         if drawn:
             cell["target_met"] = (cell["precision"] or 0) >= TARGET_PRECISION and (cell["recall"] or 0) >= TARGET_RECALL
+        else:
+            kinds: dict[str, int] = defaultdict(int)
+            for md5 in raised[flag]:
+                kinds[truth[md5]["defect"] or "sound"] += 1
+            cell["raised_by_drawn_defect"] = dict(sorted(kinds.items()))
+        if flag == "saturated":
+            cell["truth"] = "hand count: share of pixels at 0 or 255 above the generator's data bar >= the threshold"
         table[flag] = cell
     found_rows = total_rows = 0
     charging_rows = {md5: rows_text for md5, _flags, rows_text in rows}
@@ -303,7 +336,8 @@ def main() -> None:
     summary = score_images(sessions, store, workers=1)
     quality_s = time.perf_counter() - started
     truth, md5_of_id = truth_of(corpus, sessions)
-    flags, raised = flag_scores(sessions, truth)
+    clipped = clipped_truth(store, truth, summary["thresholds"]["saturated"]["value"])
+    flags, raised = flag_scores(sessions, truth, clipped)
     pairs, pair_sets = near_duplicate_scores(sessions, truth, md5_of_id)
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
@@ -356,6 +390,7 @@ def main() -> None:
         print(
             f"{flag} | {cell['true_positives']} | {cell['false_positives']} | {cell['false_negatives']} | "
             f"{cell['precision']} | {cell['recall']} | {cell.get('target_met', '-')}"
+            + (f" (truth: {cell['truth']})" if "truth" in cell else "")
         )
     print("near-duplicate pairs:", json.dumps(result["near_duplicates"], indent=1))
     print("speed:", result["speed"])

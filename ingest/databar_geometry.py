@@ -27,6 +27,10 @@ the thesis' algorithm (section 2.3) and makes each step measurable:
      that leaves a stripe of allowed height, else just above its lowest block
      of content (so the box of a stripe under flat picture without a rule
      starts a few px above its first text);
+   * rows crossed by one filled marker beside a line of text (Thermo's thick
+     bar among its values) keep too little background to count, however many:
+     they join the runs on either side when the marker's body runs through
+     them all (:func:`_crossed_by_a_marker`), so the table is one stripe;
    * the stripe may be 8- or 16-bit or palette in the file: the caller passes
      the 8-bit grey rendering.
 
@@ -86,6 +90,9 @@ FLAT_STD = 2.5
 BACKGROUND_TOLERANCE = 12
 #: A row belongs to a stripe when at least this fraction of it is background.
 ROW_BACKGROUND_FRACTION = 0.4
+#: Rows between two runs of stripe rows that one filled marker crosses (Thermo's thick bar beside a line of
+#: values) join them, however many, when each keeps at least this fraction of background.
+GAP_BACKGROUND_FRACTION = 0.2
 #: A row is a rule (frame or table line) when at least this fraction of it is one flat line off the stripe colour.
 RULE_FRACTION = 0.9
 #: The tallest plausible stripe, as a fraction of the image height.
@@ -214,6 +221,34 @@ def _runs(flags: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     return runs
 
 
+def _crossed_by_a_marker(ink: np.ndarray, background: np.ndarray) -> bool:
+    """Whether rows (``ink`` and ``background`` masks, one row each) are crossed by the body of one filled marker.
+
+    The body is a run of columns that are ink in every row, as long as a bar
+    that thick may be (at least the rows over :data:`MAX_BODY_FRACTION`, at
+    most :data:`MAX_SEGMENT_FRACTION` of the width) and clear of both sides;
+    and every row keeps :data:`GAP_BACKGROUND_FRACTION` of background (text
+    beside the bar, not picture).  A picture's bright features are not that
+    wide through that many rows, nor a bar that thick and that short.
+
+    Examples
+    --------
+    >>> ink = np.zeros((6, 100), bool)
+    >>> ink[:, 30:60] = True  # a bar 30 px long crosses all 6 rows
+    >>> _crossed_by_a_marker(ink, ~ink), _crossed_by_a_marker(ink[:, :45], ~ink[:, :45])
+    (True, False)
+    """
+    rows, width = ink.shape
+    if rows == 0 or (background.mean(axis=1) < GAP_BACKGROUND_FRACTION).any():
+        return False
+    shortest, longest = max(MIN_SEGMENT_PX, rows / MAX_BODY_FRACTION), MAX_SEGMENT_FRACTION * width
+    ink_throughout: np.ndarray = np.asarray(ink.all(axis=0))
+    return any(
+        start > 0 and end < width and shortest <= end - start <= longest
+        for start, end in _runs(ink_throughout, max_gap=0)
+    )
+
+
 def find_stripe(grey: np.ndarray) -> Stripe | GeometryProblem:
     """Locate the data bar in the lower part of ``grey`` (2-D uint8)."""
     found = _find_stripe(grey)
@@ -303,11 +338,18 @@ def _stripes_of_colour(grey: np.ndarray, top: int, colour: float, tolerance: flo
     background = (distance <= tolerance)[region]
     row_is_stripe = background.mean(axis=1) >= ROW_BACKGROUND_FRACTION
     is_rule = _rule_rows(region, colour, tolerance)
-    content = (distance >= MIN_CONTRAST)[region].sum(axis=1)
+    ink = (distance >= MIN_CONTRAST)[region]
+    content = ink.sum(axis=1)
     content[is_rule] = 0
+    # Rows crossed by a tall marker or dense text may dip below the background fraction: bridge them, and any
+    # number of rows that one filled marker crosses.
+    runs: list[tuple[int, int]] = []
+    for start, end in _runs(row_is_stripe, max_gap=max(2, height // 80)):
+        if runs and _crossed_by_a_marker(ink[runs[-1][1] : start], background[runs[-1][1] : start]):
+            start = runs.pop()[0]
+        runs.append((start, end))
     stripes = []
-    # Rows crossed by a tall marker or dense text may dip below the background fraction: bridge them.
-    for run in _runs(row_is_stripe, max_gap=max(2, height // 80)):
+    for run in runs:
         start, end = _trim(run, is_rule, content, height, reaches_bottom=top + run[1] >= height - 2)
         covered = background[start:end].any(axis=0)
         span = np.flatnonzero(covered)

@@ -12,6 +12,8 @@ stripes, two bars) get a status instead of an exception.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from conftest import convention_length, specimen
@@ -423,3 +425,34 @@ def test_white_bands_of_an_over_exposed_picture_over_a_black_stripe():
     stripe = find_stripe(image)
     assert isinstance(stripe, Stripe) and stripe.box[3] == 768 and stripe.dark
     assert measured(image).length_px == pytest.approx(150, abs=0.05)
+
+
+def test_a_table_whose_thick_bar_and_values_leave_little_background_is_one_stripe():
+    """Thermo/FEI as the demo saves it (JPEG): a frame line, a row of headers, then the values beside a filled bar
+    10 rows thick; those rows keep under 40 % of background, more rows than the search bridges, yet the bar's body
+    crosses them all, so the table is one stripe from its frame (not the rows under the bar alone)."""
+    bold = ImageFont.truetype(FONT.replace("DejaVuSans", "DejaVuSans-Bold"), 22)
+
+    def table(pen):
+        pen.rectangle((0, 707, 1023, 707), fill=218)  # the frame line and the table's bottom rule
+        pen.rectangle((0, 767, 1023, 767), fill=218)
+        cells = ((100, "HV", "2.00 kV"), (180, "curr", "1.6 nA"), (275, "mag", "58 900 x"), (390, "HFW", "3.52 µm"))
+        for x, head, value in (*cells, (505, "det", "T1"), (560, "WD", "8.1 mm")):
+            pen.rectangle((x, 707, x + 1, 767), fill=218)
+            pen.text((x + 8, 710), head, font=bold, fill=230)
+            pen.text((x + 8, 738), value, font=bold, fill=230)
+        pen.rectangle((665, 707, 666, 767), fill=218)
+        pen.text((815, 711), "1 µm", font=bold, fill=230)
+        pen.rectangle((700, 747, 989, 756), fill=230)  # the filled bar: 290 px long, 10 rows thick
+
+    image = np.full((768, 1024), 32, np.uint8)
+    image[:707] = specimen(np.random.default_rng(7), 707, 1024)
+    saved = io.BytesIO()
+    Image.fromarray(draw(image, table)).save(saved, "JPEG", quality=85)
+    image = np.asarray(Image.open(saved).convert("L"))
+    background = (np.abs(image[708:767].astype(int) - 32) <= 3).mean(axis=1)
+    assert (background[747 - 708 : 757 - 708] < 0.4).all()  # the premise: 10 rows under the row fraction
+    stripe = find_stripe(image)
+    assert isinstance(stripe, Stripe) and stripe.box[3] == 768
+    assert stripe.box[1] in (707, 708)  # the frame, or the row under it where JPEG noise broke the flat line
+    assert analyse_stripe(image, stripe).segment.length_px == pytest.approx(290, abs=0.5)
