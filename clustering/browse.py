@@ -180,11 +180,7 @@ class Tree:
             edit = self._edits(session).get(md5)
             if edit is not None:
                 source, target = edit
-                parents = dict(
-                    session.execute(
-                        select(TreeNodeRow.id, TreeNodeRow.parent_id).where(TreeNodeRow.tree_id == self.id)
-                    ).all()
-                )
+                parents = self._parents(session)
                 if target is not None:
                     holders = lineage(target, parents)
                     rows = session.scalars(select(TreeNodeRow).where(TreeNodeRow.id.in_(holders))).all()
@@ -242,16 +238,17 @@ class Tree:
         ).all()
         return {md5: (source, target) for md5, source, target in rows}
 
+    def _parents(self, session) -> dict[int, int | None]:
+        """Each node of this tree and its parent's id (None for a category), for :func:`lineage`."""
+        return dict(
+            session.execute(select(TreeNodeRow.id, TreeNodeRow.parent_id).where(TreeNodeRow.tree_id == self.id)).all()
+        )
+
     def _members(self, session, row: TreeNodeRow) -> list[str]:
         members = set(session.scalars(select(TreeMemberRow.image_md5).where(TreeMemberRow.node_id == row.id)))
         edits = self._edits(session)
         if edits:
-            parents = dict(
-                session.execute(
-                    select(TreeNodeRow.id, TreeNodeRow.parent_id).where(TreeNodeRow.tree_id == self.id)
-                ).all()
-            )
-
+            parents = self._parents(session)
             for md5, (source, target) in edits.items():
                 if target is not None:
                     (members.add if row.id in lineage(target, parents) else members.discard)(md5)
