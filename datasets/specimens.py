@@ -860,7 +860,8 @@ def _scan(brightness: np.ndarray, height: int, width: int, rng: np.random.Genera
         grey = np.asarray(Image.fromarray(grey).resize((width, height), Image.Resampling.BILINEAR))
     span = 6
     row_offsets = np.rint(rng.normal(span, rng.uniform(0.3, 2.0), (height, 1))).clip(0, 2 * span).astype(np.uint16)
-    index = grey.astype(np.uint16)
+    # (grey + offset) << 8 reaches (255 + 2 * span) * 256 + 255: past uint16, so uint32
+    index = grey.astype(np.uint32)
     index += row_offsets
     index <<= 8
     index |= rng.integers(0, 256, (height, width), dtype=np.uint8)

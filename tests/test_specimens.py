@@ -105,3 +105,21 @@ def test_classes_are_separable_by_a_simple_descriptor(first_seed):
     # This crude global descriptor scores about 0.35-0.38 (chance: 0.03); shape-only differences
     # (a pillar versus a cone tip) are beyond it, which is what leaves clustering a real problem.
     assert accuracy >= 0.25, f"1-NN accuracy {accuracy:.2f} over {len(LEAVES)} classes (chance {1 / len(LEAVES):.2f})"
+
+
+def test_white_pixels_stay_white_through_the_scan_noise():
+    """A pixel the operator's contrast drives to white is drawn near white, never black.
+
+    The scan's noise lookup indexes a table by ``(grey + row offset) * 256 + noise``;
+    grey 255 plus the largest row offset is past what 16 bits hold, and an index
+    that wrapped round picked the table's darkest rows: black dashes in white areas
+    that no ground truth recorded (they read as charging streaks).
+    """
+    from semcurate.datasets.specimens import _scan
+
+    for seed in range(5):
+        brightness = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (256, 1))
+        brightness[100:110, 100:110] = 50.0  # 0.15 % of the pixels: far above the 99.5 % quantile, so grey 255
+        image = _scan(brightness, 256, 256, np.random.default_rng(seed))
+        darkest = image[100:110, 100:110].min()
+        assert darkest > 120, f"seed {seed}: a white block has a pixel at {darkest}"
