@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -257,6 +258,7 @@ def main() -> None:
                 pair["dadapy-dp"]["seconds"] / pair["semcurate-dp"]["seconds"], 2
             )
     load_after = os.getloadavg()
+    shutil.rmtree(scratch, ignore_errors=True)  # the points and the linkages the cases wrote
 
     print_table(
         "linkage at the 1u-2u size",

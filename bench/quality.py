@@ -42,6 +42,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -317,11 +318,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated demo corpus (default 0)")
     parser.add_argument("--corpus", type=Path, help="reuse this demo corpus (else one is generated)")
     parser.add_argument("--no-peers", action="store_true", help="skip cleanvision and imagededup")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (corpus, store, database)")
     add_quiet_load_option(parser)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "quality.json", help="JSON result file")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="semcurate-bench-quality-"))
+    try:
+        measure(args, workdir)
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> None:
+    """Generate (or reuse) the corpus under ``workdir``, ingest, scale and score it, compare, write ``args.out``."""
     corpus = args.corpus or workdir / "corpus"
     if not (corpus / "ground_truth.csv").exists():
         make_sem_corpus(corpus, args.images, seed=args.seed, workers=2)

@@ -14,7 +14,9 @@ the image's bit depth):
 
 ``sharpness``
     −log10 of the width of the picture's sharpest edges (a Gaussian sigma)
-    as a share of its shorter side (:func:`edge_width`): the ratio of fine-
+    as a share of the field's shorter side (:func:`edge_width`; the field is
+    the image less its data bar: flat rows cut away next to the bar are part
+    of the field, only without edges to measure): the ratio of fine-
     to coarse-scale gradient energy where the gradients are steepest, which a
     blur lowers and a smooth specimen with crisp rims does not.  A share of the
     field, not of nm: the picture is reduced to a fixed number of px across,
@@ -445,7 +447,12 @@ def _structure(working: np.ndarray, noise: float, short_side: int) -> float:
 
 
 def sharpness_scores(
-    grey: np.ndarray, noise: float, working: np.ndarray | None = None, factor: float = 1.0, added: float = 0.0
+    grey: np.ndarray,
+    noise: float,
+    working: np.ndarray | None = None,
+    factor: float = 1.0,
+    added: float = 0.0,
+    field_side: int | None = None,
 ) -> tuple[float | None, float | None, str | None]:
     """``(sharpness, spectral_sharpness, reason)`` of a grey picture with pixel noise ``noise`` (grey levels).
 
@@ -456,9 +463,13 @@ def sharpness_scores(
     width of the sharpest edges (:func:`edge_width`): how many edge widths
     the field holds, so that neither the image's size, nor its contrast, nor
     a smooth specimen (whose crisp rims are as narrow as a busy one's) moves
-    it; 0 for a picture without an edge narrower than itself.  The spectral
-    score is the share of the spectral energy above 1/8 cycle per px, the
-    white noise floor removed.
+    it; 0 for a picture without an edge narrower than itself.  The width is
+    taken as a share of ``field_side`` (px) instead when that is larger: the
+    shorter side of the field the picture was cut from, since flat rows cut
+    away beside the data bar (a uniform bottom of the field) narrow the
+    picture, not the field, and a specimen's soft focus is no blur for being
+    measured on fewer rows.  The spectral score is the share of the spectral
+    energy above 1/8 cycle per px, the white noise floor removed.
     """
     if min(grey.shape) < SHARPNESS_MIN_SIDE:
         return None, None, f"picture of {grey.shape[1]}×{grey.shape[0]} px is too small to measure sharpness"
@@ -470,7 +481,7 @@ def sharpness_scores(
     width = edge_width(working, noise_variance)
     if width is None:
         return None, None, "no edge above the noise: sharpness undefined"
-    sharpness = -math.log10(width)
+    sharpness = -math.log10(width) + math.log10(max(field_side or 0, min(grey.shape)) / min(grey.shape))
     spectrum = np.abs(fft.rfft2(working - working.mean())) ** 2 / working.size
     fy = np.fft.fftfreq(working.shape[0])[:, None]
     fx = np.fft.rfftfreq(working.shape[1])[None, :]
@@ -598,6 +609,7 @@ def score_image(pixels: np.ndarray, stripe_box: Sequence[int] | None = None) -> 
         first, end = (first, end - margin) if first == 0 else (first + margin, end)
         end = max(end, first + 1)
     notes = ["whole image scored: no data bar was found"] if stripe_box is None else []
+    field_side = min(end - first, width)  # flat rows cut next to the bar narrow the picture, not the field
     if not bar_included and values.ndim >= 2:  # a blank band of the bar above (or below) the stripe found
         band = bar_band_rows(values[first:end], bar_below=first == 0)
         if band:
@@ -629,7 +641,7 @@ def score_image(pixels: np.ndarray, stripe_box: Sequence[int] | None = None) -> 
     nonzero = histogram[histogram > 0]
     median = float(np.searchsorted(np.cumsum(histogram), 0.5)) if image is not None else float(np.median(grey))
     working, factor, added = _reduce(image if image is not None else grey, WORKING_SIDE)
-    sharpness, spectral, why = sharpness_scores(grey, noise, working, factor, added)
+    sharpness, spectral, why = sharpness_scores(grey, noise, working, factor, added, field_side)
     # Without a bar found, the lower part of the image may hold one, whose top edge is one abrupt step.
     margin = round(BAR_SEARCH * grey.shape[0]) if bar_included else 0
     charging, rows = charging_score(grey, noise, high - low, margin, image)

@@ -44,7 +44,7 @@ from semcurate.ingest.quality import (
 from semcurate.ingest.walk import FileSkipped, read_regular
 
 #: Version of the scores; images scored by another version are scored again.
-SCORER_VERSION = "2"
+SCORER_VERSION = "3"
 #: Scores per database transaction.
 BATCH_SIZE = 100
 #: Pillow modes whose pixels are scored as decoded (16-bit, 32-bit integer, float) rather than as the 8-bit rendition.

@@ -75,6 +75,25 @@ def test_a_smooth_specimen_is_not_blurred_but_its_gaussian_blur_is():
             assert score_image(np.clip(blurred, 0, 255).astype(np.uint8)).sharpness < threshold, leaf
 
 
+def test_flat_rows_cut_beside_the_bar_narrow_the_picture_not_the_field():
+    # A field of 600 rows whose last 200 are one flat grey (an instrument's uniform picture bottom) is measured on
+    # the 400 rows above them, but its edges' width is a share of the field's shorter side (512 px), not of the
+    # picture's: the same edges in a field of 400 rows give the same width in px, a larger share of a smaller field.
+    rng = np.random.default_rng(4)
+    sigma = 6.0
+    y, x = np.mgrid[0:400, 0:512]
+    disk = np.where((x - 250) ** 2 + (y - 190) ** 2 < 120**2, 150.0, 40.0)
+    content = np.clip(np.rint(ndimage.gaussian_filter(disk, sigma) + rng.normal(0, 2, disk.shape)), 0, 255)
+    content = content.astype(np.uint8)
+    stripe = np.zeros((24, 512), np.uint8)
+    short = score_image(np.vstack([content, stripe]), (0, 400, 512, 424))
+    tall = score_image(np.vstack([content, np.full((200, 512), 200, np.uint8), stripe]), (0, 600, 512, 624))
+    assert "rows of one grey level next to the data bar cut away" in tall.reason
+    assert abs(tall.picture_height - short.picture_height) <= 2 and short.picture_height < 400
+    assert 10**-tall.sharpness * 512 == pytest.approx(sigma, rel=0.25)  # the disk's blur, read from the field
+    assert 10**-tall.sharpness * 512 == pytest.approx(10**-short.sharpness * short.picture_height, rel=0.03)
+
+
 def test_sharpness_does_not_depend_on_contrast(pictures):
     picture = pictures[0]
     halved = np.asarray(ImageEnhance.Contrast(Image.fromarray(picture)).enhance(0.5))
