@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 
 from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
 from semcurate.datasets.specimens import draw_specimen
@@ -107,7 +107,15 @@ def test_candidate_pairs_equal_a_brute_force_hamming_search():
     assert {(index, 300 + index) for index in range(40)} <= expected
 
 
-def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquisitions):
+def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquisitions, monkeypatch):
+    """Grouped at ingest, with the top-square hashes taken at admission; a store from before that is grouped alike."""
+    from semcurate.db.models import ImageSignature
+    from semcurate.ingest import ingestion
+
+    def decode_store_jpg(_task):
+        raise AssertionError("admission hashes every new image: no store JPG is decoded for its signature")
+
+    monkeypatch.setattr(ingestion, "_signature_task", decode_store_jpg)
     source = tmp_path / "source"
     source.mkdir()
     expected = []
@@ -131,6 +139,19 @@ def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquis
     assert all(len(group) == 1 and None not in group for group in groups)
     assert len(set.union(*groups)) == 3  # three acquisitions, three groups
 
+    # A store ingested before admission hashed: no signatures, no groups; its store JPGs are decoded for them.
+    monkeypatch.undo()
+    with sessions.begin() as session:
+        session.execute(delete(ImageSignature))
+        session.execute(update(ImageRow).values(near_duplicate_group=None))
+    ingestion.Ingestion(source, tmp_path / "store", sessions, workers=1).group_near_duplicates()
+    with sessions() as session:
+        regrouped = {row.md5: row.near_duplicate_group for row in session.scalars(select(ImageRow))}
+        assert session.scalar(select(func.count()).select_from(ImageSignature)) == len(regrouped)
+    for names in expected:
+        assert len({regrouped[md5_of[name]] for name in names} - {None}) == 1
+    assert {md5 for md5, group in regrouped.items() if group} == {md5 for md5, group in group_of.items() if group}
+
 
 def test_bit_counts_by_byte_table_equal_numpys_own(monkeypatch):
     """The NumPy < 2 path (a byte table) counts the bits NumPy 2's bitwise_count counts, and Python's int.bit_count."""
@@ -142,3 +163,46 @@ def test_bit_counts_by_byte_table_equal_numpys_own(monkeypatch):
         assert (near_duplicates._popcount(words) == truth).all()
         monkeypatch.delattr(np, "bitwise_count")
     assert (near_duplicates._popcount(words) == truth).all()
+
+
+def _pearson_at_every_shift(view_a: np.ndarray, view_b: np.ndarray, reach: int, least_overlap: float) -> dict:
+    """The correlation of the overlap at each shift, one shift at a time with numpy's corrcoef (the reference)."""
+    found = {}
+    for dy, dx in itertools.product(range(-reach, reach + 1), repeat=2):
+        a = view_a[max(0, dy) :, max(0, dx) :]
+        b = view_b[max(0, -dy) :, max(0, -dx) :]
+        rows, columns = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        if rows * columns >= least_overlap * min(view_a.size, view_b.size):
+            found[dy, dx] = np.corrcoef(a[:rows, :columns].ravel(), b[:rows, :columns].ravel())[0, 1]
+    return found
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_similarity_equals_pearson_over_the_overlap_at_the_best_shift(seed):
+    """The FFT search returns the shift and value a shift-by-shift Pearson correlation finds."""
+    from semcurate.ingest import near_duplicates
+
+    rng = np.random.default_rng(seed)
+    texture = ndimage_smooth(rng.normal(size=(110, 150)))
+    dy, dx = (int(v) for v in rng.integers(-7, 8, 2))
+    view_a = texture[10:80, 10:138]
+    view_b = texture[10 - dy : 80 - dy - int(rng.integers(0, 6)), 10 - dx : 138 - dx - int(rng.integers(0, 6))]
+    view_b = view_b * 1.7 + 3 + rng.normal(scale=0.4, size=view_b.shape)  # contrast, offset and noise
+    reach = round(near_duplicates.MAX_SHIFT * near_duplicates.VIEW_WIDTH)
+    reference = _pearson_at_every_shift(view_a, view_b, reach, near_duplicates.MIN_OVERLAP)
+    best_shift = max(reference, key=reference.get)
+    value, shift = near_duplicates.similarity(view_a, view_b)
+    assert shift == best_shift == (-dy, -dx)  # view_b[y, x] is texture[y + 10 - dy, x + 10 - dx]
+    assert value == pytest.approx(reference[best_shift], abs=1e-9)
+    unrelated = ndimage_smooth(rng.normal(size=view_b.shape))
+    unrelated_reference = _pearson_at_every_shift(view_a, unrelated, reach, near_duplicates.MIN_OVERLAP)
+    value, shift = near_duplicates.similarity(view_a, unrelated)
+    assert value == pytest.approx(max(unrelated_reference.values()), abs=1e-9)
+    assert shift == max(unrelated_reference, key=unrelated_reference.get)
+
+
+def ndimage_smooth(noise: np.ndarray) -> np.ndarray:
+    """Noise with a texture's correlation length (a Gaussian blur of 1.5 px), as a band-passed view has."""
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(noise, 1.5)
