@@ -47,9 +47,12 @@ import numpy as np
 import tifffile
 from machine_load import add_quiet_load_option, wait_for_quiet
 from sem_meta_peer import CORRECT_WITHIN
+from sqlalchemy import select
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
+from semcurate.db.models import File
+from semcurate.db.models import ScaleReading as ScaleReadingRow
 from semcurate.ingest.images import decode_image
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.ocr import OcrEngine
@@ -185,9 +188,37 @@ def demo_accuracy(sessions, corpus: Path) -> dict:
         "by_width_class": validation["by_width_class"],
         "flagged": len(validation["flagged"]),
         "wrong": validation["wrong"],
+        "abstained": abstentions(sessions, corpus),
         "met": bool(groups)
         and all(group["percent_right"] >= RIGHT_TARGET_PCT and group["wrong"] == 0 for group in groups),
     }
+
+
+def abstentions(sessions, corpus: Path) -> list[dict]:
+    """Every image with a data bar whose reading is not ``ok``: what was drawn, and what the reader said and read."""
+    truth = truth_by_path(corpus)
+    with sessions() as session:
+        rows = session.execute(
+            select(File.relpath, ScaleReadingRow.status, ScaleReadingRow.reason, ScaleReadingRow.label_text)
+            .join(ScaleReadingRow, ScaleReadingRow.image_md5 == File.image_md5)
+            .where(ScaleReadingRow.status != "ok")
+        ).all()
+    found = {}
+    for relpath, status, reason, label_text in rows:
+        drawn = truth.get(f"new_dati_SEM/{relpath}")
+        if drawn is None or drawn["has_stripe"] != "true" or drawn["image_id"] in found:
+            continue
+        found[drawn["image_id"]] = {
+            "image_id": drawn["image_id"],
+            "layout": drawn["layout"],
+            "font": drawn["font"],
+            "width": int(drawn["width"]),
+            "drawn_label": drawn["label_text"],
+            "status": status,
+            "reason": reason,
+            "read": label_text,
+        }
+    return sorted(found.values(), key=lambda row: row["image_id"])
 
 
 def bar_images(corpus: Path, limit: int) -> list[tuple[np.ndarray, dict]]:
@@ -415,6 +446,11 @@ def main() -> None:
     print(f"flagged (metadata and pixels disagree): {accuracy['flagged']}; wrong: {len(accuracy['wrong'])}")
     for path, expected, read in accuracy["wrong"][:10]:
         print(f"  wrong: {path}: expected {expected}, read {read}")
+    for row in accuracy["abstained"]:
+        print(
+            f"  abstained: {row['image_id']} {row['layout']} {row['width']} px {row['font']}: drawn "
+            f"{row['drawn_label']!r}, read {row['read']!r}: {row['status']}, {row['reason']}"
+        )
     print("workers | images | ingest s | scale s | img/s/core (hash+convert+scale) | scale-only img/s/core | speed-up")
     for run in runs:
         keys = ("workers", "images", "ingest_s", "scale_s", "images_per_s_per_core")
