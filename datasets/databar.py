@@ -154,6 +154,13 @@ SCALE_CHOICES: tuple[tuple[float, str, int], ...] = (
     (1, "nm", 69),
 )
 
+#: Horizontal field widths, in nm, that an SEM images (about 2,500,000× to 4× on a 127 mm display): a drawn scale
+#: whose bar would make the field narrower or wider is drawn again.  Thesis Table 2.4's 1-5 nm scales thus appear
+#: only where the bar is short enough.
+SEM_FIELD_WIDTH_NM = (50.0, 30e6)
+#: Scales drawn again, at most, to find one within :data:`SEM_FIELD_WIDTH_NM`.
+MAX_SCALE_REDRAWS = 50
+
 #: The layouts drawn (see the module docstring) and the share of bars drawn in each.
 LAYOUT_SHARES: dict[str, float] = {
     "zeiss_framed": 0.17,
@@ -1500,6 +1507,16 @@ def random_data_bar_spec(rng: np.random.Generator, width: int, height: int, layo
         cap_fraction=draw.uniform(*_CAP_FRACTIONS[chosen]),
     )
     stripe = _BUILDERS[chosen](draw, common)
+    low, high = SEM_FIELD_WIDTH_NM
+    for _redraw in range(MAX_SCALE_REDRAWS):
+        if low <= common.field_nm(stripe.bar.length_px) <= high:
+            break
+        # The value is drawn before the bar's length; a 5 nm bar a fifth of a 2048-px frame wide is a 25 nm field.
+        value, unit, _weight = SCALE_CHOICES[draw.weighted_index(_SCALE_CUMULATIVE)]
+        common = replace(common, value=value, unit=unit)
+        stripe = _BUILDERS[chosen](draw, common)
+    else:
+        raise RuntimeError(f"no scale of SCALE_CHOICES fits a {width}-px {chosen} bar within {SEM_FIELD_WIDTH_NM} nm")
     position = "none" if chosen == "none" else "overlay" if overlay else "bottom"
     flat_rows = round(flat_share * (height - stripe.stripe_height)) if position == "overlay" else 0
     # A black picture bottom only where a line along the stripe's top (or its contrast) still shows where it starts.

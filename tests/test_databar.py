@@ -345,3 +345,19 @@ def test_liberation_sans_narrow_falls_back_when_absent(font_dirs):
     databar.require_fonts()
     assert databar.drawn_font("Liberation Sans Narrow") == "Liberation Sans"
     assert databar.drawn_font("FreeMono") == "FreeMono"
+
+
+def test_drawn_scales_keep_the_field_within_what_an_sem_images(monkeypatch):
+    """With 1 nm drawn half of the time, no bar makes a field under 50 nm (a 1 nm bar on 100 px of 2048 is 20 nm)."""
+    weights = np.array([1.0 if (value, unit) == (1, "nm") else 0.01 for value, unit, _weight in databar.SCALE_CHOICES])
+    weights[[value for value, unit, _ in databar.SCALE_CHOICES].index(1)] = 1.0  # 1 mm as well: fields up to 10 mm
+    monkeypatch.setattr(databar, "_SCALE_CUMULATIVE", np.cumsum(weights) / weights.sum())
+    fields_nm, scales = [], Counter()
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        for width, height in ((512, 384), (2048, 1768), (4096, 3072)):
+            spec = databar.random_data_bar_spec(rng, width, height, "generic")
+            fields_nm.append(spec.width * spec.nm_per_px)
+            scales[spec.scale_value, spec.scale_unit] += 1
+    assert 50.0 <= min(fields_nm) and max(fields_nm) <= 30e6
+    assert scales[1, "nm"] == 0 and scales[1, "mm"] > 0  # 1 nm never fits; 1 mm does
