@@ -37,11 +37,16 @@ is passed in).  :func:`read_bar` reads the pixels:
    (status ``conflict``) rather than pick one, unless a magnification
    agrees with the bar and with no reading of the printed field width (tiny
    print: "794 nm" read "734 nm"; :func:`reconcile`).  Magnifications never
-   give a reading: their reference width is a display setting of the
+   give a reading alone: their reference width is a display setting of the
    instrument, never printed on the stripe, and not even fixed per vendor
    (Mag x Width is 281 mm and 298 mm on the two Zeiss fixtures); nor do they
    corroborate a label that, on another display, would be a usual value
    with as many digits (the displays are 1.63 apart, close to 5 / 3 and 8 / 5).
+   They settle a label read with its digits but not as a usual length
+   ("100mm" for "100nm", "28 um" for "20 µm" in 7-px print) when they put
+   exactly one usual value with those digits on the measured bar
+   (:func:`label_from_magnifications`); and only a magnification two looks
+   read alike may contradict a bar ("1.97 K X" read "197 KX" in one look).
 
 :func:`combine` then applies the trust order (design.md, "Trust"): the
 instrument's metadata (:mod:`semcurate.ingest.vendor_metadata`) is exact and
@@ -90,7 +95,7 @@ from semcurate.ingest.vendor_metadata import (
 )
 
 #: Bumped whenever a change could change readings, so stored readings can be told apart.
-READER_VERSION = "2"
+READER_VERSION = "3"
 #: Horizontal field widths an SEM can image, in nm (about 1,000,000× to 5× magnification).
 FIELD_WIDTH_RANGE_NM = (50.0, 30e6)
 #: Mantissas of scale-bar values that instruments print (1, 2, 2.5, 3, 4, 5, 6, 8 × 10^k).
@@ -423,11 +428,22 @@ def _label(
     return phrase, length, text
 
 
-def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]) -> tuple[str | None, list[str]]:
+def judge(
+    nm_per_px: float,
+    width_px: int,
+    label: Length,
+    other_texts: list[str],
+    settled_magnifications: Callable[[], set[float]] | None = None,
+) -> tuple[str | None, list[str]]:
     """``(problem or None, evidence)`` for a bar reading against physics and the stripe's other fields.
 
     A field width outside what SEMs image, or :data:`CONTRADICTION_FACTOR`
     times wider than every magnification on the stripe allows, is a problem.
+    The magnifications are those of ``other_texts``; when they contradict the
+    bar and ``settled_magnifications`` is given, it is asked for the
+    magnifications as two looks read them, and only those can contradict:
+    tiny print loses a magnification's decimal point as easily as a label's
+    ("Mag = 1.97 K X" read "197 KX" at 8 px, in one look of four).
 
     ``other_texts`` are the OCR texts of the stripe's other boxes; a length
     among them that, as a field width, matches within
@@ -440,17 +456,14 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
     low, high = FIELD_WIDTH_RANGE_NM
     if not low <= field_nm <= high:
         return f"implied field width {field_nm:.3g} nm is outside what an SEM images ({low:g} nm to {high:g} nm)", []
-    magnifications = [found for text in other_texts if (found := parse_magnification(text))]
-    # Only a field wider than the magnification allows: a label that lost its decimal point ("500um" for
-    # "5.00um") reads too long, while OCR that drops a digit group of the magnification ("100 x" for "26 100 x")
-    # makes it too small and must not discredit a right label.
-    if magnifications and all(
-        field_nm > WIDEST_MAGNIFICATION_REFERENCE_NM / magnification * CONTRADICTION_FACTOR
-        for magnification in magnifications
-    ):
+    magnifications = {found for text in other_texts if (found := parse_magnification(text))}
+    if _contradicted(field_nm, magnifications) and settled_magnifications is not None:
+        magnifications = settled_magnifications()
+    if _contradicted(field_nm, magnifications):
+        lowest = min(magnifications)  # the one that allows the widest field
         return (
-            f"implied field width {field_nm:.3g} nm contradicts the magnification {magnifications[0]:g}× "
-            f"(at most {WIDEST_MAGNIFICATION_REFERENCE_NM / magnifications[0]:.3g} nm)"
+            f"implied field width {field_nm:.3g} nm contradicts the magnification {lowest:g}× "
+            f"(at most {WIDEST_MAGNIFICATION_REFERENCE_NM / lowest:.3g} nm)"
         ), []
     usual = nearest_usual_length(label.nm)
     if not _is_usual(label.value) and abs(label.nm / usual.nm - 1) <= NEAR_USUAL:
@@ -471,6 +484,25 @@ def judge(nm_per_px: float, width_px: int, label: Length, other_texts: list[str]
     if not evidence and not _is_usual(label.value):
         return f"{label.value:g} {label.unit} is not a usual scale-bar value and nothing on the stripe confirms it", []
     return None, evidence
+
+
+def _contradicted(field_nm: float, magnifications: set[float]) -> bool:
+    """Whether a bar's field width of ``field_nm`` nm is :data:`CONTRADICTION_FACTOR` times wider than every one of
+    ``magnifications`` allows (none: not contradicted).
+
+    Only a field wider than the magnification allows: a label that lost its decimal point ("500um" for "5.00um")
+    reads too long, while OCR that drops a digit group of the magnification ("100 x" for "26 100 x") makes it too
+    small and must not discredit a right label.
+
+    Examples
+    --------
+    >>> _contradicted(142_000.0, {197_000.0}), _contradicted(142_000.0, {1_970.0}), _contradicted(142_000.0, set())
+    (True, False, False)
+    """
+    return bool(magnifications) and all(
+        field_nm > WIDEST_MAGNIFICATION_REFERENCE_NM / magnification * CONTRADICTION_FACTOR
+        for magnification in magnifications
+    )
 
 
 def _field_length(text: str) -> Length | None:
@@ -496,7 +528,7 @@ def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> Prin
         if _field_length(text):
             found.append(((box,), _field_length))
         elif _FIELD_NAME_ONLY.match(text):
-            for value_box in _value_boxes(box, boxes):
+            for value_box in _value_boxes(box, boxes, text):
                 # The value reads like a label: one length, at most one stray letter, so no other field's name
                 # ("WD: 5.7 mm" under "HFW:" is the working distance).
                 phrase = _smallest_reading(value_box, layout, reader, _label_length)
@@ -519,20 +551,26 @@ def printed_field(layout: StripeLayout, reader: _StripeText, looks: int) -> Prin
     return fields[0]
 
 
-def _value_boxes(name_box: Box, boxes: list[Box]) -> list[Box]:
-    """The boxes that may hold the value of a field whose name is alone in ``name_box``, likeliest first.
+def _value_boxes(name_box: Box, boxes: list[Box], name_text: str) -> list[Box]:
+    """The boxes that may hold the value of a field whose name, read as ``name_text``, is alone in ``name_box``,
+    likeliest first.
 
-    First those right of it on its line (within three name heights: "HFW:"
-    "2.048 µm" in a fixed-width font), nearest first; then those under it
-    (overlapping its columns, within two name heights: a Thermo/FEI table's
-    "HFW" header over "1.73 mm"), nearest first.
+    First those right of it on its line, nearest first, within three name
+    heights or four of the name's character advances, whichever is wider
+    ("HFW:" "2.048 µm" in a fixed-width font; "Width = 3.471 µm" in 7-px
+    FreeMono, its "=" too faint to be a box, puts 3.6 advances, 3.2 name
+    heights, between name and value); then those under it (overlapping its
+    columns, within two name heights: a Thermo/FEI table's "HFW" header over
+    "1.73 mm"), nearest first.
     """
     nx0, ny0, nx1, ny1 = name_box
     height = ny1 - ny0
+    advance = (nx1 - nx0) / max(1, len("".join(name_text.split())))
+    reach = max(3 * height, 4 * advance)
     right, under = [], []
     for box in boxes:
         bx0, by0, bx1, by1 = box
-        if bx0 >= nx1 and bx0 - nx1 < 3 * height and by0 < ny1 and by1 > ny0:
+        if bx0 >= nx1 and bx0 - nx1 < reach and by0 < ny1 and by1 > ny0:
             right.append((bx0 - nx1, box))
         elif by0 >= ny1 and by0 - ny1 < 2 * height and min(nx1, bx1) > max(nx0, bx0):
             under.append((by0 - ny1, box))
@@ -570,6 +608,23 @@ def _magnifications(layout: StripeLayout, reader: _StripeText) -> set[float]:
             if magnification is not None:
                 found.add(magnification)
     return found
+
+
+def _settled_magnifications(layout: StripeLayout, reader: _StripeText) -> set[float]:
+    """The magnifications of the stripe that two looks read alike (:meth:`_StripeText.confirmed`).
+
+    Each is read as the smallest phrase whose first look's words parse as a magnification (:func:`_magnifications`);
+    one that no two looks agree on is left out.
+    """
+    texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
+    phrases = set()
+    for box in layout.boxes:
+        for phrase in _phrases(box, layout.boxes, layout.char_height):
+            if parse_magnification(" ".join(texts[word] for word in phrase)) is not None:
+                phrases.add(phrase)
+                break
+    settled = (reader.confirmed(phrase, parse_magnification, 2)[0] for phrase in sorted(phrases))
+    return {magnification for magnification in settled if magnification is not None}
 
 
 def _magnification_agrees(field_nm: float, magnifications: set[float]) -> bool:
@@ -634,10 +689,17 @@ def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: 
             "unreadable", bar_px=segment.length_px, stripe_box=stripe_box, reason="no text next to the segment"
         )
     texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
+    settled: list[set[float]] = []
+
+    def settled_magnifications() -> set[float]:
+        # read again only when a magnification contradicts the bar: rare, and each costs a few OCR calls
+        if not settled:
+            settled.append(_settled_magnifications(layout, reader))
+        return settled[0]
 
     def plausible(label: Length, phrase: tuple[Box, ...]) -> bool:
         others = [text for box, text in texts.items() if box not in phrase]
-        return judge(label.nm / segment.length_px, width, label, others)[0] is None
+        return judge(label.nm / segment.length_px, width, label, others, settled_magnifications)[0] is None
 
     phrase, label, label_text = _label(candidates, layout, reader, looks, plausible)
     if label is None:
@@ -650,7 +712,7 @@ def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: 
         )
     nm_per_px = label.nm / segment.length_px
     others = [text for box, text in texts.items() if box not in phrase]
-    problem, evidence = judge(nm_per_px, width, label, others)
+    problem, evidence = judge(nm_per_px, width, label, others, settled_magnifications)
     if problem:
         return ScaleReading(
             "unreadable", bar_px=segment.length_px, stripe_box=stripe_box, label_text=label_text, reason=problem
@@ -667,6 +729,45 @@ def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: 
         label_text=label_text,
         evidence=[f"segment measured between its {segment.convention}", *evidence],
     )
+
+
+@dataclass(frozen=True)
+class MagnifiedLabel:
+    """The scale-bar value a magnification puts on the bar: ``length``, from ``magnification`` on ``display``
+    (a key of :data:`MAGNIFICATION_REFERENCES_NM`), ``apart`` its relative distance from the exact figure."""
+
+    length: Length
+    magnification: float
+    display: str
+    apart: float
+
+
+def label_from_magnifications(bar_px: float, width_px: int, magnifications: set[float]) -> MagnifiedLabel | None:
+    """The one usual scale-bar value that the stripe's magnifications put on a bar of ``bar_px`` px, or None.
+
+    On each display of :data:`MAGNIFICATION_REFERENCES_NM` a magnification
+    implies a field width, so a length on the bar; it counts when a usual
+    value (:data:`USUAL_MANTISSAS`) lies within :data:`CORROBORATION` of it.
+    None unless exactly one value counts: on a display that is not known
+    (Zeiss: 281 and 298 mm) no usual value comes that close, and two values
+    mean the display cannot be told.
+
+    Examples
+    --------
+    >>> label_from_magnifications(35.0, 512, {86_800.0}).length  # JEOL "X86,800", Polaroid display
+    Length(value=100.0, unit='nm')
+    >>> print(label_from_magnifications(35.0, 512, {61_000.0}))  # 142 nm on the bar: no usual value within 3 %
+    None
+    """
+    found: dict[float, MagnifiedLabel] = {}
+    for magnification in sorted(magnifications):
+        for display, reference_nm in MAGNIFICATION_REFERENCES_NM.items():
+            on_bar_nm = reference_nm / magnification / width_px * bar_px
+            usual = nearest_usual_length(on_bar_nm)
+            apart = abs(usual.nm / on_bar_nm - 1)
+            if apart <= CORROBORATION:
+                found.setdefault(usual.nm, MagnifiedLabel(usual, magnification, display, apart))
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def _describe_bar(bar: ScaleReading) -> str:
@@ -693,10 +794,14 @@ def reconcile(
     evidence.  A magnification that agrees with the printed field width
     leaves the conflict: a label misread 5 → 3 may match the same
     magnification on the other display (127 / 207.2 mm is within 2 % of 3 / 5).
+    They also settle a bar whose label was read but not as a usual length:
+    the one usual value they put on the measured bar, when the label shows
+    its digits and the printed field width (if any) puts the same value
+    nearest (``_taken_from_magnification``).
     """
     low, high = FIELD_WIDTH_RANGE_NM
     if printed is None or not low <= printed.length.nm <= high:
-        return bar
+        return _taken_from_magnification(bar, width_px, magnifications or set(), None) or bar
     field_nm = printed.length.nm
     field_nm_per_px = field_nm / width_px
     described = f"the printed field width {printed.length.value:g} {printed.length.unit} over {width_px} px"
@@ -739,6 +844,9 @@ def reconcile(
         implied = nearest_usual_length(field_nm_per_px * bar.bar_px)
         apart = disagreement(implied.nm / bar.bar_px, field_nm_per_px)
         if apart > FIELD_AGREEMENT:
+            taken = _taken_from_magnification(bar, width_px, magnifications or set(), printed)
+            if taken is not None:
+                return taken
             return ScaleReading(
                 "conflict",
                 bar_px=bar.bar_px,
@@ -780,6 +888,48 @@ def reconcile(
         label_text=bar.label_text,
         evidence=[f"{described} (read {printed.text!r})"],
         reason=f"bar: {bar.status} ({bar.reason}); scale from {described}",
+    )
+
+
+def _taken_from_magnification(
+    bar: ScaleReading, width_px: int, magnifications: set[float], printed: PrintedField | None
+) -> ScaleReading | None:
+    """The bar's reading with its label taken from the magnification, when the label was read but not as a usual
+    length ("100mm" for "100nm", "28 um" for "20 µm"), or None.
+
+    The label must show the digits (:func:`_digits_compatible`) of the one usual value the magnifications put on the
+    measured bar (:func:`label_from_magnifications`), and a printed field width, when there is one, must put the
+    same usual value nearest on the bar though not within :data:`FIELD_AGREEMENT` (both misread in tiny print).
+    """
+    if bar.status == "ok" or bar.bar_px is None or not bar.label_text:
+        return None
+    magnified = label_from_magnifications(bar.bar_px, width_px, magnifications)
+    if magnified is None or not _digits_compatible(bar.label_text, magnified.length):
+        return None
+    length = magnified.length
+    evidence = [
+        f"label read {bar.label_text!r}, taken as {length.value:g} {length.unit}: the magnification "
+        f"{magnified.magnification:g}× on the {magnified.display} display puts it on the bar's {bar.bar_px:.1f} px "
+        f"({magnified.apart:.1%} apart)"
+    ]
+    if printed is not None:
+        if nearest_usual_length(printed.length.nm / width_px * bar.bar_px) != length:
+            return None
+        evidence.append(
+            f"the printed field width {printed.length.value:g} {printed.length.unit} (read {printed.text!r}) puts "
+            f"{length.value:g} {length.unit} nearest, more than {FIELD_AGREEMENT:.0%} apart: misread, left out"
+        )
+    nm_per_px = length.nm / bar.bar_px
+    return replace(
+        bar,
+        status="ok",
+        value=length.value,
+        unit=length.unit,
+        nm_per_px=nm_per_px,
+        source="ocr",
+        ocr_nm_per_px=nm_per_px,
+        evidence=evidence,
+        reason=None,
     )
 
 

@@ -253,6 +253,72 @@ def test_a_label_that_lost_its_decimal_point_contradicts_the_magnification():
     assert judge(5000 / 80, 512, Length(5, "µm"), ["mag 100 x"])[0] is None
 
 
+def test_a_label_read_with_its_digits_but_not_its_unit_is_settled_by_the_magnification():
+    """Demo JEOL bar, FreeSans 7 px: "100nm" over 35 px of 512 read "100mm" in four looks; "X86,800" printed.
+
+    On the Polaroid display 86,800× puts 100.0 nm on the bar (on Thermo Fisher's, 163 nm: no usual value within
+    3 %), and "100mm" shows 100's digits.
+    """
+    misread = ScaleReading("unreadable", bar_px=35.0, stripe_box=(0, 442, 512, 471), label_text="100mm")
+    reading = reconcile(misread, None, 512, {86_800.0})
+    assert (reading.status, reading.source, reading.value, reading.unit) == ("ok", "ocr", 100.0, "nm")
+    assert reading.nm_per_px == pytest.approx(100 / 35) and "86800× on the Polaroid display" in reading.evidence[0]
+    assert reconcile(misread, None, 512) == misread  # no magnification: nothing to settle it
+    assert reconcile(replace(misread, label_text="400mm"), None, 512, {86_800.0}) == replace(
+        misread, label_text="400mm"
+    )  # another first digit: not 100 misread
+    # A Zeiss display (281 mm) puts 226 nm on the bar: no usual value within 3 % on either known display.
+    zeiss = 281e6 / (100 / 35 * 512)
+    assert reconcile(misread, None, 512, {zeiss}) == misread
+
+
+def test_a_label_and_a_field_width_both_misread_are_settled_by_the_magnification_they_point_to():
+    """Demo Tescan bar, DejaVu Sans Mono 7 px: "20 µm" over 73 px of 512 read "28 um", "View field: 140 µm" read
+    "146 pm" (4.1 % from 20 µm on the bar), "905 x" right: 140.3 µm on the Polaroid display, 20.0 µm on the bar."""
+    misread = ScaleReading("unreadable", bar_px=73.0, stripe_box=(0, 428, 512, 471), label_text="28 um")
+    reading = reconcile(misread, printed(146, "µm"), 512, {905.0})
+    assert (reading.status, reading.value, reading.unit, reading.field_nm) == ("ok", 20.0, "µm", None)
+    assert reading.nm_per_px == pytest.approx(20_000 / 73) and "misread, left out" in reading.evidence[-1]
+    assert reconcile(misread, printed(146, "µm"), 512).status == "conflict"  # no magnification
+    # a field width that puts another usual value nearest (28.5 µm on the bar: 30 µm, 5 % off) leaves the conflict
+    assert reconcile(misread, printed(200, "µm"), 512, {905.0}).status == "conflict"
+
+
+def test_only_a_magnification_two_looks_read_alike_contradicts_a_bar():
+    """Demo Zeiss bar, DejaVu Sans Mono 8 px: "Mag = 1.97 K X" read "197 KX" in the first look of four."""
+    asked = []
+
+    def settled(value):
+        def magnifications():
+            asked.append(value)
+            return value
+
+        return magnifications
+
+    ten_um = Length(10, "µm")
+    first_look = ["Mag = 197 KX", "WD = 13.9 mm"]
+    assert judge(10_000 / 36, 512, ten_um, first_look, settled({1970.0}))[0] is None
+    contradicted, _evidence = judge(10_000 / 36, 512, ten_um, first_look, settled({197_000.0}))
+    assert "contradicts the magnification 197000" in contradicted
+    assert judge(10_000 / 36, 512, ten_um, first_look, settled(set()))[0] is None  # no two looks agree
+    assert "contradicts" in judge(10_000 / 36, 512, ten_um, first_look)[0]  # without a second look, as before
+    asked.clear()
+    judge(10_000 / 36, 512, ten_um, ["Mag = 1.97 K X"], settled({1970.0}))
+    assert asked == []  # read again only when the first look contradicts
+
+
+def test_a_field_value_three_fixed_width_advances_right_of_its_name_is_its_value():
+    """Demo Zeiss bar resized to 574 px, FreeMono 7 px: "Width = 3.471 µm", its "=" too faint to be a box."""
+    from semcurate.ingest.scale_bar import _value_boxes
+
+    name, value, unit, under = (80, 396, 120, 405), (149, 396, 187, 405), (198, 399, 213, 407), (80, 415, 95, 423)
+    far = (170, 396, 200, 405)  # 50 px right of the name: 6.2 advances, 5.6 name heights
+    assert _value_boxes(name, [name, value, unit, under], "Width") == [value, under]
+    assert _value_boxes(name, [name, far], "Width") == []
+    # a proportional "HFW" three heights wide keeps the reach of three heights
+    assert _value_boxes((0, 0, 20, 10), [(49, 0, 80, 10), (51, 0, 80, 10)], "HFW") == [(49, 0, 80, 10)]
+
+
 def test_metadata_is_trusted_first_and_pixels_are_kept():
     agreeing = combine(BAR, MetadataScale("fei", 5.04, None, None, "FEI Scan.PixelWidth"))  # 0.8 % apart
     assert (agreeing.source, agreeing.flagged, agreeing.value, agreeing.nm_per_px) == ("both", False, 1.0, 5.04)
