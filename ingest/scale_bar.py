@@ -860,23 +860,11 @@ def reconcile(
                 ),
             )
         if bar.label_text and _digits_compatible(bar.label_text, implied):
-            nm_per_px = implied.nm / bar.bar_px
-            return replace(
-                bar,
-                status="ok",
-                value=implied.value,
-                unit=implied.unit,
-                nm_per_px=nm_per_px,
-                source="ocr",
-                ocr_nm_per_px=nm_per_px,
-                field_nm=field_nm,
-                field_nm_per_px=field_nm_per_px,
-                evidence=[
-                    f"label read {bar.label_text!r}, taken as {implied.value:g} {implied.unit}: {described} "
-                    f"agrees ({apart:.1%} apart)"
-                ],
-                reason=None,
-            )
+            evidence = [
+                f"label read {bar.label_text!r}, taken as {implied.value:g} {implied.unit}: {described} "
+                f"agrees ({apart:.1%} apart)"
+            ]
+            return _bar_read_as(bar, implied, evidence, field_nm=field_nm, field_nm_per_px=field_nm_per_px)
     return ScaleReading(
         "ok",
         bar_px=bar.bar_px,
@@ -919,15 +907,30 @@ def _taken_from_magnification(
             f"the printed field width {printed.length.value:g} {printed.length.unit} (read {printed.text!r}) puts "
             f"{length.value:g} {length.unit} nearest, more than {FIELD_AGREEMENT:.0%} apart: misread, left out"
         )
-    nm_per_px = length.nm / bar.bar_px
+    return _bar_read_as(bar, length, evidence)
+
+
+def _bar_read_as(
+    bar: ScaleReading,
+    label: Length,
+    evidence: list[str],
+    field_nm: float | None = None,
+    field_nm_per_px: float | None = None,
+) -> ScaleReading:
+    """``bar`` (measured, its label misread) read as ``label`` over its length, settled by ``evidence``; the printed
+    field width that agrees with it, if any, is kept (``field_nm`` nm, ``field_nm_per_px`` over the image width)."""
+    assert bar.bar_px is not None, "only a measured bar can be read as a label"
+    nm_per_px = label.nm / bar.bar_px
     return replace(
         bar,
         status="ok",
-        value=length.value,
-        unit=length.unit,
+        value=label.value,
+        unit=label.unit,
         nm_per_px=nm_per_px,
         source="ocr",
         ocr_nm_per_px=nm_per_px,
+        field_nm=field_nm,
+        field_nm_per_px=field_nm_per_px,
         evidence=evidence,
         reason=None,
     )
