@@ -84,3 +84,21 @@ def test_the_download_line_of_keras_is_shown_only_when_verbose():
     assert "Downloading" not in quiet.stdout + quiet.stderr
     # The switch is restored: progress bars a caller asks for later still reach the terminal.
     assert "interactive after: True" in quiet.stdout
+
+
+def test_only_tensorflows_start_up_lines_are_held_back(capfd):
+    """What the C++ side writes to descriptor 2 during the import passes, except the start-up lines themselves."""
+    import os
+
+    from semcurate.features.quiet_tensorflow import _start_up_lines_filtered
+
+    with _start_up_lines_filtered():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1.5 26677 port.cc:153] oneDNN custom operations are on. You may see ...\n")
+        os.write(2, b"E0000 a real error from a shared library\n")
+        print("a Python warning", file=sys.stderr)
+    # (pytest's own sys.stderr bypasses descriptor 2, so the Python line may come first)
+    assert sorted(capfd.readouterr().err.splitlines()) == [
+        "E0000 a real error from a shared library",
+        "a Python warning",
+    ]
