@@ -140,11 +140,13 @@ def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquis
     assert len(set.union(*groups)) == 3  # three acquisitions, three groups
 
     # A store ingested before admission hashed: no signatures, no groups; its store JPGs are decoded for them.
+    # Regrouped by two worker processes, three candidate pairs a task: the same groups.
     monkeypatch.undo()
+    monkeypatch.setattr(ingestion, "PAIRS_PER_TASK", 3)
     with sessions.begin() as session:
         session.execute(delete(ImageSignature))
         session.execute(update(ImageRow).values(near_duplicate_group=None))
-    ingestion.Ingestion(source, tmp_path / "store", sessions, workers=1).group_near_duplicates()
+    ingestion.Ingestion(source, tmp_path / "store", sessions, workers=2).group_near_duplicates()
     with sessions() as session:
         regrouped = {row.md5: row.near_duplicate_group for row in session.scalars(select(ImageRow))}
         assert session.scalar(select(func.count()).select_from(ImageSignature)) == len(regrouped)
