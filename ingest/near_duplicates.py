@@ -203,16 +203,15 @@ def similarity(view_a: np.ndarray, view_b: np.ndarray) -> tuple[float, tuple[int
     """
     (rows_a, columns_a), (rows_b, columns_b) = view_a.shape, view_b.shape
     reach = max(1, round(MAX_SHIFT * VIEW_WIDTH))
-    dy = np.arange(-reach, reach + 1)
-    dx = np.arange(-reach, reach + 1)
-    count = np.outer(_overlap_counts(rows_a, rows_b, dy), _overlap_counts(columns_a, columns_b, dx))
+    shifts = np.arange(-reach, reach + 1)  # along each axis
+    count = np.outer(_overlap_counts(rows_a, rows_b, shifts), _overlap_counts(columns_a, columns_b, shifts))
     valid = count >= MIN_OVERLAP * min(view_a.size, view_b.size)
     if not valid.any():
         return -1.0, (0, 0)
     shape = (fft.next_fast_len(rows_a + rows_b - 1, real=True), fft.next_fast_len(columns_a + columns_b - 1, real=True))
     spectra_a = [fft.rfft2(x, shape) for x in (view_a, view_a * view_a, np.ones_like(view_a))]
     spectra_b = [fft.rfft2(x, shape) for x in (view_b, view_b * view_b, np.ones_like(view_b))]
-    rows, columns = np.ix_(dy % shape[0], dx % shape[1])
+    rows, columns = np.ix_(shifts % shape[0], shifts % shape[1])
 
     def cross(spectrum_a: np.ndarray, spectrum_b: np.ndarray) -> np.ndarray:
         # sum over y, x of a[y + dy, x + dx] * b[y, x], at the shifts tried
@@ -235,7 +234,8 @@ def similarity(view_a: np.ndarray, view_b: np.ndarray) -> tuple[float, tuple[int
     best = int(np.argmax(values))
     if values.flat[best] <= at_zero:  # the zero shift is tried first and kept on a tie
         return float(at_zero), (0, 0)
-    return float(values.flat[best]), (int(dy[best // len(dx)]), int(dx[best % len(dx)]))
+    dy, dx = np.unravel_index(best, values.shape)
+    return float(values.flat[best]), (int(shifts[dy]), int(shifts[dx]))
 
 
 def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> float:

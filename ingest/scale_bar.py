@@ -61,6 +61,7 @@ The result is a :class:`ScaleReading` with a status, never an exception.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -595,35 +596,36 @@ def read_bar(grey: np.ndarray, engine: OcrEngine) -> ScaleReading:
     return reconcile(_read_segment(layout, reader, width, 2), printed_field(layout, reader, 2), width, magnifications)
 
 
-def _magnifications(layout: StripeLayout, reader: _StripeText) -> set[float]:
-    """Every magnification the stripe prints, from the first look at its words and at their lines.
+def _first_look_magnifications(layout: StripeLayout, reader: _StripeText) -> list[tuple[Box, tuple[Box, ...], float]]:
+    """``(box, phrase, magnification)`` for every phrase around each box (:func:`_phrases`, smallest first) whose
+    words, as the first look reads them, parse as a magnification.
 
     Lines as well as words: a fixed-width font's spaces split "261 000 x" into three boxes.
     """
     texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
-    found = set()
-    for box in layout.boxes:
-        for phrase in _phrases(box, layout.boxes, layout.char_height):
-            magnification = parse_magnification(" ".join(texts[word] for word in phrase))
-            if magnification is not None:
-                found.add(magnification)
-    return found
+    return [
+        (box, phrase, magnification)
+        for box in layout.boxes
+        for phrase in _phrases(box, layout.boxes, layout.char_height)
+        if (magnification := parse_magnification(" ".join(texts[word] for word in phrase))) is not None
+    ]
+
+
+def _magnifications(layout: StripeLayout, reader: _StripeText) -> set[float]:
+    """Every magnification the stripe prints, from the first look at its words and at their lines."""
+    return {magnification for _box, _phrase, magnification in _first_look_magnifications(layout, reader)}
 
 
 def _settled_magnifications(layout: StripeLayout, reader: _StripeText) -> set[float]:
     """The magnifications of the stripe that two looks read alike (:meth:`_StripeText.confirmed`).
 
-    Each is read as the smallest phrase whose first look's words parse as a magnification (:func:`_magnifications`);
-    one that no two looks agree on is left out.
+    Each is read as the smallest phrase around a box whose first look parses as a magnification
+    (:func:`_first_look_magnifications`); one that no two looks agree on is left out.
     """
-    texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
-    phrases = set()
-    for box in layout.boxes:
-        for phrase in _phrases(box, layout.boxes, layout.char_height):
-            if parse_magnification(" ".join(texts[word] for word in phrase)) is not None:
-                phrases.add(phrase)
-                break
-    settled = (reader.confirmed(phrase, parse_magnification, 2)[0] for phrase in sorted(phrases))
+    smallest: dict[Box, tuple[Box, ...]] = {}
+    for box, phrase, _magnification in _first_look_magnifications(layout, reader):
+        smallest.setdefault(box, phrase)
+    settled = (reader.confirmed(phrase, parse_magnification, 2)[0] for phrase in sorted(set(smallest.values())))
     return {magnification for magnification in settled if magnification is not None}
 
 
@@ -689,13 +691,11 @@ def _read_segment(layout: StripeLayout, reader: _StripeText, width: int, looks: 
             "unreadable", bar_px=segment.length_px, stripe_box=stripe_box, reason="no text next to the segment"
         )
     texts = dict(zip(layout.boxes, reader.read(layout.boxes), strict=True))
-    settled: list[set[float]] = []
 
+    @functools.cache
     def settled_magnifications() -> set[float]:
         # read again only when a magnification contradicts the bar: rare, and each costs a few OCR calls
-        if not settled:
-            settled.append(_settled_magnifications(layout, reader))
-        return settled[0]
+        return _settled_magnifications(layout, reader)
 
     def plausible(label: Length, phrase: tuple[Box, ...]) -> bool:
         others = [text for box, text in texts.items() if box not in phrase]
