@@ -87,7 +87,14 @@ from semcurate.ingest.images import (
     decode_image,
     perceptual_hash,
 )
-from semcurate.ingest.near_duplicates import VIEW_WIDTH, candidate_pairs, confirmed, top_square_hash
+from semcurate.ingest.near_duplicates import (
+    TOP_SQUARE_BITS,
+    VIEW_WIDTH,
+    WHOLE_IMAGE_BITS,
+    candidate_pairs,
+    confirmed,
+    top_square_hash,
+)
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition
 from semcurate.ingest.store import LOCK_NAME, FlatStore, StoreError, hold_lock
@@ -665,21 +672,29 @@ class Ingestion:
             advance(len(batch))
         return signed
 
-    def group_near_duplicates(self) -> None:
+    def group_near_duplicates(self) -> int:
         """Group copies of one acquisition: candidates from perceptual hashes, confirmed by their pixels.
 
-        Candidate pairs have whole-image or top-square hashes within
-        :data:`~semcurate.ingest.near_duplicates.CANDIDATE_BITS` bits; a pair
-        is confirmed when the views of its store JPGs correlate
-        (:func:`~semcurate.ingest.near_duplicates.confirmed`), in the
-        workers, :data:`PAIRS_PER_TASK` pairs a task.  Groups only grow: an
-        existing group keeps its id.
+        Candidate pairs have top-square hashes within
+        :data:`~semcurate.ingest.near_duplicates.TOP_SQUARE_BITS` bits or
+        whole-image hashes within
+        :data:`~semcurate.ingest.near_duplicates.WHOLE_IMAGE_BITS`; a pair
+        is confirmed when the views of its store JPGs correlate, as a whole
+        and block by block (:func:`~semcurate.ingest.near_duplicates.confirmed`),
+        in the workers, :data:`PAIRS_PER_TASK` pairs a task.  Groups only
+        grow: an existing group keeps its id.
 
         Every candidate pair is checked, even two images another pair already
         joined: the groups are the same, and the workers need not wait for
         each other's verdicts.  Similar textures collide in the hashes at a
-        constant rate per pair (5.7e-4 on the demo corpus), so the candidates,
-        and this phase's time, grow with the square of the images.
+        constant rate per pair (about 5e-5 on the demo corpus), so the
+        candidates, and this phase's time, grow with the square of the images.
+
+        Returns
+        -------
+        int
+            How many candidate pairs were checked (pairs already in one group
+            are not), for the run's summary.
         """
         with self.sessions() as session:
             images = session.execute(
@@ -690,9 +705,10 @@ class Ingestion:
         signed = self._signatures(md5s)
         # An image whose store JPG could not be read has no top-square hash: its whole-image hash stands in.
         tops = [signed.get(md5, phash) for md5, phash, _ in images]
+        wholes = [phash for _, phash, _ in images]
         pairs = [
             (md5s[a], md5s[b])
-            for a, b in candidate_pairs([[phash for _, phash, _ in images], tops])
+            for a, b in candidate_pairs([(wholes, WHOLE_IMAGE_BITS), (tops, TOP_SQUARE_BITS)])
             if group_of[md5s[a]] is None or group_of[md5s[a]] != group_of[md5s[b]]
         ]
         parent = {md5: group_of[md5] or md5 for md5 in group_of}
@@ -733,6 +749,7 @@ class Ingestion:
         if updates:
             with self._write() as session:
                 session.execute(update(ImageRow), updates)
+        return len(pairs)
 
     # -- summary
     def summary(self, files_seen: int) -> dict:
@@ -885,9 +902,10 @@ class Ingestion:
             self.admit(fmt, run_id)
             timings[phase] = time.perf_counter() - started
         started = time.perf_counter()
-        self.group_near_duplicates()
+        candidates = self.group_near_duplicates()
         timings["near_duplicates"] = time.perf_counter() - started
         summary = self.summary(files_seen)
+        summary["near_duplicate_candidates"] = candidates
         summary["seconds"] = {phase: round(seconds, 3) for phase, seconds in timings.items()}
         with self.sessions.begin() as session:
             session.execute(

@@ -6,21 +6,30 @@ the size nor the grey levels of the original, so a same-size, same-pixels
 test finds none of them.  Grouping here takes two steps:
 
 1. **Candidates** (:func:`candidate_pairs`): pairs whose 64-bit perceptual
-   hashes lie within :data:`CANDIDATE_BITS` bits, on the whole image
-   (``images.phash``) or on its top square (:func:`top_square_hash`: the
-   square at the top centre, half the width on a side, which a copy cut above
-   its data bar, resized or slightly cropped still shows the same).  Cheap
-   and tolerant, but similar textures collide (different fields of view of
-   one sample, two images of one kind of specimen).
+   hashes of the top square (:func:`top_square_hash`: the square at the top
+   centre, half the width on a side, which a copy cut above its data bar,
+   resized or slightly cropped still shows the same) lie within
+   :data:`TOP_SQUARE_BITS` bits, or whose hashes of the whole image
+   (``images.phash``) lie within :data:`WHOLE_IMAGE_BITS`.  The whole-image
+   hash is held to fewer bits because the data bar weighs in it: images of
+   one instrument share the bar's dark band and collide there ten times as
+   often as on the top square.  Cheap and tolerant, but similar textures
+   still collide (different fields of view of one sample, two images of one
+   kind of specimen) at a constant rate per pair, so the candidates grow with
+   the square of the images.
 2. **Confirmation** (:func:`match`): the two images' views
    (:func:`comparison_view`: the upper :data:`VIEW_SHARE` of the image at
    :data:`VIEW_WIDTH` px wide, band-passed so that shading and contrast do
    not count) must correlate at :data:`MIN_CORRELATION` or more at some shift
    of at most :data:`MAX_SHIFT` of the width, over an overlap of at least
-   :data:`MIN_OVERLAP` of the smaller view.  Independent textures correlate
-   near 0; another field of view of the same sample overlaps too little or
-   at another scale.  A copy cropped by a few pixels is also compared at the
-   original's pixel size.
+   :data:`MIN_OVERLAP` of the smaller view, and they must agree everywhere,
+   not only on average: at least :data:`MIN_AGREEMENT` of the overlap's
+   blocks (:func:`agreement`) correlate on their own.  Independent textures
+   correlate near 0; another field of view of the same sample overlaps too
+   little or at another scale; two specimens of one shape (two tips drawn
+   alike) correlate on their outlines but not on the texture between them.
+   A copy cropped by a few pixels is also compared at the original's pixel
+   size.
 
 Pure functions over PIL images and numpy arrays; the shell is
 :meth:`semcurate.ingest.ingestion.Ingestion.group_near_duplicates`.
@@ -28,7 +37,7 @@ Pure functions over PIL images and numpy arrays; the shell is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -36,8 +45,10 @@ from scipy import fft, ndimage
 
 from semcurate.ingest.images import perceptual_hash
 
-#: Candidate pairs: perceptual hashes (whole image or top square) within this many of 64 bits.
-CANDIDATE_BITS = 10
+#: Candidate pairs: top-square perceptual hashes within this many of 64 bits.
+TOP_SQUARE_BITS = 10
+#: Candidate pairs: whole-image perceptual hashes within this many of 64 bits (the data bar weighs in them).
+WHOLE_IMAGE_BITS = 6
 #: Side of the top square, as a share of the image width.
 TOP_SQUARE_SHARE = 0.5
 #: Width, in px, of the views compared.
@@ -58,6 +69,12 @@ MIN_OVERLAP = 0.8
 MIN_CORRELATION = 0.85
 #: Least standard deviation (grey levels) of a band-passed view: below it there is too little to compare.
 MIN_DETAIL = 0.5
+#: Side, in view px, of the blocks whose own correlations :func:`agreement` counts.
+BLOCK = 16
+#: Least correlation of a block of the overlap for it to agree.
+BLOCK_CORRELATION = 0.5
+#: Least share of the overlap's blocks (those with detail in both views) that agree, for a confirmed pair.
+MIN_AGREEMENT = 0.9
 
 
 def top_square(image: Image.Image) -> Image.Image:
@@ -108,16 +125,15 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     return _BYTE_BITS[words.view(np.uint8)].reshape(*words.shape, 8).sum(axis=-1, dtype=np.uint8)
 
 
-def candidate_pairs(hash_columns: Sequence[Sequence[str]], max_bits: int = CANDIDATE_BITS) -> list[tuple[int, int]]:
-    """Index pairs ``(i, j)``, ``i < j``, of images whose hashes of any one kind differ in at most ``max_bits`` bits.
+def candidate_pairs(hash_columns: Sequence[tuple[Sequence[str], int]]) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``, ``i < j``, of images whose hashes of any one kind differ in at most that kind's bits.
 
     Parameters
     ----------
-    hash_columns : sequence of sequences of str
-        One sequence per kind of hash (whole image, top square), each with one
-        16-hex-digit hash per image, in the same image order.
-    max_bits : int
-        Largest Hamming distance of a candidate pair.
+    hash_columns : sequence of (sequence of str, int)
+        One entry per kind of hash (whole image, top square): a 16-hex-digit
+        hash per image, in the same image order for every kind, and the
+        largest Hamming distance of a candidate pair by that kind.
 
     Returns
     -------
@@ -133,12 +149,13 @@ def candidate_pairs(hash_columns: Sequence[Sequence[str]], max_bits: int = CANDI
 
     Examples
     --------
-    >>> candidate_pairs([["0000000000000000", "0000000000000007", "ffffffffffffffff"]], max_bits=3)
-    [(0, 1)]
+    >>> hashes = ["0000000000000000", "0000000000000007", "ffffffffffffffff"]
+    >>> candidate_pairs([(hashes, 3)]), candidate_pairs([(hashes, 2)])
+    ([(0, 1)], [])
     """
     found: set[tuple[int, int]] = set()
     block = 512
-    for column in hash_columns:
+    for column, max_bits in hash_columns:
         values = hash_array(column)
         for start in range(0, len(values), block):
             rows = values[start : start + block]
@@ -238,8 +255,55 @@ def similarity(view_a: np.ndarray, view_b: np.ndarray) -> tuple[float, tuple[int
     return float(values.flat[best]), (int(shifts[dy]), int(shifts[dx]))
 
 
-def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> float:
-    """How well two images match as copies of one acquisition: the best :func:`similarity` of two hypotheses.
+def agreement(view_a: np.ndarray, view_b: np.ndarray, shift: tuple[int, int]) -> float:
+    """Share of the overlap's blocks in which two views correlate on their own, at ``shift``.
+
+    The overlap at ``shift = (dy, dx)`` pairs ``view_b[y, x]`` with
+    ``view_a[y + dy, x + dx]``, as :func:`similarity` returns it; it is cut
+    into blocks of :data:`BLOCK` × :data:`BLOCK` view px (a remainder along
+    an edge is left out).  Blocks with under :data:`MIN_DETAIL` grey levels
+    of standard deviation in either view do not count; of the rest, the
+    share whose Pearson correlation reaches :data:`BLOCK_CORRELATION`.  Two
+    copies of one acquisition agree in every block, their noise included;
+    two specimens of one shape correlate over the whole view on their
+    outlines, but not in the blocks of texture or noise between them.  0 when
+    no block counts.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> view = rng.normal(size=(64, 128))
+    >>> agreement(view, view[2:, 3:] + rng.normal(scale=0.3, size=(62, 125)), (2, 3))
+    1.0
+    >>> other = view.copy()
+    >>> other[:, 64:] = rng.normal(size=(64, 64))  # one half of the view is another picture
+    >>> agreement(view, other, (0, 0))
+    0.5
+    """
+    dy, dx = shift
+    a, b = view_a[max(0, dy) :, max(0, dx) :], view_b[max(0, -dy) :, max(0, -dx) :]
+    rows = min(a.shape[0], b.shape[0]) // BLOCK * BLOCK
+    columns = min(a.shape[1], b.shape[1]) // BLOCK * BLOCK
+    if rows == 0 or columns == 0:
+        return 0.0
+
+    def blocks(view: np.ndarray) -> np.ndarray:
+        """One row per block of ``view``'s overlap, its values centred."""
+        cut = view[:rows, :columns].reshape(rows // BLOCK, BLOCK, columns // BLOCK, BLOCK).swapaxes(1, 2)
+        flat = cut.reshape(-1, BLOCK * BLOCK)
+        return flat - flat.mean(axis=1, keepdims=True)
+
+    blocks_a, blocks_b = blocks(a), blocks(b)
+    deviation_a, deviation_b = np.sqrt((blocks_a**2).mean(axis=1)), np.sqrt((blocks_b**2).mean(axis=1))
+    counted = (deviation_a >= MIN_DETAIL) & (deviation_b >= MIN_DETAIL)
+    if not counted.any():
+        return 0.0
+    correlations = (blocks_a * blocks_b).mean(axis=1)[counted] / (deviation_a * deviation_b)[counted]
+    return float((correlations >= BLOCK_CORRELATION).mean())
+
+
+def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> tuple[float, float]:
+    """How well two images match as copies of one acquisition: ``(correlation, agreement)`` over a few hypotheses.
 
     Same field of view (one resized, re-compressed, contrast-stretched or cut
     above its bar): both views :data:`VIEW_WIDTH` px wide.  Failing that, one
@@ -247,29 +311,44 @@ def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | 
     :data:`CROP_SHARES` (a crop after a resize) and, when the widths differ by
     at most :data:`MAX_CROP`, by exactly their ratio (a plain crop keeps the
     pixel size).  ``widths`` are the images' true widths when they
-    were decoded reduced (JPEG draft mode); by default their sizes.  0 when
-    either view holds too little detail (:func:`comparison_view`).
+    were decoded reduced (JPEG draft mode); by default their sizes.
+
+    Returns
+    -------
+    (float, float)
+        The best :func:`similarity` of a hypothesis and the :func:`agreement`
+        at its shift: the first hypothesis to reach both
+        :data:`MIN_CORRELATION` and :data:`MIN_AGREEMENT`, else the most
+        correlated one; ``(0.0, 0.0)`` when either view holds too little
+        detail (:func:`comparison_view`).
     """
     width_a, width_b = widths or (image_a.width, image_b.width)
     view_a, view_b = comparison_view(image_a), comparison_view(image_b)
     if view_a is None or view_b is None:
-        return 0.0
-    best = similarity(view_a, view_b)[0]
-    if best >= MIN_CORRELATION:
-        return best
-    wide_view, narrow = (view_a, image_b) if width_a >= width_b else (view_b, image_a)
-    shares = list(CROP_SHARES)
-    if width_a != width_b and abs(width_a - width_b) <= MAX_CROP * max(width_a, width_b):
-        shares.append(1 - min(width_a, width_b) / max(width_a, width_b))  # a plain crop: the same pixel size
-    for share in shares:
-        narrow_view = comparison_view(narrow, round(VIEW_WIDTH * (1 - share)))
-        if narrow_view is not None:
-            best = max(best, similarity(wide_view, narrow_view)[0])
-            if best >= MIN_CORRELATION:
-                break
+        return 0.0, 0.0
+
+    def hypotheses() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        yield view_a, view_b
+        wide_view, narrow = (view_a, image_b) if width_a >= width_b else (view_b, image_a)
+        shares = list(CROP_SHARES)
+        if width_a != width_b and abs(width_a - width_b) <= MAX_CROP * max(width_a, width_b):
+            shares.append(1 - min(width_a, width_b) / max(width_a, width_b))  # a plain crop: the same pixel size
+        for share in shares:
+            narrow_view = comparison_view(narrow, round(VIEW_WIDTH * (1 - share)))
+            if narrow_view is not None:
+                yield wide_view, narrow_view
+
+    best = (-1.0, 0.0)
+    for first, second in hypotheses():
+        correlation, shift = similarity(first, second)
+        found = (correlation, agreement(first, second, shift))
+        if correlation >= MIN_CORRELATION and found[1] >= MIN_AGREEMENT:
+            return found
+        best = max(best, found)
     return best
 
 
 def confirmed(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> bool:
-    """Whether two images are copies of one acquisition: :func:`match` at least :data:`MIN_CORRELATION`."""
-    return match(image_a, image_b, widths) >= MIN_CORRELATION
+    """Whether two images are copies of one acquisition: :func:`match` reaches both its thresholds."""
+    correlation, agreed = match(image_a, image_b, widths)
+    return correlation >= MIN_CORRELATION and agreed >= MIN_AGREEMENT
