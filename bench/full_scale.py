@@ -33,6 +33,11 @@ rest; a stage run again is timed over its last attempt, and ``attempts``
 says how many it took).  A stage that an earlier, killed driver left running
 is refused, not raced.  With a complete ``--reference``, a run the free disk
 cannot hold at the reference's bytes per image is refused before it starts.
+With ``--stop-by TIME`` the driver starts no stage that the reference run
+predicts would still run at TIME (its wall time per image there times this
+run's images, plus a quarter), so a run longer than one sitting stops between
+stages and every stage is timed in one piece; the same command with a later
+``--stop-by`` (or none) continues it.
 The JSON (default ``bench/results/full_scale.json``) is rewritten
 after every stage with ``complete`` false until the last one; it records the
 commit measured, whether the working tree was dirty, and the machine.
@@ -89,6 +94,10 @@ class BenchError(Exception):
 
 class Interrupted(Exception):
     """The driver was asked to stop (SIGINT, SIGTERM); the running stage was stopped with it."""
+
+
+class Paused(Exception):
+    """The driver stopped between stages because the next one would not end by ``--stop-by`` (the reason)."""
 
 
 @dataclass
@@ -540,6 +549,7 @@ def run_pipeline(
     runner: StageRunner,
     say: Callable[[str], None],
     after_stage: Callable[[dict], object] = lambda state: None,
+    reason_to_pause: Callable[[str], str | None] = lambda name: None,
 ) -> dict:
     """Run every stage not finished yet in ``out``'s state, in order, recording each; return the state.
 
@@ -553,6 +563,8 @@ def run_pipeline(
         figures cannot be read, or an earlier driver's stage still runs.
     Interrupted
         When ``runner`` was stopped; the interrupted stage is recorded as an attempt, not as finished.
+    Paused
+        When ``reason_to_pause(name)`` gives a reason not to start the next stage (nothing of it has run).
     """
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
@@ -570,6 +582,9 @@ def run_pipeline(
                 f"stage {running['stage']!r} of an earlier run still runs (process group {running['pgid']}): "
                 "wait for it to end or stop it, then start again"
             )
+        reason = reason_to_pause(stage.name)
+        if reason is not None:
+            raise Paused(reason)
         attempts = state["attempts"].get(stage.name, 0)
         if attempts and stage.prepare is not None:
             stage.prepare()
@@ -624,6 +639,46 @@ def compare(stages: list[dict], reference: dict | None) -> list[dict]:
         ratio = None if not before or stage["items_per_s"] is None else round(stage["items_per_s"] / before, 3)
         compared.append({**stage, "reference_items_per_s": before, "throughput_vs_reference": ratio})
     return compared
+
+
+def pause_before_late_stages(
+    stop_by: datetime | None,
+    reference: dict | None,
+    images: int,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[str], str | None]:
+    """A ``reason_to_pause`` for :func:`run_pipeline`: pause before a stage predicted to end after ``stop_by``.
+
+    The prediction is the reference stage's wall time scaled by ``images`` over the reference's images, with a
+    quarter added (ingest and the tree grow a little faster than the images); a stage the reference lacks is
+    predicted to take no time, so it is started while any time is left.  No ``stop_by``: never pause.
+
+    Examples
+    --------
+    >>> noon = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    >>> reference = {"images": 1000, "stages": [{"name": "scale", "wall_s": 40.0}]}
+    >>> reason = pause_before_late_stages(noon.replace(minute=10), reference, 5000, now=lambda: noon)
+    >>> reason("scale"), reason("report")
+    (None, None)
+    >>> pause_before_late_stages(noon.replace(minute=4), reference, 5000, now=lambda: noon)("scale")
+    "stage 'scale' would take about 250 s (the reference's 40 s for 1000 images, scaled), 240 s are left"
+    """
+    walls = {stage["name"]: stage["wall_s"] for stage in (reference or {}).get("stages", [])}
+    factor = images / reference["images"] if reference else 0.0
+
+    def reason(name: str) -> str | None:
+        if stop_by is None:
+            return None
+        left = (stop_by - now()).total_seconds()
+        predicted = 1.25 * walls.get(name, 0.0) * factor
+        if left > 0 and predicted <= left:
+            return None
+        return (
+            f"stage {name!r} would take about {predicted:.0f} s (the reference's {walls.get(name, 0.0):.0f} s "
+            f"for {reference['images'] if reference else 0} images, scaled), {max(left, 0):.0f} s are left"
+        )
+
+    return reason
 
 
 def measured_commits(sessions: list[dict], stages: list[dict]) -> dict:
@@ -761,10 +816,25 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "bytes per image scale with its square",
     )
     parser.add_argument("--no-disk-check", action="store_true", help="run even if the disk looks too small")
+    parser.add_argument(
+        "--stop-by",
+        type=stop_time,
+        help="start no stage the --reference run predicts would end after this time (ISO 8601, UTC unless it "
+        "says otherwise, e.g. 2026-12-04T20:40); the same command continues the run",
+    )
     arguments = parser.parse_args(argv)
     if arguments.images < 1 or arguments.workers < 1 or arguments.size_scale < 0.05:
         parser.error("--images and --workers must be at least 1, --size-scale at least 0.05")
     return arguments
+
+
+def stop_time(text: str) -> datetime:
+    """``--stop-by``'s value as an aware datetime (UTC when it names no zone)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time like 2026-12-04T20:40") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def read_reference(path: Path | None) -> dict | None:
@@ -813,7 +883,11 @@ def main(argv: list[str] | None = None) -> int:
             "workers": arguments.workers,
             "size_scale": arguments.size_scale,
         }
-        state = run_pipeline(stages, out, config, runner, say, after_stage=record)
+        pause = pause_before_late_stages(arguments.stop_by, reference, arguments.images)
+        state = run_pipeline(stages, out, config, runner, say, after_stage=record, reason_to_pause=pause)
+    except Paused as reason:
+        print(f"paused before the next stage: {reason}; the same command continues the run in {out}")
+        return 0
     except Interrupted:
         print(f"stopped; the same command resumes the run in {out}", file=sys.stderr)
         return 130

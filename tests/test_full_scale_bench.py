@@ -169,6 +169,34 @@ def test_a_stopped_driver_stops_the_whole_stage_and_resumes_it(full_scale, tmp_p
     assert state["stages"]["slow"]["attempts"] == 2
 
 
+def test_a_run_paused_by_its_stop_time_ends_between_stages_and_continues_later(full_scale, tmp_path):
+    """--stop-by: the second stage, predicted at 1.25 x 100 s x 3/2 images = 188 s, is not started with 100 s left."""
+    from datetime import UTC, datetime, timedelta
+
+    out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
+    stages = stub_stages(full_scale, tmp_path)
+    reference = {"images": 2, "stages": [{"name": "memory", "wall_s": 1.0}, {"name": "worker cpu", "wall_s": 100.0}]}
+    started = datetime.now(UTC)
+    pause = full_scale.pause_before_late_stages(started + timedelta(seconds=100), reference, 3, now=lambda: started)
+    with pytest.raises(full_scale.Paused, match=r"'worker cpu' would take about 188 s .* 100 s are left"):
+        full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print, reason_to_pause=pause)
+    assert ran(tmp_path) == ["memory"]
+    state = json.loads((out / full_scale.STATE_FILE).read_text())
+    assert list(state["stages"]) == ["memory"] and state["attempts"] == {"memory": 1}  # nothing of the next ran
+
+    state = full_scale.run_pipeline(stages[:2], out, config, full_scale.StageRunner(), print)
+    assert ran(tmp_path) == ["memory", "worker cpu"]
+    assert state["stages"]["worker cpu"]["attempts"] == 1  # timed in one piece
+
+
+def test_a_stop_time_that_is_no_time_is_one_line(full_scale, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        full_scale.parse_arguments(["--stop-by", "tonight"])
+    assert stopped.value.code == 2
+    assert "'tonight' is not a time like 2026-12-04T20:40" in capsys.readouterr().err
+    assert full_scale.parse_arguments(["--stop-by", "2026-12-04T20:40"]).stop_by.tzinfo is not None
+
+
 def test_a_stage_an_earlier_driver_left_running_is_refused(full_scale, tmp_path):
     out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
     orphan = subprocess.Popen(python("import time; time.sleep(60)"), process_group=0)
