@@ -45,6 +45,7 @@ lock:
 bench: setup
 	$(VENV)/bin/python bench/demo_corpus.py
 	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/near_duplicates.py
 	$(VENV)/bin/python bench/scale.py
 	$(VENV)/bin/python bench/intrinsic_dimension.py
 	$(VENV)/bin/python bench/classic_descriptor.py
@@ -57,9 +58,13 @@ bench: setup
 
 # Issue 17: every stage of the demo on 52,682 images, each its own process, measured (hours; resumable: run it
 # again after a stop). Writes bench/results/full_scale.json; compared with the 1,000-image run when it is there.
+# BENCH_FULL_ARGS passes more options, e.g. "--size-scale 0.25 --stop-by 2026-12-04T20:35" (a quarter of the
+# pixels fit a 73 GB disk; pause between stages before that time, the same command continues).
+BENCH_FULL_ARGS ?=
 bench-full: setup
 	$(VENV)/bin/python bench/full_scale.py --images 52682 \
-		$(if $(wildcard bench/results/full_scale_1000.json),--reference bench/results/full_scale_1000.json)
+		$(if $(wildcard bench/results/full_scale_1000.json),--reference bench/results/full_scale_1000.json) \
+		$(BENCH_FULL_ARGS)
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
