@@ -21,7 +21,8 @@ Thesis section 2.1, step by step, with every file accounted for:
    re-compressed, slightly cropped, contrast-stretched or cut above their data
    bar, are grouped, never deleted: candidate pairs from perceptual hashes of
    the whole image and of its top square, confirmed by the correlation of
-   their pixels (:mod:`semcurate.ingest.near_duplicates`).
+   their pixels (:mod:`semcurate.ingest.near_duplicates`).  A later run
+   compares only pairs with an image admitted since the last finished run.
 
 Resumable and idempotent: file rows are committed in batches, a file whose
 size and mtime are unchanged is not hashed again, and only ``pending`` files
@@ -50,6 +51,7 @@ File names are kept as escaped text (:func:`semcurate.ingest.walk.name_to_text`)
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -88,6 +90,7 @@ from semcurate.ingest.images import (
     perceptual_hash,
 )
 from semcurate.ingest.near_duplicates import (
+    GROUPING_RULE,
     TOP_SQUARE_BITS,
     VIEW_WIDTH,
     WHOLE_IMAGE_BITS,
@@ -672,6 +675,26 @@ class Ingestion:
             advance(len(batch))
         return signed
 
+    @staticmethod
+    def _compared_until(session: Session) -> dt.datetime | None:
+        """When the last finished ingest run ended, if it grouped near-duplicates by today's rule; else None.
+
+        That run compared every candidate pair of the images there were, and
+        the run before it (by the same induction) every pair of older images:
+        each pair of two images admitted before it ended has been compared.
+        None (compare everything) after a run of another rule, an older
+        version's run (no rule recorded) or no finished run at all.
+        """
+        finished, summary = session.execute(
+            select(IngestRun.finished_at, IngestRun.summary_json)
+            .where(IngestRun.finished_at.is_not(None))
+            .order_by(IngestRun.finished_at.desc())
+            .limit(1)
+        ).first() or (None, None)
+        if finished is None or json.loads(summary or "{}").get("near_duplicate_rule") != GROUPING_RULE:
+            return None
+        return finished
+
     def group_near_duplicates(self) -> int:
         """Group copies of one acquisition: candidates from perceptual hashes, confirmed by their pixels.
 
@@ -684,32 +707,41 @@ class Ingestion:
         in the workers, :data:`PAIRS_PER_TASK` pairs a task.  Groups only
         grow: an existing group keeps its id.
 
-        Every candidate pair is checked, even two images another pair already
-        joined: the groups are the same, and the workers need not wait for
-        each other's verdicts.  Similar textures collide in the hashes at a
-        constant rate per pair (about 5e-5 on the demo corpus), so the
-        candidates, and this phase's time, grow with the square of the images.
+        A pair of two images admitted before the last finished ingest run that
+        grouped by the same rule (:data:`~semcurate.ingest.near_duplicates.GROUPING_RULE`)
+        was compared then (:meth:`_compared_until`), and is not compared again:
+        a run that admits nothing compares nothing.  Every other candidate
+        pair is checked, even two images another pair already joined: the
+        groups are the same, and the workers need not wait for each other's
+        verdicts.  Similar textures collide in the hashes at a constant rate
+        per pair (about 1e-4 on the demo corpus), so the candidates of a first
+        run, and its time in this phase, grow with the square of the images.
 
         Returns
         -------
         int
-            How many candidate pairs were checked (pairs already in one group
-            are not), for the run's summary.
+            How many candidate pairs were checked (pairs already in one group,
+            or compared by an earlier run, are not), for the run's summary.
         """
         with self.sessions() as session:
             images = session.execute(
-                select(ImageRow.md5, ImageRow.phash, ImageRow.near_duplicate_group).order_by(ImageRow.md5)
+                select(ImageRow.md5, ImageRow.phash, ImageRow.near_duplicate_group, ImageRow.created_at).order_by(
+                    ImageRow.md5
+                )
             ).all()
-        md5s = [md5 for md5, _, _ in images]
-        group_of = {md5: group for md5, _, group in images}
+            compared_until = self._compared_until(session)
+        md5s = [md5 for md5, _, _, _ in images]
+        group_of = {md5: group for md5, _, group, _ in images}
+        compared = [compared_until is not None and created < compared_until for _, _, _, created in images]
         signed = self._signatures(md5s)
         # An image whose store JPG could not be read has no top-square hash: its whole-image hash stands in.
-        tops = [signed.get(md5, phash) for md5, phash, _ in images]
-        wholes = [phash for _, phash, _ in images]
+        tops = [signed.get(md5, phash) for md5, phash, _, _ in images]
+        wholes = [phash for _, phash, _, _ in images]
         pairs = [
             (md5s[a], md5s[b])
             for a, b in candidate_pairs([(wholes, WHOLE_IMAGE_BITS), (tops, TOP_SQUARE_BITS)])
-            if group_of[md5s[a]] is None or group_of[md5s[a]] != group_of[md5s[b]]
+            if not (compared[a] and compared[b])
+            and (group_of[md5s[a]] is None or group_of[md5s[a]] != group_of[md5s[b]])
         ]
         parent = {md5: group_of[md5] or md5 for md5 in group_of}
 
@@ -906,6 +938,7 @@ class Ingestion:
         timings["near_duplicates"] = time.perf_counter() - started
         summary = self.summary(files_seen)
         summary["near_duplicate_candidates"] = candidates
+        summary["near_duplicate_rule"] = GROUPING_RULE
         summary["seconds"] = {phase: round(seconds, 3) for phase, seconds in timings.items()}
         with self.sessions.begin() as session:
             session.execute(

@@ -45,6 +45,9 @@ from scipy import fft, ndimage
 
 from semcurate.ingest.images import perceptual_hash
 
+#: The rule below (candidates and confirmation), recorded with each ingest run that grouped by it: a later run
+#: compares again only pairs with an image newer than the last run of the same rule (change it with the rule).
+GROUPING_RULE = "2"
 #: Candidate pairs: top-square perceptual hashes within this many of 64 bits.
 TOP_SQUARE_BITS = 10
 #: Candidate pairs: whole-image perceptual hashes within this many of 64 bits (the data bar weighs in them).

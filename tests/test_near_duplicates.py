@@ -15,6 +15,7 @@ from semcurate.datasets.databar import burn_data_bar, random_data_bar_spec
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.db.models import Image as ImageRow
+from semcurate.db.models import IngestRun
 from semcurate.ingest.images import hamming, perceptual_hash
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.near_duplicates import (
@@ -138,13 +139,14 @@ def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquis
     assert all(len(group) == 1 and None not in group for group in groups)
     assert len(set.union(*groups)) == 3  # three acquisitions, three groups
 
-    # A store ingested before admission hashed: no signatures, no groups; its store JPGs are decoded for them.
-    # Regrouped by two worker processes, three candidate pairs a task: the same groups.
+    # A store ingested before admission hashed: no signatures, no groups, no grouping rule on its run; its store
+    # JPGs are decoded for them.  Regrouped by two worker processes, three candidate pairs a task: the same groups.
     monkeypatch.undo()
     monkeypatch.setattr(ingestion, "PAIRS_PER_TASK", 3)
     with sessions.begin() as session:
         session.execute(delete(ImageSignature))
         session.execute(update(ImageRow).values(near_duplicate_group=None))
+        session.execute(update(IngestRun).values(summary_json="{}"))
     ingestion.Ingestion(source, tmp_path / "store", sessions, workers=2).group_near_duplicates()
     with sessions() as session:
         regrouped = {row.md5: row.near_duplicate_group for row in session.scalars(select(ImageRow))}
@@ -276,3 +278,37 @@ def test_false_candidates_stay_rare_among_distinct_acquisitions():
     candidates = candidate_pairs([(whole, WHOLE_IMAGE_BITS), (top, TOP_SQUARE_BITS)])
     assert len(candidates) <= 8  # 1e-4 of the pairs
     assert len(candidate_pairs([(whole, 10)])) >= 4 * max(1, len(candidates))
+
+
+def test_a_later_ingest_compares_only_pairs_with_a_new_image(tmp_path, sessions, acquisitions, monkeypatch):
+    """A second run over the same source compares no pair; a new copy is compared with the images it may copy
+    and joins their group.  (After a run of an older rule, none recorded, every pair is compared again: the
+    regrouping in the test above.)"""
+    from semcurate.ingest import ingestion
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for number, (original, stripe_top) in enumerate(acquisitions[:3]):
+        original.save(source / f"acq{number}.tif")
+        _copies(original, stripe_top)["jpeg q60"].convert("L").save(source / f"acq{number}_q60.jpg", quality=60)
+    first = ingest(source, tmp_path / "store", sessions, workers=1)
+    assert first["near_duplicate_candidates"] >= 3 and first["near_duplicate_rule"] == "2"
+    assert ingest(source, tmp_path / "store", sessions, workers=1)["near_duplicate_candidates"] == 0
+
+    compared: list[tuple[str, str]] = []
+    confirm = ingestion._confirm_pairs_task
+    monkeypatch.setattr(ingestion, "_confirm_pairs_task", lambda task: compared.extend(task[1]) or confirm(task))
+    original, stripe_top = acquisitions[0]
+    _copies(original, stripe_top)["crop 10 px"].save(source / "acq0_cropped.tif")
+    third = ingest(source, tmp_path / "store", sessions, workers=1)
+    with sessions() as session:
+        from semcurate.db.models import File
+
+        md5_of = {row.relpath: row.image_md5 for row in session.scalars(select(File))}
+        group_of = {row.md5: row.near_duplicate_group for row in session.scalars(select(ImageRow))}
+    new = md5_of["acq0_cropped.tif"]
+    assert third["near_duplicate_candidates"] == len(compared) >= 2
+    assert all(new in pair for pair in compared)  # no pair of two older images
+    assert (
+        group_of[new] is not None and group_of[new] == group_of[md5_of["acq0.tif"]] == group_of[md5_of["acq0_q60.jpg"]]
+    )
