@@ -362,7 +362,12 @@ def id_study(
     random_state: int = 0,
 ) -> dict:
     """2-NN intrinsic dimension of a feature set: estimates at several fractions, the sample-size scan,
-    the suggested code size, and the fit (Fig. 3.6) and scan (Fig. 3.7) plots in ``out_dir``."""
+    the suggested code size, and the fit (Fig. 3.6) and scan (Fig. 3.7) plots in ``out_dir``.
+
+    A study ``out_dir`` already holds for the same feature set, subset, row count, ``repeats`` and
+    ``random_state``, with its plots, is returned as it is: the feature store only appends rows, so the same
+    count means the same rows, and the study is deterministic (a second ``semcurate demo`` skips it).
+    """
     from semcurate.features.intrinsic_dimension import (
         TwoNN,
         estimates_at,
@@ -373,15 +378,29 @@ def id_study(
     )
 
     _md5s, values = feature_rows(sessions, feature_store, name, subset)
+    settings = {
+        "feature_set": name,
+        "subset": subset,
+        "rows": len(values),
+        "repeats": repeats,
+        "random_state": random_state,
+    }
+    earlier = out_dir / f"{name}.id.json"
+    plots = (out_dir / f"{name}.id_fit.png", out_dir / f"{name}.id_scan.png")
+    if earlier.exists() and all(plot.exists() for plot in plots):
+        try:
+            found = json.loads(earlier.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found = {}
+        if {key: found.get(key) for key in settings} == settings:
+            return found
     try:
         scan = id_scan(values, repeats=repeats, random_state=random_state)
         estimates = estimates_at(values)
     except ValueError as error:  # fewer than 3 distinct rows, or repeats below 1
         raise StudyError(f"{name}: {error}") from None
     result = {
-        "feature_set": name,
-        "subset": subset,
-        "rows": len(values),
+        **settings,
         "estimates": {str(fraction): value for fraction, value in estimates.items()},
         "scan": {
             "sizes": [int(size) for size in scan.sizes],

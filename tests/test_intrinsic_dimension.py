@@ -213,3 +213,24 @@ def test_plots_are_figures_with_one_axes():
         assert isinstance(figure, Figure) and len(figure.axes) == 1
     assert "slope" in " ".join(text.get_text() for text in fit_figure.axes[0].get_legend().get_texts())
     assert scan_figure.axes[0].get_xscale() == "log"
+
+
+def test_the_study_of_unchanged_rows_is_read_back_not_run_again(sessions, tmp_path, monkeypatch):
+    """`semcurate demo` run again skips the ID study; a feature set that grew is studied anew."""
+    from semcurate.features import intrinsic_dimension
+    from semcurate.features.analysis import id_study
+    from semcurate.features.store import FeatureStore
+
+    rng = np.random.default_rng(0)
+    store = FeatureStore(tmp_path / "features.h5")
+    store.append(
+        "base", [f"{index:032x}" for index in range(300)], rng.normal(size=(300, 4)) @ rng.normal(size=(4, 12))
+    )
+    first = id_study(sessions, store, "base", tmp_path / "id", repeats=2)
+    assert 3.0 < first["estimates"]["0.9"] < 5.0  # points on a 4-D plane
+    with monkeypatch.context() as patched:
+        patched.setattr(intrinsic_dimension, "id_scan", lambda *_, **__: pytest.fail("the study ran again"))
+        assert id_study(sessions, store, "base", tmp_path / "id", repeats=2) == first
+    store.append("base", [f"{index:032x}" for index in range(300, 350)], rng.normal(size=(50, 12)))
+    assert id_study(sessions, store, "base", tmp_path / "id", repeats=2)["rows"] == 350
+    assert id_study(sessions, store, "base", tmp_path / "id", repeats=3)["repeats"] == 3
