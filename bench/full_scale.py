@@ -7,8 +7,10 @@ as its own ``python -m semcurate`` process: ingest, the three label imports,
 scale (read, validate, the 1u-2u subset), image quality, the weight-free features, the 2-NN
 intrinsic dimension, the autoencoder (grid search, 30 epochs), the distance
 study, the five thesis algorithms on the descriptor and on its codes, the
-sub-category tree, the evaluation, the 2-D comparison and the report.
-(``semcurate demo`` also extracts Inception-V3 features when the ImageNet
+sub-category tree, the evaluation, the 2-D comparison and the report; and last
+``semcurate demo`` itself over the finished run (:data:`SECOND_RUN`: every
+stage finds its work done, which issue 17 wants within 2 minutes; it is not
+counted in the pipeline's total).  (``semcurate demo`` also extracts Inception-V3 features when the ImageNet
 weights are on the machine; this driver measures the weight-free pipeline
 only, as issue 17's targets do.)
 
@@ -70,8 +72,11 @@ STATE_FILE = "full_scale_state.json"
 #: Seconds between two samples of the process group's memory and the load average.
 SAMPLE_INTERVAL_S = 0.5
 #: Issue 17's targets on the 2-core, 24 GiB machine.
+#: The last stage: ``semcurate demo`` over the finished run, timed apart from the pipeline's total.
+SECOND_RUN = "demo again"
 TARGETS = {
     "total_wall_s": 3 * 3600,
+    "second_run_wall_s": 120,
     "stage_peak_rss_bytes": 8 * 1024**3,
     "report_bytes": 50 * 1000**2,
     "throughput_vs_reference": 0.8,
@@ -289,6 +294,11 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
                 "items": images,
                 "unit": "corpus images",
             },
+        ),
+        Stage(
+            SECOND_RUN,
+            command("demo --out {out} --images {images} --seed {seed} --workers {workers}"),
+            lambda _: {"fixed_work": "semcurate demo over the finished run: every stage finds its work done"},
         ),
     ]
     return stages
@@ -694,8 +704,11 @@ def measured_commits(sessions: list[dict], stages: list[dict]) -> dict:
 
 def results(state: dict, stage_names: list[str], reference: dict | None, reference_path: Path | None) -> dict:
     """The results JSON: configuration, commit(s), machine, stages in pipeline order, totals and targets."""
-    stages = compare([state["stages"][name] for name in stage_names if name in state["stages"]], reference)
-    complete = len(stages) == len(stage_names)
+    measured = compare([state["stages"][name] for name in stage_names if name in state["stages"]], reference)
+    complete = len(measured) == len(stage_names)
+    second_run = next((stage for stage in measured if stage["name"] == SECOND_RUN), None)
+    stages = [stage for stage in measured if stage is not second_run]  # the pipeline from nothing to the report
+    pipeline_complete = len(stages) == len([name for name in stage_names if name != SECOND_RUN])
     total_wall = round(sum(stage["wall_s"] for stage in stages), 2)
     peak = max((stage["peak_rss_bytes"] for stage in stages), default=0)
     report_bytes = state["stages"].get("report", {}).get("figures", {}).get("bytes")
@@ -709,7 +722,7 @@ def results(state: dict, stage_names: list[str], reference: dict | None, referen
         "issue": 17,
         **state["config"],
         "complete": complete,
-        **measured_commits(state["sessions"], stages),
+        **measured_commits(state["sessions"], measured),
         "sessions": state["sessions"],
         "machine": machine(),
         "driver_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -717,6 +730,7 @@ def results(state: dict, stage_names: list[str], reference: dict | None, referen
             name: failure for name, failure in state.get("failures", {}).items() if name not in state["stages"]
         },
         "stages": stages,
+        "second_run": second_run,
         "totals": {
             "wall_s": total_wall,
             "cpu_s": round(sum(stage["cpu_s"] for stage in stages), 2),
@@ -729,7 +743,8 @@ def results(state: dict, stage_names: list[str], reference: dict | None, referen
         else {key: reference.get(key) for key in ("images", "size_scale", "commit")} | {"path": str(reference_path)},
         "targets": {
             **TARGETS,
-            "total_wall_met": total_wall <= TARGETS["total_wall_s"] if complete else None,
+            "total_wall_met": total_wall <= TARGETS["total_wall_s"] if pipeline_complete else None,
+            "second_run_met": None if second_run is None else second_run["wall_s"] <= TARGETS["second_run_wall_s"],
             "stage_peak_rss_met": peak <= TARGETS["stage_peak_rss_bytes"],
             "report_bytes_met": None if report_bytes is None else report_bytes <= TARGETS["report_bytes"],
             "stages_below_throughput_target": sorted(
@@ -769,6 +784,9 @@ def print_table(summary: dict) -> None:
         f"{'total':<30}{totals['wall_s']:>9.1f}{totals['cpu_s']:>9.1f}{totals['peak_rss_bytes'] / 1e6:>8.0f}"
         f"{totals['peak_group_rss_bytes'] / 1e6:>9.0f}"
     )
+    if summary.get("second_run"):
+        again = summary["second_run"]
+        print(f"{again['name'] + ' (not in the total)':<30}{again['wall_s']:>9.1f}{again['cpu_s']:>9.1f}")
     print(
         "load: 1-minute load average before the stage and its highest during it; RSS: the largest process; "
         "group: the stage's processes summed (sampled)"
