@@ -89,15 +89,26 @@ def match_rendition(
     re-encodings are tried for all candidates before any pixel comparison, so
     a near-duplicate never steals the rendition of its twin.  An image that is
     not a JPEG (no tables to re-encode with) is compared by pixels only.
+
+    Candidates are decoded when first needed, in their order (closest hash
+    first): a rendition that re-encodes exactly costs one decode however many
+    other images of its size hash alike, which grow with the repository.
     """
-    displays = {candidate.md5: load_display(candidate.md5) for candidate in candidates}
-    reencodable = isinstance(jpeg, JpegImagePlugin.JpegImageFile)
-    for md5, display in displays.items():
-        if reencodable and hashlib.md5(reencode_like(display, jpeg)).hexdigest() == jpeg_md5:
-            return RenditionMatch(md5, "reencoded", mean_abs_difference(display, jpeg))
+    displays: dict[str, Image.Image] = {}
+
+    def display_of(md5: str) -> Image.Image:
+        if md5 not in displays:
+            displays[md5] = load_display(md5)
+        return displays[md5]
+
+    if isinstance(jpeg, JpegImagePlugin.JpegImageFile):
+        for candidate in candidates:
+            display = display_of(candidate.md5)
+            if hashlib.md5(reencode_like(display, jpeg)).hexdigest() == jpeg_md5:
+                return RenditionMatch(candidate.md5, "reencoded", mean_abs_difference(display, jpeg))
     best: RenditionMatch | None = None
-    for md5, display in displays.items():
-        difference = mean_abs_difference(display, jpeg)
+    for candidate in candidates:
+        difference = mean_abs_difference(display_of(candidate.md5), jpeg)
         if difference <= PIXEL_TOLERANCE and (best is None or difference < best.mean_abs_difference):
-            best = RenditionMatch(md5, "pixels", difference)
+            best = RenditionMatch(candidate.md5, "pixels", difference)
     return best
