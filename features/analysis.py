@@ -9,6 +9,7 @@ images for the fine-tuning core.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -364,9 +365,9 @@ def id_study(
     """2-NN intrinsic dimension of a feature set: estimates at several fractions, the sample-size scan,
     the suggested code size, and the fit (Fig. 3.6) and scan (Fig. 3.7) plots in ``out_dir``.
 
-    A study ``out_dir`` already holds for the same feature set, subset, row count, ``repeats`` and
-    ``random_state``, with its plots, is returned as it is: the feature store only appends rows, so the same
-    count means the same rows, and the study is deterministic (a second ``semcurate demo`` skips it).
+    A study ``out_dir`` already holds for the same feature set, subset, images (their md5s, in order),
+    ``repeats`` and ``random_state``, with its plots, is returned as it is: a feature row never changes once
+    stored and the study is deterministic, so it would find the same (a second ``semcurate demo`` skips it).
     """
     from semcurate.features.intrinsic_dimension import (
         TwoNN,
@@ -377,11 +378,12 @@ def id_study(
         suggest_code_size,
     )
 
-    _md5s, values = feature_rows(sessions, feature_store, name, subset)
+    md5s, values = feature_rows(sessions, feature_store, name, subset)
     settings = {
         "feature_set": name,
         "subset": subset,
         "rows": len(values),
+        "rows_sha1": hashlib.sha1("".join(md5s).encode("ascii")).hexdigest(),  # which images, in which order
         "repeats": repeats,
         "random_state": random_state,
     }

@@ -233,4 +233,17 @@ def test_the_study_of_unchanged_rows_is_read_back_not_run_again(sessions, tmp_pa
         assert id_study(sessions, store, "base", tmp_path / "id", repeats=2) == first
     store.append("base", [f"{index:032x}" for index in range(300, 350)], rng.normal(size=(50, 12)))
     assert id_study(sessions, store, "base", tmp_path / "id", repeats=2)["rows"] == 350
+    # Another 350 images (as a subset redrawn to the same size): only the md5s differ, and it is studied anew.
+    store.append("other", [f"{index:032x}" for index in range(50, 400)], rng.normal(size=(350, 12)))
+    import json
+
+    earlier = json.loads((tmp_path / "id" / "base.id.json").read_text())
+    assert earlier["rows"] == 350
+    (tmp_path / "id" / "other.id.json").write_text(json.dumps({**earlier, "feature_set": "other"}))
+    for plot in ("id_fit", "id_scan"):
+        (tmp_path / "id" / f"other.{plot}.png").write_bytes((tmp_path / "id" / f"base.{plot}.png").read_bytes())
+    with monkeypatch.context() as patched:
+        patched.setattr(intrinsic_dimension, "id_scan", lambda *_, **__: pytest.fail("the study ran again"))
+        with pytest.raises(pytest.fail.Exception, match="ran again"):
+            id_study(sessions, store, "other", tmp_path / "id", repeats=2)
     assert id_study(sessions, store, "base", tmp_path / "id", repeats=3)["repeats"] == 3
