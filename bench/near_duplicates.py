@@ -98,11 +98,7 @@ def study(corpus_root: Path, images: int, seed: int, size_scale: float, quiet_lo
         )
     cpu_ms_per_pair = 1000 * (time.process_time() - cpu) / max(1, len(verdicts))
     by_correlation = {pair for pair, (value, _) in verdicts.items() if value >= near_duplicates.MIN_CORRELATION}
-    by_both = {
-        pair
-        for pair, (value, agreed) in verdicts.items()
-        if value >= near_duplicates.MIN_CORRELATION and agreed >= near_duplicates.MIN_AGREEMENT
-    }
+    by_both = {pair for pair, found in verdicts.items() if near_duplicates.is_copy(*found)}
     table = {}
     for name, candidates in rules.items():
         false = len(candidates - actual)

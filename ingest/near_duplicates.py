@@ -345,13 +345,24 @@ def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | 
     for first, second in hypotheses():
         correlation, shift = similarity(first, second)
         found = (correlation, agreement(first, second, shift))
-        if correlation >= MIN_CORRELATION and found[1] >= MIN_AGREEMENT:
+        if is_copy(*found):
             return found
         best = max(best, found)
     return best
 
 
-def confirmed(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> bool:
-    """Whether two images are copies of one acquisition: :func:`match` reaches both its thresholds."""
-    correlation, agreed = match(image_a, image_b, widths)
+def is_copy(correlation: float, agreed: float) -> bool:
+    """Whether a :func:`match` result says copy: correlation at least :data:`MIN_CORRELATION`, agreement at least
+    :data:`MIN_AGREEMENT`.
+
+    Examples
+    --------
+    >>> is_copy(0.96, 0.9), is_copy(0.96, 0.5), is_copy(0.8, 1.0)
+    (True, False, False)
+    """
     return correlation >= MIN_CORRELATION and agreed >= MIN_AGREEMENT
+
+
+def confirmed(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> bool:
+    """Whether two images are copies of one acquisition: :func:`is_copy` of their :func:`match`."""
+    return is_copy(*match(image_a, image_b, widths))
