@@ -730,13 +730,13 @@ class Ingestion:
                 )
             ).all()
             compared_until = self._compared_until(session)
-        md5s = [md5 for md5, _, _, _ in images]
-        group_of = {md5: group for md5, _, group, _ in images}
-        compared = [compared_until is not None and created < compared_until for _, _, _, created in images]
+        md5s = [image.md5 for image in images]
+        group_of = {image.md5: image.near_duplicate_group for image in images}
+        compared = [compared_until is not None and image.created_at < compared_until for image in images]
         signed = self._signatures(md5s)
         # An image whose store JPG could not be read has no top-square hash: its whole-image hash stands in.
-        tops = [signed.get(md5, phash) for md5, phash, _, _ in images]
-        wholes = [phash for _, phash, _, _ in images]
+        tops = [signed.get(image.md5, image.phash) for image in images]
+        wholes = [image.phash for image in images]
         pairs = [
             (md5s[a], md5s[b])
             for a, b in candidate_pairs([(wholes, WHOLE_IMAGE_BITS), (tops, TOP_SQUARE_BITS)])
