@@ -127,7 +127,8 @@ def test_a_failed_run_resumes_at_the_failed_stage_and_measures_each_stage(full_s
     assert [stage["name"] for stage in summary["stages"]] == ["memory", "worker cpu", "fails once"]
     assert summary["stages"][2]["throughput_vs_reference"] == pytest.approx(0.5, abs=0.002)
     assert summary["stages"][0]["throughput_vs_reference"] is None  # not in the reference
-    assert summary["targets"]["stages_below_throughput_target"] == ["fails once"]
+    assert summary["targets"]["stages_below_throughput_target"] == {"fails once": None}  # no reason known
+    assert summary["targets"]["stages_above_peak_rss_target"] == {}
     assert summary["totals"]["wall_s"] == pytest.approx(sum(stage["wall_s"] for stage in summary["stages"]))
     assert summary["totals"]["peak_rss_bytes"] == memory["peak_rss_bytes"]  # the largest stage's
     assert (memory["session"], retried["session"]) == (0, 1)
@@ -253,25 +254,48 @@ def test_a_run_resumed_at_another_commit_names_every_commit_its_stages_measured(
     }
 
 
+def record(name: str, wall: float, rss: int, items: int | None = None) -> dict:
+    """A finished stage's record as the driver writes it: ``items`` in ``wall`` seconds, ``rss`` bytes at most."""
+    return {
+        "name": name,
+        "wall_s": wall,
+        "cpu_s": wall,
+        "peak_rss_bytes": rss,
+        "peak_group_rss_bytes": rss,
+        "items": items,
+        "items_per_s": None if items is None else items / wall,
+        "disk_bytes": {"store": 10},
+        "disk_total_bytes": 10,
+        "session": 0,
+        "load_average_before": [0.0, 0.0, 0.0],
+        "load_average_1min_max": 0.0,
+    }
+
+
+def test_a_stage_beyond_a_target_carries_the_reason_stated_for_its_algorithm_or_none(full_scale):
+    names = ["scale", "cluster classic complete", "cluster reduced density-peaks"]
+    state = {
+        "config": {"images": 100, "seed": 0, "workers": 1, "size_scale": 1.0},
+        "sessions": [{"commit": "a" * 40, "dirty": False}],
+        "stages": {
+            "scale": record("scale", 100.0, 5, items=100),  # 1 image/s where the reference read 2
+            "cluster classic complete": record("cluster classic complete", 500.0, 9 * 1024**3, items=100),
+            "cluster reduced density-peaks": record("cluster reduced density-peaks", 1.0, 5, items=100),
+        },
+    }
+    reference = {"images": 10, "stages": [{"name": name, "items_per_s": 2.0} for name in names]}
+    targets = full_scale.results(state, names, reference, None)["targets"]
+    below = targets["stages_below_throughput_target"]
+    assert sorted(below) == ["cluster classic complete", "scale"]  # density peaks ran at 100 points/s
+    assert below["scale"] is None  # nothing explains a slow scale reader: it is listed as unexplained
+    assert "O(n²) time and memory" in below["cluster classic complete"]
+    assert targets["stage_peak_rss_met"] is False
+    assert list(targets["stages_above_peak_rss_target"]) == ["cluster classic complete"]
+    assert "condensed distance matrix" in targets["stages_above_peak_rss_target"]["cluster classic complete"]
+
+
 def test_the_second_run_is_timed_apart_from_the_pipeline(full_scale, capsys):
     """`semcurate demo` over the finished run has its own target (2 min) and is not in the 3 h total."""
-
-    def record(name: str, wall: float, rss: int) -> dict:
-        return {
-            "name": name,
-            "wall_s": wall,
-            "cpu_s": wall,
-            "peak_rss_bytes": rss,
-            "peak_group_rss_bytes": rss,
-            "items": None,
-            "items_per_s": None,
-            "disk_bytes": {"store": 10},
-            "disk_total_bytes": 10,
-            "session": 0,
-            "load_average_before": [0.0, 0.0, 0.0],
-            "load_average_1min_max": 0.0,
-        }
-
     names = ["ingest", "report", full_scale.SECOND_RUN]
     state = {
         "config": {"images": 2, "seed": 0, "workers": 1, "size_scale": 1.0},
