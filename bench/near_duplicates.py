@@ -93,9 +93,7 @@ def study(corpus_root: Path, images: int, seed: int, size_scale: float, quiet_lo
             if position not in decoded:
                 decoded[position] = _reduced_jpg(store / f"{md5s[position]}.jpg")
         first, second = decoded[a], decoded[b]
-        verdicts[a, b] = (
-            near_duplicates.match(first[0], second[0], (first[1], second[1])) if first and second else (0.0, 0.0)
-        )
+        verdicts[a, b] = near_duplicates.match(first, second) if first and second else (0.0, 0.0)
     cpu_ms_per_pair = 1000 * (time.process_time() - cpu) / max(1, len(verdicts))
     by_correlation = {pair for pair, (value, _) in verdicts.items() if value >= near_duplicates.MIN_CORRELATION}
     by_both = {pair for pair, found in verdicts.items() if near_duplicates.is_copy(*found)}

@@ -28,7 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "ingestion": ["IngestError", "Ingestion", "ingest"],
         "labels": ["LabelImportError", "category_distribution", "dataset_table", "import_labels"],
         "length_text": ["Length", "find_lengths", "parse_length", "parse_magnification"],
-        "near_duplicates": ["candidate_pairs", "comparison_view", "match"],
+        "near_duplicates": ["ComparedImage", "candidate_pairs", "comparison_view", "match"],
         "ocr": ["OcrUnavailable", "get_engine"],
         "quality": ["QualityScores", "score_image", "set_thresholds"],
         "quality_database": ["QualityError", "exclude_flagged", "flagged_images", "score_images"],

@@ -94,8 +94,10 @@ from semcurate.ingest.near_duplicates import (
     TOP_SQUARE_BITS,
     VIEW_WIDTH,
     WHOLE_IMAGE_BITS,
+    ComparedImage,
     candidate_pairs,
-    confirmed,
+    is_copy,
+    match,
     top_square_hash,
 )
 from semcurate.ingest.parallel import batched, parallel_map
@@ -960,14 +962,14 @@ def _hash_task(task: tuple[Path, str]) -> HashResult:
     return hash_file(*task)
 
 
-def _reduced_jpg(path: Path) -> tuple[Image.Image, int] | None:
-    """A store JPG decoded at a reduced scale (JPEG draft mode, at least twice the comparison view's width) with its
-    true width, or None when it cannot be read."""
+def _reduced_jpg(path: Path) -> ComparedImage | None:
+    """A store JPG decoded at a reduced scale (JPEG draft mode, at least twice the comparison view's width), with
+    its true width, or None when it cannot be read."""
     try:
         with Image.open(path) as image:
             width = image.width
             image.draft("L", (2 * VIEW_WIDTH, max(1, 2 * VIEW_WIDTH * image.height // max(width, 1))))
-            return image.convert("L"), width
+            return ComparedImage(image.convert("L"), width)
     except (OSError, ValueError, SyntaxError):
         return None
 
@@ -975,21 +977,19 @@ def _reduced_jpg(path: Path) -> tuple[Image.Image, int] | None:
 def _confirm_pairs_task(task: tuple[Path, list[tuple[str, str]]]) -> list[bool]:
     """Worker: for each candidate pair of md5s, whether the two store JPGs are copies of one acquisition.
 
-    Each JPG is decoded once per task (:func:`_reduced_jpg`); the verdict is
-    :func:`~semcurate.ingest.near_duplicates.confirmed` on the two.
+    Each JPG is decoded and band-passed once per task (:func:`_reduced_jpg`); the verdict is
+    :func:`~semcurate.ingest.near_duplicates.is_copy` of the two's :func:`~semcurate.ingest.near_duplicates.match`.
     """
     store_root, pairs = task
     store = FlatStore(store_root)
-    reduced: dict[str, tuple[Image.Image, int] | None] = {}
+    reduced: dict[str, ComparedImage | None] = {}
     verdicts = []
     for md5_a, md5_b in pairs:
         for md5 in (md5_a, md5_b):
             if md5 not in reduced:
                 reduced[md5] = _reduced_jpg(store.path(md5, "jpg"))
-        image_a, image_b = reduced[md5_a], reduced[md5_b]
-        verdicts.append(
-            image_a is not None and image_b is not None and confirmed(image_a[0], image_b[0], (image_a[1], image_b[1]))
-        )
+        first, second = reduced[md5_a], reduced[md5_b]
+        verdicts.append(first is not None and second is not None and is_copy(*match(first, second)))
     return verdicts
 
 

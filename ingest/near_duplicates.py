@@ -209,8 +209,8 @@ def similarity(view_a: np.ndarray, view_b: np.ndarray) -> tuple[float, tuple[int
     Every shift at once by FFT (masked normalised cross-correlation, Padfield
     2012): the overlap's sums of ``a``, ``b``, ``a²``, ``b²`` and ``ab`` are five
     cross-correlations of the views, their squares and their footprints, so a
-    pair costs a few FFTs of the padded views instead of one correlation per
-    shift (289 at :data:`MAX_SHIFT` = 0.06 of 128 px).
+    pair costs a few FFTs of the views, padded by the largest shift, instead
+    of one correlation per shift (289 at :data:`MAX_SHIFT` = 0.06 of 128 px).
 
     Examples
     --------
@@ -228,7 +228,13 @@ def similarity(view_a: np.ndarray, view_b: np.ndarray) -> tuple[float, tuple[int
     valid = count >= MIN_OVERLAP * min(view_a.size, view_b.size)
     if not valid.any():
         return -1.0, (0, 0)
-    shape = (fft.next_fast_len(rows_a + rows_b - 1, real=True), fft.next_fast_len(columns_a + columns_b - 1, real=True))
+    # Padded by the largest shift only: a circular correlation over at least max(rows) + reach rows (and columns)
+    # equals the linear one at every shift tried, since nothing wraps into the other view's pixels; a third of the
+    # points of the full linear correlation's rows_a + rows_b - 1.
+    shape = tuple(
+        fft.next_fast_len(max(size_a, size_b) + reach, real=True)
+        for size_a, size_b in ((rows_a, rows_b), (columns_a, columns_b))
+    )
     spectra_a = [fft.rfft2(x, shape) for x in (view_a, view_a * view_a, np.ones_like(view_a))]
     spectra_b = [fft.rfft2(x, shape) for x in (view_b, view_b * view_b, np.ones_like(view_b))]
     rows, columns = np.ix_(shifts % shape[0], shifts % shape[1])
@@ -305,16 +311,41 @@ def agreement(view_a: np.ndarray, view_b: np.ndarray, shift: tuple[int, int]) ->
     return float((correlations >= BLOCK_CORRELATION).mean())
 
 
-def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> tuple[float, float]:
+class ComparedImage:
+    """One image as :func:`match` compares it: its true width and its comparison views, each made once.
+
+    A worker confirming many candidate pairs keeps one per image, so that an
+    image named in several pairs is band-passed once per view width.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        The image, possibly decoded reduced (JPEG draft mode).
+    width : int, optional
+        Its true width in pixels when it was decoded reduced; by default its size's.
+    """
+
+    def __init__(self, image: Image.Image, width: int | None = None):
+        self.image = image
+        self.width = image.width if width is None else width
+        self._views: dict[int, np.ndarray | None] = {}
+
+    def view(self, view_width: int = VIEW_WIDTH) -> np.ndarray | None:
+        """The :func:`comparison_view` of the image ``view_width`` px wide (made on the first call)."""
+        if view_width not in self._views:
+            self._views[view_width] = comparison_view(self.image, view_width)
+        return self._views[view_width]
+
+
+def match(first: ComparedImage, second: ComparedImage) -> tuple[float, float]:
     """How well two images match as copies of one acquisition: ``(correlation, agreement)`` over a few hypotheses.
 
     Same field of view (one resized, re-compressed, contrast-stretched or cut
     above its bar): both views :data:`VIEW_WIDTH` px wide.  Failing that, one
     cropped: the narrower image's view made narrower by each share of
-    :data:`CROP_SHARES` (a crop after a resize) and, when the widths differ by
-    at most :data:`MAX_CROP`, by exactly their ratio (a plain crop keeps the
-    pixel size).  ``widths`` are the images' true widths when they
-    were decoded reduced (JPEG draft mode); by default their sizes.
+    :data:`CROP_SHARES` (a crop after a resize) and, when the true widths
+    differ by at most :data:`MAX_CROP`, by exactly their ratio (a plain crop
+    keeps the pixel size).
 
     Returns
     -------
@@ -325,26 +356,25 @@ def match(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | 
         correlated one; ``(0.0, 0.0)`` when either view holds too little
         detail (:func:`comparison_view`).
     """
-    width_a, width_b = widths or (image_a.width, image_b.width)
-    view_a, view_b = comparison_view(image_a), comparison_view(image_b)
+    view_a, view_b = first.view(), second.view()
     if view_a is None or view_b is None:
         return 0.0, 0.0
 
     def hypotheses() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield view_a, view_b
-        wide_view, narrow = (view_a, image_b) if width_a >= width_b else (view_b, image_a)
+        wide_view, narrow = (view_a, second) if first.width >= second.width else (view_b, first)
         shares = list(CROP_SHARES)
-        if width_a != width_b and abs(width_a - width_b) <= MAX_CROP * max(width_a, width_b):
-            shares.append(1 - min(width_a, width_b) / max(width_a, width_b))  # a plain crop: the same pixel size
+        if first.width != second.width and abs(first.width - second.width) <= MAX_CROP * max(first.width, second.width):
+            shares.append(1 - min(first.width, second.width) / max(first.width, second.width))  # a plain crop
         for share in shares:
-            narrow_view = comparison_view(narrow, round(VIEW_WIDTH * (1 - share)))
+            narrow_view = narrow.view(round(VIEW_WIDTH * (1 - share)))
             if narrow_view is not None:
                 yield wide_view, narrow_view
 
     best = (-1.0, 0.0)
-    for first, second in hypotheses():
-        correlation, shift = similarity(first, second)
-        found = (correlation, agreement(first, second, shift))
+    for wide, narrow_or_same in hypotheses():
+        correlation, shift = similarity(wide, narrow_or_same)
+        found = (correlation, agreement(wide, narrow_or_same, shift))
         if is_copy(*found):
             return found
         best = max(best, found)
@@ -363,6 +393,6 @@ def is_copy(correlation: float, agreed: float) -> bool:
     return correlation >= MIN_CORRELATION and agreed >= MIN_AGREEMENT
 
 
-def confirmed(image_a: Image.Image, image_b: Image.Image, widths: tuple[int, int] | None = None) -> bool:
+def confirmed(image_a: Image.Image, image_b: Image.Image) -> bool:
     """Whether two images are copies of one acquisition: :func:`is_copy` of their :func:`match`."""
-    return is_copy(*match(image_a, image_b, widths))
+    return is_copy(*match(ComparedImage(image_a), ComparedImage(image_b)))

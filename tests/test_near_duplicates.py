@@ -73,6 +73,35 @@ def test_every_copy_is_a_candidate_and_confirmed(acquisitions):
             assert confirmed(original, copy), name
 
 
+def test_a_worker_band_passes_each_image_once_per_width_and_judges_as_confirmed_does(
+    tmp_path, acquisitions, monkeypatch
+):
+    """An image in several candidate pairs of one task is decoded and band-passed once per view width."""
+    from semcurate.ingest import ingestion, near_duplicates
+
+    original, stripe_top = acquisitions[0]
+    copies = _copies(original, stripe_top)
+    pictures = {"original": original, **copies, "other": acquisitions[1][0]}
+    md5s = {name: f"{number:032x}" for number, name in enumerate(pictures)}
+    for name, picture in pictures.items():
+        picture.convert("L").save(tmp_path / f"{md5s[name]}.jpg", quality=95)
+    pairs = [(md5s["original"], md5s[name]) for name in pictures if name != "original"]
+    pairs.append((md5s["other"], md5s["half size"]))
+    made = []  # (image, view width) of every view made
+    view = near_duplicates.comparison_view
+    monkeypatch.setattr(
+        near_duplicates,
+        "comparison_view",
+        lambda image, width=128: made.append((id(image), width)) or view(image, width),
+    )
+    verdicts = ingestion._confirm_pairs_task((tmp_path, pairs))
+    assert verdicts == [True] * len(copies) + [False, False]  # every copy of the original, and not the other picture
+    assert len(made) == len(set(made))  # no view made twice
+    assert [width for _, width in made].count(near_duplicates.VIEW_WIDTH) == len(pictures)  # not one per pair
+    stored = {md5: Image.open(tmp_path / f"{md5}.jpg") for pair in pairs for md5 in pair}
+    assert verdicts == [confirmed(stored[a], stored[b]) for a, b in pairs]
+
+
 def test_images_of_one_kind_and_other_fields_of_view_are_kept_apart():
     # Two acquisitions of one category: same texture statistics, different specimens.
     for leaf in (LEAVES[3], LEAVES[20], LEAVES[30]):
@@ -189,7 +218,8 @@ def test_similarity_equals_pearson_over_the_overlap_at_the_best_shift(seed):
     texture = ndimage_smooth(rng.normal(size=(110, 150)))
     dy, dx = (int(v) for v in rng.integers(-7, 8, 2))
     view_a = texture[10:80, 10:138]
-    view_b = texture[10 - dy : 80 - dy - int(rng.integers(0, 6)), 10 - dx : 138 - dx - int(rng.integers(0, 6))]
+    # up to a tenth narrower and shorter, as the view of a cropped copy is (the shorter view sets no padding)
+    view_b = texture[10 - dy : 80 - dy - int(rng.integers(0, 8)), 10 - dx : 138 - dx - int(rng.integers(0, 13))]
     view_b = view_b * 1.7 + 3 + rng.normal(scale=0.4, size=view_b.shape)  # contrast, offset and noise
     reach = round(near_duplicates.MAX_SHIFT * near_duplicates.VIEW_WIDTH)
     reference = _pearson_at_every_shift(view_a, view_b, reach, near_duplicates.MIN_OVERLAP)
@@ -225,10 +255,10 @@ def _cone(seed: int) -> Image.Image:
 
 def test_two_specimens_of_one_shape_correlate_on_their_outline_yet_are_kept_apart():
     """The demo's tips drawn alike correlated at up to 0.96 over the whole view; their blocks of texture do not."""
-    from semcurate.ingest.near_duplicates import MIN_AGREEMENT, MIN_CORRELATION, match
+    from semcurate.ingest.near_duplicates import MIN_AGREEMENT, MIN_CORRELATION, ComparedImage, match
 
     first, second = _cone(1), _cone(2)
-    correlation, agreed = match(first, second)
+    correlation, agreed = match(ComparedImage(first), ComparedImage(second))
     assert correlation >= MIN_CORRELATION  # the outline alone would have confirmed them
     assert agreed < MIN_AGREEMENT
     assert not confirmed(first, second)
