@@ -74,6 +74,7 @@ def ingest_once(corpus: Path, workdir: Path, workers: int, quiet_load: float) ->
         "images_per_s_per_core": round(images / wall / workers, 1),
         "peak_rss_mib": round(max(memory["rss_self_kib"], memory["rss_children_kib"]) / 1024, 1),
         "phase_seconds": summary["seconds"],
+        "near_duplicate_candidates": summary.get("near_duplicate_candidates"),
         "load_average_1min_before": round(load_before, 2),
         "load_average_1min_after": round(load_after, 2),
     }
@@ -160,7 +161,8 @@ def main() -> None:
     result = {
         "benchmark": "ingest",
         "target": "hashing + conversion >= 40 images/s per core",
-        "corpus_images": args.images,
+        "corpus": "generated" if args.corpus is None else str(args.corpus),
+        "corpus_images": args.images if args.corpus is None else None,
         "corpus_generation_s": generation_s,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "date": time.strftime("%Y-%m-%d"),
@@ -176,8 +178,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
-    if args.corpus is None:
-        shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(workdir, ignore_errors=True)  # the stores, and the corpus when it was generated here
 
 
 if __name__ == "__main__":
