@@ -39,7 +39,8 @@ With ``--stop-by TIME`` the driver starts no stage that the reference run
 predicts would still run at TIME (its wall time per image there times this
 run's images, plus a quarter), so a run longer than one sitting stops between
 stages and every stage is timed in one piece; the same command with a later
-``--stop-by`` (or none) continues it.
+``--stop-by`` (or none) continues it.  ``--measure-again STAGE ...`` runs
+finished stages once more (their earlier records are kept in the JSON).
 The JSON (default ``bench/results/full_scale.json``) is rewritten
 after every stage with ``complete`` false until the last one; it records the
 commit measured, whether the working tree was dirty, and the machine.
@@ -578,8 +579,12 @@ def run_pipeline(
     say: Callable[[str], None],
     after_stage: Callable[[dict], object] = lambda state: None,
     reason_to_pause: Callable[[str], str | None] = lambda name: None,
+    measure_again: Iterable[str] = (),
 ) -> dict:
     """Run every stage not finished yet in ``out``'s state, in order, recording each; return the state.
+
+    A finished stage named in ``measure_again`` runs again: its earlier record moves to the state's ``earlier``
+    (name -> records, oldest first), which the JSON keeps, and the new one takes its place.
 
     The state file is rewritten when a stage starts (its process group, so a later driver can refuse to race a
     stage an earlier one left running) and when it ends; then ``after_stage(state)`` runs (writing the JSON).
@@ -598,6 +603,12 @@ def run_pipeline(
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     state = load_state(out, config)
+    unknown = sorted(set(measure_again) - {stage.name for stage in stages})
+    if unknown:
+        raise BenchError(f"no stage named {', '.join(map(repr, unknown))}; the stages: {[s.name for s in stages]}")
+    for name in measure_again:
+        if name in state["stages"]:
+            state.setdefault("earlier", {}).setdefault(name, []).append(state["stages"].pop(name))
     state["sessions"].append({"started": datetime.now(UTC).isoformat(timespec="seconds"), **git_state()})
     save_state(out, state)
     for stage in stages:
@@ -749,6 +760,7 @@ def results(state: dict, stage_names: list[str], reference: dict | None, referen
         },
         "stages": stages,
         "second_run": second_run,
+        "earlier_measurements": state.get("earlier", {}),
         "totals": {
             "wall_s": total_wall,
             "cpu_s": round(sum(stage["cpu_s"] for stage in stages), 2),
@@ -879,6 +891,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="start no stage the --reference run predicts would end after this time (ISO 8601, UTC unless it "
         "says otherwise, e.g. 2026-12-04T20:40); the same command continues the run",
     )
+    parser.add_argument(
+        "--measure-again",
+        nargs="+",
+        default=[],
+        metavar="STAGE",
+        help="run these finished stages again (e.g. 'demo again'); the JSON keeps their earlier records",
+    )
     arguments = parser.parse_args(argv)
     if arguments.images < 1 or arguments.workers < 1 or arguments.size_scale < 0.05:
         parser.error("--images and --workers must be at least 1, --size-scale at least 0.05")
@@ -941,7 +960,16 @@ def main(argv: list[str] | None = None) -> int:
             "size_scale": arguments.size_scale,
         }
         pause = pause_before_late_stages(arguments.stop_by, reference, arguments.images)
-        state = run_pipeline(stages, out, config, runner, say, after_stage=record, reason_to_pause=pause)
+        state = run_pipeline(
+            stages,
+            out,
+            config,
+            runner,
+            say,
+            after_stage=record,
+            reason_to_pause=pause,
+            measure_again=arguments.measure_again,
+        )
     except Paused as reason:
         print(f"paused before the next stage: {reason}; the same command continues the run in {out}")
         return 0

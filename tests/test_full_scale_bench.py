@@ -190,6 +190,23 @@ def test_a_run_paused_by_its_stop_time_ends_between_stages_and_continues_later(f
     assert state["stages"]["worker cpu"]["attempts"] == 1  # timed in one piece
 
 
+def test_a_finished_stage_measured_again_keeps_its_earlier_record(full_scale, tmp_path):
+    out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
+    stages = stub_stages(full_scale, tmp_path)[:1]
+    first = full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print)["stages"]["memory"]
+    with pytest.raises(full_scale.BenchError, match="no stage named 'memroy'"):
+        full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print, measure_again=["memroy"])
+    state = full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print, measure_again=["memory"])
+    assert ran(tmp_path) == ["memory", "memory"]
+    assert state["earlier"] == {"memory": [first]}
+    assert (first["attempts"], state["stages"]["memory"]["attempts"]) == (1, 2)
+    summary = full_scale.results(state, ["memory"], None, None)
+    assert summary["earlier_measurements"] == {"memory": [first]}
+    assert [stage["name"] for stage in summary["stages"]] == ["memory"]  # measured once in the totals
+    full_scale.run_pipeline(stages, out, config, full_scale.StageRunner(), print)
+    assert ran(tmp_path) == ["memory", "memory"]  # without the option, a finished stage is skipped again
+
+
 def test_a_stop_time_that_is_no_time_is_one_line(full_scale, capsys):
     with pytest.raises(SystemExit) as stopped:
         full_scale.parse_arguments(["--stop-by", "tonight"])
