@@ -543,15 +543,20 @@ def save_state(out: Path, state: dict) -> None:
     os.replace(temporary, out / STATE_FILE)
 
 
-def git_state() -> dict:
-    """The commit measured and whether the working tree differs from it (``git status --porcelain``)."""
+def git_state(repository: Path = REPOSITORY) -> dict:
+    """The commit measured and whether a tracked file differs from it (``git status --porcelain``).
+
+    Untracked files and ``bench/results/`` do not count: this driver rewrites its JSON there after every
+    stage, so a resumed run would otherwise always say dirty; neither is code a stage runs.
+    """
 
     def git(*arguments: str) -> str:
-        done = subprocess.run(["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=False)
+        done = subprocess.run(["git", *arguments], cwd=repository, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain")) if commit else None}
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")
+    return {"commit": commit or None, "dirty": bool(changed) if commit else None}
 
 
 def machine() -> dict:

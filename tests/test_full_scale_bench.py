@@ -255,6 +255,23 @@ def test_disk_check_refuses_a_run_the_disk_cannot_hold(full_scale, tmp_path):
         full_scale.check_disk(tmp_path / "new", 2, 1.0, {**reference, "size_scale": 0.5})  # 4 × 40 %
 
 
+def test_dirty_means_a_tracked_file_changed_not_the_results_the_driver_writes(full_scale, tmp_path):
+    def git(*arguments: str) -> None:
+        subprocess.run(["git", *arguments], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    for name in ("stage.py", "bench/results/full_scale.json"):
+        (tmp_path / name).write_text("1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    (tmp_path / "bench" / "results" / "full_scale.json").write_text("2\n")
+    (tmp_path / "bench" / "new_bench.py").write_text("untracked\n")
+    assert full_scale.git_state(tmp_path)["dirty"] is False
+    (tmp_path / "stage.py").write_text("2\n")
+    assert full_scale.git_state(tmp_path)["dirty"] is True
+
+
 def test_a_run_resumed_at_another_commit_names_every_commit_its_stages_measured(full_scale):
     sessions = [
         {"commit": "a" * 40, "dirty": False},
