@@ -711,8 +711,8 @@ class Ingestion:
 
         A pair of two images admitted before the last finished ingest run that
         grouped by the same rule (:data:`~semcurate.ingest.near_duplicates.GROUPING_RULE`)
-        was compared then (:meth:`_compared_until`), and is not compared again:
-        a run that admits nothing compares nothing.  Every other candidate
+        was compared then (:meth:`_compared_until`), and is neither searched
+        for nor compared again: a run that admits nothing compares nothing.  Every other candidate
         pair is checked, even two images another pair already joined: the
         groups are the same, and the workers need not wait for each other's
         verdicts.  Similar textures collide in the hashes at a constant rate
@@ -739,11 +739,12 @@ class Ingestion:
         # An image whose store JPG could not be read has no top-square hash: its whole-image hash stands in.
         tops = [signed.get(image.md5, image.phash) for image in images]
         wholes = [image.phash for image in images]
+        # Only pairs with an image not compared yet are searched: O(new × all) for a run that adds a few.
+        uncompared = None if compared_until is None else [index for index, done in enumerate(compared) if not done]
         pairs = [
             (md5s[a], md5s[b])
-            for a, b in candidate_pairs([(wholes, WHOLE_IMAGE_BITS), (tops, TOP_SQUARE_BITS)])
-            if not (compared[a] and compared[b])
-            and (group_of[md5s[a]] is None or group_of[md5s[a]] != group_of[md5s[b]])
+            for a, b in candidate_pairs([(wholes, WHOLE_IMAGE_BITS), (tops, TOP_SQUARE_BITS)], among=uncompared)
+            if group_of[md5s[a]] is None or group_of[md5s[a]] != group_of[md5s[b]]
         ]
         parent = {md5: group_of[md5] or md5 for md5 in group_of}
 

@@ -134,6 +134,27 @@ def test_candidate_pairs_equal_a_brute_force_hamming_search():
     expected = {(i, j) for i, j in itertools.combinations(range(len(column)), 2) if hamming(column[i], column[j]) <= 6}
     assert set(candidate_pairs([(column, 6)])) == expected
     assert {(index, 300 + index) for index in range(40)} <= expected
+    new = [5, 17, 300, 339, 17]  # a repeat is asked once
+    assert candidate_pairs([(column, 6)], among=new) == sorted(pair for pair in expected if set(pair) & set(new))
+    assert candidate_pairs([(column, 6)], among=[]) == []
+
+
+def test_candidate_pairs_span_blocks_of_rows_as_a_brute_force_search_does():
+    """1,300 hashes are three blocks of 512 rows: pairs within a block, across blocks and with the last, short one."""
+    rng = np.random.default_rng(1)
+    originals = [int(value) for value in rng.integers(0, 2**63, 1200, dtype=np.int64)]
+    copied, flipped = rng.integers(0, 1200, 100), rng.integers(0, 64, 100)
+    copies = [originals[int(at)] ^ (1 << int(bit)) for at, bit in zip(copied, flipped, strict=True)]
+    values = [int(value) for value in rng.permutation(np.array(originals + copies, dtype=object))]
+    column = [f"{value:016x}" for value in values]
+    expected = {
+        (i, j) for i, j in itertools.combinations(range(len(values)), 2) if (values[i] ^ values[j]).bit_count() <= 2
+    }
+    blocks = {(i // 512, j // 512) for i, j in expected}
+    assert {(0, 0), (2, 2)} <= blocks and {(0, 1), (0, 2), (1, 2)} & blocks  # within and across blocks
+    assert candidate_pairs([(column, 2)]) == sorted(expected)
+    new = range(1024, 1300)
+    assert candidate_pairs([(column, 2)], among=new) == sorted(pair for pair in expected if pair[1] >= 1024)
 
 
 def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquisitions, monkeypatch):
@@ -321,9 +342,15 @@ def test_a_later_ingest_compares_only_pairs_with_a_new_image(tmp_path, sessions,
     for number, (original, stripe_top) in enumerate(acquisitions[:3]):
         original.save(source / f"acq{number}.tif")
         _copies(original, stripe_top)["jpeg q60"].convert("L").save(source / f"acq{number}_q60.jpg", quality=60)
+    searched = []  # the images each run searched candidate pairs for (None: all)
+    search = ingestion.candidate_pairs
+    monkeypatch.setattr(
+        ingestion, "candidate_pairs", lambda columns, among=None: searched.append(among) or search(columns, among)
+    )
     first = ingest(source, tmp_path / "store", sessions, workers=1)
     assert first["near_duplicate_candidates"] >= 3 and first["near_duplicate_rule"] == "2"
     assert ingest(source, tmp_path / "store", sessions, workers=1)["near_duplicate_candidates"] == 0
+    assert searched == [None, []]  # the second run searched for no pair at all
 
     compared: list[tuple[str, str]] = []
     confirm = ingestion._confirm_pairs_task
@@ -339,6 +366,7 @@ def test_a_later_ingest_compares_only_pairs_with_a_new_image(tmp_path, sessions,
     new = md5_of["acq0_cropped.tif"]
     assert third["near_duplicate_candidates"] == len(compared) >= 2
     assert all(new in pair for pair in compared)  # no pair of two older images
+    assert searched[2] == [sorted(group_of).index(new)]  # the new image's pairs only were searched for
     assert (
         group_of[new] is not None and group_of[new] == group_of[md5_of["acq0.tif"]] == group_of[md5_of["acq0_q60.jpg"]]
     )
