@@ -60,11 +60,18 @@ bench: setup
 # again after a stop). Writes bench/results/full_scale.json; compared with the 1,000-image run when it is there.
 # BENCH_FULL_ARGS passes more options, e.g. "--size-scale 0.25 --stop-by 2026-12-04T20:35" (a quarter of the
 # pixels fit a 73 GB disk; pause between stages before that time, the same command continues).
+# Then, once the run has its report, the web browser and the report are timed on what it made
+# (bench/serve_full_scale.py, bench/report_render.py).
 BENCH_FULL_ARGS ?=
+BENCH_FULL_OUT ?= build/full_scale
 bench-full: setup
-	$(VENV)/bin/python bench/full_scale.py --images 52682 \
+	$(VENV)/bin/python bench/full_scale.py --images 52682 --out $(BENCH_FULL_OUT) \
 		$(if $(wildcard bench/results/full_scale_1000.json),--reference bench/results/full_scale_1000.json) \
 		$(BENCH_FULL_ARGS)
+	if [ -f $(BENCH_FULL_OUT)/report.html ]; then \
+		$(VENV)/bin/python bench/serve_full_scale.py --run $(BENCH_FULL_OUT) && \
+		$(VENV)/bin/python bench/report_render.py $(BENCH_FULL_OUT)/report.html; \
+	else echo "the run has not reached its report yet (paused?): the browser and report timings wait for it"; fi
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

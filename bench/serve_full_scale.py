@@ -46,9 +46,14 @@ FIRST_PAGE = 100
 def newest_tree(database: Path) -> dict:
     """The newest tree of the SQLite file ``database``: its id, feature set, images and largest node."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        tree_id, feature_set, n_images = connection.execute(
-            "SELECT id, feature_set, n_images FROM trees ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        try:
+            newest = connection.execute("SELECT id, feature_set, n_images FROM trees ORDER BY id DESC LIMIT 1")
+            newest = newest.fetchone()
+        except sqlite3.DatabaseError:  # no schema yet, or not a database
+            newest = None
+        if newest is None:
+            raise SystemExit(f"{database} holds no tree yet: let bench/full_scale.py finish the run first")
+        tree_id, feature_set, n_images = newest
         node_id, size, path = connection.execute(
             "SELECT id, size, path FROM tree_nodes WHERE tree_id = ? ORDER BY size DESC, id LIMIT 1", (tree_id,)
         ).fetchone()
