@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import imagehash
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from semcurate.ingest.convert import to_display
@@ -109,6 +111,35 @@ def perceptual_hash(image: Image.Image) -> str:
     """
     factor = max(1, min(image.size) // PHASH_WORKING_SIZE)
     return str(imagehash.phash(image.reduce(factor) if factor > 1 else image))
+
+
+def hash_array(hashes: Sequence[str]) -> np.ndarray:
+    """Hex hashes of 16 digits as a ``uint64`` array.
+
+    Examples
+    --------
+    >>> hash_array(["ffffffffffffffff", "0000000000000001"]).tolist()
+    [18446744073709551615, 1]
+    """
+    return np.array([int(value, 16) for value in hashes], dtype=np.uint64)
+
+
+#: Set bits of every byte value, for counting bits where NumPy has no ``bitwise_count`` (before 2.0).
+_BYTE_BITS = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
+
+
+def bit_counts(words: np.ndarray) -> np.ndarray:
+    """Set bits of each 64-bit word of ``words``: ``numpy.bitwise_count`` from NumPy 2.0, else a byte table.
+
+    Examples
+    --------
+    >>> bit_counts(np.array([0, 7, 2**64 - 1], dtype=np.uint64)).tolist()
+    [0, 3, 64]
+    """
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    words = np.ascontiguousarray(words, dtype=np.uint64)
+    return _BYTE_BITS[words.view(np.uint8)].reshape(*words.shape, 8).sum(axis=-1, dtype=np.uint8)
 
 
 def hamming(hash_a: str, hash_b: str) -> int:

@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 from scipy import fft, ndimage
 
-from semcurate.ingest.images import perceptual_hash
+from semcurate.ingest.images import bit_counts, hash_array, perceptual_hash
 
 #: The rule below (candidates and confirmation), recorded with each ingest run that grouped by it: a later run
 #: compares again only pairs with an image newer than the last run of the same rule (change it with the rule).
@@ -99,35 +99,6 @@ def top_square_hash(image: Image.Image) -> str:
     return perceptual_hash(top_square(image.convert("L")))
 
 
-def hash_array(hashes: Sequence[str]) -> np.ndarray:
-    """Hex hashes of 16 digits as a ``uint64`` array.
-
-    Examples
-    --------
-    >>> hash_array(["ffffffffffffffff", "0000000000000001"]).tolist()
-    [18446744073709551615, 1]
-    """
-    return np.array([int(value, 16) for value in hashes], dtype=np.uint64)
-
-
-#: Set bits of every byte value, for counting bits where NumPy has no ``bitwise_count`` (before 2.0).
-_BYTE_BITS = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
-
-
-def _popcount(words: np.ndarray) -> np.ndarray:
-    """Set bits of each 64-bit word of ``words``: ``numpy.bitwise_count`` from NumPy 2.0, else a byte table.
-
-    Examples
-    --------
-    >>> _popcount(np.array([0, 7, 2**64 - 1], dtype=np.uint64)).tolist()
-    [0, 3, 64]
-    """
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(words)
-    words = np.ascontiguousarray(words, dtype=np.uint64)
-    return _BYTE_BITS[words.view(np.uint8)].reshape(*words.shape, 8).sum(axis=-1, dtype=np.uint8)
-
-
 def candidate_pairs(
     hash_columns: Sequence[tuple[Sequence[str], int]], among: Sequence[int] | None = None
 ) -> list[tuple[int, int]]:
@@ -151,7 +122,7 @@ def candidate_pairs(
     Notes
     -----
     Exhaustive: every pair asked for is compared, a block of rows at a time,
-    by the number of set bits in the XOR of the hashes (:func:`_popcount`):
+    by the number of set bits in the XOR of the hashes (:func:`~semcurate.ingest.images.bit_counts`):
     each row of a block against the rows from the block on (every pair once),
     or, with ``among``, each of those against every row.  ``O(n²)`` time for
     all pairs (52,682 images: about 7 s per kind of hash), ``O(m n)`` for the
@@ -171,7 +142,7 @@ def candidate_pairs(
         for start in range(0, len(queries), block):
             rows = queries[start : start + block]
             first = int(rows[0]) if among is None else 0  # all pairs: a block's earlier rows were compared before
-            distances = _popcount(values[rows][:, None] ^ values[None, first:])
+            distances = bit_counts(values[rows][:, None] ^ values[None, first:])
             for i, j in zip(*np.nonzero(distances <= max_bits), strict=True):
                 a, b = int(rows[i]), first + int(j)
                 if a != b:

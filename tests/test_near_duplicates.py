@@ -208,14 +208,14 @@ def test_ingest_groups_the_copies_with_their_original(tmp_path, sessions, acquis
 
 def test_bit_counts_by_byte_table_equal_numpys_own(monkeypatch):
     """The NumPy < 2 path (a byte table) counts the bits NumPy 2's bitwise_count counts, and Python's int.bit_count."""
-    from semcurate.ingest import near_duplicates
+    from semcurate.ingest import images
 
     words = np.random.default_rng(1).integers(0, 2**63, size=(30, 20), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     truth = np.vectorize(lambda word: int(word).bit_count())(words)
     if hasattr(np, "bitwise_count"):
-        assert (near_duplicates._popcount(words) == truth).all()
+        assert (images.bit_counts(words) == truth).all()
         monkeypatch.delattr(np, "bitwise_count")
-    assert (near_duplicates._popcount(words) == truth).all()
+    assert (images.bit_counts(words) == truth).all()
 
 
 def _pearson_at_every_shift(view_a: np.ndarray, view_b: np.ndarray, reach: int, least_overlap: float) -> dict:

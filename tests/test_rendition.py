@@ -70,3 +70,27 @@ def test_a_picture_that_is_no_jpeg_is_matched_by_its_pixels(displays):
     )
     assert (found.md5, found.how, found.mean_abs_difference) == ("other", "pixels", 0.0)
     assert loaded == ["source", "other"]
+
+
+def test_candidate_look_up_equals_a_string_by_string_hamming_search():
+    """The word-at-once look-up finds what comparing every hash string finds, in the same order, after adds too."""
+    from semcurate.ingest.images import hamming
+    from semcurate.ingest.rendition import CandidateIndex
+
+    rng = np.random.default_rng(0)
+    base = [int(value) for value in rng.integers(0, 2**63, 300, dtype=np.int64)]
+    hashes = [f"{value ^ (int(rng.integers(0, 2**12)) << int(rng.integers(0, 52))):016x}" for value in base[:3] * 100]
+    candidates = [Candidate(f"{number:032x}", 64 if number % 5 else 32, 48, h) for number, h in enumerate(hashes)]
+    index = CandidateIndex(candidates[:250])
+    index.near(64, 48, hashes[0])  # builds the words of that size; the adds below must reach them
+    for candidate in candidates[250:]:
+        index.add(candidate)
+    for query in hashes[:40]:
+        for width in (64, 32):
+            expected = sorted(
+                (hamming(query, c.phash), c.md5, c) for c in candidates if (c.width, c.height) == (width, 48)
+            )
+            found = index.near(width, 48, query)
+            assert found == [c for distance, _, c in expected if distance <= 10]
+    assert any(len(index.near(64, 48, query)) > 1 for query in hashes[:40])  # the test has close hashes to rank
+    assert index.near(99, 48, hashes[0]) == []
