@@ -86,10 +86,10 @@ TARGETS = {
 #: reference's (issue 17 asks for the reason in the JSON): stage-name pattern (``re.fullmatch``) -> reason.
 #: Stated from the algorithms, before measuring; a slow stage matching none is listed as unexplained.
 SUPERLINEAR_STAGES = {
-    "ingest": "two of its phases check pairs whose number grows with the square of the images: near-duplicate "
-    "confirmation of candidate pairs (false candidates are about 1e-4 of all pairs, bench/results/near_duplicates"
-    ".json) and, for a JPG no TIFF re-encodes to, every TIFF of its size whose hash is within 10 bits (not "
-    "bounded yet)",
+    "ingest": "its near-duplicate step confirms candidate pairs, and at the corpus' rate of false candidates "
+    "(about 1e-4 of all pairs, bench/results/near_duplicates.json) their number grows with the square of the "
+    "images; ingest before 3aa0d47 also looked up each JPG's rendition candidates one hash string at a time "
+    "(re-measured since: bench/results/ingest_52682.json)",
     r"cluster \S+ (ward|centroid|single)": "agglomerative clustering merges by pairwise distances: fastcluster's "
     "memory-lean algorithms (nearest-neighbour chain, minimum spanning tree, generic) take O(n²) time",
     r"cluster \S+ complete": "complete linkage has no memory-lean algorithm: all n(n-1)/2 distances are computed "
