@@ -712,8 +712,8 @@ class Ingestion:
         A pair of two images admitted before the last finished ingest run that
         grouped by the same rule (:data:`~semcurate.ingest.near_duplicates.GROUPING_RULE`)
         was compared then (:meth:`_compared_until`), and is neither searched
-        for nor compared again: a run that admits nothing compares nothing.  Every other candidate
-        pair is checked, even two images another pair already joined: the
+        for nor compared again: a run that admits nothing compares nothing.
+        Every other candidate pair is checked, even two images another pair already joined: the
         groups are the same, and the workers need not wait for each other's
         verdicts.  Similar textures collide in the hashes at a constant rate
         per pair (about 1e-4 on the demo corpus), so the candidates of a first

@@ -54,9 +54,9 @@ class CandidateIndex:
 
     A look-up compares the hash with those of every image of the size at
     once, as 64-bit words (:func:`~semcurate.ingest.images.bit_counts` of
-    their XOR): a repository holds thousands of images of one size (15,412
-    of 256 × 192 px in the 52,682-image demo run), and a string comparison
-    per image made every look-up, so the JPG phase, grow with the images.
+    their XOR).  A repository holds thousands of images of one size (15,412
+    of 256 × 192 px in the 52,682-image demo run); comparing one hash string
+    at a time made each look-up, and so each JPG, cost more as it grew.
     """
 
     def __init__(self, candidates: Iterable[Candidate] = ()):
