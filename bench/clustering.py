@@ -5,13 +5,15 @@ Cases (each measured in a fresh process, so peak RSS is its own):
 * linkage, 52,682 × 18 (the size of the thesis' 1u-2u subset): ward,
   centroid and single through :func:`semcurate.clustering.linkage`
   (fastcluster's memory-lean ``linkage_vector``), complete and average through
-  the same function (the 11.1 GB condensed distance matrix, written once by
-  ``pdist``, which fastcluster then works in). SciPy is not run there: it would
-  hold that matrix twice (pdist's and its working copy); the figure is printed
-  instead.
+  the same function: complete in a float32 condensed matrix (5.2 GiB) by a
+  nearest-neighbour chain, average in the float64 one (10.3 GiB, written once
+  by ``pdist``, which fastcluster then works in). SciPy is not run there: it
+  would hold the float64 matrix twice (pdist's and its working copy); the
+  figure is printed instead.
 * linkage, 20,000 × 18: ours vs ``scipy.cluster.hierarchy.linkage`` for the
   five methods (speed ratio, peak memory, and whether heights and partitions
-  agree).
+  agree; complete linkage's heights are float32-rounded, so they are compared
+  to within 2^-24 of SciPy's, the rest to 1e-9).
 * Density Peaks (:class:`semcurate.clustering.DensityPeaks`): 52,682 × 18
   (target ≤ 10 s) and 20,000 × 50 next to DADApy's ``compute_clustering_DP``
   pipeline (distances, kNN density, decision graph, assignment), which runs in
@@ -134,11 +136,15 @@ def run_case(python: str, case: dict, quiet: tuple[float, float], timeout: int =
     return {**json.loads(completed.stdout.strip().splitlines()[-1]), "load_before": load_before}
 
 
-def partitions_agree(ours: np.ndarray, theirs: np.ndarray, ks: range) -> bool:
-    """Equal merge heights and equal partitions at every k in ``ks``."""
+#: Relative tolerance on merge heights against SciPy: complete linkage keeps float32 distances (24-bit mantissa).
+HEIGHT_RTOL = {"complete": 2**-24}
+
+
+def partitions_agree(ours: np.ndarray, theirs: np.ndarray, ks: range, rtol: float = 1e-9) -> bool:
+    """Merge heights equal to within ``rtol`` and equal partitions at every k in ``ks``."""
     from semcurate.clustering.hierarchy import Cutter
 
-    if not np.allclose(ours[:, 2], theirs[:, 2], rtol=1e-9, atol=1e-9):
+    if not np.allclose(ours[:, 2], theirs[:, 2], rtol=rtol, atol=1e-9):
         return False
     ours_cut, theirs_cut = Cutter(ours), Cutter(theirs)
     return all(np.array_equal(ours_cut.labels(k), theirs_cut.labels(k)) for k in ks)
@@ -188,7 +194,8 @@ def main() -> None:
         out = scratch / f"big-{method}.npy"
         case = {"tool": "semcurate-linkage", "method": method, "data": str(data["big"]), "out": str(out)}
         result = run_case(sys.executable, case, quiet)
-        tool = "semcurate (condensed matrix, in place)" if method in MATRIX_METHODS else "semcurate (vector)"
+        tool = {"complete": "semcurate (float32 matrix, NN chain)", "average": "semcurate (float64 matrix, in place)"}
+        tool = tool.get(method, "semcurate (vector)")
         row = {"n": big, "d": 18, "method": method, "tool": tool, **result, **memory}
         if "peak_rss_mib" in result:
             row["peak_gib"] = round(result["peak_rss_mib"] / 1024, 2)
@@ -228,7 +235,10 @@ def main() -> None:
                 "speedup": round(timings["scipy-linkage"]["seconds"] / timings["semcurate-linkage"]["seconds"], 2),
                 "ours_peak_mib": round(timings["semcurate-linkage"]["peak_rss_mib"]),
                 "scipy_peak_mib": round(timings["scipy-linkage"]["peak_rss_mib"]),
-                "equal_heights_and_partitions_k_1_500": partitions_agree(ours, theirs, range(1, 501)),
+                "equal_heights_and_partitions_k_1_500": partitions_agree(
+                    ours, theirs, range(1, 501), HEIGHT_RTOL.get(method, 1e-9)
+                ),
+                "height_rtol": HEIGHT_RTOL.get(method, 1e-9),
                 "ours_load_before": timings["semcurate-linkage"]["load_before"],
                 "scipy_load_before": timings["scipy-linkage"]["load_before"],
             }
@@ -292,6 +302,7 @@ def main() -> None:
         "density_peaks": dp_rows,
         "targets": {
             "complete_and_average_52682x18_peak_gb": 15.0,
+            "complete_52682x18_peak_gb_per_stage": 8.0,
             "density_peaks_52682x18_seconds": 10.0,
             "density_peaks_20000x50": "no slower than DADApy compute_clustering_DP",
         },

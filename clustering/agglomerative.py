@@ -12,12 +12,17 @@ SciPy's merge heights and partitions but needs far less memory:
   under 100 MB, where SciPy would need the 11 GB condensed distance matrix
   (plus its working copy).
 * ``complete`` and ``average`` have no memory-lean algorithm: they need every
-  pairwise distance. SciPy's ``pdist`` writes the condensed float64 distance
-  matrix into one array, which fastcluster then uses as its working memory (no
-  second copy): ``8 · n(n-1)/2`` bytes plus ``O(n)``, 10.3 GiB for the 1u-2u
-  subset. That peak is estimated before
-  starting and the run is refused with :class:`LinkageMemoryError` when it
-  would not fit, rather than be killed by the operating system half way.
+  pairwise distance, held in one condensed array and worked in without a
+  second copy. Average linkage averages distances, so it keeps them in float64
+  and runs in fastcluster: ``8 · n(n-1)/2`` bytes, 10.3 GiB for the 1u-2u
+  subset. Complete linkage only ever takes the larger of two distances, which
+  never rounds, so it keeps them in float32 (:func:`complete_linkage_in_place`,
+  a nearest-neighbour chain in NumPy): the exact complete linkage of the
+  distances rounded to 7 significant digits, in ``4 · n(n-1)/2`` bytes (5.2 GiB
+  for the 1u-2u subset, where fastcluster, double precision only, needs twice
+  that). Either peak is estimated before starting (:func:`matrix_bytes`) and
+  the run is refused with :class:`LinkageMemoryError` when it would not fit,
+  rather than be killed by the operating system half way.
 
 All methods use Euclidean distances between rows of ``X``.
 """
@@ -33,12 +38,21 @@ VECTOR_METHODS = ("single", "centroid", "ward")
 #: Methods that need the condensed distance matrix, O(n²) memory.
 MATRIX_METHODS = ("complete", "average")
 
+#: Bytes per stored distance of each matrix method: complete linkage only takes maxima, which float32 holds exactly.
+DISTANCE_BYTES = {"complete": 4, "average": 8}
 #: Share of the available memory a matrix linkage may plan to use; the rest is left for the process and the OS.
 MEMORY_SHARE = 0.8
 #: fastcluster's own working memory per point for a matrix linkage (bytes), an upper bound: its merge list (24),
 #: cluster sizes (8), nearest-neighbour chain (8), active-node list (16), union-find (16), sort buffer (24) and the
 #: returned tree (32), with 8-byte indices (``int_fast32_t`` on 64-bit Linux).
 FASTCLUSTER_BYTES_PER_POINT = 128
+#: Working memory per point of :func:`complete_linkage_in_place` (bytes), an upper bound: row offsets, active
+#: clusters, sizes and union-find parents (8 each), merges (24) and the returned tree (32), and the temporaries of
+#: one step: two cached rows with their cluster indices (24 each), a gathered row's offsets (16) and the merged row
+#: with its targets and masks (30).
+NN_CHAIN_BYTES_PER_POINT = 192
+#: Float64 distances computed at once while the float32 matrix is filled (bytes, at least one row).
+DISTANCE_BLOCK_BYTES = 16 * 2**20
 
 
 class LinkageMemoryError(MemoryError):
@@ -63,15 +77,34 @@ def check_observations(X, min_samples: int = 2) -> np.ndarray:
     return values
 
 
-def matrix_bytes(n_points: int, n_features: int) -> int:
+def matrix_bytes(n_points: int, n_features: int, method: str = "average") -> int:
     """Peak bytes of a distance-matrix linkage of ``n_points × n_features`` observations.
 
-    The condensed float64 matrix (``pdist`` writes it, fastcluster then works
-    in it), the float64 observations, and fastcluster's ``O(n)`` working
-    memory.
+    The condensed matrix (float32 for ``complete``, float64 for ``average``,
+    :data:`DISTANCE_BYTES`), the float64 observations, and the linkage's
+    ``O(n)`` working memory; for ``complete`` also the block of float64
+    distances the matrix is filled from (:func:`condensed_distances`).
+
+    Examples
+    --------
+    The 1u-2u subset: complete linkage needs half of what average needs.
+
+    >>> round(matrix_bytes(52_682, 18, "complete") / 2**30, 2), round(matrix_bytes(52_682, 18, "average") / 2**30, 2)
+    (5.2, 10.35)
     """
-    condensed = 8 * (n_points * (n_points - 1) // 2)
-    return condensed + 8 * n_points * n_features + FASTCLUSTER_BYTES_PER_POINT * n_points
+    if method not in DISTANCE_BYTES:
+        raise ValueError(f"{method!r} is not a distance-matrix method; choose one of {', '.join(MATRIX_METHODS)}")
+    condensed = DISTANCE_BYTES[method] * (n_points * (n_points - 1) // 2)
+    observations = 8 * n_points * n_features
+    if method == "average":
+        return condensed + observations + FASTCLUSTER_BYTES_PER_POINT * n_points
+    block = 8 * block_rows(n_points) * n_points
+    return condensed + observations + block + NN_CHAIN_BYTES_PER_POINT * n_points
+
+
+def block_rows(n_points: int) -> int:
+    """Rows of float64 distances :func:`condensed_distances` computes at once: ``DISTANCE_BLOCK_BYTES``, at least 1."""
+    return max(1, min(n_points, DISTANCE_BLOCK_BYTES // (8 * max(n_points, 1))))
 
 
 def available_memory() -> int:
@@ -98,8 +131,9 @@ def linkage(X, method: str = "ward", *, memory_limit: int | None = None) -> np.n
     method : {"single", "complete", "average", "centroid", "ward"}
         Linkage criterion (thesis §4.1).
     memory_limit : int, optional
-        Bytes a distance-matrix method (complete, average) may use. Default:
-        ``MEMORY_SHARE`` of the memory available now.
+        Bytes a distance-matrix method (complete, average) may use
+        (:func:`matrix_bytes`). Default: ``MEMORY_SHARE`` of the memory
+        available now.
 
     Returns
     -------
@@ -119,11 +153,12 @@ def linkage(X, method: str = "ward", *, memory_limit: int | None = None) -> np.n
 
     Notes
     -----
-    Time is ``O(n²)`` for every method (``O(n² d)`` for the vector methods);
-    memory is ``O(n d)`` for single, centroid and ward, and for complete and
-    average ``8 · n(n-1)/2`` bytes (the condensed distance matrix, worked in
-    by fastcluster) plus ``O(n d)``, as :func:`matrix_bytes` counts: 10.4 GiB
-    for 52,682 × 18.
+    Time is ``O(n²)`` for every method (``O(n² d)`` for the vector methods and
+    the distances); memory is ``O(n d)`` for single, centroid and ward, and the
+    condensed distance matrix plus ``O(n d)`` for complete (float32, 5.2 GiB
+    for 52,682 × 18) and average (float64, 10.4 GiB), as :func:`matrix_bytes`
+    counts. Complete linkage's heights are its distances rounded to float32
+    (relative error below 6e-8); its merges are SciPy's on those distances.
 
     Examples
     --------
@@ -145,7 +180,7 @@ def linkage(X, method: str = "ward", *, memory_limit: int | None = None) -> np.n
     values = check_observations(X)
     if method in VECTOR_METHODS:
         return fastcluster.linkage_vector(values, method=method, metric="euclidean")
-    needed = matrix_bytes(*values.shape)
+    needed = matrix_bytes(*values.shape, method)
     limit = int(MEMORY_SHARE * available_memory()) if memory_limit is None else int(memory_limit)
     if needed > limit:
         raise LinkageMemoryError(
@@ -153,9 +188,186 @@ def linkage(X, method: str = "ward", *, memory_limit: int | None = None) -> np.n
             f"over the limit of {limit / 2**30:.1f} GiB; use a subset, or ward, centroid or single linkage "
             "(memory-lean)"
         )
+    if method == "complete":
+        return complete_linkage_in_place(condensed_distances(values), len(values))
     from scipy.spatial.distance import pdist
 
     return linkage_in_place(pdist(values), len(values), method)
+
+
+def row_offsets(n_points: int) -> np.ndarray:
+    """Offsets into a condensed matrix: the distance of points ``j < i`` is at ``offsets[j] + i``.
+
+    SciPy's condensed order stores row ``j``'s distances to ``j + 1 .. n - 1``
+    one after the other, so row ``j`` starts at ``n j - j (j + 1) / 2`` and
+    point ``i`` is ``i - j - 1`` further on.
+
+    Examples
+    --------
+    >>> from scipy.spatial.distance import squareform
+    >>> square = squareform(np.arange(1.0, 7.0))  # 4 points, 6 distances
+    >>> offsets = row_offsets(4)
+    >>> [int(offsets[j] + i) for j, i in [(0, 1), (0, 3), (1, 2), (2, 3)]]
+    [0, 2, 3, 5]
+    >>> float(square[1, 2]), float(np.arange(1.0, 7.0)[offsets[1] + 2])
+    (4.0, 4.0)
+    """
+    rows = np.arange(n_points, dtype=np.int64)
+    return n_points * rows - rows * (rows + 1) // 2 - rows - 1
+
+
+def condensed_distances(values: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Euclidean distances between the rows of ``values`` in SciPy's condensed order, as ``dtype``.
+
+    Computed in float64 by ``scipy.spatial.distance.cdist`` a block of rows
+    at a time (:func:`block_rows`) into one reused buffer, and written into
+    one preallocated array, so the float64 distances are never all held at
+    once.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_points, n_features)
+        Float64 observations.
+    dtype : numpy dtype
+        Type of the stored distances.
+
+    Returns
+    -------
+    ndarray of shape (n_points * (n_points - 1) // 2,)
+        What ``pdist(values).astype(dtype)`` returns.
+    """
+    from scipy.spatial.distance import cdist
+
+    n_points = len(values)
+    condensed = np.empty(n_points * (n_points - 1) // 2, dtype=dtype)
+    offsets = row_offsets(n_points)
+    step = block_rows(n_points)
+    buffer = np.empty(step * n_points)  # one block's float64 distances, reused
+    for first in range(0, n_points - 1, step):
+        last = min(first + step, n_points - 1)
+        shape = (last - first, n_points - first - 1)
+        block = cdist(values[first:last], values[first + 1 :], out=buffer[: shape[0] * shape[1]].reshape(shape))
+        for row in range(first, last):
+            condensed[offsets[row] + row + 1 : offsets[row] + n_points] = block[row - first, row - first :]
+    return condensed
+
+
+def complete_linkage_in_place(condensed: np.ndarray, n_points: int) -> np.ndarray:
+    """Complete linkage of a condensed distance matrix by a nearest-neighbour chain, working in ``condensed``.
+
+    The chain (Müllner 2011, §4.2; SciPy's ``nn_chain``) follows nearest
+    neighbours until two clusters are each other's nearest, merges them, and
+    writes the merged cluster's distances (the larger of the two, elementwise)
+    over the row of the one with the larger index. A chain keeps the
+    cluster before it on a tie, so it never cycles. Each step is a few NumPy
+    operations over the active clusters, so any float dtype works: taking a
+    maximum never rounds, which is what lets :func:`linkage` keep complete
+    linkage's distances in float32.
+
+    Parameters
+    ----------
+    condensed : ndarray of shape (n_points * (n_points - 1) // 2,)
+        Distances in SciPy's condensed order (:func:`condensed_distances`);
+        overwritten with unspecified values.
+    n_points : int
+        Number of observations, at least 2.
+
+    Returns
+    -------
+    ndarray of shape (n_points - 1, 4)
+        The tree in SciPy's linkage format, heights in float64 (the stored
+        distances, exactly).
+    """
+    if condensed.ndim != 1 or condensed.shape[0] != n_points * (n_points - 1) // 2 or n_points < 2:
+        raise ValueError(f"a condensed matrix of {n_points} points has {n_points * (n_points - 1) // 2} entries")
+    offsets = row_offsets(n_points)
+    active = np.arange(n_points, dtype=np.int64)
+
+    def row(cluster: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distances from ``cluster`` to every other active cluster, and those clusters."""
+        position = int(np.searchsorted(active, cluster))
+        before, after = active[:position], active[position + 1 :]
+        distances = np.empty(len(active) - 1, dtype=condensed.dtype)
+        distances[:position] = condensed[offsets[before] + cluster]
+        distances[position:] = condensed[offsets[cluster] + after]
+        return distances, np.concatenate([before, after])
+
+    merges = np.empty((n_points - 1, 3))
+    chain: list[int] = []
+    rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for step in range(n_points - 1):
+        if not chain:
+            chain.append(int(active[0]))
+        while True:
+            top = chain[-1]
+            rows[top] = distances, others = row(top)
+            nearest = int(np.argmin(distances))
+            neighbour, height = int(others[nearest]), distances[nearest]
+            if len(chain) > 1:
+                previous = chain[-2]
+                held = condensed[offsets[min(top, previous)] + max(top, previous)]
+                if not distances[nearest] < held:
+                    neighbour, height = previous, held
+                if neighbour == previous:
+                    break
+            chain.append(neighbour)
+        chain.pop()
+        chain.pop()
+        low, high = min(top, neighbour), max(top, neighbour)
+        merges[step] = low, high, height
+        low_distances, low_others = rows.pop(low) if low in rows else row(low)
+        high_distances, high_others = rows.pop(high) if high in rows else row(high)
+        rows.clear()  # every other cached row holds a distance to one of the two merged clusters
+        keep_low, keep_high = low_others != high, high_others != low
+        merged = np.maximum(low_distances[keep_low], high_distances[keep_high])
+        targets = low_others[keep_low]
+        below = targets < high
+        condensed[offsets[targets[below]] + high] = merged[below]
+        condensed[offsets[high] + targets[~below]] = merged[~below]
+        active = np.delete(active, np.searchsorted(active, low))
+    return scipy_linkage_order(merges, n_points)
+
+
+def scipy_linkage_order(merges: np.ndarray, n_points: int) -> np.ndarray:
+    """Merges of observation pairs, in any order, as SciPy's linkage matrix.
+
+    Sorts the merges by height, stably (as SciPy's ``nn_chain`` does), and
+    names each merge's clusters by union-find: a merged cluster is node
+    ``n_points + step``, its size the sum of its parts.
+
+    Parameters
+    ----------
+    merges : ndarray of shape (n_points - 1, 3)
+        One row per merge: an observation in each of the two clusters, and the height.
+    n_points : int
+        Number of observations.
+
+    Examples
+    --------
+    Points 2 and 3 merge at 1, then 0 with 3's cluster at 2, then 1 with all:
+
+    >>> scipy_linkage_order(np.array([[0, 3, 2.0], [2, 3, 1.0], [1, 2, 5.0]]), 4).tolist()
+    [[2.0, 3.0, 1.0, 2.0], [0.0, 4.0, 2.0, 3.0], [1.0, 5.0, 5.0, 4.0]]
+    """
+    parent = np.arange(2 * n_points - 1)
+    sizes = np.ones(2 * n_points - 1)
+
+    def root(node: int) -> int:
+        top = node
+        while parent[top] != top:
+            top = parent[top]
+        while parent[node] != top:
+            parent[node], node = top, parent[node]
+        return top
+
+    tree = np.empty((n_points - 1, 4))
+    for step, index in enumerate(np.argsort(merges[:, 2], kind="stable")):
+        first, second = sorted((root(int(merges[index, 0])), root(int(merges[index, 1]))))
+        node = n_points + step
+        parent[first] = parent[second] = node
+        sizes[node] = sizes[first] + sizes[second]
+        tree[step] = first, second, merges[index, 2], sizes[node]
+    return tree
 
 
 def linkage_in_place(condensed: np.ndarray, n_points: int, method: str) -> np.ndarray:

@@ -9,9 +9,12 @@ from scipy.cluster import hierarchy as scipy_hierarchy
 from semcurate.clustering.agglomerative import (
     LINKAGE_METHODS,
     LinkageMemoryError,
+    complete_linkage_in_place,
+    condensed_distances,
     linkage,
     linkage_in_place,
     matrix_bytes,
+    scipy_linkage_order,
 )
 from semcurate.clustering.hierarchy import Cutter, HierarchyError, check_linkage, cut, first_appearance
 
@@ -24,11 +27,15 @@ def points():
     return np.vstack([centre + rng.normal(0, 1, (100, 6)) for centre in centres])
 
 
+#: Complete linkage keeps its distances in float32: heights are SciPy's rounded to 24 bits.
+HEIGHT_RTOL = {"complete": 2**-24}
+
+
 @pytest.mark.parametrize("method", LINKAGE_METHODS)
 def test_linkage_equals_scipy_heights_and_every_partition(points, method):
     ours, theirs = linkage(points, method), scipy_hierarchy.linkage(points, method)
     assert ours.shape == (len(points) - 1, 4)
-    np.testing.assert_allclose(ours[:, 2], theirs[:, 2], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours[:, 2], theirs[:, 2], rtol=HEIGHT_RTOL.get(method, 1e-10), atol=1e-12)
     np.testing.assert_array_equal(ours[:, 3], theirs[:, 3])
     ours_cut, theirs_cut = Cutter(ours), Cutter(theirs)
     for k in range(1, len(points) + 1):
@@ -77,34 +84,104 @@ def test_duplicate_points_merge_at_height_zero():
     assert cut(tree, 20).max() == 19
 
 
-def test_matrix_methods_refuse_beyond_the_memory_limit_with_the_numbers():
+@pytest.mark.parametrize("method", ["complete", "average"])
+def test_matrix_methods_refuse_beyond_the_memory_limit_with_the_numbers(method):
     points = np.zeros((1000, 2)) + np.arange(1000)[:, None]
-    with pytest.raises(LinkageMemoryError, match=r"complete linkage of 1,000 points needs .* GiB.*ward, centroid"):
-        linkage(points, "complete", memory_limit=matrix_bytes(1000, 2) - 1)
-    assert linkage(points, "complete", memory_limit=matrix_bytes(1000, 2)).shape == (999, 4)
+    with pytest.raises(LinkageMemoryError, match=rf"{method} linkage of 1,000 points needs .* GiB.*ward, centroid"):
+        linkage(points, method, memory_limit=matrix_bytes(1000, 2, method) - 1)
+    assert linkage(points, method, memory_limit=matrix_bytes(1000, 2, method)).shape == (999, 4)
 
 
 def test_matrix_bytes_counts_the_condensed_matrix_once_plus_linear_terms():
-    condensed = 8 * 52_682 * 52_681 // 2  # 11.1 GB, the figure of the 1u-2u subset
-    assert condensed < matrix_bytes(52_682, 18) < condensed + 20 * 2**20
-    assert matrix_bytes(52_682, 18) < 15e9
+    pairs = 52_682 * 52_681 // 2  # 1.39e9 distances in the 1u-2u subset
+    assert 8 * pairs < matrix_bytes(52_682, 18, "average") < 8 * pairs + 20 * 2**20
+    assert 4 * pairs < matrix_bytes(52_682, 18, "complete") < 4 * pairs + 40 * 2**20
+    assert matrix_bytes(52_682, 18, "complete") < 8e9, "complete linkage of the 1u-2u subset within issue 17's 8 GB"
+    with pytest.raises(ValueError, match="'ward' is not a distance-matrix method"):
+        matrix_bytes(10, 2, "ward")
 
 
-def test_complete_linkage_holds_one_condensed_matrix_and_no_copy():
-    """Traced NumPy allocations peak at the one n(n-1)/2 array and X; fastcluster.linkage's copy would double it."""
+def traced_peak(method: str, values: np.ndarray) -> tuple[int, np.ndarray]:
+    """Peak traced NumPy allocation (bytes) of ``linkage(values, method)``, and the tree."""
     import tracemalloc
 
-    values = np.random.default_rng(5).normal(size=(3000, 18))
-    condensed_bytes = 8 * 3000 * 2999 // 2
     tracemalloc.start()
     try:
-        tree = linkage(values, "complete")
-        peak = tracemalloc.get_traced_memory()[1]
+        tree = linkage(values, method)
+        return tracemalloc.get_traced_memory()[1], tree
     finally:
         tracemalloc.stop()
+
+
+def test_average_linkage_holds_one_float64_matrix_and_no_copy():
+    """Traced peak at the one n(n-1)/2 float64 array and X; fastcluster.linkage's copy would double it."""
+    values = np.random.default_rng(5).normal(size=(3000, 18))
+    condensed_bytes = 8 * 3000 * 2999 // 2
+    peak, tree = traced_peak("average", values)
     assert condensed_bytes < peak < 1.3 * condensed_bytes + values.nbytes
-    assert peak <= matrix_bytes(*values.shape), "the estimate checked before starting covers the real peak"
-    np.testing.assert_allclose(tree[:, 2], scipy_hierarchy.linkage(values, "complete")[:, 2], rtol=1e-12)
+    assert peak <= matrix_bytes(*values.shape, "average"), "the estimate checked before starting covers the real peak"
+    np.testing.assert_allclose(tree[:, 2], scipy_hierarchy.linkage(values, "average")[:, 2], rtol=1e-12)
+
+
+def test_complete_linkage_holds_one_float32_matrix_half_of_what_float64_needs():
+    """Traced peak at the float32 matrix plus one block of float64 distances: well under one float64 matrix."""
+    values = np.random.default_rng(5).normal(size=(6000, 18))
+    float32_bytes = 4 * 6000 * 5999 // 2
+    peak, tree = traced_peak("complete", values)
+    assert float32_bytes < peak < 0.65 * (2 * float32_bytes), "the float64 matrix fastcluster needs is 2x float32"
+    assert peak <= matrix_bytes(*values.shape, "complete"), "the estimate checked before starting covers the real peak"
+    np.testing.assert_allclose(tree[:, 2], scipy_hierarchy.linkage(values, "complete")[:, 2], rtol=2**-24)
+
+
+def test_condensed_distances_are_scipys_pdist_in_blocks(monkeypatch):
+    from scipy.spatial.distance import pdist
+
+    import semcurate.clustering.agglomerative as agglomerative
+
+    values = np.random.default_rng(2).normal(size=(41, 5))
+    monkeypatch.setattr(agglomerative, "DISTANCE_BLOCK_BYTES", 8 * 41 * 3)  # blocks of 3 rows, the last one short
+    np.testing.assert_array_equal(condensed_distances(values), pdist(values).astype(np.float32))
+    np.testing.assert_array_equal(condensed_distances(values, np.float64), pdist(values))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_complete_linkage_is_scipys_on_the_same_float32_distances_exactly(seed):
+    """SciPy given the very distances ours works in: the same merges, heights and sizes, bit for bit."""
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(int(rng.integers(2, 400)), int(rng.integers(1, 9))))
+    distances = pdist(values).astype(np.float32)
+    ours = complete_linkage_in_place(distances.copy(), len(values))
+    np.testing.assert_array_equal(ours, scipy_hierarchy.linkage(distances.astype(np.float64), "complete"))
+
+
+def test_complete_linkage_on_tied_distances_gives_scipys_heights_and_a_valid_tree():
+    """Points on an integer grid: most distances tie, which a chain must not cycle on."""
+    grid = np.array([(x, y) for x in range(12) for y in range(9)], dtype=float)
+    ours = linkage(grid, "complete")
+    check_linkage(ours)
+    np.testing.assert_array_equal(ours[-1, 3], len(grid))
+    np.testing.assert_allclose(ours[:, 2], scipy_hierarchy.linkage(grid, "complete")[:, 2], rtol=2**-24)
+
+
+def test_scipy_linkage_order_numbers_clusters_like_scipy():
+    """Merges given as observation pairs in chain order become SciPy's tree of the same heights."""
+    rng = np.random.default_rng(9)
+    values = rng.normal(size=(60, 3))
+    tree = scipy_hierarchy.linkage(values, "single")
+    members = {index: [index] for index in range(60)}
+    merges = []
+    for step, (first, second, height, _) in enumerate(tree):
+        merges.append((members[int(first)][-1], members[int(second)][0], height))
+        members[60 + step] = members[int(first)] + members[int(second)]
+    shuffled = np.array(merges)[rng.permutation(59)]
+    np.testing.assert_array_equal(scipy_linkage_order(shuffled, 60), tree)
+
+
+def test_complete_linkage_in_place_refuses_a_matrix_of_the_wrong_size():
+    with pytest.raises(ValueError, match="4 points has 6 entries"):
+        complete_linkage_in_place(np.zeros(5, dtype=np.float32), 4)
 
 
 def test_linkage_in_place_refuses_a_matrix_it_could_not_safely_write():
