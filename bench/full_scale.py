@@ -98,9 +98,8 @@ SUPERLINEAR_STAGES = {
 }
 #: Why a stage needs more than the per-stage memory target: stage-name pattern -> reason (as above).
 LARGE_MEMORY_STAGES = {
-    r"cluster \S+ complete": "complete linkage keeps the condensed distance matrix, 8 n(n-1)/2 bytes: 11.1 GB at "
-    "52,682 points, computed in blocks into one array that fastcluster uses in place (no second copy); issue 13 "
-    "point 5 asks for it within 15 GB",
+    r"cluster \S+ complete": "complete linkage keeps the condensed distance matrix in float32, 4 n(n-1)/2 bytes "
+    "(5.6 GB at 52,682 points), with the stage's other 0.3 GB passes 8 GB at about 62,000 points",
 }
 #: What ``disk_usage`` measures in the output folder: component name -> file or folder names.
 DISK_COMPONENTS = {
