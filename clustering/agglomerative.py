@@ -180,7 +180,8 @@ def linkage(X, method: str = "ward", *, memory_limit: int | None = None) -> np.n
     values = check_observations(X)
     if method in VECTOR_METHODS:
         return fastcluster.linkage_vector(values, method=method, metric="euclidean")
-    needed = matrix_bytes(*values.shape, method)
+    n_points, n_features = values.shape
+    needed = matrix_bytes(n_points, n_features, method)
     limit = int(MEMORY_SHARE * available_memory()) if memory_limit is None else int(memory_limit)
     if needed > limit:
         raise LinkageMemoryError(
