@@ -13,7 +13,7 @@ what every file really is, so that every ingest step can be run and scored.
 Layout under ``out``::
 
     new_dati_SEM/...                       the jumble (TIFF, JPG, corrupt, PDF, BMP, DM3, DJVU)
-    datasets/SEM_Dataset/<Category>/*.jpg  ~50 % of images, ~10 % of them re-encoded at quality 75
+    datasets/SEM_Dataset/<Category>/*.jpg  ~14 % of each category's images, ~10 % re-encoded at quality 75
     datasets/Hierarchical/<leaf path>/*.jpg  ~6 % of images
     datasets/Majority/<Category>/*.jpg     ~40 % of images, some also under the conflicting category
     ground_truth.csv                       one row per written file (see :data:`GROUND_TRUTH_COLUMNS`)
@@ -247,6 +247,12 @@ VARIANT_FORMATS: dict[str, tuple[str, int]] = {
     "no_bar": ("TIFF", 0),
 }
 
+#: Share of the images labelled in SEM_Dataset: the thesis' setting, 7,557 of the 52,682 images of the 1u-2u
+#: subset (14 %), so the tree places most images from few labels (issue 13).
+SEM_DATASET_SHARE = 0.14
+#: Fewest SEM_Dataset labels a category gets (all its images when it has fewer): every category of the thesis'
+#: SEM_Dataset is labelled, and a placement classifier cannot learn a category from one example.
+SEM_DATASET_MIN_PER_CATEGORY = 3
 #: The two categories whose Majority labels conflict (thesis section 2.2).
 CONFLICTING_CATEGORIES = ("Patterned_surface", "MEMS_devices_and_electrodes")
 
@@ -769,7 +775,7 @@ def _quota_draw(rng: np.random.Generator, count: int, shares: np.ndarray) -> lis
 
 
 def _plan(
-    n_images: int, seed: int, size_scale: float, defects: bool = True
+    n_images: int, seed: int, size_scale: float, defects: bool = True, labelled_share: float = SEM_DATASET_SHARE
 ) -> tuple[list[_ImageTask], list[tuple[str, bytes, dict]]]:
     """Decide every file of the corpus: image tasks for the workers, small extra files for the parent."""
     master_seed, image_seeds_root, defect_seed = np.random.SeedSequence(seed).spawn(3)
@@ -864,7 +870,7 @@ def _plan(
     extra_files = _plan_small_files(rng, namer, n_images, n_corrupt_each)
     if defects:
         _plan_defects(np.random.default_rng(defect_seed), namer, tasks, n_base + n_near, n_variants)
-    tasks.extend(_plan_labels(rng, namer, tasks, sizes, size_shares, image_seeds[n_images:]))
+    tasks.extend(_plan_labels(rng, namer, tasks, sizes, size_shares, image_seeds[n_images:], labelled_share))
     return tasks, extra_files
 
 
@@ -991,6 +997,7 @@ def _plan_labels(
     sizes: list[tuple[int, int]],
     size_shares: np.ndarray,
     spare_seeds: list[np.random.SeedSequence],
+    labelled_share: float,
 ) -> list[_ImageTask]:
     """Add the labelled dataset files to the tasks; return the extra tasks of images found only in SEM_Dataset."""
 
@@ -1014,7 +1021,20 @@ def _plan_labels(
     def chosen(share: float) -> list[tuple[_ImageTask, bool]]:
         return _sample(rng, images, _how_many(len(images), share))
 
-    for task, of_near in chosen(0.50):
+    def chosen_per_category(share: float, at_least: int) -> list[tuple[_ImageTask, bool]]:
+        """``share`` of each top category's images, at least ``at_least`` of them (all, when it has fewer)."""
+        by_category: dict[str, list[tuple[_ImageTask, bool]]] = {}
+        for image in images:
+            by_category.setdefault(image[0].leaf.split("/", 1)[0], []).append(image)
+        return [
+            image
+            for category in sorted(by_category)
+            for image in _sample(
+                rng, by_category[category], max(at_least, _how_many(len(by_category[category]), share))
+            )
+        ]
+
+    for task, of_near in chosen_per_category(labelled_share, SEM_DATASET_MIN_PER_CATEGORY):
         category = task.leaf.split("/", 1)[0]
         product, expected = _label_source(task, of_near, rng, reencode_share=0.10)
         for _copy in range(2 if rng.random() < 0.02 else 1):
@@ -1076,6 +1096,7 @@ def make_sem_corpus(
     progress: Callable[[int], None] | None = None,
     size_scale: float = 1.0,
     defects: bool = True,
+    labelled_share: float = SEM_DATASET_SHARE,
 ) -> CorpusSummary:
     """Write a demo SEM repository with ``n_images`` distinct images under ``out`` and return its counts.
 
@@ -1103,6 +1124,10 @@ def make_sem_corpus(
         Draw the image-quality defects (:data:`DEFECT_SHARES`) and the
         variants (:data:`VARIANT_SHARE` of ``n_images``); False writes the corpus
         without them, byte for byte as before they existed.
+    labelled_share : float
+        Share of each category's images labelled in SEM_Dataset (at least
+        :data:`SEM_DATASET_MIN_PER_CATEGORY` of them), in ``(0, 1]``; the
+        default, :data:`SEM_DATASET_SHARE`, is the thesis' 14 %.
 
     Returns
     -------
@@ -1111,17 +1136,19 @@ def make_sem_corpus(
     Raises
     ------
     ValueError
-        When ``out`` already holds a corpus or ``n_images < 1``.
+        When ``out`` already holds a corpus, ``n_images < 1`` or ``labelled_share`` is outside ``(0, 1]``.
     semcurate.datasets.databar.MissingFontError
         When a font the data bars are drawn in is not installed (the message
         names the Debian package), before anything is written.
     """
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images}")
+    if not 0 < labelled_share <= 1:
+        raise ValueError(f"labelled_share must be in (0, 1], got {labelled_share}")
     out = Path(out)
     ensure_fresh(out)
     require_fonts()  # one clear line naming the missing Debian package, before any worker starts
-    tasks, extra_files = _plan(n_images, seed, size_scale, defects)
+    tasks, extra_files = _plan(n_images, seed, size_scale, defects, labelled_share)
     out.mkdir(parents=True, exist_ok=True)
 
     rows: list[dict[str, object]] = []

@@ -36,7 +36,13 @@ from sqlalchemy import select
 
 from semcurate.clustering.methods import THESIS_METHODS
 from semcurate.datasets.databar import MissingFontError
-from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE, CorpusSummary, ensure_fresh, make_sem_corpus
+from semcurate.datasets.demo_corpus import (
+    GROUND_TRUTH_FILE,
+    SEM_DATASET_SHARE,
+    CorpusSummary,
+    ensure_fresh,
+    make_sem_corpus,
+)
 from semcurate.db import LabelDataset, open_database
 from semcurate.ingest.ingestion import Ingestion
 from semcurate.ingest.labels import import_labels
@@ -59,6 +65,7 @@ def make_demo_corpus(
     seed: int = 0,
     workers: int | None = None,
     size_scale: float = 1.0,
+    labelled_share: float = SEM_DATASET_SHARE,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> CorpusSummary:
     """Write a new demo corpus into ``out`` (``semcurate demo-data``); a folder already holding one is refused.
@@ -75,6 +82,8 @@ def make_demo_corpus(
         Processes; default every core this process may use.
     size_scale : float
         Multiplies the image sizes (1.0: 512 to 4096 px wide, mostly 1024).
+    labelled_share : float
+        Share of the images labelled in SEM_Dataset, in ``(0, 1]``; default the thesis' 14 %.
     reporter : callable, optional
         ``reporter(phase, total)`` returning ``advance(n)``, for a progress bar.
 
@@ -91,7 +100,13 @@ def make_demo_corpus(
     progress = from_running_total(reporter("drawing corpus", n_images), n_images) if reporter else None
     try:
         return make_sem_corpus(
-            out, n_images, seed=seed, workers=workers or default_workers(), progress=progress, size_scale=size_scale
+            out,
+            n_images,
+            seed=seed,
+            workers=workers or default_workers(),
+            progress=progress,
+            size_scale=size_scale,
+            labelled_share=labelled_share,
         )
     except MissingFontError as error:  # raised before anything is written
         raise DemoError(str(error)) from None

@@ -21,6 +21,23 @@ def semcurate(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "semcurate", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+def test_demo_data_labels_the_share_asked_and_refuses_one_outside_0_to_1(tmp_path):
+    import csv
+
+    made = semcurate(
+        "demo-data", str(tmp_path / "half"), "--images", "40", "--size-scale", "0.1", "--labelled-share", "0.5"
+    )
+    assert made.returncode == 0, made.stderr
+    with (tmp_path / "half" / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    images = {row["image_id"] for row in rows if row["kind"] in ("original", "near-duplicate")}
+    labelled = {row["image_id"] for row in rows if row["dataset"] == "SEM_Dataset"} & images
+    assert 0.5 <= len(labelled) / len(images) <= 0.8  # half of each category, 3 images at least (all of fewer)
+    refused = semcurate("demo-data", str(tmp_path / "none"), "--images", "5", "--labelled-share", "0")
+    assert refused.returncode == 2 and "--labelled-share" in refused.stderr
+    assert not (tmp_path / "none").exists()
+
+
 @pytest.mark.slow
 def test_demo_data_ingest_and_labels_from_the_command_line(tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"

@@ -314,6 +314,37 @@ def test_labelled_files_sit_under_their_label_and_match_as_stated(corpus):
             assert not matched and row["image_id"] not in tiffs
 
 
+def _labelled_per_category(rows) -> dict[str, tuple[int, int]]:
+    """Per category, from the truth table: (images with a SEM_Dataset file, images), near-duplicates included."""
+    images = {row["image_id"]: row["category"] for row in rows if row["kind"] in ("original", "near-duplicate")}
+    labelled = {row["image_id"] for row in rows if row["dataset"] == "SEM_Dataset"} & set(images)
+    totals, counts = Counter(images.values()), Counter(images[image] for image in labelled)
+    return {category: (counts[category], total) for category, total in totals.items()}
+
+
+@pytest.mark.parametrize("share", [0.14, 0.5])
+def test_sem_dataset_labels_the_share_asked_of_every_category_and_at_least_three(corpus, tmp_path, share):
+    """The default is the thesis' 14 % (7,557 of the 52,682 images of its 1u-2u subset); every category is labelled,
+    as every category of the real SEM_Dataset is, with 3 images at least (all of a smaller one)."""
+    if share == 0.14:
+        rows = corpus[2]  # the module's corpus, drawn with the default share
+    else:
+        make_sem_corpus(tmp_path, 60, seed=3, workers=1, size_scale=0.25, labelled_share=share, defects=False)
+        with (tmp_path / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    per_category = _labelled_per_category(rows)
+    assert len(per_category) == (10 if share == 0.14 else 9)  # 60 images in this draw leave out one category
+    for category, (labelled, total) in per_category.items():
+        assert labelled == min(total, max(3, round(share * total))), (category, labelled, total)
+
+
+def test_a_labelled_share_outside_0_to_1_is_refused(tmp_path):
+    for share in (0, 1.5):
+        with pytest.raises(ValueError, match=r"labelled_share must be in \(0, 1\]"):
+            make_sem_corpus(tmp_path / "bad", 5, size_scale=0.25, workers=1, labelled_share=share)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_majority_conflicts_are_byte_copies_under_the_other_category(corpus):
     out, _summary, rows, _reported = corpus
     majority = [row for row in rows if row["dataset"] == "Majority"]

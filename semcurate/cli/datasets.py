@@ -20,6 +20,15 @@ def demo_data(
         float,
         typer.Option("--size-scale", min=0.05, help="Multiply image sizes (1.0: 512 to 4096 px wide, mostly 1024)."),
     ] = 1.0,
+    labelled_share: Annotated[
+        float | None,
+        typer.Option(
+            "--labelled-share",
+            min=0.01,
+            max=1.0,
+            help="Share of the images labelled in SEM_Dataset (default: the thesis' 14 %).",
+        ),
+    ] = None,
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
     from semcurate.demo import DemoError, make_demo_corpus
@@ -27,7 +36,13 @@ def demo_data(
     try:
         with progress_reporter() as reporter:
             summary = make_demo_corpus(
-                out, images, seed=seed, workers=workers, size_scale=size_scale, reporter=reporter
+                out,
+                images,
+                seed=seed,
+                workers=workers,
+                size_scale=size_scale,
+                reporter=reporter,
+                **({} if labelled_share is None else {"labelled_share": labelled_share}),
             )
     except DemoError as error:
         fail(str(error))
