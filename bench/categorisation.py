@@ -21,7 +21,10 @@ categories) and, when it exists, the independent texture generator
 :func:`semcurate.datasets.textures.make_textures`.
 
 ``--extractor a+b`` concatenates two extractors' columns (measurement only;
-the tree's default extractor is not changed here).  ``--semi-supervised-study
+the tree's default extractor is not changed here); ``--extractor classic.ae``
+clusters the codes of a tied autoencoder trained on the standardised
+``classic`` rows, its code size the 2-NN intrinsic dimension's suggestion, as
+``semcurate id`` and ``reduce`` give them (:func:`autoencoder_codes`).  ``--semi-supervised-study
 0 1 2`` also asks whether semi-supervised placement beats the supervised
 placer: on each stratified 15 % draw, label spreading (kNN graph over all
 standardised rows, grid :data:`SPREADING_GRID`) and self-training around the
@@ -314,11 +317,39 @@ def study_summary(rows: list[dict]) -> dict:
     }
 
 
+#: Epochs and batch size of the autoencoder behind an ``.ae`` extractor name, as ``semcurate demo`` trains it.
+AUTOENCODER_EPOCHS, AUTOENCODER_BATCH = 30, 64
+
+
+def autoencoder_codes(values: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Codes of a tied autoencoder trained on the standardised ``values``: hidden layers of 400 and 100 units,
+    the code size :func:`~semcurate.features.intrinsic_dimension.suggest_code_size` gives for the rows' 2-NN
+    intrinsic dimension, :data:`AUTOENCODER_EPOCHS` epochs of global training. ``semcurate demo`` also picks the
+    hidden sizes by a grid search; this does not, so its codes are one of the grid's candidates."""
+    from semcurate.features.autoencoder import TiedAutoencoder
+    from semcurate.features.intrinsic_dimension import id_scan, suggest_code_size
+
+    rows = preprocess(values, "standard")
+    code_size = suggest_code_size(id_scan(rows, random_state=seed))
+    autoencoder = TiedAutoencoder(
+        n_hidden=(400, 100, code_size),
+        phases=(("g", AUTOENCODER_EPOCHS),),
+        batch_size=AUTOENCODER_BATCH,
+        random_state=seed,
+    )
+    return autoencoder.fit(rows).transform(rows)
+
+
 def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
-    """Feature rows of extractor ``names`` (``a+b`` concatenates the columns of ``a`` and ``b``), extracting each
-    part once per corpus (``cache``, keyed by extractor name)."""
+    """Feature rows of extractor ``names`` (``a+b`` concatenates the columns of ``a`` and ``b``; ``a.ae`` are the
+    :func:`autoencoder_codes` of ``a``), extracting each part once per corpus (``cache``, keyed by name)."""
     parts = []
     for name in names.split("+"):
+        if name.endswith(".ae"):
+            if name not in cache:
+                cache[name] = autoencoder_codes(extract(name.removesuffix(".ae"), images, cache))
+            parts.append(cache[name])
+            continue
         if name not in cache:
             extractor = create_extractor(name)
             fitted = extractor.fit(images) if hasattr(extractor, "fit") else extractor

@@ -287,8 +287,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         Stage(
             "tree",
             command(
-                "tree build classic.ae{code} --method ward --dataset SEM_Dataset --min-size 5 --store {store} "
-                "{features} {db}"
+                "tree build classic --method ward --dataset SEM_Dataset --min-size 5 --store {store} {features} {db}"
             ),
             lambda _: tree_figures(out / "semcurate.db"),
         ),
