@@ -100,6 +100,15 @@ def other_textures(per_leaf: int, size: int, seed: int):
     return list(images), np.asarray(categories), np.asarray(leaves)
 
 
+def both_corpora(per_leaf: int, size: int, seed: int) -> dict:
+    """``{name: (images, categories, leaves)}``: the demo's specimens, and the independent textures when they exist."""
+    corpora = {"demo specimens": demo_specimens(per_leaf, size, seed)}
+    textures = other_textures(per_leaf, size, seed)
+    if textures is not None:
+        corpora["independent textures"] = textures
+    return corpora
+
+
 def stratified_labelled(categories: np.ndarray, share: float, seed: int) -> np.ndarray:
     """A boolean mask labelling ``share`` of each category's images (at least 2 per category), chosen at random."""
     rng = np.random.default_rng(seed)
@@ -384,10 +393,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = [round(load, 2) for load in os.getloadavg()]
-    corpora = {"demo specimens": demo_specimens(args.per_leaf, args.size, args.seed)}
-    textures = other_textures(args.per_leaf, args.size, args.seed)
-    if textures is not None:
-        corpora["independent textures"] = textures
+    corpora = both_corpora(args.per_leaf, args.size, args.seed)
     rows, study_rows = [], []
     for corpus, (images, categories, leaves) in corpora.items():
         cache: dict = {}

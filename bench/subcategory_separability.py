@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from categorisation import demo_specimens, extract, other_textures
+from categorisation import both_corpora, extract
 from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -155,10 +155,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = [round(load, 2) for load in os.getloadavg()]
-    corpora = {"demo specimens": demo_specimens(args.per_leaf, args.size, args.seed)}
-    textures = other_textures(args.per_leaf, args.size, args.seed)
-    if textures is not None:
-        corpora["independent textures"] = textures
+    corpora = both_corpora(args.per_leaf, args.size, args.seed)
     rows = []
     for corpus, (images, categories, leaves) in corpora.items():
         cache: dict = {}
