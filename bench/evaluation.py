@@ -8,9 +8,11 @@
    (:class:`~semcurate.clustering.hierarchy.Cutter`) and scores each cut with
    scikit-learn's ``normalized_mutual_info_score``. Both curves must agree.
    Also timed: the reference curves of Fig. 4.4 on the same labels.
-2. ``semcurate demo`` on a fresh 1,000-image corpus (every stage, target
-   < 20 minutes on 2 cores), then again on the same folder (each stage skips
-   finished work): wall seconds per stage from ``results/demo_timings.json``.
+2. ``semcurate demo`` on a fresh corpus (every stage), then again on the same
+   folder (each stage skips finished work): wall seconds per stage from
+   ``results/demo_timings.json``. At 1,000 images (``make demo``: target
+   < 20 minutes on 2 cores) and at 1,300 (issue 13: the whole offline
+   pipeline < 5 minutes), with SEM_Dataset labelling 14 % of the images.
 
 Data of part 1: ``bench/clustering.py``'s 36 Gaussian clusters on a 6-d
 subspace of R^18; the 36 generating clusters are folded onto 10 categories
@@ -26,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +113,10 @@ def nmi_part(quick: bool) -> dict:
     }
 
 
+#: Images of each ``semcurate demo`` timed, and its target for a fresh run (seconds).
+DEMO_TARGETS = {1000: 1200, 1300: 300}
+
+
 def demo_part(n_images: int) -> dict:
     """Wall time of ``semcurate demo`` on a fresh folder, per stage, then of a second run on the same folder."""
     folder = Path(tempfile.mkdtemp(prefix="bench-demo-"))
@@ -127,7 +134,10 @@ def demo_part(n_images: int) -> dict:
         stages = json.loads((folder / "results" / "demo_timings.json").read_text())
         runs[run] = {"total_seconds": round(seconds, 1), "stages": stages}
         print(f"demo {run}: {seconds:.1f} s", flush=True)
-    return {"images": n_images, "folder": str(folder), **runs}
+    shutil.rmtree(folder, ignore_errors=True)
+    target = DEMO_TARGETS.get(n_images)
+    met = None if target is None else runs["fresh"]["total_seconds"] < target
+    return {"images": n_images, **runs, "target_fresh_seconds": target, "target_met": met}
 
 
 def main() -> None:
@@ -156,15 +166,15 @@ def main() -> None:
         )
     print(f"reference curves: {nmi['reference_curves_seconds']} s")
     if not args.skip_demo:
-        results["demo"] = demo_part(200 if args.quick else 1000)
-        print("\ndemo wall time per stage (s)")
-        print(f"{'stage':<22}{'fresh':>10}{'again':>10}")
-        for stage, seconds in results["demo"]["fresh"]["stages"].items():
-            print(f"{stage:<22}{seconds:>10}{results['demo']['again']['stages'].get(stage, ''):>10}")
-        print(
-            f"{'total':<22}{results['demo']['fresh']['total_seconds']:>10}"
-            f"{results['demo']['again']['total_seconds']:>10}"
-        )
+        results["demo"] = [demo_part(n) for n in ([200] if args.quick else DEMO_TARGETS)]
+        for demo in results["demo"]:
+            print(f"\ndemo of {demo['images']} images, wall time per stage (s)")
+            print(f"{'stage':<22}{'fresh':>10}{'again':>10}")
+            for stage, seconds in demo["fresh"]["stages"].items():
+                print(f"{stage:<22}{seconds:>10}{demo['again']['stages'].get(stage, ''):>10}")
+            print(f"{'total':<22}{demo['fresh']['total_seconds']:>10}{demo['again']['total_seconds']:>10}")
+            if demo["target_met"] is not None:
+                print(f"target fresh < {demo['target_fresh_seconds']} s: {'met' if demo['target_met'] else 'not met'}")
     results["machine"] = {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
