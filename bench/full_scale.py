@@ -499,7 +499,8 @@ class StageRunner:
             "peak_group_rss_bytes": sampler.peak_rss_bytes,
             "load_average_before": [round(value, 2) for value in load_before],
             "load_average_after": [round(value, 2) for value in os.getloadavg()],
-            "load_average_1min_max": round(sampler.peak_load, 2),
+            # the load read before the start counts: a load falling while the stage starts is no lower peak
+            "load_average_1min_max": round(max(load_before[0], sampler.peak_load), 2),
             "stdout": Path(f"{log_stem}.out").read_text(encoding="utf-8", errors="replace"),
             "stderr": Path(f"{log_stem}.err").read_text(encoding="utf-8", errors="replace"),
         }

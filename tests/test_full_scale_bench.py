@@ -144,6 +144,14 @@ def test_a_failed_run_resumes_at_the_failed_stage_and_measures_each_stage(full_s
     assert rows["memory"][2] == f"{memory['peak_rss_bytes'] / 1e6:.0f}"
 
 
+def test_a_load_falling_as_a_stage_starts_is_not_a_peak_below_the_load_before(full_scale, tmp_path, monkeypatch):
+    readings = iter([(1.5, 1.4, 0.9)] + [(1.25, 1.4, 0.9)] * 1000)  # the 1-minute load decays between two reads
+    monkeypatch.setattr(full_scale.os, "getloadavg", lambda: next(readings))
+    record = full_scale.StageRunner().run(python("pass"), tmp_path, tmp_path / "quiet", lambda pid: None)
+    assert record["load_average_before"] == [1.5, 1.4, 0.9]
+    assert record["load_average_1min_max"] == 1.5
+
+
 def test_a_stopped_driver_stops_the_whole_stage_and_resumes_it(full_scale, tmp_path):
     out, config = tmp_path / "run", {"images": 3, "seed": 0, "workers": 1}
     pids = tmp_path / "pids"
