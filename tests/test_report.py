@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from sqlalchemy import select
 
 from semcurate.db.models import (
     Clustering,
@@ -339,6 +340,98 @@ def test_html_is_escaped(written):
     _summary, _out_dir, html = written
     assert "&lt;b&gt;&amp;" in html
     assert "<b>&" not in html
+
+
+#: A placement report as ``tree build`` stores it, written by hand: 12 labelled images held out in 3 folds, 4 placed.
+PLACEMENT = {
+    "classifier": "knn",
+    "calibration": "matrix-scaling",
+    "selected_by": "balanced accuracy, stratified 3-fold cross-validation",
+    "untested": None,
+    "heldout_accuracy": 0.8333,
+    "heldout_balanced_accuracy": 0.8125,
+    "doubtful_below": 0.5,
+    "placed": 4,
+    "doubtful": 1,
+    "per_category": {
+        "Nanowires": {"labelled": 8, "heldout": 8, "accuracy": 0.875, "placed": 3, "doubtful": 1},
+        "Particles & <dust>": {"labelled": 4, "heldout": 4, "accuracy": 0.75, "placed": 1, "doubtful": 0},
+    },
+    "confusion": {"categories": ["Nanowires", "Particles & <dust>"], "matrix": [[7, 1], [1, 3]]},
+}
+
+
+def report_with_placement(stocked, tmp_path, placement: str) -> tuple[int, str]:
+    """The report of the fixture's tree with ``placement`` stored as its placement report: (tree id, HTML)."""
+    sessions, results, _store = stocked
+    with sessions.begin() as session:
+        tree = session.scalars(select(TreeRow)).one()
+        tree.placement = placement
+        tree_id = tree.id
+    write_report(sessions, results, tmp_path / "placed.html")
+    return tree_id, (tmp_path / "placed.html").read_text(encoding="utf-8")
+
+
+def test_the_placement_of_a_tree_is_shown_per_category_with_its_confusion_matrix(stocked, tmp_path):
+    tree_id, html = report_with_placement(stocked, tmp_path, json.dumps(PLACEMENT))
+    tables = tables_of(html)
+    assert tables[f"placement-{tree_id}"] == [
+        ["category", "labelled", "held out", "held-out accuracy", "placed", "doubtful"],
+        ["Nanowires", "8", "8", "0.875", "3", "1"],
+        ["Particles & <dust>", "4", "4", "0.75", "1", "0"],
+    ]
+    assert tables[f"placement-confusion-{tree_id}"] == [
+        ["labelled \\ predicted", "1", "2"],
+        ["1. Nanowires", "7", "1"],
+        ["2. Particles & <dust>", "1", "3"],
+    ]
+    text = " ".join(html.split())
+    assert (
+        "knn, calibrated by matrix-scaling, chosen by balanced accuracy, stratified 3-fold cross-validation; "
+        "held-out accuracy 0.8333 (balanced 0.8125); 4 images placed, 1 of them doubtful (probability below 0.5)"
+    ) in text
+    assert "Particles &amp; &lt;dust&gt;" in html and "<dust>" not in html
+
+
+def test_a_tree_that_placed_without_a_classifier_says_why_and_an_unreadable_placement_is_one_line(stocked, tmp_path):
+    why = {"classifier": None, "untested": "one labelled category (Nanowires): every image is placed in it"}
+    tree_id, html = report_with_placement(
+        stocked, tmp_path, json.dumps({**why, "doubtful_below": 0.5, "placed": 1, "doubtful": 0})
+    )
+    assert "Placement: one labelled category (Nanowires): every image is placed in it." in " ".join(html.split())
+    assert f"placement-{tree_id}" not in tables_of(html)
+
+    tree_id, html = report_with_placement(stocked, tmp_path, '{"classifier": "knn", "placed": ')
+    assert "the placement report stored with this tree could not be read; run `semcurate tree build` again" in html
+    assert f"placement-{tree_id}" not in tables_of(html)
+    assert 'class="path">Nanowires.1</span>' in html  # the rest of the tree still renders
+
+
+def test_the_placement_summary_reads_what_place_unlabelled_reports():
+    from sklearn.datasets import make_blobs
+
+    from semcurate.clustering.placement import place_unlabelled
+    from semcurate.evaluation.report import placement_summary
+
+    values, truth = make_blobs(240, centers=[[0, 0], [3, 0], [0, 3]], random_state=1)
+    names = np.array(["Fibres", "Particles", "Tips"])[truth]
+    placement = place_unlabelled(values[:60], list(names[:60]), values[60:])
+    summary = placement_summary(json.dumps(placement.report))
+    assert [row[0] for row in summary["per_category"]] == ["Fibres", "Particles", "Tips"]
+    assert sum(row[4] for row in summary["per_category"]) == 180  # every unlabelled row placed once
+    assert sum(row[5] for row in summary["per_category"]) == int(placement.doubtful.sum())
+    assert [row[1] for row in summary["per_category"]] == [
+        int(np.sum(names[:60] == name)) for name in "Fibres Particles Tips".split()
+    ]
+    for number, (row, counts) in enumerate(zip(summary["per_category"], summary["confusion"], strict=True)):
+        assert counts[0] == f"{number + 1}. {row[0]}"
+        assert sum(counts[1:]) == row[2]  # each held-out row is predicted once
+        assert row[3] == pytest.approx(counts[1 + number] / row[2], abs=1e-4)
+    diagonal = sum(counts[1 + number] for number, counts in enumerate(summary["confusion"]))
+    assert summary["heldout_accuracy"] == pytest.approx(
+        diagonal / sum(row[2] for row in summary["per_category"]), abs=1e-4
+    )
+    assert placement_summary(None) is None and placement_summary("") is None
 
 
 def assert_commands_exist(missing: dict, html: str) -> None:
