@@ -6,7 +6,10 @@ Cores (pure numpy/scikit-learn): :mod:`~semcurate.clustering.agglomerative`
 (``DensityPeaks``), :mod:`~semcurate.clustering.flat` (k-means++, Gaussian
 mixtures, HDBSCAN, spectral), :mod:`~semcurate.clustering.n_clusters`
 (``estimate_n_clusters``), :mod:`~semcurate.clustering.splitting` (``split``:
-one category into sub-categories, recursively).  Shells:
+one category into sub-categories, recursively), :mod:`~semcurate.clustering.placement`
+(``place_unlabelled``: unlabelled images into the labelled categories) and
+:mod:`~semcurate.clustering.placement_tables` (``placement_summary``: the stored
+placement report as the rows the pages show).  Shells:
 :mod:`~semcurate.clustering.runs` (``semcurate cluster``),
 :mod:`~semcurate.clustering.store` (HDF5 trees and partitions),
 :mod:`~semcurate.clustering.tree_building` (``semcurate tree build``),
@@ -27,6 +30,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "hierarchy": ["Cutter", "cut"],
         "n_clusters": ["estimate_n_clusters"],
         "placement": ["CategoryPlacer", "place_unlabelled"],
+        "placement_tables": ["placement_summary"],
         "runs": ["ClusteringError", "cluster_feature_set"],
         "splitting": ["split"],
         "store": ["ClusterStore"],

@@ -35,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
+from semcurate.clustering.placement_tables import placement_summary
 from semcurate.db.models import (
     Clustering,
     FeatureSet,
@@ -505,68 +506,6 @@ def _tree_scores(results_dir: Path | None) -> dict:
         }
     except (ReportError, KeyError, TypeError, AttributeError):
         return {}
-
-
-def placement_summary(text: str | None) -> dict | None:
-    """What a tree's placement report says, in the report's tables; None for a tree that placed nothing.
-
-    Parameters
-    ----------
-    text : str or None
-        ``TreeRow.placement``: the JSON of
-        :func:`~semcurate.clustering.placement.placement_report` (or, where no
-        classifier was fitted, its one-sentence ``untested`` form).
-
-    Returns
-    -------
-    dict or None
-        ``classifier``, ``calibration``, ``selected_by``, ``untested``,
-        ``heldout_accuracy`` and ``heldout_balanced_accuracy`` (shares of the
-        labelled rows the cross-validation held out), ``placed``, ``doubtful``
-        and ``doubtful_below`` (a probability); ``per_category`` (rows: name,
-        labelled, held out, held-out accuracy, placed, doubtful) and
-        ``confusion`` (rows: number and name of the labelled category, then
-        the held-out count predicted in each category, numbered as the rows;
-        None without held-out rows).  ``{"error": ...}`` when the stored text
-        is not such a report: the reader is told, the rest of the report
-        still renders.
-    """
-    if not text:
-        return None
-    try:
-        report = json.loads(text)
-        per_category = [
-            [name, cell["labelled"], cell["heldout"], cell["accuracy"], cell["placed"], cell["doubtful"]]
-            for name, cell in report.get("per_category", {}).items()
-        ]
-        confusion = report.get("confusion")
-        confusion_rows = (
-            [
-                [f"{number}. {name}", *counts]
-                for number, (name, counts) in enumerate(
-                    zip(confusion["categories"], confusion["matrix"], strict=True), start=1
-                )
-            ]
-            if confusion
-            else None
-        )
-        return {
-            "classifier": report["classifier"],
-            "calibration": report.get("calibration"),
-            "selected_by": report.get("selected_by"),
-            "untested": report.get("untested"),
-            "heldout_accuracy": report.get("heldout_accuracy"),
-            "heldout_balanced_accuracy": report.get("heldout_balanced_accuracy"),
-            "placed": report["placed"],
-            "doubtful": report["doubtful"],
-            "doubtful_below": report["doubtful_below"],
-            "per_category": per_category,
-            "confusion": confusion_rows,
-        }
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return {
-            "error": "the placement report stored with this tree could not be read; run `semcurate tree build` again"
-        }
 
 
 def tree_section(sessions: sessionmaker, image_store: Path | None, results_dir: Path | None = None) -> dict:

@@ -28,7 +28,7 @@ CORES=(
   features/classic features/scattering features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
   features/outliers
   clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat
-  clustering/n_clusters clustering/splitting clustering/placement
+  clustering/n_clusters clustering/splitting clustering/placement clustering/placement_tables
   evaluation/scores evaluation/compare2d
   web/similar web/thumbnails
 )

@@ -410,8 +410,7 @@ def test_a_tree_that_placed_without_a_classifier_says_why_and_an_unreadable_plac
 def test_the_placement_summary_reads_what_place_unlabelled_reports():
     from sklearn.datasets import make_blobs
 
-    from semcurate.clustering.placement import place_unlabelled
-    from semcurate.evaluation.report import placement_summary
+    from semcurate.clustering import place_unlabelled, placement_summary
 
     values, truth = make_blobs(240, centers=[[0, 0], [3, 0], [0, 3]], random_state=1)
     names = np.array(["Fibres", "Particles", "Tips"])[truth]

@@ -317,7 +317,7 @@ def test_cluster_and_tree_commands(demo_repository):
     for table in ("classifiers compared", "placement per category", "held-out confusion matrix"):
         assert table in words
     for name, counts in zip(report["confusion"]["categories"], report["confusion"]["matrix"], strict=True):
-        assert re.search(rf"\d+ {name}\s*│\s*" + r"\s*│\s*".join(map(str, counts)) + r"\s*│", built.stdout), name
+        assert re.search(rf"\d+\. {name}\s*│\s*" + r"\s*│\s*".join(map(str, counts)) + r"\s*│", built.stdout), name
     shown = cli("tree", "show", "--tree", tree_id, "--db", db_url)
     assert shown.returncode == 0, shown.stderr
     first_line = shown.stdout.splitlines()[0]

@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -160,6 +161,30 @@ def test_tree_json_counts_add_up_and_match_the_labels(client, site):
         assert node["labelled"] + node["placed"] == node["size"] and node["moved"] == 0
         assert set(node) >= {"id", "path", "name", "title", "size", "labelled", "placed", "moved", "strip", "children"}
         assert sum(child["size"] for child in node["children"]) in (0, node["size"])
+
+
+def test_the_tree_page_shows_how_the_unlabelled_images_were_placed(client, site):
+    data = client.get(f"/api/trees/{site['tree_id']}").json()
+    placement = data["tree"]["placement"]
+    with direct(site["db"]) as connection:
+        (stored,) = connection.execute("SELECT placement FROM trees WHERE id = ?", (site["tree_id"],)).fetchone()
+    stored = json.loads(stored)
+    # the report's placed count per category is what the tree's rows hold under that category's root
+    placed_under_root = {node["category"]: node["placed"] for node in data["nodes"]}
+    assert {row[0]: row[4] for row in placement["per_category"]} == placed_under_root
+    assert placement["placed"] == stored["placed"] == sum(placed_under_root.values()) > 0
+    assert placement["classifier"] == stored["classifier"] and placement["confusion"]
+    page = client.get(f"/trees/{site['tree_id']}").text
+    section = page[page.index('<details id="placement">') : page.index("</details>")]
+    cells = re.findall(r"<tr>((?:<td>[^<]*</td>)+)</tr>", section)
+    rows = [re.findall(r"<td>([^<]*)</td>", row) for row in cells]
+    numbered = [bool(re.match(r"\d+\. ", row[0])) for row in rows]  # the confusion matrix numbers its rows
+    shown = [row for row, is_numbered in zip(rows, numbered, strict=True) if not is_numbered]
+    assert [(name, int(placed)) for name, *_counts, placed, _doubtful in shown] == [
+        (row[0], row[4]) for row in placement["per_category"]
+    ]
+    confusion = [row for row, is_numbered in zip(rows, numbered, strict=True) if is_numbered]
+    assert [[int(count) for count in row[1:]] for row in confusion] == stored["confusion"]["matrix"]
 
 
 def test_node_gallery_is_sorted_by_distance_to_the_centre_computed_independently(client, site):

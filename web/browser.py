@@ -29,6 +29,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.browse import Tree, TreeError, lineage
+from semcurate.clustering.placement_tables import placement_summary
 from semcurate.db.models import (
     FeatureSet,
     File,
@@ -382,7 +383,13 @@ class Browser:
         roots = []
         for node in nodes:
             (entries[node.parent_id]["children"] if node.parent_id in entries else roots).append(entries[node.id])
-        return {"tree": {"id": row.id, **self._tree_meta(row), "edits": version[0]}, "nodes": roots}
+        tree = {
+            "id": row.id,
+            **self._tree_meta(row),
+            "edits": version[0],
+            "placement": placement_summary(row.placement),
+        }
+        return {"tree": tree, "nodes": roots}
 
     @staticmethod
     def _tree_meta(row: TreeRow) -> dict:

@@ -295,6 +295,8 @@ def tree_build(
 
 def print_placement(report: dict) -> None:
     """The tables of a tree's placement report: classifiers compared, per-category accuracy, confusion matrix."""
+    from semcurate.clustering.placement_tables import placement_summary
+
     if report.get("untested"):
         typer.echo(f"placement: {report['untested']}")
     if not report.get("cv"):
@@ -314,25 +316,18 @@ def print_placement(report: dict) -> None:
         [(form, scores["log_loss"], scores["brier"]) for form, scores in calibration.items()],
         ("probabilities", "log-loss", "Brier"),
     )
+    tables = placement_summary(report)
     confident, doubtful = report["heldout_accuracy_confident"], report["heldout_accuracy_doubtful"]
     print_table(
         f"placement per category (held-out accuracy {report['heldout_accuracy']}: {confident} where the probability "
         f"is at least {report['doubtful_below']}, {doubtful} below, where placements are marked doubtful)",
-        [
-            (name, row["labelled"], row["heldout"], row["accuracy"], row["placed"], row["doubtful"])
-            for name, row in report["per_category"].items()
-        ],
+        tables["per_category"],
         ("category", "labelled", "held out", "held-out accuracy", "placed", "doubtful"),
     )
-    confusion = report["confusion"]
-    numbers = [str(number) for number in range(1, len(confusion["categories"]) + 1)]
     print_table(
         "held-out confusion matrix (rows: labelled category, columns: predicted, numbered as the rows)",
-        [
-            (f"{number} {name}", *counts)
-            for number, name, counts in zip(numbers, confusion["categories"], confusion["matrix"], strict=True)
-        ],
-        ("", *numbers),
+        tables["confusion"],
+        ("", *(str(number) for number in range(1, len(tables["confusion"]) + 1))),
     )
 
 
