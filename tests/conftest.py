@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,6 +24,28 @@ from semcurate.features.extract import create_extractor, extract
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
+
+#: The benchmark scripts, which some tests import to check their own logic.
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@contextmanager
+def bench_script(name: str) -> Iterator[ModuleType]:
+    """``bench/NAME.py`` imported as the module ``NAME`` for as long as the ``with`` block lasts.
+
+    The bench scripts are not a package and import their neighbours, so ``bench/`` is on ``sys.path`` meanwhile;
+    the module is in ``sys.modules``, where dataclasses look their module up.
+    """
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+        sys.path.remove(str(BENCH))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ that shows which stage ran how often. The pipeline itself (semcurate's stages) i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,20 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import BENCH, bench_script
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "full_scale.py"
 MiB = 2**20
 
 
 @pytest.fixture(scope="module")
 def full_scale():
-    """bench/full_scale.py imported as a module (the bench scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location("full_scale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["full_scale"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["full_scale"]
+    with bench_script("full_scale") as module:
+        yield module
 
 
 def python(code: str) -> list[str]:
@@ -132,7 +126,7 @@ def test_a_failed_run_resumes_at_the_failed_stage_and_measures_each_stage(full_s
     assert summary["totals"]["wall_s"] == pytest.approx(sum(stage["wall_s"] for stage in summary["stages"]))
     assert summary["totals"]["peak_rss_bytes"] == memory["peak_rss_bytes"]  # the largest stage's
     assert (memory["session"], retried["session"]) == (0, 1)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH.parent, capture_output=True, text=True).stdout
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True, text=True).stdout
     assert summary["commit"] == commit.strip() and isinstance(summary["dirty"], bool)
     assert summary["machine"]["cpus"] == os.cpu_count()
     json.dumps(summary)  # what write_results writes must be plain JSON

@@ -7,26 +7,16 @@ on store files written by the test with a known number of pixels at 0 and 255 ab
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import bench_script
 from PIL import Image
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 @pytest.fixture(scope="module")
 def quality_bench():
-    """bench/quality.py imported as a module (the bench scripts are not a package; they import their neighbours)."""
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("quality_bench", BENCH / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(BENCH))
+    with bench_script("quality") as module:
+        yield module
 
 
 def test_clipped_truth_counts_the_pixels_at_0_or_255_above_the_bar_only(quality_bench, tmp_path):

@@ -3,25 +3,15 @@ set by hand: it must tell "the features hold the groups but their geometry hides
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from conftest import bench_script
 
 
 @pytest.fixture(scope="module")
 def separability():
-    """bench/subcategory_separability.py imported as a module (it imports its neighbour categorisation.py)."""
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("separability_bench", BENCH / "subcategory_separability.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(BENCH))
+    with bench_script("subcategory_separability") as module:
+        yield module
 
 
 def test_plain_groups_score_one_with_labels_and_without(separability):
