@@ -31,6 +31,7 @@ def demo_data(
     ] = None,
 ) -> None:
     """Write a messy SEM repository like the thesis' new_dati_SEM/, with labelled datasets and ground truth."""
+    from semcurate.datasets.demo_corpus import SEM_DATASET_SHARE
     from semcurate.demo import DemoError, make_demo_corpus
 
     try:
@@ -42,7 +43,7 @@ def demo_data(
                 workers=workers,
                 size_scale=size_scale,
                 reporter=reporter,
-                **({} if labelled_share is None else {"labelled_share": labelled_share}),
+                labelled_share=SEM_DATASET_SHARE if labelled_share is None else labelled_share,
             )
     except DemoError as error:
         fail(str(error))
