@@ -120,14 +120,21 @@ def stratified_labelled(categories: np.ndarray, share: float, seed: int) -> np.n
     return labelled
 
 
+def category_leaves(values: np.ndarray, seed: int) -> np.ndarray:
+    """Each row's leaf number in the tree ``tree build`` splits one category's rows into (Ward, gap rule, depth 4)."""
+    leaf_of = np.empty(len(values), dtype=int)
+    tree = split(values, "ward", depth=4, rule="gap", random_state=seed)
+    for number, branch in enumerate(branch for _path, branch in tree.walk() if not branch.children):
+        leaf_of[branch.members] = number
+    return leaf_of
+
+
 def tree_leaves(values: np.ndarray, assigned: np.ndarray, seed: int) -> np.ndarray:
-    """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (Ward, gap rule)."""
+    """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`)."""
     leaf_of = np.empty(len(values), dtype=object)
     for category in np.unique(assigned):
         rows = np.flatnonzero(assigned == category)
-        tree = split(values[rows], "ward", depth=4, rule="gap", members=rows, random_state=seed)
-        for number, branch in enumerate(branch for _path, branch in tree.walk() if not branch.children):
-            leaf_of[branch.members] = f"{category}/{number}"
+        leaf_of[rows] = [f"{category}/{number}" for number in category_leaves(values[rows], seed)]
     return leaf_of.astype(str)
 
 

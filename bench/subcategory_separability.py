@@ -19,7 +19,7 @@ corpora and features of bench/categorisation.py (its ``demo_specimens``,
   components (scikit-learn's), each on the rows as standardised over the
   corpus and as standardised again within the category.  The number of
   clusters is given, so only the geometry is measured, not a stopping rule;
-* **the tree as built**: Ward with the gap rule (:func:`semcurate.clustering.split`),
+* **the tree as built**: Ward with the gap rule (categorisation.py's ``category_leaves``),
   per true category, as ``tree build`` splits.
 
 Usage: ``.venv/bin/python bench/subcategory_separability.py [--extractor classic ...]``;
@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from categorisation import both_corpora, extract
+from categorisation import both_corpora, category_leaves, extract
 from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -45,7 +45,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from semcurate.clustering import cut, linkage, split
+from semcurate.clustering import cut, linkage
 from semcurate.features.preprocessing import preprocess
 
 HERE = Path(__file__).resolve().parent
@@ -87,15 +87,6 @@ def supervised_accuracy(values: np.ndarray, labels: np.ndarray, folds: int, seed
     return float(cross_val_score(model, values, labels, cv=splits).mean())
 
 
-def gap_tree_leaves(values: np.ndarray, seed: int) -> np.ndarray:
-    """Each row's leaf number in the tree ``tree build`` would split (Ward, gap rule, depth 4)."""
-    leaf_of = np.empty(len(values), dtype=int)
-    tree = split(values, "ward", depth=4, rule="gap", random_state=seed)
-    for number, branch in enumerate(branch for _path, branch in tree.walk() if not branch.children):
-        leaf_of[branch.members] = number
-    return leaf_of
-
-
 def category_study(values: np.ndarray, leaves: np.ndarray, seed: int) -> dict:
     """One category's rows: supervised accuracy of its sub-categories, NMI of each clusterer at the true k, and
     the gap-rule tree's NMI and leaf count, on the corpus-standardised and the re-standardised rows."""
@@ -105,7 +96,7 @@ def category_study(values: np.ndarray, leaves: np.ndarray, seed: int) -> dict:
     for scaling, rows in (("corpus", values), ("category", local)):
         for name, clusterer in CLUSTERERS.items():
             nmi[f"{name}/{scaling}"] = round(float(normalized_mutual_info_score(leaves, clusterer(rows, k, seed))), 3)
-    tree = gap_tree_leaves(values, seed)
+    tree = category_leaves(values, seed)
     return {
         "images": len(values),
         "true_subcategories": k,
