@@ -164,6 +164,7 @@ from semcurate.datasets.defects import VARIANTS, apply_defect, jpeg_bytes, make_
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.ingest.convert import encode_jpeg
+from semcurate.ingest.store import StoreError, hold_lock
 
 SOURCE_DIR = "new_dati_SEM"
 DATASETS_DIR = "datasets"
@@ -253,6 +254,9 @@ SEM_DATASET_SHARE = 0.14
 #: Fewest SEM_Dataset labels a category gets (all its images when it has fewer): every category of the thesis'
 #: SEM_Dataset is labelled, and a placement classifier cannot learn a category from one example.
 SEM_DATASET_MIN_PER_CATEGORY = 3
+#: Lock file that one ``make_sem_corpus`` writing into a folder holds (an exclusive ``flock``), so that two runs
+#: started on one folder at once cannot mix their corpora; removed when the run ends.
+CORPUS_LOCK = ".demo-data.lock"
 #: The two categories whose Majority labels conflict (thesis section 2.2).
 CONFLICTING_CATEGORIES = ("Patterned_surface", "MEMS_devices_and_electrodes")
 
@@ -1136,7 +1140,8 @@ def make_sem_corpus(
     Raises
     ------
     ValueError
-        When ``out`` already holds a corpus, ``n_images < 1`` or ``labelled_share`` is outside ``(0, 1]``.
+        When ``out`` already holds a corpus or another process is writing one
+        there, ``n_images < 1`` or ``labelled_share`` is outside ``(0, 1]``.
     semcurate.datasets.databar.MissingFontError
         When a font the data bars are drawn in is not installed (the message
         names the Debian package), before anything is written.
@@ -1146,14 +1151,33 @@ def make_sem_corpus(
     if not 0 < labelled_share <= 1:
         raise ValueError(f"labelled_share must be in (0, 1], got {labelled_share}")
     out = Path(out)
-    ensure_fresh(out)
-    require_fonts()  # one clear line naming the missing Debian package, before any worker starts
-    tasks, extra_files = _plan(n_images, seed, size_scale, defects, labelled_share)
+    require_fonts()  # one clear line naming the missing Debian package, before anything is written
     out.mkdir(parents=True, exist_ok=True)
+    lock = out / CORPUS_LOCK
+    try:
+        with hold_lock(lock, str(out), activity="demo-data"):
+            try:
+                ensure_fresh(out)  # under the lock: no other run can have begun writing since
+                tasks, extra_files = _plan(n_images, seed, size_scale, defects, labelled_share)
+                rows = _write_corpus(out, tasks, extra_files, workers or os.cpu_count() or 1, progress)
+            finally:
+                lock.unlink(missing_ok=True)  # still held: a run that opens the path later locks a new file
+    except StoreError as error:
+        raise ValueError(str(error)) from None
+    return _summarise(rows)
 
+
+def _write_corpus(
+    out: Path,
+    tasks: list[_ImageTask],
+    extra_files: list[tuple[str, bytes, dict]],
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> list[dict[str, object]]:
+    """Write every planned file under ``out`` (images on ``workers`` processes) and ``ground_truth.csv``; return
+    the truth table's rows."""
     rows: list[dict[str, object]] = []
     done = 0
-    workers = workers or os.cpu_count() or 1
     results: Iterator[list[dict[str, object]]]
     if workers == 1:
         results = (_run_image_task(out, task) for task in tasks)
@@ -1181,7 +1205,7 @@ def make_sem_corpus(
         writer.writeheader()
         for row in rows:
             writer.writerow({column: _csv_value(row.get(column)) for column in GROUND_TRUTH_COLUMNS})
-    return _summarise(rows)
+    return rows
 
 
 def _summarise(rows: list[dict[str, object]]) -> CorpusSummary:

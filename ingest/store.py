@@ -99,13 +99,13 @@ class FlatStore:
 
 
 @contextmanager
-def hold_lock(path: Path, what: str) -> Iterator[None]:
+def hold_lock(path: Path, what: str, activity: str = "ingest") -> Iterator[None]:
     """Hold an exclusive, non-blocking ``flock`` on ``path`` (created if missing) for the ``with`` block.
 
     Raises
     ------
     StoreError
-        ``another ingest is running on WHAT (pid N)`` when another process
+        ``another ACTIVITY is running on WHAT (pid N)`` when another process
         holds the lock, or one line when the lock file cannot be created.
     """
     try:
@@ -117,7 +117,7 @@ def hold_lock(path: Path, what: str) -> Iterator[None]:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise StoreError(f"another ingest is running on {what} (pid {holder}): wait for it to end") from None
+            raise StoreError(f"another {activity} is running on {what} (pid {holder}): wait for it to end") from None
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, str(os.getpid()).encode("ascii"), 0)
         yield

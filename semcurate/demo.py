@@ -95,11 +95,11 @@ def make_demo_corpus(
     Raises
     ------
     DemoError
-        When ``out`` already holds a corpus, so that two corpora never mix, or a font the data bars are drawn
-        in is not installed (naming its Debian package).
+        When ``out`` already holds a corpus or another process is writing one there, so that two corpora
+        never mix, or a font the data bars are drawn in is not installed (naming its Debian package).
     """
     try:
-        ensure_fresh(out)
+        ensure_fresh(out)  # before the progress bar; make_sem_corpus checks again under its lock
     except ValueError as error:  # ensure_fresh's one way of saying "not empty"
         raise DemoError(str(error)) from None
     progress = from_running_total(reporter("drawing corpus", n_images), n_images) if reporter else None
@@ -113,7 +113,7 @@ def make_demo_corpus(
             size_scale=size_scale,
             labelled_share=labelled_share,
         )
-    except MissingFontError as error:  # raised before anything is written
+    except (MissingFontError, ValueError) as error:  # raised before anything is written
         raise DemoError(str(error)) from None
 
 
@@ -154,7 +154,7 @@ def run_demo(
             progress = from_running_total(reporter("drawing corpus", n_images), n_images)
             try:
                 summary = make_sem_corpus(corpus, n_images, seed=seed, workers=workers, progress=progress)
-            except MissingFontError as error:
+            except (MissingFontError, ValueError) as error:  # no fonts, a half-drawn corpus, or one being drawn
                 raise DemoError(str(error)) from None
             results["corpus"] = vars(summary)
             say(f"demo corpus: {summary.n_images} images in {summary.n_files} files at {corpus}")

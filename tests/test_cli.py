@@ -6,6 +6,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -36,6 +37,49 @@ def test_demo_data_labels_the_share_asked_and_refuses_one_outside_0_to_1(tmp_pat
     refused = semcurate("demo-data", str(tmp_path / "none"), "--images", "5", "--labelled-share", "0")
     assert refused.returncode == 2 and "--labelled-share" in refused.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_two_demo_data_runs_on_one_folder_at_once_leave_one_whole_corpus_and_one_error_line(tmp_path):
+    import csv
+
+    out = tmp_path / "shared"
+    args = ("demo-data", str(out), "--images", "200", "--size-scale", "0.05", "--workers", "1")
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "semcurate", *args, "--seed", seed],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in ("1", "2")
+    ]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    ended = [(run.returncode, error) for run, error in zip(runs, errors, strict=True)]
+    assert sorted(status for status, _err in ended) == [0, 2], ended
+    error = next(err for status, err in ended if status == 2)
+    (line,) = [line for line in error.splitlines() if line.startswith("error:")]  # beside the progress bar, if drawn
+    assert "Traceback" not in error
+    assert re.fullmatch(
+        r"error: (another demo-data is running on .* \(pid \d+\): wait for it to end"
+        r"|.* already exists and is not empty; .*)",
+        line,
+    )
+    with (out / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
+        listed = {row["path"] for row in csv.DictReader(handle)}
+    written = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()} - {"ground_truth.csv"}
+    assert written == listed  # one run's files, every one in its truth table: nothing mixed in, nothing lost
+
+
+def test_demo_over_a_half_drawn_corpus_is_one_line_not_a_traceback(tmp_path):
+    stray = tmp_path / "demo" / "corpus" / "new_dati_SEM" / "left.tif"  # a corpus stage killed before its truth table
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"II*\x00")
+    ran = semcurate("demo", "--out", str(tmp_path / "demo"), "--images", "5")
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == (
+        f"error: {stray.parent} already exists and is not empty; write the demo corpus into a new folder"
+    )
+    assert [path.name for path in stray.parent.iterdir()] == ["left.tif"]
 
 
 @pytest.mark.slow

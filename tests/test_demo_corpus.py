@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import math
+import os
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -14,9 +16,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from semcurate.datasets.demo_corpus import CONFLICTING_CATEGORIES, make_sem_corpus
+from semcurate.datasets.demo_corpus import CONFLICTING_CATEGORIES, CORPUS_LOCK, make_sem_corpus
 from semcurate.datasets.taxonomy import leaf_paths, top_categories
 from semcurate.ingest.convert import encode_jpeg, reencode_like
+from semcurate.ingest.store import hold_lock
 
 N_IMAGES = 200
 SEED = 11
@@ -343,6 +346,18 @@ def test_a_labelled_share_outside_0_to_1_is_refused(tmp_path):
         with pytest.raises(ValueError, match=r"labelled_share must be in \(0, 1\]"):
             make_sem_corpus(tmp_path / "bad", 5, size_scale=0.25, workers=1, labelled_share=share)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_corpus_being_written_into_the_same_folder_is_refused_and_nothing_is_written(tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    with hold_lock(out / CORPUS_LOCK, str(out), activity="demo-data"):  # another run, holding the folder
+        busy = rf"^another demo-data is running on {re.escape(str(out))} \(pid {os.getpid()}\): wait for it to end$"
+        with pytest.raises(ValueError, match=busy):
+            make_sem_corpus(out, 5, size_scale=0.25, workers=1, defects=False)
+        assert [path.name for path in out.iterdir()] == [CORPUS_LOCK]  # the holder's lock file only
+    make_sem_corpus(out, 5, size_scale=0.25, workers=1, defects=False)
+    assert sorted(path.name for path in out.iterdir()) == ["datasets", "ground_truth.csv", "new_dati_SEM"]
 
 
 def test_majority_conflicts_are_byte_copies_under_the_other_category(corpus):
