@@ -8,8 +8,9 @@ trained on unlabelled images), :mod:`~semcurate.features.inception`
 (``InceptionV3Extractor``), :mod:`~semcurate.features.intrinsic_dimension`
 (``TwoNN``, the sample-size scan, the suggested code size),
 :mod:`~semcurate.features.autoencoder` (``TiedAutoencoder``, the §3.2.4 grid
-search), :mod:`~semcurate.features.distances` (heatmaps against the label
-distance).  Shells: :mod:`~semcurate.features.store` (HDF5 rows keyed by image
+search), :mod:`~semcurate.features.invariance` (``NuisanceProjection``, the
+directions acquisition moves least), :mod:`~semcurate.features.distances`
+(heatmaps against the label distance).  Shells: :mod:`~semcurate.features.store` (HDF5 rows keyed by image
 md5), :mod:`~semcurate.features.extract` (``semcurate features extract``),
 :mod:`~semcurate.features.analysis` (``id``, ``reduce``, ``distances``),
 :mod:`~semcurate.features.finetune` (``semcurate finetune``).
@@ -30,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "extract": ["ExtractionError", "create_extractor", "features_of_file"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
+        "invariance": ["NuisanceProjection", "acquisition_variant"],
         "preprocessing": ["preprocess"],
         "scattering": ["ScatteringExtractor"],
         "store": ["FeatureStore", "FeatureStoreBusy", "FeatureStoreError", "FeatureStoreFull"],

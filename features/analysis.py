@@ -214,8 +214,11 @@ def reduce_feature_set(
     grid: bool = False,
     random_state: int = 0,
     preprocessing: str = "standard",
+    image_store: Path | None = None,
+    variant_images: int = 600,
 ) -> dict:
-    """Reduce feature set ``name`` to ``code_size`` with PCA or the tied autoencoder; store the codes as a new set.
+    """Reduce feature set ``name`` to ``code_size`` with PCA, the tied autoencoder or the acquisition-invariant
+    projection; store the codes as a new set.
 
     PCA works on the rows preprocessed by ``preprocessing``
     (:func:`~semcurate.features.preprocessing.preprocess`; ``standard`` by
@@ -230,14 +233,30 @@ def reduce_feature_set(
     tying none/outer), scored by reconstruction MSE on a held-out 10 %;
     otherwise ``tying`` is checked before any training.  Figures and numbers
     go to ``out_dir``.
+
+    ``invariant`` (:class:`~semcurate.features.invariance.NuisanceProjection`)
+    describes one acquisition variant of each of ``variant_images`` images
+    drawn at random from ``image_store`` with the set's own extractor, and
+    keeps the directions in which the images differ most relative to how
+    much an image differs from its variant; the new set is
+    ``<name>.inv<K>``.  Its ``"auto"`` code size is every direction whose
+    variance over the images is at least 5 times its image-to-variant
+    variance, not the intrinsic dimension.  Its codes are in units of
+    acquisition's typical change and are meant to be clustered as they are
+    (``--preprocessing none``): standardising them would give the directions
+    acquisition moves most the same weight as the others again.
     """
     feature_store = bound_store(sessions, feature_store, name)
     md5s, values = feature_rows(sessions, feature_store, name, subset)
+    if method not in REDUCE_METHODS:
+        raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
+    if method == "invariant":
+        return _invariant_projection(
+            sessions, feature_store, name, md5s, values, code_size, out_dir, image_store, variant_images, random_state
+        )
     code_size, code_size_source = _code_size(code_size, values)
     if not 1 <= code_size < values.shape[1]:
         raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
-    if method not in REDUCE_METHODS:
-        raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
     if method == "ae" and not grid:
         from semcurate.features.autoencoder import parse_tying
 
@@ -312,6 +331,68 @@ def reduce_feature_set(
         code_size,
         {key: value for key, value in result.items() if key != "grid"},
     )
+    result["feature_set"] = new_name
+    (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def _invariant_projection(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    name: str,
+    md5s: list[str],
+    values: np.ndarray,
+    code_size: int | str,
+    out_dir: Path,
+    image_store: Path | None,
+    variant_images: int,
+    random_state: int,
+) -> dict:
+    """The ``invariant`` branch of :func:`reduce_feature_set`: variants described, projection fitted and stored."""
+    from semcurate.features.extract import ExtractionError, variant_rows
+    from semcurate.features.invariance import NuisanceProjection
+
+    if image_store is None:
+        raise StudyError(
+            "reduce --method invariant describes variants of the images: it needs the image store (--store)"
+        )
+    if variant_images < 2:
+        raise StudyError(f"--variant-images must be at least 2, got {variant_images}")
+    automatic = isinstance(code_size, str) and code_size.strip().lower() == "auto"
+    if not automatic:
+        code_size, _source = _code_size(code_size, values)
+        if not 1 <= code_size < values.shape[1]:
+            raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
+    drawn = np.sort(np.random.default_rng(random_state).permutation(len(md5s))[:variant_images])
+    try:
+        used, variants, skipped = variant_rows(
+            sessions, Path(image_store), name, [md5s[index] for index in drawn], random_state=random_state
+        )
+    except ExtractionError as error:
+        raise StudyError(str(error)) from None
+    if len(used) < 2:
+        raise StudyError(f"only {len(used)} of the {len(drawn)} drawn images decoded ({skipped}): check the store")
+    row_of = {md5: index for index, md5 in enumerate(md5s)}
+    projection = NuisanceProjection(n_components="auto" if automatic else int(code_size)).fit(
+        values, originals=values[[row_of[md5] for md5 in used]], variants=variants
+    )
+    codes = projection.transform(values)
+    size = projection.n_components_
+    result: dict = {
+        "parent": name,
+        "method": "invariant",
+        "code_size": size,
+        "code_size_source": f"variance ratio at least {projection.min_ratio:g}" if automatic else "given",
+        "rows": len(md5s),
+        "variant_images": len(used),
+        "variant_images_skipped": skipped,
+        "variance_ratios": [round(float(ratio), 3) for ratio in projection.variance_ratios_[: 2 * size]],
+        "random_state": random_state,
+    }
+    new_name = f"{name}.inv{size}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    feature_store.replace(new_name, md5s, codes)
+    _register(sessions, feature_store, new_name, name, "acquisition-invariant projection", size, result)
     result["feature_set"] = new_name
     (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

@@ -133,6 +133,30 @@ def features_of_file(sessions: sessionmaker, name: str, path: Path, max_pixels: 
     """
     from semcurate.ingest.databar_geometry import Stripe, find_stripe
 
+    extractor, output = set_extractor(
+        sessions, name, "compare an image from outside the repository in --feature-set {root}"
+    )
+    try:
+        grey = load_specimen(ImageTask("", path, None), max_pixels)
+    except ImageProblem as problem:
+        raise ExtractionError(f"{path} is not an image semcurate reads ({problem.reason})") from None
+    stripe = find_stripe(grey)
+    specimen = grey[: stripe.box[1]] if isinstance(stripe, Stripe) and stripe.box[1] > 0 else grey
+    return extractor.transform([specimen])[output][0]
+
+
+def set_extractor(sessions: sessionmaker, name: str, use_root: str):
+    """The extractor that computed feature set ``name``, with the weights it used, and the output that is ``name``.
+
+    ``use_root`` completes the error for a derived set: what to do instead,
+    ``{root}`` standing for the set it was derived from.
+
+    Raises
+    ------
+    ExtractionError
+        The set is unknown, derived (autoencoder codes, PCA: their model is
+        not kept), or its weights changed since it was extracted.
+    """
     with sessions() as session:
         row = session.get(FeatureSet, name)
     if row is None:
@@ -143,20 +167,60 @@ def features_of_file(sessions: sessionmaker, name: str, path: Path, max_pixels: 
             while (parent := session.scalar(select(FeatureSet.parent).where(FeatureSet.name == root))) is not None:
                 root = parent
         raise ExtractionError(
-            f"feature set {name} is derived from {root} and its model is not kept: "
-            f"compare an image from outside the repository in --feature-set {root}"
+            f"feature set {name} is derived from {root} and its model is not kept: {use_root.format(root=root)}"
         )
     extractor = create_extractor(row.extractor, weights=row.weights)
     if extractor.weights_digest != row.weights_digest:
         raise ExtractionError(f"the weights of {name} changed since it was extracted: extract it again first")
     (output,) = [output for output in extractor.outputs if feature_set_name(extractor, output) == name]
-    try:
-        grey = load_specimen(ImageTask("", path, None), max_pixels)
-    except ImageProblem as problem:
-        raise ExtractionError(f"{path} is not an image semcurate reads ({problem.reason})") from None
-    stripe = find_stripe(grey)
-    specimen = grey[: stripe.box[1]] if isinstance(stripe, Stripe) and stripe.box[1] > 0 else grey
-    return extractor.transform([specimen])[output][0]
+    return extractor, output
+
+
+def variant_rows(
+    sessions: sessionmaker,
+    store: Path,
+    name: str,
+    md5s: list[str],
+    *,
+    random_state: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """Rows of feature set ``name`` for one acquisition variant of each image ``md5s``.
+
+    Each image is loaded as the extraction loads it (data bar cut away),
+    re-acquired once by :func:`~semcurate.features.invariance.acquisition_variant`
+    (its generator seeded by ``random_state`` and the image's md5, so a
+    variant does not depend on which other images were drawn), and described
+    by the set's own extractor.
+
+    Returns
+    -------
+    md5s : list of str
+        The images that decoded, in the order given.
+    rows : ndarray of shape (len(md5s), dimension)
+        Their variants' rows, in the set's own units.
+    skipped : dict
+        Images that did not decode, counted by reason.
+
+    Raises
+    ------
+    ExtractionError
+        As :func:`set_extractor`.
+    """
+    from semcurate.features.invariance import acquisition_variant
+
+    extractor, output = set_extractor(sessions, name, "reduce {root} instead")
+    order = {md5: index for index, md5 in enumerate(md5s)}
+    tasks = sorted(
+        (task for task in image_tasks(sessions, store, None) if task.md5 in order), key=lambda task: order[task.md5]
+    )
+    used, grey, skipped = load_batch(tasks, max_pixels)
+    variants = [
+        acquisition_variant(image, np.random.default_rng([random_state, int(md5[:16], 16)]))
+        for md5, image in zip(used, grey, strict=True)
+    ]
+    rows = extractor.transform(variants)[output] if variants else np.empty((0, extractor.outputs[output]))
+    return used, np.asarray(rows, dtype=np.float64), skipped
 
 
 def load_batch(tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], list[np.ndarray], dict[str, int]]:

@@ -11,8 +11,9 @@ EXTRACTORS = ("classic", "scattering", "inception_v3")
 #: Training modes of :func:`~semcurate.features.finetune.finetune` (thesis §3.1): a new head on a frozen base, or
 #: every layer.
 FINETUNE_MODES = ("transfer", "finetune")
-#: Reductions of :func:`~semcurate.features.analysis.reduce_feature_set`: the tied autoencoder (§3.2) or PCA.
-REDUCE_METHODS = ("ae", "pca")
+#: Reductions of :func:`~semcurate.features.analysis.reduce_feature_set`: the tied autoencoder (§3.2), PCA, or the
+#: projection onto the directions acquisition moves least (:mod:`~semcurate.features.invariance`).
+REDUCE_METHODS = ("ae", "pca", "invariant")
 #: Preprocessing of the rows before clustering, PCA or a similarity search (HyperSpy's ``cluster_analysis`` names):
 #: ``standard`` (each column to zero mean and unit variance: the default, so that a few high-variance columns do
 #: not decide every distance), ``norm`` (each row to unit length), ``minmax`` (each column to [0, 1]) or ``none``.

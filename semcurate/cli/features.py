@@ -234,11 +234,27 @@ def intrinsic_dimension(
 def reduce(
     feature_set: Annotated[str, typer.Argument(help="Feature set to reduce, e.g. inception_v3.imagenet.pool.")],
     method: Annotated[
-        str, choice_option("--method", REDUCE_METHOD, "ae (tied autoencoder, §3.2) or pca (Fig. 3.2).")
+        str,
+        choice_option(
+            "--method",
+            REDUCE_METHOD,
+            "ae (tied autoencoder, §3.2), pca (Fig. 3.2), or invariant (the directions acquisition moves least).",
+        ),
     ] = "ae",
     code_size: Annotated[
-        str, typer.Option("--code-size", help="Code length, or auto: the 2-NN ID plateau rounded up.")
+        str,
+        typer.Option(
+            "--code-size",
+            help="Code length, or auto: the 2-NN ID plateau rounded up (invariant: every direction whose "
+            "variance over the images is at least 5 times its variance between an image and its variant).",
+        ),
     ] = "auto",
+    variant_images: Annotated[
+        int,
+        typer.Option(
+            "--variant-images", min=2, help="invariant: images drawn at random to describe one acquisition variant of."
+        ),
+    ] = 600,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search.")] = False,
     h1: Annotated[int, typer.Option("--h1", min=1, help="Autoencoder outer hidden layer width.")] = 400,
@@ -252,19 +268,25 @@ def reduce(
         "results/reduce"
     ),
     preprocessing: Preprocessing = "standard",
+    store: ImageStore = None,
     feature_store: FeatureStorePath = FEATURE_STORE,
     db: Db = None,
 ) -> None:
-    """Reduce a feature set to a short code with the tied autoencoder or PCA; store it as a new feature set.
+    """Reduce a feature set to a short code with the tied autoencoder, PCA or the acquisition-invariant projection;
+    store it as a new feature set.
 
-    PCA works on the rows scaled by --preprocessing; the autoencoder scales its input itself.
+    PCA works on the rows scaled by --preprocessing; the autoencoder and the invariant projection scale their input
+    themselves. invariant describes a variant of --variant-images images re-acquired at random (magnification, focus,
+    gamma, contrast, brightness, shading, noise, mirror) and keeps the directions in which images differ most
+    relative to their variants; cluster its codes with --preprocessing none.
     """
     from semcurate.features.analysis import StudyError, reduce_feature_set
     from semcurate.features.store import FeatureStore, FeatureStoreError
 
+    sessions = open_sessions(db)
     try:
         result = reduce_feature_set(
-            open_sessions(db),
+            sessions,
             FeatureStore(feature_store),
             feature_set,
             method,
@@ -277,6 +299,8 @@ def reduce(
             batch_size=batch_size,
             grid=grid,
             preprocessing=preprocessing,
+            image_store=image_store(sessions, store) if method == "invariant" else None,
+            variant_images=variant_images,
         )
     except (StudyError, FeatureStoreError) as error:
         fail(str(error))
@@ -285,7 +309,7 @@ def reduce(
         print_table(
             "grid search (thesis Table 3.3)", [tuple(row[key] for key in columns) for row in result["grid"]], columns
         )
-    summary = {key: value for key, value in result.items() if key != "grid"}
+    summary = {key: value for key, value in result.items() if key not in ("grid", "variance_ratios")}
     print_table(f"stored {result['feature_set']}", summary)
 
 
