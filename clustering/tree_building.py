@@ -96,6 +96,7 @@ def build_tree(
     min_size: int = 10,
     random_state: int = 0,
     preprocessing: str = "standard",
+    placement_feature_set: str | None = None,
     doubtful_below: float = DOUBTFUL_BELOW,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
@@ -106,6 +107,13 @@ def build_tree(
     images and the categories are split; the choice is stored with the
     tree's parameters.  Placements whose calibrated probability is below
     ``doubtful_below`` are marked doubtful.
+
+    ``placement_feature_set`` places the unlabelled images by the rows of
+    another set (standardised) while ``feature_set`` is split: the
+    acquisition-invariant projection (``classic.invK``) splits a category
+    better than the descriptor but places worse on the demo's specimens
+    (bench/results/categorisation_invariant.json).  Every image of the tree
+    must have a row in it.
 
     Returns
     -------
@@ -130,6 +138,9 @@ def build_tree(
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         values = preprocess(values, preprocessing)
+        placing = values
+        if placement_feature_set is not None:
+            placing = placement_rows(sessions, feature_store, placement_feature_set, feature_set, md5s, subset)
         labels = labelled_images(sessions, labels_dataset, None)
     except (StudyError, ValueError) as error:
         raise ClusteringError(str(error)) from None
@@ -139,9 +150,9 @@ def build_tree(
     unlabelled = [index for index, md5 in enumerate(md5s) if md5 not in labels]
     try:
         placement = place_unlabelled(
-            values[labelled],
+            placing[labelled],
             [labels[md5s[index]] for index in labelled],
-            values[unlabelled],
+            placing[unlabelled],
             doubtful_below=doubtful_below,
             random_state=random_state,
         )
@@ -178,6 +189,7 @@ def build_tree(
         "min_size": min_size,
         "random_state": random_state,
         "preprocessing": preprocessing,
+        "placement_feature_set": placement_feature_set or feature_set,
     }
     tree_id = store_tree(
         sessions,
@@ -219,6 +231,32 @@ def build_tree(
         "leaves": n_leaves,
         "placement": placement.report,
     }
+
+
+def placement_rows(
+    sessions: sessionmaker,
+    feature_store: FeatureStore,
+    name: str,
+    tree_set: str,
+    md5s: list[str],
+    subset: str | None,
+) -> np.ndarray:
+    """The standardised rows of feature set ``name`` for the images ``md5s`` of ``tree_set``, in their order.
+
+    Raises
+    ------
+    ValueError
+        In one line, when some of the images have no row in ``name``.
+    """
+    place_md5s, place_values = feature_rows(sessions, feature_store, name, subset)
+    row_of = {md5: index for index, md5 in enumerate(place_md5s)}
+    missing = sum(1 for md5 in md5s if md5 not in row_of)
+    if missing:
+        raise ValueError(
+            f"{missing} of the {len(md5s)} images of {tree_set} have no row in {name}: "
+            f"extract or reduce {name} for every image first, or place with {tree_set}"
+        )
+    return preprocess(place_values[[row_of[md5] for md5 in md5s]], "standard")
 
 
 def store_tree(

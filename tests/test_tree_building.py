@@ -30,6 +30,7 @@ from semcurate.db import (
     TreeNodeRow,
     TreeRow,
 )
+from semcurate.features.analysis import reduce_feature_set
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.scale_database import create_subset
 
@@ -356,3 +357,40 @@ def test_cluster_and_tree_commands(demo_repository):
     assert missing.stderr.count("\n") == 1
     unknown = cli("cluster", "classic", "--method", "dbscan", *common)
     assert unknown.returncode == 2 and "unknown method 'dbscan'" in unknown.stderr
+
+
+def test_place_with_places_by_another_set_and_splits_the_tree_set(demo_repository, tmp_path):
+    """A tree split on PCA codes but placed with the descriptor holds the descriptor tree's placements exactly."""
+    root, _, sessions, truth = demo_repository
+    store = FeatureStore(root / "features.h5")
+    md5s, values = store.read("classic")
+    labelled = label_a_fraction(sessions, "place-with", [md5 for md5 in md5s if md5 in truth], truth, 0.15)
+    codes = reduce_feature_set(sessions, store, "classic", "pca", 3, tmp_path)["feature_set"]
+    by_descriptor = build_tree(sessions, store, root / "store", "classic", "ward", "place-with", depth=1, min_size=5)
+    split_on_codes = build_tree(
+        sessions,
+        store,
+        root / "store",
+        codes,
+        "ward",
+        "place-with",
+        depth=1,
+        min_size=5,
+        placement_feature_set="classic",
+    )
+    placed_alone = build_tree(sessions, store, root / "store", codes, "ward", "place-with", depth=1, min_size=5)
+    assert stored_placements(sessions, split_on_codes["tree_id"]) == stored_placements(
+        sessions, by_descriptor["tree_id"]
+    )
+    assert stored_placements(sessions, placed_alone["tree_id"]) != stored_placements(sessions, by_descriptor["tree_id"])
+    assert split_on_codes["labelled"] == len(labelled)
+    with sessions() as session:
+        tree = session.get(TreeRow, split_on_codes["tree_id"])
+        assert tree.feature_set == codes
+        assert json.loads(tree.parameters)["placement_feature_set"] == "classic"
+
+    store.replace("classic-short", md5s[:-5], values[:-5])
+    with pytest.raises(ClusteringError, match=f"5 of the {len(md5s)} images of classic have no row in classic-short"):
+        build_tree(
+            sessions, store, root / "store", "classic", "ward", "place-with", placement_feature_set="classic-short"
+        )

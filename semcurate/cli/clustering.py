@@ -254,6 +254,14 @@ def tree_build(
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
     preprocessing: Preprocessing = "standard",
+    place_with: Annotated[
+        str | None,
+        typer.Option(
+            "--place-with",
+            help="Place the unlabelled images by this feature set's rows (standardised) instead of FEATURE_SET's, "
+            "e.g. split classic.invK but place with classic.",
+        ),
+    ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
     ] = None,
@@ -284,6 +292,7 @@ def tree_build(
                 min_size=min_size,
                 random_state=seed,
                 preprocessing=preprocessing,
+                placement_feature_set=place_with,
                 reporter=reporter,
             )
     except (ClusteringError, LinkageMemoryError) as error:
