@@ -96,13 +96,17 @@ def acquisition_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarr
     blur = rng.uniform(*BLUR_PX)
     if blur > 0.2:
         levels = ndimage.gaussian_filter(levels, blur)
-    levels = 255.0 * (np.clip(levels, 0.0, 255.0) / 255.0) ** np.exp(rng.uniform(*LOG_GAMMA))
-    levels = rng.uniform(*CONTRAST) * (levels - 128.0) + 128.0 + rng.uniform(*BRIGHTNESS)
+    levels = np.float32(255.0) * (np.clip(levels, 0.0, 255.0) / np.float32(255.0)) ** np.float32(
+        np.exp(rng.uniform(*LOG_GAMMA))
+    )
+    contrast, brightness = rng.uniform(*CONTRAST), rng.uniform(*BRIGHTNESS)
+    levels = np.float32(contrast) * (levels - np.float32(128.0)) + np.float32(128.0 + brightness)
     direction = rng.uniform(0.0, 2.0 * np.pi)
-    rows, columns = np.mgrid[0:height, 0:width]
-    ramp = (columns - width / 2) * np.cos(direction) + (rows - height / 2) * np.sin(direction)
-    levels = levels + rng.uniform(0.0, SHADING) * ramp / max(height, width)
-    levels = levels + rng.normal(0.0, rng.uniform(0.0, NOISE), levels.shape)
+    shading = rng.uniform(0.0, SHADING) / max(height, width)
+    columns = (np.arange(width, dtype=np.float32) - width / 2) * np.float32(shading * np.cos(direction))
+    rows = (np.arange(height, dtype=np.float32) - height / 2) * np.float32(shading * np.sin(direction))
+    levels = levels.astype(np.float32) + rows[:, None] + columns[None, :]
+    levels += rng.standard_normal(levels.shape, dtype=np.float32) * np.float32(rng.uniform(0.0, NOISE))
     if rng.random() < 0.5:
         levels = levels[:, ::-1]
     return np.clip(np.rint(levels), 0, 255).astype(np.uint8)
