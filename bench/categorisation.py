@@ -24,7 +24,10 @@ categories) and, when it exists, the independent texture generator
 the tree's default extractor is not changed here); ``--extractor classic.ae``
 clusters the codes of a tied autoencoder trained on the standardised
 ``classic`` rows, its code size the 2-NN intrinsic dimension's suggestion, as
-``semcurate id`` and ``reduce`` give them (:func:`autoencoder_codes`).  ``--semi-supervised-study
+``semcurate id`` and ``reduce`` give them (:func:`autoencoder_codes`); ``--extractor classic.inv`` clusters
+the acquisition-invariant projection of ``reduce --method invariant``, unstandardised
+(:func:`invariant_codes`); ``--place-with classic`` places by the standardised descriptor whatever is split.
+``--semi-supervised-study
 0 1 2`` also asks whether semi-supervised placement beats the supervised
 placer: on each stratified 15 % draw, label spreading (kNN graph over all
 standardised rows, grid :data:`SPREADING_GRID`) and self-training around the
@@ -175,15 +178,20 @@ def tree_scores(leaf_of: np.ndarray, categories: np.ndarray, leaves: np.ndarray)
     }
 
 
-def categorise(values: np.ndarray, categories: np.ndarray, leaves: np.ndarray, seed: int) -> dict:
+def categorise(
+    values: np.ndarray, categories: np.ndarray, leaves: np.ndarray, seed: int, placing: np.ndarray | None = None
+) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
+    ``placing``, when given, are the rows the unlabelled images are placed by
+    (``tree build --place-with``); ``values`` are split.
     ``with_true_categories`` is the tree split over the true categories, the
     placement taken out: what the splitting alone reaches.
     """
+    placing = values if placing is None else placing
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
     started = time.perf_counter()
-    placement = place_unlabelled(values[labelled], list(categories[labelled]), values[~labelled], random_state=seed)
+    placement = place_unlabelled(placing[labelled], list(categories[labelled]), placing[~labelled], random_state=seed)
     placement_s = time.perf_counter() - started
     assigned = categories.copy()
     assigned[~labelled] = placement.categories
@@ -356,11 +364,36 @@ def autoencoder_codes(values: np.ndarray, seed: int = 0) -> np.ndarray:
     return autoencoder.fit(rows).transform(rows)
 
 
+#: Images an ``.inv`` extractor name re-acquires once each, as ``semcurate reduce --method invariant`` does by default.
+VARIANT_IMAGES = 600
+
+
+def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], seed: int = 0) -> np.ndarray:
+    """Codes of :class:`~semcurate.features.invariance.NuisanceProjection` (code size ``"auto"``) fitted on
+    ``values`` and on one :func:`~semcurate.features.invariance.acquisition_variant` of each of
+    :data:`VARIANT_IMAGES` images drawn at random, described by extractor ``name``: what ``semcurate reduce
+    --method invariant`` stores, without the database."""
+    from semcurate.features.invariance import NuisanceProjection, acquisition_variant
+
+    rng = np.random.default_rng(seed)
+    drawn = np.sort(rng.permutation(len(images))[:VARIANT_IMAGES])
+    variants = extract(name, [acquisition_variant(images[index], rng) for index in drawn], {})
+    projection = NuisanceProjection().fit(values, originals=values[drawn], variants=variants)
+    return projection.transform(values)
+
+
 def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
     """Feature rows of extractor ``names`` (``a+b`` concatenates the columns of ``a`` and ``b``; ``a.ae`` are the
-    :func:`autoencoder_codes` of ``a``), extracting each part once per corpus (``cache``, keyed by name)."""
+    :func:`autoencoder_codes` of ``a``, ``a.inv`` its :func:`invariant_codes`), extracting each part once per corpus
+    (``cache``, keyed by name)."""
     parts = []
     for name in names.split("+"):
+        if name.endswith(".inv"):
+            if name not in cache:
+                base = name.removesuffix(".inv")
+                cache[name] = invariant_codes(base, extract(base, images, cache), images)
+            parts.append(cache[name])
+            continue
         if name.endswith(".ae"):
             if name not in cache:
                 cache[name] = autoencoder_codes(extract(name.removesuffix(".ae"), images, cache))
@@ -395,6 +428,11 @@ def main() -> None:
         metavar="DRAW",
         help="also compare semi-supervised placement with the supervised one on these labelled draws (seeds)",
     )
+    parser.add_argument(
+        "--place-with",
+        metavar="EXTRACTOR",
+        help="place the unlabelled images by this extractor's standardised rows, split each --extractor's",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
@@ -406,15 +444,25 @@ def main() -> None:
         cache: dict = {}
         for name in args.extractor:
             started = time.perf_counter()
-            values = preprocess(extract(name, images, cache), "standard")
+            # invariant codes are in units of acquisition's change: standardising them would undo the projection
+            values = preprocess(extract(name, images, cache), "none" if name.endswith(".inv") else "standard")
             extract_s = time.perf_counter() - started
             for draw in args.semi_supervised_study:
                 study_rows.append(
                     {"corpus": corpus, "features": name, **semi_supervised_study(values, categories, draw)}
                 )
                 print("   semi-supervised study:", study_rows[-1])
-            result = categorise(values, categories, leaves, args.seed)
-            rows.append({"corpus": corpus, "extractor": name, "extract_s": round(extract_s, 1), **result})
+            placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
+            result = categorise(values, categories, leaves, args.seed, placing)
+            rows.append(
+                {
+                    "corpus": corpus,
+                    "extractor": name,
+                    "placed_with": args.place_with or name,
+                    "extract_s": round(extract_s, 1),
+                    **result,
+                }
+            )
             print(
                 f"{corpus} | {name} | placement {result['placement_accuracy']} ({result['classifier']}) | "
                 f"leaf NMI {result['leaf_nmi']} | worst category {result['worst_category_nmi']} | "
