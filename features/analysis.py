@@ -250,13 +250,17 @@ def reduce_feature_set(
     md5s, values = feature_rows(sessions, feature_store, name, subset)
     if method not in REDUCE_METHODS:
         raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
-    if method == "invariant":
+    if method == "invariant" and isinstance(code_size, str) and code_size.strip().lower() == "auto":
         return _invariant_projection(
-            sessions, feature_store, name, md5s, values, code_size, out_dir, image_store, variant_images, random_state
+            sessions, feature_store, name, md5s, values, "auto", out_dir, image_store, variant_images, random_state
         )
     code_size, code_size_source = _code_size(code_size, values)
     if not 1 <= code_size < values.shape[1]:
         raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
+    if method == "invariant":
+        return _invariant_projection(
+            sessions, feature_store, name, md5s, values, code_size, out_dir, image_store, variant_images, random_state
+        )
     if method == "ae" and not grid:
         from semcurate.features.autoencoder import parse_tying
 
@@ -348,7 +352,9 @@ def _invariant_projection(
     variant_images: int,
     random_state: int,
 ) -> dict:
-    """The ``invariant`` branch of :func:`reduce_feature_set`: variants described, projection fitted and stored."""
+    """The ``invariant`` branch of :func:`reduce_feature_set`: variants described, projection fitted and stored.
+
+    ``code_size`` is ``"auto"`` or a size :func:`reduce_feature_set` has already checked."""
     from semcurate.features.extract import ExtractionError, variant_rows
     from semcurate.features.invariance import NuisanceProjection
 
@@ -358,11 +364,7 @@ def _invariant_projection(
         )
     if variant_images < 2:
         raise StudyError(f"--variant-images must be at least 2, got {variant_images}")
-    automatic = isinstance(code_size, str) and code_size.strip().lower() == "auto"
-    if not automatic:
-        code_size, _source = _code_size(code_size, values)
-        if not 1 <= code_size < values.shape[1]:
-            raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
+    automatic = code_size == "auto"
     drawn = np.sort(np.random.default_rng(random_state).permutation(len(md5s))[:variant_images])
     try:
         used, variants, skipped = variant_rows(

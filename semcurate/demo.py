@@ -54,12 +54,13 @@ from semcurate.progress import from_running_total
 #: The labelled-dataset folders the demo corpus carries, in import order.
 DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 #: Feature set whose acquisition-invariant projection (``reduce --method invariant``, ``classic.invK``) the
-#: sub-category tree places and splits.  The descriptor's standardised columns follow the operator's settings as much
-#: as the specimen; the projection keeps the directions acquisition moves least.  It places worse than the descriptor on
-#: the demo's specimens (0.86 against 0.88), so the descriptor places (``--place-with``) and the projection splits.
-#: With 15 % of the images labelled that raised the leaf NMI from 0.79 to 0.87 on the demo's specimens (worst category
-#: 0.47 to 0.64) and left it at 0.84 on the independent textures (bench/results/categorisation_invariant_placed.json).
-#: The autoencoder codes placed and split worse than the descriptor (bench/results/categorisation_codes.json).
+#: sub-category tree splits, and whose own rows place the unlabelled images.  The descriptor's standardised columns
+#: follow the operator's settings as much as the specimen; the projection keeps the directions acquisition moves least.
+#: It places worse than the descriptor on the demo's specimens (0.86 against 0.88), so the descriptor places
+#: (``--place-with``) and the projection splits.  With 15 % of the images labelled that raised the leaf NMI from 0.79
+#: to 0.87 on the demo's specimens (worst category 0.47 to 0.64) and left it at 0.84 on the independent textures
+#: (bench/results/categorisation_invariant_placed.json).  The autoencoder codes placed and split worse than the
+#: descriptor (bench/results/categorisation_codes.json).
 TREE_SOURCE_SET = "classic"
 #: The projection's codes are in units of acquisition's typical change; standardising them would undo it.
 TREE_PREPROCESSING = "none"
@@ -291,8 +292,8 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
             )
             invariant = [results["invariant"]["feature_set"]]
             say(
-                f"invariant projection: {invariant[0]} (the directions in which images differ at least 5 times "
-                f"more than from {results['invariant']['variant_images']} re-acquired variants)"
+                f"invariant projection: {invariant[0]} ({results['invariant']['code_size_source']} against "
+                f"{results['invariant']['variant_images']} re-acquired variants)"
             )
     results["tree_feature_set"] = invariant[0]
     with clock("distances"):
