@@ -155,8 +155,11 @@ def set_extractor(sessions: sessionmaker, name: str, use_root: str):
     ------
     ExtractionError
         The set is unknown, derived (autoencoder codes, PCA: their model is
-        not kept), or its weights changed since it was extracted.
+        not kept), its weights cannot be loaded any more, or they changed
+        since it was extracted.
     """
+    from semcurate.features.inception import WeightsUnavailable
+
     with sessions() as session:
         row = session.get(FeatureSet, name)
     if row is None:
@@ -169,7 +172,10 @@ def set_extractor(sessions: sessionmaker, name: str, use_root: str):
         raise ExtractionError(
             f"feature set {name} is derived from {root} and its model is not kept: {use_root.format(root=root)}"
         )
-    extractor = create_extractor(row.extractor, weights=row.weights)
+    try:
+        extractor = create_extractor(row.extractor, weights=row.weights)
+    except WeightsUnavailable as error:
+        raise ExtractionError(f"the weights {name} was extracted with cannot be loaded: {error}") from None
     if extractor.weights_digest != row.weights_digest:
         raise ExtractionError(f"the weights of {name} changed since it was extracted: extract it again first")
     (output,) = [output for output in extractor.outputs if feature_set_name(extractor, output) == name]

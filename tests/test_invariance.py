@@ -1,12 +1,16 @@
 """The acquisition-invariant projection: against scikit-learn's LDA, on data of known nuisance, and as a reduction."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import fcluster, ward
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import normalized_mutual_info_score
 
+from semcurate.db.models import FeatureSet
 from semcurate.features.analysis import StudyError, reduce_feature_set
+from semcurate.features.extract import ExtractionError, set_extractor
 from semcurate.features.invariance import NuisanceProjection, acquisition_variant
 from semcurate.features.store import FeatureStore
 
@@ -117,7 +121,36 @@ def test_reduce_invariant_stores_a_projection_of_every_image(demo_repository, tm
         sessions, features, "classic", "invariant", "auto", tmp_path, image_store=root / "store", variant_images=80
     )
     assert again["variance_ratios"] == result["variance_ratios"]
+    given = reduce_feature_set(
+        sessions, features, "classic", "invariant", "3", tmp_path, image_store=root / "store", variant_images=20
+    )
+    assert (given["feature_set"], given["code_size"], given["code_size_source"]) == ("classic.inv3", 3, "given")
+    assert features.read("classic.inv3")[1].shape == (len(features.md5s("classic")), 3)
+    with pytest.raises(StudyError, match="between 1 and 159, got 160"):
+        reduce_feature_set(sessions, features, "classic", "invariant", 160, tmp_path, image_store=root / "store")
     with pytest.raises(StudyError, match="needs the image store"):
         reduce_feature_set(sessions, features, "classic", "invariant", "auto", tmp_path)
     with pytest.raises(StudyError, match="is derived from classic"):
         reduce_feature_set(sessions, features, name, "invariant", "auto", tmp_path, image_store=root / "store")
+
+
+def test_a_set_whose_weights_are_gone_is_one_extraction_error_not_a_keras_exception(demo_repository, tmp_path):
+    """The weights file an Inception-V3 set was extracted with has been deleted: computing a row for a file
+    (``similar``) or for a variant (``reduce --method invariant``) says so in one line."""
+    _, _, sessions, _ = demo_repository
+    gone = tmp_path / "gone.weights.h5"
+    with sessions.begin() as session:
+        session.add(
+            FeatureSet(
+                name="inception_v3.wgone.pool",
+                extractor="inception_v3",
+                weights=str(gone),
+                weights_digest="0" * 64,
+                layer="pool",
+                dimension=2048,
+                n_rows=0,
+                store_path=str(tmp_path / "features.h5"),
+            )
+        )
+    with pytest.raises(ExtractionError, match=f"cannot be loaded: weights file {re.escape(str(gone))} does not exist"):
+        set_extractor(sessions, "inception_v3.wgone.pool", "reduce {root} instead")
