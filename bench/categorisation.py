@@ -65,6 +65,7 @@ from semcurate.clustering.splitting import split
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.features.extract import create_extractor
+from semcurate.features.methods import VARIANT_IMAGES
 from semcurate.features.preprocessing import preprocess
 
 HERE = Path(__file__).resolve().parent
@@ -364,15 +365,11 @@ def autoencoder_codes(values: np.ndarray, seed: int = 0) -> np.ndarray:
     return autoencoder.fit(rows).transform(rows)
 
 
-#: Images an ``.inv`` extractor name re-acquires once each, as ``semcurate reduce --method invariant`` does by default.
-VARIANT_IMAGES = 600
-
-
 def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], seed: int = 0) -> np.ndarray:
     """Codes of :class:`~semcurate.features.invariance.NuisanceProjection` (code size ``"auto"``) fitted on
     ``values`` and on one :func:`~semcurate.features.invariance.acquisition_variant` of each of
-    :data:`VARIANT_IMAGES` images drawn at random, described by extractor ``name``: what ``semcurate reduce
-    --method invariant`` stores, without the database."""
+    :data:`~semcurate.features.methods.VARIANT_IMAGES` images drawn at random, described by extractor ``name``:
+    what ``semcurate reduce --method invariant`` stores, without the database."""
     from semcurate.features.invariance import NuisanceProjection, acquisition_variant
 
     rng = np.random.default_rng(seed)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from semcurate.db.models import FeatureSet, Image, Label, SubsetMember
 from semcurate.features import distances
-from semcurate.features.methods import REDUCE_METHODS
+from semcurate.features.methods import REDUCE_METHODS, VARIANT_IMAGES
 from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore, FeatureStoreError
 
@@ -215,7 +215,7 @@ def reduce_feature_set(
     random_state: int = 0,
     preprocessing: str = "standard",
     image_store: Path | None = None,
-    variant_images: int = 600,
+    variant_images: int = VARIANT_IMAGES,
 ) -> dict:
     """Reduce feature set ``name`` to ``code_size`` with PCA, the tied autoencoder or the acquisition-invariant
     projection; store the codes as a new set.

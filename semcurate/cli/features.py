@@ -25,7 +25,7 @@ from semcurate.cli.common import (
     image_store,
     open_sessions,
 )
-from semcurate.features.methods import EXTRACTORS, FINETUNE_MODES, REDUCE_METHODS
+from semcurate.features.methods import EXTRACTORS, FINETUNE_MODES, REDUCE_METHODS, VARIANT_IMAGES
 from semcurate.progress import print_records, print_table, progress_reporter
 
 features_app = typer.Typer(
@@ -254,7 +254,7 @@ def reduce(
         typer.Option(
             "--variant-images", min=2, help="invariant: images drawn at random to describe one acquisition variant of."
         ),
-    ] = 600,
+    ] = VARIANT_IMAGES,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search.")] = False,
     h1: Annotated[int, typer.Option("--h1", min=1, help="Autoencoder outer hidden layer width.")] = 400,
