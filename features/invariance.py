@@ -122,9 +122,9 @@ class NuisanceProjection(TransformerMixin, BaseEstimator):
         the images is at least ``min_ratio`` times its variance between an
         image and its acquisition variant (at least one).
     min_ratio : float, default=5.0
-        The ratio ``"auto"`` asks for.  On the demo's specimens and the
-        independent textures it keeps about 40 of the descriptor's 160
-        directions (bench/categorisation.py).
+        The ratio ``"auto"`` asks for.  It keeps 34 of the descriptor's 160
+        directions on the demo's specimens and 23 on the independent textures
+        (bench/categorisation.py's corpora).
     regularisation : float, default=1e-3
         Added to the difference covariance's diagonal, relative to its mean
         diagonal, so that a direction no variant moved does not divide by 0.

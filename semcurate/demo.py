@@ -58,7 +58,7 @@ DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 #: follow the operator's settings as much as the specimen; the projection keeps the directions acquisition moves least.
 #: It places worse than the descriptor on the demo's specimens (0.86 against 0.88), so the descriptor places
 #: (``--place-with``) and the projection splits.  With 15 % of the images labelled that raised the leaf NMI from 0.79
-#: to 0.87 on the demo's specimens (worst category 0.47 to 0.64) and left it at 0.84 on the independent textures
+#: to 0.86 on the demo's specimens (worst category 0.47 to 0.64) and from 0.83 to 0.86 on the independent textures
 #: (bench/results/categorisation_invariant_placed.json).  The autoencoder codes placed and split worse than the
 #: descriptor (bench/results/categorisation_codes.json).
 TREE_SOURCE_SET = "classic"
