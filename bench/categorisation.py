@@ -184,15 +184,21 @@ def categorise(
 ) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
-    ``placing``, when given, are the rows the unlabelled images are placed by
-    (``tree build --place-with``); ``values`` are split.
+    ``seed`` draws the labelled 15 % and seeds the placer.
+
+    ``placing``, when given, are the rows the supervised classifiers place
+    the unlabelled images by (``tree build --place-with``); label spreading's
+    graph and the split use ``values``.
     ``with_true_categories`` is the tree split over the true categories, the
     placement taken out: what the splitting alone reaches.
     """
-    placing = values if placing is None else placing
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
+    graph = {} if placing is None else {"graph_labelled": values[labelled], "graph_unlabelled": values[~labelled]}
+    placing = values if placing is None else placing
     started = time.perf_counter()
-    placement = place_unlabelled(placing[labelled], list(categories[labelled]), placing[~labelled], random_state=seed)
+    placement = place_unlabelled(
+        placing[labelled], list(categories[labelled]), placing[~labelled], random_state=seed, **graph
+    )
     placement_s = time.perf_counter() - started
     assigned = categories.copy()
     assigned[~labelled] = placement.categories
@@ -218,6 +224,25 @@ def categorise(
             "leaf_count": abs(scores["leaf_count_error"]) <= LEAF_COUNT_TOLERANCE,
         },
     }
+
+
+#: The figures of :func:`categorise` that ``--draws`` lists per labelled draw and summarises.
+DRAW_KEYS = ("placement_accuracy", "leaf_nmi", "worst_category_nmi", "leaves")
+
+
+def draw_summary(draws: list[int], results: list[dict]) -> dict:
+    """Per figure of :data:`DRAW_KEYS`: its value on each labelled draw, in the order of ``draws``, and the
+    smallest, mean and largest; with the classifier each draw's placer chose."""
+    summary: dict = {"seeds": draws, "classifier": [result["classifier"] for result in results]}
+    for key in DRAW_KEYS:
+        values = [result[key] for result in results]
+        summary[key] = {
+            "each": values,
+            "min": min(values),
+            "mean": round(float(np.mean(values)), 3),
+            "max": max(values),
+        }
+    return summary
 
 
 def transductive_labels(model, values: np.ndarray, known: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -430,7 +455,16 @@ def main() -> None:
         metavar="EXTRACTOR",
         help="place the unlabelled images by this extractor's standardised rows, split each --extractor's",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--draws",
+        type=int,
+        nargs="+",
+        default=[0],
+        metavar="DRAW",
+        help="labelled 15 %% draws (seeds) to place and split on; the row's figures are the first draw's, every "
+        "draw's are under 'draws'",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the corpora")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
 
@@ -450,7 +484,8 @@ def main() -> None:
                 )
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
-            result = categorise(values, categories, leaves, args.seed, placing)
+            results = [categorise(values, categories, leaves, draw, placing) for draw in args.draws]
+            result = results[0]
             rows.append(
                 {
                     "corpus": corpus,
@@ -458,6 +493,7 @@ def main() -> None:
                     "placed_with": args.place_with or name,
                     "extract_s": round(extract_s, 1),
                     **result,
+                    "draws": draw_summary(args.draws, results),
                 }
             )
             print(
@@ -468,6 +504,8 @@ def main() -> None:
             )
             print("   per category:", {k: v["nmi"] for k, v in result["per_category"].items()})
             print("   with the true categories:", result["with_true_categories"])
+            if len(results) > 1:
+                print("   over the draws:", {key: rows[-1]["draws"][key] for key in DRAW_KEYS})
     results = {
         "benchmark": "categorisation",
         "targets": {
@@ -483,7 +521,13 @@ def main() -> None:
             "load_average_1_5_15min_after": [round(load, 2) for load in os.getloadavg()],
         },
         "date": time.strftime("%Y-%m-%d"),
-        "settings": {"per_leaf": args.per_leaf, "size": args.size, "seed": args.seed, "labelled": LABELLED_SHARE},
+        "settings": {
+            "per_leaf": args.per_leaf,
+            "size": args.size,
+            "seed": args.seed,
+            "draws": args.draws,
+            "labelled": LABELLED_SHARE,
+        },
         "rows": rows,
     }
     if study_rows:

@@ -108,12 +108,13 @@ def build_tree(
     tree's parameters.  Placements whose calibrated probability is below
     ``doubtful_below`` are marked doubtful.
 
-    ``placement_feature_set`` places the unlabelled images by the rows of
-    another set (standardised) while ``feature_set`` is split: the
-    acquisition-invariant projection (``classic.invK``) splits a category
-    better than the descriptor but places worse on the demo's specimens
-    (bench/results/categorisation_invariant.json).  Every image of the tree
-    must have a row in it.
+    ``placement_feature_set`` gives the supervised classifiers the rows of
+    another set (standardised) while label spreading's graph stays on
+    ``feature_set``'s rows, which are split: on the demo's specimens the
+    descriptor's classifier and a graph on the acquisition-invariant
+    projection (``classic.invK``) place better together than either alone
+    (bench/results/categorisation_invariant_placed.json).  Every image of
+    the tree must have a row in it.
 
     Returns
     -------
@@ -153,6 +154,8 @@ def build_tree(
             placing[labelled],
             [labels[md5s[index]] for index in labelled],
             placing[unlabelled],
+            graph_labelled=None if placing is values else values[labelled],
+            graph_unlabelled=None if placing is values else values[unlabelled],
             doubtful_below=doubtful_below,
             random_state=random_state,
         )

@@ -258,8 +258,9 @@ def tree_build(
         str | None,
         typer.Option(
             "--place-with",
-            help="Place the unlabelled images by this feature set's rows (standardised) instead of FEATURE_SET's, "
-            "e.g. split classic.invK but place with classic.",
+            help="The supervised classifiers place the unlabelled images by this feature set's rows "
+            "(standardised) instead of FEATURE_SET's; label spreading's graph stays on FEATURE_SET's. "
+            "E.g. split classic.invK but place with classic.",
         ),
     ] = None,
     store: Annotated[
