@@ -21,7 +21,11 @@ Rules (``rule``):
     error. The answer is the smallest k with ``Gap(k) ≥ Gap(k+1) − s_{k+1}``
     (the standard-error rule of Tibshirani, Walther & Hastie 2001), and ``k = 1``
     is a possible answer: then the node is a leaf with "no evidence of
-    structure". The tree is split again wherever a child answers ``k > 1``.
+    structure". Of the k clusters, any two whose union the same test would
+    leave whole (``Gap(1) ≥ Gap(2) − s(2)`` on their rows alone) are merged
+    back, nearest pairs first (:func:`merge_unstructured_pairs`): the k of
+    the whole node alone cut single sub-categories in two. The tree is split
+    again wherever a child answers ``k > 1``.
 
     Why this null and not another: the gap is the one criterion here that can
     answer "one cluster" (the silhouette and the dendrogram gap need two), and
@@ -253,7 +257,91 @@ def gap_decision(
             f"; {n - counts[kept].sum()} images in {small} cluster{'s' if small > 1 else ''} under {min_size} "
             f"images joined the nearest of the other {len(kept)}"
         )
-    return Decision(absorb_small_clusters(values, labels, kept), gap, note)
+    labels = absorb_small_clusters(values, labels, kept)
+    labels, merges = merge_unstructured_pairs(
+        values, labels, method, sample_size=sample_size, random_state=random_state
+    )
+    if merges:
+        left = int(labels.max()) + 1
+        note += (
+            f"; {merges} pair{'s' if merges > 1 else ''} of clusters whose union shows no structure "
+            f"merged, leaving {left}"
+        )
+        if left < 2:
+            return Decision(None, gap, note, "no-structure")
+    return Decision(labels, gap, note)
+
+
+def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:
+    """Whether the gap rule would split ``values`` as a node of its own: ``Gap(1) < Gap(2) − s(2)``, on a sample
+    of at most ``sample_size`` rows, with :data:`GAP_REFERENCES` reference sets."""
+    from semcurate.clustering.n_clusters import estimate_n_clusters
+
+    if len(values) > sample_size:
+        values = values[np.sort(np.random.default_rng(random_state).choice(len(values), sample_size, replace=False))]
+    estimate = estimate_n_clusters(
+        values, "gap", range(1, 3), algorithm=method, n_references=GAP_REFERENCES, random_state=random_state
+    )
+    return estimate.best_k > 1
+
+
+def merge_unstructured_pairs(
+    values: np.ndarray, labels: np.ndarray, method: str, *, sample_size: int, random_state: int
+) -> tuple[np.ndarray, int]:
+    """Merge pairs of clusters of ``labels`` whose union the gap rule would not split; return the labels
+    renumbered ``0 ..`` and the number of merges.
+
+    Why: Tibshirani's k counts the clusters of the whole node against one
+    reference, and on a node of a few hundred images in tens of dimensions it
+    cut single sub-categories in two (the demo's specimens on the
+    acquisition-invariant projection: 45 leaves for 36 sub-categories, 5 of
+    them halved into pieces of 10-26 images).  Each piece, tested as a node,
+    stops; their union, tested as a node, stops too.  So the tree keeps the
+    rule's own promise at every level: no two sibling leaves whose union it
+    would have left whole.
+
+    Pairs are tested in the order of Ward's merge cost, ``n_a n_b / (n_a +
+    n_b) · |c_a − c_b|²`` (centroids ``c``), the nearest first; a merged
+    cluster is tested again with every other, and no pair is tested twice.
+    Testing only each cluster's nearest partner missed merges (47 leaves
+    instead of 43 on one draw of the demo's specimens).  A node of k clusters
+    costs at most ``k (k − 1) / 2`` tests (28 at 8 children), each 11
+    clusterings of the pair's rows, sampled as the gap rule samples: on
+    well-separated clusters, where nothing merges, that is all of them.
+
+    Examples
+    --------
+    Two pieces of one Gaussian cloud are merged; a cloud far from them is not:
+
+    >>> rng = np.random.default_rng(0)
+    >>> values = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(12, 1, (30, 2))])
+    >>> pieces = np.r_[(values[:60, 0] > 0).astype(int), np.full(30, 2)]
+    >>> merged, merges = merge_unstructured_pairs(values, pieces, "ward", sample_size=2000, random_state=0)
+    >>> merges, np.bincount(merged).tolist()
+    (1, [60, 30])
+    """
+    labels = np.unique(labels, return_inverse=True)[1]
+    tested: set[frozenset[int]] = set()
+    merges = 0
+    while labels.max() > 0:
+        clusters = np.unique(labels)
+        sizes = np.array([np.sum(labels == cluster) for cluster in clusters], dtype=np.float64)
+        centroids = np.array([values[labels == cluster].mean(axis=0) for cluster in clusters])
+        squared = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+        cost = sizes[:, None] * sizes[None, :] / (sizes[:, None] + sizes[None, :]) * squared
+        pairs = sorted((float(cost[a, b]), a, b) for a in range(len(clusters)) for b in range(a + 1, len(clusters)))
+        untested = [(a, b) for _, a, b in pairs if frozenset((clusters[a], clusters[b])) not in tested]
+        if not untested:
+            break
+        a, b = clusters[untested[0][0]], clusters[untested[0][1]]
+        union = (labels == a) | (labels == b)
+        if union_is_structured(values[union], method, sample_size=sample_size, random_state=random_state):
+            tested.add(frozenset((a, b)))
+            continue
+        labels[labels == b] = a
+        merges += 1
+        tested = {pair for pair in tested if a not in pair and b not in pair}
+    return np.unique(labels, return_inverse=True)[1], merges
 
 
 def absorb_small_clusters(values: np.ndarray, labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
