@@ -395,11 +395,14 @@ def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], see
     ``values`` and on one :func:`~semcurate.features.invariance.acquisition_variant` of each of
     :data:`~semcurate.features.methods.VARIANT_IMAGES` images drawn at random, described by extractor ``name``:
     what ``semcurate reduce --method invariant`` stores, without the database."""
-    from semcurate.features.invariance import NuisanceProjection, acquisition_variant
+    from semcurate.features.invariance import NuisanceProjection, acquisition_variant, shrunk_for_variant
 
     rng = np.random.default_rng(seed)
     drawn = np.sort(rng.permutation(len(images))[:VARIANT_IMAGES])
-    variants = extract(name, [acquisition_variant(images[index], rng) for index in drawn], {})
+    working_side = 256  # the classic descriptor's working size: at the default --size of 256 nothing shrinks
+    variants = extract(
+        name, [acquisition_variant(shrunk_for_variant(images[index], working_side), rng) for index in drawn], {}
+    )
     projection = NuisanceProjection().fit(values, originals=values[drawn], variants=variants)
     return projection.transform(values)
 

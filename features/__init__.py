@@ -31,7 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "extract": ["ExtractionError", "create_extractor", "features_of_file"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
-        "invariance": ["NuisanceProjection", "acquisition_variant"],
+        "invariance": ["NuisanceProjection", "acquisition_variant", "shrunk_for_variant"],
         "preprocessing": ["preprocess"],
         "scattering": ["ScatteringExtractor"],
         "store": ["FeatureStore", "FeatureStoreBusy", "FeatureStoreError", "FeatureStoreFull"],

@@ -216,6 +216,7 @@ def reduce_feature_set(
     preprocessing: str = "standard",
     image_store: Path | None = None,
     variant_images: int = VARIANT_IMAGES,
+    workers: int = 1,
 ) -> dict:
     """Reduce feature set ``name`` to ``code_size`` with PCA, the tied autoencoder or the acquisition-invariant
     projection; store the codes as a new set.
@@ -244,7 +245,9 @@ def reduce_feature_set(
     variance, not the intrinsic dimension.  Its codes are in units of
     acquisition's typical change and are meant to be clustered as they are
     (``--preprocessing none``): standardising them would give the directions
-    acquisition moves most the same weight as the others again.
+    acquisition moves most the same weight as the others again.  The
+    variants' classic descriptor rows are computed in ``workers`` local
+    processes.
     """
     feature_store = bound_store(sessions, feature_store, name)
     md5s, values = feature_rows(sessions, feature_store, name, subset)
@@ -252,14 +255,34 @@ def reduce_feature_set(
         raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
     if method == "invariant" and isinstance(code_size, str) and code_size.strip().lower() == "auto":
         return _invariant_projection(
-            sessions, feature_store, name, md5s, values, "auto", out_dir, image_store, variant_images, random_state
+            sessions,
+            feature_store,
+            name,
+            md5s,
+            values,
+            "auto",
+            out_dir,
+            image_store,
+            variant_images,
+            random_state,
+            workers,
         )
     code_size, code_size_source = _code_size(code_size, values)
     if not 1 <= code_size < values.shape[1]:
         raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
     if method == "invariant":
         return _invariant_projection(
-            sessions, feature_store, name, md5s, values, code_size, out_dir, image_store, variant_images, random_state
+            sessions,
+            feature_store,
+            name,
+            md5s,
+            values,
+            code_size,
+            out_dir,
+            image_store,
+            variant_images,
+            random_state,
+            workers,
         )
     if method == "ae" and not grid:
         from semcurate.features.autoencoder import parse_tying
@@ -351,6 +374,7 @@ def _invariant_projection(
     image_store: Path | None,
     variant_images: int,
     random_state: int,
+    workers: int,
 ) -> dict:
     """The ``invariant`` branch of :func:`reduce_feature_set`: variants described, projection fitted and stored.
 
@@ -368,7 +392,12 @@ def _invariant_projection(
     drawn = np.sort(np.random.default_rng(random_state).permutation(len(md5s))[:variant_images])
     try:
         used, variants, skipped = variant_rows(
-            sessions, Path(image_store), name, [md5s[index] for index in drawn], random_state=random_state
+            sessions,
+            Path(image_store),
+            name,
+            [md5s[index] for index in drawn],
+            random_state=random_state,
+            workers=workers,
         )
     except ExtractionError as error:
         raise StudyError(str(error)) from None

@@ -190,14 +190,20 @@ def variant_rows(
     *,
     random_state: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    batch_size: int = 32,
+    workers: int = 1,
 ) -> tuple[list[str], np.ndarray, dict[str, int]]:
     """Rows of feature set ``name`` for one acquisition variant of each image ``md5s``.
 
     Each image is loaded as the extraction loads it (data bar cut away),
-    re-acquired once by :func:`~semcurate.features.invariance.acquisition_variant`
-    (its generator seeded by ``random_state`` and the image's md5, so a
-    variant does not depend on which other images were drawn), and described
-    by the set's own extractor.
+    shrunk to twice the side its descriptor works at
+    (:func:`~semcurate.features.invariance.shrunk_for_variant`), re-acquired
+    once by :func:`~semcurate.features.invariance.acquisition_variant` (its
+    generator seeded by ``random_state`` and the image's md5, so a variant
+    does not depend on which other images were drawn, nor on the batches),
+    and described by the set's own extractor.  Images are loaded
+    ``batch_size`` at a time; the classic descriptor's batches run in
+    ``workers`` local processes, as :func:`extract` runs them.
 
     Returns
     -------
@@ -213,20 +219,59 @@ def variant_rows(
     ExtractionError
         As :func:`set_extractor`.
     """
-    from semcurate.features.invariance import acquisition_variant
-
     extractor, output = set_extractor(sessions, name, "reduce {root} instead")
     order = {md5: index for index, md5 in enumerate(md5s)}
     tasks = sorted(
         (task for task in image_tasks(sessions, store, None) if task.md5 in order), key=lambda task: order[task.md5]
     )
+    working_side = getattr(extractor, "working_size", None) or min(extractor.input_size)
+    jobs = [
+        (tasks[start : start + batch_size], max_pixels, random_state, working_side)
+        for start in range(0, len(tasks), batch_size)
+    ]
+    if extractor.name == "classic":
+        results: Iterable = parallel_map(classic_variant_batch, jobs, workers)
+    else:
+        results = (
+            (used, extractor.transform(variants) if variants else {}, skipped)
+            for used, variants, skipped in map(variant_batch, jobs)
+        )
+    used, parts, skipped = [], [], {}
+    for batch_used, outputs, batch_skipped in results:
+        used.extend(batch_used)
+        if batch_used:
+            parts.append(np.asarray(outputs[output], dtype=np.float64))
+        for reason, count in batch_skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    rows = np.vstack(parts) if parts else np.empty((0, extractor.outputs[output]))
+    return used, rows, skipped
+
+
+def variant_batch(job: tuple[list[ImageTask], int, int, int]) -> tuple[list[str], list[np.ndarray], dict[str, int]]:
+    """One acquisition variant of each image of a batch ``(tasks, max_pixels, random_state, working_side)``.
+
+    Returns the md5s that decoded, their variants (grey, uint8) and the
+    skipped images by reason, as :func:`load_batch` does.
+    """
+    from semcurate.features.invariance import acquisition_variant, shrunk_for_variant
+
+    tasks, max_pixels, random_state, working_side = job
     used, grey, skipped = load_batch(tasks, max_pixels)
     variants = [
-        acquisition_variant(image, np.random.default_rng([random_state, int(md5[:16], 16)]))
+        acquisition_variant(
+            shrunk_for_variant(image, working_side), np.random.default_rng([random_state, int(md5[:16], 16)])
+        )
         for md5, image in zip(used, grey, strict=True)
     ]
-    rows = extractor.transform(variants)[output] if variants else np.empty((0, extractor.outputs[output]))
-    return used, np.asarray(rows, dtype=np.float64), skipped
+    return used, variants, skipped
+
+
+def classic_variant_batch(
+    job: tuple[list[ImageTask], int, int, int],
+) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
+    """Worker: the classic descriptor's rows of :func:`variant_batch`'s variants (extractor built once per process)."""
+    used, variants, skipped = variant_batch(job)
+    return used, (_process_extractor("classic").transform(variants) if variants else {}), skipped
 
 
 def load_batch(tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], list[np.ndarray], dict[str, int]]:

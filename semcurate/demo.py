@@ -289,6 +289,7 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
                 "auto",
                 out / "results" / "reduce",
                 image_store=store,
+                workers=workers,
             )
             invariant = [results["invariant"]["feature_set"]]
             say(

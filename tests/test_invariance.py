@@ -10,7 +10,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from semcurate.db.models import FeatureSet
 from semcurate.features.analysis import StudyError, reduce_feature_set
-from semcurate.features.extract import ExtractionError, set_extractor
+from semcurate.features.extract import ExtractionError, set_extractor, variant_rows
 from semcurate.features.invariance import NuisanceProjection, acquisition_variant
 from semcurate.features.store import FeatureStore
 
@@ -117,10 +117,24 @@ def test_reduce_invariant_stores_a_projection_of_every_image(demo_repository, tm
     assert result["variance_ratios"][result["code_size"] - 1] >= 5.0
     assert result["variance_ratios"][result["code_size"]] < 5.0
     assert sorted(features.md5s(name)) == sorted(features.md5s("classic"))
+    # Two worker processes, other batches: each variant is seeded by its image alone, so the projection is the same.
     again = reduce_feature_set(
-        sessions, features, "classic", "invariant", "auto", tmp_path, image_store=root / "store", variant_images=80
+        sessions,
+        features,
+        "classic",
+        "invariant",
+        "auto",
+        tmp_path,
+        image_store=root / "store",
+        variant_images=80,
+        workers=2,
     )
     assert again["variance_ratios"] == result["variance_ratios"]
+    drawn = features.md5s("classic")[:7]
+    used, rows, skipped = variant_rows(sessions, root / "store", "classic", drawn, batch_size=2, workers=2)
+    used_alone, rows_alone, _ = variant_rows(sessions, root / "store", "classic", drawn)
+    assert used == used_alone == drawn and not skipped
+    np.testing.assert_array_equal(rows, rows_alone)
     given = reduce_feature_set(
         sessions, features, "classic", "invariant", "3", tmp_path, image_store=root / "store", variant_images=20
     )

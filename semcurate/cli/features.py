@@ -255,6 +255,9 @@ def reduce(
             "--variant-images", min=2, help="invariant: images drawn at random to describe one acquisition variant of."
         ),
     ] = VARIANT_IMAGES,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="invariant: processes describing the variants (classic).")
+    ] = 1,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search.")] = False,
     h1: Annotated[int, typer.Option("--h1", min=1, help="Autoencoder outer hidden layer width.")] = 400,
@@ -301,6 +304,7 @@ def reduce(
             preprocessing=preprocessing,
             image_store=image_store(sessions, store) if method == "invariant" else None,
             variant_images=variant_images,
+            workers=workers,
         )
     except (StudyError, FeatureStoreError) as error:
         fail(str(error))
