@@ -245,9 +245,10 @@ def reduce_feature_set(
     variance, not the intrinsic dimension.  Its codes are in units of
     acquisition's typical change and are meant to be clustered as they are
     (``--preprocessing none``): standardising them would give the directions
-    acquisition moves most the same weight as the others again.  The
-    variants' classic descriptor rows are computed in ``workers`` local
-    processes.
+    acquisition moves most the same weight as the others again.
+
+    ``workers`` local processes train the grid search's autoencoders and
+    describe the invariant projection's variants (classic descriptor).
     """
     feature_store = bound_store(sessions, feature_store, name)
     md5s, values = feature_rows(sessions, feature_store, name, subset)
@@ -326,6 +327,7 @@ def reduce_feature_set(
                 phases=(("g", epochs),),
                 estimator_params={"batch_size": batch_size},
                 random_state=random_state,
+                n_jobs=workers,
             )
             result["grid"] = rows
             hidden, tying = (rows[0]["h1"], rows[0]["h2"]), rows[0]["tying"]

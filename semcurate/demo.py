@@ -272,6 +272,7 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
                 grid=True,
                 epochs=30,
                 batch_size=64,
+                workers=workers,
             )
             say(
                 f"reduce: {reduced} (h1, h2 = {results['reduce']['hidden']}, tying {results['reduce']['tying']} "

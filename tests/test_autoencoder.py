@@ -195,6 +195,21 @@ def test_grid_search_rows(data):
     assert by_tying["outer"]["architecture"] == "T16-8-3"
     assert by_tying["none"]["architecture"] == "16-8-3"
     assert set(rows[0]) == {"h1", "h2", "code", "tying", "architecture", "n_parameters", "train_mse", "heldout_mse"}
+    # Two spawned processes train the same models on the same split: the same rows, to float rounding.
+    in_two = grid_search(
+        data,
+        [16],
+        [8],
+        ["none", "outer"],
+        3,
+        phases=(("g", 2),),
+        estimator_params={"batch_size": 64},
+        random_state=0,
+        n_jobs=2,
+    )
+    assert [row["architecture"] for row in in_two] == [row["architecture"] for row in rows]
+    for ours, theirs in zip(in_two, rows, strict=True):
+        assert ours["heldout_mse"] == pytest.approx(theirs["heldout_mse"], rel=1e-4)
 
 
 @pytest.mark.parametrize(

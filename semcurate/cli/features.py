@@ -256,7 +256,12 @@ def reduce(
         ),
     ] = VARIANT_IMAGES,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="invariant: processes describing the variants (classic).")
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes: the --grid autoencoders, or the invariant variants' descriptor (classic).",
+        ),
     ] = 1,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Choose h1, h2 and tying by the §3.2.4 grid search.")] = False,
