@@ -418,6 +418,7 @@ def _invariant_projection(
         "code_size_source": f"variance ratio at least {projection.min_ratio:g}" if automatic else "given",
         "rows": len(md5s),
         "variant_images": len(used),
+        "variant_images_requested": variant_images,
         "variant_images_skipped": skipped,
         "variance_ratios": [round(float(ratio), 3) for ratio in projection.variance_ratios_[: 2 * size]],
         "random_state": random_state,

@@ -280,7 +280,7 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
             )
     results["reduced_feature_set"] = reduced
     with clock("invariant projection"):
-        invariant = [name for name in feature_store.names() if name.startswith(f"{TREE_SOURCE_SET}.inv")]
+        invariant = demo_projections(sessions)
         if not invariant:
             results["invariant"] = reduce_feature_set(
                 sessions,
@@ -307,6 +307,33 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
     )
     say(f"distances: correlation with the label distance: {correlations}")
     return results
+
+
+def demo_projections(sessions) -> list[str]:
+    """The acquisition-invariant projections of :data:`TREE_SOURCE_SET` made as the demo makes its own: code size
+    ``auto``, :data:`~semcurate.features.methods.VARIANT_IMAGES` images asked for, random state 0.
+
+    A re-run takes its projection from here, so a projection reduced by hand
+    into the same database with other settings is not mistaken for it.
+    """
+    from semcurate.db import FeatureSet
+    from semcurate.features.methods import VARIANT_IMAGES
+
+    with sessions() as session:
+        rows = session.execute(
+            select(FeatureSet.name, FeatureSet.parameters).where(FeatureSet.parent == TREE_SOURCE_SET)
+        ).all()
+        found = []
+        for name, parameters in rows:
+            made = json.loads(parameters or "{}")
+            if (
+                made.get("method") == "invariant"
+                and made.get("code_size_source", "").startswith("variance ratio")
+                and made.get("variant_images_requested") == VARIANT_IMAGES
+                and made.get("random_state") == 0
+            ):
+                found.append(name)
+    return sorted(found)
 
 
 def run_clustering_stages(

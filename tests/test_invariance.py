@@ -9,9 +9,11 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import normalized_mutual_info_score
 
 from semcurate.db.models import FeatureSet
+from semcurate.demo import demo_projections
 from semcurate.features.analysis import StudyError, reduce_feature_set
 from semcurate.features.extract import ExtractionError, set_extractor, variant_rows
 from semcurate.features.invariance import NuisanceProjection, acquisition_variant
+from semcurate.features.methods import VARIANT_IMAGES
 from semcurate.features.store import FeatureStore
 
 
@@ -130,6 +132,13 @@ def test_reduce_invariant_stores_a_projection_of_every_image(demo_repository, tm
         workers=2,
     )
     assert again["variance_ratios"] == result["variance_ratios"]
+    # The demo's own projection asks for VARIANT_IMAGES images; one reduced by hand with 80 is not taken for it.
+    assert demo_projections(sessions) == []
+    own = reduce_feature_set(
+        sessions, features, "classic", "invariant", "auto", tmp_path, image_store=root / "store", workers=2
+    )
+    assert own["variant_images"] == len(features.md5s("classic")) < VARIANT_IMAGES  # every one of the 360 drawn
+    assert demo_projections(sessions) == [own["feature_set"]]
     drawn = features.md5s("classic")[:7]
     used, rows, skipped = variant_rows(sessions, root / "store", "classic", drawn, batch_size=2, workers=2)
     used_alone, rows_alone, _ = variant_rows(sessions, root / "store", "classic", drawn)
