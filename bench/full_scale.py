@@ -5,9 +5,11 @@ draws a demo corpus of ``--images`` images (``semcurate demo-data``), then runs
 every stage ``semcurate demo`` runs, in its order and with its arguments, each
 as its own ``python -m semcurate`` process: ingest, the three label imports,
 scale (read, validate, the 1u-2u subset), image quality, the weight-free features, the 2-NN
-intrinsic dimension, the autoencoder (grid search, 30 epochs), the distance
+intrinsic dimension, the autoencoder (grid search, 30 epochs), the
+acquisition-invariant projection of the descriptor, the distance
 study, the five thesis algorithms on the descriptor and on its codes, the
-sub-category tree, the evaluation, the 2-D comparison and the report; and last
+sub-category tree (split on the projection, placed with the descriptor), the
+evaluation, the 2-D comparison and the report; and last
 ``semcurate demo`` itself over the finished run (:data:`SECOND_RUN`: every
 stage finds its work done, which issue 17 wants within 2 minutes; it is not
 counted in the pipeline's total).  (``semcurate demo`` also extracts Inception-V3 features when the ImageNet
@@ -156,7 +158,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
     functions, so the work is the demo's (``size_scale`` other than 1 draws smaller or larger images than the
     demo does: ``semcurate demo-data --size-scale``).  The reduced feature set is ``classic.ae<K>`` with ``K`` the code
     size the intrinsic-dimension stage suggested; the stages on it are named ``... reduced ...`` so that runs
-    with different ``K`` compare.
+    with different ``K`` compare.  The tree splits ``classic.inv<K>``, whose name the invariant stage writes.
     """
     from semcurate.clustering.methods import THESIS_METHODS
 
@@ -192,12 +194,23 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
     def classic_rows() -> int:
         return json.loads(id_json.read_text(encoding="utf-8"))["rows"]
 
+    def invariant_result() -> dict:
+        """What the invariant stage stored: the newest ``classic.inv<K>.json`` it wrote."""
+        written = sorted((out / "results" / "reduce").glob("classic.inv*.json"), key=lambda path: path.stat().st_mtime)
+        return json.loads(written[-1].read_text(encoding="utf-8"))
+
+    def invariant_set() -> str:
+        return invariant_result()["feature_set"]
+
     def command(template: str) -> Callable[[], list[str]]:
-        """``python -m semcurate`` and ``template``'s words, each formatted with :data:`values` and ``code``,
-        the autoencoder's code size (read when the stage starts: the ID stage writes it)."""
+        """``python -m semcurate`` and ``template``'s words, each formatted with :data:`values`, ``code``, the
+        autoencoder's code size, and ``invariant``, the projection's name (read when the stage starts: the ID
+        and invariant stages write them)."""
 
         def argv() -> list[str]:
-            late = {"code": code_size()} if "{code}" in template else {}
+            late: dict = {"code": code_size()} if "{code}" in template else {}
+            if "{invariant}" in template:
+                late["invariant"] = invariant_set()
             return [sys.executable, "-m", "semcurate", *(word.format(**values, **late) for word in template.split())]
 
         return argv
@@ -263,9 +276,22 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
             "reduce classic",
             command(
                 "reduce classic --method ae --code-size {code} --grid --epochs 30 --batch-size 64 "
-                "--out {results}/reduce {features} {db}"
+                "--workers {workers} --out {results}/reduce {features} {db}"
             ),
             lambda _: {"feature_set": f"classic.ae{code_size()}", "items": classic_rows(), "unit": "rows"},
+        ),
+        Stage(
+            "invariant projection",
+            command(
+                "reduce classic --method invariant --workers {workers} --store {store} "
+                "--out {results}/reduce {features} {db}"
+            ),
+            lambda _: {
+                "feature_set": invariant_set(),
+                "variant_images": invariant_result()["variant_images"],
+                "items": classic_rows(),
+                "unit": "rows",
+            },
         ),
         Stage(
             "distances",
@@ -287,7 +313,8 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         Stage(
             "tree",
             command(
-                "tree build classic --method ward --dataset SEM_Dataset --min-size 5 --store {store} {features} {db}"
+                "tree build {invariant} --method ward --dataset SEM_Dataset --min-size 5 --preprocessing none "
+                "--place-with classic --store {store} {features} {db}"
             ),
             lambda _: tree_figures(out / "semcurate.db"),
         ),
