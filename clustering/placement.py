@@ -41,6 +41,8 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # s
 CLASSIFIERS = ("logistic-regression", "knn", "gradient-boosting", "label-spreading")
 #: The semi-supervised one of :data:`CLASSIFIERS`: it is fitted on the unlabelled rows too, over the graph rows.
 SPREADING = "label-spreading"
+#: The supervised ones of :data:`CLASSIFIERS`: they learn from the labelled rows alone.
+SUPERVISED = tuple(name for name in CLASSIFIERS if name != SPREADING)
 #: Neighbours of label spreading's graph (fewer when there are fewer rows): on the acquisition-invariant projection
 #: of the demo's specimens and of the textures (bench/categorisation.py's corpora, 15 % labelled, 5 draws), 7 placed
 #: 0.947 and 0.998 of the unlabelled rows; 10 placed 0.939 and 0.997, 5 placed 0.933 and 0.997, and 3 left whole
