@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -766,12 +767,11 @@ def heldout_probabilities(
     -------
     ndarray of shape (len(rows), n_classes)
     """
-    probabilities = np.zeros((len(rows), n_classes))
-    for train, test in folds:
-        trained_on = np.concatenate([rows[train], always_trained])
-        fitted = clone(model).fit(X[trained_on], codes[trained_on])
-        probabilities[test] = fitted.predict_proba(X[rows[test]])
-    return probabilities
+
+    def predict(trained_on: np.ndarray, tested: np.ndarray) -> np.ndarray:
+        return np.asarray(clone(model).fit(X[trained_on], codes[trained_on]).predict_proba(X[tested]))
+
+    return _over_folds(predict, rows, folds, always_trained, n_classes)
 
 
 def heldout_spreading_probabilities(
@@ -796,11 +796,26 @@ def heldout_spreading_probabilities(
     -------
     ndarray of shape (len(rows), n_classes)
     """
+
+    def predict(trained_on: np.ndarray, tested: np.ndarray) -> np.ndarray:
+        fitted = fit_spreading(graph[trained_on], codes[trained_on], np.vstack([graph[tested], unlabelled]))
+        return spreading_probabilities(fitted, graph[tested], n_classes)
+
+    return _over_folds(predict, rows, folds, always_trained, n_classes)
+
+
+def _over_folds(
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    rows: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    always_trained: np.ndarray,
+    n_classes: int,
+) -> np.ndarray:
+    """``predict(trained_on, tested)`` per fold, trained on the fold's training rows and ``always_trained``,
+    tested on its test rows; the test rows' probabilities in the order of ``rows``."""
     probabilities = np.zeros((len(rows), n_classes))
     for train, test in folds:
-        trained_on = np.concatenate([rows[train], always_trained])
-        fitted = fit_spreading(graph[trained_on], codes[trained_on], np.vstack([graph[rows[test]], unlabelled]))
-        probabilities[test] = spreading_probabilities(fitted, graph[rows[test]], n_classes)
+        probabilities[test] = predict(np.concatenate([rows[train], always_trained]), rows[test])
     return probabilities
 
 
