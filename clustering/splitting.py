@@ -308,6 +308,8 @@ def merge_unstructured_pairs(
     costs at most ``k (k − 1) / 2`` tests (28 at 8 children), each 11
     clusterings of the pair's rows, sampled as the gap rule samples: on
     well-separated clusters, where nothing merges, that is all of them.
+    Measured with Ward on one thread, 5,000 rows × 37 columns in 8
+    separated clusters: the node took 17.7 s instead of 2.4 s.
 
     Examples
     --------
