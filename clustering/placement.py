@@ -419,7 +419,8 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            When the graph rows are needed and not given.
+            When the graph rows are needed and not given, or are not as many
+            as the rows.
         """
         check_is_fitted(self, "calibrator_")
         X = check_array(X, dtype=np.float64)
@@ -431,6 +432,8 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
                 if graph is None and self.separate_graph_:
                     raise ValueError(f"{self.classifier_} places by its graph rows: give graph= for these rows")
                 graph_rows = X if graph is None else check_array(graph, dtype=np.float64)
+                if len(graph_rows) != len(X):
+                    raise ValueError(f"{len(graph_rows)} graph rows for {len(X)} rows: give the same images' rows")
                 parts.append(spreading_probabilities(self.spreading_, graph_rows, len(self.classes_)))
             probabilities = parts[0] if len(parts) == 1 else product_of_experts(*parts)
             if self.calibrator_ is not None:

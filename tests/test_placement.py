@@ -298,6 +298,8 @@ def test_label_spreading_can_build_its_graph_on_another_feature_set():
     )
     with pytest.raises(ValueError, match="give graph="):
         placer.predict_proba(noise[hidden])
+    with pytest.raises(ValueError, match="graph rows for"):
+        placer.predict_proba(noise[hidden], graph=values[hidden][:-1])
     with pytest.raises(ValueError, match="come together"):
         place_unlabelled(noise[~hidden], list(truth[~hidden]), noise[hidden], graph_labelled=values[~hidden])
     with pytest.raises(ValueError, match="same images"):
