@@ -254,14 +254,15 @@ def reduce_feature_set(
     md5s, values = feature_rows(sessions, feature_store, name, subset)
     if method not in REDUCE_METHODS:
         raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
-    if method == "invariant" and isinstance(code_size, str) and code_size.strip().lower() == "auto":
+    if method == "invariant":
+        automatic = isinstance(code_size, str) and code_size.strip().lower() == "auto"
         return _invariant_projection(
             sessions,
             feature_store,
             name,
             md5s,
             values,
-            "auto",
+            "auto" if automatic else _code_size(code_size, values)[0],
             out_dir,
             image_store,
             variant_images,
@@ -269,22 +270,6 @@ def reduce_feature_set(
             workers,
         )
     code_size, code_size_source = _code_size(code_size, values)
-    if not 1 <= code_size < values.shape[1]:
-        raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {code_size}")
-    if method == "invariant":
-        return _invariant_projection(
-            sessions,
-            feature_store,
-            name,
-            md5s,
-            values,
-            code_size,
-            out_dir,
-            image_store,
-            variant_images,
-            random_state,
-            workers,
-        )
     if method == "ae" and not grid:
         from semcurate.features.autoencoder import parse_tying
 
@@ -434,19 +419,23 @@ def _invariant_projection(
 
 def _code_size(code_size: int | str, values) -> tuple[int, str]:
     """``(size, source)``: a whole number as given (``"given"``), or for ``"auto"`` the 2-NN intrinsic dimension
-    plateau of ``values`` rounded up (``"2-NN intrinsic dimension"``)."""
+    plateau of ``values`` rounded up (``"2-NN intrinsic dimension"``); either must lie in ``1 .. columns - 1``."""
     if isinstance(code_size, str) and code_size.strip().lower() == "auto":
         from semcurate.features.intrinsic_dimension import id_scan, suggest_code_size
 
         try:
-            return suggest_code_size(id_scan(values, random_state=0)), "2-NN intrinsic dimension"
+            size, source = suggest_code_size(id_scan(values, random_state=0)), "2-NN intrinsic dimension"
         except ValueError as error:  # fewer than 3 distinct rows
             raise StudyError(f"cannot choose the code size automatically: {error}") from None
-    if isinstance(code_size, str) and code_size.strip().isdigit():
-        return int(code_size), "given"
-    if isinstance(code_size, int) and not isinstance(code_size, bool):
-        return code_size, "given"
-    raise StudyError(f"code size must be a whole number or auto, not {code_size!r}")
+    elif isinstance(code_size, str) and code_size.strip().isdigit():
+        size, source = int(code_size), "given"
+    elif isinstance(code_size, int) and not isinstance(code_size, bool):
+        size, source = code_size, "given"
+    else:
+        raise StudyError(f"code size must be a whole number or auto, not {code_size!r}")
+    if not 1 <= size < values.shape[1]:
+        raise StudyError(f"code size must be between 1 and {values.shape[1] - 1}, got {size}")
+    return size, source
 
 
 def scree_figure(ratios, code_size: int):
