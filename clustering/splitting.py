@@ -220,24 +220,14 @@ def gap_decision(
     Cost: ``(1 + B) · most_children`` clusterings of the sample (one merge tree each for the hierarchical
     methods), then one clustering of the node.
     """
-    from semcurate.clustering.n_clusters import estimate_n_clusters
-
     n = len(values)
-    sample = values
-    if n > sample_size:
-        sample = values[np.sort(np.random.default_rng(random_state).choice(n, sample_size, replace=False))]
-    estimate = estimate_n_clusters(
-        sample,
-        "gap",
-        range(1, most_children + 1),
-        algorithm=method,
-        n_references=GAP_REFERENCES,
-        random_state=random_state,
+    estimate, seen_rows = gap_estimate(
+        values, method, most_children, sample_size=sample_size, random_state=random_state
     )
     gap = dict(zip(estimate.ks, estimate.scores, strict=True))
     bar = {k: g - s for k, g, s in zip(estimate.ks, estimate.scores, estimate.gap_sd or (), strict=True)}
     k = estimate.best_k
-    seen = f"{len(sample)} of {n} images" if len(sample) < n else f"{n} images"
+    seen = f"{seen_rows} of {n} images" if seen_rows < n else f"{n} images"
     if k == 1:
         note = f"no evidence of structure: Gap(1) = {gap[1]:.4f} ≥ Gap(2) − s(2) = {bar[2]:.4f} ({seen})"
         return Decision(None, gap, note, "no-structure")
@@ -272,17 +262,29 @@ def gap_decision(
     return Decision(labels, gap, note)
 
 
-def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:
-    """Whether the gap rule would split ``values`` as a node of its own: ``Gap(1) < Gap(2) − s(2)``, on a sample
-    of at most ``sample_size`` rows, with :data:`GAP_REFERENCES` reference sets."""
+def gap_estimate(values: np.ndarray, method: str, most_children: int, *, sample_size: int, random_state: int):
+    """``(estimate, rows seen)``: Tibshirani's gap for ``k = 1 .. most_children`` by
+    :func:`~semcurate.clustering.n_clusters.estimate_n_clusters` with :data:`GAP_REFERENCES` reference sets, on a
+    random sample (seeded by ``random_state``) of at most ``sample_size`` of the rows."""
     from semcurate.clustering.n_clusters import estimate_n_clusters
 
     if len(values) > sample_size:
         values = values[np.sort(np.random.default_rng(random_state).choice(len(values), sample_size, replace=False))]
     estimate = estimate_n_clusters(
-        values, "gap", range(1, 3), algorithm=method, n_references=GAP_REFERENCES, random_state=random_state
+        values,
+        "gap",
+        range(1, most_children + 1),
+        algorithm=method,
+        n_references=GAP_REFERENCES,
+        random_state=random_state,
     )
-    return estimate.best_k > 1
+    return estimate, len(values)
+
+
+def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:
+    """Whether the gap rule would split ``values`` as a node of its own: ``Gap(1) < Gap(2) − s(2)``
+    (:func:`gap_estimate` up to two clusters)."""
+    return gap_estimate(values, method, 2, sample_size=sample_size, random_state=random_state)[0].best_k > 1
 
 
 def merge_unstructured_pairs(
