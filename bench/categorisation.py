@@ -64,7 +64,7 @@ from semcurate.clustering.placement import SUPERVISED, CategoryPlacer, place_unl
 from semcurate.clustering.splitting import split
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
-from semcurate.features.extract import create_extractor
+from semcurate.features.extract import create_extractor, working_side
 from semcurate.features.methods import VARIANT_IMAGES
 from semcurate.features.preprocessing import preprocess
 
@@ -405,10 +405,8 @@ def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], see
 
     rng = np.random.default_rng(seed)
     drawn = np.sort(rng.permutation(len(images))[:VARIANT_IMAGES])
-    working_side = 256  # the classic descriptor's working size: at the default --size of 256 nothing shrinks
-    variants = extract(
-        name, [acquisition_variant(shrunk_for_variant(images[index], working_side), rng) for index in drawn], {}
-    )
+    side = working_side(create_extractor(name))  # at the default --size of 256, classic shrinks nothing
+    variants = extract(name, [acquisition_variant(shrunk_for_variant(images[index], side), rng) for index in drawn], {})
     projection = NuisanceProjection().fit(values, originals=values[drawn], variants=variants)
     return projection.transform(values)
 

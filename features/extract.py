@@ -224,9 +224,9 @@ def variant_rows(
     tasks = sorted(
         (task for task in image_tasks(sessions, store, None) if task.md5 in order), key=lambda task: order[task.md5]
     )
-    working_side = getattr(extractor, "working_size", None) or min(extractor.input_size)
+    side = working_side(extractor)
     jobs = [
-        (tasks[start : start + batch_size], max_pixels, random_state, working_side)
+        (tasks[start : start + batch_size], max_pixels, random_state, side)
         for start in range(0, len(tasks), batch_size)
     ]
     if extractor.name == "classic":
@@ -247,20 +247,25 @@ def variant_rows(
     return used, rows, skipped
 
 
+def working_side(extractor) -> int:
+    """Shorter side, in pixels, at which ``extractor`` looks at an image: the classic descriptor's
+    ``working_size``, or the smaller side of a network's ``input_size``."""
+    return getattr(extractor, "working_size", None) or min(extractor.input_size)
+
+
 def variant_batch(job: tuple[list[ImageTask], int, int, int]) -> tuple[list[str], list[np.ndarray], dict[str, int]]:
-    """One acquisition variant of each image of a batch ``(tasks, max_pixels, random_state, working_side)``.
+    """One acquisition variant of each image of a batch ``(tasks, max_pixels, random_state, side)``, ``side``
+    the extractor's :func:`working_side`.
 
     Returns the md5s that decoded, their variants (grey, uint8) and the
     skipped images by reason, as :func:`load_batch` does.
     """
     from semcurate.features.invariance import acquisition_variant, shrunk_for_variant
 
-    tasks, max_pixels, random_state, working_side = job
+    tasks, max_pixels, random_state, side = job
     used, grey, skipped = load_batch(tasks, max_pixels)
     variants = [
-        acquisition_variant(
-            shrunk_for_variant(image, working_side), np.random.default_rng([random_state, int(md5[:16], 16)])
-        )
+        acquisition_variant(shrunk_for_variant(image, side), np.random.default_rng([random_state, int(md5[:16], 16)]))
         for md5, image in zip(used, grey, strict=True)
     ]
     return used, variants, skipped
