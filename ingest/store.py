@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,25 @@ class FlatStore:
         staged.unlink(missing_ok=True)
 
 
+#: Longest wait, in seconds, for the holder of a lock to write its pid: it writes it just after taking the lock.
+LOCK_HOLDER_WAIT_S = 0.5
+
+
+def lock_holder(descriptor: int) -> str:
+    """The pid written in a lock file another process holds, or ``"unknown"``.
+
+    The holder writes its pid just after it takes the lock, so a process that
+    finds the lock taken in between would read an empty file: it reads again
+    for up to :data:`LOCK_HOLDER_WAIT_S`.
+    """
+    deadline = time.monotonic() + LOCK_HOLDER_WAIT_S
+    while (
+        not (holder := os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()) and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+    return holder or "unknown"
+
+
 @contextmanager
 def hold_lock(path: Path, what: str, activity: str = "ingest") -> Iterator[None]:
     """Hold an exclusive, non-blocking ``flock`` on ``path`` (created if missing) for the ``with`` block.
@@ -116,7 +136,7 @@ def hold_lock(path: Path, what: str, activity: str = "ingest") -> Iterator[None]
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            holder = lock_holder(descriptor)
             raise StoreError(f"another {activity} is running on {what} (pid {holder}): wait for it to end") from None
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, str(os.getpid()).encode("ascii"), 0)
