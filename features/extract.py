@@ -1,7 +1,8 @@
 """Feature extraction shell: images from the store, data bar cropped, rows into the feature store.
 
 * :func:`create_extractor` — the registry: ``classic`` (weight-free
-  descriptor, :mod:`semcurate.features.classic`), ``scattering`` (weight-free
+  descriptor, :mod:`semcurate.features.classic`), ``classic_blobs`` (the same
+  with its blob block: particle sizes and agglomeration), ``scattering`` (weight-free
   wavelet scattering, :mod:`semcurate.features.scattering`) and
   ``inception_v3`` (:mod:`semcurate.features.inception`).  Each has a ``name``, an
   ``input_size`` and ``outputs`` (output name → dimension).
@@ -52,28 +53,34 @@ class ExtractionError(Exception):
     """A request that cannot be served (unknown extractor, empty subset, ...), in one line."""
 
 
-class ClassicExtractor:
-    """The weight-free descriptor as an extractor with one output, ``classic``."""
+#: The extractors that are the classic descriptor (without and with its blob block): stateless, cheap to build, run
+#: in worker processes.
+CLASSIC_EXTRACTORS = ("classic", "classic_blobs")
 
-    name = "classic"
+
+class ClassicExtractor:
+    """The weight-free descriptor as an extractor with one output named as the extractor: ``classic``, or
+    ``classic_blobs`` with the descriptor's blob block (``blobs=True``)."""
+
     weights_tag = weights_digest = "none"
     weights = "none"
 
-    def __init__(self):
+    def __init__(self, *, blobs: bool = False):
         from semcurate.features.classic import ClassicDescriptor
 
-        self.descriptor = ClassicDescriptor()
+        self.descriptor = ClassicDescriptor(blobs=blobs)
+        self.name = self.descriptor.name
         self.input_size = (self.descriptor.working_size, self.descriptor.working_size)
-        self.outputs = {"classic": self.descriptor.dimension}
+        self.outputs = {self.name: self.descriptor.dimension}
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
-        return {"classic": self.descriptor.transform(grey_images)}
+        return {self.name: self.descriptor.transform(grey_images)}
 
 
 def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0):
     """An extractor by name; ``weights`` applies to CNN extractors (``imagenet``, ``none`` or a file)."""
-    if name == "classic":
-        return ClassicExtractor()
+    if name in CLASSIC_EXTRACTORS:
+        return ClassicExtractor(blobs=name == "classic_blobs")
     if name == "scattering":
         from semcurate.features.scattering import ScatteringExtractor
 
@@ -86,7 +93,8 @@ def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0
 
 
 def feature_set_name(extractor, output: str) -> str:
-    """The output's name for weight-free extractors (``classic``, ``scattering``), else ``<name>.<tag>.<output>``."""
+    """The output's name for weight-free extractors (``classic``, ``classic_blobs``, ``scattering``), else
+    ``<name>.<tag>.<output>``."""
     return output if extractor.weights_tag == "none" else f"{extractor.name}.{extractor.weights_tag}.{output}"
 
 
@@ -229,8 +237,8 @@ def variant_rows(
         (tasks[start : start + batch_size], max_pixels, random_state, side)
         for start in range(0, len(tasks), batch_size)
     ]
-    if extractor.name == "classic":
-        results: Iterable = parallel_map(classic_variant_batch, jobs, workers)
+    if extractor.name in CLASSIC_EXTRACTORS:
+        results: Iterable = parallel_map(classic_variant_batch, [(*job, extractor.name) for job in jobs], workers)
     else:
         results = (
             (used, extractor.transform(variants) if variants else {}, skipped)
@@ -272,11 +280,12 @@ def variant_batch(job: tuple[list[ImageTask], int, int, int]) -> tuple[list[str]
 
 
 def classic_variant_batch(
-    job: tuple[list[ImageTask], int, int, int],
+    job: tuple[list[ImageTask], int, int, int, str],
 ) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
-    """Worker: the classic descriptor's rows of :func:`variant_batch`'s variants (extractor built once per process)."""
-    used, variants, skipped = variant_batch(job)
-    return used, (_process_extractor("classic").transform(variants) if variants else {}), skipped
+    """Worker: the rows of :func:`variant_batch`'s variants ``job[:4]`` by the classic extractor named ``job[4]``
+    (one of :data:`CLASSIC_EXTRACTORS`, built once per process)."""
+    used, variants, skipped = variant_batch(job[:4])
+    return used, (_process_extractor(job[4]).transform(variants) if variants else {}), skipped
 
 
 def load_batch(tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], list[np.ndarray], dict[str, int]]:
@@ -358,13 +367,14 @@ def _process_extractor(name: str):
     return create_extractor(name)
 
 
-def classic_batch(job: tuple[list[ImageTask], int]) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
-    """Worker: descriptor rows of one batch ``(tasks, max_pixels)`` and its skipped images by reason.
+def classic_batch(job: tuple[list[ImageTask], int, str]) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
+    """Worker: descriptor rows of one batch ``(tasks, max_pixels, extractor name)`` and its skipped images by reason.
 
-    The extractor is built once per process.
+    The extractor (one of :data:`CLASSIC_EXTRACTORS`) is built once per process.
     """
-    md5s, grey, skipped = load_batch(*job)
-    return md5s, (_process_extractor("classic").transform(grey) if grey else {}), skipped
+    tasks, max_pixels, name = job
+    md5s, grey, skipped = load_batch(tasks, max_pixels)
+    return md5s, (_process_extractor(name).transform(grey) if grey else {}), skipped
 
 
 def cnn_batch(extractor, tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], np.ndarray | None, dict]:
@@ -410,8 +420,8 @@ def extract(
         todo, skipped = [task for task in tasks if task.md5 not in done], {}
         batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
         advance = reporter(f"extracting {extractor.name}", len(todo)) if reporter and todo else (lambda _n=1: None)
-        if extractor.name == "classic":
-            jobs = [(batch, max_pixels) for batch in batches]
+        if extractor.name in CLASSIC_EXTRACTORS:
+            jobs = [(batch, max_pixels, extractor.name) for batch in batches]
             results = parallel_map(classic_batch, jobs, workers, scheduler=scheduler)
         else:
             # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.

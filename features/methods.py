@@ -5,9 +5,9 @@ choices (``--help`` lists them, a wrong one is refused while parsing) without
 loading numpy, scikit-learn or TensorFlow.
 """
 
-#: Extractors of :func:`~semcurate.features.extract.create_extractor`: the weight-free descriptor, weight-free wavelet
-#: scattering and Inception-V3.
-EXTRACTORS = ("classic", "scattering", "inception_v3")
+#: Extractors of :func:`~semcurate.features.extract.create_extractor`: the weight-free descriptor, the same with its
+#: blob block (particle sizes and agglomeration), weight-free wavelet scattering and Inception-V3.
+EXTRACTORS = ("classic", "classic_blobs", "scattering", "inception_v3")
 #: Training modes of :func:`~semcurate.features.finetune.finetune` (thesis §3.1): a new head on a frozen base, or
 #: every layer.
 FINETUNE_MODES = ("transfer", "finetune")

@@ -71,6 +71,22 @@ def test_extraction_is_resumable_and_recorded(repository, tmp_path):
     assert (row.n_rows, row.dimension) == (12, values.shape[1])
 
 
+def test_the_blob_descriptor_extracts_in_workers_into_its_own_set(repository, tmp_path):
+    root, sessions = repository
+    store = FeatureStore(tmp_path / "features.h5")
+    extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5, workers=2)
+    result = extract(sessions, root / "store", store, create_extractor("classic_blobs"), batch_size=5, workers=2)
+    assert result["feature_sets"] == {"classic_blobs": 12}
+    plain_md5s, plain = store.read("classic")
+    blob_md5s, blobs = store.read("classic_blobs")
+    order = [blob_md5s.index(md5) for md5 in plain_md5s]
+    assert blobs.shape == (12, 191)
+    assert np.array_equal(blobs[order, :160], plain)  # the same descriptor, with 31 columns more
+    with sessions() as session:
+        row = session.get(FeatureSet, "classic_blobs")
+    assert (row.extractor, row.dimension) == ("classic_blobs", 191)
+
+
 @pytest.mark.slow
 def test_cnn_outputs_go_to_named_sets_for_a_subset(repository, tmp_path):
     root, sessions = repository
