@@ -127,8 +127,9 @@ class ClassicDescriptor:
         Append the ``blob`` block (31 columns, below): statistics of bright
         and dark blobs across scales and of how the bright ones lie, which
         tell particle sizes apart (one size, a spread of sizes, two sizes)
-        and say whether particles are dispersed or agglomerated.  It roughly
-        doubles the cost.
+        and say whether particles are dispersed or agglomerated.  It adds
+        about 25 ms per image on one core (a 256 px image: 37 ms instead of
+        12).
 
     Attributes
     ----------
@@ -570,19 +571,20 @@ def _blob_statistics(level: np.ndarray) -> np.ndarray:
     peaks = (stack == ndimage.maximum_filter(stack, size=3)) & (stack > _BLOB_MIN_RESPONSE)
     scale_index, rows, cols = np.nonzero(peaks)
     found = np.bincount(scale_index, minlength=len(_BLOB_SIGMAS)).astype(np.float64)
-    return np.concatenate(
-        [bright / total, dark / total, found / max(found.sum(), 1.0), _point_pattern(rows, cols, scale_index, level)]
-    )
+    pattern = _point_pattern(rows, cols, scale_index, level.size)
+    return np.concatenate([bright / total, dark / total, found / max(found.sum(), 1.0), pattern])
 
 
-def _point_pattern(rows: np.ndarray, cols: np.ndarray, scale_index: np.ndarray, level: np.ndarray) -> list[float]:
-    """Clark-Evans ratio, crowding and its coefficient of variation, spread of log scales of the blobs found."""
+def _point_pattern(rows: np.ndarray, cols: np.ndarray, scale_index: np.ndarray, area_px: int) -> list[float]:
+    """Clark-Evans ratio, crowding and its coefficient of variation, spread of log scales of the blobs found at
+    pixels ``(rows, cols)`` of a level of ``area_px`` pixels (no edge correction: blobs near the frame have
+    fewer neighbours, which raises the ratio and lowers the crowding a little, as the tests measure)."""
     if len(rows) < _BLOB_MIN_PEAKS:
         return [1.0, 1.0, 0.0, 0.0]
     points = np.column_stack([cols, rows]).astype(np.float64)
     tree = cKDTree(points)
     nearest, _ = tree.query(points, 2)
-    density = len(points) / level.size
+    density = len(points) / area_px
     clark_evans = nearest[:, 1].mean() * 2.0 * np.sqrt(density)
     radius = _BLOB_CROWDING_SPACINGS / np.sqrt(density)
     neighbours = tree.query_ball_point(points, radius, return_length=True) - 1.0
