@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from semcurate.datasets.textures import make_textures
 from semcurate.features.classic import _BLOB_SIGMAS, ClassicDescriptor, _scale_space
@@ -112,21 +112,51 @@ def test_clark_evans_ratio_tells_lattices_random_and_clustered_points_apart():
 
 
 def test_contrast_and_brightness_barely_move_the_block():
-    """Half the contrast and a brighter ground on the independent generator's particles: the size spectra do not
-    change beyond the grey levels' rounding, and a blob or two more or less moves the counts by about 0.01."""
+    """Half the contrast and a brighter ground on the independent generator's particles: the size spectra and the
+    skewnesses (of order 1) change only by the grey levels' rounding, and a blob or two more or less moves the
+    counts by about 0.01."""
     images, _categories, leaves = make_textures(1, np.random.default_rng(7), SIDE)
     for image in images[np.char.startswith(leaves.astype(str), "particles")]:
         dimmer = np.rint(0.5 * image.astype(float) + 60).astype(np.uint8)
         first, second = blob_columns(image), blob_columns(dimmer)
-        spectra = [name for name in first if name.startswith(("blob_bright", "blob_dark"))]
+        spectra = [name for name in first if name.startswith("blob_bright")]
+        skews = [name for name in first if name.startswith("blob_skew")]
         assert max(abs(first[name] - second[name]) for name in spectra) < 1e-3
+        assert max(abs(first[name] - second[name]) for name in skews) < 0.01
         assert max(abs(first[name] - second[name]) for name in first) < 0.03
+
+
+def test_skewness_says_bright_particles_and_changes_sign_when_the_image_is_inverted():
+    """Inverting the grey levels negates the response, so its skewness changes sign (a truth of symmetry), and
+    sparse bright discs make the response at their own scale skewed to the positive side; the value is checked
+    against SciPy's (uncentred: the response's mean is zero up to the border)."""
+    centres = spaced_points(np.random.default_rng(8), 20, 32, 16)
+    image = discs(centres, np.full(len(centres), 8.0))
+    columns, inverted = blob_columns(image), blob_columns(255 - image)
+    names = [f"blob_skew_s{sigma:.3g}" for sigma in _BLOB_SIGMAS]
+    for name in names:
+        assert inverted[name] == pytest.approx(-columns[name], abs=1e-4)
+    own_scale = int(np.argmin(np.abs(np.log(np.asarray(_BLOB_SIGMAS) * np.sqrt(2) / 8.0))))
+    assert columns[names[own_scale]] > 1.0
+    level = (image.astype(np.float64) - image.mean()) / image.std()
+    response = _scale_space(level.astype(np.float32))[own_scale].astype(np.float64).ravel()
+    assert columns[names[own_scale]] == pytest.approx(stats.skew(response), rel=0.02)
+
+
+def test_the_negative_response_would_only_repeat_the_positive_one():
+    """Why the block has no dark spectrum: ``-sigma^2 LoG`` integrates to zero, so on a mirrored level the mean
+    negative response at each scale equals the mean positive one, well within 5 % on natural-looking noise."""
+    level = ndimage.gaussian_filter(np.random.default_rng(9).standard_normal((192, 256)), 3.0).astype(np.float32)
+    stack = _scale_space(level).astype(np.float64)
+    positive, negative = np.clip(stack, 0, None).mean(axis=(1, 2)), np.clip(-stack, 0, None).mean(axis=(1, 2))
+    assert np.allclose(positive, negative, rtol=0.05)
 
 
 def test_an_image_with_no_blobs_takes_the_no_pattern_values():
     columns = blob_columns(np.full((192, 256), 90, dtype=np.uint8))
     assert [columns[name] for name in ("blob_clark_evans", "blob_crowding", "blob_crowding_cv")] == [1.0, 1.0, 0.0]
     assert columns["blob_scale_spread"] == 0.0
+    assert all(columns[f"blob_skew_s{sigma:.3g}"] == 0.0 for sigma in _BLOB_SIGMAS)
     assert all(np.isfinite(list(columns.values())))
 
 
