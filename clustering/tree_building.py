@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.clustering.methods import MONOTONE_LINKAGES
 from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
-from semcurate.clustering.splitting import SPLIT_RULES, Branch, split
+from semcurate.clustering.splitting import MIN_SILHOUETTE, SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
@@ -94,6 +94,7 @@ def build_tree(
     subset: str | None = None,
     max_children: int = 8,
     min_size: int = 10,
+    min_silhouette: float = MIN_SILHOUETTE,
     random_state: int = 0,
     preprocessing: str = "standard",
     placement_feature_set: str | None = None,
@@ -106,7 +107,9 @@ def build_tree(
     ``standard`` by default) before the classifier places the unlabelled
     images and the categories are split; the choice is stored with the
     tree's parameters.  Placements whose calibrated probability is below
-    ``doubtful_below`` are marked doubtful.
+    ``doubtful_below`` are marked doubtful.  ``min_silhouette`` is the gap
+    rule's floor on the children's mean silhouette
+    (:func:`~semcurate.clustering.splitting.split`), also stored.
 
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on
@@ -136,6 +139,8 @@ def build_tree(
         )
     if depth < 1:
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
+    if not 0 <= min_silhouette < 1:
+        raise ClusteringError(f"--min-silhouette must be in [0, 1) (0: no floor); got {min_silhouette}")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         values = preprocess(values, preprocessing)
@@ -182,6 +187,7 @@ def build_tree(
             max_children=max_children,
             min_size=min_size,
             random_state=random_state,
+            min_silhouette=min_silhouette,
             members=rows,
         )
         if advance:
@@ -190,6 +196,7 @@ def build_tree(
     parameters = {
         "max_children": max_children,
         "min_size": min_size,
+        "min_silhouette": min_silhouette,
         "random_state": random_state,
         "preprocessing": preprocessing,
         "placement_feature_set": placement_feature_set or feature_set,

@@ -14,7 +14,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import ortho_group
 from sklearn.datasets import make_blobs
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from semcurate.clustering.splitting import STOPS, medoid, merge_unstructured_pairs, split
 
@@ -310,3 +310,32 @@ def test_merging_leaves_clusters_whose_union_has_structure_apart():
         values, np.r_[np.zeros(90, int), np.ones(40, int)], "ward", sample_size=2000, random_state=0
     )
     assert none == 0 and np.bincount(separate).tolist() == [90, 40]
+
+
+def two_groups_in_noise(separation: float, n: int = 3000, dim: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Two equal Gaussian groups ``separation`` standard deviations apart along one axis, in ``dim - 1`` more
+    axes of unit noise."""
+    rng = np.random.default_rng(0)
+    groups = np.arange(n) % 2
+    values = rng.standard_normal((n, dim))
+    values[:, 0] += separation * groups
+    return values, groups
+
+
+def test_the_silhouette_floor_keeps_slight_structure_in_one_leaf_and_splits_clear_structure():
+    """Groups 3 sd apart in one of 30 axes: the gap test, on 2,000 rows, finds them, but they barely separate
+    (scikit-learn's silhouette of the true groups is under 0.1), so the default floor keeps the node whole and
+    says why; with the floor off they are split, roughly as drawn. Groups 12 sd apart are split either way."""
+    slight, groups = two_groups_in_noise(3.0)
+    assert silhouette_score(slight, groups) < 0.1
+    kept = split(slight, "ward", 1, min_size=10)
+    assert (kept.children, kept.stop) == ([], "weak-structure") and "weak-structure" in STOPS
+    assert "mean silhouette" in kept.note and "under 0.15" in kept.note
+    unfloored = split(slight, "ward", 1, min_size=10, min_silhouette=0)
+    assert len(unfloored.children) == 2
+    found = np.zeros(len(slight), dtype=int)
+    found[unfloored.children[1].members] = 1
+    assert adjusted_rand_score(groups, found) > 0.4  # about 0.5: Ward sees the axis through 29 of noise
+    clear, groups = two_groups_in_noise(12.0)
+    assert silhouette_score(clear, groups) > 0.4
+    assert len(split(clear, "ward", 1, min_size=10).children) == 2

@@ -315,6 +315,7 @@ def test_cluster_and_tree_commands(demo_repository):
     tree_id = re.search(r"tree (\d+) stored", built.stdout).group(1)
     with sessions() as session:
         report = json.loads(session.get(TreeRow, int(tree_id)).placement)
+        assert json.loads(session.get(TreeRow, int(tree_id)).parameters)["min_silhouette"] == 0.15
     words = " ".join(built.stdout.split())  # rich wraps a table's title to the table's width
     assert f"chosen: {report['classifier']}, by balanced accuracy" in words
     for table in ("classifiers compared", "placement per category", "held-out confusion matrix"):
@@ -359,6 +360,9 @@ def test_cluster_and_tree_commands(demo_repository):
     assert missing.stderr.count("\n") == 1
     unknown = cli("cluster", "classic", "--method", "dbscan", *common)
     assert unknown.returncode == 2 and "unknown method 'dbscan'" in unknown.stderr
+    floor = cli("tree", "build", "classic", "--min-silhouette", "1.5", "--store", str(root / "store"), *common)
+    assert floor.returncode == 2 and floor.stderr.count("\n") == 1
+    assert floor.stderr.startswith("error: --min-silhouette must be in [0, 1) (0: no floor); got 1.5")
 
 
 def test_place_with_places_by_another_set_and_splits_the_tree_set(demo_repository, tmp_path):

@@ -29,6 +29,7 @@ from semcurate.cli.common import (
 from semcurate.clustering.methods import (
     K_METHODS,
     METHODS,
+    MIN_SILHOUETTE,
     N_CLUSTERS_ALGORITHMS,
     N_CLUSTERS_METHODS,
     SPLIT_RULES,
@@ -252,6 +253,15 @@ def tree_build(
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
     max_children: Annotated[int, typer.Option("--max-children", min=2, help="Most children a node may get.")] = 8,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
+    min_silhouette: Annotated[
+        float,
+        typer.Option(
+            "--min-silhouette",
+            help="Gap rule: least mean silhouette of a node's children for it to split, in [0, 1); below it the "
+            "node is a leaf ('weak structure'), so that a large category is not split on slight structure the "
+            "gap test sees only because it sees many images. 0 turns the floor off.",
+        ),
+    ] = MIN_SILHOUETTE,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
     preprocessing: Preprocessing = "standard",
     place_with: Annotated[
@@ -291,6 +301,7 @@ def tree_build(
                 subset=subset,
                 max_children=max_children,
                 min_size=min_size,
+                min_silhouette=min_silhouette,
                 random_state=seed,
                 preprocessing=preprocessing,
                 placement_feature_set=place_with,
