@@ -59,7 +59,7 @@ DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 #: directions acquisition moves least, and falls into tight groups of one category each, over which label spreading's
 #: graph reaches the unlabelled images (``--place-with``: classifiers on the descriptor, graph on the projection).
 #: With 15 % of the images labelled, on three draws, that placed 0.947-0.956 of the demo's unlabelled specimens and
-#: gave a leaf NMI of 0.891-0.899 (the descriptor alone: 0.905-0.920 and 0.829-0.838), and on the independent
+#: gave a leaf NMI of 0.891-0.899 (the descriptor alone: 0.905-0.920 and 0.749-0.834), and on the independent
 #: textures 1.0 and 0.904-0.911 (bench/results/categorisation_invariant_placed.json).  The autoencoder codes placed
 #: and split worse than the descriptor (bench/results/categorisation_codes.json).
 TREE_SOURCE_SET = "classic"
