@@ -293,9 +293,7 @@ def gap_decision(
         if left < 2:
             return Decision(None, gap, note, "no-structure")
     if min_silhouette > 0:
-        from sklearn.metrics import silhouette_score
-
-        separation = silhouette_score(values, labels, sample_size=min(sample_size, n), random_state=random_state)
+        separation = mean_silhouette(values, labels, sample_size=sample_size, random_state=random_state)
         if separation < min_silhouette:
             note += f"; but the children's mean silhouette {separation:.3f} is under {min_silhouette:g}"
             return Decision(None, gap, note, "weak-structure")
@@ -319,6 +317,24 @@ def gap_estimate(values: np.ndarray, method: str, most_children: int, *, sample_
         random_state=random_state,
     )
     return estimate, len(values)
+
+
+def mean_silhouette(values: np.ndarray, labels: np.ndarray, *, sample_size: int, random_state: int) -> float:
+    """Mean silhouette of ``labels`` (Rousseeuw 1987) over a random sample of ``sample_size`` rows, drawn as
+    scikit-learn's ``silhouette_score`` draws it, or over every row when the node is no larger or the sample holds
+    fewer than two of the children (a child of a few images in a node of thousands).
+
+    >>> values = np.r_[np.zeros((6, 2)), np.ones((2, 2))]
+    >>> mean_silhouette(values, np.r_[np.zeros(6, int), np.ones(2, int)], sample_size=4, random_state=0)
+    1.0
+    """
+    from sklearn.metrics import silhouette_score
+
+    if len(values) > sample_size:
+        rows = np.random.RandomState(random_state).permutation(len(values))[:sample_size]
+        if len(np.unique(labels[rows])) > 1:
+            return float(silhouette_score(values[rows], labels[rows]))
+    return float(silhouette_score(values, labels))
 
 
 def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:

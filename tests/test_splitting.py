@@ -16,7 +16,7 @@ from scipy.stats import ortho_group
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
-from semcurate.clustering.splitting import STOPS, medoid, merge_unstructured_pairs, split
+from semcurate.clustering.splitting import STOPS, mean_silhouette, medoid, merge_unstructured_pairs, split
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -339,3 +339,16 @@ def test_the_silhouette_floor_keeps_slight_structure_in_one_leaf_and_splits_clea
     clear, groups = two_groups_in_noise(12.0)
     assert silhouette_score(clear, groups) > 0.4
     assert len(split(clear, "ward", 1, min_size=10).children) == 2
+
+
+def test_the_mean_silhouette_is_scikit_learns_on_its_sample_or_on_every_row_when_the_sample_misses_a_child():
+    values, groups = two_groups_in_noise(6.0, n=3000, dim=5)
+    sampled = mean_silhouette(values, groups, sample_size=500, random_state=4)
+    assert sampled == pytest.approx(silhouette_score(values, groups, sample_size=500, random_state=4), abs=1e-12)
+    tiny = np.zeros(len(values), dtype=int)
+    tiny[:5] = 1  # five images in three thousand: a sample of 100 that holds none of them cannot score the split
+    rows = np.random.RandomState(0).permutation(len(values))[:100]
+    assert not tiny[rows].any()
+    assert mean_silhouette(values, tiny, sample_size=100, random_state=0) == pytest.approx(
+        silhouette_score(values, tiny), abs=1e-12
+    )
