@@ -443,8 +443,6 @@ def choose_children(
 
     A partition is admissible when every child has at least ``min_size`` images (:func:`admissible`).
     """
-    from sklearn.metrics import silhouette_score
-
     if rule == "dendrogram-gap":
         if tree is None:
             raise ValueError(f"the dendrogram-gap rule needs a merge tree; {method!r} builds none")
@@ -453,9 +451,7 @@ def choose_children(
         name = "widest merge-height gap"
     else:
         scores = {
-            k: float(
-                silhouette_score(values, labels, sample_size=min(sample_size, len(values)), random_state=random_state)
-            )
+            k: mean_silhouette(values, labels, sample_size=sample_size, random_state=random_state)
             for k, labels in partitions.items()
             if len(np.unique(labels)) > 1
         }
