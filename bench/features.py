@@ -28,7 +28,9 @@ figures mean little, the CPU time much less affected):
   feature store (decoding overlaps inference through the prefetch thread);
 * ``serial (no prefetch)`` — the same batches decoded, resized, predicted and
   appended one after the other, to show what the overlap buys;
-* ``classic, N workers`` — ``extract(..., workers=N)`` into a fresh store,
+* ``classic, N workers`` — ``extract(..., workers=N)`` into a fresh store
+  (and ``classic_blobs, N workers``: the descriptor with its blob block,
+  which writes both sets in one pass, as ``make demo`` extracts it),
   in batches of ``--classic-batch-size`` (8: small enough that 2 workers
   share a small corpus evenly, where 32 leaves 3 batches against 2 at 160
   images; on a full repository the batch size does not change the rate);
@@ -58,7 +60,7 @@ from machine_load import add_quiet_load_option, wait_for_quiet
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import open_database
-from semcurate.features.extract import create_extractor, extract, image_tasks, load_specimen
+from semcurate.features.extract import CLASSIC_EXTRACTORS, create_extractor, extract, image_tasks, load_specimen
 from semcurate.features.inception import to_inception_input
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import ingest
@@ -193,13 +195,14 @@ def main() -> None:
         n = len(tasks)
         batches = [tasks[start : start + args.batch_size] for start in range(0, n, args.batch_size)]
 
-        classic = create_extractor("classic")
+        classic_extractors = {name: create_extractor(name) for name in CLASSIC_EXTRACTORS}
         classic_timings = best_of(
             args.runs,
             {
-                f"classic, {workers} worker{'s' * (workers > 1)}": lambda w=workers: timed_extract(
-                    sessions, store, workdir, classic, args.classic_batch_size, w
+                f"{name}, {workers} worker{'s' * (workers > 1)}": lambda w=workers, e=extractor: timed_extract(
+                    sessions, store, workdir, e, args.classic_batch_size, w
                 )
+                for name, extractor in classic_extractors.items()
                 for workers in (1, 2)
             },
             args.quiet_load,
@@ -238,7 +241,8 @@ def main() -> None:
     classic_two = by_method["classic, 2 workers"]["images_per_s"]
 
     print(
-        "method | images | seconds | images/s | ratio (to bare predict; classic: to 1 worker) | CPU ms/image "
+        "method | images | seconds | images/s | ratio (to bare predict; classic*: to classic on 1 worker) "
+        "| CPU ms/image "
         "| load (1 min)"
     )
     for entry in rows:
@@ -275,7 +279,8 @@ def main() -> None:
             "inception_weights": "none",
             "corpus": str(args.corpus) if args.corpus else f"demo, {args.images} images, seed 0",
         },
-        "ratio": "images/s over the same run's baseline: bare predict for inception_v3, 1 worker for classic",
+        "ratio": "images/s over the same run's baseline: bare predict for inception_v3, classic on 1 worker for "
+        "classic and classic_blobs",
         "rows": rows,
         "stage_profile": profile,
         "targets_met": {

@@ -2,7 +2,8 @@
 
 * :func:`create_extractor` — the registry: ``classic`` (weight-free
   descriptor, :mod:`semcurate.features.classic`), ``classic_blobs`` (the same
-  with its blob block: particle sizes and agglomeration), ``scattering`` (weight-free
+  with its blob block: particle sizes and agglomeration; it fills ``classic``
+  in the same pass), ``scattering`` (weight-free
   wavelet scattering, :mod:`semcurate.features.scattering`) and
   ``inception_v3`` (:mod:`semcurate.features.inception`).  Each has a ``name``, an
   ``input_size`` and ``outputs`` (output name → dimension).
@@ -59,8 +60,13 @@ CLASSIC_EXTRACTORS = ("classic", "classic_blobs")
 
 
 class ClassicExtractor:
-    """The weight-free descriptor as an extractor with one output named as the extractor: ``classic``, or
-    ``classic_blobs`` with the descriptor's blob block (``blobs=True``)."""
+    """The weight-free descriptor as an extractor: ``classic``, with one output of that name, or ``classic_blobs``
+    (``blobs=True``), whose outputs are ``classic_blobs`` (the descriptor with its blob block) and ``classic``.
+
+    The blob descriptor's first columns are the plain descriptor's, so one pass
+    over the images fills both sets: the demo splits one and places by the
+    other, and computing the 160 columns twice would cost it a second pass.
+    """
 
     weights_tag = weights_digest = "none"
     weights = "none"
@@ -71,10 +77,14 @@ class ClassicExtractor:
         self.descriptor = ClassicDescriptor(blobs=blobs)
         self.name = self.descriptor.name
         self.input_size = (self.descriptor.working_size, self.descriptor.working_size)
+        self.plain_dimension = ClassicDescriptor(blobs=False).dimension
         self.outputs = {self.name: self.descriptor.dimension}
+        if blobs:
+            self.outputs["classic"] = self.plain_dimension
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
-        return {self.name: self.descriptor.transform(grey_images)}
+        rows = self.descriptor.transform(grey_images)
+        return {output: rows[:, :dimension] for output, dimension in self.outputs.items()}
 
 
 def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0):
@@ -398,6 +408,9 @@ def extract(
 ) -> dict:
     """Compute the missing rows of every output of ``extractor``; return names, row counts and skipped images.
 
+    An image is described when one of the outputs lacks its row; an output
+    that already holds it keeps its row (:meth:`FeatureStore.append`).
+
     One extraction at a time writes a feature store (its writer lock, see
     :meth:`FeatureStore.writing`).  ``feature_store`` without a path means the
     file the database records for these sets, else ``features.h5``; another
@@ -432,7 +445,7 @@ def extract(
             )
         for md5s, outputs, batch_skipped in results:
             for output, values in outputs.items():
-                feature_store.append(names[output], md5s, values)
+                feature_store.append(names[output], md5s, values)  # skips the md5s the set already holds
             for reason, count in batch_skipped.items():
                 skipped[reason] = skipped.get(reason, 0) + count
             advance(len(md5s) + sum(batch_skipped.values()))

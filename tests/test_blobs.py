@@ -14,7 +14,7 @@ import pytest
 from scipy import ndimage, stats
 
 from semcurate.datasets.textures import make_textures
-from semcurate.features.classic import _BLOB_SIGMAS, ClassicDescriptor, _scale_space
+from semcurate.features.classic import _BLOB_SIGMAS, ClassicDescriptor, _neighbourhood_maximum, _scale_space
 from semcurate.features.extract import create_extractor
 
 PLAIN, BLOBS = ClassicDescriptor(), ClassicDescriptor(blobs=True)
@@ -56,11 +56,12 @@ def test_the_block_extends_the_descriptor_by_31_named_columns():
     assert np.array_equal(BLOBS.describe(image)[: PLAIN.dimension], PLAIN.describe(image))
 
 
-def test_the_scale_space_equals_scipys_laplacian_of_gaussian_inside_the_border():
+@pytest.mark.parametrize("shape", [(160, 224), (256, 374), (97, 131)])  # padded: 225 x 288; 320 x 450; 162 x 200
+def test_the_scale_space_equals_scipys_laplacian_of_gaussian_inside_the_border(shape):
     rng = np.random.default_rng(1)
-    level = ndimage.gaussian_filter(rng.standard_normal((160, 224)), 2.0).astype(np.float32)
+    level = ndimage.gaussian_filter(rng.standard_normal(shape), 2.0).astype(np.float32)
     stack = _scale_space(level)
-    assert stack.shape == (len(_BLOB_SIGMAS), 160, 224)
+    assert stack.shape == (len(_BLOB_SIGMAS), *shape)
     for sigma, response in zip(_BLOB_SIGMAS, stack, strict=True):
         # the block smooths by 1 px first: a Gaussian of 1 then of sigma is one of sqrt(sigma^2 + 1)
         expected = -(sigma**2) * ndimage.gaussian_laplace(level.astype(np.float64), np.hypot(sigma, 1.0))
@@ -68,6 +69,13 @@ def test_the_scale_space_equals_scipys_laplacian_of_gaussian_inside_the_border()
         inside = (slice(border, -border), slice(border, -border))
         scale = np.abs(expected[inside]).max()
         assert np.abs(response[inside] - expected[inside]).max() < 0.005 * scale
+
+
+@pytest.mark.parametrize("shape", [(9, 64, 80), (9, 1, 1), (2, 3, 5)])
+def test_the_neighbourhood_maximum_equals_scipys_maximum_filter(shape):
+    stack = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    stack[0, 0, 0] = stack.max() + 1  # a maximum at the corner, where the edge is repeated
+    assert np.array_equal(_neighbourhood_maximum(stack), ndimage.maximum_filter(stack, size=3))
 
 
 @pytest.mark.parametrize("radius", [4.0, 8.0, 11.0])
@@ -160,8 +168,10 @@ def test_an_image_with_no_blobs_takes_the_no_pattern_values():
     assert all(np.isfinite(list(columns.values())))
 
 
-def test_the_extractor_names_its_output_after_itself():
+def test_the_extractor_names_its_outputs_after_the_two_descriptors():
     extractor = create_extractor("classic_blobs")
-    assert (extractor.name, extractor.outputs) == ("classic_blobs", {"classic_blobs": 191})
-    rows = extractor.transform([np.random.default_rng(6).integers(0, 256, (96, 128), dtype=np.uint8)])
+    assert (extractor.name, extractor.outputs) == ("classic_blobs", {"classic_blobs": 191, "classic": 160})
+    image = np.random.default_rng(6).integers(0, 256, (96, 128), dtype=np.uint8)
+    rows = extractor.transform([image])
     assert rows["classic_blobs"].shape == (1, 191)
+    assert np.array_equal(rows["classic"], PLAIN.transform([image]))

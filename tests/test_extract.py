@@ -76,7 +76,7 @@ def test_the_blob_descriptor_extracts_in_workers_into_its_own_set(repository, tm
     store = FeatureStore(tmp_path / "features.h5")
     extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5, workers=2)
     result = extract(sessions, root / "store", store, create_extractor("classic_blobs"), batch_size=5, workers=2)
-    assert result["feature_sets"] == {"classic_blobs": 12}
+    assert result["feature_sets"] == {"classic_blobs": 12, "classic": 12}  # classic's rows kept, none doubled
     plain_md5s, plain = store.read("classic")
     blob_md5s, blobs = store.read("classic_blobs")
     order = [blob_md5s.index(md5) for md5 in plain_md5s]
@@ -85,6 +85,23 @@ def test_the_blob_descriptor_extracts_in_workers_into_its_own_set(repository, tm
     with sessions() as session:
         row = session.get(FeatureSet, "classic_blobs")
     assert (row.extractor, row.dimension) == ("classic_blobs", 191)
+
+
+def test_the_blob_descriptor_fills_the_plain_set_in_the_same_pass(repository, tmp_path):
+    root, sessions = repository
+    alone = FeatureStore(tmp_path / "plain.h5")
+    extract(sessions, root / "store", alone, create_extractor("classic"), batch_size=5)
+    store = FeatureStore(tmp_path / "features.h5")
+    result = extract(sessions, root / "store", store, create_extractor("classic_blobs"), batch_size=5, workers=2)
+    assert result["feature_sets"] == {"classic_blobs": 12, "classic": 12}
+    md5s, plain = store.read("classic")
+    alone_md5s, alone_plain = alone.read("classic")
+    assert len(set(md5s)) == 12
+    assert np.array_equal(plain, alone_plain[[alone_md5s.index(md5) for md5 in md5s]])
+    assert extract(sessions, root / "store", store, create_extractor("classic"), batch_size=5)["extracted"] == 0
+    with sessions() as session:
+        row = session.get(FeatureSet, "classic")
+    assert (row.n_rows, row.dimension, row.layer) == (12, 160, "classic")
 
 
 @pytest.mark.slow

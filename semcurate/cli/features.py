@@ -44,7 +44,8 @@ def features_extract(
         choice_option(
             "--extractor",
             EXTRACTOR,
-            "classic, classic_blobs (classic with blob statistics) or scattering (weight-free), or inception_v3.",
+            "classic, classic_blobs (classic with blob statistics; fills classic in the same pass) or scattering "
+            "(weight-free), or inception_v3.",
         ),
     ],
     weights: Annotated[
