@@ -158,15 +158,23 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
     functions, so the work is the demo's (``size_scale`` other than 1 draws smaller or larger images than the
     demo does: ``semcurate demo-data --size-scale``).  The reduced feature set is ``classic.ae<K>`` with ``K`` the code
     size the intrinsic-dimension stage suggested; the stages on it are named ``... reduced ...`` so that runs
-    with different ``K`` compare.  The tree splits ``classic.inv<K>``, whose name the invariant stage writes.
+    with different ``K`` compare.  The features stage extracts the demo's tree set
+    (:data:`semcurate.demo.TREE_SOURCE_SET`, ``classic_blobs``, which fills ``classic`` in the same pass); the tree
+    splits its projection ``classic_blobs.inv<K>``, whose name the invariant stage writes, and places by
+    :data:`semcurate.demo.PLACEMENT_SET`.
     """
     from semcurate.clustering.methods import THESIS_METHODS
 
     # semcurate.demo imports the pipeline (86 MB resident); asked in a process of its own, the driver stays at
     # ~20 MB, which matters: Linux counts the driver's peak in every stage's ru_maxrss (see StageRunner).
-    demo_datasets = json.loads(
+    demo_datasets, tree_source, placement_set = json.loads(
         subprocess.run(
-            [sys.executable, "-c", "import json; from semcurate.demo import DEMO_DATASETS as d; print(json.dumps(d))"],
+            [
+                sys.executable,
+                "-c",
+                "import json; from semcurate import demo as d; "
+                "print(json.dumps([d.DEMO_DATASETS, d.TREE_SOURCE_SET, d.PLACEMENT_SET]))",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -185,6 +193,8 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         "size_scale": size_scale,
         "db": f"--db=sqlite:///{out / 'semcurate.db'}",
         "features": f"--feature-store={out / 'features.h5'}",
+        "tree_source": tree_source,
+        "placement_set": placement_set,
         "clusters": f"--cluster-store={out / 'clusterings.h5'}",
     }
 
@@ -195,8 +205,10 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         return json.loads(id_json.read_text(encoding="utf-8"))["rows"]
 
     def invariant_result() -> dict:
-        """What the invariant stage stored: the newest ``classic.inv<K>.json`` it wrote."""
-        written = sorted((out / "results" / "reduce").glob("classic.inv*.json"), key=lambda path: path.stat().st_mtime)
+        """What the invariant stage stored: the newest ``<tree source>.inv<K>.json`` it wrote."""
+        written = sorted(
+            (out / "results" / "reduce").glob(f"{tree_source}.inv*.json"), key=lambda path: path.stat().st_mtime
+        )
         return json.loads(written[-1].read_text(encoding="utf-8"))
 
     def invariant_set() -> str:
@@ -261,8 +273,8 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
             ),
         ),
         Stage(
-            "features classic",
-            command("features extract --extractor classic --workers {workers} --store {store} {features} {db}"),
+            f"features {tree_source}",
+            command("features extract --extractor {tree_source} --workers {workers} --store {store} {features} {db}"),
             lambda stdout: with_items(
                 matched_numbers(stdout, r"extracted (\d+)", ("extracted",)), "extracted", "images"
             ),
@@ -283,7 +295,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         Stage(
             "invariant projection",
             command(
-                "reduce classic --method invariant --workers {workers} --store {store} "
+                "reduce {tree_source} --method invariant --workers {workers} --store {store} "
                 "--out {results}/reduce {features} {db}"
             ),
             lambda _: {
@@ -314,7 +326,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
             "tree",
             command(
                 "tree build {invariant} --method ward --dataset SEM_Dataset --min-size 5 --preprocessing none "
-                "--place-with classic --store {store} {features} {db}"
+                "--place-with {placement_set} --store {store} {features} {db}"
             ),
             lambda _: tree_figures(out / "semcurate.db"),
         ),

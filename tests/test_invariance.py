@@ -133,12 +133,13 @@ def test_reduce_invariant_stores_a_projection_of_every_image(demo_repository, tm
     )
     assert again["variance_ratios"] == result["variance_ratios"]
     # The demo's own projection asks for VARIANT_IMAGES images; one reduced by hand with 80 is not taken for it.
-    assert demo_projections(sessions) == []
+    assert demo_projections(sessions, "classic") == []
     own = reduce_feature_set(
         sessions, features, "classic", "invariant", "auto", tmp_path, image_store=root / "store", workers=2
     )
     assert own["variant_images"] == len(features.md5s("classic")) < VARIANT_IMAGES  # every one of the 360 drawn
-    assert demo_projections(sessions) == [own["feature_set"]]
+    assert demo_projections(sessions, "classic") == [own["feature_set"]]
+    assert demo_projections(sessions) == []  # the demo projects classic_blobs
     drawn = features.md5s("classic")[:7]
     used, rows, skipped = variant_rows(sessions, root / "store", "classic", drawn, batch_size=2, workers=2)
     used_alone, rows_alone, _ = variant_rows(sessions, root / "store", "classic", drawn)
