@@ -128,6 +128,30 @@ class NClustersEstimate:
         return figure
 
 
+def mean_silhouette(
+    values: np.ndarray, labels: np.ndarray, *, sample_size: int | None = None, random_state: int | None = None
+) -> float:
+    """Mean silhouette of ``labels`` (Rousseeuw 1987) over a random sample of ``sample_size`` rows, drawn as
+    scikit-learn's ``silhouette_score`` draws it, or over every row when there are no more (or ``sample_size`` is
+    None) or the sample holds a single label.
+
+    Why not ``silhouette_score(sample_size=...)`` itself: it raises when its sample holds one label, which a
+    cluster of a few rows among thousands makes likely (a 5-image child of a 16,000-image node, or one outlier
+    that Ward keeps apart); the silhouette over every row is then the answer, at ``O(n^2)`` cost.
+
+    >>> values = np.r_[np.zeros((6, 2)), np.ones((2, 2))]
+    >>> mean_silhouette(values, np.r_[np.zeros(6, int), np.ones(2, int)], sample_size=4, random_state=0)
+    1.0
+    """
+    from sklearn.utils import check_random_state
+
+    if sample_size is not None and len(values) > sample_size:
+        rows = check_random_state(random_state).permutation(len(values))[:sample_size]
+        if len(np.unique(labels[rows])) > 1:
+            return float(silhouette_score(values[rows], labels[rows]))
+    return float(silhouette_score(values, labels))
+
+
 def estimate_n_clusters(
     X,
     method: str = "elbow",
@@ -168,9 +192,10 @@ def estimate_n_clusters(
     random_state : int or None, default=0
         Seed of the clusterer and of the reference data.
     sample_size : int or None, default=None
-        Silhouette only: score a random subset of this many rows
-        (``sklearn.metrics.silhouette_score(sample_size=...)``); the
-        silhouette costs ``O(n²)`` distance evaluations otherwise.
+        Silhouette only: score a random subset of this many rows, drawn as
+        ``sklearn.metrics.silhouette_score(sample_size=...)`` draws it (every
+        row when the subset holds one cluster only: :func:`mean_silhouette`);
+        the silhouette costs ``O(n²)`` distance evaluations otherwise.
     progress : callable(int) or None
         Called with 1 after every clustering (``len(ks)`` of them, times
         ``1 + n_references`` for gap).
@@ -286,9 +311,7 @@ def estimate_n_clusters(
             if len(np.unique(labels[k])) < 2:  # a clusterer left all points in one cluster
                 scores.append(math.nan)
             else:
-                scores.append(
-                    float(silhouette_score(values, labels[k], sample_size=sample_size, random_state=random_state))
-                )
+                scores.append(mean_silhouette(values, labels[k], sample_size=sample_size, random_state=random_state))
         if np.all(np.isnan(scores)):
             raise ValueError(
                 "every partition put all points in one cluster, so no silhouette is defined; "

@@ -132,6 +132,7 @@ import numpy as np
 from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.methods import MIN_SILHOUETTE, MONOTONE_LINKAGES, SPLIT_RULES, TREE_ALGORITHMS
+from semcurate.clustering.n_clusters import mean_silhouette
 
 #: ``B``, the uniform reference sets of the gap rule at every node (Tibshirani et al. used 10 to 20).
 GAP_REFERENCES = 10
@@ -317,24 +318,6 @@ def gap_estimate(values: np.ndarray, method: str, most_children: int, *, sample_
         random_state=random_state,
     )
     return estimate, len(values)
-
-
-def mean_silhouette(values: np.ndarray, labels: np.ndarray, *, sample_size: int, random_state: int) -> float:
-    """Mean silhouette of ``labels`` (Rousseeuw 1987) over a random sample of ``sample_size`` rows, drawn as
-    scikit-learn's ``silhouette_score`` draws it, or over every row when the node is no larger or the sample holds
-    fewer than two of the children (a child of a few images in a node of thousands).
-
-    >>> values = np.r_[np.zeros((6, 2)), np.ones((2, 2))]
-    >>> mean_silhouette(values, np.r_[np.zeros(6, int), np.ones(2, int)], sample_size=4, random_state=0)
-    1.0
-    """
-    from sklearn.metrics import silhouette_score
-
-    if len(values) > sample_size:
-        rows = np.random.RandomState(random_state).permutation(len(values))[:sample_size]
-        if len(np.unique(labels[rows])) > 1:
-            return float(silhouette_score(values[rows], labels[rows]))
-    return float(silhouette_score(values, labels))
 
 
 def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:

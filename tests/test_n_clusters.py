@@ -124,6 +124,18 @@ def test_silhouette_on_a_sample(blobs):
     assert estimate.scores[1] != pytest.approx(silhouette_score(blobs, labels), abs=1e-9)
 
 
+def test_a_sample_that_misses_a_one_point_cluster_is_scored_on_every_row():
+    """Ward keeps a far outlier apart at k = 2; a 50-row sample of 2,001 rows misses it, and scikit-learn's sampled
+    score would raise (one label): the score is then SciPy's Ward cut scored by scikit-learn on every row."""
+    rng = np.random.default_rng(0)
+    values = np.vstack([rng.normal(0, 1, (2000, 3)), [[40.0, 40.0, 40.0]]])
+    with pytest.raises(ValueError, match="Number of labels is 1"):
+        silhouette_score(values, fcluster(linkage(values, "ward"), 2, "maxclust"), sample_size=50, random_state=0)
+    estimate = estimate_n_clusters(values, "silhouette", [2, 3], algorithm="ward", sample_size=50, random_state=0)
+    expected = silhouette_score(values, fcluster(linkage(values, "ward"), 2, "maxclust"))
+    assert estimate.scores[0] == pytest.approx(expected, abs=1e-12)
+
+
 @pytest.mark.filterwarnings("ignore:Graph is not fully connected")  # separate blobs, separate kNN pieces
 @pytest.mark.parametrize("algorithm", ["gmm", "spectral"])
 def test_other_flat_algorithms_score_the_blobs(blobs, algorithm):

@@ -16,7 +16,8 @@ from scipy.stats import ortho_group
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
-from semcurate.clustering.splitting import STOPS, mean_silhouette, medoid, merge_unstructured_pairs, split
+from semcurate.clustering.n_clusters import mean_silhouette
+from semcurate.clustering.splitting import STOPS, medoid, merge_unstructured_pairs, split
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
