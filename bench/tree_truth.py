@@ -1,0 +1,194 @@
+"""Benchmark: the sub-category trees a `semcurate demo` run stored, scored against the truth of every image.
+
+``bench/categorisation.py`` measures the placement and the splitting on the
+demo's specimens drawn bare (no data bar, no ingest, 15 % labelled at
+random per category). This scores what the shipped pipeline stored instead:
+images ingested from the messy source tree, their data bar cropped by the
+scale reading, SEM_Dataset's labels (14 % of the images, as the generator
+drew them), the placement of the rest and the tree split per category, read
+back from the database. The truth is the corpus' ``ground_truth.csv``: the
+``subcategory_path`` of every file, mapped to its image as ``semcurate
+scale validate`` maps it (a file's source path, dropping leading folders),
+so each image counts once however many files it came from.
+
+Per stored tree: images scored, how many the tree took from labels and how
+many a classifier placed, the placement accuracy of the placed ones against
+their true category, the leaves against the true sub-categories (NMI over
+all scored images and within each true category of more than one
+sub-category, as ``bench/categorisation.py`` scores them), and the targets
+of issue 13 (placement ≥ 0.95, leaf NMI ≥ 0.90, every category ≥ 0.80,
+leaves within ±20 % of the true number).
+
+Usage: ``.venv/bin/python bench/tree_truth.py DIR [DIR ...] [--json FILE]``,
+each ``DIR`` a ``semcurate demo --out`` folder (or a ``bench/full_scale.py
+--out`` one): ``DIR/semcurate.db`` and ``DIR/corpus/ground_truth.csv``.
+Results: ``bench/results/tree_truth.json`` by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import normalized_mutual_info_score
+from sqlalchemy import select
+
+from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
+from semcurate.db import open_database
+from semcurate.db.models import TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.ingest.scale_database import _image_of_path, _lookup
+
+HERE = Path(__file__).resolve().parent
+PLACEMENT_TARGET, LEAF_NMI_TARGET, CATEGORY_NMI_TARGET, LEAF_COUNT_TOLERANCE = 0.95, 0.90, 0.80, 0.20
+
+
+def image_truth(sessions, truth_csv: Path) -> tuple[dict[str, str], int]:
+    """``{image md5: true sub-category path}`` for every image a row of ``truth_csv`` names, and how many images
+    two rows gave different sub-categories (kept as the first row says)."""
+    names = _image_of_path(sessions)
+    truth: dict[str, str] = {}
+    conflicts = set()
+    with truth_csv.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            md5 = _lookup(names, row["path"]) if row["subcategory_path"] else None
+            if md5 is None:
+                continue
+            if truth.setdefault(md5, row["subcategory_path"]) != row["subcategory_path"]:
+                conflicts.add(md5)
+    return truth, len(conflicts)
+
+
+def tree_rows(sessions, tree_id: int) -> tuple[dict[str, int], dict[str, tuple[str, str]]]:
+    """``{md5: leaf node id}`` and ``{md5: (top category, assigned_by)}`` of stored tree ``tree_id``."""
+    with sessions() as session:
+        nodes = session.execute(
+            select(TreeNodeRow.id, TreeNodeRow.parent_id, TreeNodeRow.depth, TreeNodeRow.category).where(
+                TreeNodeRow.tree_id == tree_id
+            )
+        ).all()
+        parents = {parent for _, parent, _, _ in nodes if parent is not None}
+        tops = {node: category for node, _, depth, category in nodes if depth == 1}
+        leaf_ids = {node for node, _, _, _ in nodes if node not in parents}
+        members = session.execute(
+            select(TreeMemberRow.node_id, TreeMemberRow.image_md5, TreeMemberRow.assigned_by).where(
+                TreeMemberRow.node_id.in_([node for node, _, _, _ in nodes])
+            )
+        ).all()
+    leaf = {md5: node for node, md5, _ in members if node in leaf_ids}
+    top = {md5: (tops[node], assigned_by) for node, md5, assigned_by in members if node in tops}
+    return leaf, top
+
+
+def score_tree(leaf: dict[str, int], top: dict[str, tuple[str, str]], truth: dict[str, str]) -> dict:
+    """Placement and leaves of one tree against ``truth`` (see the module docstring)."""
+    md5s = sorted(md5 for md5 in leaf if md5 in truth)
+    true_leaf = np.array([truth[md5] for md5 in md5s])
+    true_category = np.array([path.split("/")[0] for path in true_leaf])
+    leaves = np.array([leaf[md5] for md5 in md5s])
+    placed = [md5 for md5 in md5s if top[md5][1] == "classifier"]
+    right = sum(top[md5][0] == truth[md5].split("/")[0] for md5 in placed)
+    per_category = {}
+    for category in np.unique(true_category):
+        rows = true_category == category
+        if len(set(true_leaf[rows])) > 1:
+            per_category[str(category)] = {
+                "images": int(rows.sum()),
+                "true_subcategories": len(set(true_leaf[rows])),
+                "leaves_reached": len(set(leaves[rows])),
+                "nmi": round(float(normalized_mutual_info_score(true_leaf[rows], leaves[rows])), 3),
+            }
+    placement = right / len(placed) if placed else None
+    leaf_nmi = float(normalized_mutual_info_score(true_leaf, leaves))
+    worst = min(cell["nmi"] for cell in per_category.values())
+    leaf_count, true_count = len(set(leaves)), len(set(true_leaf))
+    return {
+        "images": len(md5s),
+        "from_labels": len(md5s) - len(placed),
+        "placed": len(placed),
+        "placement_accuracy": None if placement is None else round(placement, 3),
+        "leaf_nmi": round(leaf_nmi, 3),
+        "worst_category_nmi": worst,
+        "leaves": leaf_count,
+        "true_subcategories": true_count,
+        "per_category": per_category,
+        "targets_met": {
+            "placement": placement is not None and placement >= PLACEMENT_TARGET,
+            "leaf_nmi": leaf_nmi >= LEAF_NMI_TARGET,
+            "category_nmi": worst >= CATEGORY_NMI_TARGET,
+            "leaf_count": abs(leaf_count / true_count - 1) <= LEAF_COUNT_TOLERANCE,
+        },
+    }
+
+
+def score_run(folder: Path) -> list[dict]:
+    """One row per tree stored in ``folder/semcurate.db``, scored against ``folder/corpus/ground_truth.csv``."""
+    sessions = open_database(f"sqlite:///{folder.resolve() / 'semcurate.db'}", read_only=True)
+    truth, conflicts = image_truth(sessions, folder / "corpus" / GROUND_TRUTH_FILE)
+    with sessions() as session:
+        trees = session.execute(
+            select(TreeRow.id, TreeRow.feature_set, TreeRow.parameters, TreeRow.classifier_accuracy).order_by(
+                TreeRow.id
+            )
+        ).all()
+    rows = []
+    for tree_id, feature_set, parameters, heldout in trees:
+        leaf, top = tree_rows(sessions, tree_id)
+        made = json.loads(parameters or "{}")
+        rows.append(
+            {
+                "run": str(folder),
+                "tree": tree_id,
+                "feature_set": feature_set,
+                "placed_with": made.get("placement_feature_set", feature_set),
+                "min_silhouette": made.get("min_silhouette"),
+                "classifier_heldout_accuracy": heldout,
+                "truth_images": len(truth),
+                "truth_conflicts": conflicts,
+                **score_tree(leaf, top, truth),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", metavar="DIR", help="semcurate demo --out folders")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "tree_truth.json")
+    args = parser.parse_args()
+    rows = [row for folder in args.runs for row in score_run(folder)]
+    print("run | tree | split | placed with | placed | placement | held-out | leaf NMI | worst | leaves")
+    for row in rows:
+        print(
+            f"{row['run']} | {row['tree']} | {row['feature_set']} | {row['placed_with']} | {row['placed']} | "
+            f"{row['placement_accuracy']} | {row['classifier_heldout_accuracy']} | {row['leaf_nmi']} | "
+            f"{row['worst_category_nmi']} | {row['leaves']}/{row['true_subcategories']}"
+        )
+        print("   per category:", {name: cell["nmi"] for name, cell in row["per_category"].items()})
+    result = {
+        "benchmark": "tree_truth",
+        "targets": {
+            "placement_accuracy": f">= {PLACEMENT_TARGET}",
+            "leaf_nmi": f">= {LEAF_NMI_TARGET}",
+            "worst_category_nmi": f">= {CATEGORY_NMI_TARGET}",
+            "leaf_count": f"within ±{LEAF_COUNT_TOLERANCE:.0%} of the true number",
+        },
+        "machine": {"platform": platform.platform()},
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+        "worst_category_counts": dict(
+            Counter(min(row["per_category"], key=lambda name: row["per_category"][name]["nmi"]) for row in rows)
+        ),
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
