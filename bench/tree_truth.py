@@ -19,7 +19,15 @@ sub-category, as ``bench/categorisation.py`` scores them), and the targets
 of issue 13 (placement ≥ 0.95, leaf NMI ≥ 0.90, every category ≥ 0.80,
 leaves within ±20 % of the true number).
 
-Usage: ``.venv/bin/python bench/tree_truth.py DIR [DIR ...] [--json FILE]``,
+Where the figures are lost: for each tree, its feature set's rows in the
+run's feature store are also placed and split as ``bench/categorisation.py``
+does (its functions), once over the true categories (the split alone) and on
+``--draws`` stratified 15 % labelled draws (placement by the tree's placement
+set, split of its feature set, preprocessed as the tree was), so that the
+stored tree, the splitting and the placement can be told apart on the same
+images.
+
+Usage: ``.venv/bin/python bench/tree_truth.py DIR [DIR ...] [--draws 0 1 2] [--json FILE]``,
 each ``DIR`` a ``semcurate demo --out`` folder (or a ``bench/full_scale.py
 --out`` one): ``DIR/semcurate.db`` and ``DIR/corpus/ground_truth.csv``.
 Results: ``bench/results/tree_truth.json`` by default.
@@ -126,7 +134,35 @@ def score_tree(leaf: dict[str, int], top: dict[str, tuple[str, str]], truth: dic
     }
 
 
-def score_run(folder: Path) -> list[dict]:
+def diagnosis(sessions, truth: dict[str, str], parameters: dict, feature_set: str, draws: list[int]) -> dict:
+    """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
+    ``bench/categorisation.py``'s functions (see the module docstring)."""
+    import categorisation
+
+    from semcurate.db.models import FeatureSet
+    from semcurate.features.preprocessing import preprocess
+    from semcurate.features.store import FeatureStore
+
+    placing = parameters.get("placement_feature_set") or feature_set
+    with sessions() as session:
+        store = FeatureStore(session.get(FeatureSet, feature_set).store_path)
+    md5s, values = store.read(feature_set)
+    placed_md5s, placed_values = store.read(placing)
+    row_of = {md5: row for row, md5 in enumerate(placed_md5s)}
+    rows = [row for row, md5 in enumerate(md5s) if md5 in truth and md5 in row_of]
+    leaves = np.array([truth[md5s[row]] for row in rows])
+    categories = np.array([path.split("/")[0] for path in leaves])
+    values = preprocess(values[rows].astype(np.float64), parameters.get("preprocessing", "standard"))
+    placing_rows = preprocess(placed_values[[row_of[md5s[row]] for row in rows]].astype(np.float64))
+    oracle = categorisation.tree_scores(categorisation.tree_leaves(values, categories, 0), categories, leaves)
+    results = [categorisation.categorise(values, categories, leaves, draw, placing_rows) for draw in draws]
+    return {
+        "with_true_categories": {key: oracle[key] for key in ("leaf_nmi", "worst_category_nmi", "leaves")},
+        "stratified_draws": categorisation.draw_summary(draws, results),
+    }
+
+
+def score_run(folder: Path, draws: list[int]) -> list[dict]:
     """One row per tree stored in ``folder/semcurate.db``, scored against ``folder/corpus/ground_truth.csv``."""
     sessions = open_database(f"sqlite:///{folder.resolve() / 'semcurate.db'}", read_only=True)
     truth, conflicts = image_truth(sessions, folder / "corpus" / GROUND_TRUTH_FILE)
@@ -151,6 +187,7 @@ def score_run(folder: Path) -> list[dict]:
                 "truth_images": len(truth),
                 "truth_conflicts": conflicts,
                 **score_tree(leaf, top, truth),
+                **(diagnosis(sessions, truth, made, feature_set, draws) if draws else {}),
             }
         )
     return rows
@@ -159,9 +196,17 @@ def score_run(folder: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", metavar="DIR", help="semcurate demo --out folders")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        nargs="*",
+        default=[0, 1, 2],
+        metavar="DRAW",
+        help="stratified 15 %% labelled draws of the diagnosis (none: score the stored trees only)",
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "tree_truth.json")
     args = parser.parse_args()
-    rows = [row for folder in args.runs for row in score_run(folder)]
+    rows = [row for folder in args.runs for row in score_run(folder, args.draws)]
     print("run | tree | split | placed with | placed | placement | held-out | leaf NMI | worst | leaves")
     for row in rows:
         print(
@@ -170,6 +215,12 @@ def main() -> None:
             f"{row['worst_category_nmi']} | {row['leaves']}/{row['true_subcategories']}"
         )
         print("   per category:", {name: cell["nmi"] for name, cell in row["per_category"].items()})
+        if "with_true_categories" in row:
+            print("   split over the true categories:", row["with_true_categories"])
+            print(
+                "   stratified 15 % draws:",
+                {key: row["stratified_draws"][key]["each"] for key in ("placement_accuracy", "leaf_nmi", "leaves")},
+            )
     result = {
         "benchmark": "tree_truth",
         "targets": {
