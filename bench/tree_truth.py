@@ -162,10 +162,10 @@ def diagnosis(sessions, truth: dict[str, str], parameters: dict, feature_set: st
     }
 
 
-def score_run(folder: Path, draws: list[int]) -> list[dict]:
-    """One row per tree stored in ``folder/semcurate.db``, scored against ``folder/corpus/ground_truth.csv``."""
-    sessions = open_database(f"sqlite:///{folder.resolve() / 'semcurate.db'}", read_only=True)
-    truth, conflicts = image_truth(sessions, folder / "corpus" / GROUND_TRUTH_FILE)
+def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str) -> list[dict]:
+    """One row per tree stored in the database at ``db_url``, scored against ``truth_csv`` and named ``run``."""
+    sessions = open_database(db_url, read_only=True)
+    truth, conflicts = image_truth(sessions, truth_csv)
     with sessions() as session:
         trees = session.execute(
             select(TreeRow.id, TreeRow.feature_set, TreeRow.parameters, TreeRow.classifier_accuracy).order_by(
@@ -178,7 +178,7 @@ def score_run(folder: Path, draws: list[int]) -> list[dict]:
         made = json.loads(parameters or "{}")
         rows.append(
             {
-                "run": str(folder),
+                "run": run,
                 "tree": tree_id,
                 "feature_set": feature_set,
                 "placed_with": made.get("placement_feature_set", feature_set),
@@ -206,7 +206,16 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "tree_truth.json")
     args = parser.parse_args()
-    rows = [row for folder in args.runs for row in score_run(folder, args.draws)]
+    rows = [
+        row
+        for folder in args.runs
+        for row in score_run(
+            f"sqlite:///{folder.resolve() / 'semcurate.db'}",
+            folder / "corpus" / GROUND_TRUTH_FILE,
+            args.draws,
+            str(folder),
+        )
+    ]
     print("run | tree | split | placed with | placed | placement | held-out | leaf NMI | worst | leaves")
     for row in rows:
         print(

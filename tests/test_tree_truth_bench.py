@@ -1,10 +1,14 @@
-"""bench/tree_truth.py's scorer on a hand-built tree whose placement and leaves are counted by hand."""
+"""bench/tree_truth.py: its scorer on a hand-built tree counted by hand, and a stored tree read back against the truth
+the shared fixture computes from the corpus files' own md5s."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import bench_script
 from sklearn.metrics import normalized_mutual_info_score
+
+from semcurate.clustering.tree_building import build_tree
+from semcurate.features.store import FeatureStore
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +44,21 @@ def test_placement_leaves_and_per_category_nmi_of_a_hand_built_tree(tree_truth):
         3,
     )
     assert scored["targets_met"] == {"placement": False, "leaf_nmi": False, "category_nmi": False, "leaf_count": False}
+
+
+def test_a_stored_tree_is_read_back_against_the_truth_of_every_image(tree_truth, demo_repository):
+    root, db_url, sessions, truth = demo_repository
+    summary = build_tree(sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward", "SEM_Dataset")
+    mapped, conflicts = tree_truth.image_truth(sessions, root / "corpus" / "ground_truth.csv")
+    assert conflicts == 0 and len(mapped) >= 0.95 * 360
+    assert all(truth[md5] == path for md5, path in mapped.items() if md5 in truth)
+    assert sum(md5 in truth for md5 in mapped) >= 0.95 * len(mapped)
+    (row,) = [
+        row
+        for row in tree_truth.score_run(db_url, root / "corpus" / "ground_truth.csv", [0], "shared")
+        if row["tree"] == summary["tree_id"]
+    ]
+    assert row["images"] == len(mapped) and row["from_labels"] + row["placed"] == row["images"]
+    assert row["placed"] == summary["classified"]
+    assert 0.5 < row["leaf_nmi"] <= 1 and 0.5 < row["with_true_categories"]["leaf_nmi"] <= 1
+    assert row["stratified_draws"]["seeds"] == [0]
