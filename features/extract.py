@@ -77,10 +77,9 @@ class ClassicExtractor:
         self.descriptor = ClassicDescriptor(blobs=blobs)
         self.name = self.descriptor.name
         self.input_size = (self.descriptor.working_size, self.descriptor.working_size)
-        self.plain_dimension = ClassicDescriptor(blobs=False).dimension
         self.outputs = {self.name: self.descriptor.dimension}
         if blobs:
-            self.outputs["classic"] = self.plain_dimension
+            self.outputs["classic"] = ClassicDescriptor(blobs=False).dimension
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
         rows = self.descriptor.transform(grey_images)
