@@ -34,7 +34,13 @@ def test_placement_leaves_and_per_category_nmi_of_a_hand_built_tree(tree_truth):
     assert (scored["images"], scored["from_labels"], scored["placed"]) == (7, 3, 4)
     assert scored["placement_accuracy"] == 0.75  # 2, 3 and 6 right, 7 wrong
     assert (scored["leaves"], scored["true_subcategories"]) == (3, 4)
-    assert scored["per_category"]["A"] == {"images": 4, "true_subcategories": 2, "leaves_reached": 2, "nmi": 1.0}
+    assert scored["per_category"]["A"] == {
+        "images": 4,
+        "true_subcategories": 2,
+        "leaves_reached": 2,
+        "largest_leaf_share": 0.5,
+        "nmi": 1.0,
+    }
     b = normalized_mutual_info_score(["z", "w", "w"], [12, 12, 11])
     assert scored["per_category"]["B"]["nmi"] == round(b, 3) and 0 < b < 1
     assert "C" not in scored["per_category"]  # 8 has no leaf; a category of one sub-category has no NMI
