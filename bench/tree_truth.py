@@ -17,13 +17,19 @@ their true category, the leaves against the true sub-categories (NMI over
 all scored images and within each true category of more than one
 sub-category, as ``bench/categorisation.py`` scores them), and the targets
 of issue 13 (placement ≥ 0.95, leaf NMI ≥ 0.90, every category ≥ 0.80,
-leaves within ±20 % of the true number).
+leaves within ±20 % of the true number).  The images of the truth that the
+tree does not hold (``tree build`` leaves out those the quality stage
+flagged unusable) are counted (``not_in_tree``, and per flag as the tree
+recorded them), and the leaf NMI is also given over every image of the
+truth with those in one leaf of their own (``leaf_nmi_left_out_as_one_leaf``):
+what leaving them out costs when they are counted.
 
 Where the figures are lost: for each tree, its feature set's rows in the
 run's feature store are also placed and split as ``bench/categorisation.py``
 does (its functions), once over the true categories (the split alone) and on
 ``--draws`` stratified 15 % labelled draws (placement by the tree's placement
-set, split of its feature set, preprocessed as the tree was), so that the
+set, split of its feature set, preprocessed as the tree was; the tree's own
+images), so that the
 stored tree, the splitting and the placement can be told apart on the same
 images.
 
@@ -45,6 +51,7 @@ from pathlib import Path
 
 import categorisation
 import numpy as np
+from sklearn.metrics import normalized_mutual_info_score
 from sqlalchemy import select
 
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
@@ -102,8 +109,14 @@ def score_tree(leaf: dict[str, int], top: dict[str, tuple[str, str]], truth: dic
     placed = [md5 for md5 in md5s if top[md5][1] == "classifier"]
     right = sum(top[md5][0] == truth[md5].split("/")[0] for md5 in placed)
     placement = right / len(placed) if placed else None
+    outside = sorted(set(truth) - set(leaf))
+    with_left_out = normalized_mutual_info_score(
+        [truth[md5] for md5 in md5s + outside], [str(leaf[md5]) for md5 in md5s] + ["left out"] * len(outside)
+    )
     return {
         "images": len(md5s),
+        "not_in_tree": len(outside),
+        "leaf_nmi_left_out_as_one_leaf": round(float(with_left_out), 3),
         "from_labels": len(md5s) - len(placed),
         "placed": len(placed),
         "placement_accuracy": None if placement is None else round(placement, 3),
@@ -117,9 +130,11 @@ def score_tree(leaf: dict[str, int], top: dict[str, tuple[str, str]], truth: dic
     }
 
 
-def diagnosis(sessions, truth: dict[str, str], parameters: dict, feature_set: str, draws: list[int]) -> dict:
+def diagnosis(
+    sessions, truth: dict[str, str], parameters: dict, feature_set: str, members: set[str], draws: list[int]
+) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
-    ``bench/categorisation.py``'s functions (see the module docstring)."""
+    ``bench/categorisation.py``'s functions (see the module docstring), over the tree's ``members``."""
     from semcurate.db.models import FeatureSet
     from semcurate.features.preprocessing import preprocess
     from semcurate.features.store import FeatureStore
@@ -130,7 +145,7 @@ def diagnosis(sessions, truth: dict[str, str], parameters: dict, feature_set: st
     md5s, values = store.read(feature_set)
     placed_md5s, placed_values = store.read(placing)
     row_of = {md5: row for row, md5 in enumerate(placed_md5s)}
-    rows = [row for row, md5 in enumerate(md5s) if md5 in truth and md5 in row_of]
+    rows = [row for row, md5 in enumerate(md5s) if md5 in truth and md5 in row_of and md5 in members]
     leaves = np.array([truth[md5s[row]] for row in rows])
     categories = np.array([path.split("/")[0] for path in leaves])
     values = preprocess(values[rows].astype(np.float64), parameters.get("preprocessing", "standard"))
@@ -164,11 +179,13 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str) -> list[
                 "feature_set": feature_set,
                 "placed_with": made.get("placement_feature_set", feature_set),
                 "min_silhouette": made.get("min_silhouette"),
+                "left_out_flagged": made.get("left_out_flagged", 0),
+                "left_out_per_flag": made.get("left_out_per_flag", {}),
                 "classifier_heldout_accuracy": heldout,
                 "truth_images": len(truth),
                 "truth_conflicts": conflicts,
                 **score_tree(leaf, top, truth),
-                **(diagnosis(sessions, truth, made, feature_set, draws) if draws else {}),
+                **(diagnosis(sessions, truth, made, feature_set, set(leaf), draws) if draws else {}),
             }
         )
     return rows
@@ -205,6 +222,10 @@ def main() -> None:
             f"{row['worst_category_nmi']} | {row['leaves']}/{row['true_subcategories']}"
         )
         print("   per category:", {name: cell["nmi"] for name, cell in row["per_category"].items()})
+        print(
+            f"   not in the tree: {row['not_in_tree']} (left out for a quality flag: {row['left_out_flagged']} "
+            f"{row['left_out_per_flag']}); leaf NMI with them as one leaf: {row['leaf_nmi_left_out_as_one_leaf']}"
+        )
         if "with_true_categories" in row:
             print("   split over the true categories:", row["with_true_categories"])
             print(

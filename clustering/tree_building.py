@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow,
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore
+from semcurate.ingest.quality_database import raised_flags
 
 #: Size (width, height) in pixels of the stored mean images.
 MEAN_IMAGE_SIZE = (160, 120)
@@ -99,6 +101,7 @@ def build_tree(
     preprocessing: str = "standard",
     placement_feature_set: str | None = None,
     doubtful_below: float = DOUBTFUL_BELOW,
+    leave_out_flagged: bool = True,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id.
@@ -123,7 +126,8 @@ def build_tree(
     -------
     dict
         ``tree_id``, the parameters, counts of images, ``labelled``,
-        ``classified`` and ``doubtful`` ones, the chosen ``classifier`` and
+        ``classified`` and ``doubtful`` ones, ``left_out_flagged`` (images
+        left out for a quality flag), the chosen ``classifier`` and
         its ``calibration``, ``classifier_heldout_accuracy`` (cross-validated,
         rounded to 3 decimals), counts of categories, nodes and leaves, and
         ``placement``: the full report stored in ``TreeRow.placement``
@@ -143,6 +147,11 @@ def build_tree(
         raise ClusteringError(f"--min-silhouette must be in [0, 1) (0: no floor); got {min_silhouette}")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
+        quality_run, flagged = raised_flags(sessions) if leave_out_flagged else (None, {})
+        usable = [index for index, md5 in enumerate(md5s) if md5 not in flagged]
+        left_out = Counter(flag for md5 in md5s for flag in flagged.get(md5, ()))
+        n_left_out = len(md5s) - len(usable)
+        md5s, values = [md5s[index] for index in usable], values[usable]
         values = preprocess(values, preprocessing)
         placing = values
         if placement_feature_set is not None:
@@ -152,7 +161,10 @@ def build_tree(
         raise ClusteringError(str(error)) from None
     labelled = [index for index, md5 in enumerate(md5s) if md5 in labels]
     if not labelled:
-        raise ClusteringError(f"none of the {len(md5s)} images of {feature_set} carries a {labels_dataset} label")
+        raised = f" ({n_left_out} left out for a quality flag)" if n_left_out else ""
+        raise ClusteringError(
+            f"none of the {len(md5s)} images of {feature_set}{raised} carries a {labels_dataset} label"
+        )
     unlabelled = [index for index, md5 in enumerate(md5s) if md5 not in labels]
     try:
         placement = place_unlabelled(
@@ -200,6 +212,10 @@ def build_tree(
         "random_state": random_state,
         "preprocessing": preprocessing,
         "placement_feature_set": placement_feature_set or feature_set,
+        "leave_out_flagged": leave_out_flagged,
+        "quality_run": quality_run,
+        "left_out_flagged": n_left_out,
+        "left_out_per_flag": dict(sorted(left_out.items())),
     }
     tree_id = store_tree(
         sessions,
@@ -230,6 +246,7 @@ def build_tree(
         "rule": rule,
         "depth": depth,
         "images": len(md5s),
+        "left_out_flagged": n_left_out,
         "labelled": len(labelled),
         "classified": len(unlabelled),
         "doubtful": int(placement.doubtful.sum()),

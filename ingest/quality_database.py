@@ -36,6 +36,7 @@ from semcurate.ingest.quality import (
     FLAG_RULES,
     FLAGS,
     SCORE_NAMES,
+    UNUSABLE_PICTURE_FLAGS,
     QualityScores,
     derived_scores,
     score_image,
@@ -252,6 +253,29 @@ def _check_flags(flags: Sequence[str]) -> None:
     unknown = [flag for flag in flags if flag not in FLAGS]
     if unknown:
         raise QualityError(f"unknown flag {unknown[0]!r}; choose one of {', '.join(FLAGS)}")
+
+
+def raised_flags(
+    sessions: sessionmaker, flags: Sequence[str] = UNUSABLE_PICTURE_FLAGS
+) -> tuple[int | None, dict[str, tuple[str, ...]]]:
+    """The newest quality run's id and, for each image it flagged with any of ``flags``, those of its flags.
+
+    ``(None, {})`` before any quality run: nothing is known to be unusable.
+
+    Raises
+    ------
+    QualityError
+        For an unknown flag.
+    """
+    _check_flags(flags)
+    run = latest_run(sessions)
+    if run is None:
+        return None, {}
+    wanted = set(flags)
+    with sessions() as session:
+        rows = session.execute(select(QualityScore.image_md5, QualityScore.flags).where(QualityScore.flags != "")).all()
+    raised = {md5: tuple(flag for flag in listed.split(",") if flag in wanted) for md5, listed in rows}
+    return run["run_id"], {md5: hit for md5, hit in raised.items() if hit}
 
 
 def flagged_images(sessions: sessionmaker, flag: str) -> list[dict]:

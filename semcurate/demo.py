@@ -401,6 +401,7 @@ def run_clustering_stages(
         f"tree {results['tree']['tree_id']}: {results['tree']['categories']} categories, "
         f"{results['tree']['nodes']} nodes; {results['tree']['classified']} unlabelled images placed by a classifier"
         f" ({accuracy if accuracy is None else f'{accuracy:.0%}'} held-out accuracy); "
+        f"{results['tree']['left_out_flagged']} images flagged by the quality stage left out; "
         f"browse with `semcurate tree show --db sqlite:///{out / 'semcurate.db'}`"
     )
     return results

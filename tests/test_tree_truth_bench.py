@@ -31,7 +31,13 @@ def test_placement_leaves_and_per_category_nmi_of_a_hand_built_tree(tree_truth):
         "9": ("B", "classifier"),
     }
     scored = tree_truth.score_tree(leaf, top, truth)
-    assert (scored["images"], scored["from_labels"], scored["placed"]) == (7, 3, 4)
+    assert (scored["images"], scored["from_labels"], scored["placed"], scored["not_in_tree"]) == (7, 3, 4, 1)
+    assert scored["leaf_nmi_left_out_as_one_leaf"] == round(
+        normalized_mutual_info_score(
+            ["A/x", "A/x", "A/y", "A/y", "B/z", "B/w", "B/w", "C/only"], [10, 10, 11, 11, 12, 12, 11, "out"]
+        ),
+        3,
+    )
     assert scored["placement_accuracy"] == 0.75  # 2, 3 and 6 right, 7 wrong
     assert (scored["leaves"], scored["true_subcategories"]) == (3, 4)
     assert scored["per_category"]["A"] == {

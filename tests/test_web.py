@@ -40,7 +40,7 @@ from semcurate.features.extract import ExtractionError, create_extractor, extrac
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
-from semcurate.ingest.quality import FLAGS
+from semcurate.ingest.quality import FLAGS, UNUSABLE_PICTURE_FLAGS
 from semcurate.ingest.quality_database import score_images
 from semcurate.ingest.scale_database import create_subset, read_scales
 from semcurate.web.app import create_app
@@ -146,6 +146,8 @@ def test_tree_json_counts_add_up_and_match_the_labels(client, site):
         image_of = {md5: md5 for (md5,) in connection.execute("SELECT md5 FROM images")}
         image_of |= dict(connection.execute("SELECT jpg_md5, md5 FROM images").fetchall())
         matched = {md5 for (md5,) in connection.execute("SELECT image_md5 FROM labels WHERE image_md5 IS NOT NULL")}
+        raised = dict(connection.execute("SELECT image_md5, flags FROM quality_scores").fetchall())
+    unusable = {md5 for md5, flags in raised.items() if set(flags.split(",")) & set(UNUSABLE_PICTURE_FLAGS)}
     same_bytes = {  # labelled files whose own bytes (hashed here) are an image's: certainly labelled
         image_of[digest]
         for row in site["truth"]
@@ -153,9 +155,11 @@ def test_tree_json_counts_add_up_and_match_the_labels(client, site):
         and (digest := hashlib.md5((site["corpus"] / row["path"]).read_bytes()).hexdigest()) in image_of
     }
     assert same_bytes <= matched
-    labelled_images = matched  # plus those matched by re-encoding or pixels (see test_ingest for that matching)
+    labelled_images = matched - unusable  # plus those matched by re-encoding or pixels (see test_ingest for that)
     roots = data["nodes"]
-    assert sum(node["size"] for node in roots) == data["tree"]["images"] == 80
+    # the images the quality stage flagged unusable are left out of the tree, and counted
+    assert 0 < len(unusable) < 20 and data["tree"]["left_out_flagged"] == len(unusable)
+    assert sum(node["size"] for node in roots) == data["tree"]["images"] == 80 - len(unusable)
     assert sum(node["labelled"] for node in roots) == len(labelled_images)
     for node in roots:
         assert node["labelled"] + node["placed"] == node["size"] and node["moved"] == 0
@@ -175,6 +179,8 @@ def test_the_tree_page_shows_how_the_unlabelled_images_were_placed(client, site)
     assert placement["placed"] == stored["placed"] == sum(placed_under_root.values()) > 0
     assert placement["classifier"] == stored["classifier"] and placement["confusion"]
     page = client.get(f"/trees/{site['tree_id']}").text
+    left_out = data["tree"]["left_out_flagged"]
+    assert f'{left_out} images the <a href="/quality">quality stage</a> flagged are left out.' in page
     section = page[page.index('<details id="placement">') : page.index("</details>")]
     cells = re.findall(r"<tr>((?:<td>[^<]*</td>)+)</tr>", section)
     rows = [re.findall(r"<td>([^<]*)</td>", row) for row in cells]

@@ -401,6 +401,7 @@ class Browser:
             "images": row.n_images,
             "labelled": row.n_labelled,
             "classifier_accuracy": row.classifier_accuracy,
+            "left_out_flagged": json.loads(row.parameters or "{}").get("left_out_flagged", 0),
         }
 
     def _node_summary(self, node: TreeNodeRow, version: tuple[int, int]) -> dict:

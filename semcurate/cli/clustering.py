@@ -273,6 +273,15 @@ def tree_build(
             "E.g. split classic.invK but place with classic.",
         ),
     ] = None,
+    keep_flagged: Annotated[
+        bool,
+        typer.Option(
+            "--keep-flagged",
+            help="Keep the images the newest `semcurate quality` run flagged blurred, dark, light, "
+            "saturated, low_information, noisy, charging or colour; by default they are left out of the tree "
+            "(and counted).",
+        ),
+    ] = False,
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
     ] = None,
@@ -305,6 +314,7 @@ def tree_build(
                 random_state=seed,
                 preprocessing=preprocessing,
                 placement_feature_set=place_with,
+                leave_out_flagged=not keep_flagged,
                 reporter=reporter,
             )
     except (ClusteringError, LinkageMemoryError) as error:
