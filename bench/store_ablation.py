@@ -158,8 +158,19 @@ def placement_by_size(
     return rows
 
 
-def study(folder: Path, feature_set: str, place_with: str, preprocessing: str, sizes: list[int], args) -> dict:
-    """The ablation and the placement study of one store's feature set (see the module docstring)."""
+def study(
+    folder: Path,
+    feature_set: str,
+    *,
+    place_with: str,
+    preprocessing: str,
+    controls: int,
+    sizes: list[int],
+    draws: int,
+    ablate: bool = True,
+) -> dict:
+    """The ablation (``ablate``, ``controls`` random draws per group) and the placement study (``draws`` labelled
+    draws per size of ``sizes``) of one store's feature set (see the module docstring)."""
     sessions = open_database(f"sqlite:///{folder.resolve() / 'semcurate.db'}", read_only=True)
     truth_csv = folder / "corpus" / GROUND_TRUTH_FILE
     truth, _ = image_truth(sessions, truth_csv)
@@ -194,11 +205,11 @@ def study(folder: Path, feature_set: str, place_with: str, preprocessing: str, s
         "images": len(rows),
         "group_sizes": {name: int(group.sum()) for name, group in groups.items()},
     }
-    if not args.no_ablation:
-        result["ablation"] = ablation(values, leaves, groups, args.controls)
+    if ablate:
+        result["ablation"] = ablation(values, leaves, groups, controls)
     if sizes:
         result["placement_by_size"] = placement_by_size(
-            values[unflagged], placing[unflagged], categories[unflagged], sizes, args.draws
+            values[unflagged], placing[unflagged], categories[unflagged], sizes, draws
         )
     return result
 
@@ -215,7 +226,16 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true", help="only the placement study")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "store_ablation.json")
     args = parser.parse_args()
-    result = study(args.run, args.feature_set, args.place_with, args.preprocessing, args.placement_sizes, args)
+    result = study(
+        args.run,
+        args.feature_set,
+        place_with=args.place_with,
+        preprocessing=args.preprocessing,
+        controls=args.controls,
+        sizes=args.placement_sizes,
+        draws=args.draws,
+        ablate=not args.no_ablation,
+    )
     for row in result.get("ablation", []):
         control = row.get("same_number_at_random", {}).get("leaf_nmi", "")
         print(

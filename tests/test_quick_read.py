@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -25,7 +26,8 @@ def two_trees(tmp_path):
             session.add(
                 TreeRow(
                     feature_set=f"classic.ae{index + 6}", method=method, labels_dataset="SEM_Dataset", depth=2,
-                    rule="silhouette", parameters="{}", n_images=300 + index, n_labelled=120,
+                    rule="silhouette", parameters=json.dumps({"left_out_flagged": 7} if index else {}),
+                    n_images=300 + index, n_labelled=120,
                     classifier_accuracy=accuracy, created_at=dt.datetime(2026, 12, 3, 9, 5 + index, 30, 123456),
                 )
             )  # fmt: skip
@@ -41,6 +43,7 @@ def test_the_catalogue_lists_what_the_orm_stored_newest_first(two_trees):
     newest = listed[0]
     assert newest["feature_set"] == "classic.ae7" and newest["method"] == "density-peaks"
     assert newest["images"] == 301 and newest["labelled"] == 120 and newest["depth"] == 2
+    assert newest["left_out_flagged"] == 7 and listed[1]["left_out_flagged"] == 0  # built before the flags counted
     assert newest["classifier_accuracy"] is None and listed[1]["classifier_accuracy"] == pytest.approx(0.71)
     assert [tree["created"] for tree in listed] == ["2026-12-03 09:06", "2026-12-03 09:05"]
 
