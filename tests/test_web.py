@@ -238,6 +238,21 @@ def test_image_json_lists_its_files_duplicates_labels_scale_and_tree_path(client
     assert data["scale"]["candidates"].keys() == {"ocr", "metadata", "field"}
 
 
+def test_an_image_the_tree_left_out_says_for_which_flags(client, site):
+    with direct(site["db"]) as connection:
+        raised = dict(connection.execute("SELECT image_md5, flags FROM quality_scores").fetchall())
+    unusable = {
+        md5: [flag for flag in flags.split(",") if flag in UNUSABLE_PICTURE_FLAGS] for md5, flags in raised.items()
+    }
+    left_out = sorted(md5 for md5, flags in unusable.items() if flags)
+    kept = sorted(md5 for md5, flags in unusable.items() if not flags)
+    for md5, expected in ((left_out[0], unusable[left_out[0]]), (kept[0], [])):
+        (entry,) = [p for p in client.get(f"/api/images/{md5}").json()["tree_paths"] if p["tree"] == site["tree_id"]]
+        assert entry["left_out_for"] == expected and bool(entry["nodes"]) == (not expected)
+    page = client.get(f"/images/{left_out[0]}").text
+    assert f"not in this tree (left out: flagged {', '.join(unusable[left_out[0]])})" in page
+
+
 def test_near_duplicates_are_shown_as_a_group(client, site):
     near = [row for row in site["truth"] if row["kind"] == "near-duplicate"]
     digest = hashlib.md5((site["corpus"] / near[0]["path"]).read_bytes()).hexdigest()

@@ -613,11 +613,21 @@ class Browser:
             )
             scale = session.get(ScaleReading, md5)
             quality = session.get(QualityScore, md5)
-            tree_ids = list(session.scalars(select(TreeRow.id).order_by(TreeRow.id.desc())))
+            trees = session.execute(select(TreeRow.id, TreeRow.parameters).order_by(TreeRow.id.desc())).all()
+        from semcurate.ingest.quality import UNUSABLE_PICTURE_FLAGS
+
+        unusable = [flag for flag in (quality.flags.split(",") if quality else ()) if flag in UNUSABLE_PICTURE_FLAGS]
         paths = []
-        for tree_id in tree_ids:
+        for tree_id, parameters in trees:
             nodes = self._tree(tree_id).categories_of(md5)
-            paths.append({"tree": tree_id, "nodes": [{"id": n.id, "path": n.path, "title": n.title} for n in nodes]})
+            left_out = not nodes and json.loads(parameters or "{}").get("leave_out_flagged", False)
+            paths.append(
+                {
+                    "tree": tree_id,
+                    "nodes": [{"id": n.id, "path": n.path, "title": n.title} for n in nodes],
+                    "left_out_for": unusable if left_out else [],
+                }
+            )
         try:
             similar = self.similar(md5, feature_set, k)
         except NotFound as error:
