@@ -617,10 +617,13 @@ class Browser:
         from semcurate.ingest.quality import UNUSABLE_PICTURE_FLAGS
 
         unusable = [flag for flag in (quality.flags.split(",") if quality else ()) if flag in UNUSABLE_PICTURE_FLAGS]
+        run_id = quality.run_id if quality else None
         paths = []
         for tree_id, parameters in trees:
             nodes = self._tree(tree_id).categories_of(md5)
-            left_out = not nodes and json.loads(parameters or "{}").get("leave_out_flagged", False)
+            made = json.loads(parameters or "{}")
+            # the image's flags are the newest quality run's: they say why only if the tree was built on that run
+            left_out = not nodes and made.get("leave_out_flagged", False) and made.get("quality_run") == run_id
             paths.append(
                 {
                     "tree": tree_id,
