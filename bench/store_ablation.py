@@ -50,14 +50,12 @@ from pathlib import Path
 
 import categorisation
 import numpy as np
-from tree_truth import image_truth
+from tree_truth import image_truth, paired_rows
 
 from semcurate.clustering.placement import place_unlabelled
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
 from semcurate.db import open_database
-from semcurate.db.models import FeatureSet
 from semcurate.features.preprocessing import preprocess
-from semcurate.features.store import FeatureStore
 from semcurate.ingest.quality_database import raised_flags
 from semcurate.ingest.scale_database import _image_of_path, _lookup
 
@@ -176,15 +174,11 @@ def study(
     truth, _ = image_truth(sessions, truth_csv)
     attributes = image_attributes(sessions, truth_csv)
     quality_run, flagged = raised_flags(sessions)
-    with sessions() as session:
-        store = FeatureStore(session.get(FeatureSet, feature_set).store_path)
-    md5s, values = store.read(feature_set)
-    place_md5s, place_values = store.read(place_with)
-    place_row = {md5: row for row, md5 in enumerate(place_md5s)}
-    rows = [row for row, md5 in enumerate(md5s) if md5 in truth and md5 in attributes and md5 in place_row]
-    kept_md5s = [md5s[row] for row in rows]
-    values = preprocess(values[rows].astype(np.float64), preprocessing)
-    placing = preprocess(place_values[[place_row[md5] for md5 in kept_md5s]].astype(np.float64), "standard")
+    kept_md5s, values, placing = paired_rows(
+        sessions, feature_set, place_with, lambda md5: md5 in truth and md5 in attributes
+    )
+    values = preprocess(values, preprocessing)
+    placing = preprocess(placing, "standard")
     leaves = np.array([truth[md5] for md5 in kept_md5s])
     described = [attributes[md5] for md5 in kept_md5s]
     unflagged = np.array([md5 not in flagged for md5 in kept_md5s])
@@ -202,7 +196,7 @@ def study(
         "preprocessing": preprocessing,
         "place_with": place_with,
         "quality_run": quality_run,
-        "images": len(rows),
+        "images": len(kept_md5s),
         "group_sizes": {name: int(group.sum()) for name, group in groups.items()},
     }
     if ablate:

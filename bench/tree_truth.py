@@ -47,6 +47,7 @@ import json
 import platform
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import categorisation
@@ -130,26 +131,43 @@ def score_tree(leaf: dict[str, int], top: dict[str, tuple[str, str]], truth: dic
     }
 
 
+def paired_rows(
+    sessions, feature_set: str, place_with: str, keep: Callable[[str], bool]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The md5s that ``keep`` accepts and that have a row in both sets of the run's feature store, with their rows
+    of ``feature_set`` and of ``place_with`` in that order (float64, not preprocessed)."""
+    from semcurate.db.models import FeatureSet
+    from semcurate.features.store import FeatureStore
+
+    with sessions() as session:
+        store = FeatureStore(session.get(FeatureSet, feature_set).store_path)
+    md5s, values = store.read(feature_set)
+    place_md5s, place_values = store.read(place_with)
+    place_row = {md5: row for row, md5 in enumerate(place_md5s)}
+    rows = [row for row, md5 in enumerate(md5s) if md5 in place_row and keep(md5)]
+    kept = [md5s[row] for row in rows]
+    return (
+        kept,
+        values[rows].astype(np.float64),
+        place_values[[place_row[md5] for md5 in kept]].astype(np.float64),
+    )
+
+
 def diagnosis(
     sessions, truth: dict[str, str], parameters: dict, feature_set: str, members: set[str], draws: list[int]
 ) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
     ``bench/categorisation.py``'s functions (see the module docstring), over the tree's ``members``."""
-    from semcurate.db.models import FeatureSet
     from semcurate.features.preprocessing import preprocess
-    from semcurate.features.store import FeatureStore
 
     placing = parameters.get("placement_feature_set") or feature_set
-    with sessions() as session:
-        store = FeatureStore(session.get(FeatureSet, feature_set).store_path)
-    md5s, values = store.read(feature_set)
-    placed_md5s, placed_values = store.read(placing)
-    row_of = {md5: row for row, md5 in enumerate(placed_md5s)}
-    rows = [row for row, md5 in enumerate(md5s) if md5 in truth and md5 in row_of and md5 in members]
-    leaves = np.array([truth[md5s[row]] for row in rows])
+    md5s, values, placing_rows = paired_rows(
+        sessions, feature_set, placing, lambda md5: md5 in truth and md5 in members
+    )
+    leaves = np.array([truth[md5] for md5 in md5s])
     categories = np.array([path.split("/")[0] for path in leaves])
-    values = preprocess(values[rows].astype(np.float64), parameters.get("preprocessing", "standard"))
-    placing_rows = preprocess(placed_values[[row_of[md5s[row]] for row in rows]].astype(np.float64))
+    values = preprocess(values, parameters.get("preprocessing", "standard"))
+    placing_rows = preprocess(placing_rows)
     oracle = categorisation.tree_scores(categorisation.tree_leaves(values, categories, 0), categories, leaves)
     results = [categorisation.categorise(values, categories, leaves, draw, placing_rows) for draw in draws]
     return {
