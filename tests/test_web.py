@@ -253,6 +253,25 @@ def test_an_image_the_tree_left_out_says_for_which_flags(client, site):
     assert f"not in this tree (left out: flagged {', '.join(unusable[left_out[0]])})" in page
 
 
+def test_flags_of_a_later_quality_run_are_not_given_as_the_reason(site, tmp_path):
+    """A tree built on quality run 1 does not say an image was left out for the flags a later run raised."""
+    copy = copy_of(site, tmp_path, "rescored")
+    with direct(copy) as target:
+        raised = dict(target.execute("SELECT image_md5, flags FROM quality_scores").fetchall())
+        (run_id,) = target.execute("SELECT max(id) FROM quality_runs").fetchone()
+        target.execute(
+            "INSERT INTO quality_runs (id, scorer_version, n_images, thresholds, config, flag_counts, created_at) "
+            "SELECT id + 1, scorer_version, n_images, thresholds, config, flag_counts, created_at "
+            "FROM quality_runs WHERE id = ?",
+            (run_id,),
+        )
+        target.execute("UPDATE quality_scores SET run_id = ?", (run_id + 1,))
+    md5 = next(md5 for md5, flags in raised.items() if set(flags.split(",")) & set(UNUSABLE_PICTURE_FLAGS))
+    rescored = TestClient(create_app(open_database(copy, read_only=True), site["root"] / "store"))
+    (entry,) = [p for p in rescored.get(f"/api/images/{md5}").json()["tree_paths"] if p["tree"] == site["tree_id"]]
+    assert entry["nodes"] == [] and entry["left_out_for"] == []
+
+
 def test_near_duplicates_are_shown_as_a_group(client, site):
     near = [row for row in site["truth"] if row["kind"] == "near-duplicate"]
     digest = hashlib.md5((site["corpus"] / near[0]["path"]).read_bytes()).hexdigest()
