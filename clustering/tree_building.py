@@ -151,6 +151,12 @@ def build_tree(
         usable = [index for index, md5 in enumerate(md5s) if md5 not in flagged]
         left_out = Counter(flag for md5 in md5s for flag in flagged.get(md5, ()))
         n_left_out = len(md5s) - len(usable)
+        if md5s and not usable:
+            raise ClusteringError(
+                f"the quality stage flagged every one of the {len(md5s)} images of {feature_set} "
+                f"({', '.join(f'{flag} {count}' for flag, count in sorted(left_out.items()))}): check its "
+                "thresholds (`semcurate quality --threshold FLAG=VALUE`) or build with --keep-flagged"
+            )
         md5s, values = [md5s[index] for index in usable], values[usable]
         values = preprocess(values, preprocessing)
         placing = values

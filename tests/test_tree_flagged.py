@@ -27,7 +27,7 @@ from semcurate.features.store import FeatureStore
 from semcurate.ingest.ingestion import ingest
 from semcurate.ingest.labels import import_labels
 from semcurate.ingest.quality import UNUSABLE_PICTURE_FLAGS
-from semcurate.ingest.quality_database import score_images
+from semcurate.ingest.quality_database import apply_thresholds, score_images
 from semcurate.ingest.scale_database import read_scales
 
 
@@ -116,3 +116,23 @@ def test_the_help_names_every_flag_that_leaves_an_image_out():
     option = text[text.index("--keep-flagged") :]
     for flag in UNUSABLE_PICTURE_FLAGS:
         assert flag in option[:400], flag
+
+
+def test_a_repository_flagged_through_and_through_gets_one_line_not_a_tree(scored_repository):
+    """Last in this module: it re-flags the module's repository (every image 'dark')."""
+    root, db_url, sessions, _ = scored_repository
+    apply_thresholds(sessions, overrides={"dark": 256.0})  # brightness is 0-255: every image is below
+    result = CliRunner().invoke(
+        app,
+        [
+            "tree", "build", "classic", "--depth", "1",
+            "--db", db_url, "--feature-store", str(root / "features.h5"), "--store", str(root / "store"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    described = len(FeatureStore(root / "features.h5").read("classic")[0])
+    message = " ".join(result.output.split())
+    assert f"error: the quality stage flagged every one of the {described} images of classic (" in message
+    assert f"dark {described}," in message  # with the other flags the images also raise, counted
+    assert "--keep-flagged" in message
+    assert "Traceback" not in result.output
