@@ -42,7 +42,6 @@ an earlier row of the same pair).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import time
@@ -50,14 +49,13 @@ from pathlib import Path
 
 import categorisation
 import numpy as np
-from tree_truth import image_truth, paired_rows
+from tree_truth import image_truth, mapped_rows, paired_rows
 
 from semcurate.clustering.placement import place_unlabelled
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
 from semcurate.db import open_database
 from semcurate.features.preprocessing import preprocess
 from semcurate.ingest.quality_database import raised_flags
-from semcurate.ingest.scale_database import _image_of_path, _lookup
 
 HERE = Path(__file__).resolve().parent
 #: Kinds of ``ground_truth.csv`` row that describe an image's own pixels (not a copy of another's).
@@ -66,16 +64,10 @@ OWN_ROWS = ("original", "variant")
 
 def image_attributes(sessions, truth_csv: Path) -> dict[str, dict]:
     """``{image md5: {defect, jpg_only, resaved, width}}`` from the ``original`` or ``variant`` row of each image
-    in ``truth_csv``, mapped to images as :func:`tree_truth.image_truth` maps them."""
-    names = _image_of_path(sessions)
+    in ``truth_csv``, mapped to images as :func:`tree_truth.mapped_rows` maps them."""
     attributes: dict[str, dict] = {}
-    with truth_csv.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["kind"] not in OWN_ROWS:
-                continue
-            md5 = _lookup(names, row["path"])
-            if md5 is None:
-                continue
+    for md5, row in mapped_rows(sessions, truth_csv):
+        if row["kind"] in OWN_ROWS:
             attributes.setdefault(
                 md5,
                 {

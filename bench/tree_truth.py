@@ -47,7 +47,7 @@ import json
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import categorisation
@@ -63,19 +63,26 @@ from semcurate.ingest.scale_database import _image_of_path, _lookup
 HERE = Path(__file__).resolve().parent
 
 
+def mapped_rows(sessions, truth_csv: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(image md5, row)`` for each row of ``truth_csv`` whose file maps to an ingested image, mapped as
+    ``semcurate scale validate`` maps it (the file's source path, dropping leading folders)."""
+    names = _image_of_path(sessions)
+    with truth_csv.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            md5 = _lookup(names, row["path"])
+            if md5 is not None:
+                yield md5, row
+
+
 def image_truth(sessions, truth_csv: Path) -> tuple[dict[str, str], int]:
     """``{image md5: true sub-category path}`` for every image a row of ``truth_csv`` names, and how many images
     two rows gave different sub-categories (kept as the first row says)."""
-    names = _image_of_path(sessions)
     truth: dict[str, str] = {}
     conflicts = set()
-    with truth_csv.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            md5 = _lookup(names, row["path"]) if row["subcategory_path"] else None
-            if md5 is None:
-                continue
-            if truth.setdefault(md5, row["subcategory_path"]) != row["subcategory_path"]:
-                conflicts.add(md5)
+    for md5, row in mapped_rows(sessions, truth_csv):
+        path = row["subcategory_path"]
+        if path and truth.setdefault(md5, path) != path:
+            conflicts.add(md5)
     return truth, len(conflicts)
 
 
