@@ -31,7 +31,10 @@ def placement_summary(stored: str | dict | None) -> dict | None:
         ``classifier``, ``calibration``, ``selected_by``, ``untested``,
         ``heldout_accuracy`` and ``heldout_balanced_accuracy`` (shares of the
         labelled rows the cross-validation held out), ``placed``, ``doubtful``
-        and ``doubtful_below`` (a probability); ``per_category`` (rows: name,
+        and ``doubtful_below`` (a probability); ``unreached``, the placed
+        images that no label reached through label spreading's graph, placed
+        by their nearest labelled image (0 in reports stored before it was
+        counted); ``per_category`` (rows: name,
         labelled, held out, held-out accuracy, placed, doubtful) and
         ``confusion`` (rows: number and name of the labelled category, then
         the held-out count predicted in each category, numbered as the rows;
@@ -77,6 +80,7 @@ def placement_summary(stored: str | dict | None) -> dict | None:
             "placed": report["placed"],
             "doubtful": report["doubtful"],
             "doubtful_below": report["doubtful_below"],
+            "unreached": report.get("unreached", 0),
             "per_category": per_category,
             "confusion": confusion_rows,
         }

@@ -261,7 +261,8 @@ def test_the_spreading_row_of_the_table_is_scikit_learns_label_spreading_with_ea
     assert placer.classifier_ == "label-spreading" and [row["classifier"] for row in placer.cv_results_] == [
         "label-spreading"
     ]
-    # The same folds, written out with scikit-learn alone.
+    # The same folds, written out with scikit-learn alone; a row no label reached goes to its nearest labelled row.
+    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.semi_supervised import LabelSpreading
 
     labelled, codes = values[~hidden], np.unique(truth[~hidden], return_inverse=True)[1]
@@ -271,8 +272,13 @@ def test_the_spreading_row_of_the_table_is_scikit_learns_label_spreading_with_ea
         targets = np.full(len(everything), -1)
         targets[train] = codes[train]
         model = LabelSpreading(kernel="knn", n_neighbors=7, max_iter=1000).fit(everything, targets)
-        with np.errstate(invalid="ignore"):  # rows no label reached are 0 / 0; both sides then say the first class
-            predicted[test] = model.predict(labelled[test])
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows no label reached are 0 / 0
+            spread = model.predict_proba(labelled[test])
+        predicted[test] = spread.argmax(axis=1)
+        unreached = ~np.isfinite(spread).all(axis=1)
+        if unreached.any():
+            nearest = KNeighborsClassifier(n_neighbors=1).fit(labelled[train], codes[train])
+            predicted[test[unreached]] = nearest.predict(labelled[test][unreached])
     assert placer.cv_results_[0]["accuracy"] == pytest.approx(np.mean(predicted == codes), abs=1e-12)
 
 
@@ -306,13 +312,36 @@ def test_label_spreading_can_build_its_graph_on_another_feature_set():
         CategoryPlacer().fit(noise[~hidden], truth[~hidden], graph=values[hidden])
 
 
-def test_rows_that_no_label_reaches_get_equal_probabilities():
+def test_rows_that_no_label_reaches_take_their_nearest_labelled_rows_distribution():
+    from sklearn.neighbors import KNeighborsClassifier
+
     from semcurate.clustering.placement import fit_spreading, spreading_probabilities
 
     generator = np.random.default_rng(4)
-    labelled = np.vstack([generator.normal(0, 0.1, (20, 2)), generator.normal(5, 0.1, (20, 2))])
-    island = generator.normal(100, 0.1, (12, 2))  # 12 rows whose 7 nearest are all on the island
-    model = fit_spreading(labelled, np.repeat([0, 1], 20), island)
-    probabilities = spreading_probabilities(model, np.vstack([labelled[:1], island]), 3)
-    np.testing.assert_allclose(probabilities[1:], 1 / 3)
-    assert probabilities[0].argmax() == 0 and probabilities[0, 2] == 0
+    labelled = np.vstack([generator.normal(0, 0.1, (20, 2)), generator.normal(50, 0.1, (20, 2))])
+    codes = np.repeat([0, 1], 20)
+    island = generator.normal(40, 0.1, (12, 2))  # 12 rows whose 7 nearest are all on the island, nearer code 1
+    model = fit_spreading(labelled, codes, island)
+    rows = np.vstack([labelled[:1], island])
+    np.testing.assert_array_equal(model.unreached(rows), [False] + [True] * 12)
+    probabilities = spreading_probabilities(model, rows, 3)
+    nearest = KNeighborsClassifier(n_neighbors=1).fit(labelled, codes)
+    np.testing.assert_array_equal(probabilities[1:].argmax(axis=1), nearest.predict(island))
+    assert (probabilities[1:, 1] > 0.5).all() and (probabilities[:, 2] == 0).all()
+    assert probabilities[0].argmax() == 0
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1)
+
+
+def test_the_placement_reports_the_images_no_label_reaches():
+    from semcurate.clustering import placement_summary
+
+    generator = np.random.default_rng(5)
+    labelled = np.vstack([generator.normal(0, 0.1, (20, 2)), generator.normal(50, 0.1, (20, 2))])
+    names = ["Fibres"] * 20 + ["Tips"] * 20
+    island = generator.normal(40, 0.1, (12, 2))
+    placement = place_unlabelled(labelled, names, island, classifiers=("label-spreading",))
+    assert placement.categories == ["Tips"] * 12
+    assert placement.report["unreached"] == 12
+    assert placement_summary(placement.report)["unreached"] == 12
+    supervised = place_unlabelled(labelled, names, island, classifiers=("logistic-regression",))
+    assert supervised.report["unreached"] == 0

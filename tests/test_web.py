@@ -191,6 +191,31 @@ def test_the_tree_page_shows_how_the_unlabelled_images_were_placed(client, site)
     ]
     confusion = [row for row, is_numbered in zip(rows, numbered, strict=True) if is_numbered]
     assert [[int(count) for count in row[1:]] for row in confusion] == stored["confusion"]["matrix"]
+    assert placement["unreached"] == stored["unreached"]
+    assert ("no label reached" in page) == (stored["unreached"] > 0)
+
+
+def test_the_tree_page_says_how_many_images_no_label_reached(site, tmp_path):
+    """A stored placement that counts images placed by their nearest labelled image says so; an older one, which
+    has no count, says nothing."""
+    copy = copy_of(site, tmp_path, "unreached")
+    with direct(copy) as target:
+        (stored,) = target.execute("SELECT placement FROM trees WHERE id = ?", (site["tree_id"],)).fetchone()
+        report = json.loads(stored)
+        target.execute(
+            "UPDATE trees SET placement = ? WHERE id = ?", (json.dumps({**report, "unreached": 3}), site["tree_id"])
+        )
+    counted = TestClient(create_app(open_database(copy, read_only=True), site["root"] / "store"))
+    assert (
+        "3 of them no label reached through the graph of similar images"
+        in counted.get(f"/trees/{site['tree_id']}").text
+    )
+    with direct(copy) as target:
+        report.pop("unreached", None)
+        target.execute("UPDATE trees SET placement = ? WHERE id = ?", (json.dumps(report), site["tree_id"]))
+    older = TestClient(create_app(open_database(copy, read_only=True), site["root"] / "store"))
+    assert older.get(f"/api/trees/{site['tree_id']}").json()["tree"]["placement"]["unreached"] == 0
+    assert "no label reached" not in older.get(f"/trees/{site['tree_id']}").text
 
 
 def test_node_gallery_is_sorted_by_distance_to_the_centre_computed_independently(client, site):

@@ -330,6 +330,11 @@ def print_placement(report: dict) -> None:
 
     if report.get("untested"):
         typer.echo(f"placement: {report['untested']}")
+    if report.get("unreached"):
+        typer.echo(
+            f"placement: {report['unreached']} images no label reached through the graph of similar images; "
+            "each was placed by its nearest labelled image"
+        )
     if not report.get("cv"):
         return
     print_table(
