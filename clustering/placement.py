@@ -354,11 +354,12 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
 
         heldout: dict[str, np.ndarray] = {}
+        heldout_unreached = np.zeros(len(rows), dtype=bool)
         self.cv_results_ = []
         for name in self.classifiers:
             started = time.perf_counter()
             if name == SPREADING:
-                heldout[name] = heldout_spreading_probabilities(
+                heldout[name], heldout_unreached = heldout_spreading_probabilities(
                     graph, codes, rows, folds, always_trained, graph_unlabelled, n_classes
                 )
             else:
@@ -371,7 +372,9 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
             partner = max(supervised, key=_rank)
             spreading = next(result for result in self.cv_results_ if result["classifier"] == SPREADING)
             name = f"{partner['classifier']}+{SPREADING}"
-            heldout[name] = product_of_experts(heldout[partner["classifier"]], heldout[SPREADING])
+            heldout[name] = product_of_experts(
+                heldout[partner["classifier"]], abstaining(heldout[SPREADING], heldout_unreached)
+            )
             scores = probability_scores(codes[rows], heldout[name], np.arange(n_classes))
             seconds = partner["seconds"] + spreading["seconds"]
             self.cv_results_.append({"classifier": name, **scores, "seconds": seconds})
@@ -434,7 +437,8 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
                 graph_rows = X if graph is None else check_array(graph, dtype=np.float64)
                 if len(graph_rows) != len(X):
                     raise ValueError(f"{len(graph_rows)} graph rows for {len(X)} rows: give the same images' rows")
-                parts.append(spreading_probabilities(self.spreading_, graph_rows, len(self.classes_)))
+                spread, unreached = spreading_probabilities(self.spreading_, graph_rows, len(self.classes_))
+                parts.append(spread if self.estimator_ is None else abstaining(spread, unreached))
             probabilities = parts[0] if len(parts) == 1 else product_of_experts(*parts)
             if self.calibrator_ is not None:
                 probabilities = self.calibrator_.predict_proba(_log_probabilities(probabilities))
@@ -510,15 +514,15 @@ class SpreadingToNearestLabel(LabelSpreading):
 
     def unreached(self, X: Any) -> np.ndarray:
         """Whether no label reaches each row of ``X``: its graph neighbours all carry no label mass."""
-        return self._placed(X)[1]
+        return self.reach(X)[1]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Label distribution of each row of ``X``: scikit-learn's (the normalised sum of its graph neighbours'
         spread distributions), or where no label reaches the row, its nearest labelled row's."""
-        return self._placed(X)[0]
+        return self.reach(X)[0]
 
-    def _placed(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities, unreached)`` of :meth:`predict_proba` and :meth:`unreached`."""
+    def reach(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities, unreached)`` of :meth:`predict_proba` and :meth:`unreached`, from one pass."""
         check_is_fitted(self, "labelled_")
         X = check_array(X, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 where no label reaches
@@ -545,12 +549,37 @@ def fit_spreading(labelled: np.ndarray, codes: np.ndarray, unlabelled: np.ndarra
         return model.fit(rows, targets)
 
 
-def spreading_probabilities(model: SpreadingToNearestLabel, rows: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities of codes ``0 .. n_classes - 1`` for ``rows`` from a fitted label spreading (a code the
-    spreading was not given gets 0; a row no label reaches, its nearest labelled row's distribution)."""
+def spreading_probabilities(
+    model: SpreadingToNearestLabel, rows: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities, unreached)``: probabilities of codes ``0 .. n_classes - 1`` for ``rows`` from a fitted
+    label spreading (a code the spreading was not given gets 0; a row no label reaches, its nearest labelled
+    row's distribution), and which rows no label reached."""
+    given, unreached = model.reach(rows)
     probabilities = np.zeros((len(rows), n_classes))
-    probabilities[:, model.classes_] = model.predict_proba(rows)
-    return probabilities
+    probabilities[:, model.classes_] = given
+    return probabilities, unreached
+
+
+def abstaining(probabilities: np.ndarray, unreached: np.ndarray) -> np.ndarray:
+    """Label spreading's ``probabilities`` as one expert of a product: equal for the ``unreached`` rows.
+
+    Where no label reaches a row through the graph, spreading has no evidence
+    of its own; its nearest labelled row (what :class:`SpreadingToNearestLabel`
+    falls back on when it places alone) is the weaker witness beside a
+    supervised classifier trained on every labelled row, so in the product it
+    abstains and the classifier decides.  On the demo's specimens (three 15 %
+    draws, the projection placed with the descriptor) the nearest labelled
+    row in the product placed 0.944 instead of 0.956 on one draw.
+
+    Examples
+    --------
+    >>> abstaining(np.array([[0.9, 0.1], [0.8, 0.2]]), np.array([False, True])).tolist()
+    [[0.9, 0.1], [0.5, 0.5]]
+    """
+    result = probabilities.copy()
+    result[unreached] = 1 / probabilities.shape[1]
+    return result
 
 
 def product_of_experts(*probabilities: np.ndarray) -> np.ndarray:
@@ -689,12 +718,8 @@ def place_unlabelled(
     if placer.spreading_ is not None:
         graph_rows = unlabelled_values if graph_unlabelled is None else graph_unlabelled
         unreached = int(placer.spreading_.unreached(graph_rows).sum())
-    return Placement(
-        [str(name) for name in placed],
-        chosen,
-        doubtful,
-        placement_report(placer, categories, placed, doubtful, doubtful_below, unreached),
-    )
+    report = placement_report(placer, categories, placed, doubtful, doubtful_below, unreached)
+    return Placement([str(name) for name in placed], chosen, doubtful, report)
 
 
 def placement_report(
@@ -720,10 +745,12 @@ def placement_report(
     ``mean_probability``, ``accuracy``); ``heldout_accuracy_confident`` and
     ``heldout_accuracy_doubtful`` (held-out accuracy at or above, and below,
     ``doubtful_below``; None without such rows); ``doubtful_below``,
-    ``placed``, ``doubtful``; ``unreached``, the placed rows that label
-    spreading reached with no label and gave their nearest labelled row's
-    distribution (:class:`SpreadingToNearestLabel`; 0 when the chosen
-    classifier does not spread labels).
+    ``placed``, ``doubtful``; ``unreached``, the placed rows that no label
+    reached through label spreading's graph (0 when the chosen classifier
+    does not spread labels), and ``unreached_placed_by``, what placed them:
+    ``"their nearest labelled image"`` where spreading placed alone
+    (:class:`SpreadingToNearestLabel`), else the supervised classifier of the
+    product (:func:`abstaining`).
     """
     classes = [str(name) for name in placer.classes_]
     labelled_counts = dict(zip(*np.unique(np.asarray(categories), return_counts=True), strict=True))
@@ -745,6 +772,9 @@ def placement_report(
         "placed": len(placed_list),
         "doubtful": len(doubtful_list),
         "unreached": unreached,
+        "unreached_placed_by": "their nearest labelled image"
+        if placer.estimator_ is None
+        else f"{_parts(placer.classifier_)[0]} alone",
     }
     truth, probabilities = placer.heldout_categories_, placer.heldout_probabilities_
     predicted = placer.heldout_predictions_
@@ -872,7 +902,7 @@ def heldout_spreading_probabilities(
     always_trained: np.ndarray,
     unlabelled: np.ndarray,
     n_classes: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities of each of ``rows`` from label spreading that saw every row, but not that row's fold's labels.
 
     As :func:`heldout_probabilities`, for the semi-supervised candidate: each
@@ -884,14 +914,18 @@ def heldout_spreading_probabilities(
 
     Returns
     -------
-    ndarray of shape (len(rows), n_classes)
+    probabilities : ndarray of shape (len(rows), n_classes)
+    unreached : ndarray of bool, shape (len(rows),)
+        The rows no label of their fold reached (:func:`spreading_probabilities`).
     """
 
     def predict(trained_on: np.ndarray, tested: np.ndarray) -> np.ndarray:
         fitted = fit_spreading(graph[trained_on], codes[trained_on], np.vstack([graph[tested], unlabelled]))
-        return spreading_probabilities(fitted, graph[tested], n_classes)
+        probabilities, unreached = spreading_probabilities(fitted, graph[tested], n_classes)
+        return np.column_stack([probabilities, unreached])  # one array per fold, as _over_folds collects them
 
-    return _over_folds(predict, rows, folds, always_trained, n_classes)
+    collected = _over_folds(predict, rows, folds, always_trained, n_classes + 1)
+    return collected[:, :n_classes], collected[:, n_classes] > 0
 
 
 def _over_folds(

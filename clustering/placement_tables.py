@@ -32,9 +32,9 @@ def placement_summary(stored: str | dict | None) -> dict | None:
         ``heldout_accuracy`` and ``heldout_balanced_accuracy`` (shares of the
         labelled rows the cross-validation held out), ``placed``, ``doubtful``
         and ``doubtful_below`` (a probability); ``unreached``, the placed
-        images that no label reached through label spreading's graph, placed
-        by their nearest labelled image (0 in reports stored before it was
-        counted); ``per_category`` (rows: name,
+        images that no label reached through label spreading's graph (0 in
+        reports stored before they were counted), and ``unreached_placed_by``
+        (what placed them); ``per_category`` (rows: name,
         labelled, held out, held-out accuracy, placed, doubtful) and
         ``confusion`` (rows: number and name of the labelled category, then
         the held-out count predicted in each category, numbered as the rows;
@@ -81,6 +81,7 @@ def placement_summary(stored: str | dict | None) -> dict | None:
             "doubtful": report["doubtful"],
             "doubtful_below": report["doubtful_below"],
             "unreached": report.get("unreached", 0),
+            "unreached_placed_by": report.get("unreached_placed_by"),
             "per_category": per_category,
             "confusion": confusion_rows,
         }

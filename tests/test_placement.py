@@ -324,7 +324,8 @@ def test_rows_that_no_label_reaches_take_their_nearest_labelled_rows_distributio
     model = fit_spreading(labelled, codes, island)
     rows = np.vstack([labelled[:1], island])
     np.testing.assert_array_equal(model.unreached(rows), [False] + [True] * 12)
-    probabilities = spreading_probabilities(model, rows, 3)
+    probabilities, unreached = spreading_probabilities(model, rows, 3)
+    np.testing.assert_array_equal(unreached, model.unreached(rows))
     nearest = KNeighborsClassifier(n_neighbors=1).fit(labelled, codes)
     np.testing.assert_array_equal(probabilities[1:].argmax(axis=1), nearest.predict(island))
     assert (probabilities[1:, 1] > 0.5).all() and (probabilities[:, 2] == 0).all()
@@ -342,6 +343,7 @@ def test_the_placement_reports_the_images_no_label_reaches():
     placement = place_unlabelled(labelled, names, island, classifiers=("label-spreading",))
     assert placement.categories == ["Tips"] * 12
     assert placement.report["unreached"] == 12
+    assert placement.report["unreached_placed_by"] == "their nearest labelled image"
     assert placement_summary(placement.report)["unreached"] == 12
     supervised = place_unlabelled(labelled, names, island, classifiers=("logistic-regression",))
     assert supervised.report["unreached"] == 0

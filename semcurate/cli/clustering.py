@@ -332,8 +332,8 @@ def print_placement(report: dict) -> None:
         typer.echo(f"placement: {report['untested']}")
     if report.get("unreached"):
         typer.echo(
-            f"placement: {report['unreached']} images no label reached through the graph of similar images; "
-            "each was placed by its nearest labelled image"
+            f"placement: {report['unreached']} images no label reached through the graph of similar images: "
+            f"{report['unreached_placed_by']} placed them"
         )
     if not report.get("cv"):
         return
