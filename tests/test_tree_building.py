@@ -320,7 +320,7 @@ def test_cluster_and_tree_commands(demo_repository):
     assert f"chosen: {report['classifier']}, by balanced accuracy" in words
     for table in ("classifiers compared", "placement per category", "held-out confusion matrix"):
         assert table in words
-    said = f"placement: {report['unreached']} images no label reached through the graph of similar images"
+    said = f"placement: {report['unreached']} images no label reached through the graph of similar images:"
     assert (said in words) == (report["unreached"] > 0)
     for name, counts in zip(report["confusion"]["categories"], report["confusion"]["matrix"], strict=True):
         assert re.search(rf"\d+\. {name}\s*│\s*" + r"\s*│\s*".join(map(str, counts)) + r"\s*│", built.stdout), name

@@ -196,22 +196,22 @@ def test_the_tree_page_shows_how_the_unlabelled_images_were_placed(client, site)
 
 
 def test_the_tree_page_says_how_many_images_no_label_reached(site, tmp_path):
-    """A stored placement that counts images placed by their nearest labelled image says so; an older one, which
-    has no count, says nothing."""
+    """A stored placement that counts images no label reached says how many and what placed them, escaped; an
+    older one, which has no count, says nothing."""
     copy = copy_of(site, tmp_path, "unreached")
     with direct(copy) as target:
         (stored,) = target.execute("SELECT placement FROM trees WHERE id = ?", (site["tree_id"],)).fetchone()
         report = json.loads(stored)
         target.execute(
-            "UPDATE trees SET placement = ? WHERE id = ?", (json.dumps({**report, "unreached": 3}), site["tree_id"])
+            "UPDATE trees SET placement = ? WHERE id = ?",
+            (json.dumps({**report, "unreached": 3, "unreached_placed_by": "<knn> alone"}), site["tree_id"]),
         )
     counted = TestClient(create_app(open_database(copy, read_only=True), site["root"] / "store"))
-    assert (
-        "3 of them no label reached through the graph of similar images"
-        in counted.get(f"/trees/{site['tree_id']}").text
-    )
+    page = counted.get(f"/trees/{site['tree_id']}").text
+    assert "3 of them no label reached through the graph of similar images: &lt;knn&gt; alone placed them." in page
     with direct(copy) as target:
         report.pop("unreached", None)
+        report.pop("unreached_placed_by", None)
         target.execute("UPDATE trees SET placement = ? WHERE id = ?", (json.dumps(report), site["tree_id"]))
     older = TestClient(create_app(open_database(copy, read_only=True), site["root"] / "store"))
     assert older.get(f"/api/trees/{site['tree_id']}").json()["tree"]["placement"]["unreached"] == 0
