@@ -202,7 +202,10 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
     honest) joins two views that err on different images: spreading on the
     graph rows, the classifier on ``X``.  With the descriptor as ``X`` and the
     projection as the graph, it placed 0.947-0.974 of the demo's unlabelled
-    specimens where spreading alone placed 0.933-0.961.
+    specimens where spreading alone placed 0.933-0.961.  A row that no label
+    reaches through the graph takes its nearest labelled row's distribution
+    when spreading places alone (:class:`SpreadingToNearestLabel`), and
+    leaves the decision to the classifier in the product (:func:`abstaining`).
 
     Calibration is multinomial logistic regression on the logarithms of the
     held-out probabilities ("matrix scaling", the multi-class form of Platt
@@ -474,8 +477,8 @@ class SpreadingToNearestLabel(LabelSpreading):
     labelled images are atypical of it.  The nearest labelled row (Euclidean,
     in the graph's rows) is where one more edge would join the group to the
     graph, and spreading over that edge would give the group that row's
-    distribution; so it is given that.  On a 1,300-image demo store, 15 %
-    labelled, 27 placed images were unreached (19 of them Porous_Sponge,
+    distribution; so it is given that.  On a 1,300-image demo store (its
+    generator's 14 % labelled), 27 placed images were unreached (19 of them Porous_Sponge,
     whose 2 labelled images lie among Biological ones); given equal
     probabilities, calibration put all 27 in the largest category, all
     wrongly, with probability 0.51; by their nearest labelled image 22 of
