@@ -391,6 +391,15 @@ def test_the_placement_of_a_tree_is_shown_per_category_with_its_confusion_matrix
         "held-out accuracy 0.8333 (balanced 0.8125); 4 images placed, 1 of them doubtful (probability below 0.5)"
     ) in text
     assert "Particles &amp; &lt;dust&gt;" in html and "<dust>" not in html
+    assert "no label reached" not in text  # PLACEMENT, as stored before the count existed, has none
+
+    _tree_id, html = report_with_placement(
+        stocked, tmp_path, json.dumps({**PLACEMENT, "unreached": 2, "unreached_placed_by": "knn <alone>"})
+    )
+    assert (
+        "1 of them doubtful (probability below 0.5). 2 of them no label reached through the graph of similar "
+        "images: knn &lt;alone&gt; placed them."
+    ) in " ".join(html.split())
 
 
 def test_a_tree_that_placed_without_a_classifier_says_why_and_an_unreadable_placement_is_one_line(stocked, tmp_path):
