@@ -530,7 +530,8 @@ class SpreadingToNearestLabel(LabelSpreading):
         X = check_array(X, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 where no label reaches
             probabilities = np.asarray(super().predict_proba(X))
-        unreached = ~np.isfinite(probabilities).all(axis=1)
+        # scikit-learn 1.6-1.9 give NaN there; a release that guarded the division would give zeros
+        unreached = ~(np.isfinite(probabilities).all(axis=1) & (probabilities.sum(axis=1) > 0))
         if unreached.any():
             nearest = NearestNeighbors(n_neighbors=1).fit(self.X_[self.labelled_])
             rows = self.labelled_[nearest.kneighbors(X[unreached], return_distance=False)[:, 0]]
