@@ -428,8 +428,14 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
             When the graph rows are needed and not given, or are not as many
             as the rows.
         """
+        return self.reach(X, graph=graph)[0]
+
+    def reach(self, X: Any, *, graph: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities, unreached)``: :meth:`predict_proba`, and whether no label reached each row through
+        label spreading's graph (all False when the chosen classifier does not spread labels), from one pass."""
         check_is_fitted(self, "calibrator_")
         X = check_array(X, dtype=np.float64)
+        unreached = np.zeros(len(X), dtype=bool)
         with threadpool_limits(limits=1):
             parts = []
             if self.estimator_ is not None:
@@ -445,7 +451,7 @@ class CategoryPlacer(ClassifierMixin, BaseEstimator):
             probabilities = parts[0] if len(parts) == 1 else product_of_experts(*parts)
             if self.calibrator_ is not None:
                 probabilities = self.calibrator_.predict_proba(_log_probabilities(probabilities))
-        return np.asarray(probabilities)
+        return np.asarray(probabilities), unreached
 
     def predict(self, X: Any, *, graph: Any = None) -> np.ndarray:
         """The most probable category of each row of ``X`` (``graph`` as in :meth:`predict_proba`)."""
@@ -503,9 +509,10 @@ class SpreadingToNearestLabel(LabelSpreading):
 
     >>> rows = np.array([[0.0], [5.0], [20.0], [20.1], [20.2]])
     >>> model = SpreadingToNearestLabel(kernel="knn", n_neighbors=2).fit(rows, np.array([0, 1, -1, -1, -1]))
-    >>> model.unreached(rows).tolist()
+    >>> probabilities, unreached = model.reach(rows)
+    >>> unreached.tolist()
     [False, False, True, True, True]
-    >>> model.predict_proba(rows[2:]).argmax(axis=1).tolist()
+    >>> probabilities[2:].argmax(axis=1).tolist()
     [1, 1, 1]
     """
 
@@ -515,17 +522,14 @@ class SpreadingToNearestLabel(LabelSpreading):
         self.labelled_ = np.flatnonzero(np.asarray(y) != -1)
         return self
 
-    def unreached(self, X: Any) -> np.ndarray:
-        """Whether no label reaches each row of ``X``: its graph neighbours all carry no label mass."""
-        return self.reach(X)[1]
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Label distribution of each row of ``X``: scikit-learn's (the normalised sum of its graph neighbours'
         spread distributions), or where no label reaches the row, its nearest labelled row's."""
         return self.reach(X)[0]
 
     def reach(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities, unreached)`` of :meth:`predict_proba` and :meth:`unreached`, from one pass."""
+        """``(probabilities, unreached)``: :meth:`predict_proba`, and whether no label reaches each row of ``X``
+        (its graph neighbours all carry no label mass), from one pass."""
         check_is_fitted(self, "labelled_")
         X = check_array(X, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 where no label reaches
@@ -714,15 +718,11 @@ def place_unlabelled(
         graph=graph_labelled,
         graph_unlabelled=graph_unlabelled,
     )
-    probabilities = placer.predict_proba(unlabelled_values, graph=graph_unlabelled)
+    probabilities, unreached = placer.reach(unlabelled_values, graph=graph_unlabelled)
     placed = placer.classes_[np.argmax(probabilities, axis=1)]
     chosen = probabilities.max(axis=1)
     doubtful = chosen < doubtful_below
-    unreached = 0
-    if placer.spreading_ is not None:
-        graph_rows = unlabelled_values if graph_unlabelled is None else graph_unlabelled
-        unreached = int(placer.spreading_.unreached(graph_rows).sum())
-    report = placement_report(placer, categories, placed, doubtful, doubtful_below, unreached)
+    report = placement_report(placer, categories, placed, doubtful, doubtful_below, int(unreached.sum()))
     return Placement([str(name) for name in placed], chosen, doubtful, report)
 
 

@@ -323,9 +323,9 @@ def test_rows_that_no_label_reaches_take_their_nearest_labelled_rows_distributio
     island = generator.normal(40, 0.1, (12, 2))  # 12 rows whose 7 nearest are all on the island, nearer code 1
     model = fit_spreading(labelled, codes, island)
     rows = np.vstack([labelled[:1], island])
-    np.testing.assert_array_equal(model.unreached(rows), [False] + [True] * 12)
+    np.testing.assert_array_equal(model.reach(rows)[1], [False] + [True] * 12)
     probabilities, unreached = spreading_probabilities(model, rows, 3)
-    np.testing.assert_array_equal(unreached, model.unreached(rows))
+    np.testing.assert_array_equal(unreached, model.reach(rows)[1])
     nearest = KNeighborsClassifier(n_neighbors=1).fit(labelled, codes)
     np.testing.assert_array_equal(probabilities[1:].argmax(axis=1), nearest.predict(island))
     assert (probabilities[1:, 1] > 0.5).all() and (probabilities[:, 2] == 0).all()
