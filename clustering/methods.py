@@ -23,8 +23,8 @@ N_CLUSTERS_METHODS = ("elbow", "silhouette", "gap")
 #: How :func:`~semcurate.clustering.splitting.split` decides a node's children. ``gap`` (its default) is the only rule
 #: that also decides whether to split at all, against a uniform null; the others split every node down to the depth.
 SPLIT_RULES = ("silhouette", "gap", "dendrogram-gap")
-#: Least mean silhouette the gap rule's children must reach for a node to split: the rule's effect-size floor
-#: (:mod:`semcurate.clustering.splitting` says why 0.15).
+#: Least mean silhouette the gap rule's children must reach, all of them for a node to split and any two for both
+#: to stay apart: the rule's effect-size floor (:mod:`semcurate.clustering.splitting` says why 0.15).
 MIN_SILHOUETTE = 0.15
 #: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
 MONOTONE_LINKAGES = ("ward", "complete", "average", "single")

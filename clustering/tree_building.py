@@ -111,7 +111,7 @@ def build_tree(
     images and the categories are split; the choice is stored with the
     tree's parameters.  Placements whose calibrated probability is below
     ``doubtful_below`` are marked doubtful.  ``min_silhouette`` is the gap
-    rule's floor on the children's mean silhouette
+    rule's floor on the mean silhouette of the children, all of them and any two
     (:func:`~semcurate.clustering.splitting.split`), also stored.
 
     ``placement_feature_set`` gives the supervised classifiers the rows of

@@ -257,8 +257,9 @@ def tree_build(
         float,
         typer.Option(
             "--min-silhouette",
-            help="Gap rule: least mean silhouette of a node's children for it to split, in [0, 1); below it the "
-            "node is a leaf ('weak structure'), so that a large category is not split on slight structure the "
+            help="Gap rule: least mean silhouette of a node's children for it to split, and of any two of them "
+            "for both to stay, in [0, 1); two children under it are merged, and a node whose children stay under "
+            "it is a leaf ('weak structure'), so that a large category is not split on slight structure the "
             "gap test sees only because it sees many images. 0 turns the floor off.",
         ),
     ] = MIN_SILHOUETTE,
