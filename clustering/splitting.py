@@ -374,10 +374,11 @@ def merge_inseparable_pairs(
     A large category shows the gap slight structure inside one sub-category
     (a generator's parameter range), and such pieces, siblings beside
     well-separated ones, passed the node's floor: on the 5,000-image demo
-    store (half-size images, split over the true categories) the pairwise
-    floor at the node's 0.15 took the tree from 65 to 59 leaves for 36 and its
-    leaf NMI from 0.908 to 0.919; on ``bench/categorisation.py``'s 1,300-image
-    corpora it changed one of 18 trees by one leaf.  0 turns it off.
+    store (half-size images) the pairwise floor at the node's 0.15 took the
+    stored tree from 68 to 65 leaves for 36 and its leaf NMI from 0.881 to
+    0.891 (``bench/tree_truth.py``); on ``bench/categorisation.py``'s
+    1,300-image corpora it changed one of 18 trees by one leaf.  0 turns it
+    off.
 
     Pairs are tested in the order of Ward's merge cost, ``n_a n_b / (n_a +
     n_b) · |c_a − c_b|²`` (centroids ``c``), the nearest first; a merged
