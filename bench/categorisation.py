@@ -54,6 +54,7 @@ import platform
 import time
 import warnings
 from collections import Counter
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -270,12 +271,16 @@ def over_corpus_seeds(rows: list[dict]) -> list[dict]:
         }
         for key in DRAW_KEYS:
             each = [row["draws"][key]["each"] for row in group]
-            flat = _flat(each)
+            flat = list(chain.from_iterable(each))
             summary[key] = {"each": each, "min": min(flat), "mean": round(float(np.mean(flat)), 3), "max": max(flat)}
         met = {
-            "placement": [value >= PLACEMENT_TARGET for value in _flat(summary["placement_accuracy"]["each"])],
-            "leaf_nmi": [value >= LEAF_NMI_TARGET for value in _flat(summary["leaf_nmi"]["each"])],
-            "category_nmi": [value >= CATEGORY_NMI_TARGET for value in _flat(summary["worst_category_nmi"]["each"])],
+            "placement": [
+                value >= PLACEMENT_TARGET for value in chain.from_iterable(summary["placement_accuracy"]["each"])
+            ],
+            "leaf_nmi": [value >= LEAF_NMI_TARGET for value in chain.from_iterable(summary["leaf_nmi"]["each"])],
+            "category_nmi": [
+                value >= CATEGORY_NMI_TARGET for value in chain.from_iterable(summary["worst_category_nmi"]["each"])
+            ],
             "leaf_count": [
                 abs(count / row["true_subcategories"] - 1) <= LEAF_COUNT_TOLERANCE
                 for row in group
@@ -285,11 +290,6 @@ def over_corpus_seeds(rows: list[dict]) -> list[dict]:
         summary["targets_met"] = {target: f"{sum(flags)} of {len(flags)}" for target, flags in met.items()}
         summaries.append(summary)
     return summaries
-
-
-def _flat(nested: list[list]) -> list:
-    """The values of a list of lists, in order."""
-    return [value for values in nested for value in values]
 
 
 def transductive_labels(model, values: np.ndarray, known: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -418,13 +418,13 @@ def merge_inseparable_pairs(
             break
         a, b = clusters[untested[0][0]], clusters[untested[0][1]]
         union = (labels == a) | (labels == b)
+        pair = values[union]
         separated = min_silhouette <= 0 or (
-            mean_silhouette(values[union], labels[union], sample_size=sample_size, random_state=random_state)
-            >= min_silhouette
+            mean_silhouette(pair, labels[union], sample_size=sample_size, random_state=random_state) >= min_silhouette
         )
         if not separated:
             weak += 1
-        elif union_is_structured(values[union], method, sample_size=sample_size, random_state=random_state):
+        elif union_is_structured(pair, method, sample_size=sample_size, random_state=random_state):
             tested.add(frozenset((a, b)))
             continue
         else:
