@@ -21,8 +21,11 @@ Rules (``rule``):
     error. The answer is the smallest k with ``Gap(k) ≥ Gap(k+1) − s_{k+1}``
     (the standard-error rule of Tibshirani, Walther & Hastie 2001), and ``k = 1``
     is a possible answer: then the node is a leaf with "no evidence of
-    structure". Of the k clusters, any two whose union the same test would
-    leave whole (``Gap(1) ≥ Gap(2) − s(2)`` on their rows alone) are merged
+    structure", unless a later ``Gap(k) − s(k)`` rises clear of ``Gap(1) +
+    s(1)`` (equidistant groups have no good 2-partition), when the rule is
+    read again from ``k = 2`` (:func:`k_past_a_flat_start`). Of the k
+    clusters, any two whose union the same test would leave whole
+    (``Gap(1) ≥ Gap(2) − s(2)`` on their rows alone) are merged
     back, nearest pairs first (:func:`merge_inseparable_pairs`): the k of
     the whole node alone cut single sub-categories in two. The children must
     separate: any two whose own mean silhouette (Rousseeuw 1987; on the
@@ -72,9 +75,11 @@ Rules (``rule``):
     test split 11 of 72 trials at the heavy tail, the first-k rule none of
     432 unimodal trials (Gaussian, uniform, Student t, log-normal, correlated;
     60-3,000 rows, 8-40 dimensions, Ward). The first-k rule's own failure, a
-    2-partition much worse than the 3-partition, is rare for the nested
-    cuts of a merge tree, but happens to spectral clustering on a
-    disconnected neighbour graph, which may then stop at the root. Other
+    2-partition no better than none where more clusters fit far better, is
+    what :func:`k_past_a_flat_start` reads past: it happens to equidistant
+    groups (3 to 6 groups 4-6 standard deviations apart, the independent
+    textures' particles on one corpus draw in three) and to spectral
+    clustering on a disconnected neighbour graph. Other
     known limits: the standard-error rule is conservative, so sub-groups
     closer than about 4 standard deviations, or a few images beside a large
     group, stay in one leaf; a sample of ``sample_size`` rows cannot see a
@@ -134,7 +139,7 @@ import numpy as np
 from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.methods import MIN_SILHOUETTE, MONOTONE_LINKAGES, SPLIT_RULES, TREE_ALGORITHMS
-from semcurate.clustering.n_clusters import mean_silhouette
+from semcurate.clustering.n_clusters import gap_k, mean_silhouette
 
 #: ``B``, the uniform reference sets of the gap rule at every node (Tibshirani et al. used 10 to 20).
 GAP_REFERENCES = 10
@@ -266,13 +271,24 @@ def gap_decision(
     bar = {k: g - s for k, g, s in zip(estimate.ks, estimate.scores, estimate.gap_sd or (), strict=True)}
     k = estimate.best_k
     seen = f"{seen_rows} of {n} images" if seen_rows < n else f"{n} images"
+    flat_start = ""
     if k == 1:
-        note = f"no evidence of structure: Gap(1) = {gap[1]:.4f} ≥ Gap(2) − s(2) = {bar[2]:.4f} ({seen})"
-        return Decision(None, gap, note, "no-structure")
+        # read past a flat start only where the silhouette floor can undo a split of a skewed cloud's tail
+        k = k_past_a_flat_start(estimate) if min_silhouette > 0 else None
+        if k is None:
+            note = f"no evidence of structure: Gap(1) = {gap[1]:.4f} ≥ Gap(2) − s(2) = {bar[2]:.4f} ({seen})"
+            return Decision(None, gap, note, "no-structure")
+        flat_start = (
+            f"Gap(1) = {gap[1]:.4f} ≥ Gap(2) − s(2) = {bar[2]:.4f}, but a later Gap(k) − s(k) clears "
+            f"Gap(1) + s(1) = {gap[1] + estimate.gap_sd[0]:.4f}; from k = 2, "
+        )
     if k < most_children:
-        note = f"gap statistic: Gap({k}) = {gap[k]:.4f} ≥ Gap({k + 1}) − s({k + 1}) = {bar[k + 1]:.4f} ({seen})"
+        note = (
+            f"gap statistic: {flat_start}Gap({k}) = {gap[k]:.4f} ≥ Gap({k + 1}) − s({k + 1}) = {bar[k + 1]:.4f} "
+            f"({seen})"
+        )
     else:
-        note = f"gap statistic still rising at k = {k}, the most children allowed here ({seen})"
+        note = f"gap statistic: {flat_start}still rising at k = {k}, the most children allowed here ({seen})"
     labels = candidate_partitions(values, method, [k], random_state=random_state)[0][k]
     counts = np.bincount(labels)
     kept = np.flatnonzero(counts >= min_size)
@@ -329,6 +345,51 @@ def gap_estimate(values: np.ndarray, method: str, most_children: int, *, sample_
         random_state=random_state,
     )
     return estimate, len(values)
+
+
+def k_past_a_flat_start(estimate) -> int | None:
+    """Tibshirani's k counted from k = 2, where his rule says 1 only because ``Gap(2)`` is no clear rise.
+
+    Equidistant sub-groups (the vertices of a regular simplex) have no good
+    2-partition: any cut leaves whole groups together, so ``Gap(2)`` stays
+    within a standard error of ``Gap(1)`` or falls below it, and the first-k
+    rule stops at 1 however far apart the groups are (4 groups 4-6 standard
+    deviations apart in 3 dimensions, 8 draws of 18; the independent
+    textures' 4 kinds of particles on one corpus draw of three).  When a
+    later ``Gap(k) − s(k)`` rises above ``Gap(1) + s(1)``, the rule is
+    applied again from ``k = 2``; otherwise (and whenever the first-k rule
+    did not answer 1) this is None.  This alone is Dudoit and Fridlyand's
+    global test, which split skewed unimodal clouds at their tail; here the
+    children must still pass the pair merges and the silhouette floor of
+    :func:`gap_decision` (which reads past a flat start only while the floor
+    is on): ``bench/gap_null.py`` counts how often it fires on unimodal
+    clouds and whether any such node stays split, and how many equidistant
+    groups each rule finds.
+
+    Parameters
+    ----------
+    estimate : NClustersEstimate
+        A gap estimate for ``k = 1, 2, ...`` (:func:`gap_estimate`).
+
+    Returns
+    -------
+    int or None
+        The k of the standard-error rule over ``k ≥ 2``, or None.
+
+    Examples
+    --------
+    >>> from semcurate.clustering.n_clusters import NClustersEstimate
+    >>> flat_start = NClustersEstimate("gap", (1, 2, 3, 4, 5), (0.5, 0.52, 0.7, 1.0, 0.9), 1, (0.03,) * 5)
+    >>> k_past_a_flat_start(flat_start)
+    4
+    >>> no_rise = NClustersEstimate("gap", (1, 2, 3), (0.5, 0.45, 0.52), 1, (0.03,) * 3)
+    >>> k_past_a_flat_start(no_rise) is None
+    True
+    """
+    gap, gap_sd = np.asarray(estimate.scores, dtype=float), np.asarray(estimate.gap_sd, dtype=float)
+    if estimate.best_k != 1 or len(gap) < 3 or np.max(gap[2:] - gap_sd[2:]) <= gap[0] + gap_sd[0]:
+        return None
+    return gap_k(estimate.ks[1:], gap[1:], gap_sd[1:])
 
 
 def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:

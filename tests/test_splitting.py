@@ -17,7 +17,14 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from semcurate.clustering.n_clusters import mean_silhouette
-from semcurate.clustering.splitting import STOPS, medoid, merge_inseparable_pairs, split
+from semcurate.clustering.splitting import (
+    STOPS,
+    gap_estimate,
+    k_past_a_flat_start,
+    medoid,
+    merge_inseparable_pairs,
+    split,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -377,3 +384,30 @@ def test_the_mean_silhouette_is_scikit_learns_on_its_sample_or_on_every_row_when
     assert mean_silhouette(values, tiny, sample_size=100, random_state=0) == pytest.approx(
         silhouette_score(values, tiny), abs=1e-12
     )
+
+
+#: Vertices of a regular tetrahedron, 1 apart: four groups at equal distances from each other.
+TETRAHEDRON = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / (2 * np.sqrt(2))
+
+
+def test_equidistant_groups_that_no_two_partition_separates_are_split_past_the_flat_start():
+    """Four groups of 40 at a tetrahedron's vertices, 5 sd apart (scikit-learn's silhouette of the true groups
+    0.49): Ward's best 2-partition cuts through them, so Tibshirani's first k is 1, yet Gap(4) rises far clear of
+    Gap(1); the node is split into the four groups and its note says why."""
+    groups = np.repeat(np.arange(4), 40)
+    values = np.random.default_rng(3).standard_normal((160, 3)) + 5.0 * TETRAHEDRON[groups]
+    assert silhouette_score(values, groups) > 0.45
+    estimate, _rows = gap_estimate(values, "ward", 8, sample_size=2000, random_state=0)
+    assert estimate.best_k == 1 and k_past_a_flat_start(estimate) == 4
+    root = split(values, "ward", 1, min_size=10)
+    assert len(root.children) == 4 and "clears Gap(1) + s(1)" in root.note
+    assert adjusted_rand_score(groups, leaves_of(root, len(values))) > 0.9
+    assert split(values, "ward", 1, min_size=10, min_silhouette=0).children == []  # no floor, no reading past
+
+
+def test_a_skewed_cloud_split_past_the_flat_start_is_merged_back_by_the_silhouette_floor():
+    """A log-normal cloud where a later gap clears Gap(1) + s(1) (Dudoit and Fridlyand's global test would split
+    its tail): the children read past the flat start barely separate, so the floor makes the node one leaf."""
+    root = split(unimodal("log-normal", 1500, 20, seed=0), "ward", min_size=10)
+    assert root.children == [] and root.stop == "weak-structure"
+    assert "clears Gap(1) + s(1)" in root.note and "merged, leaving 1" in root.note
