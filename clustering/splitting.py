@@ -353,18 +353,20 @@ def k_past_a_flat_start(estimate) -> int | None:
     Equidistant sub-groups (the vertices of a regular simplex) have no good
     2-partition: any cut leaves whole groups together, so ``Gap(2)`` stays
     within a standard error of ``Gap(1)`` or falls below it, and the first-k
-    rule stops at 1 however far apart the groups are (4 groups 4-6 standard
-    deviations apart in 3 dimensions, 8 draws of 18; the independent
-    textures' 4 kinds of particles on one corpus draw of three).  When a
+    rule can stop at 1 however far apart the groups are (4 groups 4-6
+    standard deviations apart in 3 dimensions; the independent textures' 4
+    kinds of particles on one corpus draw of three).  When a
     later ``Gap(k) − s(k)`` rises above ``Gap(1) + s(1)``, the rule is
     applied again from ``k = 2``; otherwise (and whenever the first-k rule
     did not answer 1) this is None.  This alone is Dudoit and Fridlyand's
     global test, which split skewed unimodal clouds at their tail; here the
     children must still pass the pair merges and the silhouette floor of
     :func:`gap_decision` (which reads past a flat start only while the floor
-    is on): ``bench/gap_null.py`` counts how often it fires on unimodal
-    clouds and whether any such node stays split, and how many equidistant
-    groups each rule finds.
+    is on). ``bench/gap_null.py``: on 480 unimodal clouds (5 shapes,
+    60-3,000 rows, 8-40 dimensions) it fired on 8, all log-normal, and the
+    floor merged every one back to a leaf (the one cloud left split, 60
+    correlated rows, is the first-k rule's own); 4 equidistant groups 4, 5
+    and 6 standard deviations apart are found in 18 draws of 18 instead of 8.
 
     Parameters
     ----------
