@@ -76,10 +76,11 @@ Rules (``rule``):
     432 unimodal trials (Gaussian, uniform, Student t, log-normal, correlated;
     60-3,000 rows, 8-40 dimensions, Ward). The first-k rule's own failure, a
     2-partition no better than none where more clusters fit far better, is
-    what :func:`k_past_a_flat_start` reads past: it happens to equidistant
-    groups (3 to 6 groups 4-6 standard deviations apart, the independent
-    textures' particles on one corpus draw in three) and to spectral
-    clustering on a disconnected neighbour graph. Other
+    what :func:`k_past_a_flat_start` reads past while the floor is on: it
+    happens to equidistant groups (4 at a tetrahedron's vertices, 4-6
+    standard deviations apart, the independent textures' particles on one
+    corpus draw in three) and to spectral clustering on a disconnected
+    neighbour graph. Other
     known limits: the standard-error rule is conservative, so sub-groups
     closer than about 4 standard deviations, or a few images beside a large
     group, stay in one leaf; a sample of ``sample_size`` rows cannot see a
@@ -252,14 +253,15 @@ def gap_decision(
     """The gap rule at one node: Tibshirani's k on a sample of ``sample_size`` rows, then that k on all rows.
 
     ``Gap(k)`` for ``k = 1 .. most_children`` by :func:`~semcurate.clustering.n_clusters.estimate_n_clusters`
-    with :data:`GAP_REFERENCES` reference sets; k = 1 makes a leaf ("no-structure"). Otherwise all rows are
+    with :data:`GAP_REFERENCES` reference sets; k = 1 makes a leaf ("no-structure"), unless the floor is on and
+    a later gap clears ``Gap(1)`` (:func:`k_past_a_flat_start` gives k then). Otherwise all rows are
     partitioned into k by ``method``; clusters under ``min_size`` images (stray images, which Ward and complete
     linkage leave as clusters of their own) join the nearest of the others (:func:`absorb_small_clusters`), and
     when fewer than two clusters of ``min_size`` remain the node is a leaf too ("small-children").  Pairs of
     clusters that barely separate or whose union shows no structure are merged (:func:`merge_inseparable_pairs`);
     a node left with one cluster, or whose final children have a mean silhouette (on a sample of ``sample_size``
     rows) under ``min_silhouette``, is a leaf ("weak-structure", or "no-structure" when only the union test
-    merged; 0 turns the floor off).
+    merged; 0 turns the floor off, and with it the reading past a flat start).
     Cost: ``(1 + B) · most_children`` clusterings of the sample (one merge tree each for the hierarchical
     methods), then one clustering of the node, then the pair tests of :func:`merge_inseparable_pairs`.
     """
@@ -353,9 +355,9 @@ def k_past_a_flat_start(estimate) -> int | None:
     Equidistant sub-groups (the vertices of a regular simplex) have no good
     2-partition: any cut leaves whole groups together, so ``Gap(2)`` stays
     within a standard error of ``Gap(1)`` or falls below it, and the first-k
-    rule can stop at 1 however far apart the groups are (4 groups 4-6
-    standard deviations apart in 3 dimensions; the independent textures' 4
-    kinds of particles on one corpus draw of three).  When a
+    rule can stop at 1 however far apart the groups are (4 groups at a
+    tetrahedron's vertices, 4-6 standard deviations apart; the independent
+    textures' 4 kinds of particles on one corpus draw of three).  When a
     later ``Gap(k) − s(k)`` rises above ``Gap(1) + s(1)``, the rule is
     applied again from ``k = 2``; otherwise (and whenever the first-k rule
     did not answer 1) this is None.  This alone is Dudoit and Fridlyand's
@@ -598,7 +600,8 @@ def split(
     min_silhouette : float, default=MIN_SILHOUETTE
         Gap rule only: least mean silhouette (Rousseeuw 1987, on a sample of ``sample_size`` rows) of the
         children found, and of any two of them on their own rows; two under it are merged, and a node whose
-        children are under it is a leaf ("weak-structure"). 0 turns the floor off.
+        children are under it is a leaf ("weak-structure"). 0 turns the floor off, and with it the reading of
+        the gap past a flat start (:func:`k_past_a_flat_start`), which only the floor keeps from skewed tails.
     members : array of int, optional
         Row indices that ``values`` came from (default ``arange(n)``), so that
         children can name rows of the full matrix.

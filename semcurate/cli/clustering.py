@@ -260,7 +260,8 @@ def tree_build(
             help="Gap rule: least mean silhouette of a node's children for it to split, and of any two of them "
             "for both to stay, in [0, 1); two children under it are merged, and a node whose children stay under "
             "it is a leaf ('weak structure'), so that a large category is not split on slight structure the "
-            "gap test sees only because it sees many images. 0 turns the floor off.",
+            "gap test sees only because it sees many images. 0 turns the floor off, and with it the reading of the "
+            "gap past a 2-partition that fails (equidistant groups), which only the floor keeps from skewed tails.",
         ),
     ] = MIN_SILHOUETTE,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
