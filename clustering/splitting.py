@@ -23,7 +23,8 @@ Rules (``rule``):
     is a possible answer: then the node is a leaf with "no evidence of
     structure", unless a later ``Gap(k) − s(k)`` rises clear of ``Gap(1) +
     s(1)`` (equidistant groups have no good 2-partition), when the rule is
-    read again from ``k = 2`` (:func:`k_past_a_flat_start`). Of the k
+    read again from ``k = 2`` and its k kept if its gap clears ``Gap(1) +
+    s(1)`` too (:func:`k_past_a_flat_start`). Of the k
     clusters, any two whose union the same test would leave whole
     (``Gap(1) ≥ Gap(2) − s(2)`` on their rows alone) are merged
     back, nearest pairs first (:func:`merge_inseparable_pairs`): the k of
@@ -359,19 +360,23 @@ def k_past_a_flat_start(estimate) -> int | None:
     tetrahedron's vertices, 4-6 standard deviations apart; the independent
     textures' 4 kinds of particles on one corpus draw of three).  When a
     later ``Gap(k) − s(k)`` rises above ``Gap(1) + s(1)``, the rule is
-    applied again from ``k = 2``; otherwise (and whenever the first-k rule
+    applied again from ``k = 2``, and its k is kept if it clears ``Gap(1) +
+    s(1)`` the same way (a k whose gap is no better than none is what the
+    first-k rule rightly refused); otherwise (and whenever the first-k rule
     did not answer 1) this is None.  This alone is Dudoit and Fridlyand's
-    global test, which split skewed unimodal clouds at their tail; here the
-    children must still pass the pair merges and the silhouette floor of
+    global test, which split skewed unimodal clouds at their tail; the
+    second condition is what keeps this from it, and the children must
+    still pass the pair merges and the silhouette floor of
     :func:`gap_decision` (which reads past a flat start only while the floor
     is on). ``bench/gap_null.py``: on 480 unimodal clouds (5 shapes,
-    60-3,000 rows, 8-40 dimensions) it fired on 8, all log-normal, and the
-    floor merged every one back to a leaf (the one cloud left split, 60
-    correlated rows, is the first-k rule's own); 4 equidistant groups 4, 5
-    and 6 standard deviations apart are found in 18 draws of 18 instead of 8.
-    Its cost where the gap already over-splits, at size: on a 5,000-image
-    demo store it fired at 26 nodes, 25 were merged back, and the one left
-    split added 3 leaves to 72 (``bench/results/tree_truth_5000_flat_start.json``).
+    60-3,000 rows, 8-40 dimensions) it fires on none (without the second
+    condition on 8, all log-normal, which the floor merged back; the one
+    cloud left split, 60 correlated rows, is the first-k rule's own); 4
+    equidistant groups 4, 5 and 6 standard deviations apart are found in
+    18 draws of 18 instead of 8. Its cost where the gap already over-splits,
+    at size: on a 5,000-image demo store it fires at 7 nodes, 6 are merged
+    back, and the one left split adds 3 leaves to 72
+    (``bench/results/tree_truth_5000_flat_start.json``).
 
     Parameters
     ----------
@@ -392,11 +397,19 @@ def k_past_a_flat_start(estimate) -> int | None:
     >>> no_rise = NClustersEstimate("gap", (1, 2, 3), (0.5, 0.45, 0.52), 1, (0.03,) * 3)
     >>> k_past_a_flat_start(no_rise) is None
     True
+
+    Gap(4) clears Gap(1) + s(1), but the rule read from k = 2 stops at 2, which does not:
+
+    >>> stops_at_two = NClustersEstimate("gap", (1, 2, 3, 4), (0.5, 0.52, 0.5, 0.6), 1, (0.03,) * 4)
+    >>> k_past_a_flat_start(stops_at_two) is None
+    True
     """
     gap, gap_sd = np.asarray(estimate.scores, dtype=float), np.asarray(estimate.gap_sd, dtype=float)
-    if estimate.best_k != 1 or len(gap) < 3 or np.max(gap[2:] - gap_sd[2:]) <= gap[0] + gap_sd[0]:
+    clears = gap - gap_sd > gap[0] + gap_sd[0]
+    if estimate.best_k != 1 or len(gap) < 3 or not clears[2:].any():
         return None
-    return gap_k(estimate.ks[1:], gap[1:], gap_sd[1:])
+    k = gap_k(estimate.ks[1:], gap[1:], gap_sd[1:])
+    return k if clears[list(estimate.ks).index(k)] else None
 
 
 def union_is_structured(values: np.ndarray, method: str, *, sample_size: int, random_state: int) -> bool:
@@ -604,7 +617,7 @@ def split(
         Gap rule only: least mean silhouette (Rousseeuw 1987, on a sample of ``sample_size`` rows) of the
         children found, and of any two of them on their own rows; two under it are merged, and a node whose
         children are under it is a leaf ("weak-structure"). 0 turns the floor off, and with it the reading of
-        the gap past a flat start (:func:`k_past_a_flat_start`), which only the floor keeps from skewed tails.
+        the gap past a flat start (:func:`k_past_a_flat_start`), which the floor guards.
     members : array of int, optional
         Row indices that ``values`` came from (default ``arange(n)``), so that
         children can name rows of the full matrix.

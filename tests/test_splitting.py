@@ -405,9 +405,13 @@ def test_equidistant_groups_that_no_two_partition_separates_are_split_past_the_f
     assert split(values, "ward", 1, min_size=10, min_silhouette=0).children == []  # no floor, no reading past
 
 
-def test_a_skewed_cloud_split_past_the_flat_start_is_merged_back_by_the_silhouette_floor():
-    """A log-normal cloud where a later gap clears Gap(1) + s(1) (Dudoit and Fridlyand's global test would split
-    its tail): the children read past the flat start barely separate, so the floor makes the node one leaf."""
-    root = split(unimodal("log-normal", 1500, 20, seed=0), "ward", min_size=10)
-    assert root.children == [] and root.stop == "weak-structure"
-    assert "clears Gap(1) + s(1)" in root.note and "merged, leaving 1" in root.note
+def test_a_skewed_cloud_whose_last_gap_clears_the_first_is_not_read_past_its_flat_start():
+    """A log-normal cloud whose Gap(8) − s(8) clears Gap(1) + s(1), so Dudoit and Fridlyand's global test would
+    split it: read from k = 2 the rule stops at 2, whose gap does not clear Gap(1) + s(1), so the node is a leaf."""
+    values = unimodal("log-normal", 1500, 20, seed=0)
+    estimate, _rows = gap_estimate(values, "ward", 8, sample_size=2000, random_state=0)
+    gap, gap_sd = np.array(estimate.scores), np.array(estimate.gap_sd)
+    assert estimate.best_k == 1 and (gap[2:] - gap_sd[2:] > gap[0] + gap_sd[0]).any()
+    assert k_past_a_flat_start(estimate) is None
+    root = split(values, "ward", min_size=10)
+    assert (root.children, root.stop) == ([], "no-structure") and "clears" not in root.note

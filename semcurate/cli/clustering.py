@@ -261,7 +261,7 @@ def tree_build(
             "for both to stay, in [0, 1); two children under it are merged, and a node whose children stay under "
             "it is a leaf ('weak structure'), so that a large category is not split on slight structure the "
             "gap test sees only because it sees many images. 0 turns the floor off, and with it the reading of the "
-            "gap past a 2-partition that fails (equidistant groups), which only the floor keeps from skewed tails.",
+            "gap past a 2-partition that fails (equidistant groups), which the floor guards.",
         ),
     ] = MIN_SILHOUETTE,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
