@@ -141,7 +141,7 @@ import numpy as np
 from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.methods import MIN_SILHOUETTE, MONOTONE_LINKAGES, SPLIT_RULES, TREE_ALGORITHMS
-from semcurate.clustering.n_clusters import gap_k, mean_silhouette
+from semcurate.clustering.n_clusters import NClustersEstimate, gap_k, mean_silhouette
 
 #: ``B``, the uniform reference sets of the gap rule at every node (Tibshirani et al. used 10 to 20).
 GAP_REFERENCES = 10
@@ -350,7 +350,7 @@ def gap_estimate(values: np.ndarray, method: str, most_children: int, *, sample_
     return estimate, len(values)
 
 
-def k_past_a_flat_start(estimate) -> int | None:
+def k_past_a_flat_start(estimate: NClustersEstimate) -> int | None:
     """Tibshirani's k counted from k = 2, where his rule says 1 only because ``Gap(2)`` is no clear rise.
 
     Equidistant sub-groups (the vertices of a regular simplex) have no good
