@@ -880,9 +880,7 @@ class Ingestion:
                 alone = True
             except BlockingIOError:
                 alone = False
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)  # from exclusive: lets other ingests in
-            except BlockingIOError:
+            if not _shared_lock_within(descriptor, SHARED_LOCK_WAIT_S):  # from exclusive: lets other ingests in
                 holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
                 raise StoreError(
                     f"another ingest is running on store {self.store.root} (pid {holder}) into a database that "
@@ -1019,3 +1017,23 @@ def latest_store(sessions: sessionmaker) -> Path | None:
     with sessions() as session:
         store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
     return None if store is None else Path(text_to_name(store))
+
+
+#: Seconds a PostgreSQL ingest waits for the store's shared lock: another PostgreSQL ingest holds it exclusively
+#: only while it clears staged leftovers (milliseconds); an SQLite ingest holds it for its whole run.
+SHARED_LOCK_WAIT_S = 5.0
+
+
+def _shared_lock_within(descriptor: int, wait_s: float) -> bool:
+    """Take a shared ``flock`` on ``descriptor``, retrying every 50 ms for up to ``wait_s`` seconds; whether it
+    was taken.  Without the wait, an ingest that starts while another is still clearing its leftovers was refused
+    as if that one were an SQLite ingest (a race seen in ``tests/test_postgres.py``)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
