@@ -365,3 +365,24 @@ def test_creating_a_database_on_a_full_disk_is_one_line_and_the_rerun_creates_it
     from semcurate.db.location import known_revisions
 
     assert revision == [(known_revisions()[1],)]
+
+
+def test_the_shared_store_lock_waits_out_a_brief_exclusive_holder_but_not_a_long_one(tmp_path):
+    """A PostgreSQL ingest holds the store lock exclusively only while it clears leftovers: the next one waits for
+    its shared lock instead of being refused; a holder that keeps it past the wait still refuses it."""
+    import fcntl
+    import threading
+
+    from semcurate.ingest.ingestion import _shared_lock_within
+
+    path = tmp_path / LOCK_NAME
+    holder = os.open(path, os.O_RDWR | os.O_CREAT)
+    waiter = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert not _shared_lock_within(waiter, 0.2)
+        threading.Timer(0.2, fcntl.flock, (holder, fcntl.LOCK_SH)).start()  # the holder lets others in
+        assert _shared_lock_within(waiter, 5.0)
+    finally:
+        os.close(waiter)
+        os.close(holder)
