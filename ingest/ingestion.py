@@ -102,7 +102,15 @@ from semcurate.ingest.near_duplicates import (
 )
 from semcurate.ingest.parallel import batched, parallel_map
 from semcurate.ingest.rendition import Candidate, CandidateIndex, match_rendition
-from semcurate.ingest.store import LOCK_NAME, FlatStore, StoreError, hold_lock
+from semcurate.ingest.store import (
+    LOCK_NAME,
+    SHARED_LOCK_WAIT_S,
+    FlatStore,
+    StoreError,
+    hold_lock,
+    lock_holder,
+    shared_lock_within,
+)
 from semcurate.ingest.walk import FileSkipped, name_to_text, open_regular, read_regular, text_to_name, walk_tree
 
 #: Near-duplicate candidate pairs confirmed per worker task: enough that a task decodes each of its store JPGs once
@@ -880,8 +888,8 @@ class Ingestion:
                 alone = True
             except BlockingIOError:
                 alone = False
-            if not _shared_lock_within(descriptor, SHARED_LOCK_WAIT_S):  # from exclusive: lets other ingests in
-                holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            if not shared_lock_within(descriptor, SHARED_LOCK_WAIT_S):  # from exclusive: lets other ingests in
+                holder = lock_holder(descriptor)
                 raise StoreError(
                     f"another ingest is running on store {self.store.root} (pid {holder}) into a database that "
                     "takes one ingest at a time: wait for it to end"
@@ -1017,23 +1025,3 @@ def latest_store(sessions: sessionmaker) -> Path | None:
     with sessions() as session:
         store = session.scalar(select(IngestRun.store).order_by(IngestRun.id.desc()).limit(1))
     return None if store is None else Path(text_to_name(store))
-
-
-#: Seconds a PostgreSQL ingest waits for the store's shared lock: another PostgreSQL ingest holds it exclusively
-#: only while it clears staged leftovers (milliseconds); an SQLite ingest holds it for its whole run.
-SHARED_LOCK_WAIT_S = 5.0
-
-
-def _shared_lock_within(descriptor: int, wait_s: float) -> bool:
-    """Take a shared ``flock`` on ``descriptor``, retrying every 50 ms for up to ``wait_s`` seconds; whether it
-    was taken.  Without the wait, an ingest that starts while another is still clearing its leftovers was refused
-    as if that one were an SQLite ingest (a race seen in ``tests/test_postgres.py``)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)

@@ -118,6 +118,26 @@ def lock_holder(descriptor: int) -> str:
     return holder or "unknown"
 
 
+#: Seconds a PostgreSQL ingest waits for the store's shared lock: another PostgreSQL ingest holds it exclusively
+#: only while it clears staged leftovers (milliseconds); an SQLite ingest holds it for its whole run.
+SHARED_LOCK_WAIT_S = 5.0
+
+
+def shared_lock_within(descriptor: int, wait_s: float) -> bool:
+    """Take a shared ``flock`` on ``descriptor``, retrying every 50 ms for up to ``wait_s`` seconds; whether it
+    was taken.  Without the wait, an ingest that starts while another is still clearing its leftovers was refused
+    as if that one were an SQLite ingest (a race seen in ``tests/test_postgres.py``)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
 @contextmanager
 def hold_lock(path: Path, what: str, activity: str = "ingest") -> Iterator[None]:
     """Hold an exclusive, non-blocking ``flock`` on ``path`` (created if missing) for the ``with`` block.

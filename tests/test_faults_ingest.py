@@ -22,7 +22,7 @@ import tifffile
 
 from semcurate.datasets import make_sem_corpus
 from semcurate.db import open_database
-from semcurate.ingest.store import LOCK_NAME, hold_lock
+from semcurate.ingest.store import LOCK_NAME, hold_lock, shared_lock_within
 from semcurate.ingest.walk import FileSkipped, name_to_text, read_regular, text_to_name
 
 pytestmark = pytest.mark.slow  # the fault campaign: many CLI processes on real corpora (bench/faults.py)
@@ -373,16 +373,14 @@ def test_the_shared_store_lock_waits_out_a_brief_exclusive_holder_but_not_a_long
     import fcntl
     import threading
 
-    from semcurate.ingest.ingestion import _shared_lock_within
-
     path = tmp_path / LOCK_NAME
     holder = os.open(path, os.O_RDWR | os.O_CREAT)
     waiter = os.open(path, os.O_RDWR)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)
-        assert not _shared_lock_within(waiter, 0.2)
+        assert not shared_lock_within(waiter, 0.2)
         threading.Timer(0.2, fcntl.flock, (holder, fcntl.LOCK_SH)).start()  # the holder lets others in
-        assert _shared_lock_within(waiter, 5.0)
+        assert shared_lock_within(waiter, 5.0)
     finally:
         os.close(waiter)
         os.close(holder)
