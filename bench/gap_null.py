@@ -44,30 +44,14 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # s
 
 from semcurate.clustering import splitting
 from semcurate.clustering.methods import MIN_SILHOUETTE
+from semcurate.datasets.clouds import UNIMODAL_SHAPES, make_equidistant_groups, make_unimodal_cloud
 
 HERE = Path(__file__).resolve().parent
-SHAPES = ("gaussian", "uniform", "log-normal", "student-t", "correlated")
 ROWS = (60, 120, 200, 500, 1000, 3000)
 DIMENSIONS = (8, 12, 20, 40)
 CLOUD_SEEDS = (10, 11, 12, 13)
-#: Vertices of a regular tetrahedron, 1 apart.
-TETRAHEDRON = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / (2 * np.sqrt(2))
 SEPARATIONS_SD = (4.0, 5.0, 6.0)
 GROUP_SEEDS = range(6)
-
-
-def unimodal(shape: str, rows: int, dimensions: int, seed: int) -> np.ndarray:
-    """One cloud without sub-groups, of one of :data:`SHAPES`."""
-    rng = np.random.default_rng(seed)
-    if shape == "gaussian":
-        return rng.normal(size=(rows, dimensions)) * rng.uniform(0.3, 3.0, dimensions)
-    if shape == "uniform":
-        return rng.uniform(size=(rows, dimensions))
-    if shape == "log-normal":
-        return np.exp(0.5 * rng.normal(size=(rows, dimensions)))
-    if shape == "student-t":
-        return rng.standard_t(3, size=(rows, dimensions))
-    return rng.normal(size=(rows, dimensions)) @ rng.normal(size=(dimensions, dimensions))
 
 
 def node(values: np.ndarray, reading: bool) -> splitting.Branch:
@@ -84,14 +68,15 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     started = time.perf_counter()
-    clouds = {shape: {"clouds": 0, "fired": 0, "split_with_reading": 0, "split_first_k_only": 0} for shape in SHAPES}
+    counts = {"clouds": 0, "fired": 0, "split_with_reading": 0, "split_first_k_only": 0}
+    clouds = {shape: dict(counts) for shape in UNIMODAL_SHAPES}
     split_clouds = []
     with threadpool_limits(1):
-        for shape in SHAPES:
+        for shape in UNIMODAL_SHAPES:
             for rows in ROWS:
                 for dimensions in DIMENSIONS:
                     for seed in CLOUD_SEEDS:
-                        values = unimodal(shape, rows, dimensions, seed)
+                        values = make_unimodal_cloud(shape, rows, dimensions, seed)
                         read, first_k = node(values, True), node(values, False)
                         cell = clouds[shape]
                         cell["clouds"] += 1
@@ -108,14 +93,13 @@ def main() -> None:
                                     "note": read.note,
                                 }
                             )
-        groups = np.repeat(np.arange(4), 40)
         equidistant = []
         for separation in SEPARATIONS_SD:
             row = {"separation_sd": separation, "draws": len(GROUP_SEEDS)}
             for reading in (True, False):
                 found, agreement = 0, []
                 for seed in GROUP_SEEDS:
-                    values = np.random.default_rng(seed).standard_normal((160, 3)) + separation * TETRAHEDRON[groups]
+                    values, groups = make_equidistant_groups(separation, 40, seed)
                     root = node(values, reading)
                     leaf = np.zeros(len(values), dtype=int)
                     for number, child in enumerate(root.children):

@@ -25,6 +25,7 @@ from semcurate.clustering.splitting import (
     merge_inseparable_pairs,
     split,
 )
+from semcurate.datasets.clouds import make_equidistant_groups, make_unimodal_cloud
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -71,20 +72,6 @@ def leaves_of(root, n: int) -> np.ndarray:
         leaf[node.members] = number
     assert (leaf >= 0).all()
     return leaf
-
-
-def unimodal(kind: str, n: int, dim: int, seed: int) -> np.ndarray:
-    """One cloud without sub-groups: a Gaussian with unequal axes, uniform noise, log-normal, Student t, correlated."""
-    rng = np.random.default_rng(seed)
-    if kind == "gaussian":
-        return rng.normal(size=(n, dim)) * rng.uniform(0.3, 3.0, dim)
-    if kind == "uniform":
-        return rng.uniform(size=(n, dim))
-    if kind == "log-normal":
-        return np.exp(0.5 * rng.normal(size=(n, dim)))
-    if kind == "student-t":
-        return rng.standard_t(3, size=(n, dim))
-    return rng.normal(size=(n, dim)) @ rng.normal(size=(dim, dim))
 
 
 # (case, points, dimensions, branching, spreads, sizes, method, tolerance on the number of leaves: a share of the
@@ -151,7 +138,7 @@ def test_gap_rule_finds_nine_subgroups_among_3000_points_in_40_dimensions():
     ],
 )
 def test_gap_rule_does_not_split_a_single_cloud(kind, n, dim):
-    root = split(unimodal(kind, n, dim, seed=n + dim), "ward", min_size=10)
+    root = split(make_unimodal_cloud(kind, n, dim, random_state=n + dim), "ward", min_size=10)
     assert root.children == [] and root.stop == "no-structure"
     assert root.note.startswith("no evidence of structure: Gap(1)")
     assert set(root.split_scores) == set(range(1, min(8, n // 10) + 1)) and root.split_rule == "gap"
@@ -160,7 +147,7 @@ def test_gap_rule_does_not_split_a_single_cloud(kind, n, dim):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gaussian", "uniform"])
 def test_gap_rule_does_not_split_3000_points_in_40_dimensions(kind):
-    assert split(unimodal(kind, 3000, 40, seed=5), "ward", min_size=10).children == []
+    assert split(make_unimodal_cloud(kind, 3000, 40, random_state=5), "ward", min_size=10).children == []
 
 
 def test_gap_rule_finds_anisotropic_blobs():
@@ -241,7 +228,7 @@ def test_silhouette_scores_are_recorded_per_candidate_k_and_the_best_is_chosen()
 
 
 def test_silhouette_rule_splits_down_to_the_depth_even_without_structure():
-    root = split(unimodal("gaussian", 300, 6, seed=0), "ward", depth=2, rule="silhouette")
+    root = split(make_unimodal_cloud("gaussian", 300, 6, random_state=0), "ward", depth=2, rule="silhouette")
     assert len(root.children) >= 2 and all(child.children for child in root.children)
 
 
@@ -386,16 +373,11 @@ def test_the_mean_silhouette_is_scikit_learns_on_its_sample_or_on_every_row_when
     )
 
 
-#: Vertices of a regular tetrahedron, 1 apart: four groups at equal distances from each other.
-TETRAHEDRON = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / (2 * np.sqrt(2))
-
-
 def test_equidistant_groups_that_no_two_partition_separates_are_split_past_the_flat_start():
     """Four groups of 40 at a tetrahedron's vertices, 5 sd apart (scikit-learn's silhouette of the true groups
     0.49): Ward's best 2-partition cuts through them, so Tibshirani's first k is 1, yet Gap(4) rises far clear of
     Gap(1); the node is split into the four groups and its note says why."""
-    groups = np.repeat(np.arange(4), 40)
-    values = np.random.default_rng(3).standard_normal((160, 3)) + 5.0 * TETRAHEDRON[groups]
+    values, groups = make_equidistant_groups(5.0, 40, random_state=3)
     assert silhouette_score(values, groups) > 0.45
     estimate, _rows = gap_estimate(values, "ward", 8, sample_size=2000, random_state=0)
     assert estimate.best_k == 1 and k_past_a_flat_start(estimate) == 4
@@ -408,7 +390,7 @@ def test_equidistant_groups_that_no_two_partition_separates_are_split_past_the_f
 def test_a_skewed_cloud_whose_last_gap_clears_the_first_is_not_read_past_its_flat_start():
     """A log-normal cloud whose Gap(8) − s(8) clears Gap(1) + s(1), so Dudoit and Fridlyand's global test would
     split it: read from k = 2 the rule stops at 2, whose gap does not clear Gap(1) + s(1), so the node is a leaf."""
-    values = unimodal("log-normal", 1500, 20, seed=0)
+    values = make_unimodal_cloud("log-normal", 1500, 20, random_state=0)
     estimate, _rows = gap_estimate(values, "ward", 8, sample_size=2000, random_state=0)
     gap, gap_sd = np.array(estimate.scores), np.array(estimate.gap_sd)
     assert estimate.best_k == 1 and (gap[2:] - gap_sd[2:] > gap[0] + gap_sd[0]).any()
