@@ -26,6 +26,10 @@ SPLIT_RULES = ("silhouette", "gap", "dendrogram-gap")
 #: Least mean silhouette the gap rule's children must reach, all of them for a node to split and any two for both
 #: to stay apart: the rule's effect-size floor (:mod:`semcurate.clustering.splitting` says why 0.15).
 MIN_SILHOUETTE = 0.15
+#: Least mean Jaccard similarity (Hennig 2007) a gap-rule child must keep with its best match when a random 80 %
+#: of its node is clustered again; a child under it joins its nearest sibling (:mod:`semcurate.clustering.splitting`
+#: says why 0.7).
+MIN_STABILITY = 0.7
 #: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
 MONOTONE_LINKAGES = ("ward", "complete", "average", "single")
 #: Formats of :meth:`semcurate.Tree.export <semcurate.clustering.browse.Tree.export>`: nested JSON nodes or Newick.

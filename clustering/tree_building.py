@@ -26,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.clustering.methods import MONOTONE_LINKAGES
 from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
-from semcurate.clustering.splitting import MIN_SILHOUETTE, SPLIT_RULES, Branch, split
+from semcurate.clustering.splitting import MIN_SILHOUETTE, MIN_STABILITY, SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
@@ -97,6 +97,7 @@ def build_tree(
     max_children: int = 8,
     min_size: int = 10,
     min_silhouette: float = MIN_SILHOUETTE,
+    min_stability: float = MIN_STABILITY,
     random_state: int = 0,
     preprocessing: str = "standard",
     placement_feature_set: str | None = None,
@@ -111,8 +112,9 @@ def build_tree(
     images and the categories are split; the choice is stored with the
     tree's parameters.  Placements whose calibrated probability is below
     ``doubtful_below`` are marked doubtful.  ``min_silhouette`` is the gap
-    rule's floor on the mean silhouette of the children, all of them and any two
-    (:func:`~semcurate.clustering.splitting.split`), also stored.
+    rule's floor on the mean silhouette of the children, all of them and any two,
+    and ``min_stability`` its floor on how well subsamples find each child
+    again (:func:`~semcurate.clustering.splitting.split`); both are stored.
 
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on
@@ -145,6 +147,8 @@ def build_tree(
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
     if not 0 <= min_silhouette < 1:
         raise ClusteringError(f"--min-silhouette must be in [0, 1) (0: no floor); got {min_silhouette}")
+    if not 0 <= min_stability <= 1:
+        raise ClusteringError(f"--min-stability must be in [0, 1] (0: no stability test); got {min_stability}")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         quality_run, flagged = raised_flags(sessions) if leave_out_flagged else (None, {})
@@ -206,6 +210,7 @@ def build_tree(
             min_size=min_size,
             random_state=random_state,
             min_silhouette=min_silhouette,
+            min_stability=min_stability,
             members=rows,
         )
         if advance:
@@ -215,6 +220,7 @@ def build_tree(
         "max_children": max_children,
         "min_size": min_size,
         "min_silhouette": min_silhouette,
+        "min_stability": min_stability,
         "random_state": random_state,
         "preprocessing": preprocessing,
         "placement_feature_set": placement_feature_set or feature_set,

@@ -19,6 +19,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, s
 from semcurate.clustering.n_clusters import mean_silhouette
 from semcurate.clustering.splitting import (
     STOPS,
+    cluster_stability,
     gap_estimate,
     k_past_a_flat_start,
     medoid,
@@ -397,3 +398,64 @@ def test_a_skewed_cloud_whose_last_gap_clears_the_first_is_not_read_past_its_fla
     assert k_past_a_flat_start(estimate) is None
     root = split(values, "ward", min_size=10)
     assert (root.children, root.stop) == ([], "no-structure") and "clears" not in root.note
+
+
+def noisy_ring_beside_a_blob(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """400 points on a circle of radius 10 (noise 0.7) and 100 in a unit blob 40 from its centre; their truth."""
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi, 400)
+    ring = 10 * np.c_[np.cos(angle), np.sin(angle)] + rng.normal(0, 0.7, (400, 2))
+    blob = rng.normal(0, 1, (100, 2)) + np.array([40.0, 0.0])
+    return np.vstack([ring, blob]), np.repeat([0, 1], [400, 100])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_arcs_of_a_ring_that_subsamples_cut_elsewhere_are_joined_again(seed):
+    """Ward cuts a ring into arcs that pass the gap test and the silhouette floor (the arcs of one draw); a
+    subsample cuts it elsewhere, so the arcs are unstable and join again: two children, the ring and the blob."""
+    values, truth = noisy_ring_beside_a_blob(seed)
+    assert len(split(values, "ward", 1, min_size=10, min_stability=0).children) > 2
+    root = split(values, "ward", 1, min_size=10)
+    assert len(root.children) == 2 and "subsamples do not find again" in root.note
+    assert adjusted_rand_score(truth, leaves_of(root, len(values))) == 1.0
+
+
+def test_a_ring_alone_is_an_unstable_leaf():
+    values, _ = noisy_ring_beside_a_blob(0)
+    root = split(values[:400], "ward", 1, min_size=10)
+    assert (root.children, root.stop) == ([], "unstable") and "unstable" in STOPS
+
+
+def test_stability_is_the_mean_jaccard_of_each_cluster_with_its_best_match(monkeypatch):
+    """The Jaccard arithmetic against sets counted by hand (:func:`stability_by_hand`): the subsample is
+    clustered 'again' by a stand-in that moves the first two of its rows of cluster 0 into cluster 1."""
+    from semcurate.clustering import splitting
+
+    def again(values, method, ks, random_state):
+        (k,) = ks
+        found = (values[:, 0] >= 10).astype(int)  # values are the row numbers: cluster 0 is rows 0-9
+        found[np.flatnonzero(found == 0)[:2]] = 1
+        return {k: found}, None
+
+    monkeypatch.setattr(splitting, "candidate_partitions", again)
+    labels = np.repeat([0, 1], 10)
+    rows = np.arange(20.0)[:, None]
+    stability = cluster_stability(rows, labels, "ward", sample_size=16, random_state=0, subsamples=5)
+    first, second = stability_by_hand(labels, subsamples=5, size=16, seed=0)
+    assert stability.tolist() == pytest.approx([np.mean(first), np.mean(second)])
+    assert 0.5 < stability[0] < 1 and 0.5 < stability[1] < 1
+
+
+def stability_by_hand(labels: np.ndarray, subsamples: int, size: int, seed: int) -> tuple[list, list]:
+    """Jaccard of clusters 0 and 1 per subsample, counted with Python sets, for the stand-in of the test above."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for _ in range(subsamples):
+        rows = np.sort(rng.choice(len(labels), size, replace=False))
+        zero = {int(row) for row in rows if labels[row] == 0}
+        one = {int(row) for row in rows if labels[row] == 1}
+        moved = set(sorted(zero)[:2])
+        found_zero, found_one = zero - moved, one | moved
+        for cluster, record in ((zero, first), (one, second)):
+            record.append(max(len(cluster & found) / len(cluster | found) for found in (found_zero, found_one)))
+    return first, second

@@ -30,6 +30,7 @@ from semcurate.clustering.methods import (
     K_METHODS,
     METHODS,
     MIN_SILHOUETTE,
+    MIN_STABILITY,
     N_CLUSTERS_ALGORITHMS,
     N_CLUSTERS_METHODS,
     SPLIT_RULES,
@@ -264,6 +265,16 @@ def tree_build(
             "gap past a 2-partition that fails (equidistant groups), which the floor guards.",
         ),
     ] = MIN_SILHOUETTE,
+    min_stability: Annotated[
+        float,
+        typer.Option(
+            "--min-stability",
+            help="Gap rule: least mean Jaccard similarity, in [0, 1], with which 20 random subsamples of 80 % of a "
+            "node, clustered again, find each of its children (Hennig 2007); a child under it joins its nearest "
+            "sibling, and a node left with one child is a leaf ('unstable'), so that pieces of one sub-category "
+            "that one draw of images happens to show are not kept as sub-categories. 0 turns the test off.",
+        ),
+    ] = MIN_STABILITY,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
     preprocessing: Preprocessing = "standard",
     place_with: Annotated[
@@ -313,6 +324,7 @@ def tree_build(
                 max_children=max_children,
                 min_size=min_size,
                 min_silhouette=min_silhouette,
+                min_stability=min_stability,
                 random_state=seed,
                 preprocessing=preprocessing,
                 placement_feature_set=place_with,
