@@ -328,7 +328,7 @@ class TreeNodeRow(Base):
     was chosen (JSON of score per k; the gap rule scores k = 1 too, so a leaf
     it declined to split keeps them); ``stop`` says why a leaf was not split
     (:data:`semcurate.clustering.splitting.STOPS`: ``no-structure``,
-    ``max-depth``, ``small-children``, ``unstable``, ...), ``note`` gives the deciding
+    ``max-depth``, ``small-children``, ...), ``note`` gives the deciding
     numbers in one sentence.
     """
 

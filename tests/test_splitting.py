@@ -420,10 +420,14 @@ def test_arcs_of_a_ring_that_subsamples_cut_elsewhere_are_joined_again(seed):
     assert adjusted_rand_score(truth, leaves_of(root, len(values))) == 1.0
 
 
-def test_a_ring_alone_is_an_unstable_leaf():
-    values, _ = noisy_ring_beside_a_blob(0)
-    root = split(values[:400], "ward", 1, min_size=10)
-    assert (root.children, root.stop) == ([], "unstable") and "unstable" in STOPS
+def test_unstable_groupings_of_more_groups_than_children_merge_to_two_and_are_split_below():
+    """Twelve groups under a node of at most 4 children: the 4 are arbitrary groupings of the 12 that subsamples
+    group otherwise, so they merge, but down to two, not to a leaf, and the levels below still find all twelve."""
+    values, truth = make_blobs(480, 10, centers=12, cluster_std=1.0, center_box=(-12, 12), random_state=1)
+    root = split(values, "ward", 4, max_children=4)
+    assert len(root.children) == 2 and "subsamples do not find again" in root.note
+    leaves = leaves_of(root, len(values))
+    assert len(np.unique(leaves)) == 12 and adjusted_rand_score(truth, leaves) == 1.0
 
 
 def test_stability_is_the_mean_jaccard_of_each_cluster_with_its_best_match(monkeypatch):

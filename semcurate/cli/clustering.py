@@ -271,8 +271,8 @@ def tree_build(
             "--min-stability",
             help="Gap rule: least mean Jaccard similarity, in [0, 1], with which 20 random subsamples of 80 % of a "
             "node, clustered again, find each of its children (Hennig 2007); a child under it joins its nearest "
-            "sibling, and a node left with one child is a leaf ('unstable'), so that pieces of one sub-category "
-            "that one draw of images happens to show are not kept as sub-categories. 0 turns the test off.",
+            "sibling, down to two, so that pieces of one sub-category that one draw of images happens to show are "
+            "not kept as sub-categories. 0 turns the test off.",
         ),
     ] = MIN_STABILITY,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
