@@ -564,10 +564,10 @@ def cluster_stability(
     """Each cluster's stability: its mean Jaccard similarity to the most similar cluster when random subsamples of
     the rows are clustered again by ``method`` into as many clusters (Hennig's clusterwise stability).
 
-    Each subsample holds :data:`STABILITY_SHARE` of the rows, at most ``sample_size``, drawn without replacement
-    (seeded by ``random_state``); a cluster is compared on the subsample's rows only.  Hennig reads a mean under
-    0.5 as a cluster that dissolves, 0.6-0.75 as a pattern whose members are doubtful, and over 0.85 as highly
-    stable.
+    Each subsample holds :data:`STABILITY_SHARE` of the rows, at most ``sample_size`` and at least k, drawn
+    without replacement (seeded by ``random_state``); a cluster is compared on the subsample's rows only.
+    Hennig reads a mean under 0.5 as a cluster that dissolves, 0.6-0.75 as a pattern whose members are
+    doubtful, and over 0.85 as highly stable.
 
     Parameters
     ----------
@@ -599,7 +599,8 @@ def cluster_stability(
     """
     k = int(labels.max()) + 1
     rng = np.random.default_rng(random_state)
-    size = min(int(STABILITY_SHARE * len(values)), sample_size)
+    # at least k rows, so that a node of few rows and many children can be clustered again into k
+    size = max(min(int(STABILITY_SHARE * len(values)), sample_size), k)
     similarity, seen = np.zeros(k), np.zeros(k)
     for _ in range(subsamples):
         rows = np.sort(rng.choice(len(values), size, replace=False))

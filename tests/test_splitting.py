@@ -463,3 +463,12 @@ def stability_by_hand(labels: np.ndarray, subsamples: int, size: int, seed: int)
         for cluster, record in ((zero, first), (one, second)):
             record.append(max(len(cluster & found) / len(cluster | found) for found in (found_zero, found_one)))
     return first, second
+
+
+@pytest.mark.parametrize("method", ["ward", "kmeans", "density-peaks"])
+def test_a_node_of_few_rows_and_many_children_can_be_clustered_again(method):
+    """Six rows in five clusters (``--min-size 1``): 80 % of six rows is four, too few for five clusters, so the
+    subsample keeps at least five rows instead of failing."""
+    values = np.random.default_rng(0).normal(size=(6, 2))
+    stability = cluster_stability(values, np.array([0, 1, 2, 3, 4, 4]), method, sample_size=2000, random_state=0)
+    assert stability.shape == (5,) and ((stability >= 0) & (stability <= 1)).all()
