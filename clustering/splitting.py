@@ -605,7 +605,7 @@ def cluster_stability(
     for _ in range(subsamples):
         rows = np.sort(rng.choice(len(values), size, replace=False))
         again = candidate_partitions(values[rows], method, [k], random_state=random_state)[0][k]
-        again = np.unique(again, return_inverse=True)[1]  # HDBSCAN noise, -1, as a cluster of its own
+        again = np.unique(again, return_inverse=True)[1]  # numbered 0 .., as the columns of `both`
         original = labels[rows]
         both = np.zeros((k, int(again.max()) + 1))
         np.add.at(both, (original, again), 1)
