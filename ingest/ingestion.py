@@ -109,6 +109,7 @@ from semcurate.ingest.store import (
     StoreError,
     hold_lock,
     lock_holder,
+    open_lock_file,
     shared_lock_within,
 )
 from semcurate.ingest.walk import FileSkipped, name_to_text, open_regular, read_regular, text_to_name, walk_tree
@@ -874,13 +875,7 @@ class Ingestion:
                 self.store.clear_incoming()
                 yield True
             return
-        path = self.store.root / LOCK_NAME
-        try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-        except OSError as error:
-            raise StoreError(
-                f"cannot create lock file {path} ({error.strerror}): check the folder's permissions"
-            ) from None
+        descriptor = open_lock_file(self.store.root / LOCK_NAME)
         try:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -138,6 +138,20 @@ def shared_lock_within(descriptor: int, wait_s: float) -> bool:
             time.sleep(0.05)
 
 
+def open_lock_file(path: Path) -> int:
+    """A read-write descriptor of the lock file ``path``, created (mode 0644) if missing and closed on ``exec``.
+
+    Raises
+    ------
+    StoreError
+        One line naming the file and the system's reason when it cannot be opened or created.
+    """
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as error:
+        raise StoreError(f"cannot create lock file {path} ({error.strerror}): check the folder's permissions") from None
+
+
 @contextmanager
 def hold_lock(path: Path, what: str, activity: str = "ingest") -> Iterator[None]:
     """Hold an exclusive, non-blocking ``flock`` on ``path`` (created if missing) for the ``with`` block.
@@ -148,10 +162,7 @@ def hold_lock(path: Path, what: str, activity: str = "ingest") -> Iterator[None]
         ``another ACTIVITY is running on WHAT (pid N)`` when another process
         holds the lock, or one line when the lock file cannot be created.
     """
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    except OSError as error:
-        raise StoreError(f"cannot create lock file {path} ({error.strerror}): check the folder's permissions") from None
+    descriptor = open_lock_file(path)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

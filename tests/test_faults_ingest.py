@@ -22,7 +22,7 @@ import tifffile
 
 from semcurate.datasets import make_sem_corpus
 from semcurate.db import open_database
-from semcurate.ingest.store import LOCK_NAME, hold_lock, shared_lock_within
+from semcurate.ingest.store import LOCK_NAME, StoreError, hold_lock, shared_lock_within
 from semcurate.ingest.walk import FileSkipped, name_to_text, read_regular, text_to_name
 
 pytestmark = pytest.mark.slow  # the fault campaign: many CLI processes on real corpora (bench/faults.py)
@@ -236,6 +236,17 @@ def test_an_ingest_refuses_a_store_or_database_another_ingest_holds(source, tmp_
         busy_db = run_cli("ingest", source, "--store", store, "--db", f"sqlite:///{db}", "--json")
     assert_one_error_line(busy_db, f"another ingest is running on database {db} (pid {os.getpid()})")
     assert state(db, store)["images"] == set()
+
+
+def test_a_lock_file_that_cannot_be_created_is_one_line_naming_it(tmp_path):
+    """Its folder is a regular file (a path that root cannot write either, where a read-only folder would not do)."""
+    folder = tmp_path / "not-a-folder"
+    folder.write_text("")
+    with pytest.raises(StoreError) as refused, hold_lock(folder / LOCK_NAME, "test"):
+        pass
+    assert str(refused.value) == (
+        f"cannot create lock file {folder / LOCK_NAME} (Not a directory): check the folder's permissions"
+    )
 
 
 def test_two_ingests_at_once_serialise_and_end_like_one_clean_run(source, tmp_path, clean_run):
