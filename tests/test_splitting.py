@@ -21,6 +21,7 @@ from semcurate.clustering.splitting import (
     STOPS,
     cluster_stability,
     gap_estimate,
+    isolated_rows,
     k_past_a_flat_start,
     medoid,
     merge_inseparable_pairs,
@@ -258,11 +259,17 @@ def test_a_clump_under_the_smallest_child_size_joins_the_nearest_child():
 
 
 def test_a_node_left_with_one_child_of_the_smallest_size_is_a_leaf():
-    """One group of 100 and two clumps of 5 far away: the gap sees three clusters, but only one has 10 images."""
-    values, _ = tree_of_blobs(9, 110, 8, (3,), (20.0,), sizes=(100, 5, 5))
+    """One group of 100 and two clumps of 5 apart from it: the gap sees three clusters, but only one has 10
+    images. Twice as far, the clumps' rows have fewer than 9 others near them, so they are left out as far from
+    every other and the group alone shows no structure."""
+    values, _ = tree_of_blobs(9, 110, 8, (3,), (10.0,), sizes=(100, 5, 5))
     root = split(values, "ward", min_size=10)
     assert root.children == [] and root.stop == "small-children"
     assert "leave fewer than two of ≥ 10 images" in root.note
+    values, _ = tree_of_blobs(9, 110, 8, (3,), (20.0,), sizes=(100, 5, 5))
+    root = split(values, "ward", min_size=10)
+    assert root.children == [] and root.stop == "no-structure"
+    assert "(100 of 110 images, 10 far from every other left out)" in root.note
 
 
 def test_bad_rules_are_refused_before_any_work():
@@ -472,3 +479,57 @@ def test_a_node_of_few_rows_and_many_children_can_be_clustered_again(method):
     values = np.random.default_rng(0).normal(size=(6, 2))
     stability = cluster_stability(values, np.array([0, 1, 2, 3, 4, 4]), method, sample_size=2000, random_state=0)
     assert stability.shape == (5,) and ((stability >= 0) & (stability <= 1)).all()
+
+
+def three_groups_and_one_far_image(seed: int, far: float) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian groups of 100 rows in 10 dimensions, 8 standard deviations apart, and one row ``far``
+    standard deviations out along an axis of its own (a near-blank frame among micrographs); truth 0-2, the far
+    row 3."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((3, 10))
+    centres[1, 0] = centres[2, 1] = 8.0
+    far_row = np.zeros((1, 10))
+    far_row[0, 9] = far
+    values = np.vstack([rng.normal(centre, 1.0, (100, 10)) for centre in centres] + [far_row])
+    return values, np.repeat([0, 1, 2, 3], [100, 100, 100, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("far", [50.0, 100.0])
+def test_one_image_far_from_the_rest_neither_hides_the_groups_nor_takes_a_child(seed, far):
+    """Its own axis stretches the gap's reference box until Gap(1) is the largest gap (the precondition, on
+    all rows); left out of the decision, the three groups are found and the far row joins one of them."""
+    values, truth = three_groups_and_one_far_image(seed, far)
+    assert gap_estimate(values, "ward", 6, sample_size=2000, random_state=0)[0].best_k == 1
+    root = split(values, "ward", 2, min_size=5)
+    leaves = leaves_of(root, len(values))
+    assert len(root.children) == 3 and len(np.unique(leaves)) == 3
+    assert adjusted_rand_score(truth[:300], leaves[:300]) == 1.0
+    assert "300 of 301 images, 1 far from every other left out" in root.note
+    assert "the image far from every other then joined the nearest child" in root.note
+
+
+def test_isolated_rows_agree_with_neighbour_distances_counted_by_scipy():
+    """Heavy-tailed rows (Student t, 1 degree of freedom: a few rows land very far): a row is isolated exactly
+    when its distance to its 4th nearest other row, from SciPy's full distance matrix, exceeds 6 times the
+    median of those distances."""
+    values = np.random.default_rng(3).standard_t(1, size=(400, 3))
+    distances = cdist(values, values)
+    np.fill_diagonal(distances, np.inf)
+    fourth = np.sort(distances, axis=1)[:, 3]
+    expected = fourth > 6.0 * np.median(fourth)
+    assert 0 < expected.sum() < len(values) // 4
+    np.testing.assert_array_equal(isolated_rows(values, 5), expected)
+
+
+def test_rows_are_isolated_only_when_fewer_than_the_smallest_child_lie_together():
+    """Five rows together far away are a possible child, not isolated; four are; nothing is isolated where a
+    child may be one image or where most rows are duplicates."""
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(0.0, 1.0, (200, 4))
+    five, four = 60 + rng.normal(0.0, 1.0, (5, 4)), 60 + rng.normal(0.0, 1.0, (4, 4))
+    assert not isolated_rows(np.vstack([cloud, five]), 5).any()
+    assert np.flatnonzero(isolated_rows(np.vstack([cloud, four]), 5)).tolist() == [200, 201, 202, 203]
+    assert not isolated_rows(np.vstack([cloud, four]), 1).any()
+    duplicates = np.vstack([np.zeros((150, 4)), cloud[:50], np.full((1, 4), 60.0)])
+    assert not isolated_rows(duplicates, 5).any()
