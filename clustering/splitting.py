@@ -307,57 +307,14 @@ def gap_decision(
     :func:`merge_inseparable_pairs`, then :data:`STABILITY_SUBSAMPLES` clusterings of a subsample for every child
     the stability test merges, and once more.
     """
-    n = len(values)
+    node_size = len(values)
     isolated = isolated_rows(values, min_size)
-    kept = n - int(isolated.sum())
-    children_of_kept = min(most_children, kept // max(min_size, 1), kept - 1)
-    if not isolated.any() or children_of_kept < 2:
-        return _gap_decision_on_rows(
-            values,
-            method,
-            most_children,
-            min_size=min_size,
-            sample_size=sample_size,
-            random_state=random_state,
-            min_silhouette=min_silhouette,
-            min_stability=min_stability,
-        )
-    decision = _gap_decision_on_rows(
-        values[~isolated],
-        method,
-        children_of_kept,
-        min_size=min_size,
-        sample_size=sample_size,
-        random_state=random_state,
-        min_silhouette=min_silhouette,
-        min_stability=min_stability,
-        isolated=n - kept,
-        node_size=n,
-    )
-    if decision.labels is None:
-        return decision
-    children = int(decision.labels.max()) + 1
-    labels = np.full(n, children)
-    labels[~isolated] = decision.labels
-    labels = absorb_small_clusters(values, labels, np.arange(children))
-    those = "the image far from every other" if n - kept == 1 else f"the {n - kept} images far from every other"
-    return Decision(labels, decision.scores, f"{decision.note}; {those} then joined the nearest child")
-
-
-def _gap_decision_on_rows(
-    values: np.ndarray,
-    method: str,
-    most_children: int,
-    *,
-    min_size: int,
-    sample_size: int,
-    random_state: int,
-    min_silhouette: float = MIN_SILHOUETTE,
-    min_stability: float = MIN_STABILITY,
-    isolated: int = 0,
-    node_size: int | None = None,
-) -> Decision:
-    """:func:`gap_decision` on the rows it keeps; ``isolated`` rows of a node of ``node_size`` were left out."""
+    rows_kept = node_size - int(isolated.sum())
+    children_of_kept = min(most_children, rows_kept // max(min_size, 1), rows_kept - 1)
+    if isolated.any() and children_of_kept >= 2:
+        node_values, values, most_children = values, values[~isolated], children_of_kept
+    else:
+        node_values, isolated = values, np.zeros(node_size, dtype=bool)
     n = len(values)
     estimate, seen_rows = gap_estimate(
         values, method, most_children, sample_size=sample_size, random_state=random_state
@@ -365,10 +322,9 @@ def _gap_decision_on_rows(
     gap = dict(zip(estimate.ks, estimate.scores, strict=True))
     bar = {k: g - s for k, g, s in zip(estimate.ks, estimate.scores, estimate.gap_sd or (), strict=True)}
     k = estimate.best_k
-    node_size = n if node_size is None else node_size
     seen = f"{seen_rows} of {node_size} images" if seen_rows < node_size else f"{node_size} images"
-    if isolated:
-        seen += f", {isolated} far from every other left out"
+    if isolated.any():
+        seen += f", {node_size - n} far from every other left out"
     flat_start = ""
     if k == 1:
         # read past a flat start only where the silhouette floor can undo a split of a skewed cloud's tail
@@ -432,6 +388,13 @@ def _gap_decision_on_rows(
                 f"; {unstable} cluster{'s' if unstable > 1 else ''} that subsamples do not find again (mean Jaccard "
                 f"under {min_stability:g}) joined the nearest, leaving {int(labels.max()) + 1}"
             )
+    if isolated.any():
+        children = int(labels.max()) + 1
+        with_isolated = np.full(node_size, children)
+        with_isolated[~isolated] = labels
+        labels = absorb_small_clusters(node_values, with_isolated, np.arange(children))
+        note += f"; {'the image' if node_size - n == 1 else f'the {node_size - n} images'} far from every other "
+        note += "then joined the nearest child"
     return Decision(labels, gap, note)
 
 
@@ -445,7 +408,7 @@ def isolated_rows(values: np.ndarray, min_size: int, *, ratio: float = ISOLATION
     near-blank frame (intensity kurtosis 202 where the others' median is 1.1) in the 2,000-row sample of Tips
     (3,776 images, 3 sub-categories) made Gap(1) the largest gap and the category one leaf. Fewer than
     ``min_size`` rows can never make a child, so a row with fewer than ``min_size − 1`` others near it carries no
-    evidence for or against a split. A group of ``min_size`` rows far from the rest is not a stray (each has its
+    evidence for or against a split. A group of ``min_size`` rows far from the rest is not isolated (each has its
     neighbours), nor is any row when ``min_size`` is 1, nor when most rows are duplicates (the median distance
     is 0).
 
