@@ -205,6 +205,7 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str) -> list[
                 "placed_with": made.get("placement_feature_set", feature_set),
                 "min_silhouette": made.get("min_silhouette"),
                 "min_stability": made.get("min_stability"),
+                "min_null_z": made.get("min_null_z"),
                 "left_out_flagged": made.get("left_out_flagged", 0),
                 "left_out_per_flag": made.get("left_out_per_flag", {}),
                 "classifier_heldout_accuracy": heldout,

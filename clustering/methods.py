@@ -30,6 +30,10 @@ MIN_SILHOUETTE = 0.15
 #: of its node is clustered again; a child under it joins its nearest sibling (:mod:`semcurate.clustering.splitting`
 #: says why 0.7).
 MIN_STABILITY = 0.7
+#: Least z-score by which the within-cluster share of variance of Ward's k clusters of a node (k the gap rule's) must
+#: lie under what Ward's k clusters of Gaussian rows with the node's own covariance reach; under it the node is a leaf
+#: (:func:`~semcurate.clustering.splitting.gaussian_null_z`; :mod:`semcurate.clustering.splitting` says why 2.5).
+MIN_NULL_Z = 2.5
 #: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
 MONOTONE_LINKAGES = ("ward", "complete", "average", "single")
 #: Formats of :meth:`semcurate.Tree.export <semcurate.clustering.browse.Tree.export>`: nested JSON nodes or Newick.

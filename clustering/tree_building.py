@@ -26,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.clustering.methods import MONOTONE_LINKAGES
 from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
-from semcurate.clustering.splitting import MIN_SILHOUETTE, MIN_STABILITY, SPLIT_RULES, Branch, split
+from semcurate.clustering.splitting import MIN_NULL_Z, MIN_SILHOUETTE, MIN_STABILITY, SPLIT_RULES, Branch, split
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
@@ -98,6 +98,7 @@ def build_tree(
     min_size: int = 10,
     min_silhouette: float = MIN_SILHOUETTE,
     min_stability: float = MIN_STABILITY,
+    min_null_z: float = MIN_NULL_Z,
     random_state: int = 0,
     preprocessing: str = "standard",
     placement_feature_set: str | None = None,
@@ -113,8 +114,10 @@ def build_tree(
     tree's parameters.  Placements whose calibrated probability is below
     ``doubtful_below`` are marked doubtful.  ``min_silhouette`` is the gap
     rule's floor on the mean silhouette of the children, all of them and any two,
-    and ``min_stability`` its floor on how well subsamples find each child
-    again (:func:`~semcurate.clustering.splitting.split`); both are stored.
+    ``min_stability`` its floor on how well subsamples find each child
+    again, and ``min_null_z`` its floor on how far the children's within-cluster
+    share of variance lies under a Gaussian null's
+    (:func:`~semcurate.clustering.splitting.split`); all three are stored.
 
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on
@@ -149,6 +152,8 @@ def build_tree(
         raise ClusteringError(f"--min-silhouette must be in [0, 1) (0: no floor); got {min_silhouette}")
     if not 0 <= min_stability <= 1:
         raise ClusteringError(f"--min-stability must be in [0, 1] (0: no stability test); got {min_stability}")
+    if not 0 <= min_null_z < np.inf:
+        raise ClusteringError(f"--min-null-z must be a number ≥ 0 (0: no Gaussian-null test); got {min_null_z}")
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         quality_run, flagged = raised_flags(sessions) if leave_out_flagged else (None, {})
@@ -211,6 +216,7 @@ def build_tree(
             random_state=random_state,
             min_silhouette=min_silhouette,
             min_stability=min_stability,
+            min_null_z=min_null_z,
             members=rows,
         )
         if advance:
@@ -221,6 +227,7 @@ def build_tree(
         "min_size": min_size,
         "min_silhouette": min_silhouette,
         "min_stability": min_stability,
+        "min_null_z": min_null_z,
         "random_state": random_state,
         "preprocessing": preprocessing,
         "placement_feature_set": placement_feature_set or feature_set,

@@ -29,6 +29,7 @@ from semcurate.cli.common import (
 from semcurate.clustering.methods import (
     K_METHODS,
     METHODS,
+    MIN_NULL_Z,
     MIN_SILHOUETTE,
     MIN_STABILITY,
     N_CLUSTERS_ALGORITHMS,
@@ -275,6 +276,16 @@ def tree_build(
             "not kept as sub-categories. 0 turns the test off.",
         ),
     ] = MIN_STABILITY,
+    min_null_z: Annotated[
+        float,
+        typer.Option(
+            "--min-null-z",
+            help="Gap rule: least z-score by which Ward's k clusters of a node (k the gap's) must leave less of its "
+            "variance within them than Ward's k clusters of Gaussian rows with the node's covariance (Ledoit-Wolf; "
+            "30 draws, at most 300 rows); under it the node is a leaf ('gaussian-like'), so that one sub-category "
+            "whose images spread unevenly is not split in two. 0 turns the test off.",
+        ),
+    ] = MIN_NULL_Z,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
     preprocessing: Preprocessing = "standard",
     place_with: Annotated[
@@ -325,6 +336,7 @@ def tree_build(
                 min_size=min_size,
                 min_silhouette=min_silhouette,
                 min_stability=min_stability,
+                min_null_z=min_null_z,
                 random_state=seed,
                 preprocessing=preprocessing,
                 placement_feature_set=place_with,
