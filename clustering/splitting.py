@@ -182,7 +182,12 @@ from semcurate.clustering.methods import (
     SPLIT_RULES,
     TREE_ALGORITHMS,
 )
-from semcurate.clustering.n_clusters import NClustersEstimate, gap_k, mean_silhouette
+from semcurate.clustering.n_clusters import (
+    NClustersEstimate,
+    gap_k,
+    mean_silhouette,
+    within_cluster_sum_of_squares,
+)
 
 #: ``B``, the uniform reference sets of the gap rule at every node (Tibshirani et al. used 10 to 20).
 GAP_REFERENCES = 10
@@ -497,13 +502,8 @@ def within_cluster_share(values: np.ndarray, labels: np.ndarray) -> float:
     >>> round(within_cluster_share(values, np.array([0, 0, 1, 1])), 6)
     0.009901
     """
-    values = np.asarray(values, dtype=np.float64)
-    total = float(((values - values.mean(axis=0)) ** 2).sum())
-    within = sum(
-        float(((values[labels == label] - values[labels == label].mean(axis=0)) ** 2).sum())
-        for label in np.unique(labels)
-    )
-    return within / total if total > 0 else 1.0
+    total = within_cluster_sum_of_squares(values, np.zeros(len(values), dtype=int))
+    return within_cluster_sum_of_squares(values, labels) / total if total > 0 else 1.0
 
 
 def gaussian_null_z(
