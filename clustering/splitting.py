@@ -330,11 +330,11 @@ def gap_decision(
 
     ``Gap(k)`` for ``k = 1 .. most_children`` by :func:`~semcurate.clustering.n_clusters.estimate_n_clusters`
     with :data:`GAP_REFERENCES` reference sets; k = 1 makes a leaf ("no-structure"), unless the floor is on and
-    a later gap clears ``Gap(1)`` (:func:`k_past_a_flat_start` gives k then). Otherwise all rows are
-    partitioned into k by ``method``, and if Ward's k clusters of the rows leave no less of the node's variance
-    within them than ``min_null_z`` null standard deviations under what Ward's k clusters of Gaussian rows with
-    the node's covariance leave (:func:`gaussian_null_z`; 0 turns the test off), the node is a leaf
-    ("gaussian-like"). Clusters under ``min_size`` images (stray images, which Ward and complete
+    a later gap clears ``Gap(1)`` (:func:`k_past_a_flat_start` gives k then). If Ward's k clusters of the rows
+    leave no less of the node's variance within them than ``min_null_z`` null standard deviations under what
+    Ward's k clusters of Gaussian rows with the node's covariance leave (:func:`gaussian_null_z`; 0 turns the
+    test off), the node is a leaf ("gaussian-like"). Otherwise all rows are partitioned into k by ``method``;
+    clusters under ``min_size`` images (stray images, which Ward and complete
     linkage leave as clusters of their own) join the nearest of the others (:func:`absorb_small_clusters`), and
     when fewer than two clusters of ``min_size`` remain the node is a leaf too ("small-children").  Pairs of
     clusters that barely separate or whose union shows no structure are merged (:func:`merge_inseparable_pairs`);
@@ -347,8 +347,8 @@ def gap_decision(
     child, so that one odd image can neither hide the node's structure from the gap nor take a cluster of
     Ward's.
     Cost: one nearest-neighbour query of the node, ``(1 + B) · most_children`` clusterings of the sample (one
-    merge tree each for the hierarchical methods), then one clustering of the node, then
-    :data:`GAUSSIAN_NULL_DRAWS` clusterings of at most :data:`GAUSSIAN_NULL_ROWS` Gaussian rows, then the pair tests of
+    merge tree each for the hierarchical methods), then :data:`GAUSSIAN_NULL_DRAWS` clusterings of at most
+    :data:`GAUSSIAN_NULL_ROWS` Gaussian rows, then one clustering of the node, then the pair tests of
     :func:`merge_inseparable_pairs`, then :data:`STABILITY_SUBSAMPLES` clusterings of a subsample for every child
     the stability test merges, and once more.
     """
@@ -388,7 +388,6 @@ def gap_decision(
         )
     else:
         note = f"gap statistic: {flat_start}still rising at k = {k}, the most children allowed here ({seen})"
-    labels = candidate_partitions(values, method, [k], random_state=random_state)[0][k]
     if min_null_z > 0:
         null_z = gaussian_null_z(values, k, random_state=random_state)
         if null_z < min_null_z:
@@ -397,6 +396,7 @@ def gap_decision(
                 f"clusters of Gaussian rows with the node's covariance do (z = {null_z:.2f} < {min_null_z:g})"
             )
             return Decision(None, gap, note, "gaussian-like")
+    labels = candidate_partitions(values, method, [k], random_state=random_state)[0][k]
     counts = np.bincount(labels)
     kept = np.flatnonzero(counts >= min_size)
     if len(kept) < 2:
