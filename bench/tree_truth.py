@@ -33,10 +33,13 @@ images), so that the
 stored tree, the splitting and the placement can be told apart on the same
 images.
 
-Usage: ``.venv/bin/python bench/tree_truth.py DIR [DIR ...] [--draws 0 1 2] [--json FILE]``,
+Usage: ``.venv/bin/python bench/tree_truth.py DIR [DIR ...] [--draws 0 1 2] [--trees ID ...] [--json FILE]``,
 each ``DIR`` a ``semcurate demo --out`` folder (or a ``bench/full_scale.py
 --out`` one): ``DIR/semcurate.db`` and ``DIR/corpus/ground_truth.csv``.
-Results: ``bench/results/tree_truth.json`` by default.
+Results: ``bench/results/tree_truth.json`` by default. With ``--trees``
+only those stored trees are scored, and the other rows already in the JSON
+file are kept (each row says the day it was scored, ``scored_on``; rows
+written before that field have none).
 """
 
 from __future__ import annotations
@@ -183,24 +186,28 @@ def diagnosis(
     }
 
 
-def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str) -> list[dict]:
-    """One row per tree stored in the database at ``db_url``, scored against ``truth_csv`` and named ``run``."""
+def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: set[int] | None = None) -> list[dict]:
+    """One row per tree stored in the database at ``db_url`` (only those in ``trees`` when given), scored against
+    ``truth_csv`` and named ``run``."""
     sessions = open_database(db_url, read_only=True)
     truth, conflicts = image_truth(sessions, truth_csv)
     with sessions() as session:
-        trees = session.execute(
+        stored = session.execute(
             select(TreeRow.id, TreeRow.feature_set, TreeRow.parameters, TreeRow.classifier_accuracy).order_by(
                 TreeRow.id
             )
         ).all()
     rows = []
-    for tree_id, feature_set, parameters, heldout in trees:
+    for tree_id, feature_set, parameters, heldout in stored:
+        if trees is not None and tree_id not in trees:
+            continue
         leaf, top = tree_rows(sessions, tree_id)
         made = json.loads(parameters or "{}")
         rows.append(
             {
                 "run": run,
                 "tree": tree_id,
+                "scored_on": time.strftime("%Y-%m-%d"),
                 "feature_set": feature_set,
                 "placed_with": made.get("placement_feature_set", feature_set),
                 "min_silhouette": made.get("min_silhouette"),
@@ -218,6 +225,13 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str) -> list[
     return rows
 
 
+def merged_rows(earlier: list[dict], scored: list[dict]) -> list[dict]:
+    """The ``scored`` rows and those of ``earlier`` whose run and tree they do not score again, by run and tree."""
+    again = {(row["run"], row["tree"]) for row in scored}
+    kept = [row for row in earlier if (row["run"], row["tree"]) not in again]
+    return sorted(kept + scored, key=lambda row: (row["run"], row["tree"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", metavar="DIR", help="semcurate demo --out folders")
@@ -229,8 +243,17 @@ def main() -> None:
         metavar="DRAW",
         help="stratified 15 %% labelled draws of the diagnosis (none: score the stored trees only)",
     )
+    parser.add_argument(
+        "--trees",
+        type=int,
+        nargs="+",
+        metavar="ID",
+        help="score only these stored trees, and keep the other rows of --json as they are (a run of several stored "
+        "trees takes an hour and more at 52,682 images: each is split four times by the diagnosis)",
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "tree_truth.json")
     args = parser.parse_args()
+    trees = set(args.trees) if args.trees else None
     rows = [
         row
         for folder in args.runs
@@ -239,6 +262,7 @@ def main() -> None:
             folder / "corpus" / GROUND_TRUTH_FILE,
             args.draws,
             str(folder),
+            trees,
         )
     ]
     print("run | tree | split | placed with | placed | placement | held-out | leaf NMI | worst | leaves")
@@ -259,6 +283,8 @@ def main() -> None:
                 "   stratified 15 % draws:",
                 {key: row["stratified_draws"][key]["each"] for key in ("placement_accuracy", "leaf_nmi", "leaves")},
             )
+    if trees is not None and args.json.exists():
+        rows = merged_rows(json.loads(args.json.read_text(encoding="utf-8"))["rows"], rows)
     result = {
         "benchmark": "tree_truth",
         "targets": {

@@ -65,12 +65,20 @@ def test_a_stored_tree_is_read_back_against_the_truth_of_every_image(tree_truth,
     assert conflicts == 0 and len(mapped) >= 0.95 * 360
     assert all(truth[md5] == path for md5, path in mapped.items() if md5 in truth)
     assert sum(md5 in truth for md5 in mapped) >= 0.95 * len(mapped)
-    (row,) = [
-        row
-        for row in tree_truth.score_run(db_url, root / "corpus" / "ground_truth.csv", [0], "shared")
-        if row["tree"] == summary["tree_id"]
-    ]
+    (row,) = tree_truth.score_run(db_url, root / "corpus" / "ground_truth.csv", [0], "shared", {summary["tree_id"]})
+    assert row["tree"] == summary["tree_id"]
     assert row["images"] == len(mapped) and row["from_labels"] + row["placed"] == row["images"]
     assert row["placed"] == summary["classified"]
     assert 0.5 < row["leaf_nmi"] <= 1 and 0.5 < row["with_true_categories"]["leaf_nmi"] <= 1
     assert row["stratified_draws"]["seeds"] == [0]
+
+
+def test_rescoring_some_trees_keeps_the_other_rows_and_replaces_those_scored_again(tree_truth):
+    earlier = [{"run": "a", "tree": 1, "nmi": 0.1}, {"run": "a", "tree": 2, "nmi": 0.2}, {"run": "b", "tree": 1}]
+    scored = [{"run": "a", "tree": 2, "nmi": 0.9}, {"run": "a", "tree": 3, "nmi": 0.3}]
+    assert tree_truth.merged_rows(earlier, scored) == [
+        {"run": "a", "tree": 1, "nmi": 0.1},
+        {"run": "a", "tree": 2, "nmi": 0.9},
+        {"run": "a", "tree": 3, "nmi": 0.3},
+        {"run": "b", "tree": 1},
+    ]
