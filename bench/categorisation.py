@@ -36,6 +36,10 @@ accuracy on hidden folds of the labelled rows, are scored on the unlabelled
 rows against the truth, next to :class:`CategoryPlacer`; the table goes under
 ``semi_supervised_study``.
 
+``--split-method louvain`` splits as ``tree build --method louvain`` does
+(Louvain communities kept where the Gaussian null holds) instead of Ward with
+the gap rule.
+
 ``--seed 0 1 2`` draws the corpora anew from each seed (new images of both
 generators) and judges every target on every (corpus seed, labelled draw)
 pair (:func:`over_corpus_seeds`): one corpus draw decides the worst-category
@@ -130,21 +134,22 @@ def stratified_labelled(categories: np.ndarray, share: float, seed: int) -> np.n
     return labelled
 
 
-def category_leaves(values: np.ndarray, seed: int) -> np.ndarray:
-    """Each row's leaf number in the tree ``tree build`` splits one category's rows into (Ward, gap rule, depth 4)."""
+def category_leaves(values: np.ndarray, seed: int, method: str = "ward") -> np.ndarray:
+    """Each row's leaf number in the tree ``tree build --method METHOD`` splits one category's rows into (the gap
+    rule for Ward, Louvain's own rule for ``louvain``; depth 4)."""
     leaf_of = np.empty(len(values), dtype=int)
-    tree = split(values, "ward", depth=4, rule="gap", random_state=seed)
+    tree = split(values, method, depth=4, rule="gap", random_state=seed)
     for number, branch in enumerate(branch for _path, branch in tree.walk() if not branch.children):
         leaf_of[branch.members] = number
     return leaf_of
 
 
-def tree_leaves(values: np.ndarray, assigned: np.ndarray, seed: int) -> np.ndarray:
+def tree_leaves(values: np.ndarray, assigned: np.ndarray, seed: int, method: str = "ward") -> np.ndarray:
     """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`)."""
     leaf_of = np.empty(len(values), dtype=object)
     for category in np.unique(assigned):
         rows = np.flatnonzero(assigned == category)
-        leaf_of[rows] = [f"{category}/{number}" for number in category_leaves(values[rows], seed)]
+        leaf_of[rows] = [f"{category}/{number}" for number in category_leaves(values[rows], seed, method)]
     return leaf_of.astype(str)
 
 
@@ -186,7 +191,12 @@ def tree_scores(leaf_of: np.ndarray, categories: np.ndarray, leaves: np.ndarray)
 
 
 def categorise(
-    values: np.ndarray, categories: np.ndarray, leaves: np.ndarray, seed: int, placing: np.ndarray | None = None
+    values: np.ndarray,
+    categories: np.ndarray,
+    leaves: np.ndarray,
+    seed: int,
+    placing: np.ndarray | None = None,
+    method: str = "ward",
 ) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
@@ -196,7 +206,8 @@ def categorise(
     the unlabelled images by (``tree build --place-with``); label spreading's
     graph and the split use ``values``.
     ``with_true_categories`` is the tree split over the true categories, the
-    placement taken out: what the splitting alone reaches.
+    placement taken out: what the splitting alone reaches. ``method`` is the
+    tree's clustering method (``tree build --method``).
     """
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
     graph = {} if placing is None else {"graph_labelled": values[labelled], "graph_unlabelled": values[~labelled]}
@@ -210,9 +221,9 @@ def categorise(
     assigned[~labelled] = placement.categories
     placed_right = np.array(placement.categories) == categories[~labelled]
     started = time.perf_counter()
-    scores = tree_scores(tree_leaves(values, assigned, seed), categories, leaves)
+    scores = tree_scores(tree_leaves(values, assigned, seed, method), categories, leaves)
     split_s = time.perf_counter() - started
-    oracle = tree_scores(tree_leaves(values, categories, seed), categories, leaves)
+    oracle = tree_scores(tree_leaves(values, categories, seed, method), categories, leaves)
     return {
         "images": len(values),
         "labelled": int(labelled.sum()),
@@ -527,6 +538,12 @@ def main() -> None:
         help="seeds of the corpora: each draws new images of both generators; with several, every row is one "
         "corpus seed's and 'over_corpus_seeds' says on how many (corpus seed, draw) pairs each target is met",
     )
+    parser.add_argument(
+        "--split-method",
+        choices=("ward", "louvain"),
+        default="ward",
+        help="the tree's clustering method (tree build --method): Ward with the gap rule, or Louvain's own rule",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
 
@@ -554,7 +571,7 @@ def main() -> None:
                 )
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
-            results = [categorise(values, categories, leaves, draw, placing) for draw in args.draws]
+            results = [categorise(values, categories, leaves, draw, placing, args.split_method) for draw in args.draws]
             result = results[0]
             rows.append(
                 {
@@ -599,6 +616,7 @@ def main() -> None:
             "seeds": args.seed,
             "draws": args.draws,
             "labelled": LABELLED_SHARE,
+            "split_method": args.split_method,
         },
         "rows": rows,
         "over_corpus_seeds": over_corpus_seeds(rows),

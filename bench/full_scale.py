@@ -160,20 +160,20 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
     size the intrinsic-dimension stage suggested; the stages on it are named ``... reduced ...`` so that runs
     with different ``K`` compare.  The features stage extracts the demo's tree set
     (:data:`semcurate.demo.TREE_SOURCE_SET`, ``classic_blobs``, which fills ``classic`` in the same pass); the tree
-    splits its projection ``classic_blobs.inv<K>``, whose name the invariant stage writes, and places by
-    :data:`semcurate.demo.PLACEMENT_SET`.
+    splits its projection ``classic_blobs.inv<K>``, whose name the invariant stage writes, by
+    :data:`semcurate.demo.TREE_METHOD`, and places by :data:`semcurate.demo.PLACEMENT_SET`.
     """
     from semcurate.clustering.methods import THESIS_METHODS
 
     # semcurate.demo imports the pipeline (86 MB resident); asked in a process of its own, the driver stays at
     # ~20 MB, which matters: Linux counts the driver's peak in every stage's ru_maxrss (see StageRunner).
-    demo_datasets, tree_source, placement_set = json.loads(
+    demo_datasets, tree_source, placement_set, tree_method = json.loads(
         subprocess.run(
             [
                 sys.executable,
                 "-c",
                 "import json; from semcurate import demo as d; "
-                "print(json.dumps([d.DEMO_DATASETS, d.TREE_SOURCE_SET, d.PLACEMENT_SET]))",
+                "print(json.dumps([d.DEMO_DATASETS, d.TREE_SOURCE_SET, d.PLACEMENT_SET, d.TREE_METHOD]))",
             ],
             capture_output=True,
             text=True,
@@ -195,6 +195,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         "features": f"--feature-store={out / 'features.h5'}",
         "tree_source": tree_source,
         "placement_set": placement_set,
+        "tree_method": tree_method,
         "clusters": f"--cluster-store={out / 'clusterings.h5'}",
     }
 
@@ -325,7 +326,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         Stage(
             "tree",
             command(
-                "tree build {invariant} --method ward --dataset SEM_Dataset --min-size 5 --preprocessing none "
+                "tree build {invariant} --method {tree_method} --dataset SEM_Dataset --min-size 5 --preprocessing none "
                 "--place-with {placement_set} --store {store} {features} {db}"
             ),
             lambda _: tree_figures(out / "semcurate.db"),

@@ -164,10 +164,17 @@ def paired_rows(
 
 
 def diagnosis(
-    sessions, truth: dict[str, str], parameters: dict, feature_set: str, members: set[str], draws: list[int]
+    sessions,
+    truth: dict[str, str],
+    parameters: dict,
+    feature_set: str,
+    members: set[str],
+    draws: list[int],
+    method: str = "ward",
 ) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
-    ``bench/categorisation.py``'s functions (see the module docstring), over the tree's ``members``."""
+    ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method``,
+    over the tree's ``members``."""
     from semcurate.features.preprocessing import preprocess
 
     placing = parameters.get("placement_feature_set") or feature_set
@@ -178,8 +185,8 @@ def diagnosis(
     categories = np.array([path.split("/")[0] for path in leaves])
     values = preprocess(values, parameters.get("preprocessing", "standard"))
     placing_rows = preprocess(placing_rows)
-    oracle = categorisation.tree_scores(categorisation.tree_leaves(values, categories, 0), categories, leaves)
-    results = [categorisation.categorise(values, categories, leaves, draw, placing_rows) for draw in draws]
+    oracle = categorisation.tree_scores(categorisation.tree_leaves(values, categories, 0, method), categories, leaves)
+    results = [categorisation.categorise(values, categories, leaves, draw, placing_rows, method) for draw in draws]
     return {
         "with_true_categories": {key: oracle[key] for key in ("leaf_nmi", "worst_category_nmi", "leaves")},
         "stratified_draws": categorisation.draw_summary(draws, results),
@@ -193,12 +200,12 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
     truth, conflicts = image_truth(sessions, truth_csv)
     with sessions() as session:
         stored = session.execute(
-            select(TreeRow.id, TreeRow.feature_set, TreeRow.parameters, TreeRow.classifier_accuracy).order_by(
-                TreeRow.id
-            )
+            select(
+                TreeRow.id, TreeRow.feature_set, TreeRow.method, TreeRow.parameters, TreeRow.classifier_accuracy
+            ).order_by(TreeRow.id)
         ).all()
     rows = []
-    for tree_id, feature_set, parameters, heldout in stored:
+    for tree_id, feature_set, method, parameters, heldout in stored:
         if trees is not None and tree_id not in trees:
             continue
         leaf, top = tree_rows(sessions, tree_id)
@@ -209,6 +216,7 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
                 "tree": tree_id,
                 "scored_on": time.strftime("%Y-%m-%d"),
                 "feature_set": feature_set,
+                "method": method,
                 "placed_with": made.get("placement_feature_set", feature_set),
                 "min_silhouette": made.get("min_silhouette"),
                 "min_stability": made.get("min_stability"),
@@ -219,7 +227,7 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
                 "truth_images": len(truth),
                 "truth_conflicts": conflicts,
                 **score_tree(leaf, top, truth),
-                **(diagnosis(sessions, truth, made, feature_set, set(leaf), draws) if draws else {}),
+                **(diagnosis(sessions, truth, made, feature_set, set(leaf), draws, method) if draws else {}),
             }
         )
     return rows

@@ -4,7 +4,8 @@ Cores (pure numpy/scikit-learn): :mod:`~semcurate.clustering.agglomerative`
 (``linkage``, SciPy format, memory-lean), :mod:`~semcurate.clustering.hierarchy`
 (``Cutter``: any tree into exactly k clusters), :mod:`~semcurate.clustering.density_peaks`
 (``DensityPeaks``), :mod:`~semcurate.clustering.flat` (k-means++, Gaussian
-mixtures, HDBSCAN, spectral), :mod:`~semcurate.clustering.n_clusters`
+mixtures, HDBSCAN, spectral, Louvain), :mod:`~semcurate.clustering.communities`
+(``LouvainCommunities``: the modularity communities of a neighbour graph), :mod:`~semcurate.clustering.n_clusters`
 (``estimate_n_clusters``), :mod:`~semcurate.clustering.splitting` (``split``:
 one category into sub-categories, recursively), :mod:`~semcurate.clustering.placement`
 (``place_unlabelled``: unlabelled images into the labelled categories) and
@@ -25,6 +26,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "agglomerative": ["LinkageMemoryError", "linkage"],
         "browse": ["Tree", "TreeError"],
+        "communities": ["LouvainCommunities"],
         "density_peaks": ["DensityPeaks"],
         "flat": ["GaussianMixtureClustering", "make_flat_estimator"],
         "hierarchy": ["Cutter", "cut"],

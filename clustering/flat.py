@@ -17,6 +17,10 @@ and Density Peaks of this stage, for comparison on the same feature sets:
 ``"spectral"``
     :class:`sklearn.cluster.SpectralClustering` (Ng, Jordan & Weiss 2002) on a
     k-nearest-neighbour affinity graph, so the affinity matrix stays sparse.
+``"louvain"``
+    :class:`~semcurate.clustering.communities.LouvainCommunities` (Blondel et
+    al. 2008): the modularity communities of the 10-nearest-neighbour graph. It
+    chooses its own number of clusters.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from semcurate.clustering.agglomerative import check_observations
-from semcurate.clustering.methods import FLAT_METHODS
+from semcurate.clustering.communities import LouvainCommunities
+from semcurate.clustering.methods import FLAT_METHODS, OWN_COUNT_METHODS
 
 #: k-means restarts (best inertia kept) unless ``n_init`` is passed.
 KMEANS_N_INIT = 4
@@ -141,11 +146,11 @@ def make_flat_estimator(method: str, n_clusters: int | None = None, *, random_st
 
     Parameters
     ----------
-    method : {"kmeans", "gmm", "hdbscan", "spectral"}
+    method : {"kmeans", "gmm", "hdbscan", "spectral", "louvain"}
         Algorithm, see :data:`FLAT_METHODS` and the module docstring.
     n_clusters : int or None
         Number of clusters, required for ``kmeans``, ``gmm`` and ``spectral``;
-        must be ``None`` for ``hdbscan``, which chooses its own.
+        must be ``None`` for ``hdbscan`` and ``louvain``, which choose their own.
     random_state : int, RandomState instance or None, default=0
         Seed for the methods that use one (all but ``hdbscan``).
     **parameters
@@ -157,13 +162,13 @@ def make_flat_estimator(method: str, n_clusters: int | None = None, *, random_st
     -------
     estimator : sklearn estimator
         ``KMeans(init="k-means++", n_init=4)``, ``GaussianMixtureClustering()``,
-        ``HDBSCAN(copy=True)`` or ``SpectralClustering(affinity="nearest_neighbors",
-        assign_labels="cluster_qr")``.
+        ``HDBSCAN(copy=True)``, ``SpectralClustering(affinity="nearest_neighbors",
+        assign_labels="cluster_qr")`` or ``LouvainCommunities()``.
 
     Raises
     ------
     ValueError
-        For an unknown method, ``n_clusters`` missing or below 1, or ``n_clusters`` given to HDBSCAN.
+        For an unknown method, ``n_clusters`` missing or below 1, or ``n_clusters`` given to HDBSCAN or Louvain.
 
     Notes
     -----
@@ -185,6 +190,7 @@ def make_flat_estimator(method: str, n_clusters: int | None = None, *, random_st
       classic alternative. When the neighbour graph falls apart into pieces
       scikit-learn warns that it is not fully connected; well separated groups
       then still come out as the pieces.
+    * louvain: see :class:`~semcurate.clustering.communities.LouvainCommunities`.
     """
     if method not in FLAT_METHODS:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(FLAT_METHODS)}")
@@ -195,6 +201,13 @@ def make_flat_estimator(method: str, n_clusters: int | None = None, *, random_st
                 "leave n_clusters unset and tune min_cluster_size instead"
             )
         return HDBSCAN(**{"copy": True, **parameters})
+    if method == "louvain":
+        if n_clusters is not None:
+            raise ValueError(
+                "Louvain chooses its own number of clusters; leave n_clusters unset and tune resolution instead "
+                "(below 1: fewer clusters)"
+            )
+        return LouvainCommunities(random_state=random_state, **parameters)
     k = _check_k(method, n_clusters)
     if method == "kmeans":
         options = {"init": "k-means++", "n_init": KMEANS_N_INIT, **parameters}
@@ -220,11 +233,11 @@ def cluster_labels_per_k(
     ----------
     X : array-like of shape (n_samples, n_features)
         Finite features, at least 2 rows.
-    method : {"kmeans", "gmm", "hdbscan", "spectral"}
+    method : {"kmeans", "gmm", "hdbscan", "spectral", "louvain"}
         See :func:`make_flat_estimator`.
     ks : iterable of int, or None
         Numbers of clusters, each ``1 .. n_samples``. Must be ``None`` for
-        ``hdbscan``, which finds its own number.
+        ``hdbscan`` and ``louvain``, which find their own number.
     random_state : int, RandomState instance or None, default=0
         Seed passed to every fit, so each k is reproducible on its own.
     progress : callable(int) or None
@@ -235,18 +248,19 @@ def cluster_labels_per_k(
     Returns
     -------
     labels : dict of int to ndarray of shape (n_samples,)
-        ``{k: labels}`` in the order of ``ks``; for ``hdbscan`` a single entry
-        ``{number of clusters found: labels}`` with noise labelled ``-1``.
+        ``{k: labels}`` in the order of ``ks``; for ``hdbscan`` and ``louvain`` a single entry
+        ``{number of clusters found: labels}`` (HDBSCAN's noise labelled ``-1``).
     """
     if method not in FLAT_METHODS:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(FLAT_METHODS)}")
     values = check_observations(X)
     n = len(values)
-    if method == "hdbscan":
+    if method in OWN_COUNT_METHODS:
         if ks is not None:
-            raise ValueError(
-                "HDBSCAN chooses its own number of clusters (noise is labelled -1); pass ks=None for method 'hdbscan'"
-            )
+            own = "HDBSCAN chooses its own number of clusters (noise is labelled -1)"
+            if method == "louvain":
+                own = "Louvain chooses its own number of clusters"
+            raise ValueError(f"{own}; pass ks=None for method {method!r}")
         labels = make_flat_estimator(method, random_state=random_state, **parameters).fit(values).labels_
         _advance(progress)
         labels = np.asarray(labels, dtype=np.int64)

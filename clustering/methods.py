@@ -10,8 +10,11 @@ LINKAGE_METHODS = ("single", "centroid", "ward", "complete", "average")
 #: Methods whose result is one merge tree per data set, cut at any k later: the linkages and Density Peaks' divisive
 #: hierarchy (§4.2).
 TREE_ALGORITHMS = (*LINKAGE_METHODS, "density-peaks")
-#: Flat methods (:mod:`~semcurate.clustering.flat`): fitted once per k, except HDBSCAN, which chooses its own k.
-FLAT_METHODS = ("kmeans", "gmm", "hdbscan", "spectral")
+#: Flat methods (:mod:`~semcurate.clustering.flat`): fitted once per k, except HDBSCAN and Louvain, which choose
+#: their own k.
+FLAT_METHODS = ("kmeans", "gmm", "hdbscan", "spectral", "louvain")
+#: The flat methods that choose their own number of clusters (HDBSCAN's density levels, Louvain's modularity).
+OWN_COUNT_METHODS = ("hdbscan", "louvain")
 #: The flat methods that are told their number of clusters.
 K_METHODS = ("kmeans", "gmm", "spectral")
 #: Every method of ``semcurate cluster``, ``tree build`` and ``evaluate``: the trees first, then the flat methods.

@@ -184,7 +184,7 @@ def estimate_n_clusters(
         ``"density-peaks"``, whose one merge tree per data set is cut at every k;
         or a SciPy linkage matrix over the rows of ``X``, whose partitions are
         cuts of that one tree (:class:`~semcurate.clustering.hierarchy.Cutter`)
-        with no reclustering. ``"hdbscan"`` is refused: it is not told a k.
+        with no reclustering. ``"hdbscan"`` and ``"louvain"`` are refused: they are not told a k.
         The gap statistic needs a clusterer it can rerun on reference data, so
         it takes a method name, not a linkage matrix.
     n_references : int, default=10
@@ -266,7 +266,8 @@ def estimate_n_clusters(
             return result
     elif isinstance(algorithm, str):
         if algorithm not in K_METHODS:
-            hint = " (HDBSCAN chooses its own k)" if algorithm == "hdbscan" else ""
+            own = {"hdbscan": "HDBSCAN", "louvain": "Louvain"}
+            hint = f" ({own[algorithm]} chooses its own k)" if algorithm in own else ""
             raise ValueError(
                 f"algorithm {algorithm!r} cannot be given a number of clusters{hint}; use one of "
                 f"{', '.join(K_METHODS + TREE_ALGORITHMS)} or a linkage matrix"

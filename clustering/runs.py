@@ -26,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.agglomerative import check_observations, linkage
 from semcurate.clustering.flat import cluster_labels_per_k
-from semcurate.clustering.methods import LINKAGE_METHODS, METHODS
+from semcurate.clustering.methods import LINKAGE_METHODS, METHODS, OWN_COUNT_METHODS
 from semcurate.clustering.store import ClusterStore, StoredClustering
 from semcurate.db.models import Clustering
 from semcurate.features.analysis import StudyError, feature_rows
@@ -59,7 +59,7 @@ def cluster_points(
     check_method(method)
     values = check_observations(values)
     n_points = len(values)
-    if method != "hdbscan" and not 1 <= k_max <= n_points:
+    if method not in OWN_COUNT_METHODS and not 1 <= k_max <= n_points:
         raise ClusteringError(f"k_max = {k_max} but there are {n_points} points; k_max must be 1 .. {n_points}")
     if method in LINKAGE_METHODS:
         if parameters:
@@ -77,10 +77,8 @@ def cluster_points(
             "order": model.order_,
         }
         return StoredClustering([], linkage=model.linkage_, extra=extra)
-    if method == "hdbscan":
-        found = cluster_labels_per_k(
-            values, "hdbscan", None, random_state=random_state, progress=progress, **parameters
-        )
+    if method in OWN_COUNT_METHODS:
+        found = cluster_labels_per_k(values, method, None, random_state=random_state, progress=progress, **parameters)
         return StoredClustering([], labels_by_k=found)
     ks = range(2, k_max + 1) if k_max >= 2 else [1]
     return StoredClustering(
@@ -148,7 +146,7 @@ def cluster_feature_set(
             subset=subset,
             kind="hierarchy" if result.linkage is not None else "partitions",
             n_points=len(md5s),
-            k_max=None if method == "hdbscan" else k_max,
+            k_max=None if method in OWN_COUNT_METHODS else k_max,
             parameters=json.dumps(recorded, sort_keys=True),
             store_path=str(cluster_store.path.resolve()),
             store_key=key,

@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.clustering.methods import MONOTONE_LINKAGES
+from semcurate.clustering.methods import MONOTONE_LINKAGES, OWN_COUNT_METHODS
 from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.splitting import MIN_NULL_Z, MIN_SILHOUETTE, MIN_STABILITY, SPLIT_RULES, Branch, split
@@ -146,6 +146,8 @@ def build_tree(
             f"the dendrogram-gap rule needs monotone merge heights ({', '.join(MONOTONE_LINKAGES)}); "
             f"{method!r} has none: use --rule silhouette or gap"
         )
+    # HDBSCAN and Louvain choose each node's children themselves, whatever the rule: the tree records theirs
+    stored_rule = method if method in OWN_COUNT_METHODS else rule
     if depth < 1:
         raise ClusteringError(f"--depth must be at least 1 (levels of sub-categories below a category); got {depth}")
     if not 0 <= min_silhouette < 1:
@@ -248,7 +250,7 @@ def build_tree(
             subset=subset,
             labels_dataset=labels_dataset,
             depth=depth,
-            rule=rule,
+            rule=stored_rule,
             parameters=json.dumps(parameters),
             n_images=len(md5s),
             n_labelled=len(labelled),
@@ -262,7 +264,7 @@ def build_tree(
         "tree_id": tree_id,
         "feature_set": feature_set,
         "method": method,
-        "rule": rule,
+        "rule": stored_rule,
         "depth": depth,
         "images": len(md5s),
         "left_out_flagged": n_left_out,

@@ -297,7 +297,8 @@ class TreeRow(Base):
     (:func:`~semcurate.clustering.placement.placement_report`: the classifiers
     compared, the calibration, held-out accuracy per category, the confusion
     matrix, the reliability table, placed and doubtful counts).
-    ``rule`` says how the number of children of a node was chosen.
+    ``rule`` says how the number of children of a node was chosen (for HDBSCAN and Louvain, which choose their
+    own, the method's name).
     """
 
     __tablename__ = "trees"

@@ -44,6 +44,7 @@ METHOD_COLOURS = {
     "gmm": "black",
     "spectral": "tab:blue",
     "hdbscan": "tab:green",
+    "louvain": "tab:orange",
 }
 
 

@@ -27,7 +27,7 @@ CORES=(
   datasets/databar datasets/specimens datasets/taxonomy datasets/demo_corpus datasets/textures datasets/defects
   features/classic features/scattering features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
   features/outliers features/invariance
-  clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat
+  clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat clustering/communities
   clustering/n_clusters clustering/splitting clustering/placement clustering/placement_tables
   evaluation/scores evaluation/compare2d
   web/similar web/thumbnails

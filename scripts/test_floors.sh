@@ -47,6 +47,7 @@ export SEMCURATE_TEST_BACKENDS=sqlite
   tests/test_length_text.py tests/test_ocr.py tests/test_scale_bar.py tests/test_databar_geometry.py \
   tests/test_real_instruments.py tests/test_placement.py tests/test_preprocessing.py tests/test_quick_read.py \
   tests/test_similar.py tests/test_web.py tests/test_quality.py tests/test_near_duplicates.py tests/test_outliers.py \
+  tests/test_communities.py \
   --deselect tests/test_agglomerative.py::test_cutter_agrees_with_scipy_fcluster_on_monotone_trees
 
 .venv-floors/bin/python -m pip install -q --only-binary=:all: -c constraints-floors.txt -e '.[test,fast-ocr]'

@@ -67,6 +67,11 @@ DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 #: against 0.814 and 0.866.  One extraction pass writes both sets
 #: (:class:`~semcurate.features.extract.ClassicExtractor`).
 TREE_SOURCE_SET = "classic_blobs"
+#: Clustering method of the sub-category tree (``tree build --method``): Ward with the gap rule. Louvain
+#: communities (``louvain``) split bench/categorisation.py's corpora better (bench/results/categorisation_louvain.json)
+#: but not the demo's own 1,300-image store, where the silhouette floor keeps Patterned_surface (384 images, 11
+#: sub-categories) one leaf: its 6 communities' mean silhouette is 0.132 (bench/results/tree_truth_1300_stability.json).
+TREE_METHOD = "ward"
 #: Feature set whose own rows the supervised classifiers place the unlabelled images by; label spreading's graph is
 #: the projection's (``--place-with``).  Placing by the blob descriptor instead left a demo category unsplit on one of
 #: three draws; the plain descriptor placed 0.958-0.966 of the demo's unlabelled specimens and all of the textures'.
@@ -350,7 +355,7 @@ def run_clustering_stages(
     sessions, store: Path, out: Path, feature_sets: list[str], tree_feature_set: str, reporter, say, clock: StageClock
 ) -> dict:
     """The five thesis algorithms on every feature set the evaluation scores (the evaluation reads stored
-    clusterings only), then the sub-category tree of ``tree_feature_set`` (Ward, gap rule)."""
+    clusterings only), then the sub-category tree of ``tree_feature_set`` (:data:`TREE_METHOD`)."""
     from semcurate.clustering.runs import cluster_feature_set
     from semcurate.clustering.store import ClusterStore
     from semcurate.clustering.tree_building import build_tree
@@ -365,7 +370,7 @@ def run_clustering_stages(
             ).tuples()
         )
         tree_id = session.scalar(
-            select(TreeRow.id).where(TreeRow.feature_set == tree_feature_set, TreeRow.method == "ward")
+            select(TreeRow.id).where(TreeRow.feature_set == tree_feature_set, TreeRow.method == TREE_METHOD)
         )
     results = {}
     for feature_set in feature_sets:
@@ -389,7 +394,7 @@ def run_clustering_stages(
             feature_store,
             store,
             tree_feature_set,
-            "ward",
+            TREE_METHOD,
             "SEM_Dataset",
             min_size=5,
             preprocessing=TREE_PREPROCESSING,

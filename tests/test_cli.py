@@ -199,7 +199,7 @@ def test_every_choice_of_the_command_line_is_the_list_its_core_accepts():
         **{(*command, "--preprocessing"): preprocessing.PREPROCESSING for command in PREPROCESSED_COMMANDS},
     }
     assert runs.METHODS == trees_then_flat
-    assert set(n_clusters.K_METHODS) == set(flat.FLAT_METHODS) - {"hdbscan"}
+    assert set(n_clusters.K_METHODS) == set(flat.FLAT_METHODS) - {"hdbscan", "louvain"}
 
 
 def test_a_value_outside_a_choice_fails_while_parsing_and_help_lists_the_values():

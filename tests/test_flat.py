@@ -105,7 +105,7 @@ def test_gaussian_mixture_clustering_follows_the_sklearn_contract(estimator, che
 
 
 def test_flat_methods_are_listed():
-    assert FLAT_METHODS == ("kmeans", "gmm", "hdbscan", "spectral")
+    assert FLAT_METHODS == ("kmeans", "gmm", "hdbscan", "spectral", "louvain")
 
 
 @pytest.mark.parametrize(

@@ -359,9 +359,9 @@ def test_the_driver_splits_the_projection_the_invariant_stage_stored_and_places_
 ):
     """The driver extracts, projects and splits the set ``semcurate demo`` builds its tree from, and places by the
     demo's placement set."""
-    from semcurate.demo import PLACEMENT_SET, TREE_PREPROCESSING, TREE_SOURCE_SET
+    from semcurate.demo import PLACEMENT_SET, TREE_METHOD, TREE_PREPROCESSING, TREE_SOURCE_SET
 
-    assert (TREE_SOURCE_SET, PLACEMENT_SET) == ("classic_blobs", "classic")
+    assert (TREE_SOURCE_SET, PLACEMENT_SET, TREE_METHOD) == ("classic_blobs", "classic", "ward")
     (tmp_path / "results" / "id").mkdir(parents=True)
     (tmp_path / "results" / "id" / "classic.id.json").write_text(json.dumps({"suggested_code_size": 7, "rows": 9}))
     (tmp_path / "results" / "reduce").mkdir()
@@ -381,5 +381,6 @@ def test_the_driver_splits_the_projection_the_invariant_stage_stored_and_places_
     tree = stages["tree"].command()
     assert tree[3:5] == ["tree", "build"] and tree[5] == "classic_blobs.inv37"
     assert tree[tree.index("--place-with") + 1] == "classic"
+    assert tree[tree.index("--method") + 1] == TREE_METHOD
     assert tree[tree.index("--preprocessing") + 1] == TREE_PREPROCESSING
     assert stages["invariant projection"].figures("")["feature_set"] == "classic_blobs.inv37"

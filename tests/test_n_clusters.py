@@ -255,6 +255,7 @@ def test_k_range_is_sorted_and_deduplicated(blobs):
         ({"method": "elbow", "k_range": [2, 3]}, r"elbow needs at least 3 values of k"),
         ({"method": "elbow", "k_range": [2, 3.5, 4]}, r"must be integers; got 3.5"),
         ({"algorithm": "hdbscan"}, r"cannot be given a number of clusters \(HDBSCAN chooses its own k\)"),
+        ({"algorithm": "louvain"}, r"cannot be given a number of clusters \(Louvain chooses its own k\)"),
         (
             {"algorithm": "dbscan"},
             r"algorithm 'dbscan' .*use one of kmeans, gmm, spectral, single, .*density-peaks or a linkage matrix",

@@ -97,18 +97,20 @@ def label_a_fraction(sessions, name: str, md5s: list[str], truth: dict[str, str]
     return chosen
 
 
-def test_tree_recovers_the_generated_subcategories_better_than_random(demo_repository):
+@pytest.mark.parametrize("method", ["ward", "louvain"])
+def test_tree_recovers_the_generated_subcategories_better_than_random(demo_repository, method):
     root, _, sessions, truth = demo_repository
     summary = build_tree(
         sessions,
         FeatureStore(root / "features.h5"),
         root / "store",
         "classic",
-        "ward",
+        method,
         "SEM_Dataset",
         depth=1,
         min_size=5,
     )
+    assert summary["rule"] == ("gap" if method == "ward" else "louvain")  # Louvain chooses its own children
     assert summary["labelled"] + summary["classified"] == summary["images"]
     assert summary["classified"] > 0
     tree = semcurate.Tree.open(sessions, summary["tree_id"], root / "store")

@@ -91,7 +91,7 @@ def cluster(
             "--method",
             CLUSTERING_METHOD,
             "ward, centroid, complete, single, average (dendrograms, §4.1), density-peaks (§4.2), kmeans, gmm, "
-            "hdbscan or spectral.",
+            "hdbscan, spectral or louvain (Louvain communities of the 10-nearest-neighbour graph).",
         ),
     ] = "ward",
     subset: Subset = None,
@@ -231,7 +231,14 @@ def open_tree(db: str | None, tree_id: int | None, store: Path | None = None, *,
 def tree_build(
     feature_set: Annotated[str, typer.Argument(help="Feature set whose rows are clustered, e.g. classic.ae8.")],
     method: Annotated[
-        str, choice_option("--method", CLUSTERING_METHOD, "Clustering method of `semcurate cluster`.")
+        str,
+        choice_option(
+            "--method",
+            CLUSTERING_METHOD,
+            "Clustering method of `semcurate cluster`. louvain: each node's children are the Louvain "
+            "communities of its 10-nearest-neighbour graph, kept where Ward's as many clusters beat the Gaussian null "
+            "(--min-null-z) and separate (--min-silhouette).",
+        ),
     ] = "ward",
     dataset: Annotated[
         str, typer.Option("--dataset", help="Labelled dataset giving the top categories.")
@@ -249,7 +256,8 @@ def tree_build(
             SPLIT_RULE,
             "Whether and into how many children a node splits: gap (default: splits only where the gap statistic "
             "beats its uniform reference, Tibshirani 2001), silhouette or dendrogram-gap (monotone linkages only; "
-            "both always split down to --depth).",
+            "both always split down to --depth). --method hdbscan and louvain choose their own children, whatever "
+            "the rule.",
         ),
     ] = "gap",
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
@@ -259,11 +267,11 @@ def tree_build(
         float,
         typer.Option(
             "--min-silhouette",
-            help="Gap rule: least mean silhouette of a node's children for it to split, and of any two of them "
-            "for both to stay, in [0, 1); two children under it are merged, and a node whose children stay under "
-            "it is a leaf ('weak structure'), so that a large category is not split on slight structure the "
-            "gap test sees only because it sees many images. 0 turns the floor off, and with it the reading of the "
-            "gap past a 2-partition that fails (equidistant groups), which the floor guards.",
+            help="Gap rule and louvain: least mean silhouette of a node's children for it to split, in [0, 1); a "
+            "node whose children stay under it is a leaf ('weak structure'), so that a large category is not split "
+            "on slight structure a test sees only because it sees many images. The gap rule also merges any two "
+            "children under it. 0 turns the floor off, and with it the gap rule's reading past a 2-partition that "
+            "fails (equidistant groups), which the floor guards.",
         ),
     ] = MIN_SILHOUETTE,
     min_stability: Annotated[
@@ -280,7 +288,8 @@ def tree_build(
         float,
         typer.Option(
             "--min-null-z",
-            help="Gap rule: least z-score by which Ward's k clusters of a node (k the gap's) must leave less of its "
+            help="Gap rule and louvain: least z-score by which Ward's k clusters of a node (k the gap's, or the "
+            "number of Louvain's communities) must leave less of its "
             "variance within them than Ward's k clusters of Gaussian rows with the node's covariance (Ledoit-Wolf; "
             "30 draws, at most 300 rows); under it the node is a leaf ('gaussian-like'), so that one sub-category "
             "whose images spread unevenly is not split in two. 0 turns the test off.",
