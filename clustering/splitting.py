@@ -423,11 +423,7 @@ def gap_decision(
     if min_null_z > 0:
         null_z = gaussian_null_z(values, k, random_state=random_state)
         if null_z < min_null_z:
-            note += (
-                f"; but Ward's {k} clusters of its rows leave no less of the variance within them than Ward's {k} "
-                f"clusters of Gaussian rows with the node's covariance do (z = {null_z:.2f} < {min_null_z:g})"
-            )
-            return Decision(None, gap, note, "gaussian-like")
+            return Decision(None, gap, note + gaussian_null_clause(k, null_z, min_null_z), "gaussian-like")
     labels = candidate_partitions(values, method, [k], random_state=random_state)[0][k]
     counts = np.bincount(labels)
     kept = np.flatnonzero(counts >= min_size)
@@ -435,11 +431,7 @@ def gap_decision(
         note += f"; but the {k} clusters of all {n} images leave fewer than two of ≥ {min_size} images"
         return Decision(None, gap, note, "small-children")
     if len(kept) < k:
-        small = k - len(kept)
-        note += (
-            f"; {n - counts[kept].sum()} images in {small} cluster{'s' if small > 1 else ''} under {min_size} "
-            f"images joined the nearest of the other {len(kept)}"
-        )
+        note += absorbed_clause(counts, kept, min_size, "cluster", "clusters")
     labels = absorb_small_clusters(values, labels, kept)
     labels, merges = merge_inseparable_pairs(
         values, labels, method, sample_size=sample_size, random_state=random_state, min_silhouette=min_silhouette
@@ -481,6 +473,29 @@ def gap_decision(
         note += f"; {'the image' if node_size - n == 1 else f'the {node_size - n} images'} far from every other "
         note += "then joined the nearest child"
     return Decision(labels, gap, note)
+
+
+def absorbed_clause(counts: np.ndarray, kept: np.ndarray, min_size: int, one: str, many: str) -> str:
+    """The note's clause on clusters under ``min_size`` images (sizes ``counts``; ``kept`` the others) joining
+    the nearest kept one; ``one`` and ``many`` name a cluster and several."""
+    small = len(counts) - len(kept)
+    return (
+        f"; {int(counts.sum() - counts[kept].sum())} images in {small} {one if small == 1 else many} under "
+        f"{min_size} images joined the nearest of the other {len(kept)}"
+    )
+
+
+def gaussian_null_clause(k: int, null_z: float, min_null_z: float) -> str:
+    """The note's clause on the Gaussian null (:func:`gaussian_null_z`) at ``k`` clusters: passed, or why not."""
+    if null_z < min_null_z:
+        return (
+            f"; but Ward's {k} clusters of its rows leave no less of the variance within them than Ward's {k} "
+            f"clusters of Gaussian rows with the node's covariance do (z = {null_z:.2f} < {min_null_z:g})"
+        )
+    return (
+        f"; Ward's {k} clusters of its rows leave {null_z:.2f} null standard deviations less of the variance "
+        f"within them than Ward's {k} clusters of Gaussian rows with the node's covariance (≥ {min_null_z:g})"
+    )
 
 
 def community_decision(
@@ -528,26 +543,15 @@ def community_decision(
             note += f", fewer than two of ≥ {min_size} images"
         return Decision(None, {}, note, "small-children" if found > 1 else "no-structure")
     if len(kept) < found:
-        small = found - len(kept)
-        note += (
-            f"; {n - counts[kept].sum()} images in {small} {'community' if small == 1 else 'communities'} under "
-            f"{min_size} joined the nearest of the other {len(kept)}"
-        )
+        note += absorbed_clause(counts, kept, min_size, "community", "communities")
     labels = absorb_small_clusters(values, labels, kept)
     k = len(kept)
     null_z = float("nan")
     if min_null_z > 0:
         null_z = gaussian_null_z(values, k, random_state=random_state)
+        note += gaussian_null_clause(k, null_z, min_null_z)
         if null_z < min_null_z:
-            note += (
-                f"; but Ward's {k} clusters of its rows leave no less of the variance within them than Ward's {k} "
-                f"clusters of Gaussian rows with the node's covariance do (z = {null_z:.2f} < {min_null_z:g})"
-            )
             return Decision(None, {k: null_z}, note, "gaussian-like")
-        note += (
-            f"; Ward's {k} clusters of its rows leave {null_z:.2f} null standard deviations less of the variance "
-            f"within them than Ward's {k} clusters of Gaussian rows with the node's covariance (≥ {min_null_z:g})"
-        )
     if min_silhouette > 0:
         separation = mean_silhouette(values, labels, sample_size=sample_size, random_state=random_state)
         if separation < min_silhouette:
