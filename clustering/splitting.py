@@ -242,10 +242,11 @@ GAUSSIAN_NULL_ROWS = 300
 #: neighbours, so that a community can be more than one image's neighbourhood.
 COMMUNITY_MIN_ROWS = 30
 #: Why a leaf has no children (:attr:`Branch.stop`): the depth limit, too few images for two children of
-#: ``min_size``, identical feature rows, no evidence of structure (gap rule), no partition whose children all
-#: have ``min_size`` images, children that the gap finds but that barely separate (mean silhouette under
-#: ``min_silhouette``), a node whose k clusters by Ward explain no more of its variance than Ward's k clusters of
-#: Gaussian rows with its covariance (z under ``min_null_z``).
+#: ``min_size`` (Louvain: under :data:`COMMUNITY_MIN_ROWS`), identical feature rows, no evidence of structure (gap
+#: rule), no partition whose children all have ``min_size`` images, children that the gap finds but that barely
+#: separate (mean silhouette under ``min_silhouette``), a node whose k clusters by Ward explain no more of its
+#: variance than Ward's k clusters of Gaussian rows with its covariance (z under ``min_null_z``; Louvain: k as
+#: many as its communities).
 STOPS = (
     "max-depth",
     "too-few-images",
@@ -1082,7 +1083,8 @@ def split(
     rule : {"gap", "silhouette", "dendrogram-gap"}, default="gap"
         Whether to split and into how many children (module docstring says why the default).
     max_children : int
-        Largest number of children considered at a node (k in ``2 .. max_children``).
+        Largest number of children considered at a node (k in ``2 .. max_children``); HDBSCAN and Louvain choose
+        their own number, which this does not bound.
     min_size : int
         Fewest images a child may have; nodes with fewer than ``2 * min_size`` are leaves.
     sample_size : int

@@ -117,7 +117,8 @@ def build_tree(
     ``min_stability`` its floor on how well subsamples find each child
     again, and ``min_null_z`` its floor on how far the children's within-cluster
     share of variance lies under a Gaussian null's
-    (:func:`~semcurate.clustering.splitting.split`); all three are stored.
+    (:func:`~semcurate.clustering.splitting.split`); ``method="louvain"`` uses the
+    first (on all the children) and the last; all three are stored.
 
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on

@@ -261,7 +261,15 @@ def tree_build(
         ),
     ] = "gap",
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
-    max_children: Annotated[int, typer.Option("--max-children", min=2, help="Most children a node may get.")] = 8,
+    max_children: Annotated[
+        int,
+        typer.Option(
+            "--max-children",
+            min=2,
+            help="Most children a node may get (hdbscan and louvain choose their own number, which this does not "
+            "bound).",
+        ),
+    ] = 8,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Fewest images a sub-category may hold.")] = 10,
     min_silhouette: Annotated[
         float,
