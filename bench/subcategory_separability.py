@@ -15,8 +15,8 @@ corpora and features of bench/categorisation.py (its ``demo_specimens``,
 * **without labels, at the true number of sub-categories**: within each true
   category, NMI of the true sub-categories against Ward linkage
   (:func:`semcurate.clustering.linkage`), k-means, spectral clustering on a
-  10-nearest-neighbour graph, Louvain communities of that graph (networkx,
-  which scikit-image requires) and a Gaussian mixture on 10 principal
+  10-nearest-neighbour graph, Louvain communities of that graph
+  (``semcurate.clustering.LouvainCommunities``, over networkx) and a Gaussian mixture on 10 principal
   components (scikit-learn's), each on the rows as given and as standardised
   again within the category.  The number of clusters is given, so only the
   geometry is measured, not a stopping rule;
@@ -50,11 +50,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from semcurate.clustering import cut, linkage
+from semcurate.clustering import LouvainCommunities, cut, linkage
 from semcurate.features.preprocessing import preprocess
 
 HERE = Path(__file__).resolve().parent
@@ -80,30 +79,24 @@ def spectral(values: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def louvain(values: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Louvain communities (networkx) of the symmetrised 10-nearest-neighbour graph, the resolution bisected (at
-    most 30 times, between 0.01 and 10) until there are ``k`` communities, else the nearest count found.
+    """Louvain communities of the symmetrised 10-nearest-neighbour graph
+    (:class:`~semcurate.clustering.LouvainCommunities`, the graph ``tree build --method louvain`` splits), the
+    resolution bisected (at most 30 times, between 0.01 and 10) until there are ``k`` communities, else the
+    nearest count found.
 
     Why: modularity on a neighbour graph keeps a sub-category whose images are near one another but spread in a
     shape Ward's variance criterion cuts (the graph only asks which images are neighbours)."""
-    import networkx as nx
-
-    neighbours = NearestNeighbors(n_neighbors=11).fit(values).kneighbors(values, return_distance=False)[:, 1:]
-    graph = nx.Graph()
-    graph.add_nodes_from(range(len(values)))
-    graph.add_edges_from((row, int(other)) for row in range(len(values)) for other in neighbours[row])
     low, high, best = 0.01, 10.0, None
     for _ in range(30):
         resolution = (low + high) / 2
-        communities = nx.community.louvain_communities(graph, resolution=resolution, seed=seed)
-        if best is None or abs(len(communities) - k) < abs(len(best) - k):
-            best = communities
-        if len(communities) == k:
+        labels = LouvainCommunities(resolution=resolution, random_state=seed).fit(values).labels_
+        found = int(labels.max()) + 1
+        if best is None or abs(found - k) < abs(int(best.max()) + 1 - k):
+            best = labels
+        if found == k:
             break
-        low, high = (resolution, high) if len(communities) < k else (low, resolution)
-    labels = np.empty(len(values), dtype=int)
-    for number, members in enumerate(best):
-        labels[list(members)] = number
-    return labels
+        low, high = (resolution, high) if found < k else (low, resolution)
+    return best
 
 
 def gaussian_mixture(values: np.ndarray, k: int, seed: int) -> np.ndarray:

@@ -8,7 +8,7 @@ them than a random graph of the same degrees would have (modularity, Newman &
 Girvan 2004). On the sub-categories of ``bench/subcategory_separability.py``
 (two generators, three corpus seeds each) Louvain communities of the
 10-nearest-neighbour graph, their resolution searched to give the true
-number, reach NMI 0.92-0.95 (demo) and 0.97-0.99 (textures), where Ward
+number, reach NMI 0.89-0.95 (demo) and 0.97-0.98 (textures), where Ward
 reaches 0.89-0.93 and 0.88-0.96.
 
 The resolution gamma of the modularity (Reichardt & Bornholdt 2006) sets the size

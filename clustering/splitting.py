@@ -151,7 +151,7 @@ and the null asks whether such groups are more than a Gaussian's.
     that Ward cuts badly. Over ``bench/subcategory_separability.py``'s six
     corpora (two generators, three corpus seeds), the best NMI Ward reaches in
     the worst category at any k is 0.66-0.78, so no stopping rule could meet
-    issue 13's floor of 0.80 with it; Louvain reaches 0.83-0.93 on five of the
+    issue 13's floor of 0.80 with it; Louvain reaches 0.83-0.91 on five of the
     six. Split this way, ``bench/categorisation.py``'s 18 (corpus seed,
     labelled draw) pairs (``bench/results/categorisation_louvain.json``) met
     the textures' every-category floor on 8 of 9 pairs (0 with Ward and the
