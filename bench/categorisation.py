@@ -71,7 +71,7 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # ships no type information
 
 from semcurate.clustering.placement import SUPERVISED, CategoryPlacer, place_unlabelled
-from semcurate.clustering.splitting import split
+from semcurate.clustering.splitting import SAMPLE_ROWS, split
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.features.extract import create_extractor, working_side
@@ -134,22 +134,24 @@ def stratified_labelled(categories: np.ndarray, share: float, seed: int) -> np.n
     return labelled
 
 
-def category_leaves(values: np.ndarray, seed: int, method: str = "ward") -> np.ndarray:
-    """Each row's leaf number in the tree ``tree build --method METHOD`` splits one category's rows into (the gap
-    rule for Ward, Louvain's own rule for ``louvain``; depth 4)."""
+def category_leaves(values: np.ndarray, seed: int, method: str = "ward", sample_size: int = SAMPLE_ROWS) -> np.ndarray:
+    """Each row's leaf number in the tree ``tree build --method METHOD --sample-size SAMPLE_SIZE`` splits one
+    category's rows into (the gap rule for Ward, Louvain's own rule for ``louvain``; depth 4)."""
     leaf_of = np.empty(len(values), dtype=int)
-    tree = split(values, method, depth=4, rule="gap", random_state=seed)
+    tree = split(values, method, depth=4, rule="gap", sample_size=sample_size, random_state=seed)
     for number, branch in enumerate(branch for _path, branch in tree.walk() if not branch.children):
         leaf_of[branch.members] = number
     return leaf_of
 
 
-def tree_leaves(values: np.ndarray, assigned: np.ndarray, seed: int, method: str = "ward") -> np.ndarray:
+def tree_leaves(
+    values: np.ndarray, assigned: np.ndarray, seed: int, method: str = "ward", sample_size: int = SAMPLE_ROWS
+) -> np.ndarray:
     """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`)."""
     leaf_of = np.empty(len(values), dtype=object)
     for category in np.unique(assigned):
         rows = np.flatnonzero(assigned == category)
-        leaf_of[rows] = [f"{category}/{number}" for number in category_leaves(values[rows], seed, method)]
+        leaf_of[rows] = [f"{category}/{number}" for number in category_leaves(values[rows], seed, method, sample_size)]
     return leaf_of.astype(str)
 
 
@@ -197,6 +199,7 @@ def categorise(
     seed: int,
     placing: np.ndarray | None = None,
     method: str = "ward",
+    sample_size: int = SAMPLE_ROWS,
 ) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
@@ -207,7 +210,7 @@ def categorise(
     graph and the split use ``values``.
     ``with_true_categories`` is the tree split over the true categories, the
     placement taken out: what the splitting alone reaches. ``method`` is the
-    tree's clustering method (``tree build --method``).
+    tree's clustering method (``tree build --method``), ``sample_size`` its ``--sample-size``.
     """
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
     graph = {} if placing is None else {"graph_labelled": values[labelled], "graph_unlabelled": values[~labelled]}
@@ -221,9 +224,9 @@ def categorise(
     assigned[~labelled] = placement.categories
     placed_right = np.array(placement.categories) == categories[~labelled]
     started = time.perf_counter()
-    scores = tree_scores(tree_leaves(values, assigned, seed, method), categories, leaves)
+    scores = tree_scores(tree_leaves(values, assigned, seed, method, sample_size), categories, leaves)
     split_s = time.perf_counter() - started
-    oracle = tree_scores(tree_leaves(values, categories, seed, method), categories, leaves)
+    oracle = tree_scores(tree_leaves(values, categories, seed, method, sample_size), categories, leaves)
     return {
         "images": len(values),
         "labelled": int(labelled.sum()),

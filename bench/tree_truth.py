@@ -65,6 +65,10 @@ from semcurate.ingest.scale_database import _image_of_path, _lookup
 
 HERE = Path(__file__).resolve().parent
 
+#: ``--sample-size`` of the trees stored before it was a parameter (and stored): they were split on samples of
+#: 2,000 rows.
+UNSTORED_SAMPLE_ROWS = 2000
+
 
 def mapped_rows(sessions, truth_csv: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``(image md5, row)`` for each row of ``truth_csv`` whose file maps to an ingested image, mapped as
@@ -173,8 +177,8 @@ def diagnosis(
     method: str = "ward",
 ) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
-    ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method``,
-    over the tree's ``members``."""
+    ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method`` and
+    its stored ``sample_size``, over the tree's ``members``."""
     from semcurate.features.preprocessing import preprocess
 
     placing = parameters.get("placement_feature_set") or feature_set
@@ -185,8 +189,13 @@ def diagnosis(
     categories = np.array([path.split("/")[0] for path in leaves])
     values = preprocess(values, parameters.get("preprocessing", "standard"))
     placing_rows = preprocess(placing_rows)
-    oracle = categorisation.tree_scores(categorisation.tree_leaves(values, categories, 0, method), categories, leaves)
-    results = [categorisation.categorise(values, categories, leaves, draw, placing_rows, method) for draw in draws]
+    sample_size = parameters.get("sample_size", UNSTORED_SAMPLE_ROWS)
+    oracle = categorisation.tree_scores(
+        categorisation.tree_leaves(values, categories, 0, method, sample_size), categories, leaves
+    )
+    results = [
+        categorisation.categorise(values, categories, leaves, draw, placing_rows, method, sample_size) for draw in draws
+    ]
     return {
         "with_true_categories": {key: oracle[key] for key in ("leaf_nmi", "worst_category_nmi", "leaves")},
         "stratified_draws": categorisation.draw_summary(draws, results),
@@ -221,6 +230,7 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
                 "min_silhouette": made.get("min_silhouette"),
                 "min_stability": made.get("min_stability"),
                 "min_null_z": made.get("min_null_z"),
+                "sample_size": made.get("sample_size", UNSTORED_SAMPLE_ROWS),
                 "left_out_flagged": made.get("left_out_flagged", 0),
                 "left_out_per_flag": made.get("left_out_per_flag", {}),
                 "classifier_heldout_accuracy": heldout,

@@ -26,7 +26,15 @@ from sqlalchemy.orm import sessionmaker
 from semcurate.clustering.methods import MONOTONE_LINKAGES, OWN_COUNT_METHODS
 from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
-from semcurate.clustering.splitting import MIN_NULL_Z, MIN_SILHOUETTE, MIN_STABILITY, SPLIT_RULES, Branch, split
+from semcurate.clustering.splitting import (
+    MIN_NULL_Z,
+    MIN_SILHOUETTE,
+    MIN_STABILITY,
+    SAMPLE_ROWS,
+    SPLIT_RULES,
+    Branch,
+    split,
+)
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
@@ -99,6 +107,7 @@ def build_tree(
     min_silhouette: float = MIN_SILHOUETTE,
     min_stability: float = MIN_STABILITY,
     min_null_z: float = MIN_NULL_Z,
+    sample_size: int = SAMPLE_ROWS,
     random_state: int = 0,
     preprocessing: str = "standard",
     placement_feature_set: str | None = None,
@@ -118,7 +127,8 @@ def build_tree(
     again, and ``min_null_z`` its floor on how far the children's within-cluster
     share of variance lies under a Gaussian null's
     (:func:`~semcurate.clustering.splitting.split`); ``method="louvain"`` uses the
-    first (on all the children) and the last; all three are stored.
+    first (on all the children) and the last; all three are stored, and so is
+    ``sample_size``, the most rows of a node on which the rules decide.
 
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on
@@ -157,6 +167,10 @@ def build_tree(
         raise ClusteringError(f"--min-stability must be in [0, 1] (0: no stability test); got {min_stability}")
     if not 0 <= min_null_z < np.inf:
         raise ClusteringError(f"--min-null-z must be a number ≥ 0 (0: no Gaussian-null test); got {min_null_z}")
+    if sample_size < 2 * max(min_size, 2):
+        raise ClusteringError(
+            f"--sample-size must be at least twice --min-size (rows of a node the rules decide on); got {sample_size}"
+        )
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
         quality_run, flagged = raised_flags(sessions) if leave_out_flagged else (None, {})
@@ -220,6 +234,7 @@ def build_tree(
             min_silhouette=min_silhouette,
             min_stability=min_stability,
             min_null_z=min_null_z,
+            sample_size=sample_size,
             members=rows,
         )
         if advance:
@@ -231,6 +246,7 @@ def build_tree(
         "min_silhouette": min_silhouette,
         "min_stability": min_stability,
         "min_null_z": min_null_z,
+        "sample_size": sample_size,
         "random_state": random_state,
         "preprocessing": preprocessing,
         "placement_feature_set": placement_feature_set or feature_set,

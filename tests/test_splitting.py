@@ -16,7 +16,7 @@ from scipy.stats import ortho_group
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, normalized_mutual_info_score, silhouette_score
 
-from semcurate.clustering.methods import MIN_NULL_Z
+from semcurate.clustering.methods import MIN_NULL_Z, SAMPLE_ROWS
 from semcurate.clustering.n_clusters import mean_silhouette
 from semcurate.clustering.splitting import (
     STOPS,
@@ -329,9 +329,10 @@ def two_groups_in_noise(separation: float, n: int = 3000, dim: int = 30) -> tupl
 
 
 def test_the_silhouette_floor_keeps_slight_structure_in_one_leaf_and_splits_clear_structure():
-    """Groups 3 sd apart in one of 30 axes: the gap test, on 2,000 rows, finds them, but they barely separate
-    (scikit-learn's silhouette of the true groups is under 0.1), so the default floor keeps the node whole and
-    says why; with the floor off they are split, roughly as drawn. Groups 12 sd apart are split either way."""
+    """Groups 3 sd apart in one of 30 axes (3,000 rows): the gap test, on a sample of 1,000, finds them, but they
+    barely separate (scikit-learn's silhouette of the true groups is under 0.1), so the default floor keeps the node
+    whole and says why; with the floor off they are split, roughly as drawn. Groups 12 sd apart are split either
+    way."""
     slight, groups = two_groups_in_noise(3.0)
     assert silhouette_score(slight, groups) < 0.1
     kept = split(slight, "ward", 1, min_size=10)
@@ -348,27 +349,50 @@ def test_the_silhouette_floor_keeps_slight_structure_in_one_leaf_and_splits_clea
 
 
 def test_two_siblings_that_barely_separate_are_merged_though_a_far_one_lifts_the_mean_silhouette():
-    """Two groups 3 sd apart along one of 10 axes (2,000 rows) beside a third 10 sd away (1,000 rows): the gap
-    finds three clusters, and their mean silhouette passes the node's floor because of the far one, yet Ward's two
-    near pieces barely separate (scikit-learn's silhouette on their rows is under 0.15). The pair is merged back,
-    giving exactly the near groups' union and the far group, and the note says why; with the floor off, three."""
+    """Two groups 3 sd apart along one of 10 axes (2,000 rows) beside a third 10 sd away (1,000 rows): the gap, on a
+    sample of 2,000 rows, finds three clusters, and their mean silhouette passes the node's floor because of the far
+    one, yet Ward's two near pieces barely separate (scikit-learn's silhouette on their rows is under 0.15). The
+    pair is merged back, giving exactly the near groups' union and the far group, and the note says why; with the
+    floor off, three."""
     slight, _groups = two_groups_in_noise(3.0, n=2000, dim=10)
     far = np.random.default_rng(1).standard_normal((1000, 10))
     far[:, 1] += 10.0
     values = np.vstack([slight, far])
-    unfloored = split(values, "ward", 1, min_size=10, min_silhouette=0)
+    # the gap sees the slight pair only on a sample of 2,000 of the 3,000 rows (at the default 1,000 it does not)
+    unfloored = split(values, "ward", 1, min_size=10, min_silhouette=0, sample_size=2000)
     assert len(unfloored.children) == 3
     found = np.empty(len(values), dtype=int)
     for number, child in enumerate(unfloored.children):
         found[child.members] = number
     near = found[:2000]
     assert silhouette_score(values, found) >= 0.15 and silhouette_score(slight, near) < 0.15
-    floored = split(values, "ward", 1, min_size=10)
+    floored = split(values, "ward", 1, min_size=10, sample_size=2000)
     assert sorted(sorted(child.members.tolist()) for child in floored.children) == [
         list(range(2000)),
         list(range(2000, 3000)),
     ]
     assert "1 pair whose silhouette is under 0.15 merged, leaving 2" in floored.note
+
+
+def test_the_sample_size_is_the_size_at_which_the_tree_resolves_structure():
+    """The same 3,000 rows as above, the floor off: on a sample of 2,000 the gap keeps the slight pair (3 sd apart)
+    as two children beside the far group; on the default sample of 1,000, the gap still finds three clusters, but
+    the pair's union, judged on its own sampled rows, shows no structure and is merged back. More rows resolve
+    finer structure, so the sample size, not the node's size, sets what a large node's children can be."""
+    slight, _groups = two_groups_in_noise(3.0, n=2000, dim=10)
+    far = np.random.default_rng(1).standard_normal((1000, 10))
+    far[:, 1] += 10.0
+    values = np.vstack([slight, far])
+    assert SAMPLE_ROWS == 1000
+    sizes = {
+        sample: sorted(
+            len(child.members)
+            for child in split(values, "ward", 1, min_size=10, min_silhouette=0, sample_size=sample).children
+        )
+        for sample in (1000, 2000)
+    }
+    assert sizes[1000] == [1000, 2000]
+    assert len(sizes[2000]) == 3 and sizes[2000][1] == 1000  # the far group whole, the pair in two pieces
 
 
 def test_the_mean_silhouette_is_scikit_learns_on_its_sample_or_on_every_row_when_the_sample_misses_a_child():

@@ -309,6 +309,8 @@ def test_cluster_and_tree_commands(demo_repository):
         "2",
         "--min-size",
         "5",
+        "--sample-size",
+        "300",
         "--store",
         str(root / "store"),
         *common,
@@ -317,7 +319,8 @@ def test_cluster_and_tree_commands(demo_repository):
     tree_id = re.search(r"tree (\d+) stored", built.stdout).group(1)
     with sessions() as session:
         report = json.loads(session.get(TreeRow, int(tree_id)).placement)
-        assert json.loads(session.get(TreeRow, int(tree_id)).parameters)["min_silhouette"] == 0.15
+        stored = json.loads(session.get(TreeRow, int(tree_id)).parameters)
+        assert (stored["min_silhouette"], stored["sample_size"]) == (0.15, 300)
     words = " ".join(built.stdout.split())  # rich wraps a table's title to the table's width
     assert f"chosen: {report['classifier']}, by balanced accuracy" in words
     for table in ("classifiers compared", "placement per category", "held-out confusion matrix"):
@@ -367,6 +370,9 @@ def test_cluster_and_tree_commands(demo_repository):
     floor = cli("tree", "build", "classic", "--min-silhouette", "1.5", "--store", str(root / "store"), *common)
     assert floor.returncode == 2 and floor.stderr.count("\n") == 1
     assert floor.stderr.startswith("error: --min-silhouette must be in [0, 1) (0: no floor); got 1.5")
+    sample = cli("tree", "build", "classic", "--sample-size", "9", "--store", str(root / "store"), *common)
+    assert sample.returncode == 2 and sample.stderr.count("\n") == 1
+    assert sample.stderr.startswith("error: --sample-size must be at least twice --min-size")
 
 
 def test_place_with_places_by_another_set_and_splits_the_tree_set(demo_repository, tmp_path):

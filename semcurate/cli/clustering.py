@@ -34,6 +34,7 @@ from semcurate.clustering.methods import (
     MIN_STABILITY,
     N_CLUSTERS_ALGORITHMS,
     N_CLUSTERS_METHODS,
+    SAMPLE_ROWS,
     SPLIT_RULES,
     TREE_EXPORT_FORMATS,
 )
@@ -303,6 +304,16 @@ def tree_build(
             "whose images spread unevenly is not split in two. 0 turns the test off.",
         ),
     ] = MIN_NULL_Z,
+    sample_size: Annotated[
+        int,
+        typer.Option(
+            "--sample-size",
+            help="Most rows of a node on which the rules decide (a random sample of larger nodes): the gap's "
+            "clusterings, the silhouettes, the stability subsamples. A test sees more structure in more rows, so "
+            "this is the size at which the tree resolves sub-categories, the same for a category of 2,000 images "
+            "as for one of 20,000.",
+        ),
+    ] = SAMPLE_ROWS,
     seed: Annotated[int, typer.Option("--seed", help="Random state (classifier folds, sampling, flat methods).")] = 0,
     preprocessing: Preprocessing = "standard",
     place_with: Annotated[
@@ -354,6 +365,7 @@ def tree_build(
                 min_silhouette=min_silhouette,
                 min_stability=min_stability,
                 min_null_z=min_null_z,
+                sample_size=sample_size,
                 random_state=seed,
                 preprocessing=preprocessing,
                 placement_feature_set=place_with,
