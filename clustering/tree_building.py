@@ -169,7 +169,8 @@ def build_tree(
         raise ClusteringError(f"--min-null-z must be a number ≥ 0 (0: no Gaussian-null test); got {min_null_z}")
     if sample_size < 2 * max(min_size, 2):
         raise ClusteringError(
-            f"--sample-size must be at least twice --min-size (rows of a node the rules decide on); got {sample_size}"
+            f"--sample-size must be at least twice --min-size, {2 * max(min_size, 2)} (the most rows of a node the "
+            f"rules decide on); got {sample_size}"
         )
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
