@@ -348,16 +348,21 @@ def test_the_silhouette_floor_keeps_slight_structure_in_one_leaf_and_splits_clea
     assert len(split(clear, "ward", 1, min_size=10).children) == 2
 
 
+def slight_pair_beside_a_far_group() -> np.ndarray:
+    """Two groups 3 sd apart along one of 10 axes (rows 0-1,999) beside a third group 10 sd away (rows 2,000-2,999)."""
+    slight, _groups = two_groups_in_noise(3.0, n=2000, dim=10)
+    far = np.random.default_rng(1).standard_normal((1000, 10))
+    far[:, 1] += 10.0
+    return np.vstack([slight, far])
+
+
 def test_two_siblings_that_barely_separate_are_merged_though_a_far_one_lifts_the_mean_silhouette():
     """Two groups 3 sd apart along one of 10 axes (2,000 rows) beside a third 10 sd away (1,000 rows): the gap, on a
     sample of 2,000 rows, finds three clusters, and their mean silhouette passes the node's floor because of the far
     one, yet Ward's two near pieces barely separate (scikit-learn's silhouette on their rows is under 0.15). The
     pair is merged back, giving exactly the near groups' union and the far group, and the note says why; with the
     floor off, three."""
-    slight, _groups = two_groups_in_noise(3.0, n=2000, dim=10)
-    far = np.random.default_rng(1).standard_normal((1000, 10))
-    far[:, 1] += 10.0
-    values = np.vstack([slight, far])
+    values = slight_pair_beside_a_far_group()
     # the gap sees the slight pair only on a sample of 2,000 of the 3,000 rows (at the default 1,000 it does not)
     unfloored = split(values, "ward", 1, min_size=10, min_silhouette=0, sample_size=2000)
     assert len(unfloored.children) == 3
@@ -365,7 +370,7 @@ def test_two_siblings_that_barely_separate_are_merged_though_a_far_one_lifts_the
     for number, child in enumerate(unfloored.children):
         found[child.members] = number
     near = found[:2000]
-    assert silhouette_score(values, found) >= 0.15 and silhouette_score(slight, near) < 0.15
+    assert silhouette_score(values, found) >= 0.15 and silhouette_score(values[:2000], near) < 0.15
     floored = split(values, "ward", 1, min_size=10, sample_size=2000)
     assert sorted(sorted(child.members.tolist()) for child in floored.children) == [
         list(range(2000)),
@@ -379,10 +384,7 @@ def test_the_sample_size_is_the_size_at_which_the_tree_resolves_structure():
     as two children beside the far group; on the default sample of 1,000, the gap still finds three clusters, but
     the pair's union, judged on its own sampled rows, shows no structure and is merged back. More rows resolve
     finer structure, so the sample size, not the node's size, sets what a large node's children can be."""
-    slight, _groups = two_groups_in_noise(3.0, n=2000, dim=10)
-    far = np.random.default_rng(1).standard_normal((1000, 10))
-    far[:, 1] += 10.0
-    values = np.vstack([slight, far])
+    values = slight_pair_beside_a_far_group()
     assert SAMPLE_ROWS == 1000
     sizes = {
         sample: sorted(
