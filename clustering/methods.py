@@ -42,7 +42,7 @@ MIN_NULL_Z = 2.5
 #: sees, so this is the size at which a tree resolves structure. Split over the true categories of the 52,682-image
 #: demo store (45,670 images in the tree; ``bench/tree_resolution.py``, seeds 0-2), samples of 500, 1,000 and 2,000
 #: rows gave 42-49, 47-54 and 52-62 leaves for 36 at a mean leaf NMI of 0.886, 0.889 and 0.887, in 120, 190 and
-#: 418 s; at 500 Tips (3 sub-categories) was one leaf on one seed of three.
+#: 418 s (beside other jobs); at 500 Tips (3 sub-categories) was one leaf on one seed of three.
 SAMPLE_ROWS = 1000
 #: Linkages whose merge heights are monotone, so that the dendrogram-gap rule is meaningful.
 MONOTONE_LINKAGES = ("ward", "complete", "average", "single")
