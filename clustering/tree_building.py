@@ -167,10 +167,11 @@ def build_tree(
         raise ClusteringError(f"--min-stability must be in [0, 1] (0: no stability test); got {min_stability}")
     if not 0 <= min_null_z < np.inf:
         raise ClusteringError(f"--min-null-z must be a number ≥ 0 (0: no Gaussian-null test); got {min_null_z}")
-    if sample_size < 2 * max(min_size, 2):
+    least_sample = 2 * max(min_size, 2)
+    if sample_size < least_sample:
         raise ClusteringError(
-            f"--sample-size must be at least twice --min-size, {2 * max(min_size, 2)} (the most rows of a node the "
-            f"rules decide on); got {sample_size}"
+            f"--sample-size must be at least twice --min-size, {least_sample} (the most rows of a node the rules "
+            f"decide on); got {sample_size}"
         )
     try:
         md5s, values = feature_rows(sessions, feature_store, feature_set, subset)
