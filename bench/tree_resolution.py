@@ -35,7 +35,7 @@ import tree_truth
 from threadpoolctl import threadpool_limits
 
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
-from semcurate.db import open_database
+from semcurate.db import DatabaseOpenError, open_database
 from semcurate.db.models import TreeRow
 from semcurate.features.preprocessing import preprocess
 
@@ -92,9 +92,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "tree_resolution.json")
     args = parser.parse_args()
-    values, leaves, made = stored_tree_rows(
-        f"sqlite:///{args.run.resolve() / 'semcurate.db'}", args.run / "corpus" / GROUND_TRUTH_FILE, args.tree
-    )
+    try:
+        values, leaves, made = stored_tree_rows(
+            f"sqlite:///{args.run.resolve() / 'semcurate.db'}", args.run / "corpus" / GROUND_TRUTH_FILE, args.tree
+        )
+    except DatabaseOpenError as error:
+        raise SystemExit(f"error: {error}") from None
     print(f"{len(values)} images of tree {args.tree} ({made['feature_set']}, {made['method']})")
     print("sample | seed | leaves | leaf NMI | worst category | seconds")
     rows = []

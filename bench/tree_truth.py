@@ -59,7 +59,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from sqlalchemy import select
 
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
-from semcurate.db import open_database
+from semcurate.db import DatabaseOpenError, open_database
 from semcurate.db.models import TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.ingest.scale_database import _image_of_path, _lookup
 
@@ -156,7 +156,8 @@ def paired_rows(
     with sessions() as session:
         store = FeatureStore(session.get(FeatureSet, feature_set).store_path)
     md5s, values = store.read(feature_set)
-    place_md5s, place_values = store.read(place_with)
+    # a tree placed with its own set (or the resolution bench) needs the set read once
+    place_md5s, place_values = (md5s, values) if place_with == feature_set else store.read(place_with)
     place_row = {md5: row for row, md5 in enumerate(place_md5s)}
     rows = [row for row, md5 in enumerate(md5s) if md5 in place_row and keep(md5)]
     kept = [md5s[row] for row in rows]
@@ -272,17 +273,20 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=HERE / "results" / "tree_truth.json")
     args = parser.parse_args()
     trees = set(args.trees) if args.trees else None
-    rows = [
-        row
-        for folder in args.runs
-        for row in score_run(
-            f"sqlite:///{folder.resolve() / 'semcurate.db'}",
-            folder / "corpus" / GROUND_TRUTH_FILE,
-            args.draws,
-            str(folder),
-            trees,
-        )
-    ]
+    try:
+        rows = [
+            row
+            for folder in args.runs
+            for row in score_run(
+                f"sqlite:///{folder.resolve() / 'semcurate.db'}",
+                folder / "corpus" / GROUND_TRUTH_FILE,
+                args.draws,
+                str(folder),
+                trees,
+            )
+        ]
+    except DatabaseOpenError as error:
+        raise SystemExit(f"error: {error}") from None
     print("run | tree | split | placed with | placed | placement | held-out | leaf NMI | worst | leaves")
     for row in rows:
         print(
