@@ -26,7 +26,9 @@ clusters the codes of a tied autoencoder trained on the standardised
 ``classic`` rows, its code size the 2-NN intrinsic dimension's suggestion, as
 ``semcurate id`` and ``reduce`` give them (:func:`autoencoder_codes`); ``--extractor classic.inv`` clusters
 the acquisition-invariant projection of ``reduce --method invariant``, unstandardised
-(:func:`invariant_codes`); ``--place-with classic`` places by the standardised descriptor whatever is split.
+(:func:`invariant_codes`), and ``--extractor "(classic_blobs+scattering).inv"`` the projection of both
+extractors' columns together, fitted once over them; ``--place-with classic`` places by the standardised
+descriptor whatever is split.
 ``--semi-supervised-study
 0 1 2`` also asks whether semi-supervised placement beats the supervised
 placer: on each stratified 15 % draw, label spreading (kNN graph over all
@@ -38,7 +40,8 @@ rows against the truth, next to :class:`CategoryPlacer`; the table goes under
 
 ``--split-method louvain`` splits as ``tree build --method louvain`` does
 (Louvain communities kept where the Gaussian null holds) instead of Ward with
-the gap rule.
+the gap rule; ``--min-silhouette`` sets the tree's silhouette floor as
+``tree build --min-silhouette`` does.
 
 ``--seed 0 1 2`` draws the corpora anew from each seed (new images of both
 generators) and judges every target on every (corpus seed, labelled draw)
@@ -71,7 +74,7 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # ships no type information
 
 from semcurate.clustering.placement import SUPERVISED, CategoryPlacer, place_unlabelled
-from semcurate.clustering.splitting import SAMPLE_ROWS, split
+from semcurate.clustering.splitting import MIN_SILHOUETTE, SAMPLE_ROWS, split
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.features.extract import create_extractor, working_side
@@ -134,24 +137,45 @@ def stratified_labelled(categories: np.ndarray, share: float, seed: int) -> np.n
     return labelled
 
 
-def category_leaves(values: np.ndarray, seed: int, method: str = "ward", sample_size: int = SAMPLE_ROWS) -> np.ndarray:
-    """Each row's leaf number in the tree ``tree build --method METHOD --sample-size SAMPLE_SIZE`` splits one
-    category's rows into (the gap rule for Ward, Louvain's own rule for ``louvain``; depth 4)."""
+def category_leaves(
+    values: np.ndarray,
+    seed: int,
+    method: str = "ward",
+    sample_size: int = SAMPLE_ROWS,
+    min_silhouette: float = MIN_SILHOUETTE,
+) -> np.ndarray:
+    """Each row's leaf number in the tree ``tree build --method METHOD --sample-size SAMPLE_SIZE --min-silhouette
+    MIN_SILHOUETTE`` splits one category's rows into (the gap rule for Ward, Louvain's own rule for ``louvain``;
+    depth 4)."""
     leaf_of = np.empty(len(values), dtype=int)
-    tree = split(values, method, depth=4, rule="gap", sample_size=sample_size, random_state=seed)
+    tree = split(
+        values,
+        method,
+        depth=4,
+        rule="gap",
+        sample_size=sample_size,
+        min_silhouette=min_silhouette,
+        random_state=seed,
+    )
     for number, branch in enumerate(branch for _path, branch in tree.walk() if not branch.children):
         leaf_of[branch.members] = number
     return leaf_of
 
 
 def tree_leaves(
-    values: np.ndarray, assigned: np.ndarray, seed: int, method: str = "ward", sample_size: int = SAMPLE_ROWS
+    values: np.ndarray,
+    assigned: np.ndarray,
+    seed: int,
+    method: str = "ward",
+    sample_size: int = SAMPLE_ROWS,
+    min_silhouette: float = MIN_SILHOUETTE,
 ) -> np.ndarray:
     """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`)."""
     leaf_of = np.empty(len(values), dtype=object)
     for category in np.unique(assigned):
         rows = np.flatnonzero(assigned == category)
-        leaf_of[rows] = [f"{category}/{number}" for number in category_leaves(values[rows], seed, method, sample_size)]
+        numbers = category_leaves(values[rows], seed, method, sample_size, min_silhouette)
+        leaf_of[rows] = [f"{category}/{number}" for number in numbers]
     return leaf_of.astype(str)
 
 
@@ -200,6 +224,7 @@ def categorise(
     placing: np.ndarray | None = None,
     method: str = "ward",
     sample_size: int = SAMPLE_ROWS,
+    min_silhouette: float = MIN_SILHOUETTE,
 ) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
@@ -210,7 +235,8 @@ def categorise(
     graph and the split use ``values``.
     ``with_true_categories`` is the tree split over the true categories, the
     placement taken out: what the splitting alone reaches. ``method`` is the
-    tree's clustering method (``tree build --method``), ``sample_size`` its ``--sample-size``.
+    tree's clustering method (``tree build --method``), ``sample_size`` its ``--sample-size`` and
+    ``min_silhouette`` its ``--min-silhouette``.
     """
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
     graph = {} if placing is None else {"graph_labelled": values[labelled], "graph_unlabelled": values[~labelled]}
@@ -224,9 +250,9 @@ def categorise(
     assigned[~labelled] = placement.categories
     placed_right = np.array(placement.categories) == categories[~labelled]
     started = time.perf_counter()
-    scores = tree_scores(tree_leaves(values, assigned, seed, method, sample_size), categories, leaves)
+    scores = tree_scores(tree_leaves(values, assigned, seed, method, sample_size, min_silhouette), categories, leaves)
     split_s = time.perf_counter() - started
-    oracle = tree_scores(tree_leaves(values, categories, seed, method, sample_size), categories, leaves)
+    oracle = tree_scores(tree_leaves(values, categories, seed, method, sample_size, min_silhouette), categories, leaves)
     return {
         "images": len(values),
         "labelled": int(labelled.sum()),
@@ -457,6 +483,13 @@ def autoencoder_codes(values: np.ndarray, seed: int = 0) -> np.ndarray:
     return autoencoder.fit(rows).transform(rows)
 
 
+def variant_side(name: str) -> int:
+    """Side in pixels the variants of extractor ``name`` are drawn at (``a+b``: the largest side either looks at,
+    each shrinking the variant further as it shrinks an image). At the default ``--size`` of 256 classic shrinks
+    nothing."""
+    return max(working_side(create_extractor(part)) for part in name.split("+"))
+
+
 def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], seed: int = 0) -> np.ndarray:
     """Codes of :class:`~semcurate.features.invariance.NuisanceProjection` (code size ``"auto"``) fitted on
     ``values`` and on one :func:`~semcurate.features.invariance.acquisition_variant` of each of
@@ -466,7 +499,7 @@ def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], see
 
     rng = np.random.default_rng(seed)
     drawn = np.sort(rng.permutation(len(images))[:VARIANT_IMAGES])
-    side = working_side(create_extractor(name))  # at the default --size of 256, classic shrinks nothing
+    side = variant_side(name)
     variants = extract(name, [acquisition_variant(shrunk_for_variant(images[index], side), rng) for index in drawn], {})
     projection = NuisanceProjection().fit(values, originals=values[drawn], variants=variants)
     return projection.transform(values)
@@ -474,8 +507,14 @@ def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], see
 
 def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
     """Feature rows of extractor ``names`` (``a+b`` concatenates the columns of ``a`` and ``b``; ``a.ae`` are the
-    :func:`autoencoder_codes` of ``a``, ``a.inv`` its :func:`invariant_codes`), extracting each part once per corpus
-    (``cache``, keyed by name)."""
+    :func:`autoencoder_codes` of ``a``, ``a.inv`` its :func:`invariant_codes`, ``(a+b).inv`` the invariant codes of
+    the concatenated columns: one projection fitted on both), extracting each part once per corpus (``cache``,
+    keyed by name)."""
+    if names.startswith("(") and names.endswith(").inv"):
+        if names not in cache:
+            inner = names[1:-5]
+            cache[names] = invariant_codes(inner, extract(inner, images, cache), images)
+        return cache[names]
     parts = []
     for name in names.split("+"):
         if name.endswith(".inv"):
@@ -547,6 +586,12 @@ def main() -> None:
         default="ward",
         help="the tree's clustering method (tree build --method): Ward with the gap rule, or Louvain's own rule",
     )
+    parser.add_argument(
+        "--min-silhouette",
+        type=float,
+        default=MIN_SILHOUETTE,
+        help="the tree's silhouette floor (tree build --min-silhouette)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
 
@@ -574,7 +619,12 @@ def main() -> None:
                 )
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
-            results = [categorise(values, categories, leaves, draw, placing, args.split_method) for draw in args.draws]
+            results = [
+                categorise(
+                    values, categories, leaves, draw, placing, args.split_method, min_silhouette=args.min_silhouette
+                )
+                for draw in args.draws
+            ]
             result = results[0]
             rows.append(
                 {
@@ -620,6 +670,7 @@ def main() -> None:
             "draws": args.draws,
             "labelled": LABELLED_SHARE,
             "split_method": args.split_method,
+            "min_silhouette": args.min_silhouette,
         },
         "rows": rows,
         "over_corpus_seeds": over_corpus_seeds(rows),

@@ -1,10 +1,12 @@
-"""The categorisation benchmark's judgement over corpus seeds (bench/categorisation.py, issue 13), on rows set
-by hand."""
+"""The categorisation benchmark (bench/categorisation.py, issue 13): its judgement over corpus seeds on rows set by
+hand, the feature sets its names stand for, and the tree's floor it passes on."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import bench_script
+from sklearn.metrics import silhouette_score
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +46,44 @@ def test_targets_are_counted_over_every_corpus_seed_and_draw(categorisation):
     assert textures["targets_met"]["leaf_count"] == "1 of 2"
     assert demo["worst_category_nmi"] == {"each": [[0.80, 0.79], [0.5, 0.81]], "min": 0.5, "mean": 0.725, "max": 0.81}
     assert demo["leaves"]["min"] == 28 and demo["leaves"]["max"] == 44
+
+
+def test_a_parenthesised_sum_is_projected_as_one_set(categorisation, monkeypatch):
+    """``(a+b).inv`` fits one projection on both extractors' columns side by side, where ``a.inv+b.inv`` would fit
+    one per extractor."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(4)]
+    projected = []
+
+    def first_three_columns(name, values, images):
+        projected.append((name, values))
+        return values[:, :3]
+
+    monkeypatch.setattr(categorisation, "invariant_codes", first_three_columns)
+    cache: dict = {}
+    codes = categorisation.extract("(classic+classic_blobs).inv", images, cache)
+    ((name, values),) = projected
+    assert name == "classic+classic_blobs"
+    assert values.shape == (4, 160 + 191)
+    np.testing.assert_array_equal(values, np.hstack([cache["classic"], cache["classic_blobs"]]))
+    assert codes.shape == (4, 3) and "(classic+classic_blobs).inv" in cache
+
+
+def test_variants_of_a_sum_are_drawn_at_the_largest_side_either_extractor_sees(categorisation):
+    """The descriptor works at 256 px and the scattering transform at 128: their sum's variants are drawn at 256,
+    which the scattering shrinks further as it shrinks any image."""
+    assert categorisation.variant_side("scattering") == 128
+    assert categorisation.variant_side("classic_blobs") == 256
+    assert categorisation.variant_side("classic_blobs+scattering") == 256
+
+
+@pytest.mark.parametrize("method", ["ward", "louvain"])
+def test_the_silhouette_floor_reaches_the_split(categorisation, method):
+    """Two groups 5 standard deviations apart, whose mean silhouette scikit-learn puts at 0.52: two leaves under
+    the default floor of 0.15, one under a floor of 0.6 (``--min-silhouette``)."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(300, 4))
+    rows[150:, 0] += 5
+    assert silhouette_score(rows, np.repeat([0, 1], 150)) == pytest.approx(0.515, abs=0.001)
+    assert len(set(categorisation.category_leaves(rows, 0, method))) == 2
+    assert len(set(categorisation.category_leaves(rows, 0, method, min_silhouette=0.6))) == 1
