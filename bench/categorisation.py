@@ -594,6 +594,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
+    if not 0 <= args.min_silhouette < 1:
+        parser.error(f"--min-silhouette must be in [0, 1) as tree build's (0: no floor); got {args.min_silhouette}")
 
     load_before = [round(load, 2) for load in os.getloadavg()]
     rows, study_rows = [], []

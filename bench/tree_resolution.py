@@ -9,7 +9,7 @@ how fine the tree's leaves are.  This measures that choice where it matters,
 on a large store: a stored tree's feature rows (its own images, preprocessed
 as it was) split over the true categories, as ``bench/tree_truth.py``'s
 diagnosis splits them (``bench/categorisation.py``'s functions, the tree's
-method), at each ``--samples`` size and each ``--seeds`` seed, timed on one
+method and silhouette floor), at each ``--samples`` size and each ``--seeds`` seed, timed on one
 thread.
 
 Per (sample size, seed): leaves for the true number, leaf NMI against the
@@ -34,6 +34,7 @@ import numpy as np
 import tree_truth
 from threadpoolctl import threadpool_limits
 
+from semcurate.clustering.splitting import MIN_SILHOUETTE
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
 from semcurate.db import DatabaseOpenError, open_database
 from semcurate.db.models import TreeRow
@@ -61,12 +62,20 @@ def stored_tree_rows(db_url: str, truth_csv: Path, tree_id: int) -> tuple[np.nda
     return preprocess(values, made.get("preprocessing", "standard")), np.array([truth[md5] for md5 in md5s]), made
 
 
-def resolution_row(values: np.ndarray, leaves: np.ndarray, method: str, sample_size: int, seed: int) -> dict:
-    """The split over the true categories at one sample size and seed, scored, with its time on one thread."""
+def resolution_row(
+    values: np.ndarray,
+    leaves: np.ndarray,
+    method: str,
+    sample_size: int,
+    seed: int,
+    min_silhouette: float = MIN_SILHOUETTE,
+) -> dict:
+    """The split over the true categories at one sample size and seed (under the tree's ``min_silhouette`` floor),
+    scored, with its time on one thread."""
     categories = np.array([path.split("/")[0] for path in leaves])
     started = time.perf_counter()
     with threadpool_limits(1):
-        found = categorisation.tree_leaves(values, categories, seed, method, sample_size)
+        found = categorisation.tree_leaves(values, categories, seed, method, sample_size, min_silhouette)
     seconds = time.perf_counter() - started
     scores = categorisation.tree_scores(found, categories, leaves)
     scored = {name: cell["nmi"] for name, cell in scores["per_category"].items() if cell["nmi"] is not None}
@@ -103,7 +112,9 @@ def main() -> None:
     rows = []
     for sample_size in args.samples:
         for seed in args.seeds:
-            row = resolution_row(values, leaves, made["method"], sample_size, seed)
+            row = resolution_row(
+                values, leaves, made["method"], sample_size, seed, made.get("min_silhouette", MIN_SILHOUETTE)
+            )
             rows.append(row)
             print(
                 f"{sample_size} | {seed} | {row['leaves']}/{row['true_subcategories']} | {row['leaf_nmi']} | "

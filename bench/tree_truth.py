@@ -58,6 +58,7 @@ import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 from sqlalchemy import select
 
+from semcurate.clustering.splitting import MIN_SILHOUETTE
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
 from semcurate.db import DatabaseOpenError, open_database
 from semcurate.db.models import TreeMemberRow, TreeNodeRow, TreeRow
@@ -178,8 +179,8 @@ def diagnosis(
     method: str = "ward",
 ) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
-    ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method`` and
-    its stored ``sample_size``, over the tree's ``members``."""
+    ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method``, its
+    stored ``sample_size`` and its stored ``min_silhouette`` floor, over the tree's ``members``."""
     from semcurate.features.preprocessing import preprocess
 
     placing = parameters.get("placement_feature_set") or feature_set
@@ -191,11 +192,13 @@ def diagnosis(
     values = preprocess(values, parameters.get("preprocessing", "standard"))
     placing_rows = preprocess(placing_rows)
     sample_size = parameters.get("sample_size", UNSTORED_SAMPLE_ROWS)
+    floor = parameters.get("min_silhouette", MIN_SILHOUETTE)
     oracle = categorisation.tree_scores(
-        categorisation.tree_leaves(values, categories, 0, method, sample_size), categories, leaves
+        categorisation.tree_leaves(values, categories, 0, method, sample_size, floor), categories, leaves
     )
     results = [
-        categorisation.categorise(values, categories, leaves, draw, placing_rows, method, sample_size) for draw in draws
+        categorisation.categorise(values, categories, leaves, draw, placing_rows, method, sample_size, floor)
+        for draw in draws
     ]
     return {
         "with_true_categories": {key: oracle[key] for key in ("leaf_nmi", "worst_category_nmi", "leaves")},

@@ -73,6 +73,19 @@ def test_a_stored_tree_is_read_back_against_the_truth_of_every_image(tree_truth,
     assert row["stratified_draws"]["seeds"] == [0]
 
 
+def test_the_diagnosis_splits_with_the_tree_s_own_floor(tree_truth, demo_repository):
+    """A tree stored with a floor no split can reach (0.99) is one leaf per category when the diagnosis splits its
+    rows over the true categories (under the default floor the same rows split: the test above)."""
+    root, db_url, sessions, _truth = demo_repository
+    truth_csv = root / "corpus" / "ground_truth.csv"
+    store = FeatureStore(root / "features.h5")
+    whole = build_tree(sessions, store, root / "store", "classic", "ward", "SEM_Dataset", min_silhouette=0.99)
+    (row,) = tree_truth.score_run(db_url, truth_csv, [0], "shared", {whole["tree_id"]})
+    assert row["min_silhouette"] == 0.99
+    mapped, _conflicts = tree_truth.image_truth(sessions, truth_csv)
+    assert row["with_true_categories"]["leaves"] == len({path.split("/")[0] for path in mapped.values()})
+
+
 def test_rescoring_some_trees_keeps_the_other_rows_and_replaces_those_scored_again(tree_truth):
     earlier = [{"run": "a", "tree": 1, "nmi": 0.1}, {"run": "a", "tree": 2, "nmi": 0.2}, {"run": "b", "tree": 1}]
     scored = [{"run": "a", "tree": 2, "nmi": 0.9}, {"run": "a", "tree": 3, "nmi": 0.3}]
