@@ -1,7 +1,8 @@
 """Feature learning (thesis chapter 3): CNN activations, 2-NN intrinsic dimension, autoencoder codes.
 
 Cores: :mod:`~semcurate.features.classic` (``ClassicDescriptor``, the
-weight-free descriptor), :mod:`~semcurate.features.scattering`
+weight-free descriptor), :mod:`~semcurate.features.particles` (the shapes of
+the particles in an image), :mod:`~semcurate.features.scattering`
 (``ScatteringExtractor``, weight-free wavelet scattering),
 :mod:`~semcurate.features.contrastive` (``ContrastiveExtractor``, a small CNN
 trained on unlabelled images), :mod:`~semcurate.features.inception`
@@ -30,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "distances": ["correlation_index", "discrete_distance", "heatmaps"],
         "extract": ["ExtractionError", "create_extractor", "features_of_file"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
+        "particles": ["particle_measures", "particle_statistics"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
         "invariance": ["NuisanceProjection", "acquisition_variant", "shrunk_for_variant"],
         "preprocessing": ["preprocess"],

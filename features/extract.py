@@ -3,7 +3,8 @@
 * :func:`create_extractor` — the registry: ``classic`` (weight-free
   descriptor, :mod:`semcurate.features.classic`), ``classic_blobs`` (the same
   with its blob block: particle sizes and agglomeration; it fills ``classic``
-  in the same pass), ``scattering`` (weight-free
+  in the same pass), ``classic_particles`` (the blob descriptor with the
+  particles' shapes; it fills ``classic_blobs`` and ``classic``), ``scattering`` (weight-free
   wavelet scattering, :mod:`semcurate.features.scattering`) and
   ``inception_v3`` (:mod:`semcurate.features.inception`).  Each has a ``name``, an
   ``input_size`` and ``outputs`` (output name → dimension).
@@ -54,32 +55,36 @@ class ExtractionError(Exception):
     """A request that cannot be served (unknown extractor, empty subset, ...), in one line."""
 
 
-#: The extractors that are the classic descriptor (without and with its blob block): stateless, cheap to build, run
-#: in worker processes.
-CLASSIC_EXTRACTORS = ("classic", "classic_blobs")
+#: The extractors that are the classic descriptor (plain, with its blob block, with its blob and particle blocks):
+#: stateless, cheap to build, run in worker processes.
+CLASSIC_EXTRACTORS = ("classic", "classic_blobs", "classic_particles")
 
 
 class ClassicExtractor:
-    """The weight-free descriptor as an extractor: ``classic``, with one output of that name, or ``classic_blobs``
-    (``blobs=True``), whose outputs are ``classic_blobs`` (the descriptor with its blob block) and ``classic``.
+    """The weight-free descriptor as an extractor: ``classic``, with one output of that name, ``classic_blobs``
+    (``blobs=True``), whose outputs are ``classic_blobs`` (the descriptor with its blob block) and ``classic``, or
+    ``classic_particles`` (``particles=True``), whose outputs are ``classic_particles`` (with the blob and particle
+    blocks), ``classic_blobs`` and ``classic``.
 
-    The blob descriptor's first columns are the plain descriptor's, so one pass
-    over the images fills both sets: the demo splits one and places by the
+    Each longer descriptor's first columns are the shorter ones', so one pass
+    over the images fills every set: the demo splits one and places by the
     other, and computing the 160 columns twice would cost it a second pass.
     """
 
     weights_tag = weights_digest = "none"
     weights = "none"
 
-    def __init__(self, *, blobs: bool = False):
+    def __init__(self, *, blobs: bool = False, particles: bool = False):
         from semcurate.features.classic import ClassicDescriptor
 
-        self.descriptor = ClassicDescriptor(blobs=blobs)
+        self.descriptor = ClassicDescriptor(blobs=blobs, particles=particles)
         self.name = self.descriptor.name
         self.input_size = (self.descriptor.working_size, self.descriptor.working_size)
         self.outputs = {self.name: self.descriptor.dimension}
-        if blobs:
-            self.outputs["classic"] = ClassicDescriptor(blobs=False).dimension
+        if particles:
+            self.outputs["classic_blobs"] = ClassicDescriptor(blobs=True).dimension
+        if blobs or particles:
+            self.outputs["classic"] = ClassicDescriptor().dimension
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
         rows = self.descriptor.transform(grey_images)
@@ -89,7 +94,7 @@ class ClassicExtractor:
 def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0):
     """An extractor by name; ``weights`` applies to CNN extractors (``imagenet``, ``none`` or a file)."""
     if name in CLASSIC_EXTRACTORS:
-        return ClassicExtractor(blobs=name == "classic_blobs")
+        return ClassicExtractor(blobs=name == "classic_blobs", particles=name == "classic_particles")
     if name == "scattering":
         from semcurate.features.scattering import ScatteringExtractor
 
@@ -102,7 +107,8 @@ def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0
 
 
 def feature_set_name(extractor, output: str) -> str:
-    """The output's name for weight-free extractors (``classic``, ``classic_blobs``, ``scattering``), else
+    """The output's name for weight-free extractors (``classic``, ``classic_blobs``, ``classic_particles``,
+    ``scattering``), else
     ``<name>.<tag>.<output>``."""
     return output if extractor.weights_tag == "none" else f"{extractor.name}.{extractor.weights_tag}.{output}"
 

@@ -25,7 +25,7 @@ CORES=(
   ingest/formats ingest/convert ingest/images ingest/rendition ingest/databar_geometry
   ingest/length_text ingest/scale_bar ingest/vendor_metadata ingest/walk ingest/quality ingest/near_duplicates
   datasets/databar datasets/specimens datasets/taxonomy datasets/demo_corpus datasets/textures datasets/defects
-  features/classic features/scattering features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
+  features/classic features/particles features/scattering features/intrinsic_dimension features/autoencoder features/distances features/preprocessing
   features/outliers features/invariance
   clustering/agglomerative clustering/hierarchy clustering/density_peaks clustering/flat clustering/communities
   clustering/n_clusters clustering/splitting clustering/placement clustering/placement_tables

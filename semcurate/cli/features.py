@@ -44,8 +44,9 @@ def features_extract(
         choice_option(
             "--extractor",
             EXTRACTOR,
-            "classic, classic_blobs (classic with blob statistics; fills classic in the same pass) or scattering "
-            "(weight-free), or inception_v3.",
+            "classic, classic_blobs (classic with blob statistics; fills classic in the same pass), "
+            "classic_particles (classic_blobs with particle shapes; fills both) or scattering (weight-free), "
+            "or inception_v3.",
         ),
     ],
     weights: Annotated[
@@ -84,8 +85,8 @@ def features_extract(
     The data bar is cropped at the top of the stripe that `semcurate scale` found, so images without a scale
     reading are refused unless --allow-uncropped: a bar left in would make its text part of the features.
     One extraction at a time writes a feature store; later stages see a set only once its extraction finished.
-    --scheduler runs the classic descriptors (classic, classic_blobs) on Dask workers; this process alone writes
-    the feature store.
+    --scheduler runs the classic descriptors (classic, classic_blobs, classic_particles) on Dask workers; this
+    process alone writes the feature store.
     """
     from semcurate.features.extract import ExtractionError, create_extractor, extract, images_without_scale_reading
     from semcurate.features.inception import WeightsUnavailable
@@ -267,7 +268,7 @@ def reduce(
         typer.Option(
             "--workers",
             min=1,
-            help="Processes: the --grid autoencoders, or the invariant variants' descriptor (classic, classic_blobs).",
+            help="Processes: the --grid autoencoders, or the invariant variants' descriptor (the classic descriptors).",
         ),
     ] = 1,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
