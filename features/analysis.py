@@ -183,6 +183,38 @@ def list_feature_sets(sessions: sessionmaker) -> list[dict]:
         ]
 
 
+def joined_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, subset: str | None):
+    """md5s and values of feature set ``name``, or of several sets side by side where ``name`` joins them by ``+``.
+
+    ``classic_particles+scattering`` reads both finished sets (from one
+    feature store) and keeps the images that have a row in each, in the first
+    set's order, with the first set's columns and then the second's.  This
+    is how ``reduce`` fits one projection over two extractors' columns: the
+    particle shapes of one and the textures of the other weigh in one
+    distance, each direction by how far acquisition moves it (issue 13).
+
+    Raises
+    ------
+    StudyError
+        As :func:`feature_rows` for any part; a part named twice or empty; fewer than 3 images in every part.
+    """
+    parts = name.split("+")
+    if len(parts) == 1:
+        return feature_rows(sessions, feature_store, name, subset)
+    if "" in parts or len(set(parts)) < len(parts):
+        raise StudyError(f"{name!r} must join different feature sets by +, like classic_particles+scattering")
+    read = [feature_rows(sessions, feature_store, part, subset) for part in parts]
+    shared = set.intersection(*(set(md5s) for md5s, _ in read))
+    md5s = [md5 for md5 in read[0][0] if md5 in shared]
+    if len(md5s) < 3:
+        raise StudyError(f"only {len(md5s)} images have a row in every set of {name}: extract them first")
+    columns = []
+    for part_md5s, values in read:
+        row_of = {md5: index for index, md5 in enumerate(part_md5s)}
+        columns.append(values[[row_of[md5] for md5 in md5s]])
+    return md5s, np.hstack(columns)
+
+
 def _register(
     sessions, feature_store: FeatureStore, name: str, parent: str, layer: str, dimension: int, parameters: dict
 ) -> None:
@@ -250,8 +282,8 @@ def reduce_feature_set(
     ``workers`` local processes train the grid search's autoencoders and
     describe the invariant projection's variants (classic descriptor).
     """
-    feature_store = bound_store(sessions, feature_store, name)
-    md5s, values = feature_rows(sessions, feature_store, name, subset)
+    feature_store = bound_store(sessions, feature_store, name.split("+")[0])
+    md5s, values = joined_rows(sessions, feature_store, name, subset)
     if method not in REDUCE_METHODS:
         raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
     if method == "invariant":

@@ -228,6 +228,11 @@ def variant_rows(
     ``batch_size`` at a time; the classic descriptor's batches run in
     ``workers`` local processes, as :func:`extract` runs them.
 
+    A joined name, ``a+b`` (:func:`~semcurate.features.analysis.joined_rows`),
+    describes the same variant of each image by each part's extractor, the
+    variant shrunk for the part that looks at the largest side, and puts the
+    parts' columns side by side.
+
     Returns
     -------
     md5s : list of str
@@ -240,34 +245,40 @@ def variant_rows(
     Raises
     ------
     ExtractionError
-        As :func:`set_extractor`.
+        As :func:`set_extractor`, for any part.
     """
-    extractor, output = set_extractor(sessions, name, "reduce {root} instead")
+    parts = [set_extractor(sessions, part, "reduce {root} instead") for part in name.split("+")]
     order = {md5: index for index, md5 in enumerate(md5s)}
     tasks = sorted(
         (task for task in image_tasks(sessions, store, None) if task.md5 in order), key=lambda task: order[task.md5]
     )
-    side = working_side(extractor)
+    side = max(working_side(extractor) for extractor, _ in parts)
     jobs = [
         (tasks[start : start + batch_size], max_pixels, random_state, side)
         for start in range(0, len(tasks), batch_size)
     ]
-    if extractor.name in CLASSIC_EXTRACTORS:
-        results: Iterable = parallel_map(classic_variant_batch, [(*job, extractor.name) for job in jobs], workers)
-    else:
-        results = (
-            (used, extractor.transform(variants) if variants else {}, skipped)
-            for used, variants, skipped in map(variant_batch, jobs)
-        )
-    used, parts, skipped = [], [], {}
-    for batch_used, outputs, batch_skipped in results:
-        used.extend(batch_used)
-        if batch_used:
-            parts.append(np.asarray(outputs[output], dtype=np.float64))
-        for reason, count in batch_skipped.items():
-            skipped[reason] = skipped.get(reason, 0) + count
-    rows = np.vstack(parts) if parts else np.empty((0, extractor.outputs[output]))
-    return used, rows, skipped
+    first_used: list[str] | None = None
+    used, columns, skipped = [], [], {}
+    for extractor, output in parts:  # the same images decode for every part: the variants are drawn alike
+        if extractor.name in CLASSIC_EXTRACTORS:
+            results: Iterable = parallel_map(classic_variant_batch, [(*job, extractor.name) for job in jobs], workers)
+        else:
+            results = (
+                (used, extractor.transform(variants) if variants else {}, skipped)
+                for used, variants, skipped in map(variant_batch, jobs)
+            )
+        used, rows, skipped = [], [], {}
+        for batch_used, outputs, batch_skipped in results:
+            used.extend(batch_used)
+            if batch_used:
+                rows.append(np.asarray(outputs[output], dtype=np.float64))
+            for reason, count in batch_skipped.items():
+                skipped[reason] = skipped.get(reason, 0) + count
+        columns.append(np.vstack(rows) if rows else np.empty((0, extractor.outputs[output])))
+        if first_used is not None and used != first_used:
+            raise ExtractionError("the image store changed while the variants were described: run it again")
+        first_used = used
+    return used, np.hstack(columns), skipped
 
 
 def working_side(extractor) -> int:

@@ -138,3 +138,93 @@ def test_prefetching_keeps_order_and_passes_errors_on():
 
     with pytest.raises(OSError, match="disk gone"):
         list(prefetched(failing()))
+
+
+def test_the_particle_descriptor_fills_all_three_classic_sets(repository, tmp_path):
+    root, sessions = repository
+    store = FeatureStore(tmp_path / "features.h5")
+    extract(sessions, root / "store", store, create_extractor("classic_blobs"), batch_size=5, workers=2)
+    result = extract(sessions, root / "store", store, create_extractor("classic_particles"), batch_size=5, workers=2)
+    assert result["feature_sets"] == {"classic_particles": 12, "classic_blobs": 12, "classic": 12}  # none doubled
+    blob_md5s, blobs = store.read("classic_blobs")
+    particle_md5s, particles = store.read("classic_particles")
+    assert particles.shape == (12, 203)
+    assert np.array_equal(particles[[particle_md5s.index(md5) for md5 in blob_md5s], :191], blobs)
+
+
+def test_reduce_joins_two_sets_side_by_side_and_describes_one_variant_per_image_for_both(repository, tmp_path):
+    """``reduce classic_particles+scattering --method invariant``: one projection over both sets' columns, fitted on
+    variants that both extractors describe from the same re-acquired image."""
+    from typer.testing import CliRunner
+
+    from semcurate.cli import app
+    from semcurate.features.analysis import StudyError, joined_rows, reduce_feature_set
+    from semcurate.features.extract import variant_rows
+    from semcurate.features.invariance import NuisanceProjection
+
+    root, sessions = repository
+    store = FeatureStore(tmp_path / "features.h5")
+    for name in ("classic_particles", "scattering"):
+        extract(sessions, root / "store", store, create_extractor(name), batch_size=6, workers=2)
+    particle_md5s = store.md5s("classic_particles")
+    scattering_md5s, scattering = store.read("scattering")
+    md5s, joined = joined_rows(sessions, store, "classic_particles+scattering", None)
+    assert md5s == particle_md5s and joined.shape == (12, 203 + scattering.shape[1])
+    np.testing.assert_array_equal(joined[:, 203:], scattering[[scattering_md5s.index(md5) for md5 in md5s]])
+
+    # the variants are shrunk for the larger working side (classic's 256 px against scattering's 128) and described
+    # by both extractors, so the classic part equals classic's own variants and the scattering part does not
+    drawn = md5s[:5]
+    used, rows, skipped = variant_rows(sessions, root / "store", "classic_particles+scattering", drawn, workers=2)
+    _, classic_rows, _ = variant_rows(sessions, root / "store", "classic_particles", drawn)
+    _, scattering_rows, _ = variant_rows(sessions, root / "store", "scattering", drawn)
+    assert used == drawn and not skipped and rows.shape == (5, joined.shape[1])
+    np.testing.assert_array_equal(rows[:, :203], classic_rows)
+    assert not np.allclose(rows[:, 203:], scattering_rows)
+
+    result = reduce_feature_set(
+        sessions,
+        store,
+        "classic_particles+scattering",
+        "invariant",
+        "4",
+        tmp_path,
+        image_store=root / "store",
+        variant_images=6,
+    )
+    assert (result["feature_set"], result["parent"]) == (
+        "classic_particles+scattering.inv4",
+        "classic_particles+scattering",
+    )
+    picked = np.sort(np.random.default_rng(0).permutation(12)[:6])  # the images the reduction draws
+    _, variants, _ = variant_rows(sessions, root / "store", "classic_particles+scattering", [md5s[i] for i in picked])
+    expected = NuisanceProjection(n_components=4).fit(joined, originals=joined[picked], variants=variants)
+    codes_md5s, codes = store.read("classic_particles+scattering.inv4")
+    assert codes_md5s == md5s
+    np.testing.assert_allclose(codes, expected.transform(joined), rtol=1e-6, atol=1e-9)
+    with sessions() as session:
+        row = session.get(FeatureSet, "classic_particles+scattering.inv4")
+    assert (row.parent, row.dimension, row.n_rows) == ("classic_particles+scattering", 4, 12)
+
+    with pytest.raises(StudyError, match="must join different feature sets"):
+        joined_rows(sessions, store, "classic+classic", None)
+    with pytest.raises(StudyError, match="no feature set 'nosuch'"):
+        joined_rows(sessions, store, "classic+nosuch", None)
+    url = str(sessions.kw["bind"].url.render_as_string(hide_password=False))
+    cli = CliRunner().invoke(
+        app,
+        [
+            *("reduce", "classic_blobs+scattering", "--method", "invariant", "--code-size", "3"),
+            *(
+                "--variant-images",
+                "6",
+                "--store",
+                str(root / "store"),
+                "--feature-store",
+                str(tmp_path / "features.h5"),
+            ),
+            *("--db", url, "--out", str(tmp_path / "reduce")),
+        ],
+    )
+    assert cli.exit_code == 0, cli.output
+    assert store.read("classic_blobs+scattering.inv3")[1].shape == (12, 3)

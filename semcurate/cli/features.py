@@ -240,7 +240,13 @@ def intrinsic_dimension(
 
 
 def reduce(
-    feature_set: Annotated[str, typer.Argument(help="Feature set to reduce, e.g. inception_v3.imagenet.pool.")],
+    feature_set: Annotated[
+        str,
+        typer.Argument(
+            help="Feature set to reduce, e.g. inception_v3.imagenet.pool, or sets joined by + "
+            "(classic_particles+scattering): their columns side by side, for the images in every one."
+        ),
+    ],
     method: Annotated[
         str,
         choice_option(
