@@ -12,7 +12,7 @@
   extractor's feature sets are processed, in batches appended to the HDF5
   store as they finish.  Decoding, cropping and resizing the next batch
   overlap with the model working on the current one (a prefetching thread),
-  and the weight-free extractor spreads batches over worker processes.
+  and the weight-free extractors spread batches over worker processes.
   One extraction writes a feature store at a time (its writer lock), and a
   set's database row gets its row count only when the run finished, so
   later stages never read an unfinished set.
@@ -58,6 +58,10 @@ class ExtractionError(Exception):
 #: The extractors that are the classic descriptor (plain, with its blob block, with its blob and particle blocks):
 #: stateless, cheap to build, run in worker processes.
 CLASSIC_EXTRACTORS = ("classic", "classic_blobs", "classic_particles")
+#: The weight-free extractors, built once per worker process (the scattering transform's filter bank in about 6 s):
+#: their batches run in ``workers`` local processes or on Dask workers.  A network runs in this process instead,
+#: with the next batch decoded in a thread.
+WORKER_EXTRACTORS = (*CLASSIC_EXTRACTORS, "scattering")
 
 
 class ClassicExtractor:
@@ -225,7 +229,7 @@ def variant_rows(
     generator seeded by ``random_state`` and the image's md5, so a variant
     does not depend on which other images were drawn, nor on the batches),
     and described by the set's own extractor.  Images are loaded
-    ``batch_size`` at a time; the classic descriptor's batches run in
+    ``batch_size`` at a time; the weight-free extractors' batches run in
     ``workers`` local processes, as :func:`extract` runs them.
 
     A joined name, ``a+b`` (:func:`~semcurate.features.analysis.joined_rows`),
@@ -260,8 +264,8 @@ def variant_rows(
     first_used: list[str] | None = None
     used, columns, skipped = [], [], {}
     for extractor, output in parts:  # the same images decode for every part: the variants are drawn alike
-        if extractor.name in CLASSIC_EXTRACTORS:
-            results: Iterable = parallel_map(classic_variant_batch, [(*job, extractor.name) for job in jobs], workers)
+        if extractor.name in WORKER_EXTRACTORS:
+            results: Iterable = parallel_map(worker_variant_batch, [(*job, extractor.name) for job in jobs], workers)
         else:
             results = (
                 (used, extractor.transform(variants) if variants else {}, skipped)
@@ -305,11 +309,11 @@ def variant_batch(job: tuple[list[ImageTask], int, int, int]) -> tuple[list[str]
     return used, variants, skipped
 
 
-def classic_variant_batch(
+def worker_variant_batch(
     job: tuple[list[ImageTask], int, int, int, str],
 ) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
-    """Worker: the rows of :func:`variant_batch`'s variants ``job[:4]`` by the classic extractor named ``job[4]``
-    (one of :data:`CLASSIC_EXTRACTORS`, built once per process)."""
+    """Worker: the rows of :func:`variant_batch`'s variants ``job[:4]`` by the extractor named ``job[4]``
+    (one of :data:`WORKER_EXTRACTORS`, built once per process)."""
     used, variants, skipped = variant_batch(job[:4])
     return used, (_process_extractor(job[4]).transform(variants) if variants else {}), skipped
 
@@ -393,10 +397,10 @@ def _process_extractor(name: str):
     return create_extractor(name)
 
 
-def classic_batch(job: tuple[list[ImageTask], int, str]) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
-    """Worker: descriptor rows of one batch ``(tasks, max_pixels, extractor name)`` and its skipped images by reason.
+def worker_batch(job: tuple[list[ImageTask], int, str]) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
+    """Worker: feature rows of one batch ``(tasks, max_pixels, extractor name)`` and its skipped images by reason.
 
-    The extractor (one of :data:`CLASSIC_EXTRACTORS`) is built once per process.
+    The extractor (one of :data:`WORKER_EXTRACTORS`) is built once per process.
     """
     tasks, max_pixels, name = job
     md5s, grey, skipped = load_batch(tasks, max_pixels)
@@ -435,8 +439,9 @@ def extract(
     count is raised only when the run finishes, so later stages never see the
     rows of an unfinished run (:func:`semcurate.features.analysis.feature_rows`).
     Images that do not decode within ``max_pixels`` are skipped and counted by
-    reason under ``skipped``.  The classic descriptor runs in ``workers``
-    local processes, or on the Dask workers of ``scheduler``
+    reason under ``skipped``.  The weight-free extractors
+    (:data:`WORKER_EXTRACTORS`) run in ``workers`` local processes, or on
+    the Dask workers of ``scheduler``
     (:func:`~semcurate.ingest.parallel.parallel_map`); only this process
     writes the feature store.
     """
@@ -449,9 +454,9 @@ def extract(
         todo, skipped = [task for task in tasks if task.md5 not in done], {}
         batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
         advance = reporter(f"extracting {extractor.name}", len(todo)) if reporter and todo else (lambda _n=1: None)
-        if extractor.name in CLASSIC_EXTRACTORS:
+        if extractor.name in WORKER_EXTRACTORS:
             jobs = [(batch, max_pixels, extractor.name) for batch in batches]
-            results = parallel_map(classic_batch, jobs, workers, scheduler=scheduler)
+            results = parallel_map(worker_batch, jobs, workers, scheduler=scheduler)
         else:
             # Decoding, cropping, resizing and scaling run in the prefetch thread; only inference stays here.
             prepared = prefetched(cnn_batch(extractor, batch, max_pixels) for batch in batches)

@@ -168,6 +168,10 @@ def test_reduce_joins_two_sets_side_by_side_and_describes_one_variant_per_image_
         extract(sessions, root / "store", store, create_extractor(name), batch_size=6, workers=2)
     particle_md5s = store.md5s("classic_particles")
     scattering_md5s, scattering = store.read("scattering")
+    # scattering ran in the 2 worker processes: the rows are the extractor's own on the cropped specimens
+    tasks = {task.md5: task for task in image_tasks(sessions, root / "store", None)}
+    alone = create_extractor("scattering").transform([load_specimen(tasks[md5]) for md5 in scattering_md5s])
+    np.testing.assert_allclose(scattering, alone["scattering"], rtol=1e-6, atol=1e-6)
     md5s, joined = joined_rows(sessions, store, "classic_particles+scattering", None)
     assert md5s == particle_md5s and joined.shape == (12, 203 + scattering.shape[1])
     np.testing.assert_array_equal(joined[:, 203:], scattering[[scattering_md5s.index(md5) for md5 in md5s]])

@@ -61,7 +61,7 @@ def features_extract(
         str | None, typer.Option("--subset", help="Only the images of this subset (default: all).")
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the classic descriptors.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the weight-free extractors.")] = 1,
     max_pixels: Annotated[
         int,
         typer.Option(
@@ -85,8 +85,8 @@ def features_extract(
     The data bar is cropped at the top of the stripe that `semcurate scale` found, so images without a scale
     reading are refused unless --allow-uncropped: a bar left in would make its text part of the features.
     One extraction at a time writes a feature store; later stages see a set only once its extraction finished.
-    --scheduler runs the classic descriptors (classic, classic_blobs, classic_particles) on Dask workers; this
-    process alone writes the feature store.
+    --workers and --scheduler run the weight-free extractors (classic, classic_blobs, classic_particles,
+    scattering) in local processes or on Dask workers; this process alone writes the feature store.
     """
     from semcurate.features.extract import ExtractionError, create_extractor, extract, images_without_scale_reading
     from semcurate.features.inception import WeightsUnavailable
@@ -274,7 +274,7 @@ def reduce(
         typer.Option(
             "--workers",
             min=1,
-            help="Processes: the --grid autoencoders, or the invariant variants' descriptor (the classic descriptors).",
+            help="Processes: the --grid autoencoders, or the invariant variants' weight-free extractor.",
         ),
     ] = 1,
     subset: Annotated[str | None, typer.Option("--subset", help="Only images of this subset.")] = None,
