@@ -41,7 +41,7 @@ from scipy.spatial import cKDTree
 from skimage.feature import graycomatrix, graycoprops
 from skimage.filters import threshold_otsu
 
-from semcurate.features.particles import PARTICLE_FEATURE_NAMES, particle_statistics
+from semcurate.features.particles import PARTICLE_FEATURE_NAMES, mirror_padded, particle_statistics
 
 MIN_SIDE = 8
 """Smallest accepted image side in pixels."""
@@ -571,19 +571,13 @@ def _layout(level: np.ndarray) -> np.ndarray:
 def _scale_space(level: np.ndarray) -> np.ndarray:
     """``-sigma^2 LoG`` of ``level`` at every scale of ``_BLOB_SIGMAS``, shape ``(scales, height, width)``, float32.
 
-    One FFT of the level padded by mirroring (half-sample symmetric, SciPy's ``reflect``) by at least
-    ``_BLOB_PAD_PX`` on every side, and on the far sides up to a length the FFT factors into 2, 3 and 5 (a level of
-    374 columns padded to 438 = 2 x 3 x 73 took twice the time of 450); one inverse per scale.  The transfer function
+    One FFT of the level padded by mirroring by at least ``_BLOB_PAD_PX`` on every side
+    (:func:`~semcurate.features.particles.mirror_padded`); one inverse per scale.  The transfer function
     of ``-sigma^2 LoG`` after a Gaussian of ``_BLOB_SMOOTHING_PX`` is
     ``4 pi^2 sigma^2 |f|^2 exp(-2 pi^2 (sigma^2 + s0^2) |f|^2)`` (:func:`_blob_transfer_functions`).
     """
-    pad = min(_BLOB_PAD_PX, *(side - 1 for side in level.shape))
-    padded_shape = tuple(scipy_fft.next_fast_len(side + 2 * pad, real=True) for side in level.shape)
-    padded = np.pad(
-        level.astype(np.float32),
-        [(pad, length - side - pad) for side, length in zip(level.shape, padded_shape, strict=True)],
-        mode="symmetric",
-    )
+    padded, pad = mirror_padded(level, _BLOB_PAD_PX)
+    padded_shape = padded.shape
     spectrum = scipy_fft.rfft2(padded)
     height, width = level.shape
     return np.stack(
