@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_splitting import leaves_of, nested_blobs, tree_of_blobs
 
 from semcurate.clustering.communities import LouvainCommunities
 from semcurate.clustering.flat import cluster_labels_per_k, make_flat_estimator
-from semcurate.clustering.splitting import COMMUNITY_MIN_ROWS, split
+from semcurate.clustering.splitting import COMMUNITY_MIN_ROWS, coarsen_until_separated, split
 from semcurate.datasets.clouds import make_unimodal_cloud
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -125,4 +125,36 @@ def test_communities_that_do_not_separate_enough_leave_the_node_a_leaf():
     values, _groups, _subgroups = nested_blobs(np.random.default_rng(2))
     root = split(values, "louvain", min_size=10, min_silhouette=0.99)
     assert (root.children, root.stop) == ([], "weak-structure")
-    assert "communities' mean silhouette" in root.note and "is under 0.99" in root.note
+    assert "whose silhouette is under 0.99 merged, leaving 1" in root.note
+
+
+def test_communities_that_cut_one_cloud_are_merged_until_the_clouds_separate():
+    """Two Gaussian clouds 10 SD apart in 3-D: Louvain cuts them into 6 communities whose mean silhouette is 0.198
+    (scikit-learn), under a floor of 0.5, while the two clouds' is 0.778. Judged as found the node was a leaf;
+    the pieces of each cloud merge (their pairwise silhouette is under the floor) and the node splits into the
+    two clouds exactly."""
+    values, clouds = make_blobs(n_samples=800, centers=[[0, 0, 0], [10, 0, 0]], cluster_std=1.0, random_state=1)
+    communities = LouvainCommunities(random_state=0).fit(values).labels_
+    assert communities.max() + 1 == 6 and silhouette_score(values, communities) < 0.5 < silhouette_score(values, clouds)
+    root = split(values, "louvain", 1, min_size=10, min_silhouette=0.5)
+    found = np.zeros(len(values), dtype=int)
+    for index, child in enumerate(root.children):
+        found[child.members] = index
+    assert len(root.children) == 2 and normalized_mutual_info_score(clouds, found) == 1.0
+    assert "4 pairs whose silhouette is under 0.5 merged, leaving 2" in root.note
+
+
+def test_coarsening_merges_the_nearest_clusters_and_reports_scikit_learns_silhouette():
+    """Four clouds on a line at 0, 3, 20 and 23 (SD 1): under a floor of 0.7 the two nearest pairs merge one
+    after the other, leaving the two far groups, and the silhouette returned is scikit-learn's."""
+    values, clouds = make_blobs(
+        n_samples=400, centers=[[0, 0], [3, 0], [20, 0], [23, 0]], cluster_std=1.0, random_state=3
+    )
+    assert silhouette_score(values, clouds) < 0.7
+    merged, merges, separation = coarsen_until_separated(
+        values, clouds, min_silhouette=0.7, sample_size=1000, random_state=0
+    )
+    assert merges == 2 and normalized_mutual_info_score(clouds // 2, merged) == 1.0
+    assert separation == pytest.approx(silhouette_score(values, merged))
+    unchanged, none, _ = coarsen_until_separated(values, clouds, min_silhouette=0.1, sample_size=1000, random_state=0)
+    assert none == 0 and np.array_equal(unchanged, clouds)
