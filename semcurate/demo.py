@@ -68,9 +68,12 @@ DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 #: (:class:`~semcurate.features.extract.ClassicExtractor`).
 TREE_SOURCE_SET = "classic_blobs"
 #: Clustering method of the sub-category tree (``tree build --method``): Ward with the gap rule. Louvain
-#: communities (``louvain``) split bench/categorisation.py's corpora better (bench/results/categorisation_louvain.json)
-#: but not the demo's own 1,300-image store, where the silhouette floor keeps Patterned_surface (384 images, 11
-#: sub-categories) one leaf: its 6 communities' mean silhouette is 0.132 (bench/results/tree_truth_1300_stability.json).
+#: communities (``louvain``), with their merges, split bench/categorisation.py's corpora better, and on the demo's own
+#: 1,300-image store the projection of the particle descriptor and scattering split by Louvain is the best tree so
+#: far (tree 13 of bench/results/tree_truth_1300_stability.json: placement 0.946, leaf NMI 0.893, 36 leaves, against
+#: Ward's 0.922, 0.859 and 40 on this set); but extracting and projecting those two sets took 117 s more than this
+#: set on the 1,301 images (scattering 64.5 s on 2 workers), which would take the 1,300-image demo past issue 13's
+#: 5 minutes. Louvain on this set alone: 0.870 (tree 14).
 TREE_METHOD = "ward"
 #: Feature set whose own rows the supervised classifiers place the unlabelled images by; label spreading's graph is
 #: the projection's (``--place-with``).  Placing by the blob descriptor instead left a demo category unsplit on one of
