@@ -905,9 +905,9 @@ def coarsen_until_separated(
     floor even where a coarser partition separates well.  Judged as found,
     whole categories stayed one leaf at size: on the 52,682-image demo store
     (the particle descriptor with scattering, 45,670 images split over their
-    true categories) Particles, Tips and Powder, whose sub-categories
-    logistic regression tells apart at 0.96-1.0, and Patterned_surface at
-    the default floor (issue 13's note).
+    true categories, default floor) Particles, Tips and Powder, whose
+    sub-categories logistic regression tells apart at 0.96-1.0, and
+    Patterned_surface (0.90) (issue 13's note).
 
     Examples
     --------
