@@ -804,6 +804,16 @@ class PairMerges(NamedTuple):
     weak: int
 
 
+def ward_merge_costs(values: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Ward's cost of merging each pair of ``clusters`` of ``labels``, ``n_a n_b / (n_a + n_b) · |c_a − c_b|²``
+    (sizes ``n``, centroids ``c``): how much the within-cluster sum of squares grows; a ``k × k`` array, 0 on the
+    diagonal."""
+    sizes = np.array([np.sum(labels == cluster) for cluster in clusters], dtype=np.float64)
+    centroids = np.array([values[labels == cluster].mean(axis=0) for cluster in clusters])
+    squared = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    return sizes[:, None] * sizes[None, :] / (sizes[:, None] + sizes[None, :]) * squared
+
+
 def merge_inseparable_pairs(
     values: np.ndarray,
     labels: np.ndarray,
@@ -867,10 +877,7 @@ def merge_inseparable_pairs(
     unstructured = weak = 0
     while labels.max() > 0:
         clusters = np.unique(labels)
-        sizes = np.array([np.sum(labels == cluster) for cluster in clusters], dtype=np.float64)
-        centroids = np.array([values[labels == cluster].mean(axis=0) for cluster in clusters])
-        squared = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        cost = sizes[:, None] * sizes[None, :] / (sizes[:, None] + sizes[None, :]) * squared
+        cost = ward_merge_costs(values, labels, clusters)
         pairs = sorted((float(cost[a, b]), a, b) for a in range(len(clusters)) for b in range(a + 1, len(clusters)))
         untested = [(a, b) for _, a, b in pairs if frozenset((clusters[a], clusters[b])) not in tested]
         if not untested:
@@ -926,11 +933,8 @@ def coarsen_until_separated(
     separation = mean_silhouette(values, labels, sample_size=sample_size, random_state=random_state)
     merges = 0
     while separation < min_silhouette and labels.max() > 1:
-        sizes = np.bincount(labels).astype(np.float64)
-        centroids = np.array([values[labels == cluster].mean(axis=0) for cluster in range(len(sizes))])
-        squared = ((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        cost = sizes[:, None] * sizes[None, :] / (sizes[:, None] + sizes[None, :]) * squared
-        cost[np.diag_indices(len(sizes))] = np.inf
+        cost = ward_merge_costs(values, labels, np.arange(labels.max() + 1))
+        cost[np.diag_indices(len(cost))] = np.inf
         a, b = np.unravel_index(np.argmin(cost), cost.shape)
         labels = np.unique(np.where(labels == b, a, labels), return_inverse=True)[1]
         merges += 1

@@ -118,16 +118,15 @@ def particle_measures(mask: np.ndarray) -> dict[str, np.ndarray]:
     height = labels.shape[0]
     rows, cols = np.nonzero(labels)
     component = labels[rows, cols] - 1
-    area = np.bincount(component, minlength=count).astype(np.float64)
-    safe_area = np.maximum(area, 1.0)
+    area = np.bincount(component, minlength=count).astype(np.float64)  # every component has a pixel
 
-    row_mean = np.bincount(component, rows, count) / safe_area
-    col_mean = np.bincount(component, cols, count) / safe_area
+    row_mean = np.bincount(component, rows, count) / area
+    col_mean = np.bincount(component, cols, count) / area
     d_row = rows - row_mean[component]
     d_col = cols - col_mean[component]
-    var_row = np.bincount(component, d_row * d_row, count) / safe_area
-    var_col = np.bincount(component, d_col * d_col, count) / safe_area
-    covariance = np.bincount(component, d_row * d_col, count) / safe_area
+    var_row = np.bincount(component, d_row * d_row, count) / area
+    var_col = np.bincount(component, d_col * d_col, count) / area
+    covariance = np.bincount(component, d_row * d_col, count) / area
     half_trace = (var_row + var_col) / 2.0
     root = np.sqrt(((var_row - var_col) / 2.0) ** 2 + covariance**2)
     major, minor = half_trace + root, half_trace - root
