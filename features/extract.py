@@ -233,9 +233,10 @@ def variant_rows(
     ``workers`` local processes, as :func:`extract` runs them.
 
     A joined name, ``a+b`` (:func:`~semcurate.features.analysis.joined_rows`),
-    describes the same variant of each image by each part's extractor, the
-    variant shrunk for the part that looks at the largest side, and puts the
-    parts' columns side by side.
+    describes the one variant of each image by each part's extractor (an
+    extractor that made several parts runs once), the variant shrunk for the
+    part that looks at the largest side, and puts the parts' columns side by
+    side; with a network among the parts, every part runs in this process.
 
     Returns
     -------
@@ -261,28 +262,32 @@ def variant_rows(
         (tasks[start : start + batch_size], max_pixels, random_state, side)
         for start in range(0, len(tasks), batch_size)
     ]
-    first_used: list[str] | None = None
-    used, columns, skipped = [], [], {}
-    for extractor, output in parts:  # the same images decode for every part: the variants are drawn alike
-        if extractor.name in WORKER_EXTRACTORS:
-            results: Iterable = parallel_map(worker_variant_batch, [(*job, extractor.name) for job in jobs], workers)
-        else:
-            results = (
-                (used, extractor.transform(variants) if variants else {}, skipped)
-                for used, variants, skipped in map(variant_batch, jobs)
+    # each image is decoded and re-acquired once, and its variant described by every part's extractor
+    extractors = {extractor.name: extractor for extractor, _ in parts}
+    if set(extractors) <= set(WORKER_EXTRACTORS):
+        results: Iterable = parallel_map(worker_variant_batch, [(*job, tuple(extractors)) for job in jobs], workers)
+    else:  # a network among the parts: every part in this process
+        results = (
+            (
+                used,
+                {name: extractor.transform(variants) for name, extractor in extractors.items()} if variants else {},
+                skipped,
             )
-        used, rows, skipped = [], [], {}
-        for batch_used, outputs, batch_skipped in results:
-            used.extend(batch_used)
-            if batch_used:
-                rows.append(np.asarray(outputs[output], dtype=np.float64))
-            for reason, count in batch_skipped.items():
-                skipped[reason] = skipped.get(reason, 0) + count
-        columns.append(np.vstack(rows) if rows else np.empty((0, extractor.outputs[output])))
-        if first_used is not None and used != first_used:
-            raise ExtractionError("the image store changed while the variants were described: run it again")
-        first_used = used
-    return used, np.hstack(columns), skipped
+            for used, variants, skipped in map(variant_batch, jobs)
+        )
+    used, rows, skipped = [], [], {}
+    for batch_used, outputs, batch_skipped in results:
+        used.extend(batch_used)
+        if batch_used:
+            rows.append(
+                np.hstack(
+                    [np.asarray(outputs[extractor.name][output], dtype=np.float64) for extractor, output in parts]
+                )
+            )
+        for reason, count in batch_skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    dimension = sum(extractor.outputs[output] for extractor, output in parts)
+    return used, (np.vstack(rows) if rows else np.empty((0, dimension))), skipped
 
 
 def working_side(extractor) -> int:
@@ -310,12 +315,12 @@ def variant_batch(job: tuple[list[ImageTask], int, int, int]) -> tuple[list[str]
 
 
 def worker_variant_batch(
-    job: tuple[list[ImageTask], int, int, int, str],
-) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
-    """Worker: the rows of :func:`variant_batch`'s variants ``job[:4]`` by the extractor named ``job[4]``
-    (one of :data:`WORKER_EXTRACTORS`, built once per process)."""
+    job: tuple[list[ImageTask], int, int, int, tuple[str, ...]],
+) -> tuple[list[str], dict[str, dict[str, np.ndarray]], dict[str, int]]:
+    """Worker: the rows of :func:`variant_batch`'s variants ``job[:4]`` by each extractor named in ``job[4]``
+    (of :data:`WORKER_EXTRACTORS`, each built once per process), as ``{extractor name: {output: rows}}``."""
     used, variants, skipped = variant_batch(job[:4])
-    return used, (_process_extractor(job[4]).transform(variants) if variants else {}), skipped
+    return used, ({name: _process_extractor(name).transform(variants) for name in job[4]} if variants else {}), skipped
 
 
 def load_batch(tasks: list[ImageTask], max_pixels: int) -> tuple[list[str], list[np.ndarray], dict[str, int]]:

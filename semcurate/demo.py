@@ -71,7 +71,7 @@ TREE_SOURCE_SET = "classic_blobs"
 #: communities (``louvain``), with their merges, split bench/categorisation.py's corpora better, and on the demo's own
 #: 1,300-image store the projection of the particle descriptor and scattering split by Louvain is the best tree so
 #: far (tree 13 of bench/results/tree_truth_1300_stability.json: placement 0.946, leaf NMI 0.893, 36 leaves, against
-#: Ward's 0.922, 0.859 and 40 on this set); but extracting and projecting those two sets took 117 s more than this
+#: Ward's 0.922, 0.859 and 40 on this set); but extracting and projecting those two sets took 107 s more than this
 #: set on the 1,301 images (scattering 64.5 s on 2 workers), which would take the 1,300-image demo past issue 13's
 #: 5 minutes. Louvain on this set alone: 0.870 (tree 14).
 TREE_METHOD = "ward"
