@@ -199,14 +199,14 @@ def main() -> None:
         n = len(tasks)
         batches = [tasks[start : start + args.batch_size] for start in range(0, n, args.batch_size)]
 
-        classic_extractors = {name: create_extractor(name) for name in WORKER_EXTRACTORS}
-        classic_timings = best_of(
+        weight_free_extractors = {name: create_extractor(name) for name in WORKER_EXTRACTORS}
+        weight_free_timings = best_of(
             args.runs,
             {
                 f"{name}, {workers} worker{'s' * (workers > 1)}": lambda w=workers, e=extractor: timed_extract(
                     sessions, store, workdir, e, args.classic_batch_size, w
                 )
-                for name, extractor in classic_extractors.items()
+                for name, extractor in weight_free_extractors.items()
                 for workers in (1, 2)
             },
             args.quiet_load,
@@ -233,8 +233,8 @@ def main() -> None:
     rows = [
         *(row(method, n, timing, n / predict_s) for method, timing in inception_timings.items()),
         *(
-            row(method, n, timing, n / classic_timings[f"{method.split(',')[0]}, 1 worker"][0])
-            for method, timing in classic_timings.items()
+            row(method, n, timing, n / weight_free_timings[f"{method.split(',')[0]}, 1 worker"][0])
+            for method, timing in weight_free_timings.items()
         ),
     ]
     profile = {
