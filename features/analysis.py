@@ -186,8 +186,9 @@ def list_feature_sets(sessions: sessionmaker) -> list[dict]:
 def joined_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, subset: str | None):
     """md5s and values of feature set ``name``, or of several sets side by side where ``name`` joins them by ``+``.
 
-    ``classic_particles+scattering`` reads both finished sets (from one
-    feature store) and keeps the images that have a row in each, in the first
+    ``classic_particles+scattering`` (a name the database does not know as
+    one set, :func:`~semcurate.features.extract.joined_parts`) reads both
+    finished sets (from one feature store) and keeps the images that have a row in each, in the first
     set's order, with the first set's columns and then the second's.  This
     is how ``reduce`` fits one projection over two extractors' columns: the
     particle shapes of one and the textures of the other weigh in one
@@ -198,7 +199,9 @@ def joined_rows(sessions: sessionmaker, feature_store: FeatureStore, name: str, 
     StudyError
         As :func:`feature_rows` for any part; a part named twice or empty; fewer than 3 images in every part.
     """
-    parts = name.split("+")
+    from semcurate.features.extract import joined_parts
+
+    parts = joined_parts(sessions, name)
     if len(parts) == 1:
         return feature_rows(sessions, feature_store, name, subset)
     if "" in parts or len(set(parts)) < len(parts):
@@ -282,8 +285,10 @@ def reduce_feature_set(
     ``workers`` local processes train the grid search's autoencoders and
     describe the invariant projection's variants (classic descriptor).
     """
-    feature_store = bound_store(sessions, feature_store, name.split("+")[0])
+    from semcurate.features.extract import joined_parts
+
     md5s, values = joined_rows(sessions, feature_store, name, subset)
+    feature_store = bound_store(sessions, feature_store, joined_parts(sessions, name)[0])
     if method not in REDUCE_METHODS:
         raise StudyError(f"unknown method {method!r}: {' or '.join(REDUCE_METHODS)}")
     if method == "invariant":

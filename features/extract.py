@@ -209,6 +209,14 @@ def set_extractor(sessions: sessionmaker, name: str, use_root: str):
     return extractor, output
 
 
+def joined_parts(sessions: sessionmaker, name: str) -> list[str]:
+    """The feature sets that ``name`` joins by ``+`` (``classic_particles+scattering``), or ``[name]`` for a set the
+    database knows by that name: a projection of joined sets (``classic_particles+scattering.inv70``) is one set."""
+    with sessions() as session:
+        known = session.get(FeatureSet, name) is not None
+    return [name] if known else name.split("+")
+
+
 def variant_rows(
     sessions: sessionmaker,
     store: Path,
@@ -252,7 +260,7 @@ def variant_rows(
     ExtractionError
         As :func:`set_extractor`, for any part.
     """
-    parts = [set_extractor(sessions, part, "reduce {root} instead") for part in name.split("+")]
+    parts = [set_extractor(sessions, part, "reduce {root} instead") for part in joined_parts(sessions, name)]
     order = {md5: index for index, md5 in enumerate(md5s)}
     tasks = sorted(
         (task for task in image_tasks(sessions, store, None) if task.md5 in order), key=lambda task: order[task.md5]

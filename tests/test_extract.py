@@ -210,8 +210,14 @@ def test_reduce_joins_two_sets_side_by_side_and_describes_one_variant_per_image_
         row = session.get(FeatureSet, "classic_particles+scattering.inv4")
     assert (row.parent, row.dimension, row.n_rows) == ("classic_particles+scattering", 4, 12)
 
+    # the projection is one set with + in its name, not a join of classic_particles and scattering.inv4
+    further = reduce_feature_set(sessions, store, "classic_particles+scattering.inv4", "pca", 2, tmp_path)
+    assert further["feature_set"] == "classic_particles+scattering.inv4.pca2"
+    assert store.read(further["feature_set"])[1].shape == (12, 2)
     with pytest.raises(StudyError, match="must join different feature sets"):
         joined_rows(sessions, store, "classic+classic", None)
+    with pytest.raises(StudyError, match="must join different feature sets"):
+        reduce_feature_set(sessions, store, "+classic", "pca", 2, tmp_path)
     with pytest.raises(StudyError, match="no feature set 'nosuch'"):
         joined_rows(sessions, store, "classic+nosuch", None)
     url = str(sessions.kw["bind"].url.render_as_string(hide_password=False))
