@@ -7,8 +7,8 @@ loading numpy, scikit-learn or TensorFlow.
 
 #: Extractors of :func:`~semcurate.features.extract.create_extractor`: the weight-free descriptor, the same with its
 #: blob block (particle sizes and agglomeration), with its blob and particle-shape blocks, weight-free wavelet
-#: scattering and Inception-V3.
-EXTRACTORS = ("classic", "classic_blobs", "classic_particles", "scattering", "inception_v3")
+#: scattering (over the squares that cover the image, or on its centre square) and Inception-V3.
+EXTRACTORS = ("classic", "classic_blobs", "classic_particles", "scattering", "scattering_centre", "inception_v3")
 #: Training modes of :func:`~semcurate.features.finetune.finetune` (thesis §3.1): a new head on a frozen base, or
 #: every layer.
 FINETUNE_MODES = ("transfer", "finetune")

@@ -16,7 +16,8 @@ Every image is centre-cropped to at most 2 : 1, resampled so that its
 shorter side is ``size`` px (area averaging when shrinking) and standardised
 (zero mean, unit variance), so brightness and contrast do not enter the
 coefficients.  The transform runs on square ``size`` px windows -- one for
-a square image, else as few as cover the long side, evenly spaced (kymatio
+a square image, else as few as cover the long side, evenly spaced, or
+(extractor ``scattering_centre``) only the one at the centre (kymatio
 builds its filter bank for one input shape, and that takes seconds: one
 shape keeps it to one build).  Each scattering path's coefficient map is
 averaged over the windows of the image and log-transformed
@@ -61,19 +62,54 @@ MAX_ASPECT = 2.0
 LOG_FLOOR = 1e-4
 
 
+#: How :class:`ScatteringExtractor` windows an image: ``cover`` (the fewest squares that cover it) or ``centre``
+#: (its one centre square), and the extractor each makes.
+WINDOWINGS = {"cover": "scattering", "centre": "scattering_centre"}
+
+
+def subsample_fourier(x: np.ndarray, k: int) -> np.ndarray:
+    """Periodise the 2-D spectra ``x`` of shape ``(..., M, N)`` by ``k``: the spectrum of the image subsampled by
+    ``k`` in each direction (``out[u, v] = mean over a, b of x[u + a M / k, v + b N / k]``).
+
+    The same sum as kymatio's NumPy backend, which averages over two strided axes of a
+    ``(-1, k, M / k, k, N / k)`` view at once; summing one axis, then the other, is 1.3-7x faster for ``k`` of
+    2 to 16 (NumPy reduces the first of those axes over contiguous blocks), and equal to float32 rounding.
+
+    Examples
+    --------
+    >>> x = np.arange(16, dtype=np.complex64).reshape(1, 4, 4)
+    >>> subsample_fourier(x, 2).real.tolist()  # e.g. (0 + 2 + 8 + 10) / 4
+    [[[5.0, 6.0], [9.0, 10.0]]]
+    """
+    rows, columns = x.shape[-2] // k, x.shape[-1] // k
+    return x.reshape(-1, k, rows, k, columns).sum(axis=1).sum(axis=2) / (k * k)
+
+
 @functools.lru_cache(maxsize=4)
 def _transform(j: int, side: int, orientations: int):
-    """kymatio's NumPy scattering of ``side`` px squares (its filter bank takes seconds to build: cached)."""
+    """kymatio's NumPy scattering of ``side`` px squares (its filter bank takes seconds to build: cached), on its
+    NumPy backend with :func:`subsample_fourier` in place of the backend's own."""
+    from kymatio.scattering2d.backend.numpy_backend import NumpyBackend2D  # type: ignore[import-untyped]
     from kymatio.scattering2d.frontend.numpy_frontend import ScatteringNumPy2D  # type: ignore[import-untyped]
 
-    return ScatteringNumPy2D(J=j, shape=(side, side), L=orientations, max_order=2)
+    class Backend(NumpyBackend2D):
+        @classmethod
+        def subsample_fourier(cls, x, k):
+            cls.complex_check(x)
+            return subsample_fourier(x, k)
+
+    return ScatteringNumPy2D(J=j, shape=(side, side), L=orientations, max_order=2, backend=Backend)
 
 
-def _windows(image: np.ndarray, side: int) -> list[np.ndarray]:
-    """The fewest ``side`` px squares, evenly spaced along the long side, that cover ``image`` (short side ``side``)."""
+def _windows(image: np.ndarray, side: int, windowing: str = "cover") -> list[np.ndarray]:
+    """The fewest ``side`` px squares, evenly spaced along the long side, that cover ``image`` (short side ``side``);
+    with ``windowing="centre"`` the one square at its centre."""
     long_axis = int(image.shape[1] > image.shape[0])
     length = image.shape[long_axis]
-    starts = np.linspace(0, length - side, -(-length // side)).round().astype(int)
+    if windowing == "centre":
+        starts = np.array([(length - side) // 2])
+    else:
+        starts = np.linspace(0, length - side, -(-length // side)).round().astype(int)
     return [image[:, s : s + side] if long_axis else image[s : s + side] for s in starts]
 
 
@@ -96,7 +132,8 @@ def scattering_paths(j: int, orientations: int) -> list[tuple[int, ...]]:
 
 
 class ScatteringExtractor:
-    """Spatially averaged log wavelet-scattering coefficients of grey images (extractor ``scattering``).
+    """Spatially averaged log wavelet-scattering coefficients of grey images (extractors ``scattering`` and
+    ``scattering_centre``).
 
     Parameters
     ----------
@@ -112,15 +149,21 @@ class ScatteringExtractor:
         Order-1 direction harmonics and order-2 averages over directions (see
         the module notes): ``J (L / 2 + 1) + L J (J - 1) / 2`` columns instead of
         ``J L + L^2 J (J - 1) / 2``.
+    windowing : {"cover", "centre"}, default "cover"
+        Which ``size`` px squares of the resampled image are transformed: the
+        fewest that cover it (extractor ``scattering``), or only the one at its
+        centre (``scattering_centre``), standardised by itself, which on a
+        4 : 3 image costs half as much and leaves a quarter of it out.  A
+        square image has one window either way, so both give it the same row.
 
     Attributes
     ----------
     name : str
-        ``"scattering"``.
+        ``"scattering"`` or ``"scattering_centre"`` (:data:`WINDOWINGS`), also the name of the one output.
     input_size : tuple of int
         ``(size, size)``: the nominal side of the transform's input.
     outputs : dict
-        ``{"scattering": dimension}``.
+        ``{name: dimension}``.
     feature_names : list of str
         One per column: ``s1_j2_h1`` (h: harmonic over the directions) /
         ``s1_j2_t5`` (t: direction), ``s2_j0_j3_d2`` (d: direction difference) /
@@ -153,11 +196,21 @@ class ScatteringExtractor:
     0.0
     """
 
-    name = "scattering"
     weights_tag = weights_digest = "none"
     weights = "none"
 
-    def __init__(self, *, size: int = 128, j: int = 4, orientations: int = 8, rotation_invariant: bool = True):
+    def __init__(
+        self,
+        *,
+        size: int = 128,
+        j: int = 4,
+        orientations: int = 8,
+        rotation_invariant: bool = True,
+        windowing: str = "cover",
+    ):
+        if windowing not in WINDOWINGS:
+            raise ValueError(f"windowing must be one of {', '.join(WINDOWINGS)}, got {windowing!r}")
+        self.windowing, self.name = windowing, WINDOWINGS[windowing]
         if j < 1 or orientations < 1:
             raise ValueError(f"J and L must be at least 1, got J={j}, L={orientations}")
         if size < 2**j:
@@ -177,7 +230,7 @@ class ScatteringExtractor:
             self._members = None
             self.feature_names = [f"s1_j{scale}_t{angle}" for scale, angle in first]
             self.feature_names += [f"s2_j{j1}_t{t1}_j{j2}_t{t2}" for j1, t1, j2, t2 in second]
-        self.outputs = {"scattering": len(self.feature_names)}
+        self.outputs = {self.name: len(self.feature_names)}
 
     def prepare(self, grey_images: list[np.ndarray]) -> list[np.ndarray]:
         """Each image cropped to at most 2 : 1, resampled to short side ``size``, standardised and cut into windows.
@@ -214,15 +267,17 @@ class ScatteringExtractor:
         resized = np.asarray(
             image.resize((out_w, out_h), Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
         )
+        if self.windowing == "centre":  # standardised over the square alone: its row owes nothing to the rest
+            resized = _windows(resized, self.size, "centre")[0]
         centred = resized - resized.mean()
         spread = centred.std()
         standardised = (centred / spread if spread > 1e-3 else np.zeros_like(centred)).astype(np.float32)
-        return np.stack(_windows(standardised, self.size))
+        return np.stack(_windows(standardised, self.size, self.windowing))
 
     def predict(self, prepared: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Rows for the windows of images from :meth:`prepare`, all windows transformed together."""
         if not prepared:
-            return {"scattering": np.empty((0, len(self.feature_names)), dtype=np.float32)}
+            return {self.name: np.empty((0, len(self.feature_names)), dtype=np.float32)}
         count = len(prepared)
         owner = np.repeat(np.arange(count), [len(windows) for windows in prepared])
         coefficients = _transform(self.j, self.size, self.orientations)(np.concatenate(prepared))
@@ -241,8 +296,8 @@ class ScatteringExtractor:
             sums = np.zeros((count, len(self._groups)))
             np.add.at(sums.T, self._members, second.T)
             second = sums / np.bincount(self._members)
-        return {"scattering": np.concatenate([first, second], axis=1).astype(np.float32)}
+        return {self.name: np.concatenate([first, second], axis=1).astype(np.float32)}
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """``{"scattering": rows}``: ``float32`` of shape ``(len(grey_images), dimension)``, every entry finite."""
+        """``{name: rows}``: ``float32`` of shape ``(len(grey_images), dimension)``, every entry finite."""
         return self.predict(self.prepare(grey_images))

@@ -8,7 +8,14 @@ from kymatio.scattering2d.frontend.numpy_frontend import ScatteringNumPy2D
 
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import FeatureSet, open_database
-from semcurate.features.extract import create_extractor, extract, feature_set_name, image_tasks, load_specimen
+from semcurate.features.extract import (
+    WORKER_EXTRACTORS,
+    create_extractor,
+    extract,
+    feature_set_name,
+    image_tasks,
+    load_specimen,
+)
 from semcurate.features.methods import EXTRACTORS
 from semcurate.features.scattering import ScatteringExtractor
 from semcurate.features.store import FeatureStore
@@ -73,6 +80,38 @@ def test_a_wide_image_is_the_mean_of_its_windows():
     np.testing.assert_allclose(rows[:8], np.log(separate.mean(axis=0) + 1e-4), rtol=1e-4)
 
 
+def test_the_centre_extractor_sees_only_the_centre_square():
+    # a 64 x 96 image: its centre 64 px square is columns 16-79; the ends may be anything
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (64, 96)).astype(np.uint8)
+    other_ends = image.copy()
+    other_ends[:, :16], other_ends[:, 80:] = 0, 255
+    other_centre = image.copy()
+    other_centre[:, 16:80] = _grating(8.0, side=64)
+    centre = ScatteringExtractor(size=64, j=2, orientations=4, windowing="centre")
+    assert centre.name == "scattering_centre" and [w.shape for w in centre.prepare([image])] == [(1, 64, 64)]
+    rows = centre.transform([image, other_ends, other_centre, image[:, 16:80]])["scattering_centre"]
+    np.testing.assert_array_equal(rows[0], rows[1])  # standardised by itself: the ends do not enter
+    np.testing.assert_array_equal(rows[0], rows[3])  # the row of the square cut out by hand
+    assert np.abs(rows[0] - rows[2]).max() > 1.0  # a grating in the centre instead of noise
+    covered = ScatteringExtractor(size=64, j=2, orientations=4).transform([image, image[:, 16:80]])["scattering"]
+    np.testing.assert_array_equal(covered[1], rows[3])  # a square image: one window either way
+    assert np.abs(covered[0] - rows[0]).max() > 0.01  # the covering windows see the ends too
+
+
+@pytest.mark.parametrize("k", [2, 4, 8, 16])
+def test_the_periodisation_is_kymatios(k):
+    from kymatio.scattering2d.backend.numpy_backend import NumpyBackend2D
+
+    from semcurate.features.scattering import subsample_fourier
+
+    rng = np.random.default_rng(k)
+    spectra = (rng.standard_normal((3, 160, 160)) + 1j * rng.standard_normal((3, 160, 160))).astype(np.complex64)
+    ours = subsample_fourier(spectra, k)
+    assert ours.shape == (3, 160 // k, 160 // k) and ours.dtype == np.complex64
+    np.testing.assert_allclose(ours, NumpyBackend2D.subsample_fourier(spectra, k), rtol=1e-5, atol=1e-6)
+
+
 def test_shapes_dimensions_and_odd_sizes():
     extractor = ScatteringExtractor(size=64, j=3, orientations=6)
     assert extractor.outputs == {"scattering": 3 * (6 // 2 + 1) + 6 * 3} == {"scattering": len(extractor.feature_names)}
@@ -96,12 +135,18 @@ def test_refuses_a_size_below_the_largest_wavelet():
         ScatteringExtractor(size=16, j=5)
 
 
-def test_registered_as_a_weight_free_extractor():
-    assert "scattering" in EXTRACTORS
-    extractor = create_extractor("scattering")
-    assert isinstance(extractor, ScatteringExtractor)
-    assert feature_set_name(extractor, "scattering") == "scattering"
+@pytest.mark.parametrize(("name", "windowing"), [("scattering", "cover"), ("scattering_centre", "centre")])
+def test_registered_as_a_weight_free_extractor(name, windowing):
+    assert name in EXTRACTORS and name in WORKER_EXTRACTORS
+    extractor = create_extractor(name)
+    assert isinstance(extractor, ScatteringExtractor) and extractor.windowing == windowing
+    assert feature_set_name(extractor, name) == name and extractor.outputs == {name: 68}
     assert extractor.weights_digest == "none" and extractor.input_size == (128, 128)
+
+
+def test_refuses_an_unknown_windowing():
+    with pytest.raises(ValueError, match="windowing must be one of cover, centre, got 'left'"):
+        ScatteringExtractor(windowing="left")
 
 
 @pytest.mark.slow
