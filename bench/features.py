@@ -33,7 +33,8 @@ figures mean little, the CPU time much less affected):
   which writes both sets in one pass, as ``make demo`` extracts it;
   ``classic_particles``, with the particle block as well, writing three
   sets; ``scattering``, the wavelet scattering transform, whose worker
-  processes each build its filter bank first),
+  processes each build its filter bank first, and ``scattering_centre``, the
+  same on each image's centre square only, as ``make demo`` extracts it),
   in batches of ``--classic-batch-size`` (8: small enough that 2 workers
   share a small corpus evenly, where 32 leaves 3 batches against 2 at 160
   images; on a full repository the batch size does not change the rate);

@@ -158,22 +158,25 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
     functions, so the work is the demo's (``size_scale`` other than 1 draws smaller or larger images than the
     demo does: ``semcurate demo-data --size-scale``).  The reduced feature set is ``classic.ae<K>`` with ``K`` the code
     size the intrinsic-dimension stage suggested; the stages on it are named ``... reduced ...`` so that runs
-    with different ``K`` compare.  The features stage extracts the demo's tree set
-    (:data:`semcurate.demo.TREE_SOURCE_SET`, ``classic_blobs``, which fills ``classic`` in the same pass); the tree
-    splits its projection ``classic_blobs.inv<K>``, whose name the invariant stage writes, by
-    :data:`semcurate.demo.TREE_METHOD`, and places by :data:`semcurate.demo.PLACEMENT_SET`.
+    with different ``K`` compare.  One features stage per set the demo's tree joins
+    (:data:`semcurate.demo.TREE_SOURCE_PARTS`: ``classic_particles``, which fills ``classic_blobs`` and ``classic``
+    in the same pass, and ``scattering_centre``); the invariant stage projects the joined set
+    (:data:`semcurate.demo.TREE_SOURCE_SET`) and the tree splits that projection, ``<joined>.inv<K>``, whose name
+    the invariant stage writes, by :data:`semcurate.demo.TREE_METHOD`, and places by
+    :data:`semcurate.demo.PLACEMENT_SET`.
     """
     from semcurate.clustering.methods import THESIS_METHODS
 
     # semcurate.demo imports the pipeline (86 MB resident); asked in a process of its own, the driver stays at
     # ~20 MB, which matters: Linux counts the driver's peak in every stage's ru_maxrss (see StageRunner).
-    demo_datasets, tree_source, placement_set, tree_method = json.loads(
+    demo_datasets, tree_parts, tree_source, placement_set, tree_method = json.loads(
         subprocess.run(
             [
                 sys.executable,
                 "-c",
                 "import json; from semcurate import demo as d; "
-                "print(json.dumps([d.DEMO_DATASETS, d.TREE_SOURCE_SET, d.PLACEMENT_SET, d.TREE_METHOD]))",
+                "print(json.dumps([d.DEMO_DATASETS, d.TREE_SOURCE_PARTS, d.TREE_SOURCE_SET, d.PLACEMENT_SET, "
+                "d.TREE_METHOD]))",
             ],
             capture_output=True,
             text=True,
@@ -273,12 +276,17 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
                 matched_numbers(stdout, r"scored (\d+) images now", ("scored",)), "scored", "images"
             ),
         ),
-        Stage(
-            f"features {tree_source}",
-            command("features extract --extractor {tree_source} --workers {workers} --store {store} {features} {db}"),
-            lambda stdout: with_items(
-                matched_numbers(stdout, r"extracted (\d+)", ("extracted",)), "extracted", "images"
-            ),
+        *(
+            Stage(
+                f"features {part}",
+                command(
+                    f"features extract --extractor {part} --workers {{workers}} --store {{store}} {{features}} {{db}}"
+                ),
+                lambda stdout: with_items(
+                    matched_numbers(stdout, r"extracted (\d+)", ("extracted",)), "extracted", "images"
+                ),
+            )
+            for part in tree_parts
         ),
         Stage(
             "id classic",

@@ -9,18 +9,21 @@
     DIR/semcurate.db           the database: files, images, labels (semcurate labels import),
                                scale readings (semcurate scale), quality scores and flags
                                (semcurate quality), the 1u-2u subset, feature sets
-    DIR/features.h5            feature rows: the weight-free descriptor with and without its blob
-                               block (features extract), the plain one's autoencoder codes (reduce,
-                               code size from the 2-NN ID), the blob one's acquisition-invariant
-                               projection (reduce --method invariant)
+    DIR/features.h5            feature rows: the weight-free descriptor with its blob and particle
+                               blocks, with its blob block and without either, and the wavelet
+                               scattering transform of each image's centre square (features
+                               extract), the plain descriptor's autoencoder codes (reduce, code
+                               size from the 2-NN ID), the joined acquisition-invariant projection
+                               of the two (reduce classic_particles+scattering_centre --method
+                               invariant)
     DIR/clusterings.h5         merge trees of the five thesis algorithms on every evaluated feature
                                set (semcurate cluster)
     DIR/results/               ID fit and scan plots, distance heatmaps, NMI curves (evaluate), the
                                2-D comparison (compare-2d), stage timings; their numbers as JSON
     DIR/report.html            every table and figure in one self-contained file (semcurate report)
 
-The database also holds the sub-category tree of the blob descriptor's invariant projection (semcurate
-tree build, :data:`TREE_SOURCE_SET`; unlabelled images placed by :data:`PLACEMENT_SET`), browsable with
+The database also holds the sub-category tree of that projection (semcurate tree build --method louvain,
+:data:`TREE_SOURCE_SET`; unlabelled images placed by :data:`PLACEMENT_SET`), browsable with
 ``semcurate tree show --db sqlite:///DIR/semcurate.db``.
 
 Each stage skips work already done, so a second run is fast.
@@ -55,26 +58,30 @@ from semcurate.progress import from_running_total
 
 #: The labelled-dataset folders the demo corpus carries, in import order.
 DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
-#: Feature set whose acquisition-invariant projection (``reduce --method invariant``, ``classic_blobs.invK``) the
-#: sub-category tree splits: the descriptor with its blob block (particle sizes, their skewness and agglomeration).
-#: The descriptor's standardised columns follow the operator's settings as much as the specimen; the projection keeps
-#: the directions acquisition moves least, and falls into tight groups of one category each.  With 15 % of the images
-#: labelled, on three draws, its tree had a leaf NMI of 0.905-0.916 on the demo's specimens and 0.947 on the
-#: independent textures, against 0.891-0.899 and 0.904-0.911 for the projection of the plain descriptor, whose
-#: textures' particles stayed one leaf (bench/results/categorisation_blobs.json).  On the demo's own stores, scored
-#: against the truth of every image (bench/results/tree_truth.json), the two are close and both far under those
-#: figures: leaf NMI 0.793 and 0.814 at 1,000 and 1,300 images against 0.799 and 0.801, placement 0.860 and 0.876
-#: against 0.814 and 0.866.  One extraction pass writes both sets
-#: (:class:`~semcurate.features.extract.ClassicExtractor`).
-TREE_SOURCE_SET = "classic_blobs"
-#: Clustering method of the sub-category tree (``tree build --method``): Ward with the gap rule. Louvain
-#: communities (``louvain``), with their merges, split bench/categorisation.py's corpora better, and on the demo's own
-#: 1,300-image store the projection of the particle descriptor and scattering split by Louvain is the best tree so
-#: far (tree 13 of bench/results/tree_truth_1300_stability.json: placement 0.946, leaf NMI 0.893, 36 leaves, against
-#: Ward's 0.922, 0.859 and 40 on this set); but extracting and projecting those two sets took 107 s more than this
-#: set on the 1,301 images (scattering 64.5 s on 2 workers), which would take the 1,300-image demo past issue 13's
-#: 5 minutes. Louvain on this set alone: 0.870 (tree 14).
-TREE_METHOD = "ward"
+#: Extracted feature sets whose joined acquisition-invariant projection the sub-category tree splits
+#: (``reduce classic_particles+scattering_centre --method invariant``, ``classic_particles+scattering_centre.invK``):
+#: the descriptor with its blob and particle blocks (particle sizes, skewness, agglomeration, the shapes of the
+#: foreground's components), which fills ``classic_blobs`` and ``classic`` in the same pass, and the wavelet
+#: scattering transform (how texture at each scale is modulated at coarser ones) of each image's centre square.
+#: With 15 % of the images labelled, on 9 (corpus seed, draw) pairs of bench/categorisation.py, this projection split
+#: by :data:`TREE_METHOD` met the placement, leaf NMI and leaf count targets on every pair of both corpora and the
+#: every-category target on every textures pair and 6 of 9 demo pairs, where the blob descriptor's projection split
+#: by Ward met it on none (bench/results/categorisation_particles_centre_louvain.json, categorisation_blobs.json).
+#: ``scattering`` over the two squares that cover a 4 : 3 image gave the better tree on a 1,300-image demo store
+#: (placement 0.946 and leaf NMI 0.893 with 36 leaves, against 0.903, 0.881 and 41 for the centre square; on three
+#: stratified 15 % draws placement 0.939-0.950 and 0.946-0.950, leaf NMI 0.880-0.904 and 0.869-0.883;
+#: Ward on the blob descriptor, the tree the demo built before, 0.905-0.935 and 0.848-0.858;
+#: bench/results/tree_truth_1300_demo.json), but it took that demo to 305.6 s, past issue 13's 5 minutes; the centre
+#: square took it to 274.4-283 s (bench/results/evaluation.json).  The bench's images are square, where the two give
+#: the same rows.
+TREE_SOURCE_PARTS = ("classic_particles", "scattering_centre")
+#: The joined name of :data:`TREE_SOURCE_PARTS`, whose projection is ``TREE_SOURCE_SET.invK``.
+TREE_SOURCE_SET = "+".join(TREE_SOURCE_PARTS)
+#: Clustering method of the sub-category tree (``tree build --method``): the Louvain communities of each node's
+#: neighbour graph, merged until they separate, at the default silhouette floor.  Ward with the gap rule, on the
+#: projection of the blob descriptor and scattering, met the demo's every-category target on none of the 9 pairs
+#: (mean worst category 0.695; bench/results/categorisation_scattering_ward.json).
+TREE_METHOD = "louvain"
 #: Feature set whose own rows the supervised classifiers place the unlabelled images by; label spreading's graph is
 #: the projection's (``--place-with``).  Placing by the blob descriptor instead left a demo category unsplit on one of
 #: three draws; the plain descriptor placed 0.958-0.966 of the demo's unlabelled specimens and all of the textures'.
@@ -243,17 +250,16 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
 
     feature_store = FeatureStore(out / "features.h5")
     with clock("features"):
-        results = {
-            "features": extract(
-                sessions, store, feature_store, create_extractor(TREE_SOURCE_SET), workers=workers, reporter=reporter
-            ),
-            "cnn_feature_sets": [],
-        }
-        say(
-            f"features: classic descriptor, with and without its blob block ({TREE_SOURCE_SET}), for "
-            f"{results['features']['feature_sets']['classic']} images ({results['features']['extracted']} new) in "
-            f"{feature_store.path}"
-        )
+        results: dict = {"cnn_feature_sets": []}
+        for part in TREE_SOURCE_PARTS:
+            results[f"features:{part}"] = extract(
+                sessions, store, feature_store, create_extractor(part), workers=workers, reporter=reporter
+            )
+            say(
+                f"features: {part} ({', '.join(sorted(results[f'features:{part}']['feature_sets']))}) for "
+                f"{results[f'features:{part}']['feature_sets'][part]} images "
+                f"({results[f'features:{part}']['extracted']} new) in {feature_store.path}"
+            )
         if (keras_home() / "models" / IMAGENET_WEIGHTS_FILE).exists():
             cnn = extract(
                 sessions,

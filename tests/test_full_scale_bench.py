@@ -357,30 +357,38 @@ def test_the_second_run_is_timed_apart_from_the_pipeline(full_scale, capsys):
 def test_the_driver_splits_the_projection_the_invariant_stage_stored_and_places_with_the_descriptor(
     full_scale, tmp_path
 ):
-    """The driver extracts, projects and splits the set ``semcurate demo`` builds its tree from, and places by the
-    demo's placement set."""
-    from semcurate.demo import PLACEMENT_SET, TREE_METHOD, TREE_PREPROCESSING, TREE_SOURCE_SET
+    """The driver extracts each set the demo's tree joins, projects the joined set, splits that projection as
+    ``semcurate demo`` does and places by the demo's placement set."""
+    from semcurate.demo import PLACEMENT_SET, TREE_METHOD, TREE_PREPROCESSING, TREE_SOURCE_PARTS, TREE_SOURCE_SET
 
-    assert (TREE_SOURCE_SET, PLACEMENT_SET, TREE_METHOD) == ("classic_blobs", "classic", "ward")
+    assert TREE_SOURCE_PARTS == ("classic_particles", "scattering_centre")
+    assert (TREE_SOURCE_SET, PLACEMENT_SET, TREE_METHOD) == (
+        "classic_particles+scattering_centre",
+        "classic",
+        "louvain",
+    )
     (tmp_path / "results" / "id").mkdir(parents=True)
     (tmp_path / "results" / "id" / "classic.id.json").write_text(json.dumps({"suggested_code_size": 7, "rows": 9}))
     (tmp_path / "results" / "reduce").mkdir()
     (tmp_path / "results" / "reduce" / "classic.inv5.json").write_text(  # another set's projection: not the tree's
         json.dumps({"feature_set": "classic.inv5", "variant_images": 9})
     )
-    (tmp_path / "results" / "reduce" / "classic_blobs.inv37.json").write_text(
-        json.dumps({"feature_set": "classic_blobs.inv37", "variant_images": 9})
+    (tmp_path / "results" / "reduce" / "classic_particles+scattering_centre.inv61.json").write_text(
+        json.dumps({"feature_set": "classic_particles+scattering_centre.inv61", "variant_images": 9})
     )
     stages = {stage.name: stage for stage in full_scale.semcurate_stages(tmp_path, 100, 0, 2)}
     names = list(stages)
-    assert names.index("features classic_blobs") < names.index("id classic")
-    assert stages["features classic_blobs"].command()[3:7] == ["features", "extract", "--extractor", "classic_blobs"]
+    assert names.index("features classic_particles") < names.index("features scattering_centre")
+    assert names.index("features scattering_centre") < names.index("id classic")
+    for part in ("classic_particles", "scattering_centre"):
+        assert stages[f"features {part}"].command()[3:7] == ["features", "extract", "--extractor", part]
     assert names.index("reduce classic") < names.index("invariant projection") < names.index("tree")
     invariant = stages["invariant projection"].command()
-    assert invariant[3:7] == ["reduce", "classic_blobs", "--method", "invariant"] and "--workers" in invariant
+    assert invariant[3:7] == ["reduce", "classic_particles+scattering_centre", "--method", "invariant"]
+    assert "--workers" in invariant
     tree = stages["tree"].command()
-    assert tree[3:5] == ["tree", "build"] and tree[5] == "classic_blobs.inv37"
+    assert tree[3:5] == ["tree", "build"] and tree[5] == "classic_particles+scattering_centre.inv61"
     assert tree[tree.index("--place-with") + 1] == "classic"
-    assert tree[tree.index("--method") + 1] == TREE_METHOD
+    assert tree[tree.index("--method") + 1] == "louvain"
     assert tree[tree.index("--preprocessing") + 1] == TREE_PREPROCESSING
-    assert stages["invariant projection"].figures("")["feature_set"] == "classic_blobs.inv37"
+    assert stages["invariant projection"].figures("")["feature_set"] == "classic_particles+scattering_centre.inv61"
