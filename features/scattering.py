@@ -172,9 +172,11 @@ class ScatteringExtractor:
     Notes
     -----
     Cost per ``size`` px window is O(L^2 J^2 n log n) for its ``n`` pixels:
-    about 70 ms at 128 px with ``J = 4``, ``L = 8`` on one core (kymatio's
-    NumPy backend runs its FFTs on one thread), plus building the filter
-    bank once per process (about 6 s at 128 px).  Memory is a few hundred
+    about 25 ms at 128 px with ``J = 4``, ``L = 8`` on one core (kymatio's
+    NumPy backend runs its FFTs on one thread; 60 ms of CPU per 4 : 3 demo
+    image with its two windows, 34 ms with the centre one, in
+    ``bench/features.py``), plus building the filter bank once per process
+    (about 5 s at 128 px).  Memory is a few hundred
     complex copies of the padded window, about 40 MB per window of a batch.
 
     Examples
