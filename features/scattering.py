@@ -101,16 +101,19 @@ def _transform(j: int, side: int, orientations: int):
     return ScatteringNumPy2D(J=j, shape=(side, side), L=orientations, max_order=2, backend=Backend)
 
 
-def _windows(image: np.ndarray, side: int, windowing: str = "cover") -> list[np.ndarray]:
-    """The fewest ``side`` px squares, evenly spaced along the long side, that cover ``image`` (short side ``side``);
-    with ``windowing="centre"`` the one square at its centre."""
+def _windows(image: np.ndarray, side: int) -> list[np.ndarray]:
+    """The fewest ``side`` px squares, evenly spaced along the long side, that cover ``image`` (short side ``side``)."""
     long_axis = int(image.shape[1] > image.shape[0])
     length = image.shape[long_axis]
-    if windowing == "centre":
-        starts = np.array([(length - side) // 2])
-    else:
-        starts = np.linspace(0, length - side, -(-length // side)).round().astype(int)
+    starts = np.linspace(0, length - side, -(-length // side)).round().astype(int)
     return [image[:, s : s + side] if long_axis else image[s : s + side] for s in starts]
+
+
+def _centre_square(image: np.ndarray, side: int) -> np.ndarray:
+    """The ``side`` px square at the centre of ``image`` (short side ``side``)."""
+    long_axis = int(image.shape[1] > image.shape[0])
+    start = (image.shape[long_axis] - side) // 2
+    return image[:, start : start + side] if long_axis else image[start : start + side]
 
 
 def scattering_paths(j: int, orientations: int) -> list[tuple[int, ...]]:
@@ -270,11 +273,11 @@ class ScatteringExtractor:
             image.resize((out_w, out_h), Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
         )
         if self.windowing == "centre":  # standardised over the square alone: its row owes nothing to the rest
-            resized = _windows(resized, self.size, "centre")[0]
+            resized = _centre_square(resized, self.size)
         centred = resized - resized.mean()
         spread = centred.std()
         standardised = (centred / spread if spread > 1e-3 else np.zeros_like(centred)).astype(np.float32)
-        return np.stack(_windows(standardised, self.size, self.windowing))
+        return np.stack(_windows(standardised, self.size))  # a centre square is its own one window
 
     def predict(self, prepared: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Rows for the windows of images from :meth:`prepare`, all windows transformed together."""

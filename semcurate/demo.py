@@ -252,13 +252,13 @@ def run_feature_stages(sessions, store: Path, out: Path, workers: int, reporter,
     with clock("features"):
         results: dict = {"cnn_feature_sets": []}
         for part in TREE_SOURCE_PARTS:
-            results[f"features:{part}"] = extract(
+            summary = extract(
                 sessions, store, feature_store, create_extractor(part), workers=workers, reporter=reporter
             )
+            results[f"features:{part}"] = summary
             say(
-                f"features: {part} ({', '.join(sorted(results[f'features:{part}']['feature_sets']))}) for "
-                f"{results[f'features:{part}']['feature_sets'][part]} images "
-                f"({results[f'features:{part}']['extracted']} new) in {feature_store.path}"
+                f"features: {part} ({', '.join(sorted(summary['feature_sets']))}) for {summary['feature_sets'][part]} "
+                f"images ({summary['extracted']} new) in {feature_store.path}"
             )
         if (keras_home() / "models" / IMAGENET_WEIGHTS_FILE).exists():
             cnn = extract(
