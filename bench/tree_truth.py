@@ -61,7 +61,7 @@ from sqlalchemy import select
 from semcurate.clustering.splitting import MIN_SILHOUETTE
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
 from semcurate.db import DatabaseOpenError, open_database
-from semcurate.db.models import TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.db.models import Label, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.ingest.scale_database import _image_of_path, _lookup
 
 HERE = Path(__file__).resolve().parent
@@ -206,6 +206,24 @@ def diagnosis(
     }
 
 
+def unlabelled_leaf_nmi(sessions, hierarchy_dataset: str, leaf: dict[str, int], truth: dict[str, str]) -> dict:
+    """Leaf NMI over the tree's images that carry no label of ``hierarchy_dataset``, the set that stopped its
+    splits (``tree build --hierarchy``): the score those labels cannot have helped."""
+    with sessions() as session:
+        labelled = set(
+            session.scalars(
+                select(Label.image_md5).where(Label.dataset == hierarchy_dataset, Label.image_md5.is_not(None))
+            )
+        )
+    md5s = [md5 for md5 in leaf if md5 in truth and md5 not in labelled]
+    return {
+        "images_without_hierarchy_label": len(md5s),
+        "leaf_nmi_without_hierarchy_label": round(
+            float(normalized_mutual_info_score([truth[md5] for md5 in md5s], [leaf[md5] for md5 in md5s])), 3
+        ),
+    }
+
+
 def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: set[int] | None = None) -> list[dict]:
     """One row per tree stored in the database at ``db_url`` (only those in ``trees`` when given), scored against
     ``truth_csv`` and named ``run``."""
@@ -237,10 +255,17 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
                 "sample_size": made.get("sample_size", UNSTORED_SAMPLE_ROWS),
                 "left_out_flagged": made.get("left_out_flagged", 0),
                 "left_out_per_flag": made.get("left_out_per_flag", {}),
+                "hierarchy_dataset": made.get("hierarchy_dataset"),
+                "stopped_by_labels": made.get("stopped_by_labels", 0),
                 "classifier_heldout_accuracy": heldout,
                 "truth_images": len(truth),
                 "truth_conflicts": conflicts,
                 **score_tree(leaf, top, truth),
+                **(
+                    unlabelled_leaf_nmi(sessions, made["hierarchy_dataset"], leaf, truth)
+                    if made.get("hierarchy_dataset")
+                    else {}
+                ),
                 **(diagnosis(sessions, truth, made, feature_set, set(leaf), draws, method) if draws else {}),
             }
         )

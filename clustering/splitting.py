@@ -200,6 +200,7 @@ References
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -209,6 +210,8 @@ import numpy as np
 from semcurate.clustering.agglomerative import check_observations
 from semcurate.clustering.hierarchy import Cutter
 from semcurate.clustering.methods import (
+    AGREEING_SHARE,
+    MIN_AGREEING_LABELS,
     MIN_NULL_Z,
     MIN_SILHOUETTE,
     MIN_STABILITY,
@@ -262,6 +265,7 @@ STOPS = (
     "small-children",
     "weak-structure",
     "gaussian-like",
+    "labels-agree",
 )
 
 
@@ -301,6 +305,74 @@ class Decision(NamedTuple):
     scores: dict[int, float]
     note: str
     stop: str = ""
+
+
+def stop_where_labels_agree(
+    category: Branch,
+    known: np.ndarray,
+    *,
+    min_labels: int = MIN_AGREEING_LABELS,
+    share: float = AGREEING_SHARE,
+) -> int:
+    """Make a leaf of every node below ``category`` whose labelled images agree on one sub-category; how many.
+
+    A node under the category (never the category itself) that has children, at least ``min_labels`` members
+    with a label in ``known``, and at least ``share`` of those labels equal, loses its children: its stop becomes
+    ``labels-agree`` and its note says so. A node is visited before its children, so those of a stopped node are
+    never visited.
+
+    Why: a split is judged by how separate its children are, and with more images a test resolves finer
+    structure, so at 20,000 images the tree cut true sub-categories of about 490 images into 2 to 5 pieces
+    (77 leaves for 36). A repository's own sub-category labels, where it has some (the thesis' Hierarchical
+    set), say where its curators stop: this only ever stops a split, never makes one, and uses no new label.
+
+    Parameters
+    ----------
+    category : Branch
+        A category's tree from :func:`split`; changed in place.
+    known : ndarray of object, shape (n_rows,)
+        Sub-category label of each row of the matrix the tree's ``members`` index (``None``: unlabelled).
+    min_labels : int
+        Fewest labelled members a node needs before its labels may stop it.
+    share : float
+        Least share of a node's labelled members that must carry its most common label, in (0.5, 1].
+
+    Returns
+    -------
+    int
+        Nodes made leaves.
+
+    Examples
+    --------
+    >>> piece = lambda rows: Branch(members=np.array(rows), representative=rows[0])
+    >>> top = Branch(members=np.arange(12), representative=0, children=[piece(range(6)), piece(range(6, 12))])
+    >>> top.children[0].children = [piece(range(3)), piece(range(3, 6))]
+    >>> known = np.array(["a/x"] * 5 + [None] + ["a/y"] * 6, dtype=object)
+    >>> stop_where_labels_agree(top, known)
+    1
+    >>> len(top.children), top.children[0].children, top.children[0].stop
+    (2, [], 'labels-agree')
+    """
+    if not 0.5 < share <= 1:
+        raise ValueError(f"share must be in (0.5, 1]; got {share}")
+    stopped = 0
+    pending = list(category.children)
+    while pending:
+        node = pending.pop()
+        if not node.children:
+            continue
+        labels = [str(label) for label in known[node.members] if label is not None]
+        most, agreeing = Counter(labels).most_common(1)[0] if labels else ("", 0)
+        if len(labels) >= min_labels and agreeing >= share * len(labels):
+            node.note += (
+                f"; not split further: {agreeing} of its {len(labels)} images with a sub-category label "
+                f"({agreeing / len(labels):.0%}) are {most}"
+            )
+            node.children, node.stop = [], "labels-agree"
+            stopped += 1
+        else:
+            pending.extend(node.children)
+    return stopped
 
 
 def medoid(values: np.ndarray, *, sample_size: int = 4000, random_state: int = 0) -> int:

@@ -34,8 +34,9 @@ from semcurate.clustering.splitting import (
     SPLIT_RULES,
     Branch,
     split,
+    stop_where_labels_agree,
 )
-from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.db.models import Image, Label, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore
@@ -91,6 +92,27 @@ class MeanImages:
         return self._cache[md5]
 
 
+def subcategory_labels(sessions: sessionmaker, dataset: str) -> dict[str, str]:
+    """Sub-category path (``Category/sub``) of every matched image of ``dataset``; conflicting images left out.
+
+    Raises ``StudyError`` in one line when the dataset has no matched label with a sub-category path.
+    """
+    with sessions() as session:
+        rows = session.execute(
+            select(Label.image_md5, Label.category_path).where(Label.dataset == dataset, Label.image_md5.is_not(None))
+        ).all()
+    paths: dict[str, set[str]] = {}
+    for md5, path in rows:
+        if "/" in path:
+            paths.setdefault(md5, set()).add(path)
+    if not paths:
+        raise StudyError(
+            f"dataset {dataset!r} has no matched label with a sub-category path (Category/sub-category): "
+            "import one with `semcurate labels import` or build without --hierarchy"
+        )
+    return {md5: next(iter(found)) for md5, found in paths.items() if len(found) == 1}
+
+
 def build_tree(
     sessions: sessionmaker,
     feature_store: FeatureStore,
@@ -113,6 +135,7 @@ def build_tree(
     placement_feature_set: str | None = None,
     doubtful_below: float = DOUBTFUL_BELOW,
     leave_out_flagged: bool = True,
+    hierarchy_dataset: str | None = None,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id.
@@ -130,6 +153,11 @@ def build_tree(
     first (on all the children) and the last; all three are stored, and so is
     ``sample_size``, the most rows of a node on which the rules decide.
 
+    ``hierarchy_dataset`` names a labelled dataset with sub-category paths
+    (the thesis' Hierarchical set): a node below a category whose labelled
+    images agree on one sub-category is not split further
+    (:func:`~semcurate.clustering.splitting.stop_where_labels_agree`).
+
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on
     ``feature_set``'s rows, which are split: on the demo's specimens the
@@ -142,6 +170,7 @@ def build_tree(
     -------
     dict
         ``tree_id``, the parameters, counts of images, ``labelled``,
+        ``stopped_by_labels`` (nodes the hierarchy's labels made leaves),
         ``classified`` and ``doubtful`` ones, ``left_out_flagged`` (images
         left out for a quality flag), the chosen ``classifier`` and
         its ``calibration``, ``classifier_heldout_accuracy`` (cross-validated,
@@ -191,6 +220,7 @@ def build_tree(
         if placement_feature_set is not None:
             placing = placement_rows(sessions, feature_store, placement_feature_set, feature_set, md5s, subset)
         labels = labelled_images(sessions, labels_dataset, None)
+        subcategory = {} if hierarchy_dataset is None else subcategory_labels(sessions, hierarchy_dataset)
     except (StudyError, ValueError) as error:
         raise ClusteringError(str(error)) from None
     labelled = [index for index, md5 in enumerate(md5s) if md5 in labels]
@@ -223,6 +253,8 @@ def build_tree(
     names = sorted(set(category.values()))
     advance = reporter("categories", len(names)) if reporter else None
     branches: dict[str, Branch] = {}
+    known = np.array([subcategory.get(md5) for md5 in md5s], dtype=object)
+    stopped_by_labels = 0
     for name in names:
         rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
         branches[name] = split(
@@ -239,6 +271,8 @@ def build_tree(
             sample_size=sample_size,
             members=rows,
         )
+        if subcategory:
+            stopped_by_labels += stop_where_labels_agree(branches[name], known)
         if advance:
             advance(1)
 
@@ -253,6 +287,8 @@ def build_tree(
         "preprocessing": preprocessing,
         "placement_feature_set": placement_feature_set or feature_set,
         "leave_out_flagged": leave_out_flagged,
+        "hierarchy_dataset": hierarchy_dataset,
+        "stopped_by_labels": stopped_by_labels,
         "quality_run": quality_run,
         "left_out_flagged": n_left_out,
         "left_out_per_flag": dict(sorted(left_out.items())),
@@ -296,6 +332,7 @@ def build_tree(
         "categories": len(names),
         "nodes": n_nodes,
         "leaves": n_leaves,
+        "stopped_by_labels": stopped_by_labels,
         "placement": placement.report,
     }
 

@@ -216,6 +216,7 @@ def tree_scores(
     Ghahramani's dendrogram purity generalised to any tree) against the full label path (None when no two
     labelled images share a path). ``tree_id`` None scores the newest tree. With ``out_dir`` the scores are
     also written to ``out_dir/tree_scores.json`` (the report reads them from ``results/evaluate/``).
+    A tree built with ``tree build --hierarchy`` of the same dataset is refused: its labels stopped the splits.
     """
     with sessions() as session:
         if tree_id is not None and session.get(TreeRow, tree_id) is None:
@@ -223,6 +224,11 @@ def tree_scores(
         tree_id = tree_id or session.scalar(select(TreeRow.id).order_by(TreeRow.id.desc()).limit(1))
         if tree_id is None:
             raise EvaluationError("no sub-category tree is stored; run `semcurate tree build FEATURE_SET`")
+        if json.loads(session.get(TreeRow, tree_id).parameters or "{}").get("hierarchy_dataset") == hierarchy_dataset:
+            raise EvaluationError(
+                f"tree {tree_id} was built with --hierarchy {hierarchy_dataset}, whose labels decide where its "
+                "splits stop: scored against them it would be flattered; score it against another labelled set"
+            )
         truth = {}
         for md5, path in session.execute(
             select(Label.image_md5, Label.category_path).where(

@@ -234,7 +234,9 @@ def run_demo(
     results.update(
         run_clustering_stages(sessions, store, out, feature_sets, results["tree_feature_set"], reporter, say, clock)
     )
-    results.update(run_evaluation_stages(sessions, store, out, feature_sets, reporter, say, clock))
+    with sessions() as session:
+        tree_id = demo_tree_id(session, results["tree_feature_set"])
+    results.update(run_evaluation_stages(sessions, store, out, feature_sets, tree_id, reporter, say, clock))
     results["timings"] = clock.seconds
     (out / "results" / "demo_timings.json").write_text(json.dumps(clock.seconds, indent=1) + "\n", encoding="utf-8")
     return results
@@ -368,7 +370,7 @@ def run_clustering_stages(
     from semcurate.clustering.runs import cluster_feature_set
     from semcurate.clustering.store import ClusterStore
     from semcurate.clustering.tree_building import build_tree
-    from semcurate.db import Clustering, TreeRow
+    from semcurate.db import Clustering
     from semcurate.features.store import FeatureStore
 
     feature_store, cluster_store = FeatureStore(out / "features.h5"), ClusterStore(out / "clusterings.h5")
@@ -378,9 +380,7 @@ def run_clustering_stages(
                 select(Clustering.feature_set, Clustering.method).where(Clustering.subset.is_(None))
             ).tuples()
         )
-        tree_id = session.scalar(
-            select(TreeRow.id).where(TreeRow.feature_set == tree_feature_set, TreeRow.method == TREE_METHOD)
-        )
+        tree_id = demo_tree_id(session, tree_feature_set)
     results = {}
     for feature_set in feature_sets:
         for method in THESIS_METHODS:
@@ -421,10 +421,27 @@ def run_clustering_stages(
     return results
 
 
+def demo_tree_id(session, tree_feature_set: str) -> int | None:
+    """Id of the first tree stored of ``tree_feature_set`` by :data:`TREE_METHOD` (the demo's), if any.
+
+    The first, not the newest: a tree built later by hand with ``tree build --hierarchy Hierarchical`` must not
+    be scored against Hierarchical as the demo's (``tree_scores`` refuses it).
+    """
+    from semcurate.db import TreeRow
+
+    return session.scalar(
+        select(TreeRow.id)
+        .where(TreeRow.feature_set == tree_feature_set, TreeRow.method == TREE_METHOD)
+        .order_by(TreeRow.id)
+        .limit(1)
+    )
+
+
 def run_evaluation_stages(
-    sessions, store: Path, out: Path, feature_sets: list[str], reporter, say, clock: StageClock
+    sessions, store: Path, out: Path, feature_sets: list[str], tree_id: int | None, reporter, say, clock: StageClock
 ) -> dict:
-    """NMI curves of the five algorithms per feature set (Fig. 4.5), tree scores, Fig. 4.1, the HTML report."""
+    """NMI curves of the five algorithms per feature set (Fig. 4.5), scores of tree ``tree_id`` (the demo's),
+    Fig. 4.1, the HTML report."""
     from semcurate.evaluation.evaluate import compare_2d_study, evaluate, tree_scores
     from semcurate.evaluation.report import write_report
 
@@ -433,7 +450,7 @@ def run_evaluation_stages(
         evaluation = evaluate(
             sessions, feature_sets, list(THESIS_METHODS), "SEM_Dataset", results_dir / "evaluate", reporter=reporter
         )
-        scored = tree_scores(sessions, "Hierarchical", out_dir=results_dir / "evaluate")
+        scored = tree_scores(sessions, "Hierarchical", tree_id, out_dir=results_dir / "evaluate")
     best = max(evaluation["best"], key=lambda row: row["excess_over_chance"])
     say(
         f"evaluate: most above chance against SEM_Dataset: {best['method']} on {best['feature_set']}, NMI "

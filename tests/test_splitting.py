@@ -20,6 +20,7 @@ from semcurate.clustering.methods import MIN_NULL_Z, SAMPLE_ROWS
 from semcurate.clustering.n_clusters import mean_silhouette
 from semcurate.clustering.splitting import (
     STOPS,
+    Branch,
     cluster_stability,
     gap_estimate,
     gaussian_null_z,
@@ -28,6 +29,7 @@ from semcurate.clustering.splitting import (
     medoid,
     merge_inseparable_pairs,
     split,
+    stop_where_labels_agree,
     within_cluster_share,
 )
 from semcurate.datasets.clouds import make_equidistant_groups, make_unimodal_cloud
@@ -630,3 +632,40 @@ def test_groups_in_more_columns_than_rows_are_split_with_the_test_on():
         assert gaussian_null_z(values, 2) > 3 * MIN_NULL_Z
         root = split(values, "ward", 1, min_size=10, min_silhouette=0)
         assert len(root.children) == 2 and adjusted_rand_score(truth, leaves_of(root, 50)) > 0.8
+
+
+def branch_of(rows, *children):
+    """A tree node over ``rows`` with ``children`` (for the label-agreement stop)."""
+    members = np.asarray(list(rows))
+    return Branch(members=members, representative=int(members[0]), children=list(children))
+
+
+def test_labels_that_agree_stop_a_node_below_the_category_but_never_the_category():
+    """Ten rows all labelled a/x: the category keeps its children (the stop is below it), the child that holds
+    six of them loses its own children, and the child of four labelled rows (under 5) keeps them."""
+    known = np.array(["a/x"] * 10, dtype=object)
+    six = branch_of(range(6), branch_of(range(3)), branch_of(range(3, 6)))
+    four = branch_of(range(6, 10), branch_of(range(6, 8)), branch_of(range(8, 10)))
+    category = branch_of(range(10), six, four)
+    assert stop_where_labels_agree(category, known) == 1
+    assert len(category.children) == 2 and category.stop == ""
+    assert (six.children, six.stop) == ([], "labels-agree") and "6 of its 6 images" in six.note
+    assert len(four.children) == 2 and "labels-agree" in STOPS
+
+
+def test_labels_that_disagree_let_the_stop_look_further_down():
+    """A child whose 10 labels are 7 a/x and 3 a/y (70 %) keeps its children; its child of 6 a/x is stopped,
+    as is a node at 80 % exactly; at a share of 0.9 that one is not."""
+    known = np.array(["a/x"] * 7 + ["a/y"] * 3 + ["a/x"] * 4 + ["a/y"] + [None] * 3, dtype=object)
+    inner = branch_of(range(6), branch_of(range(3)), branch_of(range(3, 6)))
+    mixed = branch_of(range(10), inner, branch_of(range(6, 10)))
+    eighty = branch_of(range(10, 18), branch_of(range(10, 14)), branch_of(range(14, 18)))
+    category = branch_of(range(18), mixed, eighty)
+    assert stop_where_labels_agree(category, known, share=0.9) == 1 and eighty.children
+    assert len(mixed.children) == 2 and (inner.children, inner.stop) == ([], "labels-agree")
+    assert stop_where_labels_agree(category, known) == 1 and eighty.stop == "labels-agree"
+
+
+def test_a_share_that_is_not_a_majority_is_refused():
+    with pytest.raises(ValueError, match=r"share must be in \(0.5, 1\]"):
+        stop_where_labels_agree(branch_of(range(3)), np.array([None] * 3, dtype=object), share=0.5)

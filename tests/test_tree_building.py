@@ -30,6 +30,7 @@ from semcurate.db import (
     TreeNodeRow,
     TreeRow,
 )
+from semcurate.evaluation.evaluate import EvaluationError, tree_scores
 from semcurate.features.analysis import reduce_feature_set
 from semcurate.features.store import FeatureStore
 from semcurate.ingest.scale_database import create_subset
@@ -68,14 +69,20 @@ def label_a_fraction(sessions, name: str, md5s: list[str], truth: dict[str, str]
         for members in by_category.values()
         for md5 in rng.choice(members, min(len(members), max(3, round(fraction * len(members)))), replace=False)
     }
+    store_labels(sessions, name, {md5: truth[md5] for md5 in chosen})
+    return chosen
+
+
+def store_labels(sessions, name: str, paths: dict[str, str]) -> None:
+    """Store a labelled dataset ``name`` giving each md5 of ``paths`` its category path (``Category/...``)."""
     with sessions.begin() as session:
         session.add(
             LabelDataset(
                 name=name,
                 directory="(drawn in the test)",
-                n_files=len(chosen),
-                n_unique=len(chosen),
-                n_matched=len(chosen),
+                n_files=len(paths),
+                n_unique=len(paths),
+                n_matched=len(paths),
                 n_matched_reencoded=0,
                 n_unmatched=0,
                 n_conflicting=0,
@@ -85,16 +92,15 @@ def label_a_fraction(sessions, name: str, md5s: list[str], truth: dict[str, str]
         session.add_all(
             Label(
                 dataset=name,
-                relpath=f"{truth[md5]}/{md5}.jpg",
+                relpath=f"{path}/{md5}.jpg",
                 file_md5=md5,
-                category_path=truth[md5],
-                category=truth[md5].split("/")[0],
+                category_path=path,
+                category=path.split("/")[0],
                 image_md5=md5,
                 match="md5",
             )
-            for md5 in chosen
+            for md5, path in paths.items()
         )
-    return chosen
 
 
 @pytest.mark.parametrize("method", ["ward", "louvain"])
@@ -416,3 +422,42 @@ def test_place_with_places_by_another_set_and_splits_the_tree_set(demo_repositor
         build_tree(
             sessions, store, root / "store", "classic", "ward", "place-with", placement_feature_set="classic-short"
         )
+
+
+def test_a_hierarchy_stops_splits_where_its_labels_agree_and_nowhere_else(demo_repository):
+    """A hierarchy that labels every image by the node it reached two levels down in a tree built without one
+    (``Category/<path>``): the same tree built with it (same seed) stops at exactly those nodes, so it is the
+    first tree cut two levels down; a node's labels that do not agree stop nothing."""
+    root, _, sessions, _ = demo_repository
+    arguments = (sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "louvain", "SEM_Dataset")
+    floors_off = {"depth": 3, "min_size": 5, "min_silhouette": 0.0, "min_null_z": 0.0}
+    plain = build_tree(*arguments, **floors_off)
+    tree = semcurate.Tree.open(sessions, plain["tree_id"], root / "store")
+    second_level = [node for node in tree.walk() if node.depth == 2]
+    split_again = [node for node in second_level if node.n_children]
+    assert split_again, "the floors are off so that some node two levels down is split"
+    store_labels(
+        sessions,
+        "SecondLevel",
+        {md5: f"{node.category}/{node.path}" for node in second_level for md5 in tree.member_md5s(node.id)},
+    )
+    guided = build_tree(*arguments, **floors_off, hierarchy_dataset="SecondLevel")
+    assert guided["stopped_by_labels"] == len(split_again)
+    unsplit_categories = sum(1 for node in tree.roots() if not node.n_children)
+    assert guided["leaves"] == len(second_level) + unsplit_categories
+    cut = semcurate.Tree.open(sessions, guided["tree_id"], root / "store")
+    assert [(node.path, node.size) for node in cut.walk()] == [
+        (node.path, node.size) for node in tree.walk() if node.depth <= 2
+    ]
+    with pytest.raises(EvaluationError, match="built with --hierarchy SecondLevel, whose labels decide where its"):
+        tree_scores(sessions, "SecondLevel", guided["tree_id"])
+
+
+def test_a_hierarchy_without_sub_category_paths_is_refused_in_one_line(demo_repository):
+    root, db_url, _, _ = demo_repository
+    result = cli(
+        "tree", "build", "classic", "--dataset", "SEM_Dataset", "--hierarchy", "SEM_Dataset",
+        "--store", str(root / "store"), "--feature-store", str(root / "features.h5"), "--db", db_url,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "dataset 'SEM_Dataset' has no matched label with a sub-category path" in result.stderr

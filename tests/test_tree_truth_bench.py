@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from conftest import bench_script
 from sklearn.metrics import normalized_mutual_info_score
+from sqlalchemy import select
 
 from semcurate.clustering.tree_building import build_tree
+from semcurate.db.models import Label
 from semcurate.features.store import FeatureStore
 
 
@@ -95,3 +97,21 @@ def test_rescoring_some_trees_keeps_the_other_rows_and_replaces_those_scored_aga
         {"run": "a", "tree": 3, "nmi": 0.3},
         {"run": "b", "tree": 1},
     ]
+
+
+def test_a_tree_stopped_by_a_hierarchy_is_also_scored_without_its_labelled_images(tree_truth, demo_repository):
+    """``tree build --hierarchy Hierarchical``: the row names the set and scores the leaves again over the images
+    it does not label, which are counted from the database here."""
+    root, db_url, sessions, _truth = demo_repository
+    guided = build_tree(
+        sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "ward", "SEM_Dataset",
+        hierarchy_dataset="Hierarchical",
+    )  # fmt: skip
+    (row,) = tree_truth.score_run(db_url, root / "corpus" / "ground_truth.csv", [], "shared", {guided["tree_id"]})
+    with sessions() as session:
+        labelled = set(session.scalars(select(Label.image_md5).where(Label.dataset == "Hierarchical")))
+    assert row["hierarchy_dataset"] == "Hierarchical" and row["stopped_by_labels"] == guided["stopped_by_labels"]
+    mapped, _conflicts = tree_truth.image_truth(sessions, root / "corpus" / "ground_truth.csv")
+    in_tree = set(tree_truth.tree_rows(sessions, guided["tree_id"])[0]) & set(mapped)
+    assert 0 < row["images_without_hierarchy_label"] == len(in_tree - labelled) < len(in_tree) == row["images"]
+    assert 0 < row["leaf_nmi_without_hierarchy_label"] <= 1

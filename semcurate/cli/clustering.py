@@ -27,8 +27,10 @@ from semcurate.cli.common import (
     show_records,
 )
 from semcurate.clustering.methods import (
+    AGREEING_SHARE,
     K_METHODS,
     METHODS,
+    MIN_AGREEING_LABELS,
     MIN_NULL_Z,
     MIN_SILHOUETTE,
     MIN_STABILITY,
@@ -334,6 +336,16 @@ def tree_build(
             "(and counted).",
         ),
     ] = False,
+    hierarchy: Annotated[
+        str | None,
+        typer.Option(
+            "--hierarchy",
+            help="Labelled dataset with sub-category paths (e.g. Hierarchical): a node below a category is not "
+            f"split further where at least {MIN_AGREEING_LABELS} of its images carry one of its labels and "
+            f"{AGREEING_SHARE:.0%} of those name one sub-category. It only stops splits: with more images than "
+            "the labels' curators looked at, the rules resolve finer structure than theirs.",
+        ),
+    ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
     ] = None,
@@ -370,6 +382,7 @@ def tree_build(
                 preprocessing=preprocessing,
                 placement_feature_set=place_with,
                 leave_out_flagged=not keep_flagged,
+                hierarchy_dataset=hierarchy,
                 reporter=reporter,
             )
     except (ClusteringError, LinkageMemoryError) as error:
