@@ -36,7 +36,7 @@ from semcurate.clustering.splitting import (
     split,
     stop_where_labels_agree,
 )
-from semcurate.db.models import Image, Label, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
 from semcurate.features.preprocessing import preprocess
 from semcurate.features.store import FeatureStore
@@ -93,24 +93,18 @@ class MeanImages:
 
 
 def subcategory_labels(sessions: sessionmaker, dataset: str) -> dict[str, str]:
-    """Sub-category path (``Category/sub``) of every matched image of ``dataset``; conflicting images left out.
+    """Sub-category path (``Category/sub``) of every matched image of ``dataset`` that has one; images the dataset
+    labels twice differently are left out (:func:`~semcurate.features.analysis.labelled_images`).
 
     Raises ``StudyError`` in one line when the dataset has no matched label with a sub-category path.
     """
-    with sessions() as session:
-        rows = session.execute(
-            select(Label.image_md5, Label.category_path).where(Label.dataset == dataset, Label.image_md5.is_not(None))
-        ).all()
-    paths: dict[str, set[str]] = {}
-    for md5, path in rows:
-        if "/" in path:
-            paths.setdefault(md5, set()).add(path)
+    paths = {md5: path for md5, path in labelled_images(sessions, dataset, None, paths=True).items() if "/" in path}
     if not paths:
         raise StudyError(
             f"dataset {dataset!r} has no matched label with a sub-category path (Category/sub-category): "
             "import one with `semcurate labels import` or build without --hierarchy"
         )
-    return {md5: next(iter(found)) for md5, found in paths.items() if len(found) == 1}
+    return paths
 
 
 def build_tree(

@@ -27,7 +27,7 @@ from sqlalchemy.orm import sessionmaker
 
 from semcurate.clustering.runs import ClusteringError, load_clustering
 from semcurate.clustering.store import StoredClustering
-from semcurate.db.models import Clustering, Label, TreeMemberRow, TreeNodeRow, TreeRow
+from semcurate.db.models import Clustering, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.evaluation import scores
 from semcurate.features.analysis import StudyError, labelled_images
 
@@ -229,14 +229,10 @@ def tree_scores(
                 f"tree {tree_id} was built with --hierarchy {hierarchy_dataset}, whose labels decide where its "
                 "splits stop: scored against them it would be flattered; score it against another labelled set"
             )
-        truth = {}
-        for md5, path in session.execute(
-            select(Label.image_md5, Label.category_path).where(
-                Label.dataset == hierarchy_dataset, Label.image_md5.is_not(None)
-            )
-        ):
-            truth.setdefault(md5, set()).add(path)
-        truth = {md5: next(iter(paths)) for md5, paths in truth.items() if len(paths) == 1}
+        try:
+            truth = labelled_images(sessions, hierarchy_dataset, None, paths=True)
+        except StudyError as error:
+            raise EvaluationError(str(error)) from None
         if not truth:
             raise EvaluationError(f"no matched labels of dataset {hierarchy_dataset!r}")
         nodes = {row.id: row for row in session.scalars(select(TreeNodeRow).where(TreeNodeRow.tree_id == tree_id))}

@@ -28,10 +28,12 @@ class StudyError(Exception):
     """A study that cannot run on what is stored (one clear line)."""
 
 
-def labelled_images(sessions: sessionmaker, dataset: str, subset: str | None) -> dict[str, str]:
-    """Top category of every matched image of ``dataset`` (in ``subset`` if given); conflicting images are left out."""
+def labelled_images(sessions: sessionmaker, dataset: str, subset: str | None, *, paths: bool = False) -> dict[str, str]:
+    """Top category (with ``paths``: the full category path, ``Category/sub/...``) of every matched image of
+    ``dataset`` (in ``subset`` if given); conflicting images are left out."""
+    column = Label.category_path if paths else Label.category
     with sessions() as session:
-        query = select(Label.image_md5, Label.category).where(Label.dataset == dataset, Label.image_md5.is_not(None))
+        query = select(Label.image_md5, column).where(Label.dataset == dataset, Label.image_md5.is_not(None))
         if subset is not None:
             query = query.join(SubsetMember, SubsetMember.image_md5 == Label.image_md5).where(
                 SubsetMember.subset == subset
