@@ -96,7 +96,7 @@ SUPERLINEAR_STAGES = {
     "memory-lean algorithms (nearest-neighbour chain, minimum spanning tree, generic) take O(n²) time",
     r"cluster \S+ complete": "complete linkage has no memory-lean algorithm: all n(n-1)/2 distances are computed "
     "and kept, O(n²) time and memory",
-    "tree": "each category's images are split by Ward linkage, O(m²) time for a category of m images",
+    r"tree( Hierarchical)?": "each category's images are split by Ward linkage, O(m²) time for a category of m images",
 }
 #: Why a stage needs more than the per-stage memory target: stage-name pattern -> reason (as above).
 LARGE_MEMORY_STAGES = {
@@ -346,6 +346,14 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
                 "--dataset SEM_Dataset --hierarchy Hierarchical --out {results}/evaluate {db}"
             ),
             lambda _: {"items": images, "unit": "corpus images"},
+        ),
+        Stage(
+            "tree Hierarchical",
+            command(
+                "tree build {invariant} --method {tree_method} --dataset SEM_Dataset --min-size 5 --preprocessing none "
+                "--place-with {placement_set} --hierarchy Hierarchical --store {store} {features} {db}"
+            ),
+            lambda _: tree_figures(out / "semcurate.db"),
         ),
         Stage(
             "compare-2d",

@@ -33,6 +33,7 @@ from semcurate.clustering.splitting import (
     SAMPLE_ROWS,
     SPLIT_RULES,
     Branch,
+    merge_agreeing_siblings,
     split,
     stop_where_labels_agree,
 )
@@ -248,7 +249,7 @@ def build_tree(
     advance = reporter("categories", len(names)) if reporter else None
     branches: dict[str, Branch] = {}
     known = np.array([subcategory.get(md5) for md5 in md5s], dtype=object)
-    stopped_by_labels = 0
+    stopped_by_labels = merged_by_labels = 0
     for name in names:
         rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
         branches[name] = split(
@@ -267,6 +268,9 @@ def build_tree(
         )
         if subcategory:
             stopped_by_labels += stop_where_labels_agree(branches[name], known)
+            merged_by_labels += merge_agreeing_siblings(
+                branches[name], known, values, sample_size=sample_size, random_state=random_state
+            )
         if advance:
             advance(1)
 
@@ -283,6 +287,7 @@ def build_tree(
         "leave_out_flagged": leave_out_flagged,
         "hierarchy_dataset": hierarchy_dataset,
         "stopped_by_labels": stopped_by_labels,
+        "merged_by_labels": merged_by_labels,
         "quality_run": quality_run,
         "left_out_flagged": n_left_out,
         "left_out_per_flag": dict(sorted(left_out.items())),
@@ -327,6 +332,7 @@ def build_tree(
         "nodes": n_nodes,
         "leaves": n_leaves,
         "stopped_by_labels": stopped_by_labels,
+        "merged_by_labels": merged_by_labels,
         "placement": placement.report,
     }
 

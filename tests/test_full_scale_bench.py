@@ -391,4 +391,10 @@ def test_the_driver_splits_the_projection_the_invariant_stage_stored_and_places_
     assert tree[tree.index("--place-with") + 1] == "classic"
     assert tree[tree.index("--method") + 1] == "louvain"
     assert tree[tree.index("--preprocessing") + 1] == TREE_PREPROCESSING
+    guided = stages["tree Hierarchical"].command()
+    assert names.index("evaluate") < names.index("tree Hierarchical"), (
+        "evaluate scores the tree the labels did not stop"
+    )
+    assert guided[guided.index("--hierarchy") + 1] == "Hierarchical" and "--hierarchy" not in tree
+    assert [word for word in guided if word not in ("--hierarchy", "Hierarchical")] == tree
     assert stages["invariant projection"].figures("")["feature_set"] == "classic_particles+scattering_centre.inv61"

@@ -27,6 +27,7 @@ from semcurate.clustering.splitting import (
     isolated_rows,
     k_past_a_flat_start,
     medoid,
+    merge_agreeing_siblings,
     merge_inseparable_pairs,
     split,
     stop_where_labels_agree,
@@ -669,3 +670,59 @@ def test_labels_that_disagree_let_the_stop_look_further_down():
 def test_a_share_that_is_not_a_majority_is_refused():
     with pytest.raises(ValueError, match=r"share must be in \(0.5, 1\]"):
         stop_where_labels_agree(branch_of(range(3)), np.array([None] * 3, dtype=object), share=0.5)
+
+
+def leaf_of(rows, stop="gaussian-like"):
+    """A leaf over ``rows``, as :func:`split` leaves one (for the sibling merge)."""
+    leaf = branch_of(rows)
+    leaf.stop = stop
+    return leaf
+
+
+def test_sibling_leaves_whose_labels_agree_become_one_leaf_around_its_own_medoid():
+    """Three leaves of 6 rows: two labelled a/x, one a/y. The two a/x leaves become one of 12 rows, whose
+    representative is the row with the least summed distance to the other 11 (SciPy's distances), and the a/y
+    leaf is kept as it was."""
+    values = np.random.default_rng(3).normal(size=(18, 4))
+    known = np.array(["a/x"] * 12 + ["a/y"] * 6, dtype=object)
+    first, second, other = leaf_of(range(6)), leaf_of(range(6, 12)), leaf_of(range(12, 18))
+    category = branch_of(range(18), other, first, second)
+    assert merge_agreeing_siblings(category, known, values) == 1
+    assert len(category.children) == 2 and category.stop == ""
+    merged, kept = category.children
+    assert merged.members.tolist() == list(range(12)) and (merged.stop, merged.children) == ("labels-agree", [])
+    assert merged.representative == int(np.argmin(cdist(values[:12], values[:12]).sum(axis=1)))
+    assert "2 sibling leaves merged: 12 of its 12 images" in merged.note and "a/x" in merged.note
+    assert kept is other and kept.stop == "gaussian-like"
+
+
+def test_leaves_with_few_or_mixed_labels_and_nodes_with_children_are_not_merged():
+    """Two leaves of 4 a/x labels each (under 5), two of 7 a/x and 3 a/y (70 %), and a node with children
+    whose 6 labels agree with a leaf's: nothing is merged."""
+    values = np.arange(40.0)[:, None]
+    known = np.array(["a/x"] * 8 + (["a/x"] * 7 + ["a/y"] * 3) * 2 + ["a/z"] * 12, dtype=object)
+    few = [leaf_of(range(4)), leaf_of(range(4, 8))]
+    mixed = [leaf_of(range(8, 18)), leaf_of(range(18, 28))]
+    parent = branch_of(range(28, 34), leaf_of(range(28, 31)), leaf_of(range(31, 34)))
+    category = branch_of(range(40), *few, *mixed, parent, leaf_of(range(34, 40)))
+    assert merge_agreeing_siblings(category, known, values) == 0
+    assert len(category.children) == 6 and len(parent.children) == 2
+
+
+def test_a_node_whose_children_all_agree_becomes_a_leaf_and_may_then_join_its_siblings():
+    """Leaves A and B (a/x) under an inner node, beside leaf C (a/x) and leaf D (a/y): the inner node becomes
+    one leaf, which then joins C, so the category has two leaves; a category whose every leaf agrees becomes a
+    leaf itself."""
+    values = np.random.default_rng(4).normal(size=(24, 2))
+    known = np.array(["a/x"] * 18 + ["a/y"] * 6, dtype=object)
+    inner = branch_of(range(12), leaf_of(range(6)), leaf_of(range(6, 12)))
+    category = branch_of(range(24), inner, leaf_of(range(12, 18)), leaf_of(range(18, 24)))
+    assert merge_agreeing_siblings(category, known, values) == 2
+    assert [child.members.tolist() for child in category.children] == [list(range(18)), list(range(18, 24))]
+    assert [child.stop for child in category.children] == ["labels-agree", "gaussian-like"] and not category.stop
+
+    one_label = np.array(["a/x"] * 12, dtype=object)
+    whole = branch_of(range(12), leaf_of(range(6)), leaf_of(range(6, 12)))
+    assert merge_agreeing_siblings(whole, one_label, values) == 1
+    assert (whole.children, whole.stop, whole.split_rule) == ([], "labels-agree", None)
+    assert "its 2 children merged back: 12 of its 12 images" in whole.note

@@ -453,6 +453,34 @@ def test_a_hierarchy_stops_splits_where_its_labels_agree_and_nowhere_else(demo_r
         tree_scores(sessions, "SecondLevel", guided["tree_id"])
 
 
+def test_a_hierarchy_merges_sibling_leaves_whose_labels_agree(demo_repository):
+    """A hierarchy that labels every image by the node it reached one level below its category, except that two
+    siblings share one label: the tree built with it is the first tree cut one level below the categories with
+    those two joined into one leaf, image for image (the category itself, when they were its only children)."""
+    root, _, sessions, _ = demo_repository
+    arguments = (sessions, FeatureStore(root / "features.h5"), root / "store", "classic", "louvain", "SEM_Dataset")
+    floors_off = {"depth": 2, "min_size": 5, "min_silhouette": 0.0, "min_null_z": 0.0}
+    tree = semcurate.Tree.open(sessions, build_tree(*arguments, **floors_off)["tree_id"], root / "store")
+    widest = max(tree.roots(), key=lambda node: node.n_children)
+    assert widest.n_children >= 2, "the floors are off so that some category is split"
+    first_level = [node for node in tree.walk() if node.depth == 2]
+    label = {node.id: f"{node.category}/{node.path}" for node in first_level}
+    joined = tree.children(widest.id)[:2]
+    label[joined[1].id] = label[joined[0].id]
+    store_labels(sessions, "Joined", {md5: label[node.id] for node in first_level for md5 in tree.member_md5s(node.id)})
+
+    guided = build_tree(*arguments, **floors_off, hierarchy_dataset="Joined")
+    assert guided["merged_by_labels"] == 1
+    expected = {frozenset(tree.member_md5s(node.id)) for node in first_level if node not in joined}
+    expected |= {frozenset(tree.member_md5s(node.id)) for node in tree.roots() if not node.n_children}
+    expected.add(frozenset(tree.member_md5s(joined[0].id) + tree.member_md5s(joined[1].id)))
+    cut = semcurate.Tree.open(sessions, guided["tree_id"], root / "store")
+    assert {frozenset(cut.member_md5s(node.id)) for node in cut.walk() if not node.n_children} == expected
+    with sessions() as session:
+        parameters = json.loads(session.get(TreeRow, guided["tree_id"]).parameters)
+    assert (parameters["hierarchy_dataset"], parameters["merged_by_labels"]) == ("Joined", 1)
+
+
 def test_a_hierarchy_without_sub_category_paths_is_refused_in_one_line(demo_repository):
     root, db_url, _, _ = demo_repository
     result = cli(

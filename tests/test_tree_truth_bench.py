@@ -81,9 +81,11 @@ def test_the_diagnosis_splits_with_the_tree_s_own_floor(tree_truth, demo_reposit
     root, db_url, sessions, _truth = demo_repository
     truth_csv = root / "corpus" / "ground_truth.csv"
     store = FeatureStore(root / "features.h5")
-    whole = build_tree(sessions, store, root / "store", "classic", "ward", "SEM_Dataset", min_silhouette=0.99)
+    whole = build_tree(
+        sessions, store, root / "store", "classic", "ward", "SEM_Dataset", min_silhouette=0.99, min_size=7
+    )
     (row,) = tree_truth.score_run(db_url, truth_csv, [0], "shared", {whole["tree_id"]})
-    assert row["min_silhouette"] == 0.99
+    assert (row["min_silhouette"], row["min_size"]) == (0.99, 7)
     mapped, _conflicts = tree_truth.image_truth(sessions, truth_csv)
     assert row["with_true_categories"]["leaves"] == len({path.split("/")[0] for path in mapped.values()})
 
@@ -111,6 +113,7 @@ def test_a_tree_stopped_by_a_hierarchy_is_also_scored_without_its_labelled_image
     with sessions() as session:
         labelled = set(session.scalars(select(Label.image_md5).where(Label.dataset == "Hierarchical")))
     assert row["hierarchy_dataset"] == "Hierarchical" and row["stopped_by_labels"] == guided["stopped_by_labels"]
+    assert row["merged_by_labels"] == guided["merged_by_labels"]
     mapped, _conflicts = tree_truth.image_truth(sessions, root / "corpus" / "ground_truth.csv")
     in_tree = set(tree_truth.tree_rows(sessions, guided["tree_id"])[0]) & set(mapped)
     assert 0 < row["images_without_hierarchy_label"] == len(in_tree - labelled) < len(in_tree) == row["images"]

@@ -342,8 +342,9 @@ def tree_build(
             "--hierarchy",
             help="Labelled dataset with sub-category paths (e.g. Hierarchical): a node below a category is not "
             f"split further where at least {MIN_AGREEING_LABELS} of its images carry one of its labels and "
-            f"{AGREEING_SHARE:.0%} of those name one sub-category. It only stops splits: with more images than "
-            "the labels' curators looked at, the rules resolve finer structure than theirs.",
+            f"{AGREEING_SHARE:.0%} of those name one sub-category, and sibling leaves whose labels agree on the "
+            "same sub-category become one leaf. It only undoes splits: with more images than the labels' "
+            "curators looked at, the rules resolve finer structure than theirs.",
         ),
     ] = None,
     store: Annotated[
