@@ -151,7 +151,9 @@ def build_tree(
     ``hierarchy_dataset`` names a labelled dataset with sub-category paths
     (the thesis' Hierarchical set): a node below a category whose labelled
     images agree on one sub-category is not split further
-    (:func:`~semcurate.clustering.splitting.stop_where_labels_agree`).
+    (:func:`~semcurate.clustering.splitting.stop_where_labels_agree`), and
+    sibling leaves whose labels agree on the same sub-category become one
+    (:func:`~semcurate.clustering.splitting.merge_agreeing_siblings`).
 
     ``placement_feature_set`` gives the supervised classifiers the rows of
     another set (standardised) while label spreading's graph stays on
@@ -166,6 +168,7 @@ def build_tree(
     dict
         ``tree_id``, the parameters, counts of images, ``labelled``,
         ``stopped_by_labels`` (nodes the hierarchy's labels made leaves),
+        ``merged_by_labels`` (sibling leaves its labels merged away),
         ``classified`` and ``doubtful`` ones, ``left_out_flagged`` (images
         left out for a quality flag), the chosen ``classifier`` and
         its ``calibration``, ``classifier_heldout_accuracy`` (cross-validated,
