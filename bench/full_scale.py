@@ -96,7 +96,8 @@ SUPERLINEAR_STAGES = {
     "memory-lean algorithms (nearest-neighbour chain, minimum spanning tree, generic) take O(n²) time",
     r"cluster \S+ complete": "complete linkage has no memory-lean algorithm: all n(n-1)/2 distances are computed "
     "and kept, O(n²) time and memory",
-    r"tree( Hierarchical)?": "each category's images are split by Ward linkage, O(m²) time for a category of m images",
+    r"tree( Hierarchical)?": "each category's images are split by Louvain on a 10-nearest-neighbour graph that "
+    "scikit-learn finds by brute force over the tree set's 60-odd columns, O(m²) time for a category of m images",
 }
 #: Why a stage needs more than the per-stage memory target: stage-name pattern -> reason (as above).
 LARGE_MEMORY_STAGES = {
