@@ -43,6 +43,9 @@ rows against the truth, next to :class:`CategoryPlacer`; the table goes under
 the gap rule; ``--min-silhouette`` sets the tree's silhouette floor as
 ``tree build --min-silhouette`` does.
 
+``--category-block particle_facets`` appends that set's columns to each category's rows before it is split, as
+``tree build --category-block`` does (``--category-block-weight`` as its weight).
+
 ``--seed 0 1 2`` draws the corpora anew from each seed (new images of both
 generators) and judges every target on every (corpus seed, labelled draw)
 pair (:func:`over_corpus_seeds`): one corpus draw decides the worst-category
@@ -74,7 +77,13 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # ships no type information
 
 from semcurate.clustering.placement import SUPERVISED, CategoryPlacer, place_unlabelled
-from semcurate.clustering.splitting import MIN_SILHOUETTE, SAMPLE_ROWS, split
+from semcurate.clustering.splitting import (
+    CATEGORY_BLOCK_WEIGHT,
+    MIN_SILHOUETTE,
+    SAMPLE_ROWS,
+    split,
+    with_category_block,
+)
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
 from semcurate.features.extract import create_extractor, working_side
@@ -169,12 +178,17 @@ def tree_leaves(
     method: str = "ward",
     sample_size: int = SAMPLE_ROWS,
     min_silhouette: float = MIN_SILHOUETTE,
+    block: np.ndarray | None = None,
+    block_weight: float = CATEGORY_BLOCK_WEIGHT,
 ) -> np.ndarray:
-    """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`)."""
+    """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`),
+    with ``block``'s columns appended to each category's rows as ``tree build --category-block`` appends them
+    (:func:`~semcurate.clustering.splitting.with_category_block`)."""
     leaf_of = np.empty(len(values), dtype=object)
     for category in np.unique(assigned):
         rows = np.flatnonzero(assigned == category)
-        numbers = category_leaves(values[rows], seed, method, sample_size, min_silhouette)
+        split_values = values[rows] if block is None else with_category_block(values[rows], block[rows], block_weight)
+        numbers = category_leaves(split_values, seed, method, sample_size, min_silhouette)
         leaf_of[rows] = [f"{category}/{number}" for number in numbers]
     return leaf_of.astype(str)
 
@@ -225,6 +239,8 @@ def categorise(
     method: str = "ward",
     sample_size: int = SAMPLE_ROWS,
     min_silhouette: float = MIN_SILHOUETTE,
+    block: np.ndarray | None = None,
+    block_weight: float = CATEGORY_BLOCK_WEIGHT,
 ) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
@@ -235,8 +251,9 @@ def categorise(
     graph and the split use ``values``.
     ``with_true_categories`` is the tree split over the true categories, the
     placement taken out: what the splitting alone reaches. ``method`` is the
-    tree's clustering method (``tree build --method``), ``sample_size`` its ``--sample-size`` and
-    ``min_silhouette`` its ``--min-silhouette``.
+    tree's clustering method (``tree build --method``), ``sample_size`` its ``--sample-size``,
+    ``min_silhouette`` its ``--min-silhouette``, ``block`` the rows of its ``--category-block`` and
+    ``block_weight`` its ``--category-block-weight``.
     """
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
     graph = {} if placing is None else {"graph_labelled": values[labelled], "graph_unlabelled": values[~labelled]}
@@ -250,9 +267,10 @@ def categorise(
     assigned[~labelled] = placement.categories
     placed_right = np.array(placement.categories) == categories[~labelled]
     started = time.perf_counter()
-    scores = tree_scores(tree_leaves(values, assigned, seed, method, sample_size, min_silhouette), categories, leaves)
+    splitting = (seed, method, sample_size, min_silhouette, block, block_weight)
+    scores = tree_scores(tree_leaves(values, assigned, *splitting), categories, leaves)
     split_s = time.perf_counter() - started
-    oracle = tree_scores(tree_leaves(values, categories, seed, method, sample_size, min_silhouette), categories, leaves)
+    oracle = tree_scores(tree_leaves(values, categories, *splitting), categories, leaves)
     return {
         "images": len(values),
         "labelled": int(labelled.sum()),
@@ -505,8 +523,14 @@ def invariant_codes(name: str, values: np.ndarray, images: list[np.ndarray], see
     return projection.transform(values)
 
 
+#: Feature sets that another extractor fills in its pass (``features extract --extractor classic_particles`` stores
+#: ``particle_facets`` too): the extractor to run for them.
+EXTRACTOR_OF_OUTPUT = {"particle_facets": "classic_particles"}
+
+
 def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
-    """Feature rows of extractor ``names`` (``a+b`` concatenates the columns of ``a`` and ``b``; ``a.ae`` are the
+    """Feature rows of extractor ``names`` (or of a set another extractor fills, :data:`EXTRACTOR_OF_OUTPUT`;
+    ``a+b`` concatenates the columns of ``a`` and ``b``; ``a.ae`` are the
     :func:`autoencoder_codes` of ``a``, ``a.inv`` its :func:`invariant_codes`, ``(a+b).inv`` the invariant codes of
     the concatenated columns: one projection fitted on both), extracting each part once per corpus (``cache``,
     keyed by name)."""
@@ -529,10 +553,11 @@ def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
             parts.append(cache[name])
             continue
         if name not in cache:
-            extractor = create_extractor(name)
+            extractor = create_extractor(EXTRACTOR_OF_OUTPUT.get(name, name))
             fitted = extractor.fit(images) if hasattr(extractor, "fit") else extractor
-            # {output name: rows}; the first output is the extractor's features
-            cache[name] = np.asarray(next(iter(fitted.transform(images).values())), np.float64)
+            # {output name: rows}; the first output is the extractor's features, the others its side outputs
+            outputs = fitted.transform(images)
+            cache[name] = np.asarray(outputs[name] if name in outputs else next(iter(outputs.values())), np.float64)
         parts.append(cache[name])
     return np.hstack(parts)
 
@@ -592,6 +617,18 @@ def main() -> None:
         default=MIN_SILHOUETTE,
         help="the tree's silhouette floor (tree build --min-silhouette)",
     )
+    parser.add_argument(
+        "--category-block",
+        metavar="EXTRACTOR",
+        help="append this extractor's rows (or a set one fills, e.g. particle_facets) to each category's rows "
+        "before it is split, as tree build --category-block does",
+    )
+    parser.add_argument(
+        "--category-block-weight",
+        type=float,
+        default=CATEGORY_BLOCK_WEIGHT,
+        help="the block's spread within a category in typical columns (tree build --category-block-weight)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
     if not 0 <= args.min_silhouette < 1:
@@ -621,9 +658,18 @@ def main() -> None:
                 )
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
+            block = None if args.category_block is None else extract(args.category_block, images, cache)
             results = [
                 categorise(
-                    values, categories, leaves, draw, placing, args.split_method, min_silhouette=args.min_silhouette
+                    values,
+                    categories,
+                    leaves,
+                    draw,
+                    placing,
+                    args.split_method,
+                    min_silhouette=args.min_silhouette,
+                    block=block,
+                    block_weight=args.category_block_weight,
                 )
                 for draw in args.draws
             ]
@@ -673,6 +719,8 @@ def main() -> None:
             "labelled": LABELLED_SHARE,
             "split_method": args.split_method,
             "min_silhouette": args.min_silhouette,
+            "category_block": args.category_block,
+            "category_block_weight": None if args.category_block is None else args.category_block_weight,
         },
         "rows": rows,
         "over_corpus_seeds": over_corpus_seeds(rows),

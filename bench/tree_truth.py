@@ -58,7 +58,7 @@ import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 from sqlalchemy import select
 
-from semcurate.clustering.splitting import MIN_SILHOUETTE
+from semcurate.clustering.splitting import CATEGORY_BLOCK_WEIGHT, MIN_SILHOUETTE
 from semcurate.datasets.demo_corpus import GROUND_TRUTH_FILE
 from semcurate.db import DatabaseOpenError, open_database
 from semcurate.db.models import Label, TreeMemberRow, TreeNodeRow, TreeRow
@@ -180,13 +180,21 @@ def diagnosis(
 ) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
     ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method``, its
-    stored ``sample_size`` and its stored ``min_silhouette`` floor, over the tree's ``members``."""
+    stored ``sample_size``, its stored ``min_silhouette`` floor and its ``--category-block`` (stored set and
+    weight), over the tree's ``members``."""
     from semcurate.features.preprocessing import preprocess
 
     placing = parameters.get("placement_feature_set") or feature_set
+    block_set = parameters.get("category_block")
     md5s, values, placing_rows = paired_rows(
         sessions, feature_set, placing, lambda md5: md5 in truth and md5 in members
     )
+    block = None
+    if block_set is not None:  # the tree's own --category-block, aligned with these rows
+        block_md5s, block = paired_rows(sessions, block_set, block_set, lambda md5: True)[:2]
+        block_row = {md5: row for row, md5 in enumerate(block_md5s)}
+        block = block[[block_row[md5] for md5 in md5s]]
+    block_weight = parameters.get("category_block_weight") or CATEGORY_BLOCK_WEIGHT
     leaves = np.array([truth[md5] for md5 in md5s])
     categories = np.array([path.split("/")[0] for path in leaves])
     values = preprocess(values, parameters.get("preprocessing", "standard"))
@@ -194,10 +202,14 @@ def diagnosis(
     sample_size = parameters.get("sample_size", UNSTORED_SAMPLE_ROWS)
     floor = parameters.get("min_silhouette", MIN_SILHOUETTE)
     oracle = categorisation.tree_scores(
-        categorisation.tree_leaves(values, categories, 0, method, sample_size, floor), categories, leaves
+        categorisation.tree_leaves(values, categories, 0, method, sample_size, floor, block, block_weight),
+        categories,
+        leaves,
     )
     results = [
-        categorisation.categorise(values, categories, leaves, draw, placing_rows, method, sample_size, floor)
+        categorisation.categorise(
+            values, categories, leaves, draw, placing_rows, method, sample_size, floor, block, block_weight
+        )
         for draw in draws
     ]
     return {

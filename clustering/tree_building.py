@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from semcurate.clustering.methods import MONOTONE_LINKAGES, OWN_COUNT_METHODS
+from semcurate.clustering.methods import CATEGORY_BLOCK_WEIGHT, MONOTONE_LINKAGES, OWN_COUNT_METHODS
 from semcurate.clustering.placement import DOUBTFUL_BELOW, place_unlabelled
 from semcurate.clustering.runs import ClusteringError, check_method
 from semcurate.clustering.splitting import (
@@ -36,6 +36,7 @@ from semcurate.clustering.splitting import (
     merge_agreeing_siblings,
     split,
     stop_where_labels_agree,
+    with_category_block,
 )
 from semcurate.db.models import Image, ScaleReading, TreeMemberRow, TreeNodeRow, TreeRow
 from semcurate.features.analysis import StudyError, feature_rows, labelled_images
@@ -131,6 +132,8 @@ def build_tree(
     doubtful_below: float = DOUBTFUL_BELOW,
     leave_out_flagged: bool = True,
     hierarchy_dataset: str | None = None,
+    category_block: str | None = None,
+    category_block_weight: float = CATEGORY_BLOCK_WEIGHT,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id.
@@ -163,6 +166,13 @@ def build_tree(
     (bench/results/categorisation_invariant_placed.json).  Every image of
     the tree must have a row in it.
 
+    ``category_block`` names a feature set whose columns are appended to each
+    category's rows before that category is split, standardised within it
+    and scaled to ``category_block_weight`` times its typical column's spread
+    (:func:`~semcurate.clustering.splitting.with_category_block`): the facet
+    block ``particle_facets`` beside a projection, which it would otherwise
+    be one column of many in.  Every image of the tree must have a row in it.
+
     Returns
     -------
     dict
@@ -192,6 +202,11 @@ def build_tree(
         raise ClusteringError(f"--min-silhouette must be in [0, 1) (0: no floor); got {min_silhouette}")
     if not 0 <= min_stability <= 1:
         raise ClusteringError(f"--min-stability must be in [0, 1] (0: no stability test); got {min_stability}")
+    if not 0 <= category_block_weight < np.inf:
+        raise ClusteringError(
+            f"--category-block-weight must be a number ≥ 0 (the block's spread in typical columns); got "
+            f"{category_block_weight}"
+        )
     if not 0 <= min_null_z < np.inf:
         raise ClusteringError(f"--min-null-z must be a number ≥ 0 (0: no Gaussian-null test); got {min_null_z}")
     least_sample = 2 * max(min_size, 2)
@@ -216,7 +231,20 @@ def build_tree(
         values = preprocess(values, preprocessing)
         placing = values
         if placement_feature_set is not None:
-            placing = placement_rows(sessions, feature_store, placement_feature_set, feature_set, md5s, subset)
+            placing = aligned_rows(
+                sessions,
+                feature_store,
+                placement_feature_set,
+                feature_set,
+                md5s,
+                subset,
+                f"or place with {feature_set}",
+            )
+        block = None
+        if category_block is not None:
+            block = aligned_rows(
+                sessions, feature_store, category_block, feature_set, md5s, subset, "or build without --category-block"
+            )
         labels = labelled_images(sessions, labels_dataset, None)
         subcategory = {} if hierarchy_dataset is None else subcategory_labels(sessions, hierarchy_dataset)
     except (StudyError, ValueError) as error:
@@ -253,10 +281,14 @@ def build_tree(
     branches: dict[str, Branch] = {}
     known = np.array([subcategory.get(md5) for md5 in md5s], dtype=object)
     stopped_by_labels = merged_by_labels = 0
+    appended = block if category_block_weight > 0 else None
+    split_values = values if appended is None else np.empty((len(values), values.shape[1] + appended.shape[1]))
     for name in names:
         rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
+        if appended is not None:
+            split_values[rows] = with_category_block(values[rows], appended[rows], category_block_weight)
         branches[name] = split(
-            values[rows],
+            split_values[rows],
             method,
             depth,
             rule=rule,
@@ -272,7 +304,7 @@ def build_tree(
         if subcategory:
             stopped_by_labels += stop_where_labels_agree(branches[name], known)
             merged_by_labels += merge_agreeing_siblings(
-                branches[name], known, values, sample_size=sample_size, random_state=random_state
+                branches[name], known, split_values, sample_size=sample_size, random_state=random_state
             )
         if advance:
             advance(1)
@@ -289,6 +321,8 @@ def build_tree(
         "placement_feature_set": placement_feature_set or feature_set,
         "leave_out_flagged": leave_out_flagged,
         "hierarchy_dataset": hierarchy_dataset,
+        "category_block": category_block,
+        "category_block_weight": None if category_block is None else category_block_weight,
         "stopped_by_labels": stopped_by_labels,
         "merged_by_labels": merged_by_labels,
         "quality_run": quality_run,
@@ -334,26 +368,28 @@ def build_tree(
         "categories": len(names),
         "nodes": n_nodes,
         "leaves": n_leaves,
+        "category_block": category_block,
         "stopped_by_labels": stopped_by_labels,
         "merged_by_labels": merged_by_labels,
         "placement": placement.report,
     }
 
 
-def placement_rows(
+def aligned_rows(
     sessions: sessionmaker,
     feature_store: FeatureStore,
     name: str,
     tree_set: str,
     md5s: list[str],
     subset: str | None,
+    remedy: str,
 ) -> np.ndarray:
     """The standardised rows of feature set ``name`` for the images ``md5s`` of ``tree_set``, in their order.
 
     Raises
     ------
     ValueError
-        In one line, when some of the images have no row in ``name``.
+        In one line ending in ``remedy`` (the other way out), when some of the images have no row in ``name``.
     """
     place_md5s, place_values = feature_rows(sessions, feature_store, name, subset)
     row_of = {md5: index for index, md5 in enumerate(place_md5s)}
@@ -361,7 +397,7 @@ def placement_rows(
     if missing:
         raise ValueError(
             f"{missing} of the {len(md5s)} images of {tree_set} have no row in {name}: "
-            f"extract or reduce {name} for every image first, or place with {tree_set}"
+            f"extract or reduce {name} for every image first, {remedy}"
         )
     return preprocess(place_values[[row_of[md5] for md5 in md5s]], "standard")
 

@@ -31,7 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "distances": ["correlation_index", "discrete_distance", "heatmaps"],
         "extract": ["ExtractionError", "create_extractor", "features_of_file"],
         "inception": ["InceptionV3Extractor", "WeightsUnavailable"],
-        "particles": ["particle_measures", "particle_statistics"],
+        "particles": ["facet_statistics", "particle_measures", "particle_statistics"],
         "intrinsic_dimension": ["TwoNN", "id_scan", "suggest_code_size"],
         "invariance": ["NuisanceProjection", "acquisition_variant", "shrunk_for_variant"],
         "preprocessing": ["preprocess"],

@@ -4,9 +4,9 @@
   descriptor, :mod:`semcurate.features.classic`), ``classic_blobs`` (the same
   with its blob block: particle sizes and agglomeration; it fills ``classic``
   in the same pass), ``classic_particles`` (the blob descriptor with the
-  particles' shapes; it fills ``classic_blobs`` and ``classic``), ``scattering`` (weight-free
-  wavelet scattering, :mod:`semcurate.features.scattering`), ``scattering_centre`` (the same on
-  each image's centre square only: half the cost on a 4 : 3 image) and
+  particles' shapes; it fills ``classic_blobs``, ``classic`` and ``particle_facets``, the facet
+  block), ``scattering`` (weight-free wavelet scattering, :mod:`semcurate.features.scattering`),
+  ``scattering_centre`` (the same on each image's centre square only: half the cost on a 4 : 3 image) and
   ``inception_v3`` (:mod:`semcurate.features.inception`).  Each has a ``name``, an
   ``input_size`` and ``outputs`` (output name → dimension).
 * :func:`extract` — resumable: only images that lack a row in one of the
@@ -69,11 +69,15 @@ class ClassicExtractor:
     """The weight-free descriptor as an extractor: ``classic``, with one output of that name, ``classic_blobs``
     (``blobs=True``), whose outputs are ``classic_blobs`` (the descriptor with its blob block) and ``classic``, or
     ``classic_particles`` (``particles=True``), whose outputs are ``classic_particles`` (with the blob and particle
-    blocks), ``classic_blobs`` and ``classic``.
+    blocks), ``classic_blobs``, ``classic`` and ``particle_facets`` (the facet block,
+    :func:`~semcurate.features.particles.facet_statistics`).
 
     Each longer descriptor's first columns are the shorter ones', so one pass
     over the images fills every set: the demo splits one and places by the
     other, and computing the 160 columns twice would cost it a second pass.
+    The facet block is the last columns of that pass, kept apart because
+    ``tree build --category-block`` adds it to each category's rows after
+    the projection instead of projecting it with the others.
     """
 
     weights_tag = weights_digest = "none"
@@ -81,19 +85,24 @@ class ClassicExtractor:
 
     def __init__(self, *, blobs: bool = False, particles: bool = False):
         from semcurate.features.classic import ClassicDescriptor
+        from semcurate.features.particles import FACET_FEATURE_NAMES
 
-        self.descriptor = ClassicDescriptor(blobs=blobs, particles=particles)
+        self.descriptor = ClassicDescriptor(blobs=blobs, particles=particles, facets=particles)
         self.name = self.descriptor.name
         self.input_size = (self.descriptor.working_size, self.descriptor.working_size)
-        self.outputs = {self.name: self.descriptor.dimension}
+        end = self.descriptor.dimension - (len(FACET_FEATURE_NAMES) if particles else 0)
+        self._columns = {self.name: slice(0, end)}
         if particles:
-            self.outputs["classic_blobs"] = ClassicDescriptor(blobs=True).dimension
+            self._columns["classic_blobs"] = slice(0, ClassicDescriptor(blobs=True).dimension)
         if blobs or particles:
-            self.outputs["classic"] = ClassicDescriptor().dimension
+            self._columns["classic"] = slice(0, ClassicDescriptor().dimension)
+        if particles:
+            self._columns["particle_facets"] = slice(end, self.descriptor.dimension)
+        self.outputs = {output: columns.stop - columns.start for output, columns in self._columns.items()}
 
     def transform(self, grey_images: list[np.ndarray]) -> dict[str, np.ndarray]:
         rows = self.descriptor.transform(grey_images)
-        return {output: rows[:, :dimension] for output, dimension in self.outputs.items()}
+        return {output: rows[:, columns] for output, columns in self._columns.items()}
 
 
 def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0):

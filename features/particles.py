@@ -41,6 +41,11 @@ PARTICLE_FEATURE_NAMES = (
     "particle_eccentricity_q75",
     "particle_circularity_median",
 )
+#: Names of the columns :func:`facet_statistics` returns, in order.
+FACET_FEATURE_NAMES = ("facet_fourfold", "facet_sixfold", "facet_concentration")
+_FACET_MIN_AREA_PX = 30  # a smaller component has too few edge pixels for its own orientation histogram
+_FACET_BINS = 18  # 10 degree bins of edge orientation over [0, 180)
+_FACET_STRONGEST_BINS = 3  # a straight edge, blurred and sampled on pixels, spreads over about 30 degrees
 _SMOOTHING_PX = 1.0  # Gaussian against pixel noise before thresholding
 _SHADING_PX = 24.0  # the Gaussian blur of this width is the shading taken away (about a tenth of a 256 px side)
 _SHADING_PAD_PX = 64  # mirrored margin before the FFT, so that opposite edges do not meet (2.7 shading widths)
@@ -213,6 +218,17 @@ def shading_removed(level: np.ndarray) -> np.ndarray:
     return filtered[pad : pad + height, pad : pad + width]
 
 
+def particle_foreground(level: np.ndarray) -> np.ndarray | None:
+    """The particles' pixels: the opened Otsu foreground of :func:`shading_removed` (boolean, ``level``'s shape), or
+    ``None`` when the level is flat or has no detail finer than its shading (the filtered copy's standard deviation
+    at most a thousandth of the level's)."""
+    filtered = shading_removed(level)
+    spread = np.std(level)
+    if spread == 0 or filtered.std() <= _MIN_DETAIL * spread:
+        return None
+    return ndimage.binary_opening(filtered > threshold_otsu(filtered))
+
+
 def particle_statistics(level: np.ndarray) -> np.ndarray:
     """The 12 columns of :data:`PARTICLE_FEATURE_NAMES` for one grey level.
 
@@ -236,13 +252,11 @@ def particle_statistics(level: np.ndarray) -> np.ndarray:
         quartile of eccentricity and the median circularity.  All zeros when
         the level is flat or has no detail finer than its shading (the
         filtered copy's standard deviation at most a thousandth of the
-        level's), or no component is large enough.
+        level's, :func:`particle_foreground`), or no component is large enough.
     """
-    filtered = shading_removed(level)
-    spread = np.std(level)
-    if spread == 0 or filtered.std() <= _MIN_DETAIL * spread:
+    mask = particle_foreground(level)
+    if mask is None:
         return np.zeros(len(PARTICLE_FEATURE_NAMES))
-    mask = ndimage.binary_opening(filtered > threshold_otsu(filtered))
     measures = particle_measures(mask)
     kept = measures["area"] >= _MIN_AREA_PX
     if not kept.any():
@@ -268,3 +282,89 @@ def particle_statistics(level: np.ndarray) -> np.ndarray:
             np.median(circularity),
         ]
     )
+
+
+def facet_statistics(level: np.ndarray) -> np.ndarray:
+    """The 3 columns of :data:`FACET_FEATURE_NAMES` for one grey level: how straight and how symmetric the edges of
+    each particle are, whatever way it is turned.
+
+    Parameters
+    ----------
+    level : numpy.ndarray
+        The grey level :func:`particle_statistics` takes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` array of shape ``(3,)``, each in [0, 1]: over the
+        components of at least ``_FACET_MIN_AREA_PX`` pixels of
+        :func:`particle_foreground` (each grown by one pixel, so that it holds
+        its own edge), the area-weighted mean of
+
+        * ``facet_fourfold``: the magnitude of the 4th circular harmonic of
+          the gradient-magnitude-weighted edge orientation θ ∈ [0, π),
+          ``|Σ m e^{4iθ}| / Σ m`` (1 for a square or rectangle, 0 for a disc
+          or a triangle);
+        * ``facet_sixfold``: the same with the 6th harmonic (about 1 for an
+          equilateral triangle or a hexagon, 0 for a disc or a square);
+        * ``facet_concentration``: the share of the weighted orientations in
+          the ``_FACET_STRONGEST_BINS`` strongest of ``_FACET_BINS`` bins
+          (near 1 for a few straight edges, ``3 / 18`` for a disc).
+
+        All zeros when there is no foreground or no component is large
+        enough.  The gradient is Sobel's on the level smoothed by a Gaussian
+        of ``_SMOOTHING_PX``.
+
+    Why: the particle block's solidity and circularity tell a round dome from
+    a convex polygon only through the perimeter, which pixel sampling blurs
+    on particles of a few dozen pixels; the orientations of their edges tell
+    them apart (issue 13: the demo's faceted ``other_shape`` particles and
+    round ``small_clusters``, and squares, circles and triangles in
+    Patterned_surface's arrays).  Each particle's own histogram, not the
+    image's, since particles turned every way make the image's histogram
+    flat.  The harmonics' magnitudes do not change when the particle turns.
+
+    Cost: one Gaussian filter, two Sobel filters and per-component sums of
+    the pixels, on top of :func:`particle_foreground` (about 8-15 ms on a
+    256 x 256 demo specimen, by hand).
+
+    Examples
+    --------
+    A square scores about 1 fourfold and 0 sixfold, a disc about 0 for both:
+
+    >>> square = np.zeros((96, 96))
+    >>> square[30:60, 30:60] = 1.0
+    >>> np.round(facet_statistics(square), 2).tolist()
+    [0.9, 0.0, 0.86]
+    >>> yy, xx = np.mgrid[:96, :96]
+    >>> np.round(facet_statistics((np.hypot(yy - 48, xx - 48) < 15).astype(float)), 2).tolist()
+    [0.04, 0.0, 0.29]
+    """
+    mask = particle_foreground(level)
+    if mask is None:
+        return np.zeros(len(FACET_FEATURE_NAMES))
+    labels, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    measured = area >= _FACET_MIN_AREA_PX
+    measured[0] = False
+    if not measured.any():
+        return np.zeros(len(FACET_FEATURE_NAMES))
+    grown = ndimage.grey_dilation(labels, size=3)
+    smooth = ndimage.gaussian_filter(np.asarray(level, dtype=np.float64), _SMOOTHING_PX)
+    gy, gx = ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1)
+    edge = grown > 0
+    component = grown[edge]
+    magnitude = np.hypot(gx, gy)[edge]
+    theta = np.mod(np.arctan2(gy, gx)[edge], np.pi)
+    total = np.maximum(np.bincount(component, magnitude, count + 1), np.finfo(np.float64).tiny)
+    columns = []
+    for harmonic in (4, 6):
+        real = np.bincount(component, magnitude * np.cos(harmonic * theta), count + 1)
+        imaginary = np.bincount(component, magnitude * np.sin(harmonic * theta), count + 1)
+        columns.append(np.hypot(real, imaginary) / total)
+    bins = np.minimum((theta / np.pi * _FACET_BINS).astype(np.int64), _FACET_BINS - 1)
+    histogram = np.bincount(component * _FACET_BINS + bins, magnitude, (count + 1) * _FACET_BINS)
+    histogram = histogram.reshape(count + 1, _FACET_BINS)
+    columns.append(np.sort(histogram, axis=1)[:, -_FACET_STRONGEST_BINS:].sum(axis=1) / total)
+    weight = area[measured] / area[measured].sum()
+    return np.array([float(weight @ column[measured]) for column in columns])

@@ -87,3 +87,28 @@ def test_the_silhouette_floor_reaches_the_split(categorisation, method):
     assert silhouette_score(rows, np.repeat([0, 1], 150)) == pytest.approx(0.515, abs=0.001)
     assert len(set(categorisation.category_leaves(rows, 0, method))) == 2
     assert len(set(categorisation.category_leaves(rows, 0, method, min_silhouette=0.6))) == 1
+
+
+def test_a_set_another_extractor_fills_is_extracted_by_that_extractor(categorisation):
+    """``particle_facets`` has no extractor of its own: the particle descriptor's pass fills it."""
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(3)]
+    facets = categorisation.extract("particle_facets", images, {})
+    expected = categorisation.create_extractor("classic_particles").transform(images)["particle_facets"]
+    assert facets.shape == (3, 3)
+    np.testing.assert_array_equal(facets, expected)
+
+
+def test_a_category_block_splits_a_category_its_rows_alone_do_not(categorisation):
+    """One Gaussian cloud whose images fall in two groups only along a block column: one leaf without the block,
+    two leaves that are the groups with it (``--category-block``)."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(300, 6))
+    groups = np.repeat([0, 1], 150)
+    block = (groups * 6.0 + rng.normal(size=300))[:, None]
+    assigned = np.array(["one category"] * 300)
+    alone = categorisation.tree_leaves(rows, assigned, 0, "louvain")
+    with_block = categorisation.tree_leaves(rows, assigned, 0, "louvain", block=block)
+    assert len(set(alone)) == 1
+    assert len(set(with_block)) == 2
+    assert {len(set(with_block[groups == group])) for group in (0, 1)} == {1}

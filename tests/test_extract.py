@@ -140,15 +140,23 @@ def test_prefetching_keeps_order_and_passes_errors_on():
         list(prefetched(failing()))
 
 
-def test_the_particle_descriptor_fills_all_three_classic_sets(repository, tmp_path):
+def test_the_particle_descriptor_fills_all_three_classic_sets_and_the_facets(repository, tmp_path):
     root, sessions = repository
     store = FeatureStore(tmp_path / "features.h5")
     extract(sessions, root / "store", store, create_extractor("classic_blobs"), batch_size=5, workers=2)
     result = extract(sessions, root / "store", store, create_extractor("classic_particles"), batch_size=5, workers=2)
-    assert result["feature_sets"] == {"classic_particles": 12, "classic_blobs": 12, "classic": 12}  # none doubled
+    assert result["feature_sets"] == {  # none doubled
+        "classic_particles": 12,
+        "classic_blobs": 12,
+        "classic": 12,
+        "particle_facets": 12,
+    }
     blob_md5s, blobs = store.read("classic_blobs")
     particle_md5s, particles = store.read("classic_particles")
     assert particles.shape == (12, 203)
+    facet_md5s, facets = store.read("particle_facets")
+    assert facet_md5s == particle_md5s and facets.shape == (12, 3)
+    assert ((facets >= 0) & (facets <= 1)).all()
     assert np.array_equal(particles[[particle_md5s.index(md5) for md5 in blob_md5s], :191], blobs)
 
 

@@ -5,7 +5,9 @@ eccentricity and extent are scikit-image's ``regionprops`` values; the
 solidity of an L and of a notched square is counted by hand below; the
 eccentricity of a rectangle of n x m pixels follows from the variance of a
 discrete uniform distribution, (n^2 - 1) / 12; the count of drawn discs is
-the number drawn.
+the number drawn; the facet block's truths are the symmetries of the
+polygons drawn (a square's edges lie at two orientations 90 degrees apart,
+a triangle's and a hexagon's at three 60 degrees apart, a disc's at all).
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from skimage.measure import label, regionprops
 
 from semcurate.features.classic import ClassicDescriptor
 from semcurate.features.extract import create_extractor
-from semcurate.features.particles import PARTICLE_FEATURE_NAMES, particle_measures, particle_statistics
+from semcurate.features.particles import (
+    FACET_FEATURE_NAMES,
+    PARTICLE_FEATURE_NAMES,
+    facet_statistics,
+    particle_measures,
+    particle_statistics,
+)
 
 SIDE = 256
 
@@ -172,6 +180,66 @@ def test_the_block_extends_the_blob_descriptor_and_the_extractor_fills_all_three
     assert np.array_equal(vector[: blobs.dimension], blobs.describe(image))
     np.testing.assert_allclose(vector[blobs.dimension :], particle_statistics(image), rtol=1e-5, atol=1e-6)
     extractor = create_extractor("classic_particles")
-    assert extractor.outputs == {"classic_particles": 203, "classic_blobs": 191, "classic": 160}
+    assert extractor.outputs == {"classic_particles": 203, "classic_blobs": 191, "classic": 160, "particle_facets": 3}
     rows = extractor.transform([image])
     assert np.array_equal(rows["classic_blobs"], blobs.transform([image]))
+    assert np.array_equal(rows["classic_particles"], particles.transform([image]))
+    np.testing.assert_allclose(rows["particle_facets"][0], facet_statistics(image), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="facets=True needs particles=True"):
+        ClassicDescriptor(blobs=True, facets=True)
+
+
+def polygon_mask(corners: int, centre: tuple[float, float], radius: float, turn: float, side: int = SIDE) -> np.ndarray:
+    """A regular polygon of ``corners`` corners (a disc's outline at 60), its first corner at ``turn`` radians."""
+    from skimage.draw import polygon
+
+    angles = turn + 2 * np.pi * np.arange(corners) / corners
+    mask = np.zeros((side, side), dtype=bool)
+    rows, cols = polygon(centre[1] + radius * np.sin(angles), centre[0] + radius * np.cos(angles), mask.shape)
+    mask[rows, cols] = True
+    return mask
+
+
+def facets(image: np.ndarray) -> dict[str, float]:
+    return dict(zip(FACET_FEATURE_NAMES, facet_statistics(image).tolist(), strict=True))
+
+
+@pytest.mark.parametrize("turn", [0.0, 0.2, 0.5, 0.9])
+def test_the_facets_tell_squares_triangles_hexagons_and_discs_apart_however_they_are_turned(turn):
+    """Four particles of one shape per image, all turned by ``turn``: the 4th orientation harmonic is large only
+    for squares, the 6th only for triangles and hexagons, and a disc's edges spread over every orientation."""
+    centres = grid_centres(4, 80)
+    square, triangle, hexagon, round_ = (
+        facets(shapes_on_ground([polygon_mask(corners, centre, 24, turn) for centre in centres]))
+        for corners in (4, 3, 6, 60)
+    )
+    assert square["facet_fourfold"] > 0.8 and square["facet_sixfold"] < 0.1
+    for shape in (triangle, hexagon):
+        assert shape["facet_sixfold"] > 0.7 and shape["facet_fourfold"] < 0.1
+    assert round_["facet_fourfold"] < 0.1 and round_["facet_sixfold"] < 0.1
+    # a disc's edge weight in its 3 strongest 10-degree bins is near 3/18 (more on pixels, which favour the axes);
+    # a polygon's edges fill a few bins
+    assert (
+        round_["facet_concentration"] < 0.35 < 0.5 < min(square["facet_concentration"], triangle["facet_concentration"])
+    )
+
+
+def test_the_facets_weigh_each_particle_by_its_area_and_ignore_brightness_and_contrast():
+    """Two squares and two discs of the same size: the 4th harmonic is the mean of the two shapes' own; a square
+    of 4 times the area pulls the mean its way; a darker, flatter copy of the image gives the same columns."""
+    squares = [polygon_mask(4, centre, 24, 0.3) for centre in grid_centres(2, 80)]
+    discs = [disc(centre, 17) for centre in grid_centres(4, 80)[2:]]
+    alone = facet_statistics(shapes_on_ground(squares)), facet_statistics(shapes_on_ground(discs))
+    mixed = facet_statistics(shapes_on_ground(squares + discs))
+    areas = np.array([squares[0].sum(), discs[0].sum()], dtype=float)
+    expected = (areas / areas.sum()) @ np.array([alone[0][0], alone[1][0]])
+    assert mixed[0] == pytest.approx(expected, abs=0.03)
+    rng = np.random.default_rng(5)
+    noisy = np.clip(shapes_on_ground(squares + discs) + rng.normal(0, 8, (SIDE, SIDE)), 0, 255)
+    np.testing.assert_allclose(facet_statistics(noisy), facet_statistics(0.5 * noisy + 30), rtol=1e-6, atol=1e-6)
+
+
+def test_facets_of_a_flat_image_or_of_particles_too_small_for_edges_are_zeros():
+    assert facet_statistics(np.full((64, 96), 120.0)).tolist() == [0.0] * 3
+    specks = shapes_on_ground([disc(centre, 2) for centre in grid_centres(16, 40)])  # 13 pixels each, under 30
+    assert facet_statistics(specks).tolist() == [0.0] * 3

@@ -31,6 +31,7 @@ from semcurate.clustering.splitting import (
     merge_inseparable_pairs,
     split,
     stop_where_labels_agree,
+    with_category_block,
     within_cluster_share,
 )
 from semcurate.datasets.clouds import make_equidistant_groups, make_unimodal_cloud
@@ -726,3 +727,22 @@ def test_a_node_whose_children_all_agree_becomes_a_leaf_and_may_then_join_its_si
     assert merge_agreeing_siblings(whole, one_label, values) == 1
     assert (whole.children, whole.stop, whole.split_rule) == ([], "labels-agree", None)
     assert "its 2 children merged back: 12 of its 12 images" in whole.note
+
+
+def test_a_category_block_spreads_weight_times_a_typical_column_whatever_its_units():
+    """The block's columns standardised over the category's rows and scaled so that the block spreads ``weight``
+    times the median column of the rows; a block in other units gives the same rows, a constant column zeros, and
+    weight 0 leaves the rows as they are."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 1, (200, 5)) * np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    block = np.column_stack([rng.normal(10, 0.01, 200), rng.uniform(0, 1, 200), np.full(200, 7.0)])
+    joined = with_category_block(values, block, weight=2.0)
+    assert joined.shape == (200, 8)
+    np.testing.assert_array_equal(joined[:, :5], values)
+    median_spread = np.median(values.std(axis=0))  # 3 in expectation; the sample's own
+    np.testing.assert_allclose(joined[:, 5:7].std(axis=0), 2.0 * median_spread / np.sqrt(3), rtol=1e-12)
+    np.testing.assert_array_equal(joined[:, 7], 0.0)
+    np.testing.assert_allclose(with_category_block(values, block * 1000.0 - 4.0, weight=2.0), joined, atol=1e-9)
+    np.testing.assert_array_equal(with_category_block(values, block, weight=0.0), values)
+    with pytest.raises(ValueError, match="one row per row of values"):
+        with_category_block(values, block[:-1])

@@ -424,6 +424,83 @@ def test_place_with_places_by_another_set_and_splits_the_tree_set(demo_repositor
         )
 
 
+def leaf_of_images(sessions, tree_id: int, store: Path) -> dict[str, str]:
+    """The path of the leaf each image of a stored tree lies in, by md5."""
+    tree = semcurate.Tree.open(sessions, tree_id, store)
+    return {
+        Path(image).stem: node.path for node in tree.walk() if not node.n_children for image in tree.images(node.path)
+    }
+
+
+def test_a_category_block_is_split_with_each_category_and_weight_0_changes_nothing(demo_repository):
+    """A block that knows each image's generated sub-category (its number, plus noise) lifts the leaves' NMI against
+    them when it is appended to the categories' rows; at weight 0 it is left out, and the tree is the one built
+    without it. A block that misses images is refused in one line."""
+    root, _, sessions, truth = demo_repository
+    store = FeatureStore(root / "features.h5")
+    md5s, _ = store.read("classic")
+    rng = np.random.default_rng(0)
+    paths = sorted({"/".join(path.split("/")[:2]) for path in truth.values()})
+    # each image's sub-category numbered within its category (0, 1, ...); 0 for an image without a generated truth
+    number = {
+        path: sum(other.split("/")[0] == path.split("/")[0] for other in paths[:index])
+        for index, path in enumerate(paths)
+    }
+    sub_category = np.array([number.get("/".join(truth.get(md5, "").split("/")[:2]), 0) for md5 in md5s], float)
+    known = [md5 for md5 in md5s if md5 in truth]
+    store.replace("oracle-block", md5s, (sub_category + rng.normal(0, 0.05, len(md5s)))[:, None])
+    arguments = (sessions, store, root / "store", "classic", "louvain", "SEM_Dataset")
+    options = {"depth": 2, "min_size": 5}
+
+    def leaf_nmi(summary: dict) -> float:
+        leaves = leaf_of_images(sessions, summary["tree_id"], root / "store")
+        scored = [md5 for md5 in known if md5 in leaves]
+        return normalized_mutual_info_score(
+            ["/".join(truth[md5].split("/")[:2]) for md5 in scored], [leaves[md5] for md5 in scored]
+        )
+
+    plain = build_tree(*arguments, **options)
+    unweighted = build_tree(*arguments, **options, category_block="oracle-block", category_block_weight=0.0)
+    informed = build_tree(*arguments, **options, category_block="oracle-block", category_block_weight=8.0)
+    plain_leaves = leaf_of_images(sessions, plain["tree_id"], root / "store")
+    assert leaf_of_images(sessions, unweighted["tree_id"], root / "store") == plain_leaves
+    assert leaf_nmi(informed) > leaf_nmi(plain) + 0.05, (leaf_nmi(informed), leaf_nmi(plain))
+    with sessions() as session:
+        stored = json.loads(session.get(TreeRow, informed["tree_id"]).parameters)
+    assert (stored["category_block"], stored["category_block_weight"]) == ("oracle-block", 8.0)
+    assert informed["category_block"] == "oracle-block"
+
+    store.replace("short-block", md5s[:-3], np.zeros((len(md5s) - 3, 2)))
+    with pytest.raises(ClusteringError, match=r"3 of the .* have no row in short-block: .*or build without --category"):
+        build_tree(*arguments, **options, category_block="short-block")
+
+
+def test_tree_build_takes_a_category_block_from_the_command_line(demo_repository):
+    """``tree build --category-block SET --category-block-weight W`` stores both with the tree; a set the store
+    does not hold, or a negative weight, is refused in one line with exit 2."""
+    root, db_url, sessions, _ = demo_repository
+    store = FeatureStore(root / "features.h5")
+    md5s, values = store.read("classic")
+    store.replace("cli-block", md5s, values[:, :2])
+    common = ("--db", db_url, "--feature-store", str(root / "features.h5"), "--store", str(root / "store"))
+    arguments = ("tree", "build", "classic", "--method", "louvain", "--depth", "1", "--min-size", "5", *common)
+    built = cli(*arguments, "--category-block", "cli-block", "--category-block-weight", "2.5")
+    assert built.returncode == 0, built.stderr
+    tree_id = int(re.search(r"tree (\d+) stored", built.stdout).group(1))
+    with sessions() as session:
+        stored = json.loads(session.get(TreeRow, tree_id).parameters)
+    assert (stored["category_block"], stored["category_block_weight"]) == ("cli-block", 2.5)
+    for bad in (
+        ("--category-block", "no-such-block"),
+        ("--category-block", "cli-block", "--category-block-weight", "-1"),
+    ):
+        refused = cli(*arguments, *bad)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) <= 6, refused.stderr  # typer boxes a usage error
+    missing = cli(*arguments, "--category-block", "no-such-block")
+    assert missing.stderr.strip().count("\n") == 0 and "no-such-block" in missing.stderr, missing.stderr
+
+
 def test_a_hierarchy_stops_splits_where_its_labels_agree_and_nowhere_else(demo_repository):
     """A hierarchy that labels every image by the node it reached two levels down in a tree built without one
     (``Category/<path>``): the same tree built with it (same seed) stops at exactly those nodes, so it is the

@@ -28,6 +28,7 @@ from semcurate.cli.common import (
 )
 from semcurate.clustering.methods import (
     AGREEING_SHARE,
+    CATEGORY_BLOCK_WEIGHT,
     K_METHODS,
     METHODS,
     MIN_AGREEING_LABELS,
@@ -347,6 +348,25 @@ def tree_build(
             "curators looked at, the rules resolve finer structure than theirs.",
         ),
     ] = None,
+    category_block: Annotated[
+        str | None,
+        typer.Option(
+            "--category-block",
+            help="Feature set whose columns are appended to each category's rows before it is split, standardised "
+            "within the category and scaled by --category-block-weight, e.g. particle_facets (how straight and "
+            "symmetric the particles' edges are, which `features extract --extractor classic_particles` fills): "
+            "a few columns that tell one category's sub-categories apart, and that a projection with many others "
+            "would drown.",
+        ),
+    ] = None,
+    category_block_weight: Annotated[
+        float,
+        typer.Option(
+            "--category-block-weight",
+            min=0.0,
+            help="The block's spread within a category, in units of the median spread of FEATURE_SET's columns there.",
+        ),
+    ] = CATEGORY_BLOCK_WEIGHT,
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
     ] = None,
@@ -384,6 +404,8 @@ def tree_build(
                 placement_feature_set=place_with,
                 leave_out_flagged=not keep_flagged,
                 hierarchy_dataset=hierarchy,
+                category_block=category_block,
+                category_block_weight=category_block_weight,
                 reporter=reporter,
             )
     except (ClusteringError, LinkageMemoryError) as error:
