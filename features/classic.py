@@ -46,6 +46,7 @@ from semcurate.features.particles import (
     PARTICLE_FEATURE_NAMES,
     facet_statistics,
     mirror_padded,
+    particle_foreground,
     particle_statistics,
 )
 
@@ -341,9 +342,10 @@ class ClassicDescriptor:
         if self.blobs or self.particles:
             parts.append(_blob_statistics(normalised[0]))
         if self.particles:
-            parts.append(particle_statistics(normalised[0]))
+            foreground = particle_foreground(normalised[0])  # once for the particle and facet blocks
+            parts.append(particle_statistics(normalised[0], foreground))
         if self.facets:
-            parts.append(facet_statistics(normalised[0]))
+            parts.append(facet_statistics(normalised[0], foreground))
         vector = np.concatenate(parts)
         return np.nan_to_num(vector, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 

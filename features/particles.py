@@ -229,7 +229,7 @@ def particle_foreground(level: np.ndarray) -> np.ndarray | None:
     return ndimage.binary_opening(filtered > threshold_otsu(filtered))
 
 
-def particle_statistics(level: np.ndarray) -> np.ndarray:
+def particle_statistics(level: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:
     """The 12 columns of :data:`PARTICLE_FEATURE_NAMES` for one grey level.
 
     Parameters
@@ -237,6 +237,10 @@ def particle_statistics(level: np.ndarray) -> np.ndarray:
     level : numpy.ndarray
         2-D grey image, any real dtype and contrast (the pyramid's first
         level, 256 px on its short side, in the descriptor).
+    foreground : numpy.ndarray, optional
+        :func:`particle_foreground` of ``level`` when the caller has it
+        already (the descriptor computes it once for this block and the
+        facet block); computed here otherwise.
 
     Returns
     -------
@@ -254,8 +258,8 @@ def particle_statistics(level: np.ndarray) -> np.ndarray:
         filtered copy's standard deviation at most a thousandth of the
         level's, :func:`particle_foreground`), or no component is large enough.
     """
-    mask = particle_foreground(level)
-    if mask is None:
+    mask = particle_foreground(level) if foreground is None else foreground
+    if mask is None or not mask.any():
         return np.zeros(len(PARTICLE_FEATURE_NAMES))
     measures = particle_measures(mask)
     kept = measures["area"] >= _MIN_AREA_PX
@@ -284,14 +288,14 @@ def particle_statistics(level: np.ndarray) -> np.ndarray:
     )
 
 
-def facet_statistics(level: np.ndarray) -> np.ndarray:
+def facet_statistics(level: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:
     """The 3 columns of :data:`FACET_FEATURE_NAMES` for one grey level: how straight and how symmetric the edges of
     each particle are, whatever way it is turned.
 
     Parameters
     ----------
-    level : numpy.ndarray
-        The grey level :func:`particle_statistics` takes.
+    level, foreground : numpy.ndarray
+        As :func:`particle_statistics` takes them.
 
     Returns
     -------
@@ -340,8 +344,8 @@ def facet_statistics(level: np.ndarray) -> np.ndarray:
     >>> np.round(facet_statistics((np.hypot(yy - 48, xx - 48) < 15).astype(float)), 2).tolist()
     [0.04, 0.0, 0.29]
     """
-    mask = particle_foreground(level)
-    if mask is None:
+    mask = particle_foreground(level) if foreground is None else foreground
+    if mask is None or not mask.any():
         return np.zeros(len(FACET_FEATURE_NAMES))
     labels, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
     area = np.bincount(labels.ravel(), minlength=count + 1)
