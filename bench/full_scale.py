@@ -163,21 +163,21 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
     (:data:`semcurate.demo.TREE_SOURCE_PARTS`: ``classic_particles``, which fills ``classic_blobs`` and ``classic``
     in the same pass, and ``scattering_centre``); the invariant stage projects the joined set
     (:data:`semcurate.demo.TREE_SOURCE_SET`) and the tree splits that projection, ``<joined>.inv<K>``, whose name
-    the invariant stage writes, by :data:`semcurate.demo.TREE_METHOD`, and places by
-    :data:`semcurate.demo.PLACEMENT_SET`.
+    the invariant stage writes, by :data:`semcurate.demo.TREE_METHOD` with :data:`semcurate.demo.TREE_CATEGORY_BLOCK`
+    appended to each category's rows, and places by :data:`semcurate.demo.PLACEMENT_SET`.
     """
     from semcurate.clustering.methods import THESIS_METHODS
 
     # semcurate.demo imports the pipeline (86 MB resident); asked in a process of its own, the driver stays at
     # ~20 MB, which matters: Linux counts the driver's peak in every stage's ru_maxrss (see StageRunner).
-    demo_datasets, tree_parts, tree_source, placement_set, tree_method = json.loads(
+    demo_datasets, tree_parts, tree_source, placement_set, tree_method, category_block = json.loads(
         subprocess.run(
             [
                 sys.executable,
                 "-c",
                 "import json; from semcurate import demo as d; "
                 "print(json.dumps([d.DEMO_DATASETS, d.TREE_SOURCE_PARTS, d.TREE_SOURCE_SET, d.PLACEMENT_SET, "
-                "d.TREE_METHOD]))",
+                "d.TREE_METHOD, d.TREE_CATEGORY_BLOCK]))",
             ],
             capture_output=True,
             text=True,
@@ -200,6 +200,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
         "tree_source": tree_source,
         "placement_set": placement_set,
         "tree_method": tree_method,
+        "category_block": category_block,
         "clusters": f"--cluster-store={out / 'clusterings.h5'}",
     }
 
@@ -336,7 +337,7 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
             "tree",
             command(
                 "tree build {invariant} --method {tree_method} --dataset SEM_Dataset --min-size 5 --preprocessing none "
-                "--place-with {placement_set} --store {store} {features} {db}"
+                "--place-with {placement_set} --category-block {category_block} --store {store} {features} {db}"
             ),
             lambda _: tree_figures(out / "semcurate.db"),
         ),
@@ -352,7 +353,8 @@ def semcurate_stages(out: Path, images: int, seed: int, workers: int, size_scale
             "tree Hierarchical",
             command(
                 "tree build {invariant} --method {tree_method} --dataset SEM_Dataset --min-size 5 --preprocessing none "
-                "--place-with {placement_set} --hierarchy Hierarchical --store {store} {features} {db}"
+                "--place-with {placement_set} --category-block {category_block} --hierarchy Hierarchical "
+                "--store {store} {features} {db}"
             ),
             lambda _: tree_figures(out / "semcurate.db"),
         ),

@@ -10,7 +10,8 @@
                                scale readings (semcurate scale), quality scores and flags
                                (semcurate quality), the 1u-2u subset, feature sets
     DIR/features.h5            feature rows: the weight-free descriptor with its blob and particle
-                               blocks, with its blob block and without either, and the wavelet
+                               blocks, with its blob block and without either, its facet block
+                               (particle_facets), and the wavelet
                                scattering transform of each image's centre square (features
                                extract), the plain descriptor's autoencoder codes (reduce, code
                                size from the 2-NN ID), the joined acquisition-invariant projection
@@ -23,7 +24,8 @@
     DIR/report.html            every table and figure in one self-contained file (semcurate report)
 
 The database also holds the sub-category tree of that projection (semcurate tree build --method louvain,
-:data:`TREE_SOURCE_SET`; unlabelled images placed by :data:`PLACEMENT_SET`), browsable with
+:data:`TREE_SOURCE_SET`; unlabelled images placed by :data:`PLACEMENT_SET`; the facet block
+:data:`TREE_CATEGORY_BLOCK` appended to each category's rows), browsable with
 ``semcurate tree show --db sqlite:///DIR/semcurate.db``.
 
 Each stage skips work already done, so a second run is fast.
@@ -61,8 +63,9 @@ DEMO_DATASETS = ("SEM_Dataset", "Hierarchical", "Majority")
 #: Extracted feature sets whose joined acquisition-invariant projection the sub-category tree splits
 #: (``reduce classic_particles+scattering_centre --method invariant``, ``classic_particles+scattering_centre.invK``):
 #: the descriptor with its blob and particle blocks (particle sizes, skewness, agglomeration, the shapes of the
-#: foreground's components), which fills ``classic_blobs`` and ``classic`` in the same pass, and the wavelet
-#: scattering transform (how texture at each scale is modulated at coarser ones) of each image's centre square.
+#: foreground's components), which fills ``classic_blobs``, ``classic`` and ``particle_facets`` in the same pass, and
+#: the wavelet scattering transform (how texture at each scale is modulated at coarser ones) of each image's centre
+#: square.
 #: With 15 % of the images labelled, on 9 (corpus seed, draw) pairs of bench/categorisation.py, this projection split
 #: by :data:`TREE_METHOD` met the placement, leaf NMI and leaf count targets on every pair of both corpora and the
 #: every-category target on every textures pair and 6 of 9 demo pairs, where the blob descriptor's projection split
@@ -89,6 +92,15 @@ TREE_METHOD = "louvain"
 PLACEMENT_SET = "classic"
 #: The projection's codes are in units of acquisition's typical change; standardising them would undo it.
 TREE_PREPROCESSING = "none"
+#: Feature set appended to each category's rows before the tree splits it (``tree build --category-block``, at its
+#: default weight): the facet block, how straight and how 4- or 6-fold symmetric the particles' edges are, which the
+#: ``classic_particles`` pass fills.  In the projection it would be 3 columns of 60; beside it, within each category,
+#: it tells faceted from round particles and square from round or triangular array elements.  With 15 % labelled,
+#: on bench/categorisation.py's demo specimens it took the every-category target from 6 to 9 of the 9 (corpus seed,
+#: draw) pairs of seeds 0-2, on which its weight was chosen, and from 2 to 5 of seeds 3-5, which were kept back; on
+#: the independent textures from 9 to 9 and from 5 to 3 (``rough`` 0.79 on seed 4); every other target on all 36
+#: pairs either way (bench/results/categorisation_facets.json).
+TREE_CATEGORY_BLOCK = "particle_facets"
 
 
 class DemoError(Exception):
@@ -408,6 +420,7 @@ def run_clustering_stages(
             min_size=5,
             preprocessing=TREE_PREPROCESSING,
             placement_feature_set=PLACEMENT_SET,
+            category_block=TREE_CATEGORY_BLOCK,
             reporter=reporter,
         )
     accuracy = results["tree"]["classifier_heldout_accuracy"]

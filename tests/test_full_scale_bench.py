@@ -389,6 +389,7 @@ def test_the_driver_splits_the_projection_the_invariant_stage_stored_and_places_
     tree = stages["tree"].command()
     assert tree[3:5] == ["tree", "build"] and tree[5] == "classic_particles+scattering_centre.inv61"
     assert tree[tree.index("--place-with") + 1] == "classic"
+    assert tree[tree.index("--category-block") + 1] == "particle_facets"
     assert tree[tree.index("--method") + 1] == "louvain"
     assert tree[tree.index("--preprocessing") + 1] == TREE_PREPROCESSING
     guided = stages["tree Hierarchical"].command()
