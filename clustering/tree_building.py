@@ -177,6 +177,7 @@ def build_tree(
     -------
     dict
         ``tree_id``, the parameters, counts of images, ``labelled``,
+        ``category_block`` (the set appended to each category's rows, or None),
         ``stopped_by_labels`` (nodes the hierarchy's labels made leaves),
         ``merged_by_labels`` (sibling leaves its labels merged away),
         ``classified`` and ``doubtful`` ones, ``left_out_flagged`` (images

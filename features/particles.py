@@ -9,6 +9,9 @@ eccentricity, extent and solidity, as scikit-image's ``regionprops`` defines
 them (solidity after the digital convex hull, below), in one vectorised pass
 over the labelled image and one convex hull per component.
 :func:`particle_statistics` turns those measures into 12 numbers per image.
+:func:`facet_statistics` adds 3 more, kept as a set of their own
+(``particle_facets``): how straight and how 4- or 6-fold symmetric each
+component's edges are.
 
 Why: the blob block says how large the particles are and how they lie, not
 what shape they have.  Flat polygons with straight edges, round domes,
