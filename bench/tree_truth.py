@@ -189,12 +189,12 @@ def diagnosis(
     md5s, values, placing_rows = paired_rows(
         sessions, feature_set, placing, lambda md5: md5 in truth and md5 in members
     )
-    block = None
-    if block_set is not None:  # the tree's own --category-block, aligned with these rows
+    block, block_weight = None, CATEGORY_BLOCK_WEIGHT
+    if block_set is not None:  # the tree's own --category-block and weight (0 included), aligned with these rows
         block_md5s, block = paired_rows(sessions, block_set, block_set, lambda md5: True)[:2]
         block_row = {md5: row for row, md5 in enumerate(block_md5s)}
         block = block[[block_row[md5] for md5 in md5s]]
-    block_weight = parameters.get("category_block_weight") or CATEGORY_BLOCK_WEIGHT
+        block_weight = parameters["category_block_weight"]
     leaves = np.array([truth[md5] for md5 in md5s])
     categories = np.array([path.split("/")[0] for path in leaves])
     values = preprocess(values, parameters.get("preprocessing", "standard"))
