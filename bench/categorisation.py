@@ -86,7 +86,7 @@ from semcurate.clustering.splitting import (
 )
 from semcurate.datasets.specimens import draw_specimen
 from semcurate.datasets.taxonomy import leaf_paths
-from semcurate.features.extract import create_extractor, working_side
+from semcurate.features.extract import create_extractor, feature_set_name, working_side
 from semcurate.features.methods import VARIANT_IMAGES
 from semcurate.features.preprocessing import preprocess
 
@@ -533,7 +533,7 @@ def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
     ``a+b`` concatenates the columns of ``a`` and ``b``; ``a.ae`` are the
     :func:`autoencoder_codes` of ``a``, ``a.inv`` its :func:`invariant_codes`, ``(a+b).inv`` the invariant codes of
     the concatenated columns: one projection fitted on both), extracting each part once per corpus (``cache``,
-    keyed by name)."""
+    keyed by name; one pass caches every set its extractor fills)."""
     if names.startswith("(") and names.endswith(").inv"):
         if names not in cache:
             inner = names[1:-5]
@@ -555,9 +555,11 @@ def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
         if name not in cache:
             extractor = create_extractor(EXTRACTOR_OF_OUTPUT.get(name, name))
             fitted = extractor.fit(images) if hasattr(extractor, "fit") else extractor
-            # {output name: rows}; the first output is the extractor's features, the others its side outputs
+            # {output name: rows}; the first output is the extractor's features, the others the sets its pass fills
             outputs = fitted.transform(images)
             cache[name] = np.asarray(outputs[name] if name in outputs else next(iter(outputs.values())), np.float64)
+            for output, rows in outputs.items():  # classic_particles' pass gives classic and particle_facets too
+                cache.setdefault(feature_set_name(fitted, output), np.asarray(rows, np.float64))
         parts.append(cache[name])
     return np.hstack(parts)
 

@@ -90,13 +90,18 @@ def test_the_silhouette_floor_reaches_the_split(categorisation, method):
 
 
 def test_a_set_another_extractor_fills_is_extracted_by_that_extractor(categorisation):
-    """``particle_facets`` has no extractor of its own: the particle descriptor's pass fills it."""
+    """``particle_facets`` has no extractor of its own: the particle descriptor's pass fills it, and that pass
+    caches the plain and blob descriptors' rows as well, so a later request for them extracts nothing."""
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(3)]
     facets = categorisation.extract("particle_facets", images, {})
     expected = categorisation.create_extractor("classic_particles").transform(images)["particle_facets"]
     assert facets.shape == (3, 3)
     np.testing.assert_array_equal(facets, expected)
+    cache: dict = {}
+    categorisation.extract("classic_particles", images, cache)  # one pass caches every set it fills
+    assert set(cache) == {"classic_particles", "classic_blobs", "classic", "particle_facets"}
+    np.testing.assert_array_equal(cache["particle_facets"], expected)
 
 
 def test_a_category_block_splits_a_category_its_rows_alone_do_not(categorisation):
