@@ -455,3 +455,43 @@ def test_without_defects_the_corpus_has_none(tmp_path):
         rows = list(csv.DictReader(handle))
     assert summary.n_images == 30 and summary.n_variants == 0 and summary.defects == {}
     assert not any(row["defect"] or row["variant"] for row in rows)
+
+
+@pytest.mark.parametrize("shape", [(96, 128), (300, 257), (1536, 2048)])
+def test_the_focusing_blur_is_scipys_gaussian_filter(shape):
+    """The defect's FFT blur against ``scipy.ndimage.gaussian_filter`` at the focusing shots' sigma (2.5-4 % of the
+    shorter side), down to the uint8 levels the corpus writes."""
+    from scipy import ndimage
+
+    from semcurate.datasets.defects import gaussian_blur
+
+    rng = np.random.default_rng(sum(shape))
+    grey = rng.integers(0, 256, shape).astype(np.float64)
+    for share in (0.025, 0.04):
+        sigma = share * min(shape)
+        ours, scipys = gaussian_blur(grey, sigma), ndimage.gaussian_filter(grey, sigma)
+        assert np.abs(ours - scipys).max() < 1e-9
+        noisy = rng.normal(0.0, 3.0, shape)
+        assert np.array_equal(np.rint(ours + noisy), np.rint(scipys + noisy))
+
+
+def test_the_colour_picture_is_the_one_drawn_over_the_whole_frame():
+    """The colour defect tests each stub within its bounding box; drawn independently here over the whole frame,
+    from the same random draws in the same order, it is the same picture to the byte."""
+    from scipy import ndimage
+
+    from semcurate.datasets.defects import apply_defect
+
+    for seed, (height, width) in enumerate([(120, 160), (97, 203), (768, 1024)]):
+        ours, _truth = apply_defect(np.zeros((height, width), np.uint8), "colour", np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+        frame = np.empty((height, width, 3))
+        frame[:] = rng.uniform(60, 160, 3)
+        frame += (y / height)[..., None] * rng.uniform(-40, 40, 3)
+        for _ in range(int(rng.integers(3, 8))):
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            radius = rng.uniform(0.05, 0.2) * min(height, width)
+            frame[(x - cx) ** 2 + (y - cy) ** 2 < radius**2] = rng.uniform(0, 255, 3)
+        frame = ndimage.gaussian_filter(frame, (1.5, 1.5, 0)) + rng.normal(0, 4, frame.shape)
+        assert np.array_equal(ours, np.clip(np.rint(frame), 0, 255).astype(np.uint8))
