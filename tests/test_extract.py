@@ -10,6 +10,7 @@ from sqlalchemy import select
 from semcurate.datasets.demo_corpus import make_sem_corpus
 from semcurate.db import FeatureSet, Image, ScaleReading, open_database
 from semcurate.features.extract import (
+    ClassicExtractor,
     ExtractionError,
     create_extractor,
     extract,
@@ -159,6 +160,14 @@ def test_the_particle_descriptor_fills_all_three_classic_sets_and_the_facets(rep
     assert ((facets >= 0) & (facets <= 1)).all()
     assert np.array_equal(particles[[particle_md5s.index(md5) for md5 in blob_md5s], :191], blobs)
 
+    # without its facet block (as the variants of a projection that does not use it are described) the particle
+    # descriptor's own columns are the same numbers
+    tasks = {task.md5: task for task in image_tasks(sessions, root / "store", None)}
+    specimens = [load_specimen(tasks[md5]) for md5 in particle_md5s]
+    plain = ClassicExtractor(particles=True, facets=False).transform(specimens)
+    assert set(plain) == {"classic_particles", "classic_blobs", "classic"}
+    np.testing.assert_array_equal(plain["classic_particles"], particles)
+
 
 def test_reduce_joins_two_sets_side_by_side_and_describes_one_variant_per_image_for_both(repository, tmp_path):
     """``reduce classic_particles+scattering --method invariant``: one projection over both sets' columns, fitted on
@@ -193,6 +202,10 @@ def test_reduce_joins_two_sets_side_by_side_and_describes_one_variant_per_image_
     assert used == drawn and not skipped and rows.shape == (5, joined.shape[1])
     np.testing.assert_array_equal(rows[:, :203], classic_rows)
     assert not np.allclose(rows[:, 203:], scattering_rows)
+    # the facet block's own variants come from the same re-acquisitions, described with the block
+    _, facet_rows, _ = variant_rows(sessions, root / "store", "classic_particles+particle_facets", drawn, workers=2)
+    np.testing.assert_array_equal(facet_rows[:, :203], classic_rows)
+    assert facet_rows.shape == (5, 206) and ((facet_rows[:, 203:] >= 0) & (facet_rows[:, 203:] <= 1)).all()
 
     result = reduce_feature_set(
         sessions,
