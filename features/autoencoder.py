@@ -75,6 +75,8 @@ PHASES: dict[str, tuple[int, int]] = {"1_a": (0, 1), "1_b": (1, 2), "1": (0, 2),
 _NETWORK_FILE = "network.keras"
 _ESTIMATOR_FILE = "estimator.json"
 _FORMAT = "semcurate.TiedAutoencoder/1"
+#: File of a :func:`grid_search` model's folder holding its codes of every row (``numpy.save``, float64).
+GRID_CODES_FILE = "codes.npy"
 _CHUNK = 8192  # rows per eager forward pass
 
 
@@ -693,24 +695,33 @@ def _tensorflow_on_one_thread() -> None:
 
 
 def _grid_row(job: tuple) -> dict[str, Any]:
-    """One configuration of :func:`grid_search` trained on its training rows and scored on its held-out rows."""
-    X_train, X_heldout, n_hidden, tying, phases, estimator_params, random_state = job
+    """One configuration of :func:`grid_search` trained on its training rows and scored on its held-out rows;
+    with a ``models_dir``, the model saved there with its codes of every row (``order``: the rows' shuffle)."""
+    X_train, X_heldout, n_hidden, tying, phases, estimator_params, random_state, models_dir, order = job
     tied = parse_tying(tying)
     model = TiedAutoencoder(
         **estimator_params, n_hidden=n_hidden, tying=tying, phases=phases, random_state=random_state
     ).fit(X_train)
-    sizes = [f"{'T' * (pair in tied)}{units}" for pair, units in zip(PAIRS, n_hidden, strict=True)]
+    architecture = "-".join(f"{'T' * (pair in tied)}{units}" for pair, units in zip(PAIRS, n_hidden, strict=True))
     h1, h2, code_size = n_hidden
-    return {
+    row: dict[str, Any] = {
         "h1": int(h1),
         "h2": int(h2),
         "code": int(code_size),
         "tying": tying_label(tied),
-        "architecture": "-".join(sizes),
+        "architecture": architecture,
         "n_parameters": model.n_parameters_,
         "train_mse": -model.score(X_train),
         "heldout_mse": -model.score(X_heldout),
     }
+    if models_dir is not None:
+        folder = model.save(Path(models_dir) / architecture)
+        codes = np.empty((len(order), code_size))
+        codes[order[: len(X_heldout)]] = model.transform(X_heldout)
+        codes[order[len(X_heldout) :]] = model.transform(X_train)
+        np.save(folder / GRID_CODES_FILE, codes)
+        row["model"] = str(folder)
+    return row
 
 
 def grid_search(
@@ -725,6 +736,7 @@ def grid_search(
     estimator_params: dict[str, Any] | None = None,
     random_state: int | None = None,
     n_jobs: int = 1,
+    models_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Grid search over hidden sizes and tying by held-out reconstruction error (thesis section 3.2.4).
 
@@ -754,6 +766,13 @@ def grid_search(
         Processes training the configurations (started afresh, each running
         TensorFlow on one thread).  Every model sees the same split and
         seed, so the rows do not depend on it.
+    models_dir : str or Path, optional
+        Folder in which every configuration's fitted model is saved
+        (:meth:`TiedAutoencoder.save`, in a sub-folder named by its
+        ``architecture``) with its codes of every row of ``X``, in ``X``'s
+        order (:data:`GRID_CODES_FILE`).  The thesis applied the grid's best
+        models themselves (section 3.2.4); so can the caller, without
+        training the best again or loading TensorFlow in its own process.
 
     Returns
     -------
@@ -762,7 +781,8 @@ def grid_search(
         ``h1``, ``h2``, ``code``, ``tying`` (canonical string),
         ``architecture`` (Table 3.3 notation, ``T`` marking a tied pair, e.g.
         ``"T400-150-18"``), ``n_parameters``, ``train_mse``, ``heldout_mse``
-        (both in the original units of ``X``).
+        (both in the original units of ``X``); with ``models_dir``, ``model``
+        (the folder the configuration's model was saved in).
 
     Notes
     -----
@@ -782,8 +802,9 @@ def grid_search(
         raise ValueError(f"validation_fraction={validation_fraction} of {X.shape[0]} rows leaves no held-out set")
     order = check_random_state(random_state).permutation(X.shape[0])
     X_heldout, X_train = X[order[:n_heldout]], X[order[n_heldout:]]
+    settings = (phases, estimator_params or {}, random_state, models_dir, order)
     jobs = [
-        (X_train, X_heldout, (h1, h2, code_size), tying, phases, estimator_params or {}, random_state)
+        (X_train, X_heldout, (h1, h2, code_size), tying, *settings)
         for h1 in h1_values
         for h2 in h2_values
         for tying in tyings

@@ -7,12 +7,21 @@ networks are (32, 16, 3), so every fit takes a second or two on a CPU.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from semcurate.features.autoencoder import PHASES, TiedAutoencoder, grid_search, parse_tying, tying_label
+from semcurate.features.autoencoder import (
+    GRID_CODES_FILE,
+    PHASES,
+    TiedAutoencoder,
+    grid_search,
+    parse_tying,
+    tying_label,
+)
 
 pytestmark = pytest.mark.slow  # trains autoencoders with TensorFlow
 
@@ -210,6 +219,33 @@ def test_grid_search_rows(data):
     assert [row["architecture"] for row in in_two] == [row["architecture"] for row in rows]
     for ours, theirs in zip(in_two, rows, strict=True):
         assert ours["heldout_mse"] == pytest.approx(theirs["heldout_mse"], rel=1e-4)
+
+
+def test_grid_search_keeps_each_model_with_its_codes_of_every_row(data, tmp_path):
+    """``models_dir``: each configuration's model, loaded again, codes ``X`` as the codes saved beside it, row by row
+    in ``X``'s order, and scores as its grid row says."""
+    rows = grid_search(
+        data,
+        [16],
+        [8],
+        ["none", "outer"],
+        3,
+        phases=(("g", 2),),
+        estimator_params={"batch_size": 64},
+        random_state=0,
+        n_jobs=2,
+        models_dir=tmp_path,
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["16-8-3", "T16-8-3"]
+    for row in rows:
+        model = TiedAutoencoder.load(row["model"])
+        np.testing.assert_allclose(np.load(Path(row["model"]) / GRID_CODES_FILE), model.transform(data), rtol=1e-5)
+        assert model.tied_ == parse_tying(row["tying"])
+        n_heldout = round(0.1 * len(data))  # held out and trained on: the error over all rows lies between
+        overall = -model.score(data)
+        assert overall == pytest.approx(
+            ((len(data) - n_heldout) * row["train_mse"] + n_heldout * row["heldout_mse"]) / len(data), rel=1e-4
+        )
 
 
 @pytest.mark.parametrize(

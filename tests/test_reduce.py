@@ -64,7 +64,9 @@ def test_bad_requests_are_clear(sessions, stored, tmp_path):
 
 
 def test_grid_search_picks_the_best_held_out_configuration(sessions, stored, tmp_path):
-    store, _ = stored
+    from semcurate.features.autoencoder import TiedAutoencoder
+
+    store, values = stored
     result = reduce_feature_set(sessions, store, "base", "ae", 3, tmp_path / "out", epochs=1, batch_size=50, grid=True)
     grid = result["grid"]
     assert len(grid) == 3 * 3 * 2  # h1 in 200/400/600, h2 in 50/100/200, tying none/outer (thesis §3.2.4)
@@ -74,6 +76,14 @@ def test_grid_search_picks_the_best_held_out_configuration(sessions, stored, tmp
     assert held_out == sorted(held_out)
     assert (result["hidden"], result["tying"]) == ([grid[0]["h1"], grid[0]["h2"]], grid[0]["tying"])
     assert store.dimension("base.ae3") == 3
+    # the codes are the grid's best model's own (thesis §3.2.4): loaded from its folder, it codes the rows the same
+    # and reconstructs them with the error the result reports, its held-out error the grid's
+    model = TiedAutoencoder.load(tmp_path / "out" / "base.ae3.model")
+    assert model.n_hidden == (grid[0]["h1"], grid[0]["h2"], 3)
+    np.testing.assert_allclose(store.read("base.ae3")[1], model.transform(values), rtol=1e-5, atol=1e-6)
+    assert result["reconstruction_mse"] == pytest.approx(-model.score(values), rel=1e-5)
+    assert result["heldout_mse"] == grid[0]["heldout_mse"] and "model" not in grid[0]
+    assert [path.name for path in (tmp_path / "out").iterdir() if path.name.startswith(".grid")] == []
 
 
 def test_pca_without_preprocessing_is_the_variance_of_the_widest_columns(sessions, stored, tmp_path):
