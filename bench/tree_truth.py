@@ -271,6 +271,8 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
                 "hierarchy_dataset": made.get("hierarchy_dataset"),
                 "stopped_by_labels": made.get("stopped_by_labels", 0),
                 "merged_by_labels": made.get("merged_by_labels", 0),
+                "category_block": made.get("category_block"),
+                "category_block_weight": made.get("category_block_weight"),
                 "classifier_heldout_accuracy": heldout,
                 "truth_images": len(truth),
                 "truth_conflicts": conflicts,
