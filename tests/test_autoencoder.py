@@ -193,10 +193,23 @@ def test_a_phase_trains_only_its_layers(data):
     assert not same(2) and not same(3)  # L3, L4: trained by 2 only
 
 
-def test_grid_search_rows(data):
-    rows = grid_search(
-        data, [16], [8], ["none", "outer"], 3, phases=(("g", 2),), estimator_params={"batch_size": 64}, random_state=0
+def _small_grid(data: np.ndarray, **options) -> list[dict]:
+    """The grid of h1 16, h2 8, tying none and outer, code 3: two epochs each, batches of 64, seed 0."""
+    return grid_search(
+        data,
+        [16],
+        [8],
+        ["none", "outer"],
+        3,
+        phases=(("g", 2),),
+        estimator_params={"batch_size": 64},
+        random_state=0,
+        **options,
     )
+
+
+def test_grid_search_rows(data):
+    rows = _small_grid(data)
     assert len(rows) == 2
     assert rows[0]["heldout_mse"] <= rows[1]["heldout_mse"]
     by_tying = {row["tying"]: row for row in rows}
@@ -205,17 +218,7 @@ def test_grid_search_rows(data):
     assert by_tying["none"]["architecture"] == "16-8-3"
     assert set(rows[0]) == {"h1", "h2", "code", "tying", "architecture", "n_parameters", "train_mse", "heldout_mse"}
     # Two spawned processes train the same models on the same split: the same rows, to float rounding.
-    in_two = grid_search(
-        data,
-        [16],
-        [8],
-        ["none", "outer"],
-        3,
-        phases=(("g", 2),),
-        estimator_params={"batch_size": 64},
-        random_state=0,
-        n_jobs=2,
-    )
+    in_two = _small_grid(data, n_jobs=2)
     assert [row["architecture"] for row in in_two] == [row["architecture"] for row in rows]
     for ours, theirs in zip(in_two, rows, strict=True):
         assert ours["heldout_mse"] == pytest.approx(theirs["heldout_mse"], rel=1e-4)
@@ -224,18 +227,7 @@ def test_grid_search_rows(data):
 def test_grid_search_keeps_each_model_with_its_codes_of_every_row(data, tmp_path):
     """``models_dir``: each configuration's model, loaded again, codes ``X`` as the codes saved beside it, row by row
     in ``X``'s order, and scores as its grid row says."""
-    rows = grid_search(
-        data,
-        [16],
-        [8],
-        ["none", "outer"],
-        3,
-        phases=(("g", 2),),
-        estimator_params={"batch_size": 64},
-        random_state=0,
-        n_jobs=2,
-        models_dir=tmp_path,
-    )
+    rows = _small_grid(data, n_jobs=2, models_dir=tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["16-8-3", "T16-8-3"]
     for row in rows:
         model = TiedAutoencoder.load(row["model"])
