@@ -349,10 +349,10 @@ def reduce_feature_set(
 
         new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
         result.update(epochs=epochs, batch_size=batch_size)
+        heldout_share = 0.1  # of the rows: the grid's held-out rows, or the single model's validation split
         if grid:
             # the grid's best model is the one applied (thesis §3.2.4), trained on the grid's 90 % and scored on
             # its held-out 10 %; training it again would cost the demo's reduce stage about 12 s
-            heldout_share = 0.1
             with tempfile.TemporaryDirectory(prefix=".grid-", dir=out_dir) as models_dir:
                 rows = grid_search(
                     values,
@@ -391,7 +391,7 @@ def reduce_feature_set(
                 tying=tying,
                 phases=(("g", epochs),),
                 batch_size=batch_size,
-                validation_fraction=0.1,
+                validation_fraction=heldout_share,
                 random_state=random_state,
             ).fit(values)
             codes = model.transform(values)

@@ -107,10 +107,11 @@ class ClassicExtractor:
         return {output: rows[:, columns] for output, columns in self._columns.items()}
 
 
-def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0):
-    """An extractor by name; ``weights`` applies to CNN extractors (``imagenet``, ``none`` or a file)."""
+def create_extractor(name: str, weights: str = "imagenet", random_state: int = 0, *, facets: bool = True):
+    """An extractor by name; ``weights`` applies to CNN extractors (``imagenet``, ``none`` or a file), ``facets``
+    to ``classic_particles`` (False: without its facet block, :class:`ClassicExtractor`)."""
     if name in CLASSIC_EXTRACTORS:
-        return ClassicExtractor(blobs=name == "classic_blobs", particles=name == "classic_particles")
+        return ClassicExtractor(blobs=name == "classic_blobs", particles=name == "classic_particles", facets=facets)
     if name in ("scattering", "scattering_centre"):
         from semcurate.features.scattering import ScatteringExtractor
 
@@ -426,11 +427,8 @@ def prefetched(batches: Iterable, depth: int = 2) -> Iterator:
 
 @cache
 def _process_extractor(name: str, facets: bool = True):
-    """The worker process' extractor ``name``; ``facets`` False builds ``classic_particles`` without its facet
-    block (:class:`ClassicExtractor`)."""
-    if name == "classic_particles" and not facets:
-        return ClassicExtractor(particles=True, facets=False)
-    return create_extractor(name)
+    """The worker process' extractor ``name`` (:func:`create_extractor`, ``facets`` as there), built once."""
+    return create_extractor(name, facets=facets)
 
 
 def worker_batch(job: tuple[list[ImageTask], int, str]) -> tuple[list[str], dict[str, np.ndarray], dict[str, int]]:
