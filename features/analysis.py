@@ -9,11 +9,14 @@ images for the fine-tuning core.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +241,13 @@ def _register(
         session.add(row)
 
 
+def _move_folder(source: Path, target: Path) -> None:
+    """Put folder ``source`` at ``target``, replacing any folder there (``os.replace`` cannot rename onto a
+    folder that holds files)."""
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(source, target)
+
+
 def reduce_feature_set(
     sessions: sessionmaker,
     feature_store: FeatureStore,
@@ -330,30 +340,33 @@ def reduce_feature_set(
         "code_size_source": code_size_source,
         "rows": len(md5s),
     }
-    if method == "pca":
-        from sklearn.decomposition import PCA
+    with contextlib.ExitStack() as stack:  # the grid's model folder lives until its best model is moved
+        publish_model: Callable[[], object] | None = None  # PCA keeps no model
+        if method == "pca":
+            from sklearn.decomposition import PCA
 
-        try:
-            scaled = preprocess(values, preprocessing)
-        except ValueError as error:
-            raise StudyError(str(error)) from None
-        result["preprocessing"] = preprocessing
-        pca = PCA(n_components=min(values.shape), random_state=random_state).fit(scaled)
-        codes = pca.transform(scaled)[:, :code_size]
-        ratios = pca.explained_variance_ratio_
-        result["explained_variance"] = float(ratios[:code_size].sum())
-        scree_figure(ratios, code_size).savefig(out_dir / f"{name}.pca_scree.png", dpi=110)
-        new_name, layer = f"{name}.pca{code_size}", "pca"
-    else:
-        from semcurate.features.autoencoder import GRID_CODES_FILE, TiedAutoencoder, grid_search
+            try:
+                scaled = preprocess(values, preprocessing)
+            except ValueError as error:
+                raise StudyError(str(error)) from None
+            result["preprocessing"] = preprocessing
+            pca = PCA(n_components=min(values.shape), random_state=random_state).fit(scaled)
+            codes = pca.transform(scaled)[:, :code_size]
+            ratios = pca.explained_variance_ratio_
+            result["explained_variance"] = float(ratios[:code_size].sum())
+            scree_figure(ratios, code_size).savefig(out_dir / f"{name}.pca_scree.png", dpi=110)
+            new_name, layer = f"{name}.pca{code_size}", "pca"
+        else:
+            from semcurate.features.autoencoder import GRID_CODES_FILE, TiedAutoencoder, grid_search
 
-        new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
-        result.update(epochs=epochs, batch_size=batch_size)
-        heldout_share = 0.1  # of the rows: the grid's held-out rows, or the single model's validation split
-        if grid:
-            # the grid's best model is the one applied (thesis §3.2.4), trained on the grid's 90 % and scored on
-            # its held-out 10 %; training it again would cost the demo's reduce stage about 12 s
-            with tempfile.TemporaryDirectory(prefix=".grid-", dir=out_dir) as models_dir:
+            new_name, layer = f"{name}.ae{code_size}", "autoencoder codes"
+            result.update(epochs=epochs, batch_size=batch_size)
+            kept = out_dir / f"{new_name}.model"
+            heldout_share = 0.1  # of the rows: the grid's held-out rows, or the single model's validation split
+            if grid:
+                # the grid's best model is the one applied (thesis §3.2.4), trained on the grid's 90 % and scored on
+                # its held-out 10 %; training it again would cost the demo's reduce stage about 12 s
+                models_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".grid-", dir=out_dir)))
                 rows = grid_search(
                     values,
                     (200, 400, 600),
@@ -367,54 +380,59 @@ def reduce_feature_set(
                     n_jobs=workers,
                     models_dir=models_dir,
                 )
-                best = Path(rows[0]["model"])
-                codes = np.load(best / GRID_CODES_FILE)
-                (best / GRID_CODES_FILE).unlink()
-                kept = out_dir / f"{new_name}.model"
-                shutil.rmtree(kept, ignore_errors=True)
-                os.replace(best, kept)
-            result["grid"] = [{key: value for key, value in row.items() if key != "model"} for row in rows]
-            heldout = round(heldout_share * len(values))  # the rows grid_search held out
-            result.update(
-                hidden=[rows[0]["h1"], rows[0]["h2"]],
-                tying=rows[0]["tying"],
-                # over every row: the mean of the training and held-out errors, weighted by their rows
-                reconstruction_mse=float(
-                    ((len(values) - heldout) * rows[0]["train_mse"] + heldout * rows[0]["heldout_mse"]) / len(values)
-                ),
-                heldout_mse=float(rows[0]["heldout_mse"]),
-                n_parameters=int(rows[0]["n_parameters"]),
+                best = rows[0]
+                codes = np.load(Path(best["model"]) / GRID_CODES_FILE)
+                (Path(best["model"]) / GRID_CODES_FILE).unlink()
+                result["grid"] = [{key: value for key, value in row.items() if key != "model"} for row in rows]
+                result.update(
+                    hidden=[best["h1"], best["h2"]],
+                    tying=best["tying"],
+                    # over every row: the mean of the training and held-out errors, weighted by their rows
+                    reconstruction_mse=float(
+                        (best["train_rows"] * best["train_mse"] + best["heldout_rows"] * best["heldout_mse"])
+                        / (best["train_rows"] + best["heldout_rows"])
+                    ),
+                    heldout_mse=float(best["heldout_mse"]),
+                    n_parameters=int(best["n_parameters"]),
+                )
+                publish_model = functools.partial(_move_folder, Path(best["model"]), kept)
+            else:
+                model = TiedAutoencoder(
+                    n_hidden=(*hidden, code_size),
+                    tying=tying,
+                    phases=(("g", epochs),),
+                    batch_size=batch_size,
+                    validation_fraction=heldout_share,
+                    random_state=random_state,
+                ).fit(values)
+                codes = model.transform(values)
+                result.update(
+                    hidden=list(hidden),
+                    tying=tying,
+                    reconstruction_mse=float(-model.score(values)),
+                    n_parameters=int(model.n_parameters_),
+                )
+                publish_model = functools.partial(model.save, kept)
+
+        # the model folder, the codes, the catalogue row and the JSON are written under the store's writer lock, so
+        # that two runs of one reduction cannot leave one's model beside the other's codes, nor collide in the
+        # folder swap (the second to arrive stops with FeatureStoreBusy while the first writes)
+        with feature_store.writing():
+            if publish_model is not None:
+                publish_model()
+            feature_store.replace(new_name, md5s, codes)
+            _register(
+                sessions,
+                feature_store,
+                new_name,
+                name,
+                layer,
+                code_size,
+                {key: value for key, value in result.items() if key != "grid"},
             )
-        else:
-            model = TiedAutoencoder(
-                n_hidden=(*hidden, code_size),
-                tying=tying,
-                phases=(("g", epochs),),
-                batch_size=batch_size,
-                validation_fraction=heldout_share,
-                random_state=random_state,
-            ).fit(values)
-            codes = model.transform(values)
-            result.update(
-                hidden=list(hidden),
-                tying=tying,
-                reconstruction_mse=float(-model.score(values)),
-                n_parameters=int(model.n_parameters_),
-            )
-            model.save(out_dir / f"{new_name}.model")
-    feature_store.replace(new_name, md5s, codes)
-    _register(
-        sessions,
-        feature_store,
-        new_name,
-        name,
-        layer,
-        code_size,
-        {key: value for key, value in result.items() if key != "grid"},
-    )
-    result["feature_set"] = new_name
-    (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return result
+            result["feature_set"] = new_name
+            (out_dir / f"{new_name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return result
 
 
 def _invariant_projection(

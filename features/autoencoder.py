@@ -713,6 +713,8 @@ def _grid_row(job: tuple) -> dict[str, Any]:
         "n_parameters": model.n_parameters_,
         "train_mse": -model.score(X_train),
         "heldout_mse": -model.score(X_heldout),
+        "train_rows": len(X_train),
+        "heldout_rows": len(X_heldout),
     }
     if models_dir is not None:
         folder = model.save(Path(models_dir) / architecture)
@@ -781,8 +783,10 @@ def grid_search(
         ``h1``, ``h2``, ``code``, ``tying`` (canonical string),
         ``architecture`` (Table 3.3 notation, ``T`` marking a tied pair, e.g.
         ``"T400-150-18"``), ``n_parameters``, ``train_mse``, ``heldout_mse``
-        (both in the original units of ``X``); with ``models_dir``, ``model``
-        (the folder the configuration's model was saved in).
+        (both in the original units of ``X``), ``train_rows`` and
+        ``heldout_rows`` (how many rows each error is the mean over); with
+        ``models_dir``, ``model`` (the folder the configuration's model was
+        saved in).
 
     Notes
     -----

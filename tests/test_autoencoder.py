@@ -216,7 +216,20 @@ def test_grid_search_rows(data):
     assert by_tying["none"]["n_parameters"] - by_tying["outer"]["n_parameters"] == 16 * N_FEATURES
     assert by_tying["outer"]["architecture"] == "T16-8-3"
     assert by_tying["none"]["architecture"] == "16-8-3"
-    assert set(rows[0]) == {"h1", "h2", "code", "tying", "architecture", "n_parameters", "train_mse", "heldout_mse"}
+    assert set(rows[0]) == {
+        "h1",
+        "h2",
+        "code",
+        "tying",
+        "architecture",
+        "n_parameters",
+        "train_mse",
+        "heldout_mse",
+        "train_rows",
+        "heldout_rows",
+    }
+    n_heldout = round(0.1 * len(data))  # validation_fraction 0.1 of the rows
+    assert [(row["train_rows"], row["heldout_rows"]) for row in rows] == [(len(data) - n_heldout, n_heldout)] * 2
     # Two spawned processes train the same models on the same split: the same rows, to float rounding.
     in_two = _small_grid(data, n_jobs=2)
     assert [row["architecture"] for row in in_two] == [row["architecture"] for row in rows]

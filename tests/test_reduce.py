@@ -86,6 +86,27 @@ def test_grid_search_picks_the_best_held_out_configuration(sessions, stored, tmp
     assert [path.name for path in (tmp_path / "out").iterdir() if path.name.startswith(".grid")] == []
 
 
+def test_a_reduction_that_finds_the_store_being_written_stops_before_writing_anything(sessions, stored, tmp_path):
+    """Another process writing the store (a second ``reduce`` of the same set publishing its model and codes):
+    the run stops with the store's one-line busy error and leaves no model, no codes, no catalogue row and no
+    JSON behind (the grid's runs publish under the same lock, one model instead of eighteen here)."""
+    from semcurate.features.store import FeatureStoreBusy
+
+    store, _values = stored
+    out = tmp_path / "out"
+    with FeatureStore(store.path).writing():  # its own open file, so its flock is another holder's
+        with pytest.raises(FeatureStoreBusy, match="wait for it or stop it"):
+            reduce_feature_set(sessions, store, "base", "ae", 3, out, epochs=1, batch_size=50)
+    assert sorted(path.name for path in out.iterdir()) == []
+    assert "base.ae3" not in store.names()
+    with sessions() as session:
+        assert session.query(FeatureSet).filter_by(name="base.ae3").count() == 0
+    # once the store is free, the same call writes them all
+    result = reduce_feature_set(sessions, store, "base", "ae", 3, out, epochs=1, batch_size=50)
+    assert result["feature_set"] == "base.ae3" and (out / "base.ae3.model").is_dir()
+    assert store.dimension("base.ae3") == 3
+
+
 def test_pca_without_preprocessing_is_the_variance_of_the_widest_columns(sessions, stored, tmp_path):
     store, values = stored
     wide = values * np.r_[1000.0, np.ones(values.shape[1] - 1)]  # one column 1,000 times wider
