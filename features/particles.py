@@ -221,14 +221,27 @@ def shading_removed(level: np.ndarray) -> np.ndarray:
     return filtered[pad : pad + height, pad : pad + width]
 
 
-def particle_foreground(level: np.ndarray) -> np.ndarray | None:
-    """The particles' pixels: the opened Otsu foreground of :func:`shading_removed` (boolean, ``level``'s shape), or
-    ``None`` when the level is flat or has no detail finer than its shading (the filtered copy's standard deviation
-    at most a thousandth of the level's)."""
+def particle_foreground(level: np.ndarray) -> np.ndarray:
+    """The particles' pixels: the opened Otsu foreground of :func:`shading_removed` (boolean, ``level``'s shape); no
+    pixel when the level is flat or has no detail finer than its shading (the filtered copy's standard deviation at
+    most a thousandth of the level's).
+
+    Examples
+    --------
+    A flat level has no particle; a bright square on a dark level is one:
+
+    >>> int(particle_foreground(np.full((64, 64), 0.5)).sum())
+    0
+    >>> level = np.zeros((64, 64))
+    >>> level[24:40, 24:40] = 1.0
+    >>> foreground = particle_foreground(level)
+    >>> bool(foreground[32, 32]), bool(foreground[4, 4])
+    (True, False)
+    """
     filtered = shading_removed(level)
     spread = np.std(level)
     if spread == 0 or filtered.std() <= _MIN_DETAIL * spread:
-        return None
+        return np.zeros(np.shape(level), dtype=bool)
     return ndimage.binary_opening(filtered > threshold_otsu(filtered))
 
 
@@ -262,7 +275,7 @@ def particle_statistics(level: np.ndarray, foreground: np.ndarray | None = None)
         level's, :func:`particle_foreground`), or no component is large enough.
     """
     mask = particle_foreground(level) if foreground is None else foreground
-    if mask is None or not mask.any():
+    if not mask.any():
         return np.zeros(len(PARTICLE_FEATURE_NAMES))
     measures = particle_measures(mask)
     kept = measures["area"] >= _MIN_AREA_PX
@@ -348,7 +361,7 @@ def facet_statistics(level: np.ndarray, foreground: np.ndarray | None = None) ->
     [0.04, 0.0, 0.29]
     """
     mask = particle_foreground(level) if foreground is None else foreground
-    if mask is None or not mask.any():
+    if not mask.any():
         return np.zeros(len(FACET_FEATURE_NAMES))
     labels, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
     area = np.bincount(labels.ravel(), minlength=count + 1)

@@ -170,6 +170,26 @@ def test_a_flat_image_or_one_without_particles_gives_zeros():
     assert particle_statistics(single_pixels).tolist() == [0.0] * 12
 
 
+def test_the_descriptor_finds_a_flat_images_foreground_once(monkeypatch):
+    """The particle and facet blocks share the descriptor's one foreground, also when it holds no pixel (a flat
+    image): neither block looks for the particles again, and both are zeros."""
+    import semcurate.features.classic as classic
+    import semcurate.features.particles as particles
+
+    calls, original = [], particles.particle_foreground
+
+    def counted(level):
+        calls.append(level.shape)
+        return original(level)
+
+    monkeypatch.setattr(classic, "particle_foreground", counted)
+    monkeypatch.setattr(particles, "particle_foreground", counted)
+    descriptor = ClassicDescriptor(particles=True, facets=True)
+    vector = descriptor.describe(np.full((300, 400), 0.5, dtype=np.float32))
+    assert len(calls) == 1
+    assert vector[-15:].tolist() == [0.0] * 15  # 12 particle and 3 facet columns
+
+
 def test_the_block_extends_the_blob_descriptor_and_the_extractor_fills_all_three_sets():
     particles, blobs = ClassicDescriptor(particles=True), ClassicDescriptor(blobs=True)
     assert particles.name == "classic_particles" and particles.dimension == blobs.dimension + 12 == 203
