@@ -81,6 +81,7 @@ from semcurate.clustering.splitting import (
     CATEGORY_BLOCK_WEIGHT,
     MIN_SILHOUETTE,
     SAMPLE_ROWS,
+    community_weighted,
     split,
     with_category_block,
 )
@@ -180,14 +181,19 @@ def tree_leaves(
     min_silhouette: float = MIN_SILHOUETTE,
     block: np.ndarray | None = None,
     block_weight: float = CATEGORY_BLOCK_WEIGHT,
+    community_weights: bool = False,
 ) -> np.ndarray:
     """Each row's leaf (``category/number``) in the trees split per ``assigned`` category (:func:`category_leaves`),
     with ``block``'s columns appended to each category's rows as ``tree build --category-block`` appends them
-    (:func:`~semcurate.clustering.splitting.with_category_block`)."""
+    (:func:`~semcurate.clustering.splitting.with_category_block`), and with ``community_weights`` each category's
+    columns weighted as ``tree build --community-weights`` weighs them
+    (:func:`~semcurate.clustering.splitting.community_weighted` on ``sample_size`` rows, seeded by ``seed``)."""
     leaf_of = np.empty(len(values), dtype=object)
     for category in np.unique(assigned):
         rows = np.flatnonzero(assigned == category)
         split_values = values[rows] if block is None else with_category_block(values[rows], block[rows], block_weight)
+        if community_weights:
+            split_values = community_weighted(split_values, sample_size=sample_size, random_state=seed)
         numbers = category_leaves(split_values, seed, method, sample_size, min_silhouette)
         leaf_of[rows] = [f"{category}/{number}" for number in numbers]
     return leaf_of.astype(str)
@@ -241,6 +247,7 @@ def categorise(
     min_silhouette: float = MIN_SILHOUETTE,
     block: np.ndarray | None = None,
     block_weight: float = CATEGORY_BLOCK_WEIGHT,
+    community_weights: bool = False,
 ) -> dict:
     """Place, split, score: the numbers of one corpus and one feature matrix (see the module docstring).
 
@@ -253,7 +260,7 @@ def categorise(
     placement taken out: what the splitting alone reaches. ``method`` is the
     tree's clustering method (``tree build --method``), ``sample_size`` its ``--sample-size``,
     ``min_silhouette`` its ``--min-silhouette``, ``block`` the rows of its ``--category-block`` and
-    ``block_weight`` its ``--category-block-weight``.
+    ``block_weight`` its ``--category-block-weight``, ``community_weights`` its ``--community-weights``.
     """
     labelled = stratified_labelled(categories, LABELLED_SHARE, seed)
     graph = {} if placing is None else {"graph_labelled": values[labelled], "graph_unlabelled": values[~labelled]}
@@ -267,7 +274,7 @@ def categorise(
     assigned[~labelled] = placement.categories
     placed_right = np.array(placement.categories) == categories[~labelled]
     started = time.perf_counter()
-    splitting = (seed, method, sample_size, min_silhouette, block, block_weight)
+    splitting = (seed, method, sample_size, min_silhouette, block, block_weight, community_weights)
     scores = tree_scores(tree_leaves(values, assigned, *splitting), categories, leaves)
     split_s = time.perf_counter() - started
     oracle = tree_scores(tree_leaves(values, categories, *splitting), categories, leaves)
@@ -310,21 +317,24 @@ def draw_summary(draws: list[int], results: list[dict]) -> dict:
 
 
 def over_corpus_seeds(rows: list[dict]) -> list[dict]:
-    """Per corpus and extractor, over every corpus seed and labelled draw of ``rows``: each figure of
-    :data:`DRAW_KEYS` (a list per corpus seed, one value per draw) with its smallest, mean and largest, and on how
-    many of the (corpus seed, draw) pairs each target is met.
+    """Per corpus, extractor, block weight and community weighting, over every corpus seed and labelled draw of
+    ``rows``: each figure of :data:`DRAW_KEYS` (a list per corpus seed, one value per draw) with its smallest, mean
+    and largest, and on how many of the (corpus seed, draw) pairs each target is met.
 
     Why: a corpus seed draws new images, and one draw decides the worst-category and leaf-count verdicts (the
     minimum of five to seven NMIs over about a hundred images each); the labelled draws alone do not show that.
     """
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, float | None, bool], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["corpus"], row["extractor"]), []).append(row)
+        setting = (row.get("category_block_weight"), row.get("community_weights", False))
+        groups.setdefault((row["corpus"], row["extractor"], *setting), []).append(row)
     summaries = []
-    for (corpus, extractor), group in groups.items():
+    for (corpus, extractor, block_weight, weighted), group in groups.items():
         summary: dict = {
             "corpus": corpus,
             "extractor": extractor,
+            "category_block_weight": block_weight,
+            "community_weights": weighted,
             "corpus_seeds": [row["corpus_seed"] for row in group],
         }
         for key in DRAW_KEYS:
@@ -628,13 +638,35 @@ def main() -> None:
     parser.add_argument(
         "--category-block-weight",
         type=float,
-        default=CATEGORY_BLOCK_WEIGHT,
-        help="the block's spread within a category in typical columns (tree build --category-block-weight)",
+        nargs="+",
+        default=[CATEGORY_BLOCK_WEIGHT],
+        help="the block's spread within a category in typical columns (tree build --category-block-weight); "
+        "several: a row for each, on the same extraction and placement",
+    )
+    parser.add_argument(
+        "--community-weights",
+        choices=("off", "on"),
+        nargs="+",
+        default=["off"],
+        help="split without or with each category's columns weighted by its Louvain communities (tree build "
+        "--community-weights); both: a row for each, on the same extraction and placement",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="WEIGHT:off|on",
+        help="of the --category-block-weight × --community-weights settings, only these (e.g. 4:off 3:on)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
     if not 0 <= args.min_silhouette < 1:
         parser.error(f"--min-silhouette must be in [0, 1) as tree build's (0: no floor); got {args.min_silhouette}")
+    settings = [(weight, weighted) for weight in args.category_block_weight for weighted in args.community_weights]
+    if args.only is not None:
+        unknown = sorted(set(args.only) - {f"{weight:g}:{weighted}" for weight, weighted in settings})
+        if unknown:
+            parser.error(f"--only names settings not asked for: {', '.join(unknown)}")
+        settings = [(weight, weighted) for weight, weighted in settings if f"{weight:g}:{weighted}" in args.only]
 
     load_before = [round(load, 2) for load in os.getloadavg()]
     rows, study_rows = [], []
@@ -661,43 +693,48 @@ def main() -> None:
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
             block = None if args.category_block is None else extract(args.category_block, images, cache)
-            results = [
-                categorise(
-                    values,
-                    categories,
-                    leaves,
-                    draw,
-                    placing,
-                    args.split_method,
-                    min_silhouette=args.min_silhouette,
-                    block=block,
-                    block_weight=args.category_block_weight,
+            for block_weight, weighted in settings:
+                results = [
+                    categorise(
+                        values,
+                        categories,
+                        leaves,
+                        draw,
+                        placing,
+                        args.split_method,
+                        min_silhouette=args.min_silhouette,
+                        block=block,
+                        block_weight=block_weight,
+                        community_weights=weighted == "on",
+                    )
+                    for draw in args.draws
+                ]
+                result = results[0]
+                rows.append(
+                    {
+                        "corpus": corpus,
+                        "corpus_seed": corpus_seed,
+                        "extractor": name,
+                        "placed_with": args.place_with or name,
+                        "category_block_weight": None if block is None else block_weight,
+                        "community_weights": weighted == "on",
+                        "extract_s": round(extract_s, 1),
+                        **result,
+                        "draws": draw_summary(args.draws, results),
+                    }
                 )
-                for draw in args.draws
-            ]
-            result = results[0]
-            rows.append(
-                {
-                    "corpus": corpus,
-                    "corpus_seed": corpus_seed,
-                    "extractor": name,
-                    "placed_with": args.place_with or name,
-                    "extract_s": round(extract_s, 1),
-                    **result,
-                    "draws": draw_summary(args.draws, results),
-                }
-            )
-            print(
-                f"{corpus} (seed {corpus_seed}) | {name} | "
-                f"placement {result['placement_accuracy']} ({result['classifier']}) | "
-                f"leaf NMI {result['leaf_nmi']} | worst category {result['worst_category_nmi']} | "
-                f"leaves {result['leaves']}/{result['true_subcategories']} | "
-                f"{extract_s:.0f}+{result['placement_s']}+{result['split_s']} s"
-            )
-            print("   per category:", {k: v["nmi"] for k, v in result["per_category"].items()})
-            print("   with the true categories:", result["with_true_categories"])
-            if len(results) > 1:
-                print("   over the draws:", {key: rows[-1]["draws"][key] for key in DRAW_KEYS})
+                print(
+                    f"{corpus} (seed {corpus_seed}) | {name} | block weight {block_weight} | "
+                    f"community weights {weighted} | "
+                    f"placement {result['placement_accuracy']} ({result['classifier']}) | "
+                    f"leaf NMI {result['leaf_nmi']} | worst category {result['worst_category_nmi']} | "
+                    f"leaves {result['leaves']}/{result['true_subcategories']} | "
+                    f"{extract_s:.0f}+{result['placement_s']}+{result['split_s']} s"
+                )
+                print("   per category:", {k: v["nmi"] for k, v in result["per_category"].items()})
+                print("   with the true categories:", result["with_true_categories"])
+                if len(results) > 1:
+                    print("   over the draws:", {key: rows[-1]["draws"][key] for key in DRAW_KEYS})
     results = {
         "benchmark": "categorisation",
         "targets": {
@@ -723,13 +760,17 @@ def main() -> None:
             "min_silhouette": args.min_silhouette,
             "category_block": args.category_block,
             "category_block_weight": None if args.category_block is None else args.category_block_weight,
+            "community_weights": args.community_weights,
+            "only": args.only,
         },
         "rows": rows,
         "over_corpus_seeds": over_corpus_seeds(rows),
     }
     for summary in results["over_corpus_seeds"]:
         print(
-            f"{summary['corpus']} | {summary['extractor']} | targets met on (corpus seed, draw) pairs:",
+            f"{summary['corpus']} | {summary['extractor']} | block weight {summary['category_block_weight']} | "
+            f"community weights {summary['community_weights']} | "
+            "targets met on (corpus seed, draw) pairs:",
             summary["targets_met"],
         )
     if study_rows:

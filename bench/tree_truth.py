@@ -180,8 +180,8 @@ def diagnosis(
 ) -> dict:
     """The tree's feature set split over the true categories, and placed and split on stratified 15 % draws, by
     ``bench/categorisation.py``'s functions (see the module docstring) with the tree's clustering ``method``, its
-    stored ``sample_size``, its stored ``min_silhouette`` floor and its ``--category-block`` (stored set and
-    weight), over the tree's ``members``."""
+    stored ``sample_size``, its stored ``min_silhouette`` floor, its ``--category-block`` (stored set and
+    weight) and its ``--community-weights``, over the tree's ``members``."""
     from semcurate.features.preprocessing import preprocess
 
     placing = parameters.get("placement_feature_set") or feature_set
@@ -201,14 +201,15 @@ def diagnosis(
     placing_rows = preprocess(placing_rows)
     sample_size = parameters.get("sample_size", UNSTORED_SAMPLE_ROWS)
     floor = parameters.get("min_silhouette", MIN_SILHOUETTE)
+    weighted = bool(parameters.get("community_weights", False))
     oracle = categorisation.tree_scores(
-        categorisation.tree_leaves(values, categories, 0, method, sample_size, floor, block, block_weight),
+        categorisation.tree_leaves(values, categories, 0, method, sample_size, floor, block, block_weight, weighted),
         categories,
         leaves,
     )
     results = [
         categorisation.categorise(
-            values, categories, leaves, draw, placing_rows, method, sample_size, floor, block, block_weight
+            values, categories, leaves, draw, placing_rows, method, sample_size, floor, block, block_weight, weighted
         )
         for draw in draws
     ]
@@ -273,6 +274,7 @@ def score_run(db_url: str, truth_csv: Path, draws: list[int], run: str, trees: s
                 "merged_by_labels": made.get("merged_by_labels", 0),
                 "category_block": made.get("category_block"),
                 "category_block_weight": made.get("category_block_weight"),
+                "community_weights": made.get("community_weights", False),
                 "classifier_heldout_accuracy": heldout,
                 "truth_images": len(truth),
                 "truth_conflicts": conflicts,

@@ -34,7 +34,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "placement": ["CategoryPlacer", "place_unlabelled"],
         "placement_tables": ["placement_summary"],
         "runs": ["ClusteringError", "cluster_feature_set"],
-        "splitting": ["split", "with_category_block"],
+        "splitting": ["community_weighted", "split", "with_category_block"],
         "store": ["ClusterStore"],
         "tree_building": ["build_tree"],
     },

@@ -56,7 +56,8 @@ MIN_NULL_Z = 2.5
 #: (``bench/results/categorisation_facets.json``). At 2 the textures met it on 17 of 18 pairs but the demo on 6
 #: (``categorisation_facets_w2.json``); on the trees ``semcurate demo`` stored at 1,300 images (corpus seeds 0-2) 4
 #: lost Patterned_surface (0.544) and Tips (0.182, "gaussian-like") where 2 did not, and over those trees and their
-#: stratified draws the two are level (``tree_truth_1300_weights.json``), so it stays 4.
+#: stratified draws the two are level (``tree_truth_1300_weights.json``), so it stays 4. With ``--community-weights``
+#: 3 did better on those trees (:func:`~semcurate.clustering.splitting.community_weighted` says where it did not).
 CATEGORY_BLOCK_WEIGHT = 4.0
 #: Rows of a node, at most, on which the tree's rules decide (a random sample of larger nodes; fixed seed): the
 #: gap's clusterings, the silhouettes, the stability subsamples, the medoid. A test's power grows with the rows it

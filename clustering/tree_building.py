@@ -33,6 +33,7 @@ from semcurate.clustering.splitting import (
     SAMPLE_ROWS,
     SPLIT_RULES,
     Branch,
+    community_weighted,
     merge_agreeing_siblings,
     split,
     stop_where_labels_agree,
@@ -134,6 +135,7 @@ def build_tree(
     hierarchy_dataset: str | None = None,
     category_block: str | None = None,
     category_block_weight: float = CATEGORY_BLOCK_WEIGHT,
+    community_weights: bool = False,
     reporter: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Build and store the sub-category tree of ``feature_set``; return a summary with the new tree's id.
@@ -173,11 +175,17 @@ def build_tree(
     block ``particle_facets`` beside a projection, which it would otherwise
     be one column of many in.  Every image of the tree must have a row in it.
 
+    ``community_weights`` scales each column of a category's rows (the block's
+    too) by how well that category's Louvain communities tell it apart
+    (:func:`~semcurate.clustering.splitting.community_weighted`) before the
+    category is split.
+
     Returns
     -------
     dict
         ``tree_id``, the parameters, counts of images, ``labelled``,
         ``category_block`` (the set appended to each category's rows, or None),
+        ``community_weights``,
         ``stopped_by_labels`` (nodes the hierarchy's labels made leaves),
         ``merged_by_labels`` (sibling leaves its labels merged away),
         ``classified`` and ``doubtful`` ones, ``left_out_flagged`` (images
@@ -283,11 +291,22 @@ def build_tree(
     known = np.array([subcategory.get(md5) for md5 in md5s], dtype=object)
     stopped_by_labels = merged_by_labels = 0
     appended = block if category_block_weight > 0 else None
-    split_values = values if appended is None else np.empty((len(values), values.shape[1] + appended.shape[1]))
+    split_values = values
+    if appended is not None or community_weights:
+        split_values = np.empty((len(values), values.shape[1] + (0 if appended is None else appended.shape[1])))
     for name in names:
         rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
-        if appended is not None:
-            split_values[rows] = with_category_block(values[rows], appended[rows], category_block_weight)
+        if split_values is not values:
+            joined = (
+                values[rows]
+                if appended is None
+                else with_category_block(values[rows], appended[rows], category_block_weight)
+            )
+            split_values[rows] = (
+                community_weighted(joined, sample_size=sample_size, random_state=random_state)
+                if community_weights
+                else joined
+            )
         branches[name] = split(
             split_values[rows],
             method,
@@ -324,6 +343,7 @@ def build_tree(
         "hierarchy_dataset": hierarchy_dataset,
         "category_block": category_block,
         "category_block_weight": None if category_block is None else category_block_weight,
+        "community_weights": community_weights,
         "stopped_by_labels": stopped_by_labels,
         "merged_by_labels": merged_by_labels,
         "quality_run": quality_run,
@@ -370,6 +390,7 @@ def build_tree(
         "nodes": n_nodes,
         "leaves": n_leaves,
         "category_block": category_block,
+        "community_weights": community_weights,
         "stopped_by_labels": stopped_by_labels,
         "merged_by_labels": merged_by_labels,
         "placement": placement.report,

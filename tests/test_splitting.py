@@ -22,6 +22,7 @@ from semcurate.clustering.splitting import (
     STOPS,
     Branch,
     cluster_stability,
+    community_weighted,
     gap_estimate,
     gaussian_null_z,
     isolated_rows,
@@ -746,3 +747,30 @@ def test_a_category_block_spreads_weight_times_a_typical_column_whatever_its_uni
     np.testing.assert_array_equal(with_category_block(values, block, weight=0.0), values)
     with pytest.raises(ValueError, match="one row per row of values"):
         with_category_block(values, block[:-1])
+
+
+def test_community_weights_favour_the_column_that_tells_the_groups_apart():
+    """Three groups 8 apart along column 0, unit noise in columns 1-4, a constant column 5: the weights are the
+    columns' total over within-group sums of squares (the groups are the communities Louvain finds here),
+    normalised to mean 1, so column 0 counts for far more than the noise and the constant column for nothing.
+    Fewer rows than a graph needs come back unchanged."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1, 2], 50)
+    values = np.column_stack([8.0 * groups, np.zeros((150, 4)), np.full(150, 7.0)]) + np.column_stack(
+        [rng.normal(0, 1, (150, 5)), np.zeros(150)]
+    )
+    weighted = community_weighted(values, random_state=0)
+    total = ((values - values.mean(axis=0)) ** 2).sum(axis=0)
+    within = sum(((values[groups == g] - values[groups == g].mean(axis=0)) ** 2).sum(axis=0) for g in range(3))
+    ratio = np.divide(total, within, out=np.zeros(6), where=total > 0)
+    expected = ratio / ratio.mean()
+    np.testing.assert_allclose(weighted[:, :5] / values[:, :5], np.broadcast_to(np.sqrt(expected[:5]), (150, 5)))
+    np.testing.assert_array_equal(weighted[:, 5], 0.0)
+    assert expected[0] > 20 * expected[1:5].max()
+    few = values[:20]
+    np.testing.assert_array_equal(community_weighted(few), few)
+    # weights from a sample of 60 rows scale every row, each column by one factor, still favouring column 0
+    sampled = community_weighted(values, sample_size=60, random_state=1)
+    factors = sampled[:, :5] / values[:, :5]
+    np.testing.assert_allclose(factors, np.broadcast_to(factors[0], (150, 5)))
+    assert factors[0, 0] ** 2 > 20 * (factors[0, 1:] ** 2).max()

@@ -475,6 +475,54 @@ def test_a_category_block_is_split_with_each_category_and_weight_0_changes_nothi
         build_tree(*arguments, **options, category_block="short-block")
 
 
+def test_community_weights_weigh_each_categorys_rows_with_its_block_before_the_split(demo_repository, monkeypatch):
+    """``community_weights``: each category's rows, the block's columns beside them, go through
+    :func:`community_weighted` once, with the tree's seed and sample size, and the rows it returns are the ones
+    split; the
+    tree's parameters say so. Without it, it is never called."""
+    import semcurate.clustering.tree_building as tree_building
+
+    root, _, sessions, _ = demo_repository
+    store = FeatureStore(root / "features.h5")
+    md5s, values = store.read("classic")
+    store.replace("two-block", md5s, values[:, :2])
+    seen, splits = [], []
+    original_split = tree_building.split
+
+    def spy(rows, *, sample_size, random_state):
+        seen.append((rows.shape, sample_size, random_state))
+        return rows * 2.0
+
+    def recorded_split(rows, *arguments, **options):
+        splits.append(rows.copy())
+        return original_split(rows, *arguments, **options)
+
+    monkeypatch.setattr(tree_building, "community_weighted", spy)
+    monkeypatch.setattr(tree_building, "split", recorded_split)
+    arguments = (sessions, store, root / "store", "classic", "louvain", "SEM_Dataset")
+    plain = build_tree(*arguments, depth=1, min_size=5, category_block="two-block", random_state=3)
+    assert seen == []
+    plain_rows = list(splits)
+    splits.clear()
+    weighted = build_tree(
+        *arguments,
+        depth=1,
+        min_size=5,
+        category_block="two-block",
+        random_state=3,
+        sample_size=700,
+        community_weights=True,
+    )
+    assert len(seen) == weighted["categories"] == len(plain_rows)
+    assert {shape[1] for shape, _, _ in seen} == {values.shape[1] + 2}
+    assert {(sample, seed) for _, sample, seed in seen} == {(700, 3)}
+    for doubled, rows in zip(splits, plain_rows, strict=True):
+        np.testing.assert_allclose(doubled, 2.0 * rows)
+    with sessions() as session:
+        assert json.loads(session.get(TreeRow, weighted["tree_id"]).parameters)["community_weights"] is True
+        assert json.loads(session.get(TreeRow, plain["tree_id"]).parameters)["community_weights"] is False
+
+
 def test_tree_build_takes_a_category_block_from_the_command_line(demo_repository):
     """``tree build --category-block SET --category-block-weight W`` stores both with the tree; a set the store
     does not hold, or a negative weight, is refused in one line with exit 2."""
@@ -484,12 +532,16 @@ def test_tree_build_takes_a_category_block_from_the_command_line(demo_repository
     store.replace("cli-block", md5s, values[:, :2])
     common = ("--db", db_url, "--feature-store", str(root / "features.h5"), "--store", str(root / "store"))
     arguments = ("tree", "build", "classic", "--method", "louvain", "--depth", "1", "--min-size", "5", *common)
-    built = cli(*arguments, "--category-block", "cli-block", "--category-block-weight", "2.5")
+    built = cli(*arguments, "--category-block", "cli-block", "--category-block-weight", "2.5", "--community-weights")
     assert built.returncode == 0, built.stderr
     tree_id = int(re.search(r"tree (\d+) stored", built.stdout).group(1))
     with sessions() as session:
         stored = json.loads(session.get(TreeRow, tree_id).parameters)
-    assert (stored["category_block"], stored["category_block_weight"]) == ("cli-block", 2.5)
+    assert (stored["category_block"], stored["category_block_weight"], stored["community_weights"]) == (
+        "cli-block",
+        2.5,
+        True,
+    )
     for bad in (
         ("--category-block", "no-such-block"),
         ("--category-block", "cli-block", "--category-block-weight", "-1"),

@@ -72,6 +72,7 @@ def test_a_stored_tree_is_read_back_against_the_truth_of_every_image(tree_truth,
     assert row["images"] == len(mapped) and row["from_labels"] + row["placed"] == row["images"]
     assert row["placed"] == summary["classified"]
     assert (row["category_block"], row["category_block_weight"]) == (None, None)  # built without --category-block
+    assert row["community_weights"] is False
     assert 0.5 < row["leaf_nmi"] <= 1 and 0.5 < row["with_true_categories"]["leaf_nmi"] <= 1
     assert row["stratified_draws"]["seeds"] == [0]
 

@@ -367,6 +367,15 @@ def tree_build(
             help="The block's spread within a category, in units of the median spread of FEATURE_SET's columns there.",
         ),
     ] = CATEGORY_BLOCK_WEIGHT,
+    community_weights: Annotated[
+        bool,
+        typer.Option(
+            "--community-weights/--no-community-weights",
+            help="Before a category is split, scale each of its columns (the block's too) by how well the "
+            "category's Louvain communities tell that column apart (within-community share of its variance), so "
+            "that the columns that carry its sub-categories count for more than those that are noise there.",
+        ),
+    ] = False,
     store: Annotated[
         Path | None, typer.Option("--store", help="Flat store for mean images (default: last ingest's).")
     ] = None,
@@ -406,6 +415,7 @@ def tree_build(
                 hierarchy_dataset=hierarchy,
                 category_block=category_block,
                 category_block_weight=category_block_weight,
+                community_weights=community_weights,
                 reporter=reporter,
             )
     except (ClusteringError, LinkageMemoryError) as error:
