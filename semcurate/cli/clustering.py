@@ -373,7 +373,9 @@ def tree_build(
             "--community-weights/--no-community-weights",
             help="Before a category is split, scale each of its columns (the block's too) by how well the "
             "category's Louvain communities tell that column apart (within-community share of its variance), so "
-            "that the columns that carry its sub-categories count for more than those that are noise there.",
+            "that the columns that carry its sub-categories count for more than those that are noise there. "
+            "It rescued the categories the facet block alone lost in the demo's 1,300-image trees (with "
+            "--category-block-weight 3) and cost the 52,682-image tree leaf NMI 0.012 and extra leaves.",
         ),
     ] = False,
     store: Annotated[
