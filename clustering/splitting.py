@@ -1373,30 +1373,31 @@ def with_category_block(values: np.ndarray, block: np.ndarray, weight: float = C
 def community_weighted(values: np.ndarray, *, sample_size: int = SAMPLE_ROWS, random_state: int = 0) -> np.ndarray:
     """A category's rows with each column scaled by how well the Louvain communities of the rows tell it apart.
 
-    The rows' Louvain communities (:class:`~semcurate.clustering.communities.LouvainCommunities`, its defaults)
-    give each column ``j`` its within-community share of variance ``r_j = W_j / T_j`` (``W_j`` the sum of squares
+    The Louvain communities (:class:`~semcurate.clustering.communities.LouvainCommunities`, its defaults) of the
+    rows, or of a random sample of ``sample_size`` of them, give each column ``j`` its within-community share of
+    variance ``r_j = W_j / T_j`` (``W_j`` the sum of squares
     about the communities' means, ``T_j`` about the overall mean; floored at :data:`MIN_WITHIN_SHARE`). Column
     ``j`` is multiplied by ``sqrt(w_j)``, ``w_j = (1 / r_j) / mean(1 / r)``, so that squared distances weigh it
     by ``w_j``: a column the communities separate counts for more, one they do not for less, and the mean weight
     is 1. A constant column gets weight 0; rows with one community, or fewer than :data:`COMMUNITY_MIN_ROWS`,
     come back unchanged.
 
-    Why: with one sub-category's difference in a few of 60 projection columns, a neighbour graph on all of them
-    is mostly noise, and a block of columns appended at one weight for every category (the facet block,
-    :func:`with_category_block`) is signal in one category and noise in another. Weights from a first
-    clustering are Huang, Ng, Rong & Li's (2005) weighted k-means with ``beta = 2`` (``w_j`` proportional to
-    ``1 / D_j``), here on each column's share ``r_j`` instead of its dispersion ``D_j``, so the columns keep the
-    projection's units (Huang's own ``D_j``, which standardises each column by its spread within the
-    communities, lost the textures; a second pass moved no target). What it did, with the facet block at 3
-    against the block alone at 4: on the trees ``semcurate demo`` stored at 1,300 images (corpus seeds 0-2)
-    the worst category rose from 0.544, 0.182 and 0.502 to 0.743, 0.747 and 0.743 and the leaf NMI from
-    0.849-0.886 to 0.889-0.915 (``bench/results/tree_truth_1300_community_weights.json``): a category whose
-    communities the unweighted rows blur, and which the stop's null test then keeps whole, is split. Not at
-    52,682 images (``bench/full_scale.py``'s store): leaf NMI 0.874 against 0.886, worst category 0.65 against
-    0.697, 126 leaves for 36 against 110 (``tree_truth_52682_community_weights.json``; 146 leaves when the
-    weights came from all of a category's rows rather than a sample). On ``bench/categorisation.py``'s bare
-    specimens, where the collapse is rare, it cuts some single sub-categories instead and is no better
-    (``categorisation_community_weights.json``). So ``tree build`` and ``semcurate demo`` leave it off.
+    Why: with one sub-category's difference in a few of 60 projection columns, a neighbour graph on all of them is
+    mostly noise, and a block of columns appended at one weight for every category (the facet block,
+    :func:`with_category_block`) is signal in one category and noise in another. Weights from a first clustering are
+    Huang, Ng, Rong & Li's (2005) weighted k-means with ``beta = 2`` (``w_j`` proportional to ``1 / D_j``), here on
+    each column's share ``r_j`` instead of its dispersion ``D_j``, so the columns keep the projection's units
+    (Huang's own ``D_j``, which standardises each column by its spread within the communities, lost the textures; a
+    second pass, from the weighted rows' communities, met fewer targets). What it did, with the facet block at 3
+    against the block alone at 4: on the trees ``semcurate demo`` stored at 1,300 images (corpus seeds 0-2) the
+    worst category rose from 0.544, 0.182 and 0.502 to 0.743, 0.747 and 0.743 and the leaf NMI from 0.849-0.886 to
+    0.889-0.915 (``bench/results/tree_truth_1300_community_weights.json``): a category whose communities the
+    unweighted rows blur, and which the stop's null test then keeps whole, is split. Not at 52,682 images
+    (``bench/full_scale.py``'s store): leaf NMI 0.874 against 0.886, worst category 0.65 against 0.697, 126 leaves
+    for 36 against 110 (``tree_truth_52682_community_weights.json``; 146 leaves when the weights came from all of a
+    category's rows rather than a sample). On ``bench/categorisation.py``'s bare specimens, where the collapse is
+    rare, it cuts some single sub-categories instead and is no better (``categorisation_community_weights.json``).
+    So ``tree build`` and ``semcurate demo`` leave it off.
 
     Parameters
     ----------
