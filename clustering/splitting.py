@@ -1392,7 +1392,7 @@ def community_weighted(values: np.ndarray, *, sample_size: int = SAMPLE_ROWS, ra
     against the block alone at 4: on the trees ``semcurate demo`` stored at 1,300 images (corpus seeds 0-2) the
     worst category rose from 0.544, 0.182 and 0.502 to 0.743, 0.747 and 0.743 and the leaf NMI from 0.849-0.886 to
     0.889-0.915 (``bench/results/tree_truth_1300_community_weights.json``): a category whose communities the
-    unweighted rows blur, and which the stop's null test then keeps whole, is split. Not at 52,682 images
+    unweighted rows blur, and which the stop's tests then keep whole, is split. Not at 52,682 images
     (``bench/full_scale.py``'s store): leaf NMI 0.874 against 0.886, worst category 0.65 against 0.697, 126 leaves
     for 36 against 110 (``tree_truth_52682_community_weights.json``; 146 leaves when the weights came from all of a
     category's rows rather than a sample). On ``bench/categorisation.py``'s bare specimens, where the collapse is
