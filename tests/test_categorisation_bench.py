@@ -117,3 +117,26 @@ def test_a_category_block_splits_a_category_its_rows_alone_do_not(categorisation
     assert len(set(alone)) == 1
     assert len(set(with_block)) == 2
     assert {len(set(with_block[groups == group])) for group in (0, 1)} == {1}
+
+
+def test_only_must_name_settings_the_run_asks_for(categorisation, monkeypatch, capsys):
+    """``--only`` picks among ``--category-block-weight`` × ``--community-weights``; a setting outside them is
+    refused before any image is drawn, naming it."""
+    monkeypatch.setattr(
+        "sys.argv",
+        ["categorisation.py", "--category-block-weight", "4", "3", "--community-weights", "off", "--only", "3:on"],
+    )
+    with pytest.raises(SystemExit) as stopped:
+        categorisation.main()
+    assert stopped.value.code == 2
+    assert "--only names settings not asked for: 3:on" in capsys.readouterr().err
+
+
+def test_rows_with_and_without_community_weights_are_counted_apart(categorisation):
+    """Two settings on one corpus seed: each gets its own count of the pairs that meet the targets."""
+    plain = row("demo", 0, [0.96], [0.92], [0.79], [36]) | {"category_block_weight": 4.0, "community_weights": False}
+    weighted = row("demo", 0, [0.96], [0.93], [0.81], [36]) | {"category_block_weight": 3.0, "community_weights": True}
+    first, second = categorisation.over_corpus_seeds([plain, weighted])
+    assert (first["category_block_weight"], first["community_weights"]) == (4.0, False)
+    assert (second["category_block_weight"], second["community_weights"]) == (3.0, True)
+    assert (first["targets_met"]["category_nmi"], second["targets_met"]["category_nmi"]) == ("0 of 1", "1 of 1")
