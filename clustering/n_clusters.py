@@ -403,6 +403,24 @@ def within_cluster_sum_of_squares(X, labels) -> float:
     >>> within_cluster_sum_of_squares([[0.0], [1.0], [5.0], [7.0]], [0, 0, 1, 1])
     2.5
     """
+    return float(np.sum(_residuals_from_centroids(X, labels) ** 2))
+
+
+def column_within_sums_of_squares(X, labels) -> np.ndarray:
+    """Each column's share of :func:`within_cluster_sum_of_squares`: ``Σ_r Σ_{i ∈ C_r} (x_ij − mean_j(C_r))²``.
+
+    Examples
+    --------
+    The first column varies within the clusters, the second only between them:
+
+    >>> column_within_sums_of_squares([[0.0, 0.0], [1.0, 0.0], [5.0, 3.0], [7.0, 3.0]], [0, 0, 1, 1]).tolist()
+    [2.5, 0.0]
+    """
+    return (_residuals_from_centroids(X, labels) ** 2).sum(axis=0)
+
+
+def _residuals_from_centroids(X, labels) -> np.ndarray:
+    """Each row of ``X`` less the mean of its cluster in ``labels``, as float64."""
     values = np.asarray(X, dtype=np.float64)
     _, inverse = np.unique(np.asarray(labels), return_inverse=True)
     inverse = inverse.ravel()
@@ -410,7 +428,7 @@ def within_cluster_sum_of_squares(X, labels) -> float:
     sums = np.zeros((len(counts), values.shape[1]))
     np.add.at(sums, inverse, values)
     centroids = sums / counts[:, None]
-    return float(np.sum((values - centroids[inverse]) ** 2))
+    return values - centroids[inverse]
 
 
 def largest_dendrogram_gap(linkage_matrix, k_range: Iterable[int]) -> int:

@@ -224,6 +224,7 @@ from semcurate.clustering.methods import (
 )
 from semcurate.clustering.n_clusters import (
     NClustersEstimate,
+    column_within_sums_of_squares,
     gap_k,
     mean_silhouette,
     within_cluster_sum_of_squares,
@@ -1437,11 +1438,8 @@ def community_weighted(values: np.ndarray, *, sample_size: int = SAMPLE_ROWS, ra
     labels = LouvainCommunities(random_state=random_state).fit(sample).labels_
     if labels.max() < 1:
         return values
-    total = ((sample - sample.mean(axis=0)) ** 2).sum(axis=0)
-    within = np.zeros(values.shape[1])
-    for community in range(labels.max() + 1):
-        rows = sample[labels == community]
-        within += ((rows - rows.mean(axis=0)) ** 2).sum(axis=0)
+    total = column_within_sums_of_squares(sample, np.zeros(len(sample), dtype=int))
+    within = column_within_sums_of_squares(sample, labels)
     share = np.maximum(np.divide(within, total, out=np.ones_like(total), where=total > 0), MIN_WITHIN_SHARE)
     weights = np.where(total > 0, 1.0 / share, 0.0)
     return values * np.sqrt(weights / weights.mean())

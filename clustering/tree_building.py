@@ -291,22 +291,18 @@ def build_tree(
     known = np.array([subcategory.get(md5) for md5 in md5s], dtype=object)
     stopped_by_labels = merged_by_labels = 0
     appended = block if category_block_weight > 0 else None
-    split_values = values
-    if appended is not None or community_weights:
-        split_values = np.empty((len(values), values.shape[1] + (0 if appended is None else appended.shape[1])))
+    # each category's rows as they are split: with the block beside them and weighted, when asked
+    split_values = np.empty((len(values), values.shape[1] + (0 if appended is None else appended.shape[1])))
     for name in names:
         rows = np.array([index for index, md5 in enumerate(md5s) if category[md5] == name])
-        if split_values is not values:
-            joined = (
-                values[rows]
-                if appended is None
-                else with_category_block(values[rows], appended[rows], category_block_weight)
-            )
-            split_values[rows] = (
-                community_weighted(joined, sample_size=sample_size, random_state=random_state)
-                if community_weights
-                else joined
-            )
+        joined = (
+            values[rows]
+            if appended is None
+            else with_category_block(values[rows], appended[rows], category_block_weight)
+        )
+        if community_weights:
+            joined = community_weighted(joined, sample_size=sample_size, random_state=random_state)
+        split_values[rows] = joined
         branches[name] = split(
             split_values[rows],
             method,
