@@ -51,18 +51,29 @@ generators) and judges every target on every (corpus seed, labelled draw)
 pair (:func:`over_corpus_seeds`): one corpus draw decides the worst-category
 and leaf-count verdicts.
 
+``--cache DIR`` keeps each corpus draw's extracted rows in ``DIR`` (one file per generator, corpus seed, images per
+sub-category and side) and reads them back on the next run while the code that draws and describes the images and
+every installed library's version are the same (:func:`code_fingerprint`); the split and the placement always run
+afresh. Extraction is most of a run (about 3 minutes of each corpus seed's 4), so a new split setting is judged on
+nine corpus seeds in minutes instead of an hour.
+
 Writes ``bench/results/categorisation.json`` (``--out`` to change).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import importlib.util
+import inspect
 import json
 import os
 import platform
+import tempfile
 import time
 import warnings
+import zipfile
 from collections import Counter
 from itertools import chain
 from pathlib import Path
@@ -574,6 +585,80 @@ def extract(names: str, images: list[np.ndarray], cache: dict) -> np.ndarray:
     return np.hstack(parts)
 
 
+#: The packages whose source decides what :func:`extract` returns for a corpus: the extractors and projections, and
+#: the generators that draw the corpora.
+EXTRACTION_SOURCES = ("semcurate.features", "semcurate.datasets")
+
+
+def extraction_code() -> str:
+    """The source of this script's functions that draw and describe the corpora, and the values of the constants
+    they read: the part of the script that decides the extracted rows (its split and scoring do not)."""
+    functions = (demo_specimens, other_textures, both_corpora, extract, invariant_codes, autoencoder_codes)
+    functions += (variant_side,)
+    constants = (AUTOENCODER_EPOCHS, AUTOENCODER_BATCH, sorted(EXTRACTOR_OF_OUTPUT.items()))
+    return "\n".join(inspect.getsource(function) for function in functions) + repr(constants)
+
+
+def code_fingerprint(sources: tuple[Path, ...] | None = None) -> str:
+    """SHA-256 over the text of every ``.py`` file under ``sources`` (default: the packages of
+    :data:`EXTRACTION_SOURCES`), over :func:`extraction_code`, and over the name and version of every installed
+    distribution.
+
+    Why: cached rows (``--cache``) are only the rows this run would extract if nothing that draws or describes the
+    images has changed since they were written: neither the project's code nor a library's release. A change to
+    how the benchmark splits or scores keeps them.
+    """
+    if sources is None:
+        sources = tuple(Path(importlib.util.find_spec(name).origin).parent for name in EXTRACTION_SOURCES)
+    digest = hashlib.sha256()
+    for source in sources:
+        for path in sorted(source.rglob("*.py")):
+            digest.update(str(path.relative_to(source.parent)).encode())
+            digest.update(path.read_bytes())
+    digest.update(extraction_code().encode())
+    versions = sorted(f"{dist.metadata['Name']}=={dist.version}" for dist in importlib.metadata.distributions())
+    digest.update("\n".join(versions).encode())
+    return digest.hexdigest()
+
+
+def cache_path(folder: Path, corpus: str, seed: int, per_leaf: int, size: int) -> Path:
+    """The file under ``folder`` that keeps one corpus draw's extracted rows (see :func:`load_cached_rows`)."""
+    return folder / f"{corpus.replace(' ', '_')}-seed{seed}-{per_leaf}per_leaf-{size}px.npz"
+
+
+def load_cached_rows(path: Path, fingerprint: str) -> dict[str, np.ndarray]:
+    """``{feature set name: rows}`` that :func:`save_cached_rows` wrote to ``path``, or ``{}`` when there is no such
+    file, it cannot be read, or it was written under another :func:`code_fingerprint` (the rows would differ)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["fingerprint"]) != fingerprint:
+                print(f"cache: {path} was extracted by other code or library versions; extracting again")
+                return {}
+            return {str(name): stored[f"rows_{index}"] for index, name in enumerate(stored["names"])}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        print(f"cache: {path} cannot be read ({error}); extracting again")
+        return {}
+
+
+def save_cached_rows(path: Path, rows: dict[str, np.ndarray], fingerprint: str) -> None:
+    """Write ``rows`` (:func:`extract`'s cache for one corpus draw) to ``path`` with ``fingerprint``, whole or not at
+    all: a temporary file in the same folder replaces ``path``, so a second run beside this one never reads half a
+    file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = sorted(rows)
+    arrays = {f"rows_{index}": np.asarray(rows[name]) for index, name in enumerate(names)}
+    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, names=np.array(names), fingerprint=np.array(fingerprint), **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -657,6 +742,13 @@ def main() -> None:
         metavar="WEIGHT:off|on",
         help="of the --category-block-weight × --community-weights settings, only these (e.g. 4:off 3:on)",
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="keep each corpus draw's extracted rows in DIR and reuse them while the code and library versions that "
+        "draw and describe the images are the same (a new split setting then costs minutes, not an hour)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "categorisation.json")
     args = parser.parse_args()
     if not 0 <= args.min_silhouette < 1:
@@ -668,6 +760,7 @@ def main() -> None:
             parser.error(f"--only names settings not asked for: {', '.join(unknown)}")
         settings = [(weight, weighted) for weight, weighted in settings if f"{weight:g}:{weighted}" in args.only]
 
+    fingerprint = code_fingerprint() if args.cache is not None else None
     load_before = [round(load, 2) for load in os.getloadavg()]
     rows, study_rows = [], []
     for corpus_seed, corpus, (images, categories, leaves) in (
@@ -675,7 +768,10 @@ def main() -> None:
         for seed in args.seed
         for corpus, drawn in both_corpora(args.per_leaf, args.size, seed).items()
     ):
-        cache: dict = {}
+        stored = None if args.cache is None else cache_path(args.cache, corpus, corpus_seed, args.per_leaf, args.size)
+        cache: dict = {} if stored is None else load_cached_rows(stored, fingerprint)
+        loaded = frozenset(cache)
+        written = set(loaded)
         for name in args.extractor:
             started = time.perf_counter()
             # invariant codes are in units of acquisition's change: standardising them would undo the projection
@@ -693,6 +789,9 @@ def main() -> None:
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
             block = None if args.category_block is None else extract(args.category_block, images, cache)
+            if stored is not None and not set(cache) <= written:
+                save_cached_rows(stored, cache, fingerprint)
+                written = set(cache)
             for block_weight, weighted in settings:
                 results = [
                     categorise(
@@ -719,6 +818,7 @@ def main() -> None:
                         "category_block_weight": None if block is None else block_weight,
                         "community_weights": weighted == "on",
                         "extract_s": round(extract_s, 1),
+                        "rows_from_cache": name in loaded,
                         **result,
                         "draws": draw_summary(args.draws, results),
                     }
@@ -762,6 +862,7 @@ def main() -> None:
             "category_block_weight": None if args.category_block is None else args.category_block_weight,
             "community_weights": args.community_weights,
             "only": args.only,
+            "cache": None if args.cache is None else str(args.cache),
         },
         "rows": rows,
         "over_corpus_seeds": over_corpus_seeds(rows),

@@ -3,6 +3,8 @@ hand, the feature sets its names stand for, and the tree's floor it passes on.""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import bench_script
@@ -140,3 +142,91 @@ def test_rows_with_and_without_community_weights_are_counted_apart(categorisatio
     assert (first["category_block_weight"], first["community_weights"]) == (4.0, False)
     assert (second["category_block_weight"], second["community_weights"]) == (3.0, True)
     assert (first["targets_met"]["category_nmi"], second["targets_met"]["category_nmi"]) == ("0 of 1", "1 of 1")
+
+
+def test_cached_rows_come_back_as_written_and_only_under_the_same_fingerprint(categorisation, tmp_path, capsys):
+    """``--cache``: the rows of every set, names with brackets and dots included, return exactly; rows written by
+    other code, or a file cut short, give nothing back and say so in one line."""
+    rng = np.random.default_rng(0)
+    rows = {"(classic_particles+scattering_centre).inv": rng.normal(size=(5, 3)), "particle_facets": rng.random((5, 2))}
+    path = categorisation.cache_path(tmp_path, "demo specimens", 4, 36, 256)
+    assert path.name == "demo_specimens-seed4-36per_leaf-256px.npz"
+    assert categorisation.load_cached_rows(path, "abc") == {}  # nothing written yet, nothing said
+    categorisation.save_cached_rows(path, rows, "abc")
+    loaded = categorisation.load_cached_rows(path, "abc")
+    assert set(loaded) == set(rows)
+    for name, values in rows.items():
+        np.testing.assert_array_equal(loaded[name], values)
+    assert capsys.readouterr().out == ""
+    assert categorisation.load_cached_rows(path, "other") == {}
+    assert "extracted by other code or library versions" in capsys.readouterr().out
+    path.write_bytes(path.read_bytes()[:40])
+    assert categorisation.load_cached_rows(path, "abc") == {}
+    assert "cannot be read" in capsys.readouterr().out
+    assert [entry.name for entry in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_the_fingerprint_follows_the_code_that_extracts(categorisation, tmp_path, monkeypatch):
+    """The same files give the same fingerprint; one changed character in a package gives another, and so does a
+    change to the script's own extraction; its split and scoring are not part of it."""
+    package = tmp_path / "features"
+    package.mkdir()
+    module = package / "extractor.py"
+    module.write_text("SIDE = 256\n")
+    first = categorisation.code_fingerprint((package,))
+    assert categorisation.code_fingerprint((package,)) == first
+    module.write_text("SIDE = 255\n")
+    second = categorisation.code_fingerprint((package,))
+    assert second != first
+    code = categorisation.extraction_code()
+    assert "def extract(" in code and "def invariant_codes(" in code and "def categorise(" not in code
+    monkeypatch.setattr(categorisation, "extraction_code", lambda: code + "# changed")
+    assert categorisation.code_fingerprint((package,)) != second
+
+
+def test_a_second_run_with_a_cache_reads_the_rows_instead_of_extracting_them(categorisation, monkeypatch, tmp_path):
+    """Two runs of the benchmark with ``--cache``: the first extracts and writes, the second splits the very same
+    rows without extracting; under another fingerprint it extracts again. Drawing, extraction and the split are
+    stand-ins: what is tested is which rows reach the split and how often the extractor runs."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (8, 8), dtype=np.uint8) for _ in range(6)]
+    categories = np.array(["a", "a", "a", "b", "b", "b"])
+    monkeypatch.setattr(categorisation, "both_corpora", lambda *_: {"demo specimens": (images, categories, categories)})
+    transforms, split_rows = [], []
+
+    class Described:
+        def transform(self, drawn):
+            transforms.append(len(drawn))
+            return {"stand_in": rng.normal(size=(len(drawn), 3))}
+
+    def categorise(values, categories, leaves, draw, *args, **kwargs):
+        split_rows.append(values)
+        figures = {"placement_accuracy": 1.0, "leaf_nmi": 1.0, "worst_category_nmi": 1.0, "leaves": 2}
+        return figures | {
+            "classifier": "stand-in",
+            "true_subcategories": 2,
+            "placement_s": 0.0,
+            "split_s": 0.0,
+            "per_category": {},
+            "with_true_categories": {},
+            "targets_met": {},
+        }
+
+    monkeypatch.setattr(categorisation, "create_extractor", lambda name: Described())
+    monkeypatch.setattr(categorisation, "feature_set_name", lambda fitted, output: output)
+    monkeypatch.setattr(categorisation, "categorise", categorise)
+    monkeypatch.setattr(categorisation, "code_fingerprint", lambda: "this code")
+    out = tmp_path / "result.json"
+    arguments = ["categorisation.py", "--extractor", "stand_in", "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    monkeypatch.setattr("sys.argv", arguments)
+    categorisation.main()
+    first = json.loads(out.read_text())
+    categorisation.main()
+    second = json.loads(out.read_text())
+    assert transforms == [6]
+    np.testing.assert_array_equal(split_rows[1], split_rows[0])
+    assert [first["rows"][0]["rows_from_cache"], second["rows"][0]["rows_from_cache"]] == [False, True]
+    monkeypatch.setattr(categorisation, "code_fingerprint", lambda: "changed code")
+    categorisation.main()
+    assert transforms == [6, 6]
+    assert json.loads(out.read_text())["rows"][0]["rows_from_cache"] is False
