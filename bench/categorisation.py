@@ -642,21 +642,28 @@ def load_cached_rows(path: Path, fingerprint: str) -> dict[str, np.ndarray]:
         return {}
 
 
-def save_cached_rows(path: Path, rows: dict[str, np.ndarray], fingerprint: str) -> None:
+def save_cached_rows(path: Path, rows: dict[str, np.ndarray], fingerprint: str) -> bool:
     """Write ``rows`` (:func:`extract`'s cache for one corpus draw) to ``path`` with ``fingerprint``, whole or not at
     all: a temporary file in the same folder replaces ``path``, so a second run beside this one never reads half a
-    file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    file. Whether it was written: a folder that cannot be written (a full disk, no permission) costs the cache, not
+    the run, and says so in one line."""
     names = sorted(rows)
     arrays = {f"rows_{index}": np.asarray(rows[name]) for index, name in enumerate(names)}
-    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    temporary: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=path.parent)
         with os.fdopen(handle, "wb") as file:
             np.savez(file, names=np.array(names), fingerprint=np.array(fingerprint), **arrays)
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        temporary = None
+    except OSError as error:
+        print(f"cache: cannot write {path} ({error}); the run goes on without it")
+        return False
+    finally:
+        if temporary is not None:  # written in part, or not moved into place
+            Path(temporary).unlink(missing_ok=True)
+    return True
 
 
 def main() -> None:
@@ -760,6 +767,8 @@ def main() -> None:
             parser.error(f"--only names settings not asked for: {', '.join(unknown)}")
         settings = [(weight, weighted) for weight, weighted in settings if f"{weight:g}:{weighted}" in args.only]
 
+    if args.cache is not None and args.cache.exists() and not args.cache.is_dir():
+        parser.error(f"--cache must name a folder (made if missing); {args.cache} is a file")
     fingerprint = code_fingerprint() if args.cache is not None else None
     load_before = [round(load, 2) for load in os.getloadavg()]
     rows, study_rows = [], []
@@ -789,8 +798,7 @@ def main() -> None:
                 print("   semi-supervised study:", study_rows[-1])
             placing = None if args.place_with is None else preprocess(extract(args.place_with, images, cache))
             block = None if args.category_block is None else extract(args.category_block, images, cache)
-            if stored is not None and not set(cache) <= written:
-                save_cached_rows(stored, cache, fingerprint)
+            if stored is not None and not set(cache) <= written and save_cached_rows(stored, cache, fingerprint):
                 written = set(cache)
             for block_weight, weighted in settings:
                 results = [

@@ -230,3 +230,26 @@ def test_a_second_run_with_a_cache_reads_the_rows_instead_of_extracting_them(cat
     categorisation.main()
     assert transforms == [6, 6]
     assert json.loads(out.read_text())["rows"][0]["rows_from_cache"] is False
+
+
+def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_run(categorisation, tmp_path, monkeypatch, capsys):
+    """A full disk while the rows are written: one line, no file and no temporary file left, and the caller told
+    so; a ``--cache`` that names a file is refused before any image is drawn."""
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    path = categorisation.cache_path(tmp_path, "demo specimens", 0, 36, 256)
+    monkeypatch.setattr(categorisation.np, "savez", full_disk)
+    assert categorisation.save_cached_rows(path, {"classic": np.ones((2, 2))}, "abc") is False
+    assert "cannot write" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    a_file = tmp_path / "rows.npz"
+    a_file.write_text("")
+    monkeypatch.setattr("sys.argv", ["categorisation.py", "--cache", str(a_file)])
+    monkeypatch.setattr(categorisation, "both_corpora", full_disk)  # never reached
+    with pytest.raises(SystemExit) as stopped:
+        categorisation.main()
+    assert stopped.value.code == 2
+    assert "--cache must name a folder" in capsys.readouterr().err
